@@ -1,0 +1,1 @@
+namespace Vault.Client; /// <summary>x</summary> public static class Placeholder { }

@@ -1,0 +1,15 @@
+namespace Vault.Server.Auth;
+
+/// <summary>A named policy as stored: its rules, in order.</summary>
+public sealed class PolicyRecord
+{
+    public List<PolicyRuleRecord> Rules { get; set; } = [];
+    public long UpdatedAtUnixMs { get; set; }
+}
+
+/// <summary>One path glob and the capability names it grants.</summary>
+public sealed class PolicyRuleRecord
+{
+    public string Path { get; set; } = "";
+    public List<string> Capabilities { get; set; } = [];
+}

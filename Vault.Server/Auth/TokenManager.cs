@@ -1,0 +1,221 @@
+using System.Security.Cryptography;
+using System.Text;
+using Vault.Server.Crypto;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Auth;
+
+/// <summary>A token request: what a caller asks for.</summary>
+public sealed record TokenRequest(IReadOnlyList<string> Policies, TimeSpan? Ttl, TimeSpan? MaxTtl, string DisplayName, bool Orphan);
+
+/// <summary>
+/// Issues, resolves, renews and revokes tokens. Tokens are 256-bit random values, stored only
+/// as HMAC-SHA256 under a keyring-derived key; revoking a token revokes its descendants.
+/// </summary>
+public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, TimeProvider clock)
+{
+    public const string TokenPrefix = "vt_";
+    public static readonly TimeSpan DefaultTtl = TimeSpan.FromHours(1);
+    public static readonly TimeSpan DefaultMaxTtl = TimeSpan.FromHours(24);
+    private const string HmacPurpose = "token";
+
+    /// <summary>Creates the root token (no expiry, policy root). Used by init and dev mode.</summary>
+    public async Task<(string Token, TokenRecord Record)> CreateRootAsync(string? fixedToken, CancellationToken cancellationToken)
+    {
+        var token = fixedToken ?? NewToken();
+        var record = new TokenRecord
+        {
+            Accessor = NewAccessor(),
+            Policies = [PolicyStore.RootPolicy],
+            DisplayName = "root",
+            CreatedAtUnixMs = Now(),
+        };
+        await SaveAsync(token, record, cancellationToken);
+        return (token, record);
+    }
+
+    public async Task<(string Token, TokenRecord Record)> CreateAsync(CallerContext caller, TokenRequest request, CancellationToken cancellationToken)
+    {
+        var requested = request.Policies.Count == 0
+            ? caller.Token.Policies.ToList()
+            : request.Policies.Select(p => PolicyStore.ValidateName(p, "policies")).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var name in requested)
+        {
+            if (!policies.Exists(name))
+            {
+                throw new ValidationException("policies", $"no policy named '{name}'");
+            }
+            if (!caller.Acl.IsRoot && !caller.Token.Policies.Contains(name))
+            {
+                throw new AccessDeniedException($"cannot grant policy '{name}': the calling token does not hold it");
+            }
+        }
+        if (request.Orphan && !caller.Acl.IsRoot)
+        {
+            throw new AccessDeniedException("only a root token can create orphan tokens");
+        }
+        var ttl = request.Ttl ?? DefaultTtl;
+        var maxTtl = request.MaxTtl ?? (ttl > DefaultMaxTtl ? ttl : DefaultMaxTtl);
+        if (ttl <= TimeSpan.Zero)
+        {
+            throw new ValidationException("ttl", "must be positive");
+        }
+        if (maxTtl < ttl)
+        {
+            throw new ValidationException("max_ttl", "must not be shorter than ttl");
+        }
+        if (request.DisplayName.Length > 128 || request.DisplayName.Any(char.IsControl))
+        {
+            throw new ValidationException("display_name", "must be at most 128 printable characters");
+        }
+        var now = Now();
+        var maxExpires = now + (long)maxTtl.TotalMilliseconds;
+        if (!request.Orphan && caller.Token.MaxExpiresAtUnixMs is { } parentMax)
+        {
+            maxExpires = Math.Min(maxExpires, parentMax);
+        }
+        var record = new TokenRecord
+        {
+            Accessor = NewAccessor(),
+            Policies = requested,
+            DisplayName = request.DisplayName,
+            CreatedAtUnixMs = now,
+            TtlSeconds = (long)ttl.TotalSeconds,
+            ExpiresAtUnixMs = Math.Min(now + (long)ttl.TotalMilliseconds, maxExpires),
+            MaxExpiresAtUnixMs = maxExpires,
+            ParentAccessor = request.Orphan ? "" : caller.Accessor,
+        };
+        var token = NewToken();
+        await SaveAsync(token, record, cancellationToken);
+        return (token, record);
+    }
+
+    /// <summary>Resolves a bearer token to its caller context.</summary>
+    /// <exception cref="UnauthenticatedException">Unknown, revoked or expired.</exception>
+    public CallerContext Resolve(string? token)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            throw new UnauthenticatedException("missing token: send 'authorization: Bearer <token>'");
+        }
+        if (token.Length > 256)
+        {
+            throw new UnauthenticatedException("token is invalid, revoked or expired");
+        }
+        var record = store.Get<TokenRecord>(Collections.Tokens, Hash(token));
+        if (record is null || IsExpired(record))
+        {
+            throw new UnauthenticatedException("token is invalid, revoked or expired");
+        }
+        return new CallerContext(record, policies.AclFor(record.Policies));
+    }
+
+    public TokenRecord LookupByAccessor(string accessor)
+    {
+        var record = FindByAccessor(store, accessor);
+        if (record is null || IsExpired(record))
+        {
+            throw new NotFoundException($"no live token with accessor '{accessor}'");
+        }
+        return record;
+    }
+
+    public Task<TokenRecord> RenewAsync(string accessor, TimeSpan? increment, CancellationToken cancellationToken)
+    {
+        if (increment is { } inc && inc <= TimeSpan.Zero)
+        {
+            throw new ValidationException("increment", "must be positive");
+        }
+        return store.WriteAsync(tx =>
+        {
+            var (hash, record) = FindByAccessorWithHash(tx, accessor);
+            if (record is null || IsExpired(record))
+            {
+                throw new NotFoundException($"no live token with accessor '{accessor}'");
+            }
+            if (record.ExpiresAtUnixMs is null)
+            {
+                return record;
+            }
+            var extend = increment ?? TimeSpan.FromSeconds(record.TtlSeconds);
+            var next = Now() + (long)extend.TotalMilliseconds;
+            record.ExpiresAtUnixMs = record.MaxExpiresAtUnixMs is { } max ? Math.Min(next, max) : next;
+            tx.Put(Collections.Tokens, hash!, record);
+            return record;
+        }, cancellationToken);
+    }
+
+    /// <summary>Revokes the token and every descendant.</summary>
+    /// <returns>How many tokens were revoked.</returns>
+    public Task<int> RevokeAsync(string accessor, CancellationToken cancellationToken) =>
+        store.WriteAsync(tx =>
+        {
+            if (tx.Get<TokenAccessorRecord>(Collections.TokenAccessors, accessor) is null)
+            {
+                throw new NotFoundException($"no token with accessor '{accessor}'");
+            }
+            var revoked = 0;
+            var pending = new Stack<string>();
+            pending.Push(accessor);
+            while (pending.Count > 0)
+            {
+                var current = pending.Pop();
+                foreach (var (linkId, child) in tx.List<TokenChildRecord>(Collections.TokenChildren, current + "/"))
+                {
+                    pending.Push(child.ChildAccessor);
+                    tx.Delete(Collections.TokenChildren, linkId);
+                }
+                var (hash, record) = FindByAccessorWithHash(tx, current);
+                if (hash is not null)
+                {
+                    tx.Delete(Collections.Tokens, hash);
+                    tx.Delete(Collections.TokenAccessors, current);
+                    if (record is { ParentAccessor.Length: > 0 })
+                    {
+                        tx.Delete(Collections.TokenChildren, record.ParentAccessor + "/" + current);
+                    }
+                    revoked++;
+                }
+            }
+            return revoked;
+        }, cancellationToken);
+
+    public bool IsExpired(TokenRecord record) => record.ExpiresAtUnixMs is { } expires && expires <= Now();
+
+    private async Task SaveAsync(string token, TokenRecord record, CancellationToken cancellationToken)
+    {
+        var hash = Hash(token);
+        await store.WriteAsync(tx =>
+        {
+            if (record.ParentAccessor.Length > 0 && tx.Get<TokenAccessorRecord>(Collections.TokenAccessors, record.ParentAccessor) is null)
+            {
+                throw new UnauthenticatedException("the calling token was revoked");
+            }
+            tx.Put(Collections.Tokens, hash, record);
+            tx.Put(Collections.TokenAccessors, record.Accessor, new TokenAccessorRecord { TokenHash = hash });
+            if (record.ParentAccessor.Length > 0)
+            {
+                tx.Put(Collections.TokenChildren, record.ParentAccessor + "/" + record.Accessor, new TokenChildRecord { ChildAccessor = record.Accessor });
+            }
+            return true;
+        }, cancellationToken);
+    }
+
+    private static TokenRecord? FindByAccessor(IStoreReader reader, string accessor) => FindByAccessorWithHash(reader, accessor).Record;
+
+    private static (string? Hash, TokenRecord? Record) FindByAccessorWithHash(IStoreReader reader, string accessor)
+    {
+        var link = reader.Get<TokenAccessorRecord>(Collections.TokenAccessors, accessor);
+        return link is null ? (null, null) : (link.TokenHash, reader.Get<TokenRecord>(Collections.Tokens, link.TokenHash));
+    }
+
+    private string Hash(string token) => Convert.ToHexStringLower(barrier.Hmac(HmacPurpose, Encoding.UTF8.GetBytes(token)));
+
+    private long Now() => clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private static string NewToken() => TokenPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));
+
+    private static string NewAccessor() => "va_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}

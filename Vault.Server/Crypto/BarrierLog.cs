@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Logging;
+
+namespace Vault.Server.Crypto;
+
+internal static partial class BarrierLog
+{
+    [LoggerMessage(2001, LogLevel.Information, "Vault initialized (Argon2id m={MemoryKib} KiB, t={Iterations}, p={Parallelism})")]
+    public static partial void Initialized(ILogger logger, int memoryKib, int iterations, int parallelism);
+
+    [LoggerMessage(2002, LogLevel.Information, "Vault unsealed at key version {KeyVersion}")]
+    public static partial void Unsealed(ILogger logger, int keyVersion);
+
+    [LoggerMessage(2003, LogLevel.Warning, "Unseal refused: the passphrase did not unwrap the keyring")]
+    public static partial void UnsealRefused(ILogger logger);
+
+    [LoggerMessage(2004, LogLevel.Information, "Vault sealed; keys zeroed")]
+    public static partial void Sealed(ILogger logger);
+
+    [LoggerMessage(2005, LogLevel.Information, "Key-encryption key rotated to version {KeyVersion}")]
+    public static partial void KeyRotated(ILogger logger, int keyVersion);
+
+    [LoggerMessage(2006, LogLevel.Information, "Rewrapped {Count} records to key version {KeyVersion}")]
+    public static partial void Rewrapped(ILogger logger, int count, int keyVersion);
+
+    [LoggerMessage(2007, LogLevel.Error, "Background rewrap failed; will retry")]
+    public static partial void RewrapFailed(ILogger logger, Exception exception);
+}

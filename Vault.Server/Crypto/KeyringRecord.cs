@@ -1,0 +1,22 @@
+namespace Vault.Server.Crypto;
+
+/// <summary>The wrapped keyring and the public parameters needed to unwrap it.</summary>
+public sealed class KeyringRecord
+{
+    public const string Id = "keyring";
+
+    public byte[] Salt { get; set; } = [];
+    public int MemoryKib { get; set; }
+    public int Iterations { get; set; }
+    public int Parallelism { get; set; }
+    public int KeyVersion { get; set; }
+    public byte[] WrappedKeyring { get; set; } = [];
+    public long CreatedAtUnixMs { get; set; }
+    public long KeyRotatedAtUnixMs { get; set; }
+
+    internal KdfParameters Kdf => new(MemoryKib, Iterations, Parallelism);
+
+    /// <summary>The parameters are bound into the keyring's associated data, so they cannot be swapped.</summary>
+    internal byte[] AssociatedData() =>
+        System.Text.Encoding.UTF8.GetBytes($"keyring\n{Convert.ToBase64String(Salt)}\n{MemoryKib}\n{Iterations}\n{Parallelism}");
+}

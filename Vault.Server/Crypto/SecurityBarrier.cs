@@ -1,0 +1,357 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Crypto;
+
+/// <summary>
+/// The cryptographic barrier: everything written to the store passes through it encrypted,
+/// and nothing can be read while it is sealed. Holds the keyring and the unseal key in memory
+/// only while unsealed; sealing zeroes both.
+/// </summary>
+public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogger<SecurityBarrier> logger) : IDisposable
+{
+    private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    // Held for reading while keys are in use, for writing while they are swapped or zeroed,
+    // so a seal never zeroes a key under an encryption in flight.
+    private readonly ReaderWriterLockSlim _keyUse = new();
+    private volatile UnsealedState? _state;
+
+    /// <summary>Raised after every seal or unseal, with the new sealed flag.</summary>
+    public event Action<bool>? SealStateChanged;
+
+    public bool IsInitialized => store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) is not null;
+
+    public bool IsSealed => _state is null;
+
+    public int CurrentKeyVersion => _state?.Keyring.CurrentVersion ?? 0;
+
+    public KdfParameters? StoredKdf => store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)?.Kdf;
+
+    /// <summary>Creates the keyring and leaves the vault unsealed.</summary>
+    /// <exception cref="PreconditionException">The vault is already initialised.</exception>
+    public async Task InitializeAsync(string passphrase, KdfParameters kdf, CancellationToken cancellationToken)
+    {
+        ValidatePassphrase(passphrase);
+        kdf.Validate();
+        await _lifecycle.WaitAsync(cancellationToken);
+        try
+        {
+            if (IsInitialized)
+            {
+                throw new PreconditionException("vault is already initialized");
+            }
+            var salt = UnsealKeyDerivation.NewSalt();
+            var unsealKey = await Task.Run(() => UnsealKeyDerivation.Derive(passphrase, salt, kdf), cancellationToken);
+            var keyring = Keyring.CreateNew();
+            var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+            var record = new KeyringRecord
+            {
+                Salt = salt,
+                MemoryKib = kdf.MemoryKib,
+                Iterations = kdf.Iterations,
+                Parallelism = kdf.Parallelism,
+                KeyVersion = keyring.CurrentVersion,
+                CreatedAtUnixMs = now,
+                KeyRotatedAtUnixMs = now,
+            };
+            record.WrappedKeyring = WrapKeyring(unsealKey, keyring, record);
+            await store.WriteAsync(tx =>
+            {
+                if (tx.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) is not null)
+                {
+                    throw new PreconditionException("vault is already initialized");
+                }
+                tx.Put(Collections.System, KeyringRecord.Id, record);
+                return true;
+            }, cancellationToken);
+            SetState(new UnsealedState(unsealKey, keyring));
+            BarrierLog.Initialized(logger, kdf.MemoryKib, kdf.Iterations, kdf.Parallelism);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    /// <exception cref="PreconditionException">The vault is not initialised.</exception>
+    /// <exception cref="UnauthenticatedException">The passphrase does not unwrap the keyring.</exception>
+    public async Task UnsealAsync(string passphrase, CancellationToken cancellationToken)
+    {
+        ValidatePassphrase(passphrase);
+        await _lifecycle.WaitAsync(cancellationToken);
+        try
+        {
+            if (!IsSealed)
+            {
+                return;
+            }
+            var record = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)
+                ?? throw new PreconditionException("vault is not initialized");
+            var unsealKey = await Task.Run(() => UnsealKeyDerivation.Derive(passphrase, record.Salt, record.Kdf), cancellationToken);
+            byte[] plain;
+            try
+            {
+                plain = Aead.Open(unsealKey, record.WrappedKeyring, record.AssociatedData());
+            }
+            catch (DataIntegrityException)
+            {
+                CryptographicOperations.ZeroMemory(unsealKey);
+                BarrierLog.UnsealRefused(logger);
+                throw new UnauthenticatedException("unseal failed: wrong passphrase (or a damaged keyring); the vault stays sealed");
+            }
+            try
+            {
+                SetState(new UnsealedState(unsealKey, Keyring.Deserialize(plain)));
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(plain);
+            }
+            BarrierLog.Unsealed(logger, CurrentKeyVersion);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    public void Seal()
+    {
+        _lifecycle.Wait();
+        try
+        {
+            SetState(null);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+        BarrierLog.Sealed(logger);
+    }
+
+    /// <summary>Adds a KEK version; new writes use it from now on.</summary>
+    public async Task<int> RotateKeyAsync(CancellationToken cancellationToken)
+    {
+        await _lifecycle.WaitAsync(cancellationToken);
+        try
+        {
+            var state = _state ?? throw new VaultSealedException();
+            var rotated = state.Keyring.WithNewVersion();
+            var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+            try
+            {
+                await store.WriteAsync(tx =>
+                {
+                    var record = tx.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)
+                        ?? throw new PreconditionException("vault is not initialized");
+                    record.KeyVersion = rotated.CurrentVersion;
+                    record.KeyRotatedAtUnixMs = now;
+                    record.WrappedKeyring = WrapKeyring(state.UnsealKey, rotated, record);
+                    tx.Put(Collections.System, KeyringRecord.Id, record);
+                    return true;
+                }, cancellationToken);
+            }
+            catch
+            {
+                rotated.Dispose();
+                throw;
+            }
+            // The unseal key passes to the new state; only the old keyring's copies are zeroed.
+            SetState(new UnsealedState(state.UnsealKey, rotated), disposePrevious: false);
+            state.Keyring.Dispose();
+            BarrierLog.KeyRotated(logger, rotated.CurrentVersion);
+            return rotated.CurrentVersion;
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    /// <summary>Encrypts a value under a fresh data key wrapped by the newest KEK.</summary>
+    public SealedValue Encrypt(RecordIdentity identity, ReadOnlySpan<byte> plaintext)
+    {
+        _keyUse.EnterReadLock();
+        try
+        {
+            return EncryptLocked(identity, plaintext);
+        }
+        finally
+        {
+            _keyUse.ExitReadLock();
+        }
+    }
+
+    private SealedValue EncryptLocked(RecordIdentity identity, ReadOnlySpan<byte> plaintext)
+    {
+        var keyring = RequireKeyring();
+        var dataKey = RandomNumberGenerator.GetBytes(Aead.KeySize);
+        try
+        {
+            var ciphertext = Aead.Seal(dataKey, plaintext, identity.ValueAssociatedData());
+            var version = keyring.CurrentVersion;
+            var wrapped = Aead.Seal(keyring.Kek(version), dataKey, identity.KeyAssociatedData(version));
+            return new SealedValue(version, wrapped, ciphertext);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(dataKey);
+        }
+    }
+
+    /// <exception cref="DataIntegrityException">The value was altered or belongs to another record.</exception>
+    public byte[] Decrypt(RecordIdentity identity, SealedValue value)
+    {
+        _keyUse.EnterReadLock();
+        try
+        {
+            return DecryptLocked(identity, value);
+        }
+        finally
+        {
+            _keyUse.ExitReadLock();
+        }
+    }
+
+    private byte[] DecryptLocked(RecordIdentity identity, SealedValue value)
+    {
+        var keyring = RequireKeyring();
+        var dataKey = Aead.Open(keyring.Kek(value.KekVersion), value.WrappedDataKey, identity.KeyAssociatedData(value.KekVersion));
+        try
+        {
+            return Aead.Open(dataKey, value.Ciphertext, identity.ValueAssociatedData());
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(dataKey);
+        }
+    }
+
+    /// <summary>Re-wraps the value's data key under the newest KEK; the ciphertext is untouched.</summary>
+    public SealedValue Rewrap(RecordIdentity identity, SealedValue value)
+    {
+        _keyUse.EnterReadLock();
+        try
+        {
+            return RewrapLocked(identity, value);
+        }
+        finally
+        {
+            _keyUse.ExitReadLock();
+        }
+    }
+
+    private SealedValue RewrapLocked(RecordIdentity identity, SealedValue value)
+    {
+        var keyring = RequireKeyring();
+        var current = keyring.CurrentVersion;
+        if (value.KekVersion == current)
+        {
+            return value;
+        }
+        var dataKey = Aead.Open(keyring.Kek(value.KekVersion), value.WrappedDataKey, identity.KeyAssociatedData(value.KekVersion));
+        try
+        {
+            return value with { KekVersion = current, WrappedDataKey = Aead.Seal(keyring.Kek(current), dataKey, identity.KeyAssociatedData(current)) };
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(dataKey);
+        }
+    }
+
+    /// <summary>HMAC-SHA256 of <paramref name="value"/> under the purpose's key (token hashes, audit).</summary>
+    public byte[] Hmac(string purpose, ReadOnlySpan<byte> value)
+    {
+        _keyUse.EnterReadLock();
+        try
+        {
+            var state = _state ?? throw new VaultSealedException();
+            var key = state.HmacKeys.GetOrAdd(purpose, state.Keyring.DeriveHmacKey);
+            return HMACSHA256.HashData(key, value);
+        }
+        finally
+        {
+            _keyUse.ExitReadLock();
+        }
+    }
+
+    public void Dispose()
+    {
+        SetState(null);
+        _lifecycle.Dispose();
+        _keyUse.Dispose();
+    }
+
+    private Keyring RequireKeyring() => (_state ?? throw new VaultSealedException()).Keyring;
+
+    private void SetState(UnsealedState? next, bool disposePrevious = true)
+    {
+        UnsealedState? previous;
+        _keyUse.EnterWriteLock();
+        try
+        {
+            previous = _state;
+            _state = next;
+            if (disposePrevious)
+            {
+                previous?.Dispose();
+            }
+        }
+        finally
+        {
+            _keyUse.ExitWriteLock();
+        }
+        if ((previous is null) != (next is null))
+        {
+            SealStateChanged?.Invoke(next is null);
+        }
+    }
+
+    private static byte[] WrapKeyring(byte[] unsealKey, Keyring keyring, KeyringRecord record)
+    {
+        var plain = keyring.Serialize();
+        try
+        {
+            return Aead.Seal(unsealKey, plain, record.AssociatedData());
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plain);
+        }
+    }
+
+    private static void ValidatePassphrase(string passphrase)
+    {
+        if (string.IsNullOrEmpty(passphrase))
+        {
+            throw new ValidationException("passphrase", "must not be empty");
+        }
+        if (passphrase.Length < 8)
+        {
+            throw new ValidationException("passphrase", "must be at least 8 characters");
+        }
+        if (passphrase.Length > 1024)
+        {
+            throw new ValidationException("passphrase", "must be at most 1024 characters");
+        }
+    }
+
+    private sealed class UnsealedState(byte[] unsealKey, Keyring keyring) : IDisposable
+    {
+        public byte[] UnsealKey { get; } = unsealKey;
+        public Keyring Keyring { get; } = keyring;
+        public System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> HmacKeys { get; } = new();
+
+        public void Dispose()
+        {
+            CryptographicOperations.ZeroMemory(UnsealKey);
+            foreach (var key in HmacKeys.Values)
+            {
+                CryptographicOperations.ZeroMemory(key);
+            }
+            Keyring.Dispose();
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using Vault.Protocol.V1;
+using Vault.Server.Auth;
+using Vault.Server.Secrets;
+
+namespace Vault.Server.Grpc;
+
+/// <summary>What one RPC needs: any of <paramref name="AnyOf"/> on <paramref name="Path"/>.</summary>
+public readonly record struct RequiredAccess(string Path, Capability AnyOf);
+
+/// <summary>
+/// The resource path and capability every RPC needs, in one table. The interceptor checks it
+/// before any handler runs; an RPC missing from the table is refused, so a new RPC cannot be
+/// exposed by accident.
+/// </summary>
+public sealed class AccessRules(KvEngine kv, PolicyStore policies)
+{
+    /// <summary>RPCs that need neither an unsealed vault nor a token.</summary>
+    public static readonly IReadOnlySet<string> Unauthenticated = new HashSet<string>(StringComparer.Ordinal)
+    {
+        SystemService.Descriptor.FindMethodByName("Init").FullName,
+        SystemService.Descriptor.FindMethodByName("Unseal").FullName,
+        SystemService.Descriptor.FindMethodByName("Status").FullName,
+    };
+
+    /// <returns>The access needed, or null when any valid token may call (a token acting on itself).</returns>
+    /// <exception cref="AccessDeniedException">The RPC is not in the table.</exception>
+    public RequiredAccess? For(string method, object request, CallerContext caller) => (method, request) switch
+    {
+        (_, PutSecretRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", kv.Exists(r.Path) ? Capability.Update : Capability.Create),
+        (_, GetSecretRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Read),
+        (_, ListSecretsRequest r) => new($"kv/{SecretValidation.Prefix(r.Prefix)}", Capability.List),
+        (_, DeleteSecretRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Delete),
+        (_, UndeleteSecretRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Update),
+        (_, DestroySecretRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Delete),
+        (_, GetMetadataRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Read),
+        (_, UpdateMetadataRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Update),
+        (_, DeleteMetadataRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Delete),
+        (_, CreateTokenRequest) => new("auth/token/create", Capability.Create | Capability.Update),
+        (_, LookupTokenRequest r) => OtherToken(r.Accessor, caller, Capability.Read),
+        (_, RenewTokenRequest r) => OtherToken(r.Accessor, caller, Capability.Update),
+        (_, RevokeTokenRequest r) => OtherToken(r.Accessor, caller, Capability.Delete),
+        (_, PutPolicyRequest r) => new($"sys/policy/{PolicyStore.ValidateName(r.Policy?.Name, "policy.name")}",
+            policies.Exists(r.Policy!.Name) ? Capability.Update : Capability.Create),
+        (_, GetPolicyRequest r) => new($"sys/policy/{PolicyStore.ValidateName(r.Name)}", Capability.Read),
+        (_, ListPoliciesRequest) => new("sys/policy", Capability.List),
+        (_, DeletePolicyRequest r) => new($"sys/policy/{PolicyStore.ValidateName(r.Name)}", Capability.Delete),
+        (_, SealRequest) => new("sys/seal", Capability.Update),
+        (_, RotateKeyRequest) => new("sys/rotate-key", Capability.Update),
+        _ => throw new AccessDeniedException($"{method} has no access rule"),
+    };
+
+    private static RequiredAccess? OtherToken(string accessor, CallerContext caller, Capability capability) =>
+        accessor.Length == 0 || accessor == caller.Accessor ? null : new RequiredAccess($"auth/token/accessors/{accessor}", capability);
+}

@@ -1,0 +1,92 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Microsoft.Extensions.Logging;
+using Vault.Server.Auth;
+using Vault.Server.Crypto;
+
+namespace Vault.Server.Grpc;
+
+/// <summary>
+/// The one place every vault.v1 RPC passes: seal check, authentication, authorisation against
+/// <see cref="AccessRules"/>, and the mapping of domain exceptions to status codes. Nothing but
+/// the domain exception's own message reaches the client.
+/// </summary>
+public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager tokens, AccessRules rules, ILogger<VaultInterceptor> logger) : Interceptor
+{
+    private const string OwnPackage = "/vault.v1.";
+    private const string AuthKey = "vault.auth";
+
+    /// <summary>The caller of the current RPC, set by the interceptor.</summary>
+    public static CallerContext Caller(ServerCallContext context) =>
+        context.UserState.TryGetValue(AuthKey, out var auth) && auth is CallerContext ctx
+            ? ctx
+            : throw new UnauthenticatedException("no authenticated caller");
+
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        if (!context.Method.StartsWith(OwnPackage, StringComparison.Ordinal))
+        {
+            return await continuation(request, context);
+        }
+        try
+        {
+            var fullName = context.Method[1..].Replace('/', '.');
+            if (!AccessRules.Unauthenticated.Contains(fullName))
+            {
+                Authorize(request, context);
+            }
+            return await continuation(request, context);
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            throw ToRpcException(ex, context);
+        }
+    }
+
+    private void Authorize(object request, ServerCallContext context)
+    {
+        if (barrier.IsSealed)
+        {
+            throw new VaultSealedException();
+        }
+        var caller = tokens.Resolve(BearerToken(context));
+        context.UserState[AuthKey] = caller;
+        var required = rules.For(context.Method, request, caller);
+        if (required is { } access && !caller.Acl.Allows(access.Path, access.AnyOf))
+        {
+            throw new AccessDeniedException($"permission denied: {Capabilities.Describe(access.AnyOf)} on '{access.Path}' is not granted");
+        }
+    }
+
+    private static string? BearerToken(ServerCallContext context)
+    {
+        var header = context.RequestHeaders.GetValue("authorization");
+        if (header is null)
+        {
+            return null;
+        }
+        const string scheme = "Bearer ";
+        return header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : null;
+    }
+
+    private RpcException ToRpcException(Exception ex, ServerCallContext context)
+    {
+        var status = ex switch
+        {
+            ValidationException => new Status(StatusCode.InvalidArgument, ex.Message),
+            NotFoundException => new Status(StatusCode.NotFound, ex.Message),
+            VersionConflictException => new Status(StatusCode.Aborted, ex.Message),
+            VaultSealedException or PreconditionException => new Status(StatusCode.FailedPrecondition, ex.Message),
+            UnauthenticatedException => new Status(StatusCode.Unauthenticated, ex.Message),
+            AccessDeniedException => new Status(StatusCode.PermissionDenied, ex.Message),
+            DataIntegrityException => new Status(StatusCode.DataLoss, ex.Message),
+            OperationCanceledException when context.CancellationToken.IsCancellationRequested => new Status(StatusCode.Cancelled, "request cancelled"),
+            _ => new Status(StatusCode.Internal, "internal error"),
+        };
+        if (status.StatusCode is StatusCode.Internal or StatusCode.DataLoss)
+        {
+            GrpcLog.RequestFailed(logger, context.Method, status.StatusCode, ex);
+        }
+        return new RpcException(status);
+    }
+}

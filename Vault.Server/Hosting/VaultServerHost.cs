@@ -1,0 +1,163 @@
+using System.Security.Cryptography.X509Certificates;
+using Grpc.HealthCheck;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Vault.Server.Auth;
+using Vault.Server.Crypto;
+using Vault.Server.Grpc;
+using Vault.Server.Secrets;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Hosting;
+
+/// <summary>Builds the vault's ASP.NET Core host: configuration, Kestrel, services, endpoints.</summary>
+public static class VaultServerHost
+{
+    private static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
+    {
+        ["--data-dir"] = "Vault:DataDir",
+        ["--listen"] = "Vault:Listen",
+        ["--tls-cert"] = "Vault:TlsCertFile",
+        ["--tls-key"] = "Vault:TlsKeyFile",
+        ["--insecure-plaintext"] = "Vault:InsecurePlaintext",
+        ["--dev"] = "Vault:Dev",
+        ["--dev-root-token"] = "Vault:DevRootToken",
+    };
+
+    private static readonly HashSet<string> Flags = new(StringComparer.Ordinal) { "--dev", "--insecure-plaintext" };
+
+    /// <summary>Builds the server from command-line arguments and standard configuration.</summary>
+    /// <exception cref="ValidationException">The configuration is unusable (the message says why).</exception>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var normalized = NormalizeFlags(args);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = normalized });
+        builder.Configuration.AddCommandLine(normalized, SwitchMappings);
+        configure?.Invoke(builder);
+
+        var options = builder.Configuration.GetSection(VaultServerOptions.Section).Get<VaultServerOptions>() ?? new VaultServerOptions();
+        if (options.Dev && string.IsNullOrEmpty(options.DataDir))
+        {
+            options.DataDir = Directory.CreateTempSubdirectory("vault-dev-").FullName;
+            builder.Configuration[$"{VaultServerOptions.Section}:DataDir"] = options.DataDir;
+        }
+        if (string.IsNullOrEmpty(options.DataDir))
+        {
+            throw new ValidationException("data-dir", "is required (use --data-dir DIR, Vault__DataDir, or --dev)");
+        }
+        if (!options.Dev && !string.IsNullOrEmpty(options.DevRootToken))
+        {
+            throw new ValidationException("dev-root-token", "is only allowed with --dev");
+        }
+        var listen = ListenAddress.Parse(options.Listen);
+        var certificate = LoadCertificate(options);
+        if (certificate is null && !listen.IsLoopback && !options.InsecurePlaintext)
+        {
+            throw new ValidationException("listen", $"refusing plaintext on non-loopback address {options.Listen}: give --tls-cert and --tls-key, or --insecure-plaintext");
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(listen.Address, listen.Port, endpoint =>
+            {
+                if (certificate is null)
+                {
+                    endpoint.Protocols = HttpProtocols.Http2;
+                }
+                else
+                {
+                    endpoint.Protocols = HttpProtocols.Http1AndHttp2;
+                    endpoint.UseHttps(certificate);
+                }
+            });
+        });
+
+        builder.Services.AddVaultServer(builder.Configuration);
+        var app = builder.Build();
+        app.MapGrpcService<SystemGrpcService>();
+        app.MapGrpcService<KvGrpcService>();
+        app.MapGrpcService<TokenGrpcService>();
+        app.MapGrpcService<PolicyGrpcService>();
+        app.MapGrpcService<HealthServiceImpl>();
+        app.MapGrpcReflectionService();
+        return app;
+    }
+
+    /// <summary>Registers the vault's domain services, the store and the gRPC plumbing.</summary>
+    public static IServiceCollection AddVaultServer(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<VaultServerOptions>()
+            .Bind(configuration.GetSection(VaultServerOptions.Section))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<IVaultStore>(sp => new LiteDbStore(
+            sp.GetRequiredService<IOptions<VaultServerOptions>>().Value.DataDir!,
+            sp.GetRequiredService<ILogger<LiteDbStore>>()));
+        services.AddSingleton<SecurityBarrier>();
+        services.AddSingleton<KvEngine>();
+        services.AddSingleton<PolicyStore>();
+        services.AddSingleton<TokenManager>();
+        services.AddSingleton<AccessRules>();
+        services.AddSingleton<RewrapService>();
+        services.AddHostedService(sp => sp.GetRequiredService<RewrapService>());
+        services.AddSingleton<HealthServiceImpl>();
+        services.AddHostedService<SealHealthPublisher>();
+        services.AddHostedService<DevModeInitializer>();
+        services.AddSingleton<VaultInterceptor>();
+        services.AddGrpc(grpc =>
+        {
+            grpc.Interceptors.Add<VaultInterceptor>();
+            grpc.EnableDetailedErrors = false;
+        });
+        services.AddGrpcReflection();
+        return services;
+    }
+
+    private static X509Certificate2? LoadCertificate(VaultServerOptions options)
+    {
+        if (string.IsNullOrEmpty(options.TlsCertFile) && string.IsNullOrEmpty(options.TlsKeyFile))
+        {
+            return null;
+        }
+        if (string.IsNullOrEmpty(options.TlsCertFile) || string.IsNullOrEmpty(options.TlsKeyFile))
+        {
+            throw new ValidationException("tls-cert", "--tls-cert and --tls-key must be given together");
+        }
+        try
+        {
+            using var pem = X509Certificate2.CreateFromPemFile(options.TlsCertFile, options.TlsKeyFile);
+            // Export/import so the private key is usable by SslStream on every platform.
+            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        }
+        catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
+        {
+            throw new ValidationException("tls-cert", $"cannot load the certificate or key: {ex.Message}");
+        }
+    }
+
+    private static string[] NormalizeFlags(string[] args)
+    {
+        var result = new List<string>(args.Length);
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            var nextIsValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
+            if (Flags.Contains(arg) && !(nextIsValue && args[i + 1] is "true" or "false"))
+            {
+                result.Add(arg + "=true");
+            }
+            else
+            {
+                result.Add(arg);
+            }
+        }
+        return [.. result];
+    }
+}

@@ -1,0 +1,47 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Vault.Server.Hosting;
+
+/// <summary>Server settings, bound from the "Vault" configuration section (appsettings.json,
+/// VAULT__* environment variables, command line).</summary>
+public sealed class VaultServerOptions
+{
+    public const string Section = "Vault";
+
+    /// <summary>Where the data file lives. Required unless <see cref="Dev"/>.</summary>
+    public string? DataDir { get; set; }
+
+    /// <summary>HOST:PORT to listen on.</summary>
+    public string Listen { get; set; } = "127.0.0.1:8200";
+
+    /// <summary>PEM certificate chain; with <see cref="TlsKeyFile"/> the server serves TLS.</summary>
+    public string? TlsCertFile { get; set; }
+
+    /// <summary>PEM private key for <see cref="TlsCertFile"/>.</summary>
+    public string? TlsKeyFile { get; set; }
+
+    /// <summary>Allows plaintext HTTP/2 on a non-loopback address. Off by default.</summary>
+    public bool InsecurePlaintext { get; set; }
+
+    /// <summary>Dev mode: temporary data dir, auto-initialised and unsealed, root token printed.</summary>
+    public bool Dev { get; set; }
+
+    /// <summary>Dev mode only: use this root token instead of a random one.</summary>
+    public string? DevRootToken { get; set; }
+
+    /// <summary>Largest accepted secret value (keys and values, UTF-8 bytes).</summary>
+    [Range(1024, 64 * 1024 * 1024)]
+    public int MaxSecretBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Argon2id memory for a new vault, in KiB, when init does not say.</summary>
+    [Range(8 * 1024, 4 * 1024 * 1024)]
+    public int KdfMemoryKib { get; set; } = 64 * 1024;
+
+    /// <summary>Argon2id passes for a new vault, when init does not say.</summary>
+    [Range(1, 64)]
+    public int KdfIterations { get; set; } = 3;
+
+    /// <summary>Argon2id lanes for a new vault, when init does not say.</summary>
+    [Range(1, 16)]
+    public int KdfParallelism { get; set; } = 2;
+}

@@ -1,0 +1,285 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Vault.Server.Crypto;
+using Vault.Server.Hosting;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Secrets;
+
+/// <summary>A decrypted secret version as handed to a caller.</summary>
+public sealed record SecretValue(string Path, long Version, IReadOnlyDictionary<string, string> Data, DateTimeOffset CreatedAt, IReadOnlyDictionary<string, string> CustomMetadata);
+
+/// <summary>
+/// The versioned KV secrets engine: versions, check-and-set, soft delete, destroy, pruning.
+/// Values cross the barrier here and nowhere else.
+/// </summary>
+public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimeProvider clock, IOptions<VaultServerOptions> options)
+{
+    public const string Kind = "kv";
+    public const int DefaultMaxVersions = 10;
+
+    public bool Exists(string path) => store.Get<SecretMetadataRecord>(Collections.SecretMetadata, path) is not null;
+
+    public Task<(long Version, DateTimeOffset CreatedAt)> PutAsync(string path, IReadOnlyDictionary<string, string> data, ulong? cas, CancellationToken cancellationToken)
+    {
+        SecretValidation.Path(path);
+        SecretValidation.Data(data, options.Value.MaxSecretBytes);
+        var plaintext = JsonSerializer.SerializeToUtf8Bytes(data, SecretJson.Default.IReadOnlyDictionaryStringString);
+        return WriteAndZero(plaintext, tx =>
+        {
+            var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+            var meta = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)
+                ?? new SecretMetadataRecord { MaxVersions = DefaultMaxVersions, CreatedAtUnixMs = now };
+            if (cas is null && meta.CasRequired)
+            {
+                throw new ValidationException("cas", "this path requires check-and-set");
+            }
+            if (cas is { } expected && (ulong)meta.CurrentVersion != expected)
+            {
+                throw new VersionConflictException($"check-and-set failed: expected version {expected}, current version is {meta.CurrentVersion}");
+            }
+            var version = meta.CurrentVersion + 1;
+            var sealedValue = barrier.Encrypt(new RecordIdentity(Kind, path, version), plaintext);
+            tx.Put(Collections.SecretVersions, VersionId(path, version), new SecretVersionRecord
+            {
+                KekVersion = sealedValue.KekVersion,
+                WrappedDataKey = sealedValue.WrappedDataKey,
+                Ciphertext = sealedValue.Ciphertext,
+            });
+            meta.CurrentVersion = version;
+            meta.UpdatedAtUnixMs = now;
+            meta.Versions.Add(new SecretVersionEntry { Version = version, CreatedAtUnixMs = now });
+            Prune(tx, path, meta);
+            tx.Put(Collections.SecretMetadata, path, meta);
+            return (version, DateTimeOffset.FromUnixTimeMilliseconds(now));
+        }, cancellationToken);
+    }
+
+    public SecretValue Get(string path, ulong version)
+    {
+        SecretValidation.Path(path);
+        var meta = RequireMetadata(path);
+        var wanted = version == 0 ? meta.CurrentVersion : (long)version;
+        var entry = meta.Versions.Find(v => v.Version == wanted)
+            ?? throw new NotFoundException($"version {wanted} of '{path}' does not exist");
+        if (entry.Destroyed)
+        {
+            throw new NotFoundException($"version {wanted} of '{path}' is destroyed");
+        }
+        if (entry.DeletedAtUnixMs is not null)
+        {
+            throw new NotFoundException($"version {wanted} of '{path}' is deleted");
+        }
+        var record = store.Get<SecretVersionRecord>(Collections.SecretVersions, VersionId(path, wanted))
+            ?? throw new DataIntegrityException($"version {wanted} of '{path}' is missing from storage");
+        var plaintext = barrier.Decrypt(new RecordIdentity(Kind, path, wanted), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Ciphertext));
+        try
+        {
+            var data = JsonSerializer.Deserialize(plaintext, SecretJson.Default.DictionaryStringString)
+                ?? throw new DataIntegrityException($"version {wanted} of '{path}' is empty");
+            return new SecretValue(path, wanted, data, DateTimeOffset.FromUnixTimeMilliseconds(entry.CreatedAtUnixMs), meta.CustomMetadata);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+
+    /// <summary>Keys directly under <paramref name="prefix"/>; deeper paths appear as folders ending in '/'.</summary>
+    public IReadOnlyList<string> List(string prefix)
+    {
+        var normalized = SecretValidation.Prefix(prefix);
+        var keys = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var (path, _) in store.List<SecretMetadataRecord>(Collections.SecretMetadata, normalized))
+        {
+            var rest = path[normalized.Length..];
+            var slash = rest.IndexOf('/', StringComparison.Ordinal);
+            keys.Add(slash < 0 ? rest : rest[..(slash + 1)]);
+        }
+        return keys.ToList();
+    }
+
+    public Task<IReadOnlyList<long>> DeleteAsync(string path, IReadOnlyList<ulong> versions, CancellationToken cancellationToken) =>
+        ChangeVersionsAsync(path, versions, defaultToLatest: true, (tx, meta, entry, now) => entry.DeletedAtUnixMs ??= now, cancellationToken);
+
+    public Task<IReadOnlyList<long>> UndeleteAsync(string path, IReadOnlyList<ulong> versions, CancellationToken cancellationToken) =>
+        ChangeVersionsAsync(path, versions, defaultToLatest: false, (tx, meta, entry, now) =>
+        {
+            if (entry.Destroyed)
+            {
+                throw new PreconditionException($"version {entry.Version} of '{path}' is destroyed and cannot be undeleted");
+            }
+            entry.DeletedAtUnixMs = null;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<long>> DestroyAsync(string path, IReadOnlyList<ulong> versions, CancellationToken cancellationToken) =>
+        ChangeVersionsAsync(path, versions, defaultToLatest: false, (tx, meta, entry, now) =>
+        {
+            entry.Destroyed = true;
+            entry.DeletedAtUnixMs ??= now;
+            tx.Delete(Collections.SecretVersions, VersionId(path, entry.Version));
+        }, cancellationToken);
+
+    public (string Path, SecretMetadataRecord Metadata) GetMetadata(string path)
+    {
+        SecretValidation.Path(path);
+        return (path, RequireMetadata(path));
+    }
+
+    public Task<SecretMetadataRecord> UpdateMetadataAsync(string path, uint? maxVersions, bool? casRequired, IReadOnlyDictionary<string, string>? customMetadata, CancellationToken cancellationToken)
+    {
+        SecretValidation.Path(path);
+        int? max = maxVersions is { } m ? SecretValidation.MaxVersions(m) : null;
+        if (customMetadata is not null)
+        {
+            SecretValidation.CustomMetadata(customMetadata);
+        }
+        return store.WriteAsync(tx =>
+        {
+            var meta = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)
+                ?? throw new NotFoundException($"no secret at '{path}'");
+            if (max is { } newMax)
+            {
+                meta.MaxVersions = newMax;
+            }
+            if (casRequired is { } cas)
+            {
+                meta.CasRequired = cas;
+            }
+            if (customMetadata is not null)
+            {
+                meta.CustomMetadata = new Dictionary<string, string>(customMetadata);
+            }
+            meta.UpdatedAtUnixMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+            Prune(tx, path, meta);
+            tx.Put(Collections.SecretMetadata, path, meta);
+            return meta;
+        }, cancellationToken);
+    }
+
+    public Task DeleteMetadataAsync(string path, CancellationToken cancellationToken)
+    {
+        SecretValidation.Path(path);
+        return store.WriteAsync(tx =>
+        {
+            var meta = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)
+                ?? throw new NotFoundException($"no secret at '{path}'");
+            foreach (var entry in meta.Versions)
+            {
+                tx.Delete(Collections.SecretVersions, VersionId(path, entry.Version));
+            }
+            tx.Delete(Collections.SecretMetadata, path);
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <summary>Re-wraps up to <paramref name="limit"/> version records still under an older KEK.</summary>
+    /// <returns>How many were rewrapped; 0 when none is left.</returns>
+    public async Task<int> RewrapBatchAsync(int limit, CancellationToken cancellationToken)
+    {
+        var current = barrier.CurrentKeyVersion;
+        var stale = store.List<SecretVersionRecord>(Collections.SecretVersions, "")
+            .Where(r => r.Value.KekVersion != current)
+            .Take(limit)
+            .Select(r => r.Key)
+            .ToList();
+        if (stale.Count == 0)
+        {
+            return 0;
+        }
+        return await store.WriteAsync(tx =>
+        {
+            var count = 0;
+            foreach (var id in stale)
+            {
+                var record = tx.Get<SecretVersionRecord>(Collections.SecretVersions, id);
+                if (record is null)
+                {
+                    continue;
+                }
+                var (path, version) = ParseVersionId(id);
+                var rewrapped = barrier.Rewrap(new RecordIdentity(Kind, path, version), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Ciphertext));
+                record.KekVersion = rewrapped.KekVersion;
+                record.WrappedDataKey = rewrapped.WrappedDataKey;
+                tx.Put(Collections.SecretVersions, id, record);
+                count++;
+            }
+            return count;
+        }, cancellationToken);
+    }
+
+    /// <summary>How many version records are wrapped under a KEK older than the newest.</summary>
+    public long CountPendingRewrap()
+    {
+        var current = barrier.CurrentKeyVersion;
+        return store.List<SecretVersionRecord>(Collections.SecretVersions, "").LongCount(r => r.Value.KekVersion != current);
+    }
+
+    internal static string VersionId(string path, long version) => $"{path}\n{version:D20}";
+
+    private static (string Path, long Version) ParseVersionId(string id)
+    {
+        var split = id.LastIndexOf('\n');
+        return (id[..split], long.Parse(id.AsSpan(split + 1), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private SecretMetadataRecord RequireMetadata(string path) =>
+        store.Get<SecretMetadataRecord>(Collections.SecretMetadata, path) ?? throw new NotFoundException($"no secret at '{path}'");
+
+    private Task<IReadOnlyList<long>> ChangeVersionsAsync(string path, IReadOnlyList<ulong> versions, bool defaultToLatest,
+        Action<IStoreWriter, SecretMetadataRecord, SecretVersionEntry, long> change, CancellationToken cancellationToken)
+    {
+        SecretValidation.Path(path);
+        if (versions.Count == 0 && !defaultToLatest)
+        {
+            throw new ValidationException("versions", "name at least one version");
+        }
+        if (versions.Any(v => v == 0))
+        {
+            throw new ValidationException("versions", "versions start at 1");
+        }
+        return store.WriteAsync<IReadOnlyList<long>>(tx =>
+        {
+            var meta = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)
+                ?? throw new NotFoundException($"no secret at '{path}'");
+            var wanted = versions.Count == 0 ? [meta.CurrentVersion] : versions.Select(v => (long)v).Distinct().ToList();
+            var entries = wanted.Select(v => meta.Versions.Find(e => e.Version == v)
+                ?? throw new NotFoundException($"version {v} of '{path}' does not exist")).ToList();
+            var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+            foreach (var entry in entries)
+            {
+                change(tx, meta, entry, now);
+            }
+            meta.UpdatedAtUnixMs = now;
+            tx.Put(Collections.SecretMetadata, path, meta);
+            return wanted;
+        }, cancellationToken);
+    }
+
+    private static void Prune(IStoreWriter tx, string path, SecretMetadataRecord meta)
+    {
+        while (meta.Versions.Count > meta.MaxVersions)
+        {
+            var oldest = meta.Versions[0];
+            tx.Delete(Collections.SecretVersions, VersionId(path, oldest.Version));
+            meta.Versions.RemoveAt(0);
+        }
+    }
+
+    private async Task<T> WriteAndZero<T>(byte[] plaintext, Func<IStoreWriter, T> work, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await store.WriteAsync(work, cancellationToken);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyDictionary<string, string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
+internal sealed partial class SecretJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,0 +1,47 @@
+namespace Vault.Server.Storage;
+
+/// <summary>Reads documents by collection and id.</summary>
+public interface IStoreReader
+{
+    T? Get<T>(string collection, string id) where T : class;
+
+    /// <summary>Documents whose id starts with <paramref name="idPrefix"/>, in id order.</summary>
+    IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class;
+}
+
+/// <summary>Writes inside one unit of work; nothing is visible to others until it commits.</summary>
+public interface IStoreWriter : IStoreReader
+{
+    void Put<T>(string collection, string id, T document) where T : class;
+
+    void Delete(string collection, string id);
+}
+
+/// <summary>
+/// The vault's storage: documents of ciphertext and non-secret metadata. Writes are units of
+/// work that either apply whole or not at all, and are durable (on disk, fsync'd) when their
+/// task completes. Behind an interface so a shared PostgreSQL store can serve several nodes later.
+/// </summary>
+public interface IVaultStore : IStoreReader, IDisposable
+{
+    /// <summary>
+    /// Runs <paramref name="work"/> in a transaction with other concurrent writes (group commit)
+    /// and completes once it is on disk. If <paramref name="work"/> throws, none of its writes apply
+    /// and the exception is rethrown to the caller.
+    /// </summary>
+    Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken);
+
+    long Count(string collection);
+}
+
+/// <summary>Collection names, kept in one place.</summary>
+public static class Collections
+{
+    public const string System = "system";
+    public const string SecretMetadata = "kv_meta";
+    public const string SecretVersions = "kv_versions";
+    public const string Tokens = "tokens";
+    public const string TokenAccessors = "token_accessors";
+    public const string TokenChildren = "token_children";
+    public const string Policies = "policies";
+}

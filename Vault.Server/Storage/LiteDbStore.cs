@@ -1,0 +1,261 @@
+using System.Collections.Concurrent;
+using LiteDB;
+using Microsoft.Extensions.Logging;
+
+namespace Vault.Server.Storage;
+
+/// <summary>
+/// LiteDB in direct mode, one instance per process. All writes go through one writer thread
+/// that groups whatever is queued into one transaction, commits, checkpoints and fsyncs once,
+/// then acknowledges every unit of work in the group (group commit).
+/// </summary>
+public sealed class LiteDbStore : IVaultStore
+{
+    private const int MaxBatch = 512;
+    private static readonly BsonMapper Mapper = CreateMapper();
+
+    private readonly LiteDatabase _db;
+    private readonly DurableFileStream _data;
+    private readonly DurableFileStream _log;
+    private readonly BlockingCollection<IPendingWrite> _queue = new();
+    private readonly Thread _writer;
+    private readonly ILogger _logger;
+    private int _disposed;
+
+    public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger)
+    {
+        _logger = logger;
+        Directory.CreateDirectory(dataDirectory);
+        var path = Path.Combine(dataDirectory, "vault.db");
+        _data = new DurableFileStream(path);
+        _log = new DurableFileStream(Path.Combine(dataDirectory, "vault-log.db"));
+        _log.BeforeTruncate = _data.Flush;
+        _db = new LiteDatabase(_data, Mapper, _log);
+        _writer = new Thread(WriterLoop) { Name = "vault-store-writer", IsBackground = true };
+        _writer.Start();
+    }
+
+    public T? Get<T>(string collection, string id) where T : class
+    {
+        var doc = _db.GetCollection(collection).FindById(id);
+        return doc is null ? null : Mapper.ToObject<T>(doc);
+    }
+
+    public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class =>
+        ListFrom<T>(_db, collection, idPrefix, limit);
+
+    public long Count(string collection) => _db.GetCollection(collection).LongCount();
+
+    public Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var pending = new PendingWrite<TResult>(work);
+        _queue.Add(pending, CancellationToken.None);
+        return pending.Task;
+    }
+
+    private static IReadOnlyList<KeyValuePair<string, T>> ListFrom<T>(LiteDatabase db, string collection, string idPrefix, int limit)
+        where T : class
+    {
+        var col = db.GetCollection(collection);
+        var docs = idPrefix.Length == 0 ? col.FindAll() : col.Find(Query.StartsWith("_id", idPrefix));
+        return docs.Take(limit).Select(d => KeyValuePair.Create(d["_id"].AsString, Mapper.ToObject<T>(d))).ToList();
+    }
+
+    private void WriterLoop()
+    {
+        var batch = new List<IPendingWrite>(MaxBatch);
+        foreach (var first in _queue.GetConsumingEnumerable())
+        {
+            batch.Clear();
+            batch.Add(first);
+            while (batch.Count < MaxBatch && _queue.TryTake(out var next))
+            {
+                batch.Add(next);
+            }
+            CommitBatch(batch);
+        }
+    }
+
+    private void CommitBatch(List<IPendingWrite> batch)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            _db.BeginTrans();
+            foreach (var write in batch)
+            {
+                var unit = new UnitOfWork(_db);
+                if (write.Run(unit))
+                {
+                    unit.Apply();
+                }
+            }
+            _db.Commit();
+            // LiteDB's commit hands pages to a background writer and returns; the checkpoint
+            // waits for that writer, copies the log into the data file, and our streams fsync.
+            _db.Checkpoint();
+            _data.Flush();
+            _log.Flush();
+        }
+        catch (Exception ex)
+        {
+            StoreLog.BatchFailed(_logger, batch.Count, ex);
+            try
+            {
+                _db.Rollback();
+            }
+            catch (Exception rollbackError)
+            {
+                StoreLog.RollbackFailed(_logger, rollbackError);
+            }
+            foreach (var write in batch)
+            {
+                write.Fail(new IOException("storage write failed", ex));
+            }
+            return;
+        }
+        foreach (var write in batch)
+        {
+            write.Complete();
+        }
+        StoreLog.BatchCommitted(_logger, batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        _queue.CompleteAdding();
+        _writer.Join();
+        _queue.Dispose();
+        _db.Dispose();
+        _data.Dispose();
+        _log.Dispose();
+    }
+
+    private static BsonMapper CreateMapper()
+    {
+        var mapper = new BsonMapper { SerializeNullValues = false, TrimWhitespace = false, EmptyStringToNull = false };
+        return mapper;
+    }
+
+    private interface IPendingWrite
+    {
+        /// <summary>Runs the work; false if it threw (its writes are then discarded).</summary>
+        bool Run(IStoreWriter writer);
+
+        void Complete();
+
+        void Fail(Exception error);
+    }
+
+    private sealed class PendingWrite<TResult>(Func<IStoreWriter, TResult> work) : IPendingWrite
+    {
+        private readonly TaskCompletionSource<TResult> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TResult? _result;
+        private Exception? _error;
+
+        public Task<TResult> Task => _tcs.Task;
+
+        public bool Run(IStoreWriter writer)
+        {
+            try
+            {
+                _result = work(writer);
+                return true;
+            }
+            catch (Exception ex)
+            {
+                _error = ex;
+                return false;
+            }
+        }
+
+        public void Complete()
+        {
+            if (_error is not null)
+            {
+                _tcs.TrySetException(_error);
+            }
+            else
+            {
+                _tcs.TrySetResult(_result!);
+            }
+        }
+
+        public void Fail(Exception error) => _tcs.TrySetException(_error ?? error);
+    }
+
+    /// <summary>
+    /// One caller's writes, held aside until its work returns so that a throwing unit leaves
+    /// nothing behind in the shared transaction. Reads see the unit's own writes first.
+    /// </summary>
+    private sealed class UnitOfWork(LiteDatabase db) : IStoreWriter
+    {
+        private readonly Dictionary<(string Collection, string Id), BsonDocument?> _pending = [];
+
+        public T? Get<T>(string collection, string id) where T : class
+        {
+            if (_pending.TryGetValue((collection, id), out var doc))
+            {
+                return doc is null ? null : Mapper.ToObject<T>(doc);
+            }
+            var stored = db.GetCollection(collection).FindById(id);
+            return stored is null ? null : Mapper.ToObject<T>(stored);
+        }
+
+        public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class
+        {
+            var merged = new SortedDictionary<string, T>(StringComparer.Ordinal);
+            foreach (var (id, value) in ListFrom<T>(db, collection, idPrefix, int.MaxValue))
+            {
+                merged[id] = value;
+            }
+            foreach (var ((col, id), doc) in _pending)
+            {
+                if (col != collection || !id.StartsWith(idPrefix, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+                if (doc is null)
+                {
+                    merged.Remove(id);
+                }
+                else
+                {
+                    merged[id] = Mapper.ToObject<T>(doc);
+                }
+            }
+            return merged.Take(limit).ToList();
+        }
+
+        public void Put<T>(string collection, string id, T document) where T : class
+        {
+            var doc = Mapper.ToDocument(document);
+            doc["_id"] = id;
+            _pending[(collection, id)] = doc;
+        }
+
+        public void Delete(string collection, string id) => _pending[(collection, id)] = null;
+
+        public void Apply()
+        {
+            foreach (var ((collection, id), doc) in _pending)
+            {
+                var col = db.GetCollection(collection);
+                if (doc is null)
+                {
+                    col.Delete(id);
+                }
+                else
+                {
+                    col.Upsert(doc);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+namespace Vault.Server;
+
+/// <summary>Base of the domain errors that the gRPC edge maps to status codes.</summary>
+public abstract class VaultException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>A path, version, token or policy that does not exist (NOT_FOUND).</summary>
+public sealed class NotFoundException(string message) : VaultException(message);
+
+/// <summary>A check-and-set mismatch or a concurrent change (ABORTED).</summary>
+public sealed class VersionConflictException(string message) : VaultException(message);
+
+/// <summary>The vault is sealed (FAILED_PRECONDITION).</summary>
+public sealed class VaultSealedException() : VaultException("vault is sealed");
+
+/// <summary>The request is valid but the vault is not in a state to do it (FAILED_PRECONDITION).</summary>
+public sealed class PreconditionException(string message) : VaultException(message);
+
+/// <summary>No valid token, or a wrong passphrase (UNAUTHENTICATED).</summary>
+public sealed class UnauthenticatedException(string message) : VaultException(message);
+
+/// <summary>The token's policies do not grant what the request needs (PERMISSION_DENIED).</summary>
+public sealed class AccessDeniedException(string message) : VaultException(message);
+
+/// <summary>Bad input; the message names the field (INVALID_ARGUMENT).</summary>
+public sealed class ValidationException(string field, string problem) : VaultException($"{field}: {problem}")
+{
+    /// <summary>The request field at fault.</summary>
+    public string Field { get; } = field;
+}
+
+/// <summary>A stored record failed authentication: tampered, swapped or truncated (DATA_LOSS).</summary>
+public sealed class DataIntegrityException(string message, Exception? inner = null) : VaultException(message, inner);
