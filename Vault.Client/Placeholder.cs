@@ -1,1 +1,6 @@
-namespace Vault.Client; /// <summary>x</summary> public static class Placeholder { }
+namespace Vault.Client;
+
+/// <summary>Placeholder until the client lands.</summary>
+public static class Placeholder
+{
+}
