@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Vault.Protocol.V1;
+
+namespace Vault.Tests.Infrastructure;
+
+/// <summary>
+/// The real server as a separate process (<c>dotnet Vault.Server.dll</c>), so tests can kill it
+/// with SIGKILL and restart it over the same data directory.
+/// </summary>
+public sealed class VaultProcess : IAsyncDisposable
+{
+    private readonly StringBuilder _output = new();
+    private Process? _process;
+    private GrpcChannel? _channel;
+
+    public VaultProcess(string dataDir) => DataDir = dataDir;
+
+    public string DataDir { get; }
+
+    public string Address { get; private set; } = "";
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public GrpcChannel Channel => _channel ?? throw new InvalidOperationException("not started");
+
+    public async Task StartAsync(params string[] extraArgs)
+    {
+        var port = FreePort();
+        Address = $"http://127.0.0.1:{port}";
+        var serverDll = Path.Combine(AppContext.BaseDirectory, "Vault.Server.dll");
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in (string[])[serverDll, "--data-dir", DataDir, "--listen", $"127.0.0.1:{port}", .. extraArgs])
+        {
+            info.ArgumentList.Add(arg);
+        }
+        info.Environment["Logging__LogLevel__Default"] = "Debug";
+        _process = Process.Start(info) ?? throw new InvalidOperationException("could not start the server");
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        _channel = GrpcChannel.ForAddress(Address);
+        var system = new SystemService.SystemServiceClient(_channel);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                await system.StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
+                return;
+            }
+            catch (RpcException) when (DateTime.UtcNow < deadline && !_process.HasExited)
+            {
+                await Task.Delay(100);
+            }
+            catch (RpcException ex)
+            {
+                throw new InvalidOperationException($"server did not come up ({ex.Status.Detail}); output:\n{Output}");
+            }
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown hooks, no flush.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _channel?.Dispose();
+        _channel = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process?.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
