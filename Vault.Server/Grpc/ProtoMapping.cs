@@ -57,5 +57,5 @@ internal static class ProtoMapping
         return proto;
     }
 
-    public static TimeSpan? ToTimeSpan(this Duration? duration) => duration?.ToTimeSpan();
+    public static TimeSpan? AsTimeSpan(this Duration? duration) => duration?.ToTimeSpan();
 }

@@ -1,0 +1,94 @@
+using Grpc.Core;
+using LiteDB;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+
+namespace Vault.Tests.Server;
+
+/// <summary>A stored record altered on disk fails to decrypt (DATA_LOSS); it never yields wrong data.</summary>
+public sealed class TamperTests
+{
+    private const string VersionsCollection = "kv_versions";
+
+    [Fact]
+    public async Task FlippingAnyByteOfAStoredRecord_MakesTheReadFailWithDataLoss()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "tamper/one", Data = { ["v"] = "genuine" } }, vault.As());
+        await vault.Channel.ShutdownAsync();
+        // Flip every byte position of the ciphertext and of the wrapped data key, one at a time.
+        var ciphertextLength = ReadRecord(vault, "tamper/one")["Ciphertext"].AsBinary.Length;
+        var keyLength = ReadRecord(vault, "tamper/one")["WrappedDataKey"].AsBinary.Length;
+        var positions = Enumerable.Range(0, ciphertextLength).Select(i => ("Ciphertext", i))
+            .Concat(Enumerable.Range(0, keyLength).Select(i => ("WrappedDataKey", i)));
+        foreach (var (field, index) in positions)
+        {
+            await vault.RestartAsync();
+            Mutate(vault, doc =>
+            {
+                var bytes = doc[field].AsBinary;
+                bytes[index] ^= 0x01;
+                doc[field] = bytes;
+            }, "tamper/one");
+            await vault.UnsealAsync();
+            var ex = await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "tamper/one" }, vault.As()));
+            Assert.DoesNotContain("genuine", ex.Status.Detail, StringComparison.Ordinal);
+            await vault.RestartAsync();
+            Mutate(vault, doc =>
+            {
+                var bytes = doc[field].AsBinary;
+                bytes[index] ^= 0x01;
+                doc[field] = bytes;
+            }, "tamper/one");
+            await vault.UnsealAsync();
+            Assert.Equal("genuine", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "tamper/one" }, vault.As())).Data["v"]);
+        }
+    }
+
+    [Fact]
+    public async Task SwappingTheCiphertextsOfTwoRecords_MakesBothReadsFail()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "swap/a", Data = { ["v"] = "alpha" } }, vault.As());
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "swap/b", Data = { ["v"] = "bravo" } }, vault.As());
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "swap/a", Data = { ["v"] = "alpha-2" } }, vault.As());
+        await vault.RestartAsync();
+        using (var db = Open(vault))
+        {
+            var col = db.GetCollection(VersionsCollection);
+            var a = col.FindById(Id("swap/a", 1));
+            var b = col.FindById(Id("swap/b", 1));
+            (a["_id"], b["_id"]) = (b["_id"], a["_id"]);
+            col.Update(a);
+            col.Update(b);
+            // And a version moved within one path: version 2's record placed at version 1.
+            var a2 = col.FindById(Id("swap/a", 2));
+            a2["_id"] = Id("swap/a", 1);
+            col.Upsert(a2);
+        }
+        await vault.UnsealAsync();
+        await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "swap/b" }, vault.As()));
+        await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "swap/a", Version = 1 }, vault.As()));
+        Assert.Equal("alpha-2", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "swap/a" }, vault.As())).Data["v"]);
+    }
+
+    private static string Id(string path, long version) => $"{path}\n{version:D20}";
+
+    private static LiteDatabase Open(TestVault vault) =>
+        new(new ConnectionString { Filename = Path.Combine(vault.DataDir, "vault.db"), Connection = ConnectionType.Direct });
+
+    private static BsonDocument ReadRecord(TestVault vault, string path)
+    {
+        using var db = Open(vault);
+        return db.GetCollection(VersionsCollection).FindById(Id(path, 1));
+    }
+
+    private static void Mutate(TestVault vault, Action<BsonDocument> change, string path)
+    {
+        using var db = Open(vault);
+        var col = db.GetCollection(VersionsCollection);
+        var doc = col.FindById(Id(path, 1));
+        change(doc);
+        col.Update(doc);
+    }
+}
