@@ -26,7 +26,7 @@ public sealed class DevModeInitializer(SecurityBarrier barrier, TokenManager tok
         {
             Console.Out.WriteLine($"""
 
-                Vault dev server: initialised and unsealed. Data dir: {o.DataDir} (deleted on exit)
+                Vault dev server: initialised and unsealed. Data dir: {o.DataDir}{(o.DataDirIsTemporary ? " (deleted on exit)" : "")}
                 Do not run dev mode in production.
 
                     Listen:            {o.Listen} (plaintext HTTP/2)

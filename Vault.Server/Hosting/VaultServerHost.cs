@@ -45,6 +45,7 @@ public static class VaultServerHost
         {
             options.DataDir = Directory.CreateTempSubdirectory("vault-dev-").FullName;
             builder.Configuration[$"{VaultServerOptions.Section}:DataDir"] = options.DataDir;
+            builder.Configuration[$"{VaultServerOptions.Section}:DataDirIsTemporary"] = "true";
         }
         if (string.IsNullOrEmpty(options.DataDir))
         {

@@ -26,6 +26,9 @@ public sealed class VaultServerOptions
     /// <summary>Dev mode: temporary data dir, auto-initialised and unsealed, root token printed.</summary>
     public bool Dev { get; set; }
 
+    /// <summary>Set by dev mode when it made <see cref="DataDir"/> itself; it is deleted on exit.</summary>
+    public bool DataDirIsTemporary { get; set; }
+
     /// <summary>Dev mode only: use this root token instead of a random one.</summary>
     public string? DevRootToken { get; set; }
 

@@ -21,6 +21,8 @@ public sealed class LiteDbStore : IVaultStore
     private readonly Thread _writer;
     private readonly ILogger _logger;
     private int _disposed;
+    private long _commits;
+    private long _writes;
 
     public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger)
     {
@@ -43,6 +45,9 @@ public sealed class LiteDbStore : IVaultStore
 
     public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class =>
         ListFrom<T>(_db, collection, idPrefix, limit);
+
+    /// <summary>Units of work committed and the commits (fsyncs) they took: fewer commits than writes is group commit at work.</summary>
+    public (long Writes, long Commits) Statistics => (Interlocked.Read(ref _writes), Interlocked.Read(ref _commits));
 
     public long Count(string collection) => _db.GetCollection(collection).LongCount();
 
@@ -116,6 +121,8 @@ public sealed class LiteDbStore : IVaultStore
             }
             return;
         }
+        Interlocked.Increment(ref _commits);
+        Interlocked.Add(ref _writes, batch.Count);
         foreach (var write in batch)
         {
             write.Complete();

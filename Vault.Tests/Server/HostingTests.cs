@@ -1,0 +1,57 @@
+using Vault.Server;
+using Vault.Server.Hosting;
+using Vault.Tests.Infrastructure;
+
+namespace Vault.Tests.Server;
+
+public sealed class HostingTests
+{
+    [Fact]
+    public void PlaintextOnANonLoopbackAddress_IsRefusedWithoutTheExplicitSwitch()
+    {
+        var dir = Directory.CreateTempSubdirectory("vault-host-").FullName;
+        var ex = Assert.Throws<ValidationException>(() => VaultServerHost.Build(["--data-dir", dir, "--listen", "0.0.0.0:0"]));
+        Assert.Contains("refusing plaintext on non-loopback address", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PlaintextOnANonLoopbackAddress_IsServedWithTheExplicitSwitch()
+    {
+        var dir = Directory.CreateTempSubdirectory("vault-host-").FullName;
+        await using var app = VaultServerHost.Build(["--data-dir", dir, "--listen", "0.0.0.0:0", "--insecure-plaintext"]);
+        await app.StartAsync();
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public void WithoutADataDirectory_StartupIsRefusedWithAClearMessage()
+    {
+        var ex = Assert.Throws<ValidationException>(() => VaultServerHost.Build([]));
+        Assert.StartsWith("data-dir: is required", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DevRootTokenWithoutDev_IsRefused()
+    {
+        var dir = Directory.CreateTempSubdirectory("vault-host-").FullName;
+        var ex = Assert.Throws<ValidationException>(() => VaultServerHost.Build(["--data-dir", dir, "--dev-root-token", "x"]));
+        Assert.StartsWith("dev-root-token:", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DevMode_PrintsTheRootTokenItWasGiven_AndServesWithIt()
+    {
+        await using var server = new VaultProcess(Directory.CreateTempSubdirectory("vault-dev-").FullName);
+        await server.StartAsync("--dev", "--dev-root-token", "dev-token-for-test");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!server.Output.Contains("Root token:", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+        Assert.Contains("Root token:        dev-token-for-test", server.Output, StringComparison.Ordinal);
+        var kv = new Protocol.V1.KvService.KvServiceClient(server.Channel);
+        var auth = new Grpc.Core.Metadata { { "authorization", "Bearer dev-token-for-test" } };
+        await kv.PutAsync(new Protocol.V1.PutSecretRequest { Path = "dev/check", Data = { ["k"] = "v" } }, auth);
+        Assert.Equal("v", (await kv.GetAsync(new Protocol.V1.GetSecretRequest { Path = "dev/check" }, auth)).Data["k"]);
+    }
+}

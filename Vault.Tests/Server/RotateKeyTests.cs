@@ -1,0 +1,47 @@
+using LiteDB;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+
+namespace Vault.Tests.Server;
+
+public sealed class RotateKeyTests
+{
+    [Fact]
+    public async Task RotateKey_NewWritesUseNewKey_OldVersionsStillRead_AndRewrapLeavesNothingUnderTheOldKey()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        for (var i = 0; i < 300; i++)
+        {
+            await vault.Kv.PutAsync(new PutSecretRequest { Path = $"rk/s{i}", Data = { ["v"] = $"old-{i}" } }, vault.As());
+        }
+        Assert.Equal(1U, (await vault.System.StatusAsync(new StatusRequest())).KeyVersion);
+
+        var rotated = await vault.System.RotateKeyAsync(new RotateKeyRequest(), vault.As());
+        Assert.Equal(2U, rotated.KeyVersion);
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "rk/s0", Data = { ["v"] = "new-0" } }, vault.As());
+
+        // Wait for the background rewrap to converge.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        StatusResponse status;
+        while ((status = await vault.System.StatusAsync(new StatusRequest())).RecordsPendingRewrap > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+        Assert.Equal(0UL, status.RecordsPendingRewrap);
+        Assert.Equal("old-0", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "rk/s0", Version = 1 }, vault.As())).Data["v"]);
+        Assert.Equal("new-0", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "rk/s0" }, vault.As())).Data["v"]);
+        Assert.Equal("old-299", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "rk/s299" }, vault.As())).Data["v"]);
+
+        // On disk, after a restart: every record names key version 2, and all still decrypt.
+        await vault.RestartAsync();
+        using (var db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(vault.DataDir, "vault.db") }))
+        {
+            var kekVersions = db.GetCollection("kv_versions").FindAll().Select(d => d["KekVersion"].AsInt32).ToList();
+            Assert.Equal(301, kekVersions.Count);
+            Assert.All(kekVersions, v => Assert.Equal(2, v));
+        }
+        await vault.UnsealAsync();
+        Assert.Equal(2U, (await vault.System.StatusAsync(new StatusRequest())).KeyVersion);
+        Assert.Equal("old-150", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "rk/s150" }, vault.As())).Data["v"]);
+    }
+}
