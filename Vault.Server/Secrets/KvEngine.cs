@@ -71,8 +71,18 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
         {
             throw new NotFoundException($"version {wanted} of '{path}' is deleted");
         }
-        var record = store.Get<SecretVersionRecord>(Collections.SecretVersions, VersionId(path, wanted))
-            ?? throw new DataIntegrityException($"version {wanted} of '{path}' is missing from storage");
+        var record = store.Get<SecretVersionRecord>(Collections.SecretVersions, VersionId(path, wanted));
+        if (record is null)
+        {
+            // Pruned, destroyed or deleted between the two reads: say so; only a version the
+            // metadata still lists as live and whose record is gone is damage.
+            var now = store.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)?.Versions.Find(v => v.Version == wanted);
+            if (now is null || now.Destroyed)
+            {
+                throw new NotFoundException($"version {wanted} of '{path}' does not exist");
+            }
+            throw new DataIntegrityException($"version {wanted} of '{path}' is missing from storage");
+        }
         var plaintext = barrier.Decrypt(new RecordIdentity(Kind, path, wanted), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Ciphertext));
         try
         {
