@@ -10,6 +10,8 @@ internal sealed class DurableFileStream(string path) : Stream
 {
     private readonly FileStream _inner = new(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 1, FileOptions.RandomAccess);
 
+    private bool _disposed;
+
     public Action? BeforeTruncate { get; set; }
 
     public override bool CanRead => true;
@@ -23,7 +25,13 @@ internal sealed class DurableFileStream(string path) : Stream
         set => _inner.Position = value;
     }
 
-    public override void Flush() => _inner.Flush(flushToDisk: true);
+    public override void Flush()
+    {
+        if (!_disposed)
+        {
+            _inner.Flush(flushToDisk: true);
+        }
+    }
 
     public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
 
@@ -43,10 +51,11 @@ internal sealed class DurableFileStream(string path) : Stream
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && !_disposed)
         {
             _inner.Flush(flushToDisk: true);
             _inner.Dispose();
+            _disposed = true;
         }
         base.Dispose(disposing);
     }

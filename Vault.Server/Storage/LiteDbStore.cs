@@ -20,6 +20,9 @@ public sealed class LiteDbStore : IVaultStore
     private readonly BlockingCollection<IPendingWrite> _queue = new();
     private readonly Thread _writer;
     private readonly ILogger _logger;
+    // LiteDB's explicit checkpoint clears its page cache and fails ("must have no pages in use")
+    // if a reader holds pages at that moment. Reads share this lock; the checkpoint takes it alone.
+    private readonly ReaderWriterLockSlim _checkpointLock = new();
     private int _disposed;
     private long _commits;
     private long _writes;
@@ -33,23 +36,54 @@ public sealed class LiteDbStore : IVaultStore
         _log = new DurableFileStream(Path.Combine(dataDirectory, "vault-log.db"));
         _log.BeforeTruncate = _data.Flush;
         _db = new LiteDatabase(_data, Mapper, _log);
+        // We checkpoint after every group commit ourselves, under the reader lock below.
+        _db.CheckpointSize = 0;
         _writer = new Thread(WriterLoop) { Name = "vault-store-writer", IsBackground = true };
         _writer.Start();
     }
 
     public T? Get<T>(string collection, string id) where T : class
     {
-        var doc = _db.GetCollection(collection).FindById(id);
-        return doc is null ? null : Mapper.ToObject<T>(doc);
+        _checkpointLock.EnterReadLock();
+        try
+        {
+            var doc = _db.GetCollection(collection).FindById(id);
+            return doc is null ? null : Mapper.ToObject<T>(doc);
+        }
+        finally
+        {
+            _checkpointLock.ExitReadLock();
+        }
     }
 
-    public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class =>
-        ListFrom<T>(_db, collection, idPrefix, limit);
+    public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class
+    {
+        _checkpointLock.EnterReadLock();
+        try
+        {
+            return ListFrom<T>(_db, collection, idPrefix, limit);
+        }
+        finally
+        {
+            _checkpointLock.ExitReadLock();
+        }
+    }
 
     /// <summary>Units of work committed and the commits (fsyncs) they took: fewer commits than writes is group commit at work.</summary>
     public (long Writes, long Commits) Statistics => (Interlocked.Read(ref _writes), Interlocked.Read(ref _commits));
 
-    public long Count(string collection) => _db.GetCollection(collection).LongCount();
+    public long Count(string collection)
+    {
+        _checkpointLock.EnterReadLock();
+        try
+        {
+            return _db.GetCollection(collection).LongCount();
+        }
+        finally
+        {
+            _checkpointLock.ExitReadLock();
+        }
+    }
 
     public Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken)
     {
@@ -100,7 +134,15 @@ public sealed class LiteDbStore : IVaultStore
             _db.Commit();
             // LiteDB's commit hands pages to a background writer and returns; the checkpoint
             // waits for that writer, copies the log into the data file, and our streams fsync.
-            _db.Checkpoint();
+            _checkpointLock.EnterWriteLock();
+            try
+            {
+                _db.Checkpoint();
+            }
+            finally
+            {
+                _checkpointLock.ExitWriteLock();
+            }
             _data.Flush();
             _log.Flush();
         }
@@ -142,6 +184,7 @@ public sealed class LiteDbStore : IVaultStore
         _db.Dispose();
         _data.Dispose();
         _log.Dispose();
+        _checkpointLock.Dispose();
     }
 
     private static BsonMapper CreateMapper()

@@ -49,4 +49,43 @@ public sealed class GroupCommitTests
         Assert.NotNull(store.Get<Item>("items", "good"));
         Assert.Null(store.Get<Item>("items", "half-written"));
     }
+
+    [Fact]
+    public async Task ReadsRacingGroupCommits_NeverFail_AndSeeEveryAcknowledgedWrite()
+    {
+        var dir = Directory.CreateTempSubdirectory("vault-store-").FullName;
+        using var store = new LiteDbStore(dir, NullLogger<LiteDbStore>.Instance);
+        var acknowledged = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(4));
+        var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var id = $"w{w}-{i:D6}";
+                await store.WriteAsync(tx =>
+                {
+                    tx.Put("items", id, new Item { Value = i });
+                    return true;
+                }, CancellationToken.None);
+                Interlocked.Increment(ref acknowledged);
+            }
+        })).ToList();
+        var readers = Enumerable.Range(0, 8).Select(r => Task.Run(() =>
+        {
+            var reads = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                var seen = Volatile.Read(ref acknowledged);
+                var listed = store.List<Item>("items", "w").Count;
+                Assert.True(listed >= seen, $"listed {listed} items after {seen} were acknowledged");
+                store.Get<Item>("items", $"w{r % 8}-000000");
+                reads++;
+            }
+            return reads;
+        })).ToList();
+        await Task.WhenAll(writers);
+        var totalReads = (await Task.WhenAll(readers)).Sum();
+        Assert.True(totalReads > 0);
+        Assert.Equal(acknowledged, store.List<Item>("items", "w").Count);
+    }
 }
