@@ -1,0 +1,50 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Vault.Benchmarks.Echo;
+using Vault.Protocol.V1;
+
+namespace Vault.Benchmarks.Load;
+
+// Requests are built once before the run and shared by every client (serialising a message only
+// reads it), so the client side spends its time in the transport, not in building messages.
+
+/// <summary>The echo service: <c>payload</c> bytes each way, the same authorization header as the vault calls.</summary>
+internal sealed class EchoWorkload(EchoService.EchoServiceClient client, int payloadBytes, Metadata headers) : IWorkload
+{
+    private readonly EchoRequest _request = new() { Payload = ByteString.CopyFrom(new byte[payloadBytes]) };
+
+    public Task CallAsync(Random random, CancellationToken cancellationToken) =>
+        client.EchoAsync(_request, headers, cancellationToken: cancellationToken).ResponseAsync;
+}
+
+/// <summary>kv-get: the latest version of a random path among the pre-written secrets.</summary>
+internal sealed class KvGetWorkload(KvService.KvServiceClient client, IReadOnlyList<string> paths, Metadata headers) : IWorkload
+{
+    private readonly GetSecretRequest[] _requests = [.. paths.Select(p => new GetSecretRequest { Path = p })];
+
+    public Task CallAsync(Random random, CancellationToken cancellationToken) =>
+        client.GetAsync(_requests[random.Next(_requests.Length)], headers, cancellationToken: cancellationToken).ResponseAsync;
+}
+
+/// <summary>kv-put: a new version of a random path (acknowledged only once durable).</summary>
+internal sealed class KvPutWorkload(KvService.KvServiceClient client, IReadOnlyList<string> paths, string value, Metadata headers) : IWorkload
+{
+    private readonly PutSecretRequest[] _requests = [.. paths.Select(p => SecretPayload.PutRequest(p, value))];
+
+    public Task CallAsync(Random random, CancellationToken cancellationToken) =>
+        client.PutAsync(_requests[random.Next(_requests.Length)], headers, cancellationToken: cancellationToken).ResponseAsync;
+}
+
+/// <summary>The shape of a benchmark secret: one key whose value is the payload.</summary>
+internal static class SecretPayload
+{
+    public static string Value(int bytes) => string.Create(bytes, 0, static (span, _) =>
+    {
+        for (var i = 0; i < span.Length; i++)
+        {
+            span[i] = (char)('a' + (i % 26));
+        }
+    });
+
+    public static PutSecretRequest PutRequest(string path, string value) => new() { Path = path, Data = { ["value"] = value } };
+}
