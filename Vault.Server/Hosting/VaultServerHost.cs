@@ -100,7 +100,11 @@ public static class VaultServerHost
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<IVaultStore>(sp => new LiteDbStore(
             sp.GetRequiredService<IOptions<VaultServerOptions>>().Value.DataDir!,
-            sp.GetRequiredService<ILogger<LiteDbStore>>()));
+            sp.GetRequiredService<ILogger<LiteDbStore>>(),
+            [
+                typeof(KeyringRecord), typeof(SecretMetadataRecord), typeof(SecretVersionEntry), typeof(SecretVersionRecord),
+                typeof(TokenRecord), typeof(TokenAccessorRecord), typeof(TokenChildRecord), typeof(PolicyRecord), typeof(PolicyRuleRecord),
+            ]));
         services.AddSingleton<SecurityBarrier>();
         services.AddSingleton<KvEngine>();
         services.AddSingleton<PolicyStore>();

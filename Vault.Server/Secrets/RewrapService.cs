@@ -55,8 +55,9 @@ public sealed class RewrapService(KvEngine kv, SecurityBarrier barrier, ILogger<
             {
                 return;
             }
-            catch (Exception ex) when (ex is VaultSealedException or VaultException or IOException)
+            catch (Exception ex)
             {
+                // Never take the server down: log with the stack and try again on the next wake.
                 BarrierLog.RewrapFailed(logger, ex);
             }
         }

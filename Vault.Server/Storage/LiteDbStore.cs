@@ -27,9 +27,22 @@ public sealed class LiteDbStore : IVaultStore
     private long _commits;
     private long _writes;
 
-    public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger)
+    /// <param name="dataDirectory">Where vault.db and its log live.</param>
+    /// <param name="logger">Store log.</param>
+    /// <param name="documentTypes">Every document type (nested ones too) the store will map.
+    /// LiteDB's mapper builds a type's map lazily and not thread-safely: two threads meeting a
+    /// type for the first time can see a half-built map ("Collection was modified"), so maps are
+    /// built here, before any request runs.</param>
+    public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes = null)
     {
         _logger = logger;
+        lock (Mapper)
+        {
+            foreach (var type in documentTypes ?? [])
+            {
+                Mapper.ToObject(type, Mapper.ToDocument(type, Activator.CreateInstance(type)!));
+            }
+        }
         Directory.CreateDirectory(dataDirectory);
         var path = Path.Combine(dataDirectory, "vault.db");
         _data = new DurableFileStream(path);

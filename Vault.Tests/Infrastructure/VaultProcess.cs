@@ -58,23 +58,26 @@ public sealed class VaultProcess : IAsyncDisposable
         _process.ErrorDataReceived += (_, e) => Append(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        _channel = GrpcChannel.ForAddress(Address);
-        var system = new SystemService.SystemServiceClient(_channel);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        // A fresh channel per attempt: a channel that saw "connection refused" backs off for
+        // longer and longer, and would miss a server that is slow to start on a busy machine.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
+            var channel = GrpcChannel.ForAddress(Address);
             try
             {
-                await system.StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
+                await new SystemService.SystemServiceClient(channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
+                _channel = channel;
                 return;
-            }
-            catch (RpcException) when (DateTime.UtcNow < deadline && !_process.HasExited)
-            {
-                await Task.Delay(100);
             }
             catch (RpcException ex)
             {
-                throw new InvalidOperationException($"server did not come up ({ex.Status.Detail}); output:\n{Output}");
+                channel.Dispose();
+                if (DateTime.UtcNow >= deadline || _process.HasExited)
+                {
+                    throw new InvalidOperationException($"server did not come up ({ex.Status.Detail}); output:\n{Output}");
+                }
+                await Task.Delay(100);
             }
         }
     }

@@ -59,10 +59,17 @@ public sealed class CrashTests
         Assert.True((await system.StatusAsync(new StatusRequest())).Sealed);
         await system.UnsealAsync(new UnsealRequest { Passphrase = TestVault.Passphrase });
         kv = new KvService.KvServiceClient(server.Channel);
-        foreach (var (path, value) in snapshot)
+        try
         {
-            var read = await kv.GetAsync(new GetSecretRequest { Path = path }, auth);
-            Assert.Equal(value, read.Data["v"]);
+            foreach (var (path, value) in snapshot)
+            {
+                var read = await kv.GetAsync(new GetSecretRequest { Path = path }, auth);
+                Assert.Equal(value, read.Data["v"]);
+            }
+        }
+        catch (RpcException ex)
+        {
+            throw new InvalidOperationException($"read-back failed ({ex.Status}); server output:\n{server.Output}", ex);
         }
         Assert.True(snapshot.Count >= 200);
         Directory.Delete(dataDir, recursive: true);
