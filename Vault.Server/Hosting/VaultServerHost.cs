@@ -104,7 +104,8 @@ public static class VaultServerHost
             [
                 typeof(KeyringRecord), typeof(SecretMetadataRecord), typeof(SecretVersionEntry), typeof(SecretVersionRecord),
                 typeof(TokenRecord), typeof(TokenAccessorRecord), typeof(TokenChildRecord), typeof(PolicyRecord), typeof(PolicyRuleRecord),
-            ]));
+            ],
+            Collections.All));
         services.AddSingleton<SecurityBarrier>();
         services.AddSingleton<KvEngine>();
         services.AddSingleton<PolicyStore>();

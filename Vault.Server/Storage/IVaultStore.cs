@@ -44,4 +44,6 @@ public static class Collections
     public const string TokenAccessors = "token_accessors";
     public const string TokenChildren = "token_children";
     public const string Policies = "policies";
+
+    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies];
 }

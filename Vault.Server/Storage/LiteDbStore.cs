@@ -15,14 +15,14 @@ public sealed class LiteDbStore : IVaultStore
     private static readonly BsonMapper Mapper = CreateMapper();
 
     private readonly LiteDatabase _db;
-    private readonly DurableFileStream _data;
-    private readonly DurableFileStream _log;
+    // A second handle on the data file, used only to fsync it: fsync flushes the file, not
+    // the descriptor, so this covers what LiteDB wrote through its own handles.
+    private readonly FileStream _dataSync;
     private readonly BlockingCollection<IPendingWrite> _queue = new();
     private readonly Thread _writer;
     private readonly ILogger _logger;
-    // LiteDB's explicit checkpoint clears its page cache and fails ("must have no pages in use")
-    // if a reader holds pages at that moment. Reads share this lock; the checkpoint takes it alone.
-    private readonly ReaderWriterLockSlim _checkpointLock = new();
+    // Reads share this lock; a group commit takes it alone (see CommitBatch for why).
+    private readonly ReaderWriterLockSlim _storeLock = new();
     private int _disposed;
     private long _commits;
     private long _writes;
@@ -33,7 +33,10 @@ public sealed class LiteDbStore : IVaultStore
     /// LiteDB's mapper builds a type's map lazily and not thread-safely: two threads meeting a
     /// type for the first time can see a half-built map ("Collection was modified"), so maps are
     /// built here, before any request runs.</param>
-    public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes = null)
+    /// <param name="collections">Every collection the store will use. They are created here:
+    /// LiteDB 5 corrupts a reader's snapshot ("page type must be collection page") when a
+    /// collection is created by a commit while another thread reads it.</param>
+    public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes = null, IEnumerable<string>? collections = null)
     {
         _logger = logger;
         lock (Mapper)
@@ -45,19 +48,24 @@ public sealed class LiteDbStore : IVaultStore
         }
         Directory.CreateDirectory(dataDirectory);
         var path = Path.Combine(dataDirectory, "vault.db");
-        _data = new DurableFileStream(path);
-        _log = new DurableFileStream(Path.Combine(dataDirectory, "vault-log.db"));
-        _log.BeforeTruncate = _data.Flush;
-        _db = new LiteDatabase(_data, Mapper, _log);
+        // File mode, not LiteDB's Stream constructor: with a caller's stream LiteDB shares one
+        // stream between concurrent readers, and reads racing a commit corrupt pages.
+        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }, Mapper);
         // We checkpoint after every group commit ourselves, under the reader lock below.
         _db.CheckpointSize = 0;
+        foreach (var collection in collections ?? [])
+        {
+            _db.GetCollection(collection).EnsureIndex("_id");
+        }
+        _db.Checkpoint();
+        _dataSync = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1);
         _writer = new Thread(WriterLoop) { Name = "vault-store-writer", IsBackground = true };
         _writer.Start();
     }
 
     public T? Get<T>(string collection, string id) where T : class
     {
-        _checkpointLock.EnterReadLock();
+        _storeLock.EnterReadLock();
         try
         {
             var doc = _db.GetCollection(collection).FindById(id);
@@ -65,20 +73,20 @@ public sealed class LiteDbStore : IVaultStore
         }
         finally
         {
-            _checkpointLock.ExitReadLock();
+            _storeLock.ExitReadLock();
         }
     }
 
     public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class
     {
-        _checkpointLock.EnterReadLock();
+        _storeLock.EnterReadLock();
         try
         {
             return ListFrom<T>(_db, collection, idPrefix, limit);
         }
         finally
         {
-            _checkpointLock.ExitReadLock();
+            _storeLock.ExitReadLock();
         }
     }
 
@@ -87,14 +95,14 @@ public sealed class LiteDbStore : IVaultStore
 
     public long Count(string collection)
     {
-        _checkpointLock.EnterReadLock();
+        _storeLock.EnterReadLock();
         try
         {
             return _db.GetCollection(collection).LongCount();
         }
         finally
         {
-            _checkpointLock.ExitReadLock();
+            _storeLock.ExitReadLock();
         }
     }
 
@@ -133,6 +141,11 @@ public sealed class LiteDbStore : IVaultStore
     private void CommitBatch(List<IPendingWrite> batch)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        // Readers are kept out from the transaction's start to the end of its checkpoint:
+        // LiteDB 5 lets a reader's snapshot reach log pages its background writer has not
+        // written yet ("page type must be collection page"), and its checkpoint fails with
+        // pages in use. The fsync runs after readers are let back in.
+        _storeLock.EnterWriteLock();
         try
         {
             _db.BeginTrans();
@@ -145,19 +158,9 @@ public sealed class LiteDbStore : IVaultStore
                 }
             }
             _db.Commit();
-            // LiteDB's commit hands pages to a background writer and returns; the checkpoint
-            // waits for that writer, copies the log into the data file, and our streams fsync.
-            _checkpointLock.EnterWriteLock();
-            try
-            {
-                _db.Checkpoint();
-            }
-            finally
-            {
-                _checkpointLock.ExitWriteLock();
-            }
-            _data.Flush();
-            _log.Flush();
+            // Commit hands pages to LiteDB's background writer and returns; the checkpoint
+            // waits for that writer and copies the log into the data file.
+            _db.Checkpoint();
         }
         catch (Exception ex)
         {
@@ -173,6 +176,23 @@ public sealed class LiteDbStore : IVaultStore
             foreach (var write in batch)
             {
                 write.Fail(new IOException("storage write failed", ex));
+            }
+            return;
+        }
+        finally
+        {
+            _storeLock.ExitWriteLock();
+        }
+        try
+        {
+            _dataSync.Flush(flushToDisk: true);
+        }
+        catch (IOException ex)
+        {
+            StoreLog.BatchFailed(_logger, batch.Count, ex);
+            foreach (var write in batch)
+            {
+                write.Fail(new IOException("storage flush failed", ex));
             }
             return;
         }
@@ -195,9 +215,8 @@ public sealed class LiteDbStore : IVaultStore
         _writer.Join();
         _queue.Dispose();
         _db.Dispose();
-        _data.Dispose();
-        _log.Dispose();
-        _checkpointLock.Dispose();
+        _dataSync.Dispose();
+        _storeLock.Dispose();
     }
 
     private static BsonMapper CreateMapper()

@@ -23,6 +23,7 @@ public sealed class CrashTests
 
         var acknowledged = new ConcurrentDictionary<string, string>();
         using var stop = new CancellationTokenSource();
+        var killed = false;
         var kv = new KvService.KvServiceClient(server.Channel);
         var writers = Enumerable.Range(0, 16).Select(w => Task.Run(async () =>
         {
@@ -37,7 +38,7 @@ public sealed class CrashTests
                     await kv.PutAsync(request, auth);
                     acknowledged[path] = value;
                 }
-                catch (RpcException)
+                catch (RpcException) when (stop.IsCancellationRequested || killed)
                 {
                     return; // the server died under us: this write was never acknowledged
                 }
@@ -45,10 +46,17 @@ public sealed class CrashTests
         })).ToList();
 
         // Let writes pile up, then kill the process in the middle of them.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (acknowledged.Count < 200 + run * 50)
         {
+            if (writers.All(w => w.IsCompleted) || DateTime.UtcNow > deadline)
+            {
+                var errors = string.Join("; ", writers.Where(w => w.IsFaulted).Select(w => w.Exception!.InnerException!.Message).Distinct());
+                Assert.Fail($"writers stopped after {acknowledged.Count} writes before the kill ({errors}); server output:\n{server.Output}");
+            }
             await Task.Delay(20);
         }
+        killed = true;
         await server.KillAsync();
         await stop.CancelAsync();
         await Task.WhenAll(writers);

@@ -14,7 +14,7 @@ public sealed class GroupCommitTests
     public async Task ConcurrentWrites_AreGroupedIntoFewerCommits_AndAllLand()
     {
         var dir = Directory.CreateTempSubdirectory("vault-store-").FullName;
-        using (var store = new LiteDbStore(dir, NullLogger<LiteDbStore>.Instance, [typeof(Item)]))
+        using (var store = new LiteDbStore(dir, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"]))
         {
             var writes = Enumerable.Range(0, 400).Select(i => store.WriteAsync(tx =>
             {
@@ -33,7 +33,7 @@ public sealed class GroupCommitTests
     public async Task AThrowingUnit_LeavesNothingBehind_AndDoesNotFailItsNeighbours()
     {
         var dir = Directory.CreateTempSubdirectory("vault-store-").FullName;
-        using var store = new LiteDbStore(dir, NullLogger<LiteDbStore>.Instance, [typeof(Item)]);
+        using var store = new LiteDbStore(dir, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"]);
         var good = store.WriteAsync(tx =>
         {
             tx.Put("items", "good", new Item { Value = 1 });
@@ -54,7 +54,7 @@ public sealed class GroupCommitTests
     public async Task ReadsRacingGroupCommits_NeverFail_AndSeeEveryAcknowledgedWrite()
     {
         var dir = Directory.CreateTempSubdirectory("vault-store-").FullName;
-        using var store = new LiteDbStore(dir, NullLogger<LiteDbStore>.Instance, [typeof(Item)]);
+        using var store = new LiteDbStore(dir, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"]);
         var acknowledged = 0;
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(4));
         var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
