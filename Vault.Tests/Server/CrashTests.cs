@@ -35,7 +35,7 @@ public sealed class CrashTests
                 request.Data["v"] = value;
                 try
                 {
-                    await kv.PutAsync(request, auth);
+                    await kv.PutAsync(request, auth, deadline: DateTime.UtcNow.AddSeconds(10));
                     acknowledged[path] = value;
                 }
                 catch (RpcException) when (stop.IsCancellationRequested || killed)
