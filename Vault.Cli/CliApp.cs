@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Grpc.Core;
+using Vault.Cli.Commands;
+
+namespace Vault.Cli;
+
+/// <summary>Builds the command tree, runs one command and turns every failure into one line on stderr and an exit code.</summary>
+internal static class CliApp
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand($"vaultctl: administer a Vault server over gRPC.\n\n{ExitCodes.Help}");
+        GlobalOptions.AddTo(root);
+        root.Subcommands.Add(OperatorCommands.Build());
+        root.Subcommands.Add(KvCommands.Build());
+        root.Subcommands.Add(TokenCommands.Build());
+        root.Subcommands.Add(PolicyCommands.Build());
+
+        // Response files (@file) are off: '@' has its own meaning in KEY=@FILE values.
+        var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (parse.Errors.Count > 0)
+        {
+            await Console.Error.WriteLineAsync($"vaultctl: {OneLine(parse.Errors[0].Message)} (see '{CommandPath(parse)} --help')");
+            return ExitCodes.Usage;
+        }
+        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    }
+
+    /// <summary>Sets <paramref name="command"/>'s action: runs <paramref name="handler"/> and maps its failures.</summary>
+    public static void SetHandler(this Command command, Func<CommandContext, CancellationToken, Task> handler) =>
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var context = new CommandContext(parse);
+            try
+            {
+                await handler(context, cancellationToken);
+                return ExitCodes.Success;
+            }
+            catch (Exception ex)
+            {
+                var (code, message) = Describe(ex, context.Address);
+                await Console.Error.WriteLineAsync($"vaultctl: {OneLine(message)}");
+                return code;
+            }
+        });
+
+    private static (int Code, string Message) Describe(Exception ex, string? address) => ex switch
+    {
+        UsageException => (ExitCodes.Usage, ex.Message),
+        RpcException { StatusCode: StatusCode.Cancelled } or OperationCanceledException => (ExitCodes.Cancelled, "cancelled"),
+        RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded, Status.DebugException: { } cause } =>
+            (ExitCodes.ConnectionFailed, $"cannot connect to {address}: {ConnectionFailure(cause)}"),
+        RpcException rpc when rpc.StatusCode == StatusCode.Internal && rpc.Status.DebugException is not null =>
+            (ExitCodes.ConnectionFailed, $"cannot talk to {address}: {ConnectionFailure(rpc.Status.DebugException)}"),
+        RpcException rpc => (ExitCodes.ServerError, $"{rpc.StatusCode}: {rpc.Status.Detail}"),
+        IOException or UnauthorizedAccessException => (ExitCodes.Usage, ex.Message),
+        _ => (ExitCodes.Usage, $"unexpected error ({ex.GetType().Name}): {ex.Message}"),
+    };
+
+    /// <summary>The most telling reason in a transport failure chain, in words a user can act on.</summary>
+    private static string ConnectionFailure(Exception cause)
+    {
+        for (var e = cause; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case AuthenticationException auth:
+                    return $"TLS handshake failed: {auth.Message} (to trust a private CA, set VAULT_CACERT or --ca-cert)";
+                case SocketException socket:
+                    return socket.Message;
+            }
+        }
+        var innermost = cause;
+        while (innermost.InnerException is not null)
+        {
+            innermost = innermost.InnerException;
+        }
+        return innermost.Message;
+    }
+
+    private static string CommandPath(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var result = parse.CommandResult; result is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            names.Insert(0, result.Command is RootCommand ? "vaultctl" : result.Command.Name);
+        }
+        return string.Join(' ', names);
+    }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
+}
