@@ -22,7 +22,9 @@ internal static class CliApp
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)
         {
-            await Console.Error.WriteLineAsync($"vaultctl: {OneLine(parse.Errors[0].Message)} (see '{CommandPath(parse)} --help')");
+            // An unrecognised word explains more than the "required command" error it also causes.
+            var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
+            await Console.Error.WriteLineAsync($"vaultctl: {OneLine(error.Message)} (see '{CommandPath(parse)} --help')");
             return ExitCodes.Usage;
         }
         return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
