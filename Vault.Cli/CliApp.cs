@@ -42,32 +42,33 @@ internal static class CliApp
             }
             catch (Exception ex)
             {
-                var (code, message) = Describe(ex, context.Address);
+                var (code, message) = Describe(ex, context);
                 await Console.Error.WriteLineAsync($"vaultctl: {OneLine(message)}");
                 return code;
             }
         });
 
-    private static (int Code, string Message) Describe(Exception ex, string? address) => ex switch
+    private static (int Code, string Message) Describe(Exception ex, CommandContext context) => ex switch
     {
         UsageException => (ExitCodes.Usage, ex.Message),
         RpcException { StatusCode: StatusCode.Cancelled } or OperationCanceledException => (ExitCodes.Cancelled, "cancelled"),
-        RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded, Status.DebugException: { } cause } =>
-            (ExitCodes.ConnectionFailed, $"cannot connect to {address}: {ConnectionFailure(cause)}"),
-        RpcException rpc when rpc.StatusCode == StatusCode.Internal && rpc.Status.DebugException is not null =>
-            (ExitCodes.ConnectionFailed, $"cannot talk to {address}: {ConnectionFailure(rpc.Status.DebugException)}"),
+        // A transport failure carries the client-side exception; a status the server sent does not.
+        RpcException { Status.DebugException: { } cause } =>
+            (ExitCodes.ConnectionFailed, $"cannot connect to {context.Address}: {ConnectionFailure(cause, context.Address, context.CaCertificateFile)}"),
         RpcException rpc => (ExitCodes.ServerError, $"{rpc.StatusCode}: {rpc.Status.Detail}"),
         IOException or UnauthorizedAccessException => (ExitCodes.Usage, ex.Message),
         _ => (ExitCodes.Usage, $"unexpected error ({ex.GetType().Name}): {ex.Message}"),
     };
 
     /// <summary>The most telling reason in a transport failure chain, in words a user can act on.</summary>
-    private static string ConnectionFailure(Exception cause)
+    private static string ConnectionFailure(Exception cause, string? address, string? caCertificateFile)
     {
         for (var e = cause; e is not null; e = e.InnerException)
         {
             switch (e)
             {
+                case AuthenticationException when caCertificateFile is not null:
+                    return $"TLS handshake failed: the server's certificate does not chain to a CA in '{caCertificateFile}' or does not name the host in the address";
                 case AuthenticationException auth:
                     return $"TLS handshake failed: {auth.Message} (to trust a private CA, set VAULT_CACERT or --ca-cert)";
                 case SocketException socket:
@@ -79,7 +80,9 @@ internal static class CliApp
         {
             innermost = innermost.InnerException;
         }
-        return innermost.Message;
+        return address?.StartsWith("http://", StringComparison.Ordinal) == true
+            ? $"{innermost.Message} (if the server uses TLS, use an https:// address)"
+            : innermost.Message;
     }
 
     private static string CommandPath(ParseResult parse)

@@ -16,6 +16,9 @@ internal sealed class CommandContext(ParseResult parse) : IDisposable
     /// <summary>The server address, for error messages (set once the client exists).</summary>
     public string? Address => _client?.Address.ToString().TrimEnd('/');
 
+    /// <summary>The CA certificate file in use, for error messages (set once the client exists).</summary>
+    public string? CaCertificateFile { get; private set; }
+
     /// <exception cref="UsageException">The address or CA certificate file is unusable.</exception>
     public VaultClient Client
     {
@@ -25,7 +28,9 @@ internal sealed class CommandContext(ParseResult parse) : IDisposable
             {
                 try
                 {
-                    _client = new VaultClient(GlobalOptions.ClientOptions(Parse));
+                    var options = GlobalOptions.ClientOptions(Parse);
+                    _client = new VaultClient(options);
+                    CaCertificateFile = options.CaCertificateFile;
                 }
                 catch (ArgumentException ex)
                 {

@@ -170,53 +170,74 @@ internal static class KvCommands
 
     private static Command Metadata()
     {
-        var path = PathArgument();
+        var command = new Command("metadata", "Show, change or delete a secret's metadata (max versions, check-and-set, custom metadata)");
+        var getPath = PathArgument();
+        var get = new Command("get", "Show a secret's metadata (kv history shows its versions)") { getPath };
+        get.SetHandler(async (ctx, ct) => PrintMetadata(ctx, await ctx.Client.GetSecretMetadataAsync(ctx.Value(getPath), ct)));
+        command.Subcommands.Add(get);
+
+        var putPath = PathArgument();
         var maxVersions = new Option<uint?>("--max-versions") { Description = "Keep at most N versions" };
         var casRequired = new Option<bool?>("--cas-required") { Description = "Require --cas on every write (true/false)" };
         var custom = new Option<string[]>("--custom") { Description = "Replace the custom metadata with these KEY=VALUE pairs (repeatable)" };
-        var command = new Command("metadata", "Show a secret's metadata, or change it with --max-versions, --cas-required or --custom") { path, maxVersions, casRequired, custom };
-        command.SetHandler(async (ctx, ct) =>
+        var put = new Command("put", "Change a secret's metadata; options not given are left alone") { putPath, maxVersions, casRequired, custom };
+        put.SetHandler(async (ctx, ct) =>
         {
-            SecretMetadata meta;
-            var customPairs = ctx.Value(custom);
-            if (ctx.Value(maxVersions) is null && ctx.Value(casRequired) is null && customPairs is not { Length: > 0 })
+            var request = new UpdateMetadataRequest { Path = ctx.Value(putPath) };
+            if (ctx.Value(maxVersions) is { } max)
             {
-                meta = await ctx.Client.GetSecretMetadataAsync(ctx.Value(path), ct);
+                request.MaxVersions = max;
             }
-            else
+            if (ctx.Value(casRequired) is { } cas)
             {
-                var request = new UpdateMetadataRequest { Path = ctx.Value(path) };
-                if (ctx.Value(maxVersions) is { } max)
-                {
-                    request.MaxVersions = max;
-                }
-                if (ctx.Value(casRequired) is { } cas)
-                {
-                    request.CasRequired = cas;
-                }
-                if (customPairs is { Length: > 0 })
-                {
-                    request.CustomMetadata.Add(ArgumentParsers.KeyValuePairs(customPairs));
-                    request.ReplaceCustomMetadata = true;
-                }
-                meta = await ctx.Client.UpdateSecretMetadataAsync(request, ct);
+                request.CasRequired = cas;
             }
+            if (ctx.Value(custom) is { Length: > 0 } pairs)
+            {
+                request.CustomMetadata.Add(ArgumentParsers.KeyValuePairs(pairs));
+                request.ReplaceCustomMetadata = true;
+            }
+            if (!request.HasMaxVersions && !request.HasCasRequired && !request.ReplaceCustomMetadata)
+            {
+                throw new UsageException("nothing to change: give --max-versions, --cas-required or --custom");
+            }
+            PrintMetadata(ctx, await ctx.Client.UpdateSecretMetadataAsync(request, ct));
+        });
+        command.Subcommands.Add(put);
+
+        var deletePath = PathArgument();
+        var delete = new Command("delete", "Destroy every version and the metadata of a secret, for good") { deletePath };
+        delete.SetHandler(async (ctx, ct) =>
+        {
+            await ctx.Client.DeleteSecretMetadataAsync(ctx.Value(deletePath), ct);
             if (ctx.Out.IsJson)
             {
-                ctx.Out.Json(MetadataJson(meta));
+                ctx.Out.Json(new { Path = ctx.Value(deletePath), Deleted = true });
                 return;
             }
-            ctx.Out.Fields(
-                ("Path", meta.Path),
-                ("Current Version", meta.CurrentVersion.ToString()),
-                ("Oldest Version", meta.OldestVersion.ToString()),
-                ("Max Versions", meta.MaxVersions.ToString()),
-                ("CAS Required", meta.CasRequired ? "true" : "false"),
-                ("Created", Printer.Human(meta.CreatedAt)),
-                ("Updated", Printer.Human(meta.UpdatedAt)),
-                ("Custom Metadata", string.Join(", ", Printer.Sorted(meta.CustomMetadata).Select(kv => $"{kv.Key}={kv.Value}"))));
+            ctx.Out.Line($"Deleted {ctx.Value(deletePath)} and all its versions");
         });
+        command.Subcommands.Add(delete);
         return command;
+    }
+
+    private static void PrintMetadata(CommandContext ctx, SecretMetadata meta)
+    {
+        if (ctx.Out.IsJson)
+        {
+            ctx.Out.Json(MetadataJson(meta));
+            return;
+        }
+        var custom = string.Join(", ", Printer.Sorted(meta.CustomMetadata).Select(kv => $"{kv.Key}={kv.Value}"));
+        ctx.Out.Fields(
+            ("Path", meta.Path),
+            ("Current Version", meta.CurrentVersion.ToString()),
+            ("Oldest Version", meta.OldestVersion.ToString()),
+            ("Max Versions", meta.MaxVersions.ToString()),
+            ("CAS Required", meta.CasRequired ? "true" : "false"),
+            ("Created", Printer.Human(meta.CreatedAt)),
+            ("Updated", Printer.Human(meta.UpdatedAt)),
+            ("Custom Metadata", custom.Length == 0 ? "-" : custom));
     }
 
     private static object MetadataJson(SecretMetadata meta) => new

@@ -197,15 +197,39 @@ public sealed class CliKvTests(CliVaultFixture fixture) : IClassFixture<CliVault
         var path = NewPath();
         (await _ctl.RunAsync("kv", "put", path, "n=1")).Ok();
 
-        var updated = (await _ctl.RunAsync("kv", "metadata", path, "--max-versions", "5", "--cas-required", "true", "--custom", "owner=team-a", "--json")).Json();
+        var updated = (await _ctl.RunAsync("kv", "metadata", "put", path, "--max-versions", "5", "--cas-required", "true", "--custom", "owner=team-a", "--json")).Json();
         var withoutCas = await _ctl.RunAsync("kv", "put", path, "n=2");
-        var shown = (await _ctl.RunAsync("kv", "metadata", path)).Ok();
+        var shown = (await _ctl.RunAsync("kv", "metadata", "get", path)).Ok();
 
         Assert.Equal(5U, updated.GetProperty("max_versions").GetUInt32());
         Assert.True(updated.GetProperty("cas_required").GetBoolean());
         Assert.Equal("team-a", updated.GetProperty("custom_metadata").GetProperty("owner").GetString());
         withoutCas.OneLineError(2, "check-and-set");
         Assert.Matches(@"(?m)^CAS Required +true$", shown);
+    }
+
+    [Fact]
+    public async Task KvMetadataPut_WithNothingToChange_IsOneLineUsageError()
+    {
+        var result = await _ctl.RunAsync("kv", "metadata", "put", NewPath());
+
+        result.OneLineError(1, "nothing to change");
+    }
+
+    [Fact]
+    public async Task KvMetadataDelete_RemovesEveryVersion()
+    {
+        var path = NewPath();
+        (await _ctl.RunAsync("kv", "put", path, "n=1")).Ok();
+        (await _ctl.RunAsync("kv", "put", path, "n=2")).Ok();
+
+        var deleted = (await _ctl.RunAsync("kv", "metadata", "delete", path, "--json")).Json();
+        var history = await _ctl.RunAsync("kv", "history", path);
+        var get = await _ctl.RunAsync("kv", "get", path);
+
+        Assert.True(deleted.GetProperty("deleted").GetBoolean());
+        history.OneLineError(2, "vaultctl: NotFound: ");
+        get.OneLineError(2, "vaultctl: NotFound: ");
     }
 
     [Fact]

@@ -22,10 +22,12 @@ public sealed class CliTlsTests
         var trusted = (await ctl.RunAsync("operator", "status", "--json")).Json();
         ctl.Environment["VAULT_CACERT"] = null;
         var viaFlag = await ctl.RunAsync("operator", "status", "--ca-cert", certPath);
+        var plaintext = await ctl.RunAsync("operator", "status", "--address", address.Replace("https://", "http://", StringComparison.Ordinal));
 
         untrusted.OneLineError(3, "TLS handshake failed");
         Assert.False(trusted.GetProperty("initialized").GetBoolean());
         Assert.Matches("(?m)^Sealed +true$", viaFlag.Ok());
+        plaintext.OneLineError(3, "use an https:// address");
         Directory.Delete(dir, recursive: true);
     }
 
