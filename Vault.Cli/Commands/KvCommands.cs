@@ -194,7 +194,7 @@ internal static class KvCommands
             }
             if (ctx.Value(custom) is { Length: > 0 } pairs)
             {
-                request.CustomMetadata.Add(ArgumentParsers.KeyValuePairs(pairs));
+                request.CustomMetadata.Add(ArgumentParsers.KeyValuePairs(pairs, "--custom"));
                 request.ReplaceCustomMetadata = true;
             }
             if (!request.HasMaxVersions && !request.HasCasRequired && !request.ReplaceCustomMetadata)

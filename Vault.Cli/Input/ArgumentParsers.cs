@@ -10,17 +10,18 @@ internal static class ArgumentParsers
     /// appear on the command line (where other users can see them in the process list).
     /// </summary>
     /// <exception cref="UsageException">A pair has no '=' or an empty key, a key repeats, or a file cannot be read.</exception>
-    public static Dictionary<string, string> KeyValuePairs(IEnumerable<string> pairs)
+    public static Dictionary<string, string> KeyValuePairs(IEnumerable<string> pairs, string what = "data")
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        var position = 0;
         foreach (var pair in pairs)
         {
+            position++;
             var eq = pair.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
             {
-                // Only the key is echoed: the text after a misplaced '=' might be a secret.
-                var shown = eq == 0 ? "=..." : pair.Length > 40 ? pair[..40] + "..." : pair;
-                throw new UsageException($"'{shown}' is not KEY=VALUE");
+                // The argument is not echoed: a value typed without its key is likely a secret.
+                throw new UsageException($"{what} argument {position} is not KEY=VALUE ({(eq == 0 ? "empty key" : "no '='")})");
             }
             var key = pair[..eq];
             var value = pair[(eq + 1)..];

@@ -108,11 +108,12 @@ public sealed class CliKvTests(CliVaultFixture fixture) : IClassFixture<CliVault
     }
 
     [Fact]
-    public async Task KvPut_WithoutEquals_IsOneLineUsageError()
+    public async Task KvPut_WithoutEquals_IsOneLineUsageErrorWithoutEchoingIt()
     {
-        var result = await _ctl.RunAsync("kv", "put", NewPath(), "justakey");
+        var result = await _ctl.RunAsync("kv", "put", NewPath(), "a=1", "hunter2");
 
-        result.OneLineError(1, "'justakey' is not KEY=VALUE");
+        result.OneLineError(1, "data argument 2 is not KEY=VALUE");
+        Assert.DoesNotContain("hunter2", result.StdErr, StringComparison.Ordinal);
     }
 
     [Fact]
