@@ -1,1 +1,3 @@
-Console.WriteLine("vaultctl");
+using Vault.Cli;
+
+return await CliApp.RunAsync(args);

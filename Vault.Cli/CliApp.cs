@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Grpc.Core;
+using Vault.Cli.Commands;
+
+namespace Vault.Cli;
+
+/// <summary>Builds the command tree, runs one command and turns every failure into one line on stderr and an exit code.</summary>
+internal static class CliApp
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand($"vaultctl: administer a Vault server over gRPC.\n\n{ExitCodes.Help}");
+        GlobalOptions.AddTo(root);
+        root.Subcommands.Add(OperatorCommands.Build());
+        root.Subcommands.Add(KvCommands.Build());
+        root.Subcommands.Add(TokenCommands.Build());
+        root.Subcommands.Add(PolicyCommands.Build());
+
+        // Response files (@file) are off: '@' has its own meaning in KEY=@FILE values.
+        var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (parse.Errors.Count > 0)
+        {
+            // An unrecognised word explains more than the "required command" error it also causes.
+            var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
+            await Console.Error.WriteLineAsync($"vaultctl: {OneLine(error.Message)} (see '{CommandPath(parse)} --help')");
+            return ExitCodes.Usage;
+        }
+        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    }
+
+    /// <summary>Sets <paramref name="command"/>'s action: runs <paramref name="handler"/> and maps its failures.</summary>
+    public static void SetHandler(this Command command, Func<CommandContext, CancellationToken, Task> handler) =>
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var context = new CommandContext(parse);
+            try
+            {
+                await handler(context, cancellationToken);
+                return ExitCodes.Success;
+            }
+            catch (Exception ex)
+            {
+                var (code, message) = Describe(ex, context);
+                await Console.Error.WriteLineAsync($"vaultctl: {OneLine(message)}");
+                return code;
+            }
+        });
+
+    private static (int Code, string Message) Describe(Exception ex, CommandContext context) => ex switch
+    {
+        UsageException => (ExitCodes.Usage, ex.Message),
+        RpcException { StatusCode: StatusCode.Cancelled } or OperationCanceledException => (ExitCodes.Cancelled, "cancelled"),
+        // A transport failure carries the client-side exception; a status the server sent does not.
+        RpcException { Status.DebugException: { } cause } =>
+            (ExitCodes.ConnectionFailed, $"cannot connect to {context.Address}: {ConnectionFailure(cause, context.Address, context.CaCertificateFile)}"),
+        RpcException rpc => (ExitCodes.ServerError, $"{rpc.StatusCode}: {rpc.Status.Detail}"),
+        IOException or UnauthorizedAccessException => (ExitCodes.Usage, ex.Message),
+        _ => (ExitCodes.Usage, $"unexpected error ({ex.GetType().Name}): {ex.Message}"),
+    };
+
+    /// <summary>The most telling reason in a transport failure chain, in words a user can act on.</summary>
+    private static string ConnectionFailure(Exception cause, string? address, string? caCertificateFile)
+    {
+        for (var e = cause; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case AuthenticationException when caCertificateFile is not null:
+                    return $"TLS handshake failed: the server's certificate does not chain to a CA in '{caCertificateFile}' or does not name the host in the address";
+                case AuthenticationException auth:
+                    return $"TLS handshake failed: {auth.Message} (to trust a private CA, set VAULT_CACERT or --ca-cert)";
+                case SocketException socket:
+                    return socket.Message;
+            }
+        }
+        var innermost = cause;
+        while (innermost.InnerException is not null)
+        {
+            innermost = innermost.InnerException;
+        }
+        return address?.StartsWith("http://", StringComparison.Ordinal) == true
+            ? $"{innermost.Message} (if the server uses TLS, use an https:// address)"
+            : innermost.Message;
+    }
+
+    private static string CommandPath(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var result = parse.CommandResult; result is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            names.Insert(0, result.Command is RootCommand ? "vaultctl" : result.Command.Name);
+        }
+        return string.Join(' ', names);
+    }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
+}

@@ -1,0 +1,126 @@
+using System.CommandLine;
+using Vault.Cli.Input;
+using Vault.Cli.Output;
+using Vault.Protocol.V1;
+
+namespace Vault.Cli.Commands;
+
+/// <summary><c>vaultctl operator init|unseal|seal|status|rotate-key</c>.</summary>
+internal static class OperatorCommands
+{
+    private const string PassphraseHelp =
+        "The passphrase is read from --passphrase-file, from standard input when it is redirected, or from a prompt without echo; never from an argument.";
+
+    public static Command Build()
+    {
+        var command = new Command("operator", "Initialise, unseal, seal and inspect the vault; rotate its key");
+        command.Subcommands.Add(Init());
+        command.Subcommands.Add(Unseal());
+        command.Subcommands.Add(Seal());
+        command.Subcommands.Add(Status());
+        command.Subcommands.Add(RotateKey());
+        return command;
+    }
+
+    private static Option<string> PassphraseFile() => new("--passphrase-file") { Description = "Read the passphrase from this file (one trailing newline is ignored)" };
+
+    private static Command Init()
+    {
+        var file = PassphraseFile();
+        var memory = new Option<uint?>("--kdf-memory-kib") { Description = "Argon2id memory in KiB (server default 65536)" };
+        var iterations = new Option<uint?>("--kdf-iterations") { Description = "Argon2id iterations (server default 3)" };
+        var parallelism = new Option<uint?>("--kdf-parallelism") { Description = "Argon2id lanes (server default 2)" };
+        var command = new Command("init", $"Initialise a new vault and print its root token (shown once). {PassphraseHelp}") { file, memory, iterations, parallelism };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            KdfParameters? kdf = null;
+            if (ctx.Value(memory) is not null || ctx.Value(iterations) is not null || ctx.Value(parallelism) is not null)
+            {
+                kdf = new KdfParameters
+                {
+                    MemoryKib = ctx.Value(memory) ?? 65536,
+                    Iterations = ctx.Value(iterations) ?? 3,
+                    Parallelism = ctx.Value(parallelism) ?? 2,
+                };
+            }
+            var client = ctx.Client;
+            var passphrase = PassphraseReader.Read(ctx.Value(file), confirm: true);
+            var init = await client.InitAsync(passphrase, kdf, ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { init.RootToken, init.RootTokenAccessor });
+                return;
+            }
+            ctx.Out.Fields(("Root Token", init.RootToken), ("Root Token Accessor", init.RootTokenAccessor));
+            await Console.Error.WriteLineAsync("The vault is initialised and unsealed. The root token is shown only this once: store it safely.");
+        });
+        return command;
+    }
+
+    private static Command Unseal()
+    {
+        var file = PassphraseFile();
+        var command = new Command("unseal", $"Unseal the vault with the operator's passphrase. {PassphraseHelp}") { file };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var client = ctx.Client;
+            var passphrase = PassphraseReader.Read(ctx.Value(file), confirm: false);
+            PrintStatus(ctx.Out, await client.UnsealAsync(passphrase, ct));
+        });
+        return command;
+    }
+
+    private static Command Seal()
+    {
+        var command = new Command("seal", "Seal the vault: the server forgets its keys until the next unseal");
+        command.SetHandler(async (ctx, ct) => PrintStatus(ctx.Out, await ctx.Client.SealAsync(ct)));
+        return command;
+    }
+
+    private static Command Status()
+    {
+        var command = new Command("status", "Show whether the vault is initialised and sealed (needs no token; exits 0 either way)");
+        command.SetHandler(async (ctx, ct) => PrintStatus(ctx.Out, await ctx.Client.GetStatusAsync(ct)));
+        return command;
+    }
+
+    private static Command RotateKey()
+    {
+        var command = new Command("rotate-key", "Add a new key-encryption key version; existing data is re-wrapped in the background");
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var rotated = await ctx.Client.RotateKeyAsync(ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { rotated.KeyVersion, RotatedAt = Printer.Time(rotated.RotatedAt) });
+                return;
+            }
+            ctx.Out.Fields(("Key Version", rotated.KeyVersion.ToString()), ("Rotated At", Printer.Human(rotated.RotatedAt)));
+        });
+        return command;
+    }
+
+    private static void PrintStatus(Printer output, StatusResponse status)
+    {
+        if (output.IsJson)
+        {
+            output.Json(new
+            {
+                status.Initialized,
+                status.Sealed,
+                status.KeyVersion,
+                status.RecordsPendingRewrap,
+                status.Version,
+                Kdf = status.Kdf is null ? null : new { status.Kdf.MemoryKib, status.Kdf.Iterations, status.Kdf.Parallelism },
+            });
+            return;
+        }
+        output.Fields(
+            ("Initialized", status.Initialized ? "true" : "false"),
+            ("Sealed", status.Sealed ? "true" : "false"),
+            ("Key Version", status.KeyVersion.ToString()),
+            ("Records Pending Rewrap", status.RecordsPendingRewrap.ToString()),
+            ("Server Version", status.Version),
+            ("KDF", status.Kdf is null ? "-" : $"argon2id m={status.Kdf.MemoryKib}KiB t={status.Kdf.Iterations} p={status.Kdf.Parallelism}"));
+    }
+}

@@ -1,0 +1,24 @@
+namespace Vault.Cli;
+
+/// <summary>vaultctl's exit codes; documented in the root command's help and docs/CLI.md.</summary>
+internal static class ExitCodes
+{
+    public const int Success = 0;
+
+    /// <summary>Bad command line or local input (unreadable file, invalid JSON, missing field).</summary>
+    public const int Usage = 1;
+
+    /// <summary>The server answered with an error status (NotFound, PermissionDenied, …).</summary>
+    public const int ServerError = 2;
+
+    /// <summary>The server could not be reached (connection refused, TLS handshake failed, timeout).</summary>
+    public const int ConnectionFailed = 3;
+
+    /// <summary>Interrupted (Ctrl+C), as shells report SIGINT.</summary>
+    public const int Cancelled = 130;
+
+    public const string Help = """
+        Exit codes: 0 success; 1 usage or local input error; 2 the server returned an error
+        (printed as 'vaultctl: <StatusCode>: <detail>'); 3 the server could not be reached.
+        """;
+}

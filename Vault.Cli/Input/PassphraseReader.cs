@@ -1,0 +1,68 @@
+using System.Text;
+
+namespace Vault.Cli.Input;
+
+/// <summary>
+/// Gets the operator's passphrase from a file, from redirected standard input, or from an
+/// interactive prompt without echo — never from a command-line value, which other users of the
+/// machine can read from the process list and which shells keep in their history.
+/// </summary>
+internal static class PassphraseReader
+{
+    /// <param name="file">--passphrase-file, or null.</param>
+    /// <param name="confirm">Prompt twice (interactive init).</param>
+    /// <exception cref="UsageException">No passphrase could be read, or the two entries differ.</exception>
+    public static string Read(string? file, bool confirm)
+    {
+        string? passphrase;
+        if (file is not null)
+        {
+            passphrase = TrimNewline(ArgumentParsers.ReadFile(file, "the passphrase"));
+        }
+        else if (Console.IsInputRedirected)
+        {
+            passphrase = Console.In.ReadLine();
+        }
+        else
+        {
+            passphrase = Prompt("Passphrase: ");
+            if (confirm && passphrase.Length > 0 && Prompt("Repeat passphrase: ") != passphrase)
+            {
+                throw new UsageException("the passphrases do not match");
+            }
+        }
+        return string.IsNullOrEmpty(passphrase)
+            ? throw new UsageException("no passphrase given (type it at the prompt, pipe it on standard input, or use --passphrase-file)")
+            : passphrase;
+    }
+
+    private static string TrimNewline(string text) =>
+        text.EndsWith("\r\n", StringComparison.Ordinal) ? text[..^2] : text.EndsWith('\n') ? text[..^1] : text;
+
+    private static string Prompt(string label)
+    {
+        Console.Error.Write(label);
+        var buffer = new StringBuilder();
+        while (true)
+        {
+            var key = Console.ReadKey(intercept: true);
+            if (key.Key == ConsoleKey.Enter)
+            {
+                break;
+            }
+            if (key.Key == ConsoleKey.Backspace)
+            {
+                if (buffer.Length > 0)
+                {
+                    buffer.Length--;
+                }
+            }
+            else if (!char.IsControl(key.KeyChar))
+            {
+                buffer.Append(key.KeyChar);
+            }
+        }
+        Console.Error.WriteLine();
+        return buffer.ToString();
+    }
+}

@@ -1,0 +1,55 @@
+using System.Text.Json;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Vault.Cli.Output;
+
+/// <summary>Writes results to standard output: aligned lines and tables for people, JSON for scripts.</summary>
+internal sealed class Printer(TextWriter output, bool json)
+{
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>True when --json was given: print with <see cref="Json"/> only.</summary>
+    public bool IsJson { get; } = json;
+
+    public void Json(object value) => output.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+
+    public void Line(string text) => output.WriteLine(text);
+
+    /// <summary>Two aligned columns: label, value.</summary>
+    public void Fields(params (string Label, string Value)[] fields)
+    {
+        var width = fields.Max(f => f.Label.Length);
+        foreach (var (label, value) in fields)
+        {
+            output.WriteLine($"{label.PadRight(width)}  {value}");
+        }
+    }
+
+    /// <summary>A table with a header row; columns padded to their widest cell.</summary>
+    public void Table(string[] headers, IReadOnlyList<string[]> rows)
+    {
+        var widths = headers.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        output.WriteLine(Row(headers, widths));
+        output.WriteLine(Row(widths.Select(w => new string('-', w)).ToArray(), widths));
+        foreach (var row in rows)
+        {
+            output.WriteLine(Row(row, widths));
+        }
+    }
+
+    public static DateTimeOffset? Time(Timestamp? timestamp) => timestamp?.ToDateTimeOffset();
+
+    public static string Human(Timestamp? timestamp) =>
+        timestamp is null ? "-" : timestamp.ToDateTimeOffset().ToString("yyyy-MM-dd HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Entries sorted by key, for stable output.</summary>
+    public static SortedDictionary<string, string> Sorted(IDictionary<string, string> map) => new(map, StringComparer.Ordinal);
+
+    private static string Row(string[] cells, int[] widths) =>
+        string.Join("  ", cells.Select((c, i) => i == cells.Length - 1 ? c : c.PadRight(widths[i]))).TrimEnd();
+}

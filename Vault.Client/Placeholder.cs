@@ -1,6 +1,0 @@
-namespace Vault.Client;
-
-/// <summary>Placeholder until the client lands.</summary>
-public static class Placeholder
-{
-}

@@ -1,0 +1,47 @@
+using Vault.Protocol.V1;
+
+namespace Vault.Client;
+
+public sealed partial class VaultClient
+{
+    /// <summary>Initialises a new vault: derives the unseal key from <paramref name="passphrase"/> and creates the root token.</summary>
+    /// <param name="passphrase">The operator's passphrase; the only way to unseal the vault later.</param>
+    /// <param name="kdf">Argon2id parameters; null uses the server's defaults.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The root token (shown once) and its accessor.</returns>
+    /// <exception cref="Grpc.Core.RpcException">FailedPrecondition when already initialised; InvalidArgument for unusable parameters.</exception>
+    public async Task<InitResponse> InitAsync(string passphrase, KdfParameters? kdf = null, CancellationToken cancellationToken = default)
+    {
+        var request = new InitRequest { Passphrase = passphrase, Kdf = kdf };
+        return await _system.InitAsync(request, Call(cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>Unseals the vault.</summary>
+    /// <param name="passphrase">The passphrase given at initialisation.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The status after unsealing.</returns>
+    /// <exception cref="Grpc.Core.RpcException">InvalidArgument for a wrong passphrase (the vault stays sealed).</exception>
+    public async Task<StatusResponse> UnsealAsync(string passphrase, CancellationToken cancellationToken = default) =>
+        await _system.UnsealAsync(new UnsealRequest { Passphrase = passphrase }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Seals the vault: the server zeroes its keys. Needs <c>update</c> on <c>sys/seal</c>.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The status after sealing.</returns>
+    /// <exception cref="Grpc.Core.RpcException">The server refused the call.</exception>
+    public async Task<StatusResponse> SealAsync(CancellationToken cancellationToken = default) =>
+        await _system.SealAsync(new SealRequest(), Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Reads whether the vault is initialised and sealed, and its key version. Needs no token.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The server's status.</returns>
+    /// <exception cref="Grpc.Core.RpcException">The server is unreachable.</exception>
+    public async Task<StatusResponse> GetStatusAsync(CancellationToken cancellationToken = default) =>
+        await _system.StatusAsync(new StatusRequest(), Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Adds a key-encryption key version; new writes use it. Needs <c>update</c> on <c>sys/rotate-key</c>.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The new key version and when it was created.</returns>
+    /// <exception cref="Grpc.Core.RpcException">The server refused the call.</exception>
+    public async Task<RotateKeyResponse> RotateKeyAsync(CancellationToken cancellationToken = default) =>
+        await _system.RotateKeyAsync(new RotateKeyRequest(), Call(cancellationToken)).ConfigureAwait(false);
+}

@@ -1,0 +1,47 @@
+namespace Vault.Client;
+
+/// <summary>Where a <see cref="VaultClient"/> connects and how it authenticates.</summary>
+public sealed class VaultClientOptions
+{
+    /// <summary>The address used when none is given: a local dev server.</summary>
+    public const string DefaultAddress = "http://127.0.0.1:8200";
+
+    /// <summary>The server's address, <c>http://HOST:PORT</c> or <c>https://HOST:PORT</c>.</summary>
+    public string Address { get; set; } = DefaultAddress;
+
+    /// <summary>The token sent as <c>authorization: Bearer &lt;token&gt;</c>; null or empty sends none.</summary>
+    public string? Token { get; set; }
+
+    /// <summary>
+    /// A PEM file of one or more certificates trusted as roots for the server's TLS certificate.
+    /// When set, only these roots are trusted (the system store is not consulted); when null, the
+    /// system's trusted roots apply.
+    /// </summary>
+    public string? CaCertificateFile { get; set; }
+
+    /// <summary>How long to wait for a TCP connection (and TLS handshake) before giving up. Default 10 seconds.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Options from the environment variables <c>VAULT_ADDR</c>, <c>VAULT_TOKEN</c> and
+    /// <c>VAULT_CACERT</c>, as the <c>vaultctl</c> CLI reads them. Unset or empty variables leave the defaults.
+    /// </summary>
+    /// <returns>A new options instance.</returns>
+    public static VaultClientOptions FromEnvironment()
+    {
+        var options = new VaultClientOptions();
+        if (Environment.GetEnvironmentVariable("VAULT_ADDR") is { Length: > 0 } address)
+        {
+            options.Address = address;
+        }
+        if (Environment.GetEnvironmentVariable("VAULT_TOKEN") is { Length: > 0 } token)
+        {
+            options.Token = token;
+        }
+        if (Environment.GetEnvironmentVariable("VAULT_CACERT") is { Length: > 0 } caCert)
+        {
+            options.CaCertificateFile = caCert;
+        }
+        return options;
+    }
+}
