@@ -9,8 +9,6 @@ namespace Vault.Cli.Commands;
 /// <summary><c>vaultctl token create|lookup|renew|revoke</c>.</summary>
 internal static class TokenCommands
 {
-    private static readonly TimeSpan DefaultTtl = TimeSpan.FromHours(1);
-    private static readonly TimeSpan DefaultMaxTtl = TimeSpan.FromHours(24);
 
     public static Command Build()
     {
@@ -36,14 +34,15 @@ internal static class TokenCommands
         {
             var request = new CreateTokenRequest { DisplayName = ctx.Value(displayName) ?? "", Orphan = ctx.Value(orphan) };
             request.Policies.AddRange(ctx.Value(policies) ?? []);
-            // The contract lets ttl / max_ttl be unset (1h / max(ttl, 24h)), but the server
-            // currently answers INTERNAL for an unset duration, so the documented defaults are sent.
-            var ttlValue = ctx.Value(ttl) is { } ttlText ? DurationParser.Parse(ttlText, "--ttl") : DefaultTtl;
-            var maxTtlValue = ctx.Value(maxTtl) is { } maxTtlText
-                ? DurationParser.Parse(maxTtlText, "--max-ttl")
-                : (ttlValue > DefaultMaxTtl ? ttlValue : DefaultMaxTtl);
-            request.Ttl = Duration.FromTimeSpan(ttlValue);
-            request.MaxTtl = Duration.FromTimeSpan(maxTtlValue);
+            // Unset durations take the server's defaults (1h, and max(ttl, 24h)).
+            if (ctx.Value(ttl) is { } ttlText)
+            {
+                request.Ttl = Duration.FromTimeSpan(DurationParser.Parse(ttlText, "--ttl"));
+            }
+            if (ctx.Value(maxTtl) is { } maxTtlText)
+            {
+                request.MaxTtl = Duration.FromTimeSpan(DurationParser.Parse(maxTtlText, "--max-ttl"));
+            }
             var created = await ctx.Client.CreateTokenAsync(request, ct);
             PrintInfo(ctx.Out, created.Info, created.Token);
         });
@@ -65,18 +64,8 @@ internal static class TokenCommands
         var command = new Command("renew", "Extend a token's lifetime") { accessor, increment };
         command.SetHandler(async (ctx, ct) =>
         {
-            TimeSpan by;
-            if (ctx.Value(increment) is { } text)
-            {
-                by = DurationParser.Parse(text, "--increment");
-            }
-            else
-            {
-                // The contract's default is the token's own TTL, but the server currently answers
-                // INTERNAL for an unset increment, so the TTL is looked up and sent explicitly.
-                var current = await ctx.Client.LookupTokenAsync(ctx.Value(accessor), ct);
-                by = current.Ttl?.ToTimeSpan() is { } own && own > TimeSpan.Zero ? own : DefaultTtl;
-            }
+            // Unset: the server extends by the token's own TTL.
+            TimeSpan? by = ctx.Value(increment) is { } text ? DurationParser.Parse(text, "--increment") : null;
             PrintInfo(ctx.Out, await ctx.Client.RenewTokenAsync(ctx.Value(accessor), by, ct), token: null);
         });
         return command;
