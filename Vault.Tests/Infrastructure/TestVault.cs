@@ -71,9 +71,11 @@ public sealed class TestVault : IAsyncDisposable
         new(new Metadata { { "authorization", $"Bearer {token ?? RootToken}" } });
 
     /// <summary>Stops the server (a clean shutdown) and starts it again over the same data directory; it comes up sealed.</summary>
-    public async Task RestartAsync()
+    /// <param name="whileStopped">Runs while no server has the data directory open (e.g. to tamper with the file).</param>
+    public async Task RestartAsync(Action? whileStopped = null)
     {
         await StopServerAsync();
+        whileStopped?.Invoke();
         await StartServerAsync();
     }
 

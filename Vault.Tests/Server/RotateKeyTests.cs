@@ -33,13 +33,14 @@ public sealed class RotateKeyTests
         Assert.Equal("old-299", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "rk/s299" }, vault.As())).Data["v"]);
 
         // On disk, after a restart: every record names key version 2, and all still decrypt.
-        await vault.RestartAsync();
-        using (var db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(vault.DataDir, "vault.db") }))
+        var kekVersions = new List<int>();
+        await vault.RestartAsync(() =>
         {
-            var kekVersions = db.GetCollection("kv_versions").FindAll().Select(d => d["KekVersion"].AsInt32).ToList();
-            Assert.Equal(301, kekVersions.Count);
-            Assert.All(kekVersions, v => Assert.Equal(2, v));
-        }
+            using var db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(vault.DataDir, "vault.db") });
+            kekVersions.AddRange(db.GetCollection("kv_versions").FindAll().Select(d => d["KekVersion"].AsInt32));
+        });
+        Assert.Equal(301, kekVersions.Count);
+        Assert.All(kekVersions, v => Assert.Equal(2, v));
         await vault.UnsealAsync();
         Assert.Equal(2U, (await vault.System.StatusAsync(new StatusRequest())).KeyVersion);
         Assert.Equal("old-150", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "rk/s150" }, vault.As())).Data["v"]);

@@ -15,31 +15,33 @@ public sealed class TamperTests
     {
         await using var vault = await TestVault.StartInitializedAsync();
         await vault.Kv.PutAsync(new PutSecretRequest { Path = "tamper/one", Data = { ["v"] = "genuine" } }, vault.As());
-        await vault.Channel.ShutdownAsync();
-        // Flip every byte position of the ciphertext and of the wrapped data key, one at a time.
-        var ciphertextLength = ReadRecord(vault, "tamper/one")["Ciphertext"].AsBinary.Length;
-        var keyLength = ReadRecord(vault, "tamper/one")["WrappedDataKey"].AsBinary.Length;
+        var ciphertextLength = 0;
+        var keyLength = 0;
+        await vault.RestartAsync(() =>
+        {
+            ciphertextLength = ReadRecord(vault, "tamper/one")["Ciphertext"].AsBinary.Length;
+            keyLength = ReadRecord(vault, "tamper/one")["WrappedDataKey"].AsBinary.Length;
+        });
+        Assert.True(ciphertextLength > 28 && keyLength > 28);
         var positions = Enumerable.Range(0, ciphertextLength).Select(i => ("Ciphertext", i))
             .Concat(Enumerable.Range(0, keyLength).Select(i => ("WrappedDataKey", i)));
         foreach (var (field, index) in positions)
         {
-            await vault.RestartAsync();
-            Mutate(vault, doc =>
+            await vault.RestartAsync(() => Mutate(vault, doc =>
             {
                 var bytes = doc[field].AsBinary;
                 bytes[index] ^= 0x01;
                 doc[field] = bytes;
-            }, "tamper/one");
+            }, "tamper/one"));
             await vault.UnsealAsync();
             var ex = await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "tamper/one" }, vault.As()));
             Assert.DoesNotContain("genuine", ex.Status.Detail, StringComparison.Ordinal);
-            await vault.RestartAsync();
-            Mutate(vault, doc =>
+            await vault.RestartAsync(() => Mutate(vault, doc =>
             {
                 var bytes = doc[field].AsBinary;
                 bytes[index] ^= 0x01;
                 doc[field] = bytes;
-            }, "tamper/one");
+            }, "tamper/one"));
             await vault.UnsealAsync();
             Assert.Equal("genuine", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "tamper/one" }, vault.As())).Data["v"]);
         }
@@ -52,9 +54,9 @@ public sealed class TamperTests
         await vault.Kv.PutAsync(new PutSecretRequest { Path = "swap/a", Data = { ["v"] = "alpha" } }, vault.As());
         await vault.Kv.PutAsync(new PutSecretRequest { Path = "swap/b", Data = { ["v"] = "bravo" } }, vault.As());
         await vault.Kv.PutAsync(new PutSecretRequest { Path = "swap/a", Data = { ["v"] = "alpha-2" } }, vault.As());
-        await vault.RestartAsync();
-        using (var db = Open(vault))
+        await vault.RestartAsync(() =>
         {
+            using var db = Open(vault);
             var col = db.GetCollection(VersionsCollection);
             var a = col.FindById(Id("swap/a", 1));
             var b = col.FindById(Id("swap/b", 1));
@@ -65,7 +67,7 @@ public sealed class TamperTests
             var a2 = col.FindById(Id("swap/a", 2));
             a2["_id"] = Id("swap/a", 1);
             col.Upsert(a2);
-        }
+        });
         await vault.UnsealAsync();
         await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "swap/b" }, vault.As()));
         await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "swap/a", Version = 1 }, vault.As()));
