@@ -14,14 +14,6 @@ public readonly record struct RequiredAccess(string Path, Capability AnyOf);
 /// </summary>
 public sealed class AccessRules(KvEngine kv, PolicyStore policies)
 {
-    /// <summary>RPCs that need neither an unsealed vault nor a token.</summary>
-    public static readonly IReadOnlySet<string> Unauthenticated = new HashSet<string>(StringComparer.Ordinal)
-    {
-        SystemService.Descriptor.FindMethodByName("Init").FullName,
-        SystemService.Descriptor.FindMethodByName("Unseal").FullName,
-        SystemService.Descriptor.FindMethodByName("Status").FullName,
-    };
-
     /// <returns>The access needed, or null when any valid token may call (a token acting on itself).</returns>
     /// <exception cref="AccessDeniedException">The RPC is not in the table.</exception>
     public RequiredAccess? For(string method, object request, CallerContext caller) => (method, request) switch

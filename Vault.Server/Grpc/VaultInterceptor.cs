@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Microsoft.Extensions.Logging;
+using Vault.Protocol.V1;
 using Vault.Server.Auth;
 using Vault.Server.Crypto;
 
@@ -13,7 +14,6 @@ namespace Vault.Server.Grpc;
 /// </summary>
 public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager tokens, AccessRules rules, ILogger<VaultInterceptor> logger) : Interceptor
 {
-    private const string OwnPackage = "/vault.v1.";
     private const string AuthKey = "vault.auth";
 
     /// <summary>The caller of the current RPC, set by the interceptor.</summary>
@@ -24,14 +24,15 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
 
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        if (!context.Method.StartsWith(OwnPackage, StringComparison.Ordinal))
+        // Decided by the message type, never by the request path: ASP.NET Core routes paths
+        // case-insensitively, so "/VAULT.V1.KvService/Get" reaches the same handler.
+        if (!IsVaultMessage<TRequest>())
         {
             return await continuation(request, context);
         }
         try
         {
-            var fullName = context.Method[1..].Replace('/', '.');
-            if (!AccessRules.Unauthenticated.Contains(fullName))
+            if (request is not (InitRequest or UnsealRequest or StatusRequest))
             {
                 Authorize(request, context);
             }
@@ -42,6 +43,20 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             throw ToRpcException(ex, context);
         }
     }
+
+    // No vault.v1 RPC streams yet; until one is authorised here, any that appears is refused.
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation) =>
+        IsVaultMessage<TRequest>() ? throw StreamingRefused() : continuation(requestStream, context);
+
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
+        IsVaultMessage<TRequest>() ? throw StreamingRefused() : continuation(request, responseStream, context);
+
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
+        IsVaultMessage<TRequest>() ? throw StreamingRefused() : continuation(requestStream, responseStream, context);
+
+    private static bool IsVaultMessage<TRequest>() => typeof(TRequest).Namespace == typeof(InitRequest).Namespace;
+
+    private static RpcException StreamingRefused() => new(new Status(StatusCode.PermissionDenied, "streaming RPC has no access rule"));
 
     private void Authorize(object request, ServerCallContext context)
     {
