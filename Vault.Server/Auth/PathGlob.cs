@@ -73,7 +73,7 @@ public sealed class PathGlob
     {
         for (var i = 0; i < _segments.Length; i++)
         {
-            if (_segments[i] != "+" && _segments[i] != parts[i])
+            if (_segments[i] == "+" ? parts[i].Length == 0 : _segments[i] != parts[i])
             {
                 return false;
             }

@@ -1,13 +1,14 @@
-using System.Collections.Concurrent;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Auth;
 
-/// <summary>Named policies: validated on write, compiled once and cached for authorisation.</summary>
+/// <summary>
+/// Named policies, validated on write. Compiled from the stored record on every use: a cache
+/// filled from a read that raced a delete or an update could keep a revoked grant alive.
+/// </summary>
 public sealed class PolicyStore(IVaultStore store, TimeProvider clock)
 {
     public const string RootPolicy = "root";
-    private readonly ConcurrentDictionary<string, IReadOnlyList<(PathGlob, Capability)>> _compiled = new(StringComparer.Ordinal);
 
     public static string ValidateName(string? name, string field = "name")
     {
@@ -39,7 +40,7 @@ public sealed class PolicyStore(IVaultStore store, TimeProvider clock)
         {
             throw new ValidationException("policy.rules", "must contain at most 256 rules");
         }
-        var compiled = Compile(rules);
+        Compile(rules);
         var record = new PolicyRecord
         {
             Rules = rules.Select(r => new PolicyRuleRecord { Path = r.Path, Capabilities = r.Capabilities.Distinct().ToList() }).ToList(),
@@ -50,7 +51,6 @@ public sealed class PolicyStore(IVaultStore store, TimeProvider clock)
             tx.Put(Collections.Policies, name, record);
             return true;
         }, cancellationToken);
-        _compiled[name] = compiled;
     }
 
     public PolicyRecord Get(string name)
@@ -82,7 +82,6 @@ public sealed class PolicyStore(IVaultStore store, TimeProvider clock)
             tx.Delete(Collections.Policies, name);
             return true;
         }, cancellationToken);
-        _compiled.TryRemove(name, out _);
     }
 
     /// <summary>The ACL for a set of policy names. Unknown (deleted) policies grant nothing.</summary>
@@ -97,22 +96,14 @@ public sealed class PolicyStore(IVaultStore store, TimeProvider clock)
                 isRoot = true;
                 continue;
             }
-            if (!_compiled.TryGetValue(name, out var compiled))
+            var record = store.Get<PolicyRecord>(Collections.Policies, name);
+            if (record is not null)
             {
-                var record = store.Get<PolicyRecord>(Collections.Policies, name);
-                if (record is null)
-                {
-                    continue;
-                }
-                compiled = _compiled.GetOrAdd(name, Compile(record.Rules));
+                rules.AddRange(Compile(record.Rules));
             }
-            rules.AddRange(compiled);
         }
         return new Acl(rules, isRoot);
     }
-
-    /// <summary>Forgets cached compilations, e.g. after sealing.</summary>
-    public void ClearCache() => _compiled.Clear();
 
     private static List<(PathGlob, Capability)> Compile(IReadOnlyList<PolicyRuleRecord> rules)
     {

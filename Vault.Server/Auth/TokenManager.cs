@@ -17,22 +17,33 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
     public const string TokenPrefix = "vt_";
     public static readonly TimeSpan DefaultTtl = TimeSpan.FromHours(1);
     public static readonly TimeSpan DefaultMaxTtl = TimeSpan.FromHours(24);
+    public static readonly TimeSpan MinTtl = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan MaxTtl = TimeSpan.FromDays(3650);
     private const string HmacPurpose = "token";
 
-    /// <summary>Creates the root token (no expiry, policy root). Used by init and dev mode.</summary>
-    public async Task<(string Token, TokenRecord Record)> CreateRootAsync(string? fixedToken, CancellationToken cancellationToken)
-    {
-        var token = fixedToken ?? NewToken();
-        var record = new TokenRecord
+    /// <summary>A new root token (no expiry, policy root), not yet stored. Used by init and dev mode.</summary>
+    public (string Token, TokenRecord Record) NewRoot(string? fixedToken) =>
+        (fixedToken ?? NewToken(), new TokenRecord
         {
             Accessor = NewAccessor(),
             Policies = [PolicyStore.RootPolicy],
             DisplayName = "root",
             CreatedAtUnixMs = Now(),
-        };
-        await SaveAsync(token, record, cancellationToken);
-        return (token, record);
+        });
+
+    /// <summary>Stores a token given its keyed hash; for init, which hashes with the keyring it is creating.</summary>
+    public static void Write(IStoreWriter tx, string hash, TokenRecord record)
+    {
+        tx.Put(Collections.Tokens, hash, record);
+        tx.Put(Collections.TokenAccessors, record.Accessor, new TokenAccessorRecord { TokenHash = hash });
+        if (record.ParentAccessor.Length > 0)
+        {
+            tx.Put(Collections.TokenChildren, record.ParentAccessor + "/" + record.Accessor, new TokenChildRecord { ChildAccessor = record.Accessor });
+        }
     }
+
+    /// <summary>The stored id of a token, given the HMAC function of the keyring.</summary>
+    public static string HashWith(Func<string, byte[], byte[]> hmac, string token) => Convert.ToHexStringLower(hmac(HmacPurpose, Encoding.UTF8.GetBytes(token)));
 
     public async Task<(string Token, TokenRecord Record)> CreateAsync(CallerContext caller, TokenRequest request, CancellationToken cancellationToken)
     {
@@ -56,10 +67,8 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
         }
         var ttl = request.Ttl ?? DefaultTtl;
         var maxTtl = request.MaxTtl ?? (ttl > DefaultMaxTtl ? ttl : DefaultMaxTtl);
-        if (ttl <= TimeSpan.Zero)
-        {
-            throw new ValidationException("ttl", "must be positive");
-        }
+        CheckTtl(ttl, "ttl");
+        CheckTtl(maxTtl, "max_ttl");
         if (maxTtl < ttl)
         {
             throw new ValidationException("max_ttl", "must not be shorter than ttl");
@@ -107,6 +116,17 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
         {
             throw new UnauthenticatedException("token is invalid, revoked or expired");
         }
+        // A token lives only while every ancestor does: a parent that expired takes its
+        // descendants with it, whatever their own expiry.
+        var ancestor = record;
+        for (var depth = 0; ancestor.ParentAccessor.Length > 0; depth++)
+        {
+            ancestor = FindByAccessor(store, ancestor.ParentAccessor);
+            if (ancestor is null || IsExpired(ancestor) || depth > 64)
+            {
+                throw new UnauthenticatedException("token is invalid, revoked or expired");
+            }
+        }
         return new CallerContext(record, policies.AclFor(record.Policies));
     }
 
@@ -122,9 +142,9 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
 
     public Task<TokenRecord> RenewAsync(string accessor, TimeSpan? increment, CancellationToken cancellationToken)
     {
-        if (increment is { } inc && inc <= TimeSpan.Zero)
+        if (increment is { } inc)
         {
-            throw new ValidationException("increment", "must be positive");
+            CheckTtl(inc, "increment");
         }
         return store.WriteAsync(tx =>
         {
@@ -191,14 +211,17 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
             {
                 throw new UnauthenticatedException("the calling token was revoked");
             }
-            tx.Put(Collections.Tokens, hash, record);
-            tx.Put(Collections.TokenAccessors, record.Accessor, new TokenAccessorRecord { TokenHash = hash });
-            if (record.ParentAccessor.Length > 0)
-            {
-                tx.Put(Collections.TokenChildren, record.ParentAccessor + "/" + record.Accessor, new TokenChildRecord { ChildAccessor = record.Accessor });
-            }
+            Write(tx, hash, record);
             return true;
         }, cancellationToken);
+    }
+
+    private static void CheckTtl(TimeSpan value, string field)
+    {
+        if (value < MinTtl || value > MaxTtl)
+        {
+            throw new ValidationException(field, $"must be between {MinTtl.TotalSeconds:0} second and {MaxTtl.TotalDays:0} days");
+        }
     }
 
     private static TokenRecord? FindByAccessor(IStoreReader reader, string accessor) => FindByAccessorWithHash(reader, accessor).Record;
@@ -209,7 +232,7 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
         return link is null ? (null, null) : (link.TokenHash, reader.Get<TokenRecord>(Collections.Tokens, link.TokenHash));
     }
 
-    private string Hash(string token) => Convert.ToHexStringLower(barrier.Hmac(HmacPurpose, Encoding.UTF8.GetBytes(token)));
+    private string Hash(string token) => HashWith((purpose, value) => barrier.Hmac(purpose, value), token);
 
     private long Now() => clock.GetUtcNow().ToUnixTimeMilliseconds();
 

@@ -30,7 +30,10 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
 
     /// <summary>Creates the keyring and leaves the vault unsealed.</summary>
     /// <exception cref="PreconditionException">The vault is already initialised.</exception>
-    public async Task InitializeAsync(string passphrase, KdfParameters kdf, CancellationToken cancellationToken)
+    /// <param name="alsoWrite">Writes that must land in the same unit of work as the keyring (the
+    /// root token), given an HMAC function keyed from the new keyring: init either happens whole
+    /// or not at all.</param>
+    public async Task InitializeAsync(string passphrase, KdfParameters kdf, Action<IStoreWriter, Func<string, byte[], byte[]>>? alsoWrite, CancellationToken cancellationToken)
     {
         ValidatePassphrase(passphrase);
         kdf.Validate();
@@ -56,15 +59,37 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
                 KeyRotatedAtUnixMs = now,
             };
             record.WrappedKeyring = WrapKeyring(unsealKey, keyring, record);
-            await store.WriteAsync(tx =>
+            try
             {
-                if (tx.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) is not null)
+                // Past the key derivation, a client giving up must not leave half an init behind.
+                await store.WriteAsync(tx =>
                 {
-                    throw new PreconditionException("vault is already initialized");
-                }
-                tx.Put(Collections.System, KeyringRecord.Id, record);
-                return true;
-            }, cancellationToken);
+                    if (tx.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) is not null)
+                    {
+                        throw new PreconditionException("vault is already initialized");
+                    }
+                    tx.Put(Collections.System, KeyringRecord.Id, record);
+                    alsoWrite?.Invoke(tx, (purpose, value) =>
+                    {
+                        var key = keyring.DeriveHmacKey(purpose);
+                        try
+                        {
+                            return HMACSHA256.HashData(key, value);
+                        }
+                        finally
+                        {
+                            CryptographicOperations.ZeroMemory(key);
+                        }
+                    });
+                    return true;
+                }, CancellationToken.None);
+            }
+            catch
+            {
+                CryptographicOperations.ZeroMemory(unsealKey);
+                keyring.Dispose();
+                throw;
+            }
             SetState(new UnsealedState(unsealKey, keyring));
             BarrierLog.Initialized(logger, kdf.MemoryKib, kdf.Iterations, kdf.Parallelism);
         }
@@ -88,6 +113,8 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
             }
             var record = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)
                 ?? throw new PreconditionException("vault is not initialized");
+            // A tampered record must not make us allocate without bound.
+            record.Kdf.Validate();
             var unsealKey = await Task.Run(() => UnsealKeyDerivation.Derive(passphrase, record.Salt, record.Kdf), cancellationToken);
             byte[] plain;
             try
@@ -103,6 +130,11 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
             try
             {
                 SetState(new UnsealedState(unsealKey, Keyring.Deserialize(plain)));
+            }
+            catch
+            {
+                CryptographicOperations.ZeroMemory(unsealKey);
+                throw;
             }
             finally
             {

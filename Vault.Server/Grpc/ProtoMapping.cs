@@ -57,5 +57,20 @@ internal static class ProtoMapping
         return proto;
     }
 
-    public static TimeSpan? AsTimeSpan(this Duration? duration) => duration?.ToTimeSpan();
+    /// <exception cref="ValidationException">Seconds or nanos out of protobuf's range.</exception>
+    public static TimeSpan? AsTimeSpan(this Duration? duration, string field)
+    {
+        if (duration is null)
+        {
+            return null;
+        }
+        try
+        {
+            return duration.ToTimeSpan();
+        }
+        catch (InvalidOperationException)
+        {
+            throw new ValidationException(field, "is not a valid duration");
+        }
+    }
 }

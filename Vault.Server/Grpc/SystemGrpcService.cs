@@ -10,7 +10,7 @@ using Vault.Server.Secrets;
 namespace Vault.Server.Grpc;
 
 /// <summary>Init, unseal, seal, status and key rotation.</summary>
-public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, PolicyStore policies, KvEngine kv, RewrapService rewrap, IOptions<VaultServerOptions> options)
+public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, KvEngine kv, RewrapService rewrap, IOptions<VaultServerOptions> options)
     : SystemService.SystemServiceBase
 {
     public override async Task<InitResponse> Init(InitRequest request, ServerCallContext context)
@@ -33,7 +33,6 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
     public override Task<StatusResponse> Seal(SealRequest request, ServerCallContext context)
     {
         barrier.Seal();
-        policies.ClearCache();
         return Task.FromResult(BuildStatus());
     }
 

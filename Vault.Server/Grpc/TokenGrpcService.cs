@@ -11,7 +11,7 @@ public sealed class TokenGrpcService(TokenManager tokens) : TokenService.TokenSe
     {
         var caller = VaultInterceptor.Caller(context);
         var (token, record) = await tokens.CreateAsync(caller,
-            new TokenRequest(request.Policies, request.Ttl.AsTimeSpan(), request.MaxTtl.AsTimeSpan(), request.DisplayName, request.Orphan),
+            new TokenRequest(request.Policies, request.Ttl.AsTimeSpan("ttl"), request.MaxTtl.AsTimeSpan("max_ttl"), request.DisplayName, request.Orphan),
             context.CancellationToken);
         return new CreateTokenResponse { Token = token, Info = record.ToProto() };
     }
@@ -27,7 +27,7 @@ public sealed class TokenGrpcService(TokenManager tokens) : TokenService.TokenSe
     {
         var caller = VaultInterceptor.Caller(context);
         var accessor = request.Accessor.Length == 0 ? caller.Accessor : request.Accessor;
-        return (await tokens.RenewAsync(accessor, request.Increment.AsTimeSpan(), context.CancellationToken)).ToProto();
+        return (await tokens.RenewAsync(accessor, request.Increment.AsTimeSpan("increment"), context.CancellationToken)).ToProto();
     }
 
     public override async Task<RevokeTokenResponse> Revoke(RevokeTokenRequest request, ServerCallContext context)

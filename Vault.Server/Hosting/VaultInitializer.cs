@@ -3,13 +3,14 @@ using Vault.Server.Crypto;
 
 namespace Vault.Server.Hosting;
 
-/// <summary>Init: create the keyring, then the root token.</summary>
+/// <summary>Init: the keyring and the root token, in one unit of work.</summary>
 public static class VaultInitializer
 {
     public static async Task<(string Token, TokenRecord Record)> InitializeAsync(SecurityBarrier barrier, TokenManager tokens, string passphrase,
         KdfParameters kdf, string? rootToken, CancellationToken cancellationToken)
     {
-        await barrier.InitializeAsync(passphrase, kdf, cancellationToken);
-        return await tokens.CreateRootAsync(rootToken, cancellationToken);
+        var (token, record) = tokens.NewRoot(rootToken);
+        await barrier.InitializeAsync(passphrase, kdf, (tx, hmac) => TokenManager.Write(tx, TokenManager.HashWith(hmac, token), record), cancellationToken);
+        return (token, record);
     }
 }

@@ -175,4 +175,40 @@ public sealed class AuthorizationTests(AuthorizationTests.Fixture fixture) : ICl
         await Rpc.FailsWith(StatusCode.PermissionDenied, () => Vault.Tokens.LookupAsync(new LookupTokenRequest { Accessor = rootInfo.Accessor }, Vault.As(token.Token)));
         Assert.Equal([policy], (await Vault.Tokens.LookupAsync(new LookupTokenRequest { Accessor = token.Info.Accessor }, Vault.As())).Policies);
     }
+
+    [Fact]
+    public async Task AChildDiesWhenItsParentExpires()
+    {
+        var policy = await PolicyAsync(("kv/*", ["list"]), ("auth/token/create", ["create"]));
+        var parent = await TokenAsync(ttl: TimeSpan.FromSeconds(1), policies: policy);
+        var child = await TokenAsync(parent.Token, ttl: TimeSpan.FromHours(1), policies: policy);
+        await Vault.Kv.ListAsync(new ListSecretsRequest(), Vault.As(child.Token));
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await Rpc.FailsWith(StatusCode.Unauthenticated, () => Vault.Kv.ListAsync(new ListSecretsRequest(), Vault.As(child.Token)));
+    }
+
+    [Theory]
+    [InlineData(0.5, "ttl")]
+    [InlineData(4000 * 24 * 3600.0, "ttl")]
+    public async Task AnOutOfRangeTtl_IsInvalidArgument_AndCreatesNoToken(double seconds, string field)
+    {
+        var ex = await Rpc.FailsWith(StatusCode.InvalidArgument, () => Vault.Tokens.CreateAsync(new CreateTokenRequest
+        {
+            Ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(seconds)),
+            MaxTtl = Duration.FromTimeSpan(TimeSpan.FromDays(5000)),
+            DisplayName = $"refused-{field}-{seconds}",
+        }, Vault.As()));
+        Assert.StartsWith(field + ":", ex.Status.Detail, StringComparison.Ordinal);
+        DataDirectoryScan.AssertNoneAppear(Vault.DataDir, [$"refused-{field}-{seconds}"]);
+    }
+
+    [Fact]
+    public async Task AMalformedDuration_IsInvalidArgument()
+    {
+        var ex = await Rpc.FailsWith(StatusCode.InvalidArgument, () => Vault.Tokens.CreateAsync(new CreateTokenRequest
+        {
+            Ttl = new Duration { Seconds = long.MaxValue },
+        }, Vault.As()));
+        Assert.StartsWith("ttl:", ex.Status.Detail, StringComparison.Ordinal);
+    }
 }
