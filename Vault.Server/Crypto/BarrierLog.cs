@@ -22,6 +22,9 @@ internal static partial class BarrierLog
     [LoggerMessage(2006, LogLevel.Information, "Rewrapped {Count} records to key version {KeyVersion}")]
     public static partial void Rewrapped(ILogger logger, int count, int keyVersion);
 
+    [LoggerMessage(2008, LogLevel.Error, "Rewrap skipped {Count} records whose wrapped key failed authentication; they stay under their old key")]
+    public static partial void RewrapSkipped(ILogger logger, int count);
+
     [LoggerMessage(2007, LogLevel.Error, "Background rewrap failed; will retry")]
     public static partial void RewrapFailed(ILogger logger, Exception exception);
 }

@@ -75,7 +75,7 @@ public sealed class KvGrpcService(KvEngine kv) : KvService.KvServiceBase
     {
         var meta = await kv.UpdateMetadataAsync(
             request.Path,
-            request.HasMaxVersions ? request.MaxVersions : null,
+            request.HasMaxVersions && request.MaxVersions != 0 ? request.MaxVersions : null,
             request.HasCasRequired ? request.CasRequired : null,
             request.ReplaceCustomMetadata ? request.CustomMetadata : null,
             context.CancellationToken);

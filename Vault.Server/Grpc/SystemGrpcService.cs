@@ -10,7 +10,7 @@ using Vault.Server.Secrets;
 namespace Vault.Server.Grpc;
 
 /// <summary>Init, unseal, seal, status and key rotation.</summary>
-public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, KvEngine kv, RewrapService rewrap, IOptions<VaultServerOptions> options)
+public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RewrapService rewrap, IOptions<VaultServerOptions> options)
     : SystemService.SystemServiceBase
 {
     public override async Task<InitResponse> Init(InitRequest request, ServerCallContext context)
@@ -57,7 +57,8 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
         };
         if (!sealedNow)
         {
-            response.RecordsPendingRewrap = (ulong)kv.CountPendingRewrap();
+            response.RecordsPendingRewrap = (ulong)rewrap.PendingCount;
+            response.RewrapInProgress = rewrap.InProgress;
         }
         if (barrier.StoredKdf is { } kdf)
         {

@@ -33,7 +33,7 @@ public sealed class VaultServerOptions
     public string? DevRootToken { get; set; }
 
     /// <summary>Largest accepted secret value (keys and values, UTF-8 bytes).</summary>
-    [Range(1024, 64 * 1024 * 1024)]
+    [Range(1024, 4 * 1024 * 1024)]
     public int MaxSecretBytes { get; set; } = 1024 * 1024;
 
     /// <summary>Argon2id memory for a new vault, in KiB, when init does not say.</summary>

@@ -19,13 +19,22 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
     public const string Kind = "kv";
     public const int DefaultMaxVersions = 10;
 
+    // Relaxed escaping: the bytes never reach HTML, and escaping '<' or non-ASCII as \uXXXX
+    // would let a value grow six-fold past the size limit on its way to the store.
+    private static readonly SecretJson Json = new(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+
     public bool Exists(string path) => store.Get<SecretMetadataRecord>(Collections.SecretMetadata, path) is not null;
 
     public Task<(long Version, DateTimeOffset CreatedAt)> PutAsync(string path, IReadOnlyDictionary<string, string> data, ulong? cas, CancellationToken cancellationToken)
     {
         SecretValidation.Path(path);
         SecretValidation.Data(data, options.Value.MaxSecretBytes);
-        var plaintext = JsonSerializer.SerializeToUtf8Bytes(data, SecretJson.Default.IReadOnlyDictionaryStringString);
+        var plaintext = JsonSerializer.SerializeToUtf8Bytes(data, Json.IReadOnlyDictionaryStringString);
+        if (plaintext.Length > 2 * options.Value.MaxSecretBytes + 64 * 1024)
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            throw new ValidationException("data", $"is larger than the limit of {options.Value.MaxSecretBytes} bytes once encoded");
+        }
         return WriteAndZero(plaintext, tx =>
         {
             var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -60,6 +69,10 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
     {
         SecretValidation.Path(path);
         var meta = RequireMetadata(path);
+        if (version > long.MaxValue)
+        {
+            throw new ValidationException("version", "is out of range");
+        }
         var wanted = version == 0 ? meta.CurrentVersion : (long)version;
         var entry = meta.Versions.Find(v => v.Version == wanted)
             ?? throw new NotFoundException($"version {wanted} of '{path}' does not exist");
@@ -86,7 +99,7 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
         var plaintext = barrier.Decrypt(new RecordIdentity(Kind, path, wanted), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Ciphertext));
         try
         {
-            var data = JsonSerializer.Deserialize(plaintext, SecretJson.Default.DictionaryStringString)
+            var data = JsonSerializer.Deserialize(plaintext, Json.DictionaryStringString)
                 ?? throw new DataIntegrityException($"version {wanted} of '{path}' is empty");
             return new SecretValue(path, wanted, data, DateTimeOffset.FromUnixTimeMilliseconds(entry.CreatedAtUnixMs), meta.CustomMetadata);
         }
@@ -184,24 +197,23 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
         }, cancellationToken);
     }
 
-    /// <summary>Re-wraps up to <paramref name="limit"/> version records still under an older KEK.</summary>
-    /// <returns>How many were rewrapped; 0 when none is left.</returns>
-    public async Task<int> RewrapBatchAsync(int limit, CancellationToken cancellationToken)
+    /// <summary>Ids of the version records still wrapped under a KEK older than the newest (one scan).</summary>
+    public IReadOnlyList<string> StaleVersionIds()
     {
         var current = barrier.CurrentKeyVersion;
-        var stale = store.List<SecretVersionRecord>(Collections.SecretVersions, "")
+        return store.List<SecretVersionRecord>(Collections.SecretVersions, "")
             .Where(r => r.Value.KekVersion != current)
-            .Take(limit)
             .Select(r => r.Key)
             .ToList();
-        if (stale.Count == 0)
+    }
+
+    /// <summary>Re-wraps the given version records to the newest KEK in one unit of work.</summary>
+    /// <returns>The ids that could not be re-wrapped (their wrapped key failed authentication).</returns>
+    public Task<IReadOnlyList<string>> RewrapAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken) =>
+        store.WriteAsync<IReadOnlyList<string>>(tx =>
         {
-            return 0;
-        }
-        return await store.WriteAsync(tx =>
-        {
-            var count = 0;
-            foreach (var id in stale)
+            var failed = new List<string>();
+            foreach (var id in ids)
             {
                 var record = tx.Get<SecretVersionRecord>(Collections.SecretVersions, id);
                 if (record is null)
@@ -209,22 +221,22 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
                     continue;
                 }
                 var (path, version) = ParseVersionId(id);
-                var rewrapped = barrier.Rewrap(new RecordIdentity(Kind, path, version), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Ciphertext));
-                record.KekVersion = rewrapped.KekVersion;
-                record.WrappedDataKey = rewrapped.WrappedDataKey;
-                tx.Put(Collections.SecretVersions, id, record);
-                count++;
+                try
+                {
+                    var rewrapped = barrier.Rewrap(new RecordIdentity(Kind, path, version), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Ciphertext));
+                    record.KekVersion = rewrapped.KekVersion;
+                    record.WrappedDataKey = rewrapped.WrappedDataKey;
+                    tx.Put(Collections.SecretVersions, id, record);
+                }
+                catch (DataIntegrityException)
+                {
+                    // A damaged record stays as it is (reads of it answer DATA_LOSS); it must not
+                    // stop every other record from moving to the new key.
+                    failed.Add(id);
+                }
             }
-            return count;
+            return failed;
         }, cancellationToken);
-    }
-
-    /// <summary>How many version records are wrapped under a KEK older than the newest.</summary>
-    public long CountPendingRewrap()
-    {
-        var current = barrier.CurrentKeyVersion;
-        return store.List<SecretVersionRecord>(Collections.SecretVersions, "").LongCount(r => r.Value.KekVersion != current);
-    }
 
     internal static string VersionId(string path, long version) => $"{path}\n{version:D20}";
 
@@ -245,9 +257,13 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
         {
             throw new ValidationException("versions", "name at least one version");
         }
-        if (versions.Any(v => v == 0))
+        if (versions.Any(v => v == 0 || v > long.MaxValue))
         {
-            throw new ValidationException("versions", "versions start at 1");
+            throw new ValidationException("versions", "versions start at 1 and must be in range");
+        }
+        if (versions.Count > SecretValidation.MaxVersionsLimit)
+        {
+            throw new ValidationException("versions", $"name at most {SecretValidation.MaxVersionsLimit} versions");
         }
         return store.WriteAsync<IReadOnlyList<long>>(tx =>
         {

@@ -12,10 +12,19 @@ public sealed class RewrapService(KvEngine kv, SecurityBarrier barrier, ILogger<
 {
     private const int BatchSize = 200;
     private readonly SemaphoreSlim _wake = new(0, 1);
+    private long _pending;
+    private volatile bool _inProgress;
+
+    /// <summary>Records left under an older key after the last pass (damaged ones included).</summary>
+    public long PendingCount => Interlocked.Read(ref _pending);
+
+    /// <summary>True from a request for a pass (rotate-key, unseal) until that pass ends.</summary>
+    public bool InProgress => _inProgress;
 
     /// <summary>Asks for a pass now.</summary>
     public void Wake()
     {
+        _inProgress = true;
         try
         {
             _wake.Release();
@@ -40,15 +49,9 @@ public sealed class RewrapService(KvEngine kv, SecurityBarrier barrier, ILogger<
             }
             try
             {
-                var total = 0;
-                int count;
-                while (!barrier.IsSealed && (count = await kv.RewrapBatchAsync(BatchSize, stoppingToken)) > 0)
+                if (!barrier.IsSealed)
                 {
-                    total += count;
-                }
-                if (total > 0)
-                {
-                    BarrierLog.Rewrapped(logger, total, barrier.CurrentKeyVersion);
+                    await PassAsync(stoppingToken);
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -60,6 +63,34 @@ public sealed class RewrapService(KvEngine kv, SecurityBarrier barrier, ILogger<
                 // Never take the server down: log with the stack and try again on the next wake.
                 BarrierLog.RewrapFailed(logger, ex);
             }
+        }
+    }
+
+    private async Task PassAsync(CancellationToken stoppingToken)
+    {
+        var stale = kv.StaleVersionIds();
+        Interlocked.Exchange(ref _pending, stale.Count);
+        var failed = 0;
+        foreach (var chunk in stale.Chunk(BatchSize))
+        {
+            if (barrier.IsSealed)
+            {
+                return;
+            }
+            failed += (await kv.RewrapAsync(chunk, stoppingToken)).Count;
+        }
+        Interlocked.Exchange(ref _pending, failed);
+        if (_wake.CurrentCount == 0)
+        {
+            _inProgress = false;
+        }
+        if (stale.Count > 0)
+        {
+            BarrierLog.Rewrapped(logger, stale.Count - failed, barrier.CurrentKeyVersion);
+        }
+        if (failed > 0)
+        {
+            BarrierLog.RewrapSkipped(logger, failed);
         }
     }
 

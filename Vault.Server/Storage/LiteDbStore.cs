@@ -26,6 +26,7 @@ public sealed class LiteDbStore : IVaultStore
     private int _disposed;
     private long _commits;
     private long _writes;
+    private volatile IOException? _failure;
 
     /// <param name="dataDirectory">Where vault.db and its log live.</param>
     /// <param name="logger">Store log.</param>
@@ -110,6 +111,10 @@ public sealed class LiteDbStore : IVaultStore
     {
         cancellationToken.ThrowIfCancellationRequested();
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_failure is { } failure)
+        {
+            return Task.FromException<TResult>(failure);
+        }
         var pending = new PendingWrite<TResult>(work);
         _queue.Add(pending, CancellationToken.None);
         return pending.Task;
@@ -121,6 +126,35 @@ public sealed class LiteDbStore : IVaultStore
         var col = db.GetCollection(collection);
         var docs = idPrefix.Length == 0 ? col.FindAll() : col.Find(Query.StartsWith("_id", idPrefix));
         return docs.Take(limit).Select(d => KeyValuePair.Create(d["_id"].AsString, Mapper.ToObject<T>(d))).ToList();
+    }
+
+    /// <summary>
+    /// After a commit, a failed checkpoint or fsync leaves writes applied but not known to be on
+    /// disk. Like PostgreSQL after a failed fsync, the store stops taking writes rather than
+    /// carry on over a file it can no longer trust; a restart recovers from the log.
+    /// </summary>
+    private bool TryDurable(Action step, List<IPendingWrite> batch)
+    {
+        try
+        {
+            step();
+            return true;
+        }
+        catch (Exception ex)
+        {
+            _failure = new IOException("storage cannot make writes durable; restart the server", ex);
+            StoreLog.DurabilityLost(_logger, ex);
+            FailAll(batch, _failure);
+            return false;
+        }
+    }
+
+    private static void FailAll(List<IPendingWrite> batch, Exception error)
+    {
+        foreach (var write in batch)
+        {
+            write.Fail(error);
+        }
     }
 
     private void WriterLoop()
@@ -141,6 +175,11 @@ public sealed class LiteDbStore : IVaultStore
     private void CommitBatch(List<IPendingWrite> batch)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_failure is not null)
+        {
+            FailAll(batch, _failure);
+            return;
+        }
         // Readers are kept out from the transaction's start to the end of its checkpoint:
         // LiteDB 5 lets a reader's snapshot reach log pages its background writer has not
         // written yet ("page type must be collection page"), and its checkpoint fails with
@@ -148,52 +187,46 @@ public sealed class LiteDbStore : IVaultStore
         _storeLock.EnterWriteLock();
         try
         {
-            _db.BeginTrans();
-            foreach (var write in batch)
-            {
-                var unit = new UnitOfWork(_db);
-                if (write.Run(unit))
-                {
-                    unit.Apply();
-                }
-            }
-            _db.Commit();
-            // Commit hands pages to LiteDB's background writer and returns; the checkpoint
-            // waits for that writer and copies the log into the data file.
-            _db.Checkpoint();
-        }
-        catch (Exception ex)
-        {
-            StoreLog.BatchFailed(_logger, batch.Count, ex);
             try
             {
-                _db.Rollback();
+                _db.BeginTrans();
+                foreach (var write in batch)
+                {
+                    var unit = new UnitOfWork(_db);
+                    if (write.Run(unit))
+                    {
+                        unit.Apply();
+                    }
+                }
+                _db.Commit();
             }
-            catch (Exception rollbackError)
+            catch (Exception ex)
             {
-                StoreLog.RollbackFailed(_logger, rollbackError);
+                StoreLog.BatchFailed(_logger, batch.Count, ex);
+                try
+                {
+                    _db.Rollback();
+                }
+                catch (Exception rollbackError)
+                {
+                    StoreLog.RollbackFailed(_logger, rollbackError);
+                }
+                FailAll(batch, new IOException("storage write failed", ex));
+                return;
             }
-            foreach (var write in batch)
+            // Commit hands pages to LiteDB's background writer and returns; the checkpoint
+            // waits for that writer and copies the log into the data file.
+            if (!TryDurable(_db.Checkpoint, batch))
             {
-                write.Fail(new IOException("storage write failed", ex));
+                return;
             }
-            return;
         }
         finally
         {
             _storeLock.ExitWriteLock();
         }
-        try
+        if (!TryDurable(() => _dataSync.Flush(flushToDisk: true), batch))
         {
-            _dataSync.Flush(flushToDisk: true);
-        }
-        catch (IOException ex)
-        {
-            StoreLog.BatchFailed(_logger, batch.Count, ex);
-            foreach (var write in batch)
-            {
-                write.Fail(new IOException("storage flush failed", ex));
-            }
             return;
         }
         Interlocked.Increment(ref _commits);

@@ -10,6 +10,9 @@ internal static partial class StoreLog
     [LoggerMessage(1002, LogLevel.Error, "Store rollback failed")]
     public static partial void RollbackFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(1004, LogLevel.Critical, "Storage could not make committed writes durable; refusing further writes until restart")]
+    public static partial void DurabilityLost(ILogger logger, Exception exception);
+
     [LoggerMessage(1003, LogLevel.Trace, "Committed {Count} writes in {ElapsedMs} ms")]
     public static partial void BatchCommitted(ILogger logger, int count, double elapsedMs);
 }

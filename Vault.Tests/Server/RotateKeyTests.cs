@@ -23,7 +23,7 @@ public sealed class RotateKeyTests
         // Wait for the background rewrap to converge.
         var deadline = DateTime.UtcNow.AddSeconds(60);
         StatusResponse status;
-        while ((status = await vault.System.StatusAsync(new StatusRequest())).RecordsPendingRewrap > 0 && DateTime.UtcNow < deadline)
+        while (((status = await vault.System.StatusAsync(new StatusRequest())).RewrapInProgress || status.RecordsPendingRewrap > 0) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(100);
         }
@@ -44,5 +44,37 @@ public sealed class RotateKeyTests
         await vault.UnsealAsync();
         Assert.Equal(2U, (await vault.System.StatusAsync(new StatusRequest())).KeyVersion);
         Assert.Equal("old-150", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "rk/s150" }, vault.As())).Data["v"]);
+    }
+
+    [Fact]
+    public async Task ADamagedRecord_DoesNotStopTheRewrapOfTheOthers()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        for (var i = 0; i < 5; i++)
+        {
+            await vault.Kv.PutAsync(new PutSecretRequest { Path = $"rd/s{i}", Data = { ["v"] = $"v{i}" } }, vault.As());
+        }
+        await vault.RestartAsync(() =>
+        {
+            using var db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(vault.DataDir, "vault.db") });
+            var col = db.GetCollection("kv_versions");
+            var doc = col.FindById($"rd/s0\n{1:D20}");
+            var key = doc["WrappedDataKey"].AsBinary;
+            key[^1] ^= 0xFF;
+            doc["WrappedDataKey"] = key;
+            col.Update(doc);
+        });
+        await vault.UnsealAsync();
+        await vault.System.RotateKeyAsync(new RotateKeyRequest(), vault.As());
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        StatusResponse status;
+        while ((status = await vault.System.StatusAsync(new StatusRequest())).RewrapInProgress && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+        Assert.False(status.RewrapInProgress);
+        Assert.Equal(1UL, status.RecordsPendingRewrap);
+        await Rpc.FailsWith(Grpc.Core.StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "rd/s0" }, vault.As()));
+        Assert.Equal("v4", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "rd/s4" }, vault.As())).Data["v"]);
     }
 }
