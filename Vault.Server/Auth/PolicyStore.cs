@@ -1,3 +1,4 @@
+using Vault.Server.Crypto;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Auth;
@@ -6,7 +7,7 @@ namespace Vault.Server.Auth;
 /// Named policies, validated on write. Compiled from the stored record on every use: a cache
 /// filled from a read that raced a delete or an update could keep a revoked grant alive.
 /// </summary>
-public sealed class PolicyStore(IVaultStore store, TimeProvider clock)
+public sealed class PolicyStore(IVaultStore store, SecurityBarrier barrier, TimeProvider clock)
 {
     public const string RootPolicy = "root";
 
@@ -46,6 +47,7 @@ public sealed class PolicyStore(IVaultStore store, TimeProvider clock)
             Rules = rules.Select(r => new PolicyRuleRecord { Path = r.Path, Capabilities = r.Capabilities.Distinct().ToList() }).ToList(),
             UpdatedAtUnixMs = clock.GetUtcNow().ToUnixTimeMilliseconds(),
         };
+        record.Seal = RecordSeal.Compute(Hmac, Collections.Policies, name, record.Canonical());
         await store.WriteAsync(tx =>
         {
             tx.Put(Collections.Policies, name, record);
@@ -60,7 +62,7 @@ public sealed class PolicyStore(IVaultStore store, TimeProvider clock)
         {
             return new PolicyRecord { Rules = [new PolicyRuleRecord { Path = "*", Capabilities = ["admin"] }] };
         }
-        return store.Get<PolicyRecord>(Collections.Policies, name) ?? throw new NotFoundException($"no policy named '{name}'");
+        return Load(name) ?? throw new NotFoundException($"no policy named '{name}'");
     }
 
     public IReadOnlyList<string> List() =>
@@ -96,7 +98,7 @@ public sealed class PolicyStore(IVaultStore store, TimeProvider clock)
                 isRoot = true;
                 continue;
             }
-            var record = store.Get<PolicyRecord>(Collections.Policies, name);
+            var record = Load(name);
             if (record is not null)
             {
                 rules.AddRange(Compile(record.Rules));
@@ -104,6 +106,18 @@ public sealed class PolicyStore(IVaultStore store, TimeProvider clock)
         }
         return new Acl(rules, isRoot);
     }
+
+    private PolicyRecord? Load(string name)
+    {
+        var record = store.Get<PolicyRecord>(Collections.Policies, name);
+        if (record is not null)
+        {
+            RecordSeal.Verify(Hmac, Collections.Policies, name, record.Canonical(), record.Seal);
+        }
+        return record;
+    }
+
+    private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
 
     private static List<(PathGlob, Capability)> Compile(IReadOnlyList<PolicyRuleRecord> rules)
     {

@@ -32,8 +32,9 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
         });
 
     /// <summary>Stores a token given its keyed hash; for init, which hashes with the keyring it is creating.</summary>
-    public static void Write(IStoreWriter tx, string hash, TokenRecord record)
+    public static void Write(IStoreWriter tx, Func<string, byte[], byte[]> hmac, string hash, TokenRecord record)
     {
+        record.Seal = RecordSeal.Compute(hmac, Collections.Tokens, hash, record.Canonical());
         tx.Put(Collections.Tokens, hash, record);
         tx.Put(Collections.TokenAccessors, record.Accessor, new TokenAccessorRecord { TokenHash = hash });
         if (record.ParentAccessor.Length > 0)
@@ -111,7 +112,7 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
         {
             throw new UnauthenticatedException("token is invalid, revoked or expired");
         }
-        var record = store.Get<TokenRecord>(Collections.Tokens, Hash(token));
+        var record = Load(store, Hash(token));
         if (record is null || IsExpired(record))
         {
             throw new UnauthenticatedException("token is invalid, revoked or expired");
@@ -160,6 +161,7 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
             var extend = increment ?? TimeSpan.FromSeconds(record.TtlSeconds);
             var next = Now() + (long)extend.TotalMilliseconds;
             record.ExpiresAtUnixMs = record.MaxExpiresAtUnixMs is { } max ? Math.Min(next, max) : next;
+            record.Seal = RecordSeal.Compute(Hmac, Collections.Tokens, hash!, record.Canonical());
             tx.Put(Collections.Tokens, hash!, record);
             return record;
         }, cancellationToken);
@@ -211,7 +213,7 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
             {
                 throw new UnauthenticatedException("the calling token was revoked");
             }
-            Write(tx, hash, record);
+            Write(tx, Hmac, hash, record);
             return true;
         }, cancellationToken);
     }
@@ -224,15 +226,28 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
         }
     }
 
-    private static TokenRecord? FindByAccessor(IStoreReader reader, string accessor) => FindByAccessorWithHash(reader, accessor).Record;
+    private TokenRecord? FindByAccessor(IStoreReader reader, string accessor) => FindByAccessorWithHash(reader, accessor).Record;
 
-    private static (string? Hash, TokenRecord? Record) FindByAccessorWithHash(IStoreReader reader, string accessor)
+    private (string? Hash, TokenRecord? Record) FindByAccessorWithHash(IStoreReader reader, string accessor)
     {
         var link = reader.Get<TokenAccessorRecord>(Collections.TokenAccessors, accessor);
-        return link is null ? (null, null) : (link.TokenHash, reader.Get<TokenRecord>(Collections.Tokens, link.TokenHash));
+        return link is null ? (null, null) : (link.TokenHash, Load(reader, link.TokenHash));
     }
 
-    private string Hash(string token) => HashWith((purpose, value) => barrier.Hmac(purpose, value), token);
+    /// <exception cref="DataIntegrityException">The stored record was altered outside the vault.</exception>
+    private TokenRecord? Load(IStoreReader reader, string hash)
+    {
+        var record = reader.Get<TokenRecord>(Collections.Tokens, hash);
+        if (record is not null)
+        {
+            RecordSeal.Verify(Hmac, Collections.Tokens, hash, record.Canonical(), record.Seal);
+        }
+        return record;
+    }
+
+    private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
+
+    private string Hash(string token) => HashWith(Hmac, token);
 
     private long Now() => clock.GetUtcNow().ToUnixTimeMilliseconds();
 

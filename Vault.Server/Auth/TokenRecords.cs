@@ -12,6 +12,11 @@ public sealed class TokenRecord
     public long? MaxExpiresAtUnixMs { get; set; }
     public long TtlSeconds { get; set; }
     public string ParentAccessor { get; set; } = "";
+    /// <summary>HMAC over the fields above (see <see cref="RecordSeal"/>).</summary>
+    public byte[]? Seal { get; set; }
+
+    internal string Canonical() =>
+        $"{Accessor}\n{string.Join(',', Policies)}\n{DisplayName}\n{CreatedAtUnixMs}\n{ExpiresAtUnixMs}\n{MaxExpiresAtUnixMs}\n{TtlSeconds}\n{ParentAccessor}";
 }
 
 /// <summary>Accessor → token hash, so a token can be looked up or revoked without knowing it.</summary>

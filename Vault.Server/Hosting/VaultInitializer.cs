@@ -10,7 +10,7 @@ public static class VaultInitializer
         KdfParameters kdf, string? rootToken, CancellationToken cancellationToken)
     {
         var (token, record) = tokens.NewRoot(rootToken);
-        await barrier.InitializeAsync(passphrase, kdf, (tx, hmac) => TokenManager.Write(tx, TokenManager.HashWith(hmac, token), record), cancellationToken);
+        await barrier.InitializeAsync(passphrase, kdf, (tx, hmac) => TokenManager.Write(tx, hmac, TokenManager.HashWith(hmac, token), record), cancellationToken);
         return (token, record);
     }
 }

@@ -74,6 +74,35 @@ public sealed class TamperTests
         Assert.Equal("alpha-2", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "swap/a" }, vault.As())).Data["v"]);
     }
 
+    [Fact]
+    public async Task EditingATokenOrAPolicyInTheDataFile_DoesNotGrantAnything()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "crown/jewels", Data = { ["v"] = "jewels" } }, vault.As());
+        await vault.Policies.PutAsync(new PutPolicyRequest { Policy = new Policy { Name = "narrow", Rules = { new PolicyRule { Path = "kv/public/*", Capabilities = { "read" } } } } }, vault.As());
+        var narrow = await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "narrow" } }, vault.As());
+        var other = await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "narrow" } }, vault.As());
+
+        await vault.RestartAsync(() =>
+        {
+            using var db = Open(vault);
+            // Give one token the root policy, and widen the policy the other one holds.
+            var tokens = db.GetCollection("tokens");
+            var doc = tokens.FindOne(Query.EQ("Accessor", narrow.Info.Accessor));
+            doc["Policies"] = new BsonArray(new BsonValue[] { "root" });
+            tokens.Update(doc);
+            var policies = db.GetCollection("policies");
+            var policy = policies.FindById("narrow");
+            policy["Rules"][0]["Path"] = "kv/*";
+            policies.Update(policy);
+        });
+        await vault.UnsealAsync();
+        await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "crown/jewels" }, vault.As(narrow.Token)));
+        await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "crown/jewels" }, vault.As(other.Token)));
+        await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Policies.GetAsync(new GetPolicyRequest { Name = "narrow" }, vault.As()));
+        Assert.Equal("jewels", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "crown/jewels" }, vault.As())).Data["v"]);
+    }
+
     private static string Id(string path, long version) => $"{path}\n{version:D20}";
 
     private static LiteDatabase Open(TestVault vault) =>
