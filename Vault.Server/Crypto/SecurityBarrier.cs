@@ -191,7 +191,7 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
             }
             // The unseal key passes to the new state; only the old keyring's copies are zeroed.
             SetState(new UnsealedState(state.UnsealKey, rotated), disposePrevious: false);
-            state.Keyring.Dispose();
+            state.DisposeKeysButNotUnsealKey();
             BarrierLog.KeyRotated(logger, rotated.CurrentVersion);
             return rotated.CurrentVersion;
         }
@@ -379,6 +379,12 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
         public void Dispose()
         {
             CryptographicOperations.ZeroMemory(UnsealKey);
+            DisposeKeysButNotUnsealKey();
+        }
+
+        /// <summary>After a rotation the unseal key lives on in the new state; everything else goes.</summary>
+        public void DisposeKeysButNotUnsealKey()
+        {
             foreach (var key in HmacKeys.Values)
             {
                 CryptographicOperations.ZeroMemory(key);

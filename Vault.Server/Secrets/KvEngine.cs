@@ -39,7 +39,7 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
         {
             var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
             var meta = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)
-                ?? new SecretMetadataRecord { MaxVersions = DefaultMaxVersions, CreatedAtUnixMs = now };
+                ?? new SecretMetadataRecord { MaxVersions = DefaultMaxVersions, CreatedAtUnixMs = now, Generation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)) };
             if (cas is null && meta.CasRequired)
             {
                 throw new ValidationException("cas", "this path requires check-and-set");
@@ -49,7 +49,7 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
                 throw new VersionConflictException($"check-and-set failed: expected version {expected}, current version is {meta.CurrentVersion}");
             }
             var version = meta.CurrentVersion + 1;
-            var sealedValue = barrier.Encrypt(new RecordIdentity(Kind, path, version), plaintext);
+            var sealedValue = barrier.Encrypt(Identity(path, meta, version), plaintext);
             tx.Put(Collections.SecretVersions, VersionId(path, version), new SecretVersionRecord
             {
                 KekVersion = sealedValue.KekVersion,
@@ -96,7 +96,7 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
             }
             throw new DataIntegrityException($"version {wanted} of '{path}' is missing from storage");
         }
-        var plaintext = barrier.Decrypt(new RecordIdentity(Kind, path, wanted), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Ciphertext));
+        var plaintext = barrier.Decrypt(Identity(path, meta, wanted), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Ciphertext));
         try
         {
             var data = JsonSerializer.Deserialize(plaintext, Json.DictionaryStringString)
@@ -221,9 +221,14 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
                     continue;
                 }
                 var (path, version) = ParseVersionId(id);
+                var meta = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path);
+                if (meta is null)
+                {
+                    continue;
+                }
                 try
                 {
-                    var rewrapped = barrier.Rewrap(new RecordIdentity(Kind, path, version), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Ciphertext));
+                    var rewrapped = barrier.Rewrap(Identity(path, meta, version), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Ciphertext));
                     record.KekVersion = rewrapped.KekVersion;
                     record.WrappedDataKey = rewrapped.WrappedDataKey;
                     tx.Put(Collections.SecretVersions, id, record);
@@ -237,6 +242,13 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
             }
             return failed;
         }, cancellationToken);
+
+    /// <summary>
+    /// A version's identity for the barrier. The path's generation (random, new each time the path
+    /// is created) is part of it, so a record saved before a DeleteMetadata cannot be put back
+    /// under the re-created path and read.
+    /// </summary>
+    private static RecordIdentity Identity(string path, SecretMetadataRecord meta, long version) => new(Kind, $"{path}#{meta.Generation}", version);
 
     internal static string VersionId(string path, long version) => $"{path}\n{version:D20}";
 

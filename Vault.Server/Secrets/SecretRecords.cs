@@ -4,6 +4,8 @@ namespace Vault.Server.Secrets;
 public sealed class SecretMetadataRecord
 {
     public long CurrentVersion { get; set; }
+    /// <summary>Random, new each time the path is created; bound into every version's associated data.</summary>
+    public string Generation { get; set; } = "";
     public int MaxVersions { get; set; }
     public bool CasRequired { get; set; }
     public long CreatedAtUnixMs { get; set; }

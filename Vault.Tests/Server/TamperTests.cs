@@ -103,6 +103,25 @@ public sealed class TamperTests
         Assert.Equal("jewels", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "crown/jewels" }, vault.As())).Data["v"]);
     }
 
+    [Fact]
+    public async Task ARecordSavedBeforeDeleteMetadata_CannotBeReplayedUnderTheRecreatedPath()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "replay/s", Data = { ["v"] = "old-secret" } }, vault.As());
+        BsonDocument? saved = null;
+        await vault.RestartAsync(() => saved = ReadRecord(vault, "replay/s"));
+        await vault.UnsealAsync();
+        await vault.Kv.DeleteMetadataAsync(new DeleteMetadataRequest { Path = "replay/s" }, vault.As());
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "replay/s", Data = { ["v"] = "new-secret" } }, vault.As());
+        await vault.RestartAsync(() =>
+        {
+            using var db = Open(vault);
+            db.GetCollection(VersionsCollection).Upsert(saved!);
+        });
+        await vault.UnsealAsync();
+        await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "replay/s", Version = 1 }, vault.As()));
+    }
+
     private static string Id(string path, long version) => $"{path}\n{version:D20}";
 
     private static LiteDatabase Open(TestVault vault) =>
