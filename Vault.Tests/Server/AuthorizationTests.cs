@@ -5,17 +5,8 @@ using Vault.Tests.Infrastructure;
 
 namespace Vault.Tests.Server;
 
-public sealed class AuthorizationTests(AuthorizationTests.Fixture fixture) : IClassFixture<AuthorizationTests.Fixture>
+public sealed class AuthorizationTests(SharedVault fixture) : IClassFixture<SharedVault>
 {
-    public sealed class Fixture : IAsyncLifetime
-    {
-        public TestVault Vault { get; private set; } = null!;
-
-        public async Task InitializeAsync() => Vault = await TestVault.StartInitializedAsync();
-
-        public async Task DisposeAsync() => await Vault.DisposeAsync();
-    }
-
     private TestVault Vault => fixture.Vault;
 
     private async Task<string> PolicyAsync(params (string Path, string[] Capabilities)[] rules)

@@ -4,17 +4,8 @@ using Vault.Tests.Infrastructure;
 
 namespace Vault.Tests.Server;
 
-public sealed class KvSemanticsTests(KvSemanticsTests.Fixture fixture) : IClassFixture<KvSemanticsTests.Fixture>
+public sealed class KvSemanticsTests(SharedVault fixture) : IClassFixture<SharedVault>
 {
-    public sealed class Fixture : IAsyncLifetime
-    {
-        public TestVault Vault { get; private set; } = null!;
-
-        public async Task InitializeAsync() => Vault = await TestVault.StartInitializedAsync();
-
-        public async Task DisposeAsync() => await Vault.DisposeAsync();
-    }
-
     private TestVault Vault => fixture.Vault;
 
     private static string NewPath() => $"kv/{Guid.NewGuid():N}/secret";

@@ -27,21 +27,11 @@ public sealed class TamperTests
             .Concat(Enumerable.Range(0, keyLength).Select(i => ("WrappedDataKey", i)));
         foreach (var (field, index) in positions)
         {
-            await vault.RestartAsync(() => Mutate(vault, doc =>
-            {
-                var bytes = doc[field].AsBinary;
-                bytes[index] ^= 0x01;
-                doc[field] = bytes;
-            }, "tamper/one"));
+            await vault.RestartAsync(() => FlipBit(vault, field, index));
             await vault.UnsealAsync();
             var ex = await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "tamper/one" }, vault.As()));
             Assert.DoesNotContain("genuine", ex.Status.Detail, StringComparison.Ordinal);
-            await vault.RestartAsync(() => Mutate(vault, doc =>
-            {
-                var bytes = doc[field].AsBinary;
-                bytes[index] ^= 0x01;
-                doc[field] = bytes;
-            }, "tamper/one"));
+            await vault.RestartAsync(() => FlipBit(vault, field, index));
             await vault.UnsealAsync();
             Assert.Equal("genuine", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "tamper/one" }, vault.As())).Data["v"]);
         }
@@ -132,6 +122,13 @@ public sealed class TamperTests
         using var db = Open(vault);
         return db.GetCollection(VersionsCollection).FindById(Id(path, 1));
     }
+
+    private static void FlipBit(TestVault vault, string field, int index) => Mutate(vault, doc =>
+    {
+        var bytes = doc[field].AsBinary;
+        bytes[index] ^= 0x01;
+        doc[field] = bytes;
+    }, "tamper/one");
 
     private static void Mutate(TestVault vault, Action<BsonDocument> change, string path)
     {
