@@ -38,6 +38,9 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies)
         (_, DeletePolicyRequest r) => new($"sys/policy/{PolicyStore.ValidateName(r.Name)}", Capability.Delete),
         (_, SealRequest) => new("sys/seal", Capability.Update),
         (_, RotateKeyRequest) => new("sys/rotate-key", Capability.Update),
+        (_, TailAuditRequest) => new("sys/audit", Capability.Read),
+        (_, VerifyAuditRequest) => new("sys/audit", Capability.Read),
+        (_, HashAuditRequest) => new("sys/audit/hash", Capability.Update),
         _ => throw new AccessDeniedException($"{method} has no access rule"),
     };
 

@@ -10,7 +10,7 @@ using Vault.Server.Secrets;
 namespace Vault.Server.Grpc;
 
 /// <summary>Init, unseal, seal, status and key rotation.</summary>
-public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RewrapService rewrap, IOptions<VaultServerOptions> options)
+public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RewrapService rewrap, Audit.AuditLog audit, IOptions<VaultServerOptions> options)
     : SystemService.SystemServiceBase
 {
     public override async Task<InitResponse> Init(InitRequest request, ServerCallContext context)
@@ -60,6 +60,7 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
             response.RecordsPendingRewrap = (ulong)rewrap.PendingCount;
             response.RewrapInProgress = rewrap.InProgress;
         }
+        response.AuditFailure = audit.Failure ?? "";
         if (barrier.StoredKdf is { } kdf)
         {
             response.Kdf = new Protocol.V1.KdfParameters { MemoryKib = (uint)kdf.MemoryKib, Iterations = (uint)kdf.Iterations, Parallelism = (uint)kdf.Parallelism };

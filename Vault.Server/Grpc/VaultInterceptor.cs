@@ -2,6 +2,7 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Microsoft.Extensions.Logging;
 using Vault.Protocol.V1;
+using Vault.Server.Audit;
 using Vault.Server.Auth;
 using Vault.Server.Crypto;
 
@@ -12,7 +13,7 @@ namespace Vault.Server.Grpc;
 /// <see cref="AccessRules"/>, and the mapping of domain exceptions to status codes. Nothing but
 /// the domain exception's own message reaches the client.
 /// </summary>
-public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager tokens, AccessRules rules, ILogger<VaultInterceptor> logger) : Interceptor
+public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager tokens, AccessRules rules, AuditLog audit, ILogger<VaultInterceptor> logger) : Interceptor
 {
     private const string AuthKey = "vault.auth";
 
@@ -30,15 +31,63 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         {
             return await continuation(request, context);
         }
+        if (request is InitRequest or UnsealRequest or StatusRequest)
+        {
+            try
+            {
+                return await continuation(request, context);
+            }
+            catch (Exception ex) when (ex is not RpcException)
+            {
+                throw ToRpcException(ex, context);
+            }
+        }
+        if (barrier.IsSealed)
+        {
+            throw ToRpcException(new VaultSealedException(), context);
+        }
+        if (audit.Failure is not null && !await audit.ProbeAsync())
+        {
+            // Fail closed: nothing runs that cannot be recorded.
+            throw new RpcException(new Status(StatusCode.Unavailable, "audit log unavailable: request refused"));
+        }
+        var trail = new AuditTrail(RpcNames.For(request));
+        TResponse? response = default;
+        RpcException? failure = null;
         try
         {
-            if (request is not (InitRequest or UnsealRequest or StatusRequest))
+            Authorize(request, context, trail);
+            if (request is SealRequest)
             {
-                Authorize(request, context);
+                // Sealing erases the key that chains the log: record it while it still can be.
+                await AppendAsync(context, trail, failure: null);
             }
-            return await continuation(request, context);
+            response = await continuation(request, context);
+            if (request is SealRequest)
+            {
+                return response;
+            }
         }
-        catch (Exception ex) when (ex is not RpcException)
+        catch (RpcException ex)
+        {
+            failure = ex;
+        }
+        catch (Exception ex)
+        {
+            failure = ToRpcException(ex, context);
+        }
+        await AppendAsync(context, trail, failure);
+        return failure is null ? response! : throw failure;
+    }
+
+    private async Task AppendAsync(ServerCallContext context, AuditTrail trail, RpcException? failure)
+    {
+        try
+        {
+            await audit.AppendAsync(new AuditEvent(context.GetHttpContext().TraceIdentifier, trail.Accessor, trail.Rpc, trail.Path,
+                failure is null ? "ok" : "error", failure?.StatusCode.ToString() ?? ""));
+        }
+        catch (Exception ex) when (ex is AuditUnavailableException or VaultSealedException)
         {
             throw ToRpcException(ex, context);
         }
@@ -58,19 +107,24 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
 
     private static RpcException StreamingRefused() => new(new Status(StatusCode.PermissionDenied, "streaming RPC has no access rule"));
 
-    private void Authorize(object request, ServerCallContext context)
+    private void Authorize(object request, ServerCallContext context, AuditTrail trail)
     {
-        if (barrier.IsSealed)
-        {
-            throw new VaultSealedException();
-        }
         var caller = tokens.Resolve(BearerToken(context));
         context.UserState[AuthKey] = caller;
+        trail.Accessor = caller.Accessor;
         var required = rules.For(context.Method, request, caller);
+        trail.Path = required?.Path ?? "";
         if (required is { } access && !caller.Acl.Allows(access.Path, access.AnyOf))
         {
             throw new AccessDeniedException($"permission denied: {Capabilities.Describe(access.AnyOf)} on '{access.Path}' is not granted");
         }
+    }
+
+    private sealed class AuditTrail(string rpc)
+    {
+        public string Rpc { get; } = rpc;
+        public string Accessor { get; set; } = "";
+        public string Path { get; set; } = "";
     }
 
     private static string? BearerToken(ServerCallContext context)
@@ -95,6 +149,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             UnauthenticatedException => new Status(StatusCode.Unauthenticated, ex.Message),
             AccessDeniedException => new Status(StatusCode.PermissionDenied, ex.Message),
             DataIntegrityException => new Status(StatusCode.DataLoss, ex.Message),
+            AuditUnavailableException => new Status(StatusCode.Unavailable, ex.Message),
             OperationCanceledException when context.CancellationToken.IsCancellationRequested => new Status(StatusCode.Cancelled, "request cancelled"),
             _ => new Status(StatusCode.Internal, "internal error"),
         };

@@ -1,18 +1,20 @@
 using Grpc.Health.V1;
 using Grpc.HealthCheck;
 using Microsoft.Extensions.Hosting;
+using Vault.Server.Audit;
 using Vault.Server.Crypto;
 
 namespace Vault.Server.Hosting;
 
-/// <summary>Keeps the standard gRPC health service in step with the seal: NOT_SERVING while sealed.</summary>
-public sealed class SealHealthPublisher(SecurityBarrier barrier, HealthServiceImpl health) : IHostedService
+/// <summary>Keeps the standard gRPC health service in step: NOT_SERVING while sealed or while the audit log fails.</summary>
+public sealed class SealHealthPublisher(SecurityBarrier barrier, AuditLog audit, HealthServiceImpl health) : IHostedService
 {
-    private static readonly string[] Services = ["", "vault.v1.KvService", "vault.v1.TokenService", "vault.v1.PolicyService", "vault.v1.SystemService"];
+    private static readonly string[] Services = ["", "vault.v1.KvService", "vault.v1.TokenService", "vault.v1.PolicyService", "vault.v1.SystemService", "vault.v1.AuditService"];
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
         barrier.SealStateChanged += Publish;
+        audit.FailingChanged += Publish;
         Publish(barrier.IsSealed);
         return Task.CompletedTask;
     }
@@ -20,12 +22,13 @@ public sealed class SealHealthPublisher(SecurityBarrier barrier, HealthServiceIm
     public Task StopAsync(CancellationToken cancellationToken)
     {
         barrier.SealStateChanged -= Publish;
+        audit.FailingChanged -= Publish;
         return Task.CompletedTask;
     }
 
-    private void Publish(bool isSealed)
+    private void Publish(bool _)
     {
-        var status = isSealed ? HealthCheckResponse.Types.ServingStatus.NotServing : HealthCheckResponse.Types.ServingStatus.Serving;
+        var status = barrier.IsSealed || audit.Failure is not null ? HealthCheckResponse.Types.ServingStatus.NotServing : HealthCheckResponse.Types.ServingStatus.Serving;
         foreach (var service in Services)
         {
             health.SetStatus(service, status);

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Vault.Server.Audit;
 using Vault.Server.Auth;
 using Vault.Server.Crypto;
 using Vault.Server.Grpc;
@@ -85,6 +86,7 @@ public static class VaultServerHost
         app.MapGrpcService<KvGrpcService>();
         app.MapGrpcService<TokenGrpcService>();
         app.MapGrpcService<PolicyGrpcService>();
+        app.MapGrpcService<AuditGrpcService>();
         app.MapGrpcService<HealthServiceImpl>();
         app.MapGrpcReflectionService();
         return app;
@@ -111,6 +113,7 @@ public static class VaultServerHost
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<TokenManager>();
         services.AddSingleton<AccessRules>();
+        services.AddSingleton<AuditLog>();
         services.AddSingleton<RewrapService>();
         services.AddHostedService(sp => sp.GetRequiredService<RewrapService>());
         services.AddSingleton<HealthServiceImpl>();

@@ -36,6 +36,13 @@ public sealed class VaultServerOptions
     [Range(1024, 4 * 1024 * 1024)]
     public int MaxSecretBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>How audit entries are flushed: Grouped (one fsync per group of concurrent entries) or EveryEntry.</summary>
+    public Audit.AuditFlush AuditFlush { get; set; } = Audit.AuditFlush.Grouped;
+
+    /// <summary>An audit file rolls over to the next once it reaches this size.</summary>
+    [Range(64 * 1024, long.MaxValue)]
+    public long AuditMaxFileBytes { get; set; } = 64L * 1024 * 1024;
+
     /// <summary>Argon2id memory for a new vault, in KiB, when init does not say.</summary>
     [Range(8 * 1024, 4 * 1024 * 1024)]
     public int KdfMemoryKib { get; set; } = 64 * 1024;

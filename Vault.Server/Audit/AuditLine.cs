@@ -1,0 +1,25 @@
+using System.Text.Json.Serialization;
+
+namespace Vault.Server.Audit;
+
+/// <summary>One line of the audit file. Property order is the canonical order the HMAC covers.</summary>
+public sealed class AuditLine
+{
+    [JsonPropertyName("seq")] public ulong Seq { get; set; }
+    [JsonPropertyName("time")] public DateTimeOffset Time { get; set; }
+    [JsonPropertyName("request_id")] public string RequestId { get; set; } = "";
+    [JsonPropertyName("accessor")] public string Accessor { get; set; } = "";
+    [JsonPropertyName("rpc")] public string Rpc { get; set; } = "";
+    [JsonPropertyName("path")] public string Path { get; set; } = "";
+    [JsonPropertyName("outcome")] public string Outcome { get; set; } = "";
+    [JsonPropertyName("error_code")] public string ErrorCode { get; set; } = "";
+    [JsonPropertyName("prev_hash")] public string PrevHash { get; set; } = "";
+    [JsonPropertyName("hash")] public string? Hash { get; set; }
+}
+
+/// <summary>What the interceptor knows about a finished request.</summary>
+public sealed record AuditEvent(string RequestId, string Accessor, string Rpc, string Path, string Outcome, string ErrorCode);
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(AuditLine))]
+internal sealed partial class AuditJson : JsonSerializerContext;

@@ -1,0 +1,63 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Vault.Protocol.V1;
+using Vault.Server.Audit;
+
+namespace Vault.Server.Grpc;
+
+/// <summary>Reading, verifying and searching the audit trail.</summary>
+public sealed class AuditGrpcService(AuditLog audit) : AuditService.AuditServiceBase
+{
+    private const int DefaultLimit = 100;
+    private const int MaxLimit = 10_000;
+
+    public override Task<TailAuditResponse> Tail(TailAuditRequest request, ServerCallContext context)
+    {
+        if (request.Limit > MaxLimit)
+        {
+            throw new ValidationException("limit", $"must be at most {MaxLimit}");
+        }
+        var limit = request.Limit == 0 ? DefaultLimit : (int)request.Limit;
+        var since = request.Since?.ToDateTimeOffset();
+        var matching = audit.ReadAll().Where(e =>
+            e.Seq > request.AfterSeq
+            && e.Path.StartsWith(request.PathPrefix, StringComparison.Ordinal)
+            && (request.Accessor.Length == 0 || e.Accessor == request.Accessor)
+            && (request.Rpc.Length == 0 || e.Rpc.Contains(request.Rpc, StringComparison.OrdinalIgnoreCase))
+            && (since is null || e.Time >= since));
+        var response = new TailAuditResponse();
+        foreach (var e in matching.TakeLast(limit))
+        {
+            response.Entries.Add(new AuditEntry
+            {
+                Seq = e.Seq,
+                Time = Timestamp.FromDateTimeOffset(e.Time),
+                RequestId = e.RequestId,
+                Accessor = e.Accessor,
+                Rpc = e.Rpc,
+                Path = e.Path,
+                Outcome = e.Outcome,
+                ErrorCode = e.ErrorCode,
+                PrevHash = e.PrevHash,
+                Hash = e.Hash ?? "",
+            });
+        }
+        return Task.FromResult(response);
+    }
+
+    public override Task<VerifyAuditResponse> Verify(VerifyAuditRequest request, ServerCallContext context)
+    {
+        var result = audit.Verify();
+        return Task.FromResult(new VerifyAuditResponse
+        {
+            Ok = result.Ok,
+            EntriesChecked = result.EntriesChecked,
+            File = result.File,
+            Line = result.Line,
+            Reason = result.Reason,
+        });
+    }
+
+    public override Task<HashAuditResponse> Hash(HashAuditRequest request, ServerCallContext context) =>
+        Task.FromResult(new HashAuditResponse { Hash = audit.HashValue(request.Value) });
+}

@@ -1,0 +1,149 @@
+using Grpc.Core;
+using Grpc.Health.V1;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+
+namespace Vault.Tests.Audit;
+
+public sealed class AuditTrailTests
+{
+    private static AuditService.AuditServiceClient Audit(TestVault vault) => new(vault.Channel);
+
+    private static string AuditDir(TestVault vault) => Path.Combine(vault.DataDir, "audit");
+
+    private static string AuditFile(TestVault vault) => Directory.GetFiles(AuditDir(vault), "audit-*.jsonl").Order(StringComparer.Ordinal).Last();
+
+    [Fact]
+    public async Task EveryCall_LeavesExactlyOneEntry_WithAccessorRpcPathAndOutcome_AndNoPlaintext()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var root = await vault.Tokens.LookupAsync(new LookupTokenRequest(), vault.As());
+        var before = (await Audit(vault).TailAsync(new TailAuditRequest { Limit = 10_000 }, vault.As())).Entries.Last().Seq;
+
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "audited/db", Data = { ["password"] = "plaintext-in-audit-test" } }, vault.As());
+        await vault.Kv.GetAsync(new GetSecretRequest { Path = "audited/db" }, vault.As());
+        await vault.Policies.PutAsync(new PutPolicyRequest { Policy = new Policy { Name = "none", Rules = { new PolicyRule { Path = "kv/elsewhere/*", Capabilities = { "read" } } } } }, vault.As());
+        var weak = await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "none" } }, vault.As());
+        await Rpc.FailsWith(StatusCode.PermissionDenied, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "audited/db" }, vault.As(weak.Token)));
+        await Rpc.FailsWith(StatusCode.Unauthenticated, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "audited/db" }, vault.As("vt_wrong")));
+
+        var entries = (await Audit(vault).TailAsync(new TailAuditRequest { AfterSeq = before }, vault.As())).Entries.ToList();
+        var expected = new (string Accessor, string Rpc, string Path, string Outcome, string Code)[]
+        {
+            // The tail that read "before" is recorded once it has answered.
+            (root.Accessor, "vault.v1.AuditService/Tail", "sys/audit", "ok", ""),
+            (root.Accessor, "vault.v1.KvService/Put", "kv/audited/db", "ok", ""),
+            (root.Accessor, "vault.v1.KvService/Get", "kv/audited/db", "ok", ""),
+            (root.Accessor, "vault.v1.PolicyService/Put", "sys/policy/none", "ok", ""),
+            (root.Accessor, "vault.v1.TokenService/Create", "auth/token/create", "ok", ""),
+            (weak.Info.Accessor, "vault.v1.KvService/Get", "kv/audited/db", "error", "PermissionDenied"),
+            ("", "vault.v1.KvService/Get", "", "error", "Unauthenticated"),
+        };
+        Assert.Equal(expected, entries.Select(e => (e.Accessor, e.Rpc, e.Path, e.Outcome, e.ErrorCode)));
+        Assert.Equal(Enumerable.Range(1, 7).Select(i => before + (ulong)i), entries.Select(e => e.Seq));
+
+        DataDirectoryScan.AssertNoneAppear(AuditDir(vault), ["plaintext-in-audit-test", weak.Token, vault.RootToken, TestVault.Passphrase]);
+    }
+
+    [Fact]
+    public async Task Hash_GivesTheHmacOfAValue_NotTheValue()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var a = await Audit(vault).HashAsync(new HashAuditRequest { Value = "some-token" }, vault.As());
+        var b = await Audit(vault).HashAsync(new HashAuditRequest { Value = "some-token" }, vault.As());
+        var c = await Audit(vault).HashAsync(new HashAuditRequest { Value = "other-token" }, vault.As());
+        Assert.Equal(a.Hash, b.Hash);
+        Assert.NotEqual(a.Hash, c.Hash);
+        Assert.Equal(64, a.Hash.Length);
+        DataDirectoryScan.AssertNoneAppear(AuditDir(vault), ["some-token", "other-token"]);
+    }
+
+    public static TheoryData<string> Tamperings => new() { "edit", "delete", "swap", "truncate", "forge" };
+
+    [Theory]
+    [MemberData(nameof(Tamperings))]
+    public async Task Verify_PassesOnAnUntouchedLog_AndNamesTheFirstBadEntryAfterTampering(string kind)
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        for (var i = 0; i < 10; i++)
+        {
+            await vault.Kv.PutAsync(new PutSecretRequest { Path = $"chain/s{i}", Data = { ["v"] = "x" } }, vault.As());
+        }
+        var intact = await Audit(vault).VerifyAsync(new VerifyAuditRequest(), vault.As());
+        Assert.True(intact.Ok, intact.Reason);
+        Assert.True(intact.EntriesChecked >= 10);
+
+        var file = AuditFile(vault);
+        var lines = File.ReadAllLines(file).ToList();
+        switch (kind)
+        {
+            case "edit":
+                lines[4] = lines[4].Replace("chain/s", "chain/S", StringComparison.Ordinal);
+                break;
+            case "delete":
+                lines.RemoveAt(4);
+                break;
+            case "swap":
+                (lines[4], lines[5]) = (lines[5], lines[4]);
+                break;
+            case "truncate":
+                lines.RemoveRange(lines.Count - 3, 3);
+                break;
+            case "forge":
+                lines.Add(lines[^1].Replace("\"seq\":" + (lines.Count), "\"seq\":" + (lines.Count + 1), StringComparison.Ordinal));
+                break;
+        }
+        await File.WriteAllLinesAsync(file, lines);
+
+        var verdict = await Audit(vault).VerifyAsync(new VerifyAuditRequest(), vault.As());
+        Assert.False(verdict.Ok);
+        Assert.NotEmpty(verdict.Reason);
+        var expectedLine = kind switch
+        {
+            "truncate" => (ulong)lines.Count + 1,
+            "forge" => (ulong)lines.Count,
+            _ => 5UL,
+        };
+        Assert.Equal(expectedLine, verdict.Line);
+    }
+
+    [Fact]
+    public async Task WhenTheAuditFileCannotBeWritten_RequestsFailClosed_AndRecoverOnceItCan()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "closed/s", Data = { ["v"] = "must-not-be-returned" } }, vault.As());
+        var file = AuditFile(vault);
+        var aside = file + ".aside";
+        // Root ignores file permissions; a directory where the file should be stops even root.
+        File.Move(file, aside);
+        Directory.CreateDirectory(file);
+
+        var ex = await Rpc.FailsWith(StatusCode.Unavailable, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "closed/s" }, vault.As()));
+        Assert.DoesNotContain("must-not-be-returned", ex.Status.Detail, StringComparison.Ordinal);
+        var status = await vault.System.StatusAsync(new StatusRequest());
+        Assert.NotEmpty(status.AuditFailure);
+        var health = new Health.HealthClient(vault.Channel);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, (await health.CheckAsync(new HealthCheckRequest())).Status);
+        await Rpc.FailsWith(StatusCode.Unavailable, () => vault.Kv.PutAsync(new PutSecretRequest { Path = "closed/new", Data = { ["v"] = "x" } }, vault.As()));
+
+        Directory.Delete(file);
+        File.Move(aside, file);
+        Assert.Equal("must-not-be-returned", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "closed/s" }, vault.As())).Data["v"]);
+        Assert.Empty((await vault.System.StatusAsync(new StatusRequest())).AuditFailure);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest())).Status);
+        await Rpc.FailsWith(StatusCode.NotFound, () => vault.Kv.GetMetadataAsync(new GetMetadataRequest { Path = "closed/new" }, vault.As()));
+        Assert.True((await Audit(vault).VerifyAsync(new VerifyAuditRequest(), vault.As())).Ok);
+    }
+
+    [Fact]
+    public async Task TheChainContinuesAcrossARestart()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "restart/s", Data = { ["v"] = "x" } }, vault.As());
+        await vault.RestartAsync();
+        await vault.UnsealAsync();
+        await vault.Kv.GetAsync(new GetSecretRequest { Path = "restart/s" }, vault.As());
+        var verdict = await Audit(vault).VerifyAsync(new VerifyAuditRequest(), vault.As());
+        Assert.True(verdict.Ok, verdict.Reason);
+    }
+}
