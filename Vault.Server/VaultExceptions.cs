@@ -30,3 +30,6 @@ public sealed class ValidationException(string field, string problem) : VaultExc
 
 /// <summary>A stored record failed authentication: tampered, swapped or truncated (DATA_LOSS).</summary>
 public sealed class DataIntegrityException(string message, Exception? inner = null) : VaultException(message, inner);
+
+/// <summary>Too many attempts; try again later (RESOURCE_EXHAUSTED).</summary>
+public sealed class RateLimitedException(string message) : VaultException(message);

@@ -251,9 +251,9 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
 
     private long Now() => clock.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private static string NewToken() => TokenPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));
+    internal static string NewToken() => TokenPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));
 
-    private static string NewAccessor() => "va_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+    internal static string NewAccessor() => "va_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }

@@ -12,7 +12,7 @@ public readonly record struct RequiredAccess(string Path, Capability AnyOf);
 /// before any handler runs; an RPC missing from the table is refused, so a new RPC cannot be
 /// exposed by accident.
 /// </summary>
-public sealed class AccessRules(KvEngine kv, PolicyStore policies)
+public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles)
 {
     /// <returns>The access needed, or null when any valid token may call (a token acting on itself).</returns>
     /// <exception cref="AccessDeniedException">The RPC is not in the table.</exception>
@@ -38,6 +38,13 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies)
         (_, DeletePolicyRequest r) => new($"sys/policy/{PolicyStore.ValidateName(r.Name)}", Capability.Delete),
         (_, SealRequest) => new("sys/seal", Capability.Update),
         (_, RotateKeyRequest) => new("sys/rotate-key", Capability.Update),
+        (_, PutRoleRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Role?.Name, "role.name")}",
+            approles.Exists(r.Role!.Name) ? Capability.Update : Capability.Create),
+        (_, GetRoleRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Name)}", Capability.Read),
+        (_, ListRolesRequest) => new("auth/approle/role", Capability.List),
+        (_, DeleteRoleRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Name)}", Capability.Delete),
+        (_, GetRoleIdRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Name)}/role-id", Capability.Read),
+        (_, CreateSecretIdRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Name)}/secret-id", Capability.Create | Capability.Update),
         (_, TailAuditRequest) => new("sys/audit", Capability.Read),
         (_, VerifyAuditRequest) => new("sys/audit", Capability.Read),
         (_, HashAuditRequest) => new("sys/audit/hash", Capability.Update),

@@ -16,6 +16,16 @@ namespace Vault.Server.Grpc;
 public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager tokens, AccessRules rules, AuditLog audit, ILogger<VaultInterceptor> logger) : Interceptor
 {
     private const string AuthKey = "vault.auth";
+    private const string TrailKey = "vault.audit";
+
+    /// <summary>Names the token a login issued, so its audit entry carries the new accessor.</summary>
+    public static void RecordAccessor(ServerCallContext context, string accessor)
+    {
+        if (context.UserState.TryGetValue(TrailKey, out var trail) && trail is AuditTrail t)
+        {
+            t.Accessor = accessor;
+        }
+    }
 
     /// <summary>The caller of the current RPC, set by the interceptor.</summary>
     public static CallerContext Caller(ServerCallContext context) =>
@@ -54,9 +64,18 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         var trail = new AuditTrail(RpcNames.For(request));
         TResponse? response = default;
         RpcException? failure = null;
+        context.UserState[TrailKey] = trail;
         try
         {
-            Authorize(request, context, trail);
+            if (request is AppRoleLoginRequest)
+            {
+                // Login needs no token; it is audited (and throttled) like any other request.
+                trail.Path = "auth/approle/login";
+            }
+            else
+            {
+                Authorize(request, context, trail);
+            }
             if (request is SealRequest)
             {
                 // Sealing erases the key that chains the log: record it while it still can be.
@@ -150,6 +169,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             AccessDeniedException => new Status(StatusCode.PermissionDenied, ex.Message),
             DataIntegrityException => new Status(StatusCode.DataLoss, ex.Message),
             AuditUnavailableException => new Status(StatusCode.Unavailable, ex.Message),
+            RateLimitedException => new Status(StatusCode.ResourceExhausted, ex.Message),
             OperationCanceledException when context.CancellationToken.IsCancellationRequested => new Status(StatusCode.Cancelled, "request cancelled"),
             _ => new Status(StatusCode.Internal, "internal error"),
         };

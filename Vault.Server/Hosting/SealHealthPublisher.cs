@@ -9,7 +9,7 @@ namespace Vault.Server.Hosting;
 /// <summary>Keeps the standard gRPC health service in step: NOT_SERVING while sealed or while the audit log fails.</summary>
 public sealed class SealHealthPublisher(SecurityBarrier barrier, AuditLog audit, HealthServiceImpl health) : IHostedService
 {
-    private static readonly string[] Services = ["", "vault.v1.KvService", "vault.v1.TokenService", "vault.v1.PolicyService", "vault.v1.SystemService", "vault.v1.AuditService"];
+    private static readonly string[] Services = ["", "vault.v1.KvService", "vault.v1.TokenService", "vault.v1.PolicyService", "vault.v1.SystemService", "vault.v1.AuditService", "vault.v1.AppRoleService"];
 
     public Task StartAsync(CancellationToken cancellationToken)
     {

@@ -87,6 +87,7 @@ public static class VaultServerHost
         app.MapGrpcService<TokenGrpcService>();
         app.MapGrpcService<PolicyGrpcService>();
         app.MapGrpcService<AuditGrpcService>();
+        app.MapGrpcService<AppRoleGrpcService>();
         app.MapGrpcService<HealthServiceImpl>();
         app.MapGrpcReflectionService();
         return app;
@@ -106,6 +107,7 @@ public static class VaultServerHost
             [
                 typeof(KeyringRecord), typeof(SecretMetadataRecord), typeof(SecretVersionEntry), typeof(SecretVersionRecord),
                 typeof(TokenRecord), typeof(TokenAccessorRecord), typeof(TokenChildRecord), typeof(PolicyRecord), typeof(PolicyRuleRecord),
+                typeof(AppRoleRecord), typeof(AppRoleIdRecord), typeof(SecretIdRecord),
             ],
             Collections.All));
         services.AddSingleton<SecurityBarrier>();
@@ -114,6 +116,8 @@ public static class VaultServerHost
         services.AddSingleton<TokenManager>();
         services.AddSingleton<AccessRules>();
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<AppRoleManager>();
         services.AddSingleton<RewrapService>();
         services.AddHostedService(sp => sp.GetRequiredService<RewrapService>());
         services.AddSingleton<HealthServiceImpl>();

@@ -44,6 +44,9 @@ public static class Collections
     public const string TokenAccessors = "token_accessors";
     public const string TokenChildren = "token_children";
     public const string Policies = "policies";
+    public const string AppRoles = "approles";
+    public const string AppRoleIds = "approle_ids";
+    public const string SecretIds = "approle_secret_ids";
 
-    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies];
+    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds];
 }
