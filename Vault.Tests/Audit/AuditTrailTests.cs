@@ -146,4 +146,18 @@ public sealed class AuditTrailTests
         var verdict = await Audit(vault).VerifyAsync(new VerifyAuditRequest(), vault.As());
         Assert.True(verdict.Ok, verdict.Reason);
     }
+
+    [Fact]
+    public async Task TheLogRollsOverBySize_AndTheChainSpansFiles()
+    {
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:AuditMaxFileBytes=65536");
+        for (var i = 0; i < 400; i++)
+        {
+            await vault.Kv.PutAsync(new PutSecretRequest { Path = $"roll/{i}/{new string('p', 100)}", Data = { ["v"] = "x" } }, vault.As());
+        }
+        Assert.True(Directory.GetFiles(AuditDir(vault), "audit-*.jsonl").Length >= 2);
+        var verdict = await Audit(vault).VerifyAsync(new VerifyAuditRequest(), vault.As());
+        Assert.True(verdict.Ok, verdict.Reason);
+        Assert.True(verdict.EntriesChecked >= 400);
+    }
 }
