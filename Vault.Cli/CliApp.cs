@@ -17,6 +17,7 @@ internal static class CliApp
         root.Subcommands.Add(KvCommands.Build());
         root.Subcommands.Add(TokenCommands.Build());
         root.Subcommands.Add(PolicyCommands.Build());
+        root.Subcommands.Add(AppRoleCommands.Build());
 
         // Response files (@file) are off: '@' has its own meaning in KEY=@FILE values.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });

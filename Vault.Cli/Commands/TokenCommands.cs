@@ -88,7 +88,7 @@ internal static class TokenCommands
         return command;
     }
 
-    private static void PrintInfo(Printer output, TokenInfo info, string? token)
+    internal static void PrintInfo(Printer output, TokenInfo info, string? token)
     {
         var ttl = info.Ttl?.ToTimeSpan();
         if (output.IsJson)
