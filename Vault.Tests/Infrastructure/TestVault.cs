@@ -19,13 +19,15 @@ namespace Vault.Tests.Infrastructure;
 public sealed class TestVault : IAsyncDisposable
 {
     public const string Passphrase = "correct horse battery staple";
+    private readonly Action<WebApplicationBuilder>? _configure;
     private WebApplication? _app;
     private GrpcChannel? _channel;
 
-    private TestVault(string dataDir, string[] extraArgs)
+    private TestVault(string dataDir, string[] extraArgs, Action<WebApplicationBuilder>? configure = null)
     {
         DataDir = dataDir;
         ExtraArgs = extraArgs;
+        _configure = configure;
     }
 
     public string DataDir { get; }
@@ -55,9 +57,14 @@ public sealed class TestVault : IAsyncDisposable
     }
 
     /// <summary>Starts, initialises (cheap Argon2 parameters) and unseals a fresh server.</summary>
-    public static async Task<TestVault> StartInitializedAsync(params string[] extraArgs)
+    public static Task<TestVault> StartInitializedAsync(params string[] extraArgs) => StartInitializedAsync(configure: null, extraArgs);
+
+    /// <summary>As <see cref="StartInitializedAsync(string[])"/>, with <paramref name="configure"/> applied to the host
+    /// builder on every start (after the test defaults, e.g. to add a logger provider).</summary>
+    public static async Task<TestVault> StartInitializedAsync(Action<WebApplicationBuilder>? configure, params string[] extraArgs)
     {
-        var vault = await StartAsync(extraArgs);
+        var vault = new TestVault(Directory.CreateTempSubdirectory("vault-test-").FullName, extraArgs, configure);
+        await vault.StartServerAsync();
         var init = await vault.System.InitAsync(new InitRequest { Passphrase = Passphrase, Kdf = FastKdf });
         vault.RootToken = init.RootToken;
         return vault;
@@ -100,6 +107,7 @@ public sealed class TestVault : IAsyncDisposable
         _app = VaultServerHost.Build(args, builder =>
         {
             builder.Logging.ClearProviders();
+            _configure?.Invoke(builder);
         });
         await _app.StartAsync();
         var addresses = _app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses;

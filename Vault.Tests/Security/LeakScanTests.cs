@@ -1,0 +1,141 @@
+using System.Text;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+
+namespace Vault.Tests.Security;
+
+/// <summary>
+/// Runs a workload that handles known secret values, tokens and passphrases, including the error
+/// paths, with the server logging at Debug into memory; then greps the data directory, the audit
+/// files, the log and every status detail the client saw for any of them.
+/// </summary>
+public sealed class LeakScanTests
+{
+    private readonly CapturingLoggerProvider _log = new();
+    private readonly List<string> _secrets = [];
+    private readonly List<string> _details = [];
+
+    [Fact]
+    public async Task SecretsTokensAndPassphrases_NeverAppearInDataFilesAuditLogOrErrorDetails()
+    {
+        await using var vault = await StartLoggingVaultAsync();
+        _secrets.Add(vault.RootToken);
+        _secrets.Add(TestVault.Passphrase);
+        await RunWorkloadAsync(vault);
+
+        // The scan must be looking at something: the log has Debug lines, the audit has entries.
+        Assert.Contains(_log.Lines, l => l.StartsWith("Debug ", StringComparison.Ordinal));
+        var auditFiles = Directory.GetFiles(Path.Combine(vault.DataDir, "audit"), "*", SearchOption.AllDirectories);
+        Assert.NotEmpty(auditFiles);
+        Assert.Contains(auditFiles, f => File.ReadAllText(f).Contains("vault.v1.KvService/Put", StringComparison.Ordinal));
+
+        DataDirectoryScan.AssertNoneAppear(vault.DataDir, _secrets);
+        foreach (var file in auditFiles)
+        {
+            AssertAbsent(File.ReadAllText(file), $"audit file {Path.GetFileName(file)}");
+        }
+        AssertAbsent(string.Join("\n", _log.Lines), "the server log");
+        foreach (var detail in _details)
+        {
+            AssertAbsent(detail, "a status detail the client saw");
+        }
+    }
+
+    [Fact]
+    public async Task TokenPastedAsAnAccessor_IsNotWrittenToTheAuditOrLogInPlaintext()
+    {
+        // An operator who passes the token itself where an accessor belongs (lookup, renew,
+        // revoke) must not find it in the audit trail, which stores tokens only as HMACs.
+        await using var vault = await StartLoggingVaultAsync();
+        var child = await vault.Tokens.CreateAsync(new CreateTokenRequest { Ttl = Duration.FromTimeSpan(TimeSpan.FromHours(1)) }, vault.As());
+        _secrets.Add(child.Token);
+        await CaptureAsync(async () => await vault.Tokens.LookupAsync(new LookupTokenRequest { Accessor = child.Token }, vault.As()));
+        await CaptureAsync(async () => await vault.Tokens.RenewAsync(new RenewTokenRequest { Accessor = child.Token }, vault.As()));
+
+        foreach (var file in Directory.GetFiles(Path.Combine(vault.DataDir, "audit")))
+        {
+            AssertAbsent(File.ReadAllText(file), $"audit file {Path.GetFileName(file)}");
+        }
+        AssertAbsent(string.Join("\n", _log.Lines), "the server log");
+    }
+
+    private Task<TestVault> StartLoggingVaultAsync() => TestVault.StartInitializedAsync(builder =>
+    {
+        builder.Logging.AddProvider(_log);
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        // Overrides the Warning levels appsettings.json sets for Microsoft.AspNetCore and Grpc.
+        builder.Logging.AddFilter<CapturingLoggerProvider>(category: null, LogLevel.Debug);
+    });
+
+    private async Task RunWorkloadAsync(TestVault vault)
+    {
+        var root = $"leak-{Guid.NewGuid():N}";
+        var values = Enumerable.Range(0, 4).Select(i => $"s3cr3t-{i}-{Guid.NewGuid():N}").ToList();
+        _secrets.AddRange(values);
+
+        // Secrets written, overwritten, read, deleted and destroyed.
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = $"{root}/db", Data = { ["password"] = values[0], ["user"] = "app" } }, vault.As());
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = $"{root}/db", Data = { ["password"] = values[1] } }, vault.As());
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = $"{root}/api", Data = { ["key"] = values[2] } }, vault.As());
+        Assert.Equal(values[1], (await vault.Kv.GetAsync(new GetSecretRequest { Path = $"{root}/db" }, vault.As())).Data["password"]);
+        await vault.Kv.DeleteAsync(new DeleteSecretRequest { Path = $"{root}/api" }, vault.As());
+        await vault.Kv.DestroyAsync(new DestroySecretRequest { Path = $"{root}/db", Versions = { 1 } }, vault.As());
+        await new AuditService.AuditServiceClient(vault.Channel).HashAsync(new HashAuditRequest { Value = values[1] }, vault.As());
+
+        // Tokens: created, used, renewed, revoked; a forged one tried.
+        var policy = RpcMatrix.UniqueName();
+        await vault.Policies.PutAsync(new PutPolicyRequest { Policy = RpcMatrix.PolicyNamed(policy, $"kv/{root}/api", "read") }, vault.As());
+        var reader = await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { policy }, Ttl = Duration.FromTimeSpan(TimeSpan.FromHours(1)) }, vault.As());
+        var doomed = await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { policy } }, vault.As());
+        var forged = "vt_" + Convert.ToBase64String(Guid.NewGuid().ToByteArray()).TrimEnd('=');
+        _secrets.AddRange([reader.Token, doomed.Token, forged]);
+        await vault.Tokens.LookupAsync(new LookupTokenRequest(), vault.As(reader.Token));
+        await vault.Tokens.RenewAsync(new RenewTokenRequest(), vault.As(reader.Token));
+        await vault.Tokens.RevokeAsync(new RevokeTokenRequest { Accessor = doomed.Info.Accessor }, vault.As());
+
+        // Errors: bad paths carrying a secret value, an oversized value, denied, revoked and
+        // forged tokens, a check-and-set conflict, a key with a control character.
+        await CaptureAsync(async () => await vault.Kv.PutAsync(new PutSecretRequest { Path = "../escape", Data = { ["password"] = values[3] } }, vault.As()));
+        await CaptureAsync(async () => await vault.Kv.PutAsync(new PutSecretRequest { Path = $"{root}//x", Data = { ["password"] = values[3] } }, vault.As()));
+        await CaptureAsync(async () => await vault.Kv.PutAsync(new PutSecretRequest { Path = $"{root}/ctl", Data = { ["bad\u0001key"] = values[3] } }, vault.As()));
+        await CaptureAsync(async () => await vault.Kv.PutAsync(new PutSecretRequest { Path = $"{root}/big", Data = { ["v"] = values[3] + new string('x', 1024 * 1024) } }, vault.As()));
+        await CaptureAsync(async () => await vault.Kv.PutAsync(new PutSecretRequest { Path = $"{root}/db", Cas = 1, Data = { ["password"] = values[3] } }, vault.As()));
+        await CaptureAsync(async () => await vault.Kv.PutAsync(new PutSecretRequest { Path = $"{root}/api", Data = { ["key"] = values[3] } }, vault.As(reader.Token)));
+        await CaptureAsync(async () => await vault.Kv.GetAsync(new GetSecretRequest { Path = $"{root}/db" }, vault.As(reader.Token)));
+        await CaptureAsync(async () => await vault.Kv.GetAsync(new GetSecretRequest { Path = $"{root}/api" }, vault.As(doomed.Token)));
+        await CaptureAsync(async () => await vault.Kv.GetAsync(new GetSecretRequest { Path = $"{root}/api" }, vault.As(forged)));
+        await CaptureAsync(async () => await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "root" } }, vault.As(reader.Token)));
+
+        // Seal, a wrong passphrase, the right one; a key rotation; a restart.
+        var wrongPassphrase = $"wrong-passphrase-{Guid.NewGuid():N}";
+        _secrets.Add(wrongPassphrase);
+        await vault.System.SealAsync(new SealRequest(), vault.As());
+        await CaptureAsync(async () => await vault.Kv.GetAsync(new GetSecretRequest { Path = $"{root}/api" }, vault.As()));
+        await CaptureAsync(async () => await vault.System.UnsealAsync(new UnsealRequest { Passphrase = wrongPassphrase }));
+        await CaptureAsync(async () => await vault.System.UnsealAsync(new UnsealRequest { Passphrase = "short" }));
+        await vault.UnsealAsync();
+        await vault.System.RotateKeyAsync(new RotateKeyRequest(), vault.As());
+        await CaptureAsync(async () => await vault.System.InitAsync(new InitRequest { Passphrase = wrongPassphrase, Kdf = TestVault.FastKdf }));
+        await vault.RestartAsync();
+        await vault.UnsealAsync();
+        Assert.Equal(values[1], (await vault.Kv.GetAsync(new GetSecretRequest { Path = $"{root}/db" }, vault.As())).Data["password"]);
+    }
+
+    /// <summary>Runs a call expected to fail and keeps everything the client was told about why.</summary>
+    private async Task CaptureAsync(Func<Task> call)
+    {
+        var ex = await Assert.ThrowsAsync<RpcException>(call);
+        _details.Add($"{ex.StatusCode} {ex.Status.Detail} {string.Join(" ", ex.Trailers.Select(t => $"{t.Key}={t.Value}"))}");
+    }
+
+    private void AssertAbsent(string text, string where)
+    {
+        foreach (var secret in _secrets)
+        {
+            Assert.False(text.Contains(secret, StringComparison.Ordinal), $"a secret, token or passphrase (starting '{secret[..6]}') appears in {where}");
+        }
+    }
+}

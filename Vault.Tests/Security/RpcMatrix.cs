@@ -1,0 +1,245 @@
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+
+namespace Vault.Tests.Security;
+
+/// <summary>What a policy must grant for a call: any of <paramref name="AnyOf"/> on <paramref name="Path"/>.</summary>
+/// <param name="Glob">The policy rule path that grants exactly this (differs from the path only where
+/// the path cannot be written as a rule, e.g. the trailing '/' of a list prefix).</param>
+public sealed record Requirement(string Path, string[] AnyOf, string? Glob = null)
+{
+    public string RuleGlob => Glob ?? Path;
+}
+
+/// <summary>A request ready to send, what it needs, and how to read the state it would change.</summary>
+/// <param name="Access">Null for the RPCs that need no token (init, unseal, status).</param>
+/// <param name="State">Reads (as root) what the call would change; equal before and after a refused call.</param>
+public sealed record PreparedCall(IMessage Request, Requirement? Access, Func<Task<string>>? State = null);
+
+/// <summary>One row of the matrix: an RPC, a variant of it, and how to prepare a call with fresh, unique inputs.</summary>
+public sealed record RpcCase(string Method, string Variant, Func<TestVault, Task<PreparedCall>> PrepareAsync)
+{
+    public string Name => Variant.Length == 0 ? Method : $"{Method}#{Variant}";
+
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// The authorisation table the tests hold the server to, written from the API contract (the
+/// comments in the .proto files) and mirroring Vault.Server/Grpc/AccessRules.cs. Every vault.v1
+/// method must have a row; a method without one fails the matrix tests.
+/// </summary>
+public static class RpcMatrix
+{
+    /// <summary>Every capability a rule can name, except the umbrella <c>admin</c> and <c>deny</c>.</summary>
+    public static readonly string[] Capabilities = ["read", "list", "create", "update", "delete", "rotate", "checkout"];
+
+    public static IReadOnlyList<RpcCase> Cases { get; } =
+    [
+        // SystemService: init, unseal and status need no token.
+        new("vault.v1.SystemService/Init", "", _ => Public(new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf })),
+        new("vault.v1.SystemService/Unseal", "", _ => Public(new UnsealRequest { Passphrase = TestVault.Passphrase })),
+        new("vault.v1.SystemService/Status", "", _ => Public(new StatusRequest())),
+        new("vault.v1.SystemService/Seal", "", v => Ready(new SealRequest(), new("sys/seal", ["update"]), () => SealStateAsync(v))),
+        new("vault.v1.SystemService/RotateKey", "", v => Ready(new RotateKeyRequest(), new("sys/rotate-key", ["update"]), () => SealStateAsync(v))),
+
+        // KvService: policies name KV paths with the prefix kv/.
+        new("vault.v1.KvService/Put", "new-path", v =>
+        {
+            var path = UniquePath();
+            return Ready(new PutSecretRequest { Path = path, Data = { ["v"] = "new" } }, new($"kv/{path}", ["create"]), () => MetadataAsync(v, path));
+        }),
+        new("vault.v1.KvService/Put", "existing-path", async v =>
+        {
+            var path = await SeedAsync(v);
+            return new(new PutSecretRequest { Path = path, Data = { ["v"] = "changed" } }, new($"kv/{path}", ["update"]), () => MetadataAsync(v, path));
+        }),
+        new("vault.v1.KvService/Get", "", async v =>
+        {
+            var path = await SeedAsync(v);
+            return new(new GetSecretRequest { Path = path }, new($"kv/{path}", ["read"]));
+        }),
+        new("vault.v1.KvService/List", "", async v =>
+        {
+            var folder = UniquePath();
+            await SeedAsync(v, $"{folder}/s");
+            // A rule cannot end in '/', so the narrowest rule that grants the prefix is folder/*.
+            return new(new ListSecretsRequest { Prefix = folder }, new($"kv/{folder}/", ["list"], $"kv/{folder}/*"));
+        }),
+        new("vault.v1.KvService/Delete", "", async v =>
+        {
+            var path = await SeedAsync(v);
+            return new(new DeleteSecretRequest { Path = path }, new($"kv/{path}", ["delete"]), () => MetadataAsync(v, path));
+        }),
+        new("vault.v1.KvService/Undelete", "", async v =>
+        {
+            var path = await SeedAsync(v);
+            await v.Kv.DeleteAsync(new DeleteSecretRequest { Path = path, Versions = { 1 } }, v.As());
+            return new(new UndeleteSecretRequest { Path = path, Versions = { 1 } }, new($"kv/{path}", ["update"]), () => MetadataAsync(v, path));
+        }),
+        new("vault.v1.KvService/Destroy", "", async v =>
+        {
+            var path = await SeedAsync(v);
+            return new(new DestroySecretRequest { Path = path, Versions = { 1 } }, new($"kv/{path}", ["delete"]), () => MetadataAndValueAsync(v, path));
+        }),
+        new("vault.v1.KvService/GetMetadata", "", async v =>
+        {
+            var path = await SeedAsync(v);
+            return new(new GetMetadataRequest { Path = path }, new($"kv/{path}", ["read"]));
+        }),
+        new("vault.v1.KvService/UpdateMetadata", "", async v =>
+        {
+            var path = await SeedAsync(v);
+            var request = new UpdateMetadataRequest { Path = path, MaxVersions = 3, CasRequired = true, CustomMetadata = { ["owner"] = "sec" }, ReplaceCustomMetadata = true };
+            return new(request, new($"kv/{path}", ["update"]), () => MetadataAsync(v, path));
+        }),
+        new("vault.v1.KvService/DeleteMetadata", "", async v =>
+        {
+            var path = await SeedAsync(v);
+            return new(new DeleteMetadataRequest { Path = path }, new($"kv/{path}", ["delete"]), () => MetadataAndValueAsync(v, path));
+        }),
+
+        // TokenService: acting on another token (by accessor) needs a rule on its accessor path.
+        new("vault.v1.TokenService/Create", "", _ =>
+            Ready(new CreateTokenRequest { Ttl = Duration.FromTimeSpan(TimeSpan.FromHours(1)), DisplayName = "matrix" }, new("auth/token/create", ["create", "update"]))),
+        new("vault.v1.TokenService/Lookup", "other-token", async v =>
+        {
+            var target = await TargetTokenAsync(v);
+            return new(new LookupTokenRequest { Accessor = target }, new($"auth/token/accessors/{target}", ["read"]));
+        }),
+        new("vault.v1.TokenService/Renew", "other-token", async v =>
+        {
+            var target = await TargetTokenAsync(v);
+            return new(new RenewTokenRequest { Accessor = target, Increment = Duration.FromTimeSpan(TimeSpan.FromHours(2)) },
+                new($"auth/token/accessors/{target}", ["update"]), () => TokenStateAsync(v, target));
+        }),
+        new("vault.v1.TokenService/Revoke", "other-token", async v =>
+        {
+            var target = await TargetTokenAsync(v);
+            return new(new RevokeTokenRequest { Accessor = target }, new($"auth/token/accessors/{target}", ["delete"]), () => TokenStateAsync(v, target));
+        }),
+
+        // PolicyService: policies live under sys/policy/<name>.
+        new("vault.v1.PolicyService/Put", "new-policy", v =>
+        {
+            var name = UniqueName();
+            return Ready(new PutPolicyRequest { Policy = PolicyNamed(name, "kv/matrix/*", "read") }, new($"sys/policy/{name}", ["create"]), () => PolicyStateAsync(v, name));
+        }),
+        new("vault.v1.PolicyService/Put", "existing-policy", async v =>
+        {
+            var name = await SeedPolicyAsync(v);
+            return new(new PutPolicyRequest { Policy = PolicyNamed(name, "*", "admin") }, new($"sys/policy/{name}", ["update"]), () => PolicyStateAsync(v, name));
+        }),
+        new("vault.v1.PolicyService/Get", "", async v =>
+        {
+            var name = await SeedPolicyAsync(v);
+            return new(new GetPolicyRequest { Name = name }, new($"sys/policy/{name}", ["read"]));
+        }),
+        new("vault.v1.PolicyService/List", "", _ => Ready(new ListPoliciesRequest(), new("sys/policy", ["list"]))),
+        new("vault.v1.PolicyService/Delete", "", async v =>
+        {
+            var name = await SeedPolicyAsync(v);
+            return new(new DeletePolicyRequest { Name = name }, new($"sys/policy/{name}", ["delete"]), () => PolicyStateAsync(v, name));
+        }),
+
+        // AuditService.
+        new("vault.v1.AuditService/Tail", "", _ => Ready(new TailAuditRequest { Limit = 5 }, new("sys/audit", ["read"]))),
+        new("vault.v1.AuditService/Verify", "", _ => Ready(new VerifyAuditRequest(), new("sys/audit", ["read"]))),
+        new("vault.v1.AuditService/Hash", "", _ => Ready(new HashAuditRequest { Value = "matrix" }, new("sys/audit/hash", ["update"]))),
+    ];
+
+    /// <summary>The rows for every vault.v1 method; a method with no row yields a row that fails.</summary>
+    public static IEnumerable<object[]> Rows(bool authenticatedOnly)
+    {
+        foreach (var method in DescriptorInvoker.AllMethods)
+        {
+            var name = DescriptorInvoker.NameOf(method);
+            var cases = Cases.Where(c => c.Method == name).ToList();
+            if (cases.Count == 0)
+            {
+                yield return [name];
+            }
+            foreach (var c in cases)
+            {
+                if (!authenticatedOnly || !IsPublic(c))
+                {
+                    yield return [c.Name];
+                }
+            }
+        }
+    }
+
+    /// <summary>The row named <paramref name="name"/>; fails the test when the method has no row.</summary>
+    public static RpcCase Case(string name) =>
+        Cases.SingleOrDefault(c => c.Name == name)
+        ?? throw new Xunit.Sdk.XunitException($"{name} has no row in {nameof(RpcMatrix)}: add its request builder and the access it needs");
+
+    public static bool IsPublic(RpcCase c) => c.Method is "vault.v1.SystemService/Init" or "vault.v1.SystemService/Unseal" or "vault.v1.SystemService/Status";
+
+    public static Policy PolicyNamed(string name, string path, params string[] capabilities) =>
+        new() { Name = name, Rules = { new PolicyRule { Path = path, Capabilities = { capabilities } } } };
+
+    public static string UniquePath() => $"sec-{Guid.NewGuid():N}/s";
+
+    public static string UniqueName() => $"sec-{Guid.NewGuid():N}";
+
+    private static Task<PreparedCall> Public(IMessage request) => Task.FromResult(new PreparedCall(request, null));
+
+    private static Task<PreparedCall> Ready(IMessage request, Requirement access, Func<Task<string>>? state = null) =>
+        Task.FromResult(new PreparedCall(request, access, state));
+
+    private static async Task<string> SeedAsync(TestVault v, string? path = null)
+    {
+        path ??= UniquePath();
+        await v.Kv.PutAsync(new PutSecretRequest { Path = path, Data = { ["v"] = "seeded" } }, v.As());
+        return path;
+    }
+
+    private static async Task<string> SeedPolicyAsync(TestVault v)
+    {
+        var name = UniqueName();
+        await v.Policies.PutAsync(new PutPolicyRequest { Policy = PolicyNamed(name, "kv/seeded/*", "read") }, v.As());
+        return name;
+    }
+
+    /// <summary>A live token other than the caller, with a harmless policy; returns its accessor.</summary>
+    private static async Task<string> TargetTokenAsync(TestVault v)
+    {
+        var policy = await SeedPolicyAsync(v);
+        var created = await v.Tokens.CreateAsync(new CreateTokenRequest { Policies = { policy }, Ttl = Duration.FromTimeSpan(TimeSpan.FromHours(1)) }, v.As());
+        return created.Info.Accessor;
+    }
+
+    private static Task<string> MetadataAsync(TestVault v, string path) =>
+        Describe(async () => await v.Kv.GetMetadataAsync(new GetMetadataRequest { Path = path }, v.As()));
+
+    private static async Task<string> MetadataAndValueAsync(TestVault v, string path) =>
+        await MetadataAsync(v, path) + " | " + await Describe(async () => await v.Kv.GetAsync(new GetSecretRequest { Path = path, Version = 1 }, v.As()));
+
+    private static Task<string> TokenStateAsync(TestVault v, string accessor) =>
+        Describe(async () => await v.Tokens.LookupAsync(new LookupTokenRequest { Accessor = accessor }, v.As()));
+
+    private static Task<string> PolicyStateAsync(TestVault v, string name) =>
+        Describe(async () => await v.Policies.GetAsync(new GetPolicyRequest { Name = name }, v.As()));
+
+    private static async Task<string> SealStateAsync(TestVault v)
+    {
+        var status = await v.System.StatusAsync(new StatusRequest());
+        return $"sealed={status.Sealed} key_version={status.KeyVersion}";
+    }
+
+    private static async Task<string> Describe(Func<Task<IMessage>> read)
+    {
+        try
+        {
+            return (await read()).ToString() ?? "";
+        }
+        catch (RpcException ex)
+        {
+            return $"status {ex.StatusCode}";
+        }
+    }
+}
