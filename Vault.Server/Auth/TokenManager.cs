@@ -17,9 +17,20 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
     public const string TokenPrefix = "vt_";
     public static readonly TimeSpan DefaultTtl = TimeSpan.FromHours(1);
     public static readonly TimeSpan DefaultMaxTtl = TimeSpan.FromHours(24);
+    private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdef");
     public static readonly TimeSpan MinTtl = TimeSpan.FromSeconds(1);
     public static readonly TimeSpan MaxTtl = TimeSpan.FromDays(3650);
     private const string HmacPurpose = "token";
+
+    /// <summary>
+    /// An accessor is "va_" and 24 hex digits. Checked before it reaches a resource path, an
+    /// error message or the audit log: a token pasted by mistake must not be echoed anywhere.
+    /// </summary>
+    /// <exception cref="ValidationException">Not an accessor.</exception>
+    public static string ValidateAccessor(string accessor) =>
+        accessor.Length == 27 && accessor.StartsWith("va_", StringComparison.Ordinal) && !accessor.AsSpan(3).ContainsAnyExcept(HexDigits)
+            ? accessor
+            : throw new ValidationException("accessor", "is not a token accessor (va_ and 24 hex digits)");
 
     /// <summary>A new root token (no expiry, policy root), not yet stored. Used by init and dev mode.</summary>
     public (string Token, TokenRecord Record) NewRoot(string? fixedToken) =>

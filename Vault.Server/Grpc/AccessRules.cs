@@ -52,5 +52,5 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
     };
 
     private static RequiredAccess? OtherToken(string accessor, CallerContext caller, Capability capability) =>
-        accessor.Length == 0 || accessor == caller.Accessor ? null : new RequiredAccess($"auth/token/accessors/{accessor}", capability);
+        accessor.Length == 0 || accessor == caller.Accessor ? null : new RequiredAccess($"auth/token/accessors/{TokenManager.ValidateAccessor(accessor)}", capability);
 }

@@ -18,7 +18,15 @@ public sealed class AuditGrpcService(AuditLog audit) : AuditService.AuditService
             throw new ValidationException("limit", $"must be at most {MaxLimit}");
         }
         var limit = request.Limit == 0 ? DefaultLimit : (int)request.Limit;
-        var since = request.Since?.ToDateTimeOffset();
+        DateTimeOffset? since;
+        try
+        {
+            since = request.Since?.ToDateTimeOffset();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentOutOfRangeException)
+        {
+            throw new ValidationException("since", "is not a valid timestamp");
+        }
         var matching = audit.ReadAll().Where(e =>
             e.Seq > request.AfterSeq
             && e.Path.StartsWith(request.PathPrefix, StringComparison.Ordinal)

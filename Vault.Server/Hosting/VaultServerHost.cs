@@ -82,6 +82,7 @@ public static class VaultServerHost
 
         builder.Services.AddVaultServer(builder.Configuration);
         var app = builder.Build();
+        app.Use(UndecodableRequestsAreInvalidArgument);
         app.MapGrpcService<SystemGrpcService>();
         app.MapGrpcService<KvGrpcService>();
         app.MapGrpcService<TokenGrpcService>();
@@ -131,6 +132,29 @@ public static class VaultServerHost
         });
         services.AddGrpcReflection();
         return services;
+    }
+
+    /// <summary>
+    /// grpc-dotnet decodes a request before any interceptor runs and answers a body that is not
+    /// the message with UNKNOWN "Exception was thrown by handler.". For vault.v1 calls the
+    /// interceptor maps every handler failure itself, so that answer can only mean an undecodable
+    /// request: say so, as INVALID_ARGUMENT. The status is still in the (unsent) headers of a
+    /// trailers-only response when the endpoint returns.
+    /// </summary>
+    private static async Task UndecodableRequestsAreInvalidArgument(Microsoft.AspNetCore.Http.HttpContext context, Func<Task> next)
+    {
+        await next();
+        if (context.Response.HasStarted
+            || !context.Request.Path.StartsWithSegments("/vault.v1", StringComparison.OrdinalIgnoreCase) && !(context.Request.Path.Value?.StartsWith("/vault.v1.", StringComparison.OrdinalIgnoreCase) ?? false))
+        {
+            return;
+        }
+        var headers = context.Response.Headers;
+        if (headers["grpc-status"] == "2" && headers["grpc-message"] == "Exception was thrown by handler.")
+        {
+            headers["grpc-status"] = "3";
+            headers["grpc-message"] = "request: not a valid message for this method";
+        }
     }
 
     private static X509Certificate2? LoadCertificate(VaultServerOptions options)

@@ -145,6 +145,49 @@ public static class RpcMatrix
             return new(new DeletePolicyRequest { Name = name }, new($"sys/policy/{name}", ["delete"]), () => PolicyStateAsync(v, name));
         }),
 
+        // AppRoleService: roles live under auth/approle/role/<name>; login needs no token.
+        new("vault.v1.AppRoleService/PutRole", "new-role", async v =>
+        {
+            var name = UniqueName();
+            var policy = await SeedPolicyAsync(v);
+            return new(new PutRoleRequest { Role = new Role { Name = name, Policies = { policy } } }, new($"auth/approle/role/{name}", ["create"]), () => RoleStateAsync(v, name));
+        }),
+        new("vault.v1.AppRoleService/PutRole", "existing-role", async v =>
+        {
+            var name = await SeedRoleAsync(v);
+            var policy = await SeedPolicyAsync(v);
+            return new(new PutRoleRequest { Role = new Role { Name = name, Policies = { policy }, SecretIdNumUses = 7 } }, new($"auth/approle/role/{name}", ["update"]), () => RoleStateAsync(v, name));
+        }),
+        new("vault.v1.AppRoleService/GetRole", "", async v =>
+        {
+            var name = await SeedRoleAsync(v);
+            return new(new GetRoleRequest { Name = name }, new($"auth/approle/role/{name}", ["read"]));
+        }),
+        new("vault.v1.AppRoleService/ListRoles", "", _ => Ready(new ListRolesRequest(), new("auth/approle/role", ["list"]))),
+        new("vault.v1.AppRoleService/DeleteRole", "", async v =>
+        {
+            var name = await SeedRoleAsync(v);
+            return new(new DeleteRoleRequest { Name = name }, new($"auth/approle/role/{name}", ["delete"]), () => RoleStateAsync(v, name));
+        }),
+        new("vault.v1.AppRoleService/GetRoleId", "", async v =>
+        {
+            var name = await SeedRoleAsync(v);
+            return new(new GetRoleIdRequest { Name = name }, new($"auth/approle/role/{name}/role-id", ["read"]));
+        }),
+        new("vault.v1.AppRoleService/CreateSecretId", "", async v =>
+        {
+            var name = await SeedRoleAsync(v);
+            return new(new CreateSecretIdRequest { Name = name }, new($"auth/approle/role/{name}/secret-id", ["create", "update"]));
+        }),
+        new("vault.v1.AppRoleService/Login", "", async v =>
+        {
+            var name = await SeedRoleAsync(v);
+            var roles = new AppRoleService.AppRoleServiceClient(v.Channel);
+            var roleId = (await roles.GetRoleIdAsync(new GetRoleIdRequest { Name = name }, v.As())).RoleId;
+            var secretId = (await roles.CreateSecretIdAsync(new CreateSecretIdRequest { Name = name }, v.As())).SecretId;
+            return new(new AppRoleLoginRequest { RoleId = roleId, SecretId = secretId }, null);
+        }),
+
         // AuditService.
         new("vault.v1.AuditService/Tail", "", _ => Ready(new TailAuditRequest { Limit = 5 }, new("sys/audit", ["read"]))),
         new("vault.v1.AuditService/Verify", "", _ => Ready(new VerifyAuditRequest(), new("sys/audit", ["read"]))),
@@ -177,7 +220,8 @@ public static class RpcMatrix
         Cases.SingleOrDefault(c => c.Name == name)
         ?? throw new Xunit.Sdk.XunitException($"{name} has no row in {nameof(RpcMatrix)}: add its request builder and the access it needs");
 
-    public static bool IsPublic(RpcCase c) => c.Method is "vault.v1.SystemService/Init" or "vault.v1.SystemService/Unseal" or "vault.v1.SystemService/Status";
+    public static bool IsPublic(RpcCase c) =>
+        c.Method is "vault.v1.SystemService/Init" or "vault.v1.SystemService/Unseal" or "vault.v1.SystemService/Status" or "vault.v1.AppRoleService/Login";
 
     public static Policy PolicyNamed(string name, string path, params string[] capabilities) =>
         new() { Name = name, Rules = { new PolicyRule { Path = path, Capabilities = { capabilities } } } };
@@ -204,6 +248,17 @@ public static class RpcMatrix
         await v.Policies.PutAsync(new PutPolicyRequest { Policy = PolicyNamed(name, "kv/seeded/*", "read") }, v.As());
         return name;
     }
+
+    private static async Task<string> SeedRoleAsync(TestVault v)
+    {
+        var name = UniqueName();
+        var policy = await SeedPolicyAsync(v);
+        await new AppRoleService.AppRoleServiceClient(v.Channel).PutRoleAsync(new PutRoleRequest { Role = new Role { Name = name, Policies = { policy } } }, v.As());
+        return name;
+    }
+
+    private static Task<string> RoleStateAsync(TestVault v, string name) =>
+        Describe(async () => await new AppRoleService.AppRoleServiceClient(v.Channel).GetRoleAsync(new GetRoleRequest { Name = name }, v.As()));
 
     /// <summary>A live token other than the caller, with a harmless policy; returns its accessor.</summary>
     private static async Task<string> TargetTokenAsync(TestVault v)
