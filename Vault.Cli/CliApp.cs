@@ -17,6 +17,7 @@ internal static class CliApp
         root.Subcommands.Add(KvCommands.Build());
         root.Subcommands.Add(TokenCommands.Build());
         root.Subcommands.Add(PolicyCommands.Build());
+        root.Subcommands.Add(AuditCommands.Build());
 
         // Response files (@file) are off: '@' has its own meaning in KEY=@FILE values.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
@@ -51,6 +52,7 @@ internal static class CliApp
     private static (int Code, string Message) Describe(Exception ex, CommandContext context) => ex switch
     {
         UsageException => (ExitCodes.Usage, ex.Message),
+        VerificationFailedException => (ExitCodes.VerificationFailed, ex.Message),
         RpcException { StatusCode: StatusCode.Cancelled } or OperationCanceledException => (ExitCodes.Cancelled, "cancelled"),
         // A transport failure carries the client-side exception; a status the server sent does not.
         RpcException { Status.DebugException: { } cause } =>
