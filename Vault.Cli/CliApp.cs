@@ -28,7 +28,14 @@ internal static class CliApp
             await Console.Error.WriteLineAsync($"vaultctl: {OneLine(error.Message)} (see '{CommandPath(parse)} --help')");
             return ExitCodes.Usage;
         }
-        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        // System.CommandLine 2.0.0 ships with no termination timeout (dotnet/command-line-api#2739),
+        // which leaves SIGINT/SIGTERM unhandled: the process died at once, the action's token was never
+        // cancelled and 'audit tail --follow' could not stop cleanly. Set it, so Ctrl+C cancels the token.
+        return await parse.InvokeAsync(new InvocationConfiguration
+        {
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = TimeSpan.FromSeconds(2),
+        });
     }
 
     /// <summary>Sets <paramref name="command"/>'s action: runs <paramref name="handler"/> and maps its failures.</summary>
