@@ -18,6 +18,7 @@ internal static class CliApp
         root.Subcommands.Add(TokenCommands.Build());
         root.Subcommands.Add(PolicyCommands.Build());
         root.Subcommands.Add(AppRoleCommands.Build());
+        root.Subcommands.Add(AuditCommands.Build());
 
         // Response files (@file) are off: '@' has its own meaning in KEY=@FILE values.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
@@ -28,7 +29,14 @@ internal static class CliApp
             await Console.Error.WriteLineAsync($"vaultctl: {OneLine(error.Message)} (see '{CommandPath(parse)} --help')");
             return ExitCodes.Usage;
         }
-        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        // System.CommandLine 2.0.0 ships with no termination timeout (dotnet/command-line-api#2739),
+        // which leaves SIGINT/SIGTERM unhandled: the process died at once, the action's token was never
+        // cancelled and 'audit tail --follow' could not stop cleanly. Set it, so Ctrl+C cancels the token.
+        return await parse.InvokeAsync(new InvocationConfiguration
+        {
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = TimeSpan.FromSeconds(2),
+        });
     }
 
     /// <summary>Sets <paramref name="command"/>'s action: runs <paramref name="handler"/> and maps its failures.</summary>
@@ -52,6 +60,7 @@ internal static class CliApp
     private static (int Code, string Message) Describe(Exception ex, CommandContext context) => ex switch
     {
         UsageException => (ExitCodes.Usage, ex.Message),
+        VerificationFailedException => (ExitCodes.VerificationFailed, ex.Message),
         RpcException { StatusCode: StatusCode.Cancelled } or OperationCanceledException => (ExitCodes.Cancelled, "cancelled"),
         // A transport failure carries the client-side exception; a status the server sent does not.
         RpcException { Status.DebugException: { } cause } =>

@@ -14,11 +14,15 @@ internal static class ExitCodes
     /// <summary>The server could not be reached (connection refused, TLS handshake failed, timeout).</summary>
     public const int ConnectionFailed = 3;
 
+    /// <summary>A check ran and found a problem: <c>audit verify</c> found a broken chain.</summary>
+    public const int VerificationFailed = 4;
+
     /// <summary>Interrupted (Ctrl+C), as shells report SIGINT.</summary>
     public const int Cancelled = 130;
 
     public const string Help = """
         Exit codes: 0 success; 1 usage or local input error; 2 the server returned an error
-        (printed as 'vaultctl: <StatusCode>: <detail>'); 3 the server could not be reached.
+        (printed as 'vaultctl: <StatusCode>: <detail>'); 3 the server could not be reached;
+        4 'audit verify' found the audit log broken.
         """;
 }

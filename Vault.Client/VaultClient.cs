@@ -6,7 +6,7 @@ using Vault.Protocol.V1;
 namespace Vault.Client;
 
 /// <summary>
-/// A thin, typed client for the vault's gRPC API (system, KV, token and policy services) over
+/// A thin, typed client for the vault's gRPC API (system, KV, token, policy and audit services) over
 /// one <see cref="GrpcChannel"/>. Every call carries the configured token as
 /// <c>authorization: Bearer &lt;token&gt;</c>.
 /// </summary>
@@ -23,6 +23,7 @@ public sealed partial class VaultClient : IDisposable
     private readonly KvService.KvServiceClient _kv;
     private readonly TokenService.TokenServiceClient _tokens;
     private readonly PolicyService.PolicyServiceClient _policies;
+    private readonly AuditService.AuditServiceClient _audit;
     private readonly Metadata? _headers;
 
     /// <summary>Creates a client; no connection is made until the first call.</summary>
@@ -50,6 +51,7 @@ public sealed partial class VaultClient : IDisposable
         _kv = new KvService.KvServiceClient(_channel);
         _tokens = new TokenService.TokenServiceClient(_channel);
         _policies = new PolicyService.PolicyServiceClient(_channel);
+        _audit = new AuditService.AuditServiceClient(_channel);
         if (!string.IsNullOrEmpty(options.Token))
         {
             _headers = new Metadata { { "authorization", $"Bearer {options.Token}" } };

@@ -151,30 +151,11 @@ internal static class AppRoleCommands
         var command = new Command("login", "Log in with a role id and a secret id (from a file or standard input, never an argument); prints the token") { roleId, file };
         command.SetHandler(async (ctx, ct) =>
         {
-            var secretId = ReadSecretId(ctx.Value(file));
+            var secretId = (await SecretValueReader.ReadAsync(ctx.Value(file), "--secret-id-file", ct)).Trim();
             var login = await ctx.Client.AppRoleLoginAsync(ctx.Value(roleId), secretId, ct);
             TokenCommands.PrintInfo(ctx.Out, login.Info, login.Token);
         });
         return command;
-    }
-
-    private static string ReadSecretId(string? file)
-    {
-        string? text;
-        if (file is not null)
-        {
-            text = ArgumentParsers.ReadFile(file, "the secret id");
-        }
-        else if (Console.IsInputRedirected)
-        {
-            text = Console.In.ReadLine();
-        }
-        else
-        {
-            throw new UsageException("give the secret id on standard input or with --secret-id-file");
-        }
-        var trimmed = text?.Trim() ?? "";
-        return trimmed.Length == 0 ? throw new UsageException("no secret id given") : trimmed;
     }
 
     private static void PrintRole(Printer output, Role role)

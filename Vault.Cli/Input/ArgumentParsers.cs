@@ -57,6 +57,27 @@ internal static class ArgumentParsers
         return result;
     }
 
+    /// <summary>
+    /// Parses a point in time: an ISO 8601 time (<c>2026-01-01T12:00:00Z</c>; without an offset it
+    /// is UTC) or a duration back from <paramref name="now"/> (<c>10m</c>, <c>2h</c>, <c>7d</c>).
+    /// </summary>
+    /// <exception cref="UsageException">Neither a time nor a duration.</exception>
+    public static DateTimeOffset PointInTime(string text, string optionName, DateTimeOffset now)
+    {
+        if (DateTimeOffset.TryParse(text.Trim(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
+        {
+            return time;
+        }
+        try
+        {
+            return now - DurationParser.Parse(text, optionName);
+        }
+        catch (UsageException)
+        {
+            throw new UsageException($"{optionName}: '{text}' is neither a time (e.g. 2026-01-01T12:00:00Z) nor a duration ago (e.g. 10m, 2h, 7d)");
+        }
+    }
+
     /// <exception cref="UsageException">The file cannot be read.</exception>
     public static string ReadFile(string path, string what)
     {

@@ -36,10 +36,12 @@ internal static class PassphraseReader
             : passphrase;
     }
 
-    private static string TrimNewline(string text) =>
+    /// <summary>Drops one trailing newline (<c>\n</c> or <c>\r\n</c>), which files and <c>echo</c> add.</summary>
+    internal static string TrimNewline(string text) =>
         text.EndsWith("\r\n", StringComparison.Ordinal) ? text[..^2] : text.EndsWith('\n') ? text[..^1] : text;
 
-    private static string Prompt(string label)
+    /// <summary>Reads one line from the terminal without echoing it.</summary>
+    internal static string Prompt(string label)
     {
         Console.Error.Write(label);
         var buffer = new StringBuilder();

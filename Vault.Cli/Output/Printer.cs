@@ -13,10 +13,15 @@ internal sealed class Printer(TextWriter output, bool json)
         DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
     };
 
+    private static readonly JsonSerializerOptions JsonLineOptions = new(JsonOptions) { WriteIndented = false };
+
     /// <summary>True when --json was given: print with <see cref="Json"/> only.</summary>
     public bool IsJson { get; } = json;
 
     public void Json(object value) => output.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+
+    /// <summary>One JSON document on one line (JSON lines), for output that streams.</summary>
+    public void JsonLine(object value) => output.WriteLine(JsonSerializer.Serialize(value, JsonLineOptions));
 
     public void Line(string text) => output.WriteLine(text);
 
@@ -31,13 +36,25 @@ internal sealed class Printer(TextWriter output, bool json)
     }
 
     /// <summary>A table with a header row; columns padded to their widest cell.</summary>
-    public void Table(string[] headers, IReadOnlyList<string[]> rows)
+    /// <returns>The column widths, for <see cref="MoreRows"/>.</returns>
+    public int[] Table(string[] headers, IReadOnlyList<string[]> rows)
     {
         var widths = headers.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
         output.WriteLine(Row(headers, widths));
         output.WriteLine(Row(widths.Select(w => new string('-', w)).ToArray(), widths));
+        MoreRows(rows, widths);
+        return widths;
+    }
+
+    /// <summary>Rows that continue a table already printed (a followed log); a wider cell widens its column from then on.</summary>
+    public void MoreRows(IReadOnlyList<string[]> rows, int[] widths)
+    {
         foreach (var row in rows)
         {
+            for (var i = 0; i < widths.Length; i++)
+            {
+                widths[i] = Math.Max(widths[i], row[i].Length);
+            }
             output.WriteLine(Row(row, widths));
         }
     }

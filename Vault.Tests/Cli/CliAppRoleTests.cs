@@ -32,7 +32,7 @@ public sealed class CliAppRoleTests(CliVaultFixture fixture) : IClassFixture<Cli
     [Fact]
     public async Task Login_WithoutASecretId_IsAUsageError()
     {
-        (await new VaultCtl(fixture.Vault.Address).RunAsync("approle", "login", "vr_x")).OneLineError(1, "secret id");
+        (await new VaultCtl(fixture.Vault.Address).RunAsync("approle", "login", "vr_x")).OneLineError(1, "--secret-id-file");
     }
 
     [Fact]

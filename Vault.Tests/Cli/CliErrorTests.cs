@@ -54,11 +54,12 @@ public sealed class CliErrorTests
         var result = await new VaultCtl("http://127.0.0.1:1").RunAsync("--help");
 
         var help = result.Ok();
-        foreach (var command in new[] { "operator", "kv", "token", "policy" })
+        foreach (var command in new[] { "operator", "kv", "token", "policy", "audit" })
         {
             Assert.Contains(command, help, StringComparison.Ordinal);
         }
         Assert.Contains("Exit codes", help, StringComparison.Ordinal);
+        Assert.Contains("4 'audit verify'", help.ReplaceLineEndings(" "), StringComparison.Ordinal);
     }
 
     private static int UnusedPort()

@@ -60,8 +60,36 @@ public sealed class VaultCtl(string address, string? token = null)
 
     public Task<CliResult> RunAsync(params string[] args) => RunWithInputAsync("", args);
 
+    /// <summary>Starts vaultctl and returns while it runs (for --follow), its output read line by line.</summary>
+    public RunningVaultCtl Start(params string[] args)
+    {
+        var process = Process.Start(StartInfo(args)) ?? throw new InvalidOperationException("cannot start vaultctl");
+        process.StandardInput.Close();
+        return new RunningVaultCtl(process);
+    }
+
     /// <summary>Runs vaultctl with <paramref name="stdin"/> as its (redirected) standard input.</summary>
     public async Task<CliResult> RunWithInputAsync(string stdin, params string[] args)
+    {
+        using var process = Process.Start(StartInfo(args)) ?? throw new InvalidOperationException("cannot start vaultctl");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.StandardInput.WriteAsync(stdin);
+        process.StandardInput.Close();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"vaultctl {string.Join(' ', args)} did not finish in 60 s");
+        }
+        return new CliResult(process.ExitCode, await stdout, await stderr);
+    }
+
+    private ProcessStartInfo StartInfo(string[] args)
     {
         var start = new ProcessStartInfo(DotNet)
         {
@@ -79,22 +107,7 @@ public sealed class VaultCtl(string address, string? token = null)
         {
             start.Environment[name] = value;
         }
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start vaultctl");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.StandardInput.WriteAsync(stdin);
-        process.StandardInput.Close();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"vaultctl {string.Join(' ', args)} did not finish in 60 s");
-        }
-        return new CliResult(process.ExitCode, await stdout, await stderr);
+        return start;
     }
 
     /// <summary>

@@ -1,0 +1,178 @@
+using System.CommandLine;
+using Grpc.Core;
+using Vault.Cli.Input;
+using Vault.Cli.Output;
+using Vault.Protocol.V1;
+
+namespace Vault.Cli.Commands;
+
+/// <summary><c>vaultctl audit tail|verify|hash</c>: the server's hash-chained audit trail.</summary>
+internal static class AuditCommands
+{
+    /// <summary>The most entries the server returns for one Tail call.</summary>
+    private const uint ServerMaxLimit = 10_000;
+
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
+
+    public static Command Build()
+    {
+        var command = new Command("audit", "Read, verify and search the audit trail (needs read on sys/audit)");
+        command.Subcommands.Add(Tail());
+        command.Subcommands.Add(Verify());
+        command.Subcommands.Add(Hash());
+        return command;
+    }
+
+    private static Command Tail()
+    {
+        var limit = new Option<uint>("--limit") { Description = $"Show at most the newest N entries (default 100, at most {ServerMaxLimit})" };
+        var pathPrefix = new Option<string>("--path-prefix") { Description = "Only entries whose resource path starts with this, e.g. kv/apps/ or sys/" };
+        var accessor = new Option<string>("--accessor") { Description = "Only entries made with this token accessor" };
+        var rpc = new Option<string>("--rpc") { Description = "Only entries whose method contains this (case-insensitive), e.g. KvService/Put" };
+        var since = new Option<string>("--since") { Description = "Only entries at or after this time: ISO 8601 (UTC unless an offset is given) or a duration ago, e.g. 10m, 2h" };
+        var follow = new Option<bool>("--follow") { Description = "Keep printing new entries as they are written until Ctrl+C (exit 0)" };
+        var command = new Command("tail", "Show the newest audit entries, oldest first; with --json one JSON object per line") { limit, pathPrefix, accessor, rpc, since, follow };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var sinceTime = ctx.Value(since) is { } sinceText ? ArgumentParsers.PointInTime(sinceText, "--since", DateTimeOffset.UtcNow) : (DateTimeOffset?)null;
+            Task<IReadOnlyList<AuditEntry>> Fetch(uint max, ulong afterSeq, CancellationToken token) =>
+                ctx.Client.TailAuditAsync(max, ctx.Value(pathPrefix), ctx.Value(accessor), ctx.Value(rpc), sinceTime, afterSeq, token);
+
+            var entries = await Fetch(ctx.Value(limit), 0, ct);
+            var widths = PrintEntries(ctx.Out, entries, widths: null);
+            if (!ctx.Value(follow))
+            {
+                return;
+            }
+            // Ctrl+C is how a follow ends, so it ends as a success: whatever was printed is complete lines.
+            try
+            {
+                await FollowAsync(ctx.Out, Fetch, entries.Count > 0 ? entries[^1].Seq : 0, widths, ct);
+            }
+            catch (Exception ex) when (ct.IsCancellationRequested && ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+            {
+            }
+        });
+        return command;
+    }
+
+    private static async Task FollowAsync(Printer output, Func<uint, ulong, CancellationToken, Task<IReadOnlyList<AuditEntry>>> fetch, ulong lastSeq, int[]? widths, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await Task.Delay(PollInterval, cancellationToken);
+            var entries = await fetch(ServerMaxLimit, lastSeq, cancellationToken);
+            if (entries.Count == 0)
+            {
+                continue;
+            }
+            if (entries.Count == ServerMaxLimit)
+            {
+                // The server answers with the newest matches, so a burst larger than one answer leaves a gap.
+                await Console.Error.WriteLineAsync($"vaultctl: {ServerMaxLimit} or more entries arrived between polls; some between seq {lastSeq} and {entries[0].Seq} may not be shown");
+            }
+            widths = PrintEntries(output, entries, widths);
+            lastSeq = entries[^1].Seq;
+        }
+    }
+
+    /// <summary>Prints entries: JSON lines, or table rows (with the header the first time, when <paramref name="widths"/> is null).</summary>
+    /// <returns>The table's column widths; null for JSON.</returns>
+    private static int[]? PrintEntries(Printer output, IReadOnlyList<AuditEntry> entries, int[]? widths)
+    {
+        if (output.IsJson)
+        {
+            foreach (var e in entries)
+            {
+                output.JsonLine(new
+                {
+                    e.Seq,
+                    Time = Printer.Time(e.Time),
+                    e.RequestId,
+                    Accessor = NullIfEmpty(e.Accessor),
+                    e.Rpc,
+                    Path = NullIfEmpty(e.Path),
+                    e.Outcome,
+                    ErrorCode = NullIfEmpty(e.ErrorCode),
+                    PrevHash = NullIfEmpty(e.PrevHash),
+                    e.Hash,
+                });
+            }
+            return null;
+        }
+        var rows = entries.Select(e => new[]
+        {
+            e.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            Printer.Human(e.Time),
+            DashIfEmpty(e.Accessor),
+            // The package prefix is the same on every line; people read the service and method.
+            e.Rpc.StartsWith("vault.v1.", StringComparison.Ordinal) ? e.Rpc["vault.v1.".Length..] : e.Rpc,
+            DashIfEmpty(e.Path),
+            e.Outcome,
+            DashIfEmpty(e.ErrorCode),
+        }).ToList();
+        if (widths is null)
+        {
+            return output.Table(["SEQ", "TIME", "ACCESSOR", "RPC", "PATH", "OUTCOME", "ERROR"], rows);
+        }
+        output.MoreRows(rows, widths);
+        return widths;
+    }
+
+    private static Command Verify()
+    {
+        var command = new Command("verify", "Check the whole audit chain; exits 4 and names the first bad entry (file, line, reason) if it is broken");
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var result = await ctx.Client.VerifyAuditAsync(ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new
+                {
+                    result.Ok,
+                    result.EntriesChecked,
+                    File = result.Ok ? null : NullIfEmpty(result.File),
+                    Line = result.Ok ? (ulong?)null : result.Line,
+                    Reason = result.Ok ? null : result.Reason,
+                });
+            }
+            else if (result.Ok)
+            {
+                ctx.Out.Line($"audit log intact: {result.EntriesChecked} entries");
+            }
+            if (!result.Ok)
+            {
+                // A truncated log has no file to point at: the entries after the last one are gone.
+                var where = result.File.Length > 0 ? $"{result.File} line {result.Line}" : $"entry {result.Line}";
+                throw new VerificationFailedException($"audit log broken at {where}: {result.Reason} ({result.EntriesChecked} entries before it intact)");
+            }
+        });
+        return command;
+    }
+
+    private static Command Hash()
+    {
+        var file = new Option<string>("--value-file") { Description = "Read the value from this file (one trailing newline is ignored)" };
+        var command = new Command("hash",
+            "Print the HMAC the audit log would hold for a value, to search the log without revealing it. "
+            + "The value is read from --value-file, from standard input when it is redirected, or from a prompt without echo; never from an argument.")
+        { file };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var client = ctx.Client;
+            var value = await SecretValueReader.ReadAsync(ctx.Value(file), "--value-file", ct);
+            var hash = await client.HashAuditValueAsync(value, ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { Hash = hash });
+                return;
+            }
+            ctx.Out.Line(hash);
+        });
+        return command;
+    }
+
+    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+
+    private static string DashIfEmpty(string value) => value.Length == 0 ? "-" : value;
+}

@@ -1,0 +1,35 @@
+namespace Vault.Cli.Input;
+
+/// <summary>
+/// Gets a secret value (one to hash, say) from a file, from redirected standard input, or from a
+/// prompt without echo — never from a command-line value, for the same reasons as the passphrase
+/// (see <see cref="PassphraseReader"/>).
+/// </summary>
+internal static class SecretValueReader
+{
+    /// <param name="file">The --value-file option, or null.</param>
+    /// <param name="optionName">The option's name, for messages.</param>
+    /// <param name="cancellationToken">Cancels reading standard input.</param>
+    /// <returns>The value; one trailing newline is dropped (files and <c>echo</c> add one), anything else is kept.</returns>
+    /// <exception cref="UsageException">No value could be read, or it is empty.</exception>
+    public static async Task<string> ReadAsync(string? file, string optionName, CancellationToken cancellationToken)
+    {
+        string value;
+        if (file is not null)
+        {
+            value = PassphraseReader.TrimNewline(ArgumentParsers.ReadFile(file, "the value"));
+        }
+        else if (Console.IsInputRedirected)
+        {
+            // All of standard input, so a multi-line value (a PEM key) hashes as a whole.
+            value = PassphraseReader.TrimNewline(await Console.In.ReadToEndAsync(cancellationToken));
+        }
+        else
+        {
+            value = PassphraseReader.Prompt("Value: ");
+        }
+        return value.Length == 0
+            ? throw new UsageException($"no value given (pipe it on standard input, type it at the prompt, or use {optionName})")
+            : value;
+    }
+}
