@@ -12,6 +12,7 @@ public sealed partial class VaultClient
     /// <param name="rpc">Only entries whose method name contains this (case-insensitive), e.g. <c>KvService/Put</c>; null or empty for all.</param>
     /// <param name="since">Only entries at or after this time; null for all.</param>
     /// <param name="afterSeq">Only entries with a sequence number greater than this (to follow the log); 0 for all.</param>
+    /// <param name="credentialHmac">Only entries made with the credential whose HMAC (from <see cref="HashAuditValueAsync"/>) this is; null or empty for all.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The entries, oldest first. When more than <paramref name="limit"/> match, the newest ones.</returns>
     /// <exception cref="Grpc.Core.RpcException">InvalidArgument when <paramref name="limit"/> is too large; PermissionDenied without <c>read</c> on <c>sys/audit</c>.</exception>
@@ -22,6 +23,7 @@ public sealed partial class VaultClient
         string? rpc = null,
         DateTimeOffset? since = null,
         ulong afterSeq = 0,
+        string? credentialHmac = null,
         CancellationToken cancellationToken = default)
     {
         var request = new TailAuditRequest
@@ -32,6 +34,7 @@ public sealed partial class VaultClient
             Rpc = rpc ?? "",
             Since = since is { } time ? Timestamp.FromDateTimeOffset(time) : null,
             AfterSeq = afterSeq,
+            CredentialHmac = credentialHmac ?? "",
         };
         return (await _audit.TailAsync(request, Call(cancellationToken)).ConfigureAwait(false)).Entries;
     }

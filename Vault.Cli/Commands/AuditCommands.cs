@@ -30,13 +30,14 @@ internal static class AuditCommands
         var accessor = new Option<string>("--accessor") { Description = "Only entries made with this token accessor" };
         var rpc = new Option<string>("--rpc") { Description = "Only entries whose method contains this (case-insensitive), e.g. KvService/Put" };
         var since = new Option<string>("--since") { Description = "Only entries at or after this time: ISO 8601 (UTC unless an offset is given) or a duration ago, e.g. 10m, 2h" };
+        var credential = new Option<string>("--credential-hmac") { Description = "Only entries made with the token or secret id whose HMAC 'audit hash' printed" };
         var follow = new Option<bool>("--follow") { Description = "Keep printing new entries as they are written until Ctrl+C (exit 0)" };
-        var command = new Command("tail", "Show the newest audit entries, oldest first; with --json one JSON object per line") { limit, pathPrefix, accessor, rpc, since, follow };
+        var command = new Command("tail", "Show the newest audit entries, oldest first; with --json one JSON object per line") { limit, pathPrefix, accessor, rpc, since, credential, follow };
         command.SetHandler(async (ctx, ct) =>
         {
             var sinceTime = ctx.Value(since) is { } sinceText ? ArgumentParsers.PointInTime(sinceText, "--since", DateTimeOffset.UtcNow) : (DateTimeOffset?)null;
             Task<IReadOnlyList<AuditEntry>> Fetch(uint max, ulong afterSeq, CancellationToken token) =>
-                ctx.Client.TailAuditAsync(max, ctx.Value(pathPrefix), ctx.Value(accessor), ctx.Value(rpc), sinceTime, afterSeq, token);
+                ctx.Client.TailAuditAsync(max, ctx.Value(pathPrefix), ctx.Value(accessor), ctx.Value(rpc), sinceTime, afterSeq, ctx.Value(credential), token);
 
             var entries = await Fetch(ctx.Value(limit), 0, ct);
             var widths = PrintEntries(ctx.Out, entries, widths: null);
@@ -94,6 +95,7 @@ internal static class AuditCommands
                     Path = NullIfEmpty(e.Path),
                     e.Outcome,
                     ErrorCode = NullIfEmpty(e.ErrorCode),
+                    CredentialHmac = NullIfEmpty(e.CredentialHmac),
                     PrevHash = NullIfEmpty(e.PrevHash),
                     e.Hash,
                 });

@@ -13,12 +13,15 @@ public sealed class AuditLine
     [JsonPropertyName("path")] public string Path { get; set; } = "";
     [JsonPropertyName("outcome")] public string Outcome { get; set; } = "";
     [JsonPropertyName("error_code")] public string ErrorCode { get; set; } = "";
+    [JsonPropertyName("credential_hmac")] public string CredentialHmac { get; set; } = "";
     [JsonPropertyName("prev_hash")] public string PrevHash { get; set; } = "";
     [JsonPropertyName("hash")] public string? Hash { get; set; }
 }
 
 /// <summary>What the interceptor knows about a finished request.</summary>
-public sealed record AuditEvent(string RequestId, string Accessor, string Rpc, string Path, string Outcome, string ErrorCode);
+/// <param name="CredentialHmac">HMAC of the credential the caller presented (bearer token, or the
+/// secret id of a login), valid or not; empty when none was presented.</param>
+public sealed record AuditEvent(string RequestId, string Accessor, string Rpc, string Path, string Outcome, string ErrorCode, string CredentialHmac);
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(AuditLine))]

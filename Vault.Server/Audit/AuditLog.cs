@@ -132,6 +132,15 @@ public sealed class AuditLog : IAsyncDisposable
     /// <summary>Walks the chain from the first entry and reports the first one that is wrong.</summary>
     public AuditVerification Verify()
     {
+        // Entries up to this one were completely written and fsync'd before we start reading;
+        // a line after them that does not parse may be a group still being written.
+        ulong written;
+        bool headKnown;
+        lock (_queue)
+        {
+            written = _seq;
+            headKnown = _headLoaded;
+        }
         ulong expectedSeq = 1;
         var prev = "";
         ulong checkedCount = 0;
@@ -149,6 +158,11 @@ public sealed class AuditLog : IAsyncDisposable
                 }
                 catch (JsonException)
                 {
+                    if (headKnown && checkedCount >= written)
+                    {
+                        // Past every entry known to be complete: a group still being written.
+                        return AuditVerification.Intact(checkedCount);
+                    }
                     return AuditVerification.Broken(checkedCount, name, lineNumber, "not a valid entry (edited or truncated)");
                 }
                 if (entry?.Hash is null)
@@ -173,12 +187,11 @@ public sealed class AuditLog : IAsyncDisposable
                 checkedCount++;
             }
         }
-        lock (_queue)
+        if (headKnown && checkedCount < written)
         {
-            if (_headLoaded && checkedCount < _seq)
-            {
-                return AuditVerification.Broken(checkedCount, "", checkedCount + 1, $"log ends at entry {checkedCount} but {_seq} were written: truncated");
-            }
+            var files = Files();
+            return AuditVerification.Broken(checkedCount, files.Count == 0 ? "" : System.IO.Path.GetFileName(files[^1]), checkedCount + 1,
+                $"log ends at entry {checkedCount} but {written} were written: truncated");
         }
         return AuditVerification.Intact(checkedCount);
     }
@@ -268,6 +281,7 @@ public sealed class AuditLog : IAsyncDisposable
                     Path = e.Path,
                     Outcome = e.Outcome,
                     ErrorCode = e.ErrorCode,
+                    CredentialHmac = e.CredentialHmac,
                     PrevHash = prev,
                 };
                 line.Hash = ComputeHash(line);

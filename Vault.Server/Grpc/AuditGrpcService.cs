@@ -31,6 +31,7 @@ public sealed class AuditGrpcService(AuditLog audit) : AuditService.AuditService
             e.Seq > request.AfterSeq
             && e.Path.StartsWith(request.PathPrefix, StringComparison.Ordinal)
             && (request.Accessor.Length == 0 || e.Accessor == request.Accessor)
+            && (request.CredentialHmac.Length == 0 || e.CredentialHmac == request.CredentialHmac)
             && (request.Rpc.Length == 0 || e.Rpc.Contains(request.Rpc, StringComparison.OrdinalIgnoreCase))
             && (since is null || e.Time >= since));
         var response = new TailAuditResponse();
@@ -46,6 +47,7 @@ public sealed class AuditGrpcService(AuditLog audit) : AuditService.AuditService
                 Path = e.Path,
                 Outcome = e.Outcome,
                 ErrorCode = e.ErrorCode,
+                CredentialHmac = e.CredentialHmac,
                 PrevHash = e.PrevHash,
                 Hash = e.Hash ?? "",
             });

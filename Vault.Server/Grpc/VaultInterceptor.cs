@@ -67,10 +67,11 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         context.UserState[TrailKey] = trail;
         try
         {
-            if (request is AppRoleLoginRequest)
+            if (request is AppRoleLoginRequest login)
             {
                 // Login needs no token; it is audited (and throttled) like any other request.
                 trail.Path = "auth/approle/login";
+                trail.Credential = login.SecretId;
             }
             else
             {
@@ -104,7 +105,8 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         try
         {
             await audit.AppendAsync(new AuditEvent(context.GetHttpContext().TraceIdentifier, trail.Accessor, trail.Rpc, trail.Path,
-                failure is null ? "ok" : "error", failure?.StatusCode.ToString() ?? ""));
+                failure is null ? "ok" : "error", failure?.StatusCode.ToString() ?? "",
+                trail.Credential is { Length: > 0 and <= 4096 } credential ? audit.HashValue(credential) : ""));
         }
         catch (Exception ex) when (ex is AuditUnavailableException or VaultSealedException)
         {
@@ -128,7 +130,8 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
 
     private void Authorize(object request, ServerCallContext context, AuditTrail trail)
     {
-        var caller = tokens.Resolve(BearerToken(context));
+        trail.Credential = BearerToken(context);
+        var caller = tokens.Resolve(trail.Credential);
         context.UserState[AuthKey] = caller;
         trail.Accessor = caller.Accessor;
         var required = rules.For(context.Method, request, caller);
@@ -144,6 +147,8 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         public string Rpc { get; } = rpc;
         public string Accessor { get; set; } = "";
         public string Path { get; set; } = "";
+        /// <summary>The token or secret id presented; only its HMAC reaches the log.</summary>
+        public string? Credential { get; set; }
     }
 
     private static string? BearerToken(ServerCallContext context)

@@ -46,6 +46,24 @@ public sealed class AuditTrailTests
     }
 
     [Fact]
+    public async Task Hash_OfALeakedToken_FindsEveryRequestMadeWithIt_AndOnlyThose()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var leaked = await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "root" } }, vault.As());
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "leak/a", Data = { ["v"] = "x" } }, vault.As(leaked.Token));
+        await vault.Kv.GetAsync(new GetSecretRequest { Path = "leak/a" }, vault.As(leaked.Token));
+        await vault.Kv.GetAsync(new GetSecretRequest { Path = "leak/a" }, vault.As());
+        await vault.Tokens.RevokeAsync(new RevokeTokenRequest { Accessor = leaked.Info.Accessor }, vault.As());
+        await Rpc.FailsWith(StatusCode.Unauthenticated, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "leak/a" }, vault.As(leaked.Token)));
+
+        var hmac = (await Audit(vault).HashAsync(new HashAuditRequest { Value = leaked.Token }, vault.As())).Hash;
+        var entries = (await Audit(vault).TailAsync(new TailAuditRequest { CredentialHmac = hmac }, vault.As())).Entries;
+        Assert.Equal(["ok", "ok", "error"], entries.Select(e => e.Outcome));
+        Assert.Equal(["vault.v1.KvService/Put", "vault.v1.KvService/Get", "vault.v1.KvService/Get"], entries.Select(e => e.Rpc));
+        DataDirectoryScan.AssertNoneAppear(AuditDir(vault), [leaked.Token]);
+    }
+
+    [Fact]
     public async Task Hash_GivesTheHmacOfAValue_NotTheValue()
     {
         await using var vault = await TestVault.StartInitializedAsync();
