@@ -193,6 +193,50 @@ public sealed class CliAuditTests(CliVaultFixture fixture) : IClassFixture<CliVa
         Assert.Equal((ulong)lineIndex + 1, document.RootElement.GetProperty("line").GetUInt64());
     }
 
+    [Theory]
+    [InlineData("delete", 5)]
+    [InlineData("swap", 5)]
+    [InlineData("truncate", 0)]
+    [InlineData("forge", 0)]
+    public async Task Verify_AfterEachKindOfTampering_Exits4NamingTheFirstBadLine(string kind, int firstBadLine)
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var ctl = new VaultCtl(vault.Address, vault.RootToken);
+        for (var i = 0; i < 8; i++)
+        {
+            (await ctl.RunAsync("kv", "put", NewPath(), "n=1")).Ok();
+        }
+        var file = Directory.GetFiles(Path.Combine(vault.DataDir, "audit"), "audit-*.jsonl").Order(StringComparer.Ordinal).Last();
+        var lines = (await File.ReadAllLinesAsync(file)).ToList();
+        switch (kind)
+        {
+            case "delete":
+                lines.RemoveAt(4);
+                break;
+            case "swap":
+                (lines[4], lines[5]) = (lines[5], lines[4]);
+                break;
+            case "truncate":
+                lines.RemoveRange(lines.Count - 2, 2);
+                firstBadLine = lines.Count + 1;
+                break;
+            case "forge":
+                var forged = lines[^1].Replace($"\"seq\":{lines.Count}", $"\"seq\":{lines.Count + 1}", StringComparison.Ordinal);
+                Assert.NotEqual(lines[^1], forged);
+                lines.Add(forged);
+                firstBadLine = lines.Count;
+                break;
+        }
+        await File.WriteAllLinesAsync(file, lines);
+
+        var json = await ctl.RunAsync("audit", "verify", "--json");
+        Assert.Equal(4, json.ExitCode);
+        using var document = JsonDocument.Parse(json.StdOut);
+        Assert.False(document.RootElement.GetProperty("ok").GetBoolean());
+        Assert.Equal((ulong)firstBadLine, document.RootElement.GetProperty("line").GetUInt64());
+        Assert.NotEmpty(document.RootElement.GetProperty("reason").GetString()!);
+    }
+
     [Fact]
     public async Task Hash_FromStdin_EqualsServerHashAndNeverPrintsTheValue()
     {
