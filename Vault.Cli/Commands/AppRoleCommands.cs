@@ -69,16 +69,7 @@ internal static class AppRoleCommands
         var command = new Command("list", "List roles");
         command.SetHandler(async (ctx, ct) =>
         {
-            var names = await ctx.Client.ListRolesAsync(ct);
-            if (ctx.Out.IsJson)
-            {
-                ctx.Out.Json(new { Names = names });
-                return;
-            }
-            foreach (var n in names)
-            {
-                ctx.Out.Line(n);
-            }
+            ctx.Out.Names("names", await ctx.Client.ListRolesAsync(ct));
         });
         return command;
     }
@@ -90,12 +81,7 @@ internal static class AppRoleCommands
         command.SetHandler(async (ctx, ct) =>
         {
             await ctx.Client.DeleteRoleAsync(ctx.Value(name), ct);
-            if (ctx.Out.IsJson)
-            {
-                ctx.Out.Json(new { Deleted = ctx.Value(name) });
-                return;
-            }
-            ctx.Out.Line($"Role '{ctx.Value(name)}' deleted");
+            ctx.Out.Deleted("Role", ctx.Value(name));
         });
         return command;
     }

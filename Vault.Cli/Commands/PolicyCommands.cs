@@ -75,16 +75,7 @@ internal static class PolicyCommands
         var command = new Command("list", "List policy names");
         command.SetHandler(async (ctx, ct) =>
         {
-            var names = await ctx.Client.ListPoliciesAsync(ct);
-            if (ctx.Out.IsJson)
-            {
-                ctx.Out.Json(new { Policies = names });
-                return;
-            }
-            foreach (var n in names)
-            {
-                ctx.Out.Line(n);
-            }
+            ctx.Out.Names("policies", await ctx.Client.ListPoliciesAsync(ct));
         });
         return command;
     }
@@ -96,12 +87,7 @@ internal static class PolicyCommands
         command.SetHandler(async (ctx, ct) =>
         {
             await ctx.Client.DeletePolicyAsync(ctx.Value(name), ct);
-            if (ctx.Out.IsJson)
-            {
-                ctx.Out.Json(new { Name = ctx.Value(name), Deleted = true });
-                return;
-            }
-            ctx.Out.Line($"Policy '{ctx.Value(name)}' deleted");
+            ctx.Out.Deleted("Policy", ctx.Value(name));
         });
         return command;
     }

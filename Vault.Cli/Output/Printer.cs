@@ -20,6 +20,31 @@ internal sealed class Printer(TextWriter output, bool json)
 
     public void Json(object value) => output.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
 
+    /// <summary>Names, one a line; with --json <c>{"&lt;jsonKey&gt;": [...]}</c>.</summary>
+    public void Names(string jsonKey, IReadOnlyList<string> names)
+    {
+        if (IsJson)
+        {
+            Json(new Dictionary<string, IReadOnlyList<string>> { [jsonKey] = names });
+            return;
+        }
+        foreach (var name in names)
+        {
+            Line(name);
+        }
+    }
+
+    /// <summary>Confirms a deletion: a line for people, <c>{"name": .., "deleted": true}</c> with --json.</summary>
+    public void Deleted(string what, string name)
+    {
+        if (IsJson)
+        {
+            Json(new Dictionary<string, object> { ["name"] = name, ["deleted"] = true });
+            return;
+        }
+        Line($"{what} '{name}' deleted");
+    }
+
     /// <summary>One JSON document on one line (JSON lines), for output that streams.</summary>
     public void JsonLine(object value) => output.WriteLine(JsonSerializer.Serialize(value, JsonLineOptions));
 
