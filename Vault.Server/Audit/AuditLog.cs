@@ -103,7 +103,12 @@ public sealed class AuditLog : IAsyncDisposable
 
     /// <summary>The audit files, oldest first.</summary>
     public IReadOnlyList<string> Files() =>
-        Directory.GetFiles(_directory, FilePrefix + "*" + FileSuffix).Order(StringComparer.Ordinal).ToList();
+        Directory.GetFiles(_directory, FilePrefix + "*" + FileSuffix)
+            .Where(f => System.IO.Path.GetFileName(f) is var name
+                && name.Length == FilePrefix.Length + 6 + FileSuffix.Length
+                && name.AsSpan(FilePrefix.Length, 6).ContainsAnyExceptInRange('0', '9') is false)
+            .Order(StringComparer.Ordinal)
+            .ToList();
 
     /// <summary>Every entry, oldest first; lines that do not parse are skipped.</summary>
     public IEnumerable<AuditLine> ReadAll()
@@ -178,7 +183,7 @@ public sealed class AuditLog : IAsyncDisposable
                 {
                     return AuditVerification.Broken(checkedCount, name, lineNumber, "does not chain to the entry before it");
                 }
-                if (ComputeHash(entry) != entry.Hash)
+                if (ComputeHash(entry) != entry.Hash || JsonSerializer.Serialize(entry, AuditJson.Default.AuditLine) != line)
                 {
                     return AuditVerification.Broken(checkedCount, name, lineNumber, "hash does not match its content: edited or forged");
                 }
@@ -245,8 +250,10 @@ public sealed class AuditLog : IAsyncDisposable
                     pending.Done.TrySetException(ex);
                 }
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or VaultException)
+            catch (Exception ex)
             {
+                // Whatever went wrong, the writer lives on: the group fails closed and the next
+                // request probes again.
                 SetFailure(ex.Message);
                 AuditLogMessages.AppendFailed(_logger, group.Count, ex);
                 foreach (var pending in group)
@@ -293,9 +300,20 @@ public sealed class AuditLog : IAsyncDisposable
             // and the next one tries again, so the log recovers once the disk does.
             using (var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1))
             {
-                var bytes = Encoding.UTF8.GetBytes(text.ToString());
-                stream.Write(bytes);
-                stream.Flush(flushToDisk: true);
+                var committedLength = stream.Length;
+                try
+                {
+                    stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
+                    stream.Flush(flushToDisk: true);
+                }
+                catch
+                {
+                    // Entries of a group that failed were never acknowledged: take them back, so
+                    // the next group does not reuse their numbers over a fragment.
+                    stream.SetLength(committedLength);
+                    stream.Flush(flushToDisk: true);
+                    throw;
+                }
                 if (stream.Length >= _maxFileBytes)
                 {
                     _fileIndex++;
@@ -320,6 +338,7 @@ public sealed class AuditLog : IAsyncDisposable
         if (files.Count > 0)
         {
             var newest = files[^1];
+            CutTornTail(newest);
             _fileIndex = int.Parse(System.IO.Path.GetFileName(newest)[FilePrefix.Length..^FileSuffix.Length], CultureInfo.InvariantCulture);
             var last = File.ReadLines(newest).LastOrDefault(l => l.Length > 0)
                 ?? (files.Count > 1 ? File.ReadLines(files[^2]).LastOrDefault(l => l.Length > 0) : null);
@@ -332,6 +351,38 @@ public sealed class AuditLog : IAsyncDisposable
             }
         }
         _headLoaded = true;
+    }
+
+    /// <summary>
+    /// A crash in the middle of a group can leave a last line without its newline: entries that
+    /// were never acknowledged. They are cut off before the chain continues.
+    /// </summary>
+    private void CutTornTail(string file)
+    {
+        using var stream = new FileStream(file, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        var length = stream.Length;
+        if (length == 0)
+        {
+            return;
+        }
+        var position = length;
+        var one = new byte[1];
+        while (position > 0)
+        {
+            stream.Position = position - 1;
+            stream.ReadExactly(one);
+            if (one[0] == (byte)'\n')
+            {
+                break;
+            }
+            position--;
+        }
+        if (position < length)
+        {
+            AuditLogMessages.TornTailCut(_logger, System.IO.Path.GetFileName(file), length - position);
+            stream.SetLength(position);
+            stream.Flush(flushToDisk: true);
+        }
     }
 
     private void SetFailure(string? failure)
@@ -365,6 +416,9 @@ public sealed class AuditUnavailableException(string message) : VaultException(m
 
 internal static partial class AuditLogMessages
 {
+    [LoggerMessage(5002, LogLevel.Warning, "Audit file {File} ended in an unfinished entry ({Bytes} bytes, never acknowledged); cut off")]
+    public static partial void TornTailCut(ILogger logger, string file, long bytes);
+
     [LoggerMessage(5001, LogLevel.Critical, "Audit log cannot be written; failing closed for {Count} requests")]
     public static partial void AppendFailed(ILogger logger, int count, Exception exception);
 }

@@ -150,23 +150,24 @@ public sealed class AppRoleManager(IVaultStore store, SecurityBarrier barrier, P
         {
             throw new ValidationException("secret_id", "must be 1 to 256 characters");
         }
-        throttle.Check(roleId);
+        // Role ids are 128-bit random: guessing one is hopeless, so only known roles are throttled.
+        var name = store.Get<AppRoleIdRecord>(Collections.AppRoleIds, roleId)?.RoleName ?? throw new UnauthenticatedException(LoginRefused);
+        throttle.Check(name);
         try
         {
-            var result = await LoginCheckedAsync(roleId, secretId, source, cancellationToken);
-            throttle.Succeeded(roleId);
+            var result = await LoginCheckedAsync(name, roleId, secretId, source, cancellationToken);
+            throttle.Succeeded(name);
             return result;
         }
         catch (UnauthenticatedException)
         {
-            throttle.Failed(roleId);
+            throttle.Failed(name);
             throw;
         }
     }
 
-    private async Task<(string Token, TokenRecord Record)> LoginCheckedAsync(string roleId, string secretId, IPAddress? source, CancellationToken cancellationToken)
+    private async Task<(string Token, TokenRecord Record)> LoginCheckedAsync(string name, string roleId, string secretId, IPAddress? source, CancellationToken cancellationToken)
     {
-        var name = store.Get<AppRoleIdRecord>(Collections.AppRoleIds, roleId)?.RoleName ?? throw new UnauthenticatedException(LoginRefused);
         var role = LoadRole(store, name) ?? throw new UnauthenticatedException(LoginRefused);
         if (role.RoleId != roleId)
         {

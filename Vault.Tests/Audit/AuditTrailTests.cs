@@ -154,6 +154,38 @@ public sealed class AuditTrailTests
     }
 
     [Fact]
+    public async Task AnUnfinishedLastEntryFromACrash_IsCutOff_AndTheChainContinues()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "torn/s", Data = { ["v"] = "x" } }, vault.As());
+        await vault.RestartAsync(() =>
+        {
+            var file = AuditFile(vault);
+            File.AppendAllText(file, "{\"seq\":999,\"time\":\"2026-");
+            File.WriteAllText(Path.Combine(AuditDir(vault), "audit-notes.jsonl"), "not part of the chain\n");
+        });
+        await vault.UnsealAsync();
+        await vault.Kv.GetAsync(new GetSecretRequest { Path = "torn/s" }, vault.As());
+        var verdict = await Audit(vault).VerifyAsync(new VerifyAuditRequest(), vault.As());
+        Assert.True(verdict.Ok, verdict.Reason);
+        Assert.DoesNotContain("\"seq\":999", File.ReadAllText(AuditFile(vault)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnEntryWithAnAddedField_FailsVerification()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "added/s", Data = { ["v"] = "x" } }, vault.As());
+        var file = AuditFile(vault);
+        var lines = File.ReadAllLines(file);
+        lines[0] = lines[0].Replace("{\"seq\"", "{\"note\":\"benign\",\"seq\"", StringComparison.Ordinal);
+        File.WriteAllLines(file, lines);
+        var verdict = await Audit(vault).VerifyAsync(new VerifyAuditRequest(), vault.As());
+        Assert.False(verdict.Ok);
+        Assert.Equal(1UL, verdict.Line);
+    }
+
+    [Fact]
     public async Task TheChainContinuesAcrossARestart()
     {
         await using var vault = await TestVault.StartInitializedAsync();
