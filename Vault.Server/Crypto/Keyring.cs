@@ -22,8 +22,6 @@ internal sealed class Keyring : IDisposable
 
     public int CurrentVersion => _keks.Keys.Max();
 
-    public IReadOnlyCollection<int> Versions => _keks.Keys;
-
     public static Keyring CreateNew() =>
         new(new SortedDictionary<int, byte[]> { [1] = RandomNumberGenerator.GetBytes(Aead.KeySize) }, RandomNumberGenerator.GetBytes(32));
 

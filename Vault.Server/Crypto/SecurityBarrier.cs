@@ -26,6 +26,7 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
 
     public int CurrentKeyVersion => _state?.Keyring.CurrentVersion ?? 0;
 
+    /// <summary>The Argon2id parameters of the stored keyring; null while the vault is not initialised.</summary>
     public KdfParameters? StoredKdf => store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)?.Kdf;
 
     /// <summary>Creates the keyring and leaves the vault unsealed.</summary>

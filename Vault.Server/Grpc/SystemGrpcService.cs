@@ -48,9 +48,10 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
     private StatusResponse BuildStatus()
     {
         var sealedNow = barrier.IsSealed;
+        var storedKdf = barrier.StoredKdf;
         var response = new StatusResponse
         {
-            Initialized = barrier.IsInitialized,
+            Initialized = storedKdf is not null,
             Sealed = sealedNow,
             KeyVersion = (uint)barrier.CurrentKeyVersion,
             Version = typeof(SystemGrpcService).Assembly.GetName().Version?.ToString() ?? "",
@@ -61,7 +62,7 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
             response.RewrapInProgress = rewrap.InProgress;
         }
         response.AuditFailure = audit.Failure ?? "";
-        if (barrier.StoredKdf is { } kdf)
+        if (storedKdf is { } kdf)
         {
             response.Kdf = new Protocol.V1.KdfParameters { MemoryKib = (uint)kdf.MemoryKib, Iterations = (uint)kdf.Iterations, Parallelism = (uint)kdf.Parallelism };
         }

@@ -8,7 +8,6 @@ public static class SecretValidation
     public const int MaxPathLength = 512;
     public const int MaxKeyLength = 256;
     public const int MaxEntries = 1024;
-    public const int DefaultMaxValueBytes = 1024 * 1024;
     public const int MaxVersionsLimit = 1000;
 
     /// <summary>Validates a secret path: non-empty segments, no <c>.</c>/<c>..</c>, no control characters.</summary>

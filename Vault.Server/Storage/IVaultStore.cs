@@ -30,8 +30,6 @@ public interface IVaultStore : IStoreReader, IDisposable
     /// and the exception is rethrown to the caller.
     /// </summary>
     Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken);
-
-    long Count(string collection);
 }
 
 /// <summary>Collection names, kept in one place.</summary>

@@ -94,19 +94,6 @@ public sealed class LiteDbStore : IVaultStore
     /// <summary>Units of work committed and the commits (fsyncs) they took: fewer commits than writes is group commit at work.</summary>
     public (long Writes, long Commits) Statistics => (Interlocked.Read(ref _writes), Interlocked.Read(ref _commits));
 
-    public long Count(string collection)
-    {
-        _storeLock.EnterReadLock();
-        try
-        {
-            return _db.GetCollection(collection).LongCount();
-        }
-        finally
-        {
-            _storeLock.ExitReadLock();
-        }
-    }
-
     public Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();

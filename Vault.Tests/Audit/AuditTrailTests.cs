@@ -76,10 +76,8 @@ public sealed class AuditTrailTests
         DataDirectoryScan.AssertNoneAppear(AuditDir(vault), ["some-token", "other-token"]);
     }
 
-    public static TheoryData<string> Tamperings => new() { "edit", "delete", "swap", "truncate", "forge" };
-
     [Theory]
-    [MemberData(nameof(Tamperings))]
+    [MemberData(nameof(AuditTampering.Kinds), MemberType = typeof(AuditTampering))]
     public async Task Verify_PassesOnAnUntouchedLog_AndNamesTheFirstBadEntryAfterTampering(string kind)
     {
         await using var vault = await TestVault.StartInitializedAsync();
@@ -93,36 +91,13 @@ public sealed class AuditTrailTests
 
         var file = AuditFile(vault);
         var lines = File.ReadAllLines(file).ToList();
-        switch (kind)
-        {
-            case "edit":
-                lines[4] = lines[4].Replace("chain/s", "chain/S", StringComparison.Ordinal);
-                break;
-            case "delete":
-                lines.RemoveAt(4);
-                break;
-            case "swap":
-                (lines[4], lines[5]) = (lines[5], lines[4]);
-                break;
-            case "truncate":
-                lines.RemoveRange(lines.Count - 3, 3);
-                break;
-            case "forge":
-                lines.Add(lines[^1].Replace("\"seq\":" + (lines.Count), "\"seq\":" + (lines.Count + 1), StringComparison.Ordinal));
-                break;
-        }
+        var expectedLine = AuditTampering.Apply(kind, lines);
         await File.WriteAllLinesAsync(file, lines);
 
         var verdict = await Audit(vault).VerifyAsync(new VerifyAuditRequest(), vault.As());
         Assert.False(verdict.Ok);
         Assert.NotEmpty(verdict.Reason);
-        var expectedLine = kind switch
-        {
-            "truncate" => (ulong)lines.Count + 1,
-            "forge" => (ulong)lines.Count,
-            _ => 5UL,
-        };
-        Assert.Equal(expectedLine, verdict.Line);
+        Assert.Equal((ulong)expectedLine, verdict.Line);
     }
 
     [Fact]
