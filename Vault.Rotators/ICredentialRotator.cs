@@ -1,0 +1,41 @@
+namespace Vault.Rotators;
+
+/// <summary>
+/// Does one thing to one kind of system: changes an account's password, checks a login, and
+/// creates or drops short-lived users. Knows nothing of the vault: it is handed a connection,
+/// the admin credential and the account, and reports what the system said.
+/// </summary>
+/// <remarks>
+/// Implementations must never put a password (new, current or admin) into an exception message,
+/// a log line or a statement the target system logs in plaintext where the system offers a way
+/// around it. Failures are reported as <see cref="RotatorException"/> with a
+/// <see cref="RotatorFailure"/> so the caller can tell "the server is down" from "the target
+/// refused the password" from "the admin may not do this".
+/// </remarks>
+public interface ICredentialRotator
+{
+    /// <summary>The kind this rotator is registered under (<c>postgres</c>, <c>mysql</c>, <c>ldap</c>).</summary>
+    string Kind { get; }
+
+    /// <summary>Checks a connection description before it is stored (e.g. an LDAP target needs a base DN).</summary>
+    /// <returns>Null when valid, else (field, reason) with field one of <c>host</c>, <c>port</c>, <c>database</c>, <c>options</c>, <c>account</c>.</returns>
+    (string Field, string Reason)? Validate(TargetConnection connection, string account);
+
+    /// <summary>Sets <paramref name="account"/>'s password to <paramref name="newPassword"/>, authenticating as <paramref name="admin"/>.</summary>
+    /// <exception cref="RotatorException">The system was unreachable, refused the admin, or rejected the password.</exception>
+    Task SetPasswordAsync(TargetConnection connection, Credential admin, string account, string newPassword, CancellationToken cancellationToken);
+
+    /// <summary>Logs in to the system as <paramref name="account"/> with a fresh connection (no pooling).</summary>
+    /// <returns><see cref="LoginOutcome.Accepted"/> or <see cref="LoginOutcome.Refused"/>; an unreachable server is <see cref="LoginOutcome.Unreachable"/>, not an exception.</returns>
+    Task<LoginCheck> VerifyLoginAsync(TargetConnection connection, Credential account, CancellationToken cancellationToken);
+
+    /// <summary>Whether <see cref="CreateEphemeralUserAsync"/> and <see cref="RevokeEphemeralUserAsync"/> are supported.</summary>
+    bool SupportsEphemeralUsers { get; }
+
+    /// <summary>Creates a short-lived user that expires on the system itself at <see cref="EphemeralUser.ExpiresAt"/> where the system allows it.</summary>
+    /// <exception cref="NotSupportedException">When <see cref="SupportsEphemeralUsers"/> is false.</exception>
+    Task CreateEphemeralUserAsync(TargetConnection connection, Credential admin, EphemeralUser user, CancellationToken cancellationToken);
+
+    /// <summary>Drops a user made by <see cref="CreateEphemeralUserAsync"/> and ends its sessions. Dropping a user that is already gone succeeds.</summary>
+    Task RevokeEphemeralUserAsync(TargetConnection connection, Credential admin, string username, CancellationToken cancellationToken);
+}
