@@ -529,8 +529,13 @@ public sealed class RotationEngine(
         _ => "error",
     };
 
+    /// <summary>Runs the daemon starts on its own are audited here; a manual run is audited as the RPC that asked for it.</summary>
     private async Task AuditAsync(string name, RotationEventRecord entry)
     {
+        if (entry.Trigger == RotationTriggers.Manual)
+        {
+            return;
+        }
         try
         {
             await audit.AppendAsync(new AuditEvent(Guid.NewGuid().ToString("N"), "system:rotation", $"rotation.{entry.Trigger}",
