@@ -78,7 +78,7 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
 
     public override async Task<DeleteTargetResponse> DeleteTarget(DeleteTargetRequest request, ServerCallContext context)
     {
-        await targets.DeleteAsync(request.Name, context.CancellationToken);
+        await engine.ExclusiveAsync(request.Name, () => targets.DeleteAsync(request.Name, context.CancellationToken), context.CancellationToken);
         return new DeleteTargetResponse();
     }
 

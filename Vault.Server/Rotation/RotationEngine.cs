@@ -60,6 +60,21 @@ public sealed class RotationEngine(
         }
     }
 
+    /// <summary>Runs <paramref name="work"/> while no rotation of <paramref name="name"/> runs (e.g. deleting it mid-rotation would lose the password just set).</summary>
+    public async Task ExclusiveAsync(string name, Func<Task> work, CancellationToken cancellationToken)
+    {
+        var gate = Lock(name);
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            await work();
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
     /// <summary>Logs in with the current password and records drift (or its end). Skipped while the target is busy.</summary>
     public async Task CheckDriftAsync(string name, CancellationToken cancellationToken)
     {
