@@ -6,3 +6,7 @@ namespace Vault.Tests.Infrastructure.Servers;
 /// <summary><c>[Collection("postgres")]</c>: the test class gets the run's shared <see cref="PostgresServer"/> in its constructor.</summary>
 [CollectionDefinition("postgres")]
 public sealed class PostgresCollection : ICollectionFixture<PostgresServer>;
+
+/// <summary><c>[Collection("mariadb")]</c>: the test class gets the run's shared <see cref="MariaDbServer"/> in its constructor.</summary>
+[CollectionDefinition("mariadb")]
+public sealed class MariaDbCollection : ICollectionFixture<MariaDbServer>;
