@@ -10,3 +10,7 @@ public sealed class PostgresCollection : ICollectionFixture<PostgresServer>;
 /// <summary><c>[Collection("mariadb")]</c>: the test class gets the run's shared <see cref="MariaDbServer"/> in its constructor.</summary>
 [CollectionDefinition("mariadb")]
 public sealed class MariaDbCollection : ICollectionFixture<MariaDbServer>;
+
+/// <summary><c>[Collection("ldap")]</c>: the test class gets the run's shared <see cref="LdapServer"/> in its constructor.</summary>
+[CollectionDefinition("ldap")]
+public sealed class LdapCollection : ICollectionFixture<LdapServer>;
