@@ -98,6 +98,21 @@ public sealed class LdapServerTests(LdapServer server, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Kill_ThenRestart_KeepsEveryCompletedWrite()
+    {
+        await using var ldap = await LdapServer.StartAsync();
+        var dn = await ldap.CreateUserAsync("first");
+        await ldap.SendAsAdminAsync(new ExtendedRequest(PasswordModifyOid, PasswordModifyValue(dn, "second")));
+
+        await ldap.KillAsync();
+        Assert.False(ldap.IsRunning);
+        await Assert.ThrowsAsync<LdapException>(() => ldap.CanBindAsync(dn, "second"));
+
+        await ldap.RestartAsync();
+        Assert.True(await ldap.CanBindAsync(dn, "second"));
+    }
+
+    [Fact]
     public async Task Dispose_StopsTheServerAndDeletesItsDirectory()
     {
         var ldap = await LdapServer.StartAsync();

@@ -91,6 +91,25 @@ public sealed class MariaDbServerTests(MariaDbServer server, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task Kill_ThenRestart_KeepsEveryAcknowledgedCommit()
+    {
+        await using var db = await MariaDbServer.StartAsync();
+        var user = await db.CreateLoginUserAsync("first");
+        await db.ExecuteAsync($"ALTER USER '{user}'@'%' IDENTIFIED BY 'second'");
+        await db.ExecuteAsync("CREATE DATABASE app");
+        await db.ExecuteAsync("CREATE TABLE app.t (v INT) ENGINE=InnoDB");
+        await db.ExecuteAsync("INSERT INTO app.t VALUES (42)");
+
+        await db.KillAsync();
+        Assert.False(db.IsRunning);
+        await Assert.ThrowsAsync<MySqlException>(() => db.CanLoginAsync(user, "second"));
+
+        await db.RestartAsync();
+        Assert.True(await db.CanLoginAsync(user, "second"));
+        Assert.Equal(42, await db.ScalarAsync("SELECT v FROM app.t"));
+    }
+
+    [Fact]
     public async Task Dispose_StopsTheServerAndDeletesItsDirectory()
     {
         var db = await MariaDbServer.StartAsync();

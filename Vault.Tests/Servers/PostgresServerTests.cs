@@ -80,6 +80,21 @@ public sealed class PostgresServerTests(PostgresServer server, ITestOutputHelper
     }
 
     [Fact]
+    public async Task Kill_ThenRestart_KeepsEveryAcknowledgedCommit()
+    {
+        await using var pg = await PostgresServer.StartAsync();
+        var role = await pg.CreateLoginRoleAsync("first");
+        await pg.ExecuteAsync($"ALTER ROLE {role} PASSWORD 'second'");
+
+        await pg.KillAsync();
+        Assert.False(pg.IsRunning);
+        await Assert.ThrowsAnyAsync<NpgsqlException>(() => pg.CanLoginAsync(role, "second"));
+
+        await pg.RestartAsync();
+        Assert.True(await pg.CanLoginAsync(role, "second"));
+    }
+
+    [Fact]
     public async Task Dispose_StopsTheServerAndDeletesItsDirectory()
     {
         var pg = await PostgresServer.StartAsync();

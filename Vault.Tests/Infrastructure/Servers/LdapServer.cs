@@ -111,6 +111,9 @@ public sealed class LdapServer : IAsyncLifetime, IAsyncDisposable
     /// <summary>Stops slapd (clean shutdown) and keeps its data: the server is down until <see cref="RestartAsync"/>.</summary>
     public Task StopAsync() => Instance.StopAsync();
 
+    /// <summary>Kills slapd with SIGKILL, as a crash would; completed writes survive (mdb writes through its memory map).</summary>
+    public Task KillAsync() => Instance.KillAsync();
+
     /// <summary>Starts slapd again on the same port and data (stopping it first if it runs).</summary>
     public async Task RestartAsync()
     {

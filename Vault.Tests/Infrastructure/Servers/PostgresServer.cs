@@ -10,9 +10,10 @@ namespace Vault.Tests.Infrastructure.Servers;
 /// test with <c>await using var pg = await PostgresServer.StartAsync();</c>.
 /// </summary>
 /// <remarks>
-/// As root the server runs as <c>postgres</c> (initdb and postgres refuse root). Durability is
-/// off (<c>fsync=off</c>) to start fast: a test may stop and restart the server, but the data of a
-/// machine crash is not what it is for.
+/// As root the server runs as <c>postgres</c> (initdb and postgres refuse root). There is no
+/// fsync, to start fast, but commits are still written to the OS before they are acknowledged
+/// (<c>synchronous_commit</c> stays on): a killed server loses nothing it acknowledged, only a
+/// machine crash would.
 /// </remarks>
 public sealed class PostgresServer : IAsyncLifetime, IAsyncDisposable
 {
@@ -129,6 +130,13 @@ public sealed class PostgresServer : IAsyncLifetime, IAsyncDisposable
     /// <summary>Stops the server (fast shutdown) and keeps its data: the server is down until <see cref="RestartAsync"/>.</summary>
     public Task StopAsync() => Instance.StopAsync();
 
+    /// <summary>
+    /// Kills the postmaster with SIGKILL, as a crash would (its backends follow on their own).
+    /// Committed transactions survive (their WAL is written to the OS at commit); the next
+    /// <see cref="RestartAsync"/> runs crash recovery.
+    /// </summary>
+    public Task KillAsync() => Instance.KillAsync();
+
     /// <summary>Starts the server again on the same port and data (stopping it first if it runs).</summary>
     public async Task RestartAsync()
     {
@@ -194,7 +202,6 @@ public sealed class PostgresServer : IAsyncLifetime, IAsyncDisposable
         "-c", "log_statement=all",
         "-c", "log_connections=on",
         "-c", "fsync=off",
-        "-c", "synchronous_commit=off",
         "-c", "full_page_writes=off",
         "-c", "shared_buffers=16MB",
     ];

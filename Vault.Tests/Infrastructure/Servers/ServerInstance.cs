@@ -62,6 +62,8 @@ internal sealed class ServerInstance : IAsyncDisposable
             {
                 throw new InvalidOperationException($"{_spec.Product} on port {Port} is already running");
             }
+            // A server that died on its own still has its handle and PID file.
+            await StopProcessAsync(_spec.DisposeSignal, DisposeTimeout);
             if (Port != 0)
             {
                 await LaunchAsync(ct);
@@ -94,6 +96,21 @@ internal sealed class ServerInstance : IAsyncDisposable
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             await StopProcessAsync(_spec.StopSignal, StopTimeout);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    /// <summary>SIGKILL, as a crash would: no shutdown at all; the data directory stays for a restart.</summary>
+    public async Task KillAsync()
+    {
+        await _lifecycle.WaitAsync();
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            await StopProcessAsync(Signal.Kill, StopTimeout);
         }
         finally
         {
