@@ -152,7 +152,7 @@ public sealed class RotationEngine(
         {
             throw new PreconditionException($"target '{name}' is paused; resume it first");
         }
-        if (trigger == RotationTriggers.Scheduled
+        if (trigger is RotationTriggers.Scheduled or RotationTriggers.Registration
             && (record.Paused || record.NeedsAttention || record.NextDueAtUnixMs is not { } due || due > now.ToUnixTimeMilliseconds()))
         {
             return null;
@@ -319,6 +319,7 @@ public sealed class RotationEngine(
             r.NeedsAttention = true;
             r.LastError = $"neither password logs in ({why}); rotate it manually once the account is fixed";
             r.NextDueAtUnixMs = null;
+            r.DueTrigger = null;
             entry = TargetManager.AppendEvent(tx, name, r, started, clock.GetUtcNow(), trigger, RotationOutcomes.NeedsAttention, pending.Step, r.LastError, account);
             targets.Save(tx, name, r);
             return true;
@@ -411,6 +412,7 @@ public sealed class RotationEngine(
             r.Drifted = false;
             r.DriftedAtUnixMs = null;
             r.NextDueAtUnixMs = TargetManager.Schedule(r).NextDue(name, now)?.ToUnixTimeMilliseconds();
+            r.DueTrigger = null;
             if (r.ManagesAdminSecret)
             {
                 // The verified password becomes the admin secret's in the same commit, keeping its other fields.
@@ -454,6 +456,7 @@ public sealed class RotationEngine(
             var retry = Backoff(r.ConsecutiveFailures);
             retrySeconds = (long)retry.TotalSeconds;
             r.NextDueAtUnixMs = (now + retry).ToUnixTimeMilliseconds();
+            r.DueTrigger = null;
             var account = r.Accounts[r.Pending?.AccountIndex ?? (r.Alternating ? 1 - r.ActiveIndex : 0)];
             entry = TargetManager.AppendEvent(tx, name, r, started, now, trigger, RotationOutcomes.Failed, step, reason, account);
             targets.Save(tx, name, r);
@@ -486,6 +489,7 @@ public sealed class RotationEngine(
             var schedule = TargetManager.Schedule(r);
             // The interrupted rotation did not happen: due again soon, not a whole period later.
             r.NextDueAtUnixMs = schedule.IsManualOnly ? null : (now + options.Value.RetryBase).ToUnixTimeMilliseconds();
+            r.DueTrigger = null;
             entry = TargetManager.AppendEvent(tx, name, r, started, now, trigger, outcome, "", reason, account);
             targets.Save(tx, name, r);
             return true;

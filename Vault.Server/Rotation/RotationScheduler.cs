@@ -103,7 +103,8 @@ public sealed class RotationScheduler(
             {
                 if (due <= now)
                 {
-                    Launch(name, () => engine.RotateAsync(name, RotationTriggers.Scheduled, stoppingToken), stoppingToken);
+                    var trigger = record.DueTrigger ?? RotationTriggers.Scheduled;
+                    Launch(name, () => engine.RotateAsync(name, trigger, stoppingToken), stoppingToken);
                 }
                 else
                 {

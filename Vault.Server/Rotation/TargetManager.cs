@@ -176,6 +176,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
                 record.NeedsAttention = false;
                 AppendEvent(tx, name, record, now, now, RotationTriggers.Admin, RotationOutcomes.PasswordReplaced, "", "the password the vault holds was replaced by an admin", accounts[record.ActiveIndex]);
             }
+            record.DueTrigger = rotateNow ? RotationTriggers.Registration : null;
             record.NextDueAtUnixMs = rotateNow
                 ? now.ToUnixTimeMilliseconds()
                 : schedule.NextDue(name, record.LastRotatedAtUnixMs is { } last ? DateTimeOffset.FromUnixTimeMilliseconds(last) : now)?.ToUnixTimeMilliseconds();

@@ -48,6 +48,8 @@ public sealed class TargetRecord
     public long Version { get; set; }
     public long? LastRotatedAtUnixMs { get; set; }
     public long? NextDueAtUnixMs { get; set; }
+    /// <summary>What the due run is, when not a plain scheduled one (e.g. <c>registration</c> for rotate-now).</summary>
+    public string? DueTrigger { get; set; }
     public bool Paused { get; set; }
     public bool NeedsAttention { get; set; }
     public string? LastError { get; set; }

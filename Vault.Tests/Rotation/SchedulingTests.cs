@@ -66,7 +66,7 @@ public sealed class SchedulingTests(TargetSystems systems)
         Assert.True(result.Event.Outcome == RotationOutcome.Succeeded, $"{result.Event.Step}: {result.Event.Reason}");
         Assert.Equal(2UL, result.Target.Status.Version);
         var history = (await RotationKit.HistoryAsync(targets, vault.As(), name)).Where(e => e.Outcome == RotationOutcome.Succeeded).OrderBy(e => e.Id).ToList();
-        Assert.Equal(["scheduled", "manual"], history.Select(e => e.Trigger));
+        Assert.Equal(["registration", "manual"], history.Select(e => e.Trigger));
         Assert.True(history[1].StartedAt.ToDateTime() >= history[0].FinishedAt.ToDateTime(), "the manual rotation started before the scheduled one finished");
         var credential = await targets.GetTargetCredentialAsync(new GetTargetCredentialRequest { Name = name }, vault.As());
         Assert.True(await systems.Postgres.CanLoginAsync(account, credential.Password));
