@@ -12,6 +12,9 @@ namespace Vault.Cli.Output;
 /// </summary>
 internal static class TargetPrinter
 {
+    /// <summary>The server's default alphabet (Vault.Rotators' <c>PasswordPolicy.SafeAlphabet</c>), named rather than spelled out.</summary>
+    private const string DefaultAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
     public static readonly string[] ListHeaders = ["NAME", "KIND", "ACCOUNT", "STATE", "VERSION", "LAST-ROTATED", "NEXT-ROTATION", "NOTES"];
 
     public static readonly string[] HistoryHeaders = ["TIME", "TRIGGER", "OUTCOME", "ACCOUNT", "VERSION", "STEP", "REASON"];
@@ -231,7 +234,7 @@ internal static class TargetPrinter
         var required = new[] { ("lower", policy.RequireLower), ("upper", policy.RequireUpper), ("digit", policy.RequireDigit), ("symbol", policy.RequireSymbol) }
             .Where(c => c.Item2).Select(c => c.Item1).ToList();
         var length = policy.Length == 0 ? "32" : policy.Length.ToString(CultureInfo.InvariantCulture);
-        var alphabet = policy.Alphabet.Length == 0 ? "letters, digits, '-', '_'" : $"from '{policy.Alphabet}'";
+        var alphabet = policy.Alphabet is "" or DefaultAlphabet ? "letters, digits, '-', '_'" : $"from '{policy.Alphabet}'";
         return $"{length} characters: {alphabet}; requires {(required.Count == 0 ? "nothing" : string.Join(", ", required))}";
     }
 
