@@ -46,7 +46,7 @@ internal static class TargetCommands
         var length = new Option<uint?>("--length") { Description = "Length of generated passwords, 8 to 256 (default 32)" };
         var alphabet = new Option<string>("--alphabet") { Description = "Characters generated passwords may use: printable ASCII, no space (default: letters, digits, '-', '_')" };
         var require = new Option<string>("--require") { Description = "Character classes every password must contain, comma-separated: lower, upper, digit, symbol, or none (default lower,upper,digit without --alphabet, none with it)" };
-        var rotateNow = new Option<bool>("--rotate-now") { Description = "Rotate right after registering (no current password needed)" };
+        var rotateNow = new Option<bool>("--rotate-now") { Description = "Start a rotation in the background right after registering (no current password needed; 'target rotate' waits instead)" };
         var passwordFile = new Option<string>("--current-password-file") { Description = "Read the account's password today from this file (one trailing newline ignored)" };
         var passwordStdin = new Option<bool>("--current-password-stdin") { Description = "Read the account's password today from standard input (or a prompt without echo)" };
         var secondPasswordFile = new Option<string>("--second-current-password-file") { Description = "Read the second account's password today from this file" };
