@@ -1,11 +1,15 @@
+using Vault.Tests.Infrastructure.Servers;
+
 namespace Vault.Tests.Cli;
 
 /// <summary><c>vaultctl target ...</c>: local validation (nothing sent) and round trips against a real server.</summary>
 /// <remarks>
 /// Targets here point at a closed loopback port: registering, reading, pausing and the credential
-/// need no database, and a rotation fails at its first contact with the host.
+/// need no database, and a rotation fails at its first contact with the host. One test rotates a
+/// role on the run's real PostgreSQL.
 /// </remarks>
-public sealed class CliTargetTests(CliVaultFixture fixture) : IClassFixture<CliVaultFixture>
+[Collection("postgres")]
+public sealed class CliTargetTests(CliVaultFixture fixture, PostgresServer postgres) : IClassFixture<CliVaultFixture>
 {
     /// <summary>Nothing listens on port 1 of the loopback interface.</summary>
     private const string ClosedPort = "1";
@@ -287,6 +291,38 @@ public sealed class CliTargetTests(CliVaultFixture fixture) : IClassFixture<CliV
 
         (await _ctl.RunAsync("target", "delete", name)).Ok();
         (await _ctl.RunAsync("target", "history", name)).OneLineError(2, "vaultctl: NotFound: ");
+    }
+
+    [Fact]
+    public async Task Rotate_AgainstRealPostgres_CredentialLogsInAndHistoryShowsSucceeded()
+    {
+        var name = CliVaultFixture.Unique("pg");
+        var original = $"orig-{Guid.NewGuid():N}";
+        var role = await postgres.CreateLoginRoleAsync(original, "cli");
+        var admin = $"cli-target/{name}/admin";
+        (await _ctl.RunAsync("kv", "put", admin, $"username={postgres.SuperUser}", $"password={postgres.SuperPassword}")).Ok();
+        (await _ctl.RunWithInputAsync(original + "\n", "target", "add", name, "--kind", "postgres", "--host", postgres.Host,
+            "--port", postgres.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--database", postgres.Database,
+            "--account", role, "--admin-secret", admin, "--interval", "24h", "--current-password-stdin")).Ok();
+
+        var rotated = (await _ctl.RunAsync("target", "rotate", name)).Ok();
+        var credential = (await _ctl.RunAsync("target", "credential", name, "--json")).Json();
+        var history = (await _ctl.RunAsync("target", "history", name, "--json")).Json();
+
+        Assert.Matches(@"(?m)^Outcome +succeeded$", rotated);
+        Assert.Matches(@"(?m)^Version +1$", rotated);
+        var password = credential.GetProperty("password").GetString()!;
+        Assert.Equal(role, credential.GetProperty("username").GetString());
+        Assert.Equal(1UL, credential.GetProperty("version").GetUInt64());
+        Assert.NotEqual(original, password);
+        Assert.True(await postgres.CanLoginAsync(role, password), "the credential vaultctl printed does not log in");
+        Assert.False(await postgres.CanLoginAsync(role, original), "the old password still logs in");
+        var newest = history.GetProperty("events").EnumerateArray().First();
+        Assert.Equal("succeeded", newest.GetProperty("outcome").GetString());
+        Assert.Equal("manual", newest.GetProperty("trigger").GetString());
+        Assert.Equal(1UL, newest.GetProperty("version").GetUInt64());
+        Assert.Equal(role, newest.GetProperty("account").GetString());
+        Assert.DoesNotContain(password, rotated, StringComparison.Ordinal);
     }
 
     /// <summary>A KV admin credential for a target (PutTarget reads it, so it must exist).</summary>
