@@ -168,8 +168,8 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
                 State = record switch
                 {
                     { NeedsAttention: true } => TargetState.NeedsAttention,
-                    { Pending: not null } => TargetState.Rotating,
                     { ConsecutiveFailures: > 0 } => TargetState.Retrying,
+                    { Pending: not null } => TargetState.Rotating,
                     _ => TargetState.Ready,
                 },
                 Version = (ulong)record.Version,
@@ -208,7 +208,7 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
 
     internal static RotationEvent ToProto(RotationEventRecord entry) => new()
     {
-        Id = (ulong)entry.Id,
+        Id = (ulong)entry.Number,
         StartedAt = ProtoMapping.Time(entry.StartedAtUnixMs),
         FinishedAt = ProtoMapping.Time(entry.FinishedAtUnixMs),
         Trigger = entry.Trigger,

@@ -386,6 +386,9 @@ public sealed class RotationEngine(
 
     private async Task<RotationEventRecord> FinishAsync(string name, DateTimeOffset started, string trigger, string outcome, string reason, CancellationToken cancellationToken)
     {
+        // Read what the write needs before it: a unit of work may only read through its writer.
+        var before = targets.Get(name);
+        var adminData = before.ManagesAdminSecret ? AdminSecretFields(before.AdminSecret) : null;
         RotationEventRecord? entry = null;
         await store.WriteAsync(tx =>
         {
@@ -410,7 +413,11 @@ public sealed class RotationEngine(
             r.NextDueAtUnixMs = TargetManager.Schedule(r).NextDue(name, now)?.ToUnixTimeMilliseconds();
             if (r.ManagesAdminSecret)
             {
-                PublishAdminSecret(tx, r, targets.DecryptPassword(name, r, pending.Password));
+                // The verified password becomes the admin secret's in the same commit, keeping its other fields.
+                var data = adminData ?? new Dictionary<string, string>(StringComparer.Ordinal);
+                data["username"] = r.Accounts[0];
+                data["password"] = targets.DecryptPassword(name, r, pending.Password);
+                kv.PutWithin(tx, r.AdminSecret, data);
             }
             entry = TargetManager.AppendEvent(tx, name, r, started, now, trigger, outcome, "", reason, r.Accounts[pending.AccountIndex]);
             targets.Save(tx, name, r);
@@ -421,24 +428,17 @@ public sealed class RotationEngine(
         return entry!;
     }
 
-    /// <summary>The verified password becomes the admin secret's, in the same commit as the target's, keeping its other fields.</summary>
-    private void PublishAdminSecret(IStoreWriter tx, TargetRecord record, string password)
+    private Dictionary<string, string> AdminSecretFields(string path)
     {
-        var data = new Dictionary<string, string>(StringComparer.Ordinal);
         try
         {
-            foreach (var (key, value) in kv.Get(record.AdminSecret, 0).Data)
-            {
-                data[key] = value;
-            }
+            return new Dictionary<string, string>(kv.Get(path, 0).Data, StringComparer.Ordinal);
         }
         catch (NotFoundException)
         {
-            // Deleted since registration: write it afresh.
+            // Deleted since registration: written afresh.
+            return new Dictionary<string, string>(StringComparer.Ordinal);
         }
-        data["username"] = record.Accounts[0];
-        data["password"] = password;
-        kv.PutWithin(tx, record.AdminSecret, data);
     }
 
     private async Task<RotationEventRecord> FailAsync(string name, DateTimeOffset started, string trigger, string step, string reason, CancellationToken cancellationToken)

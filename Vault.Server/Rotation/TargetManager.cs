@@ -248,8 +248,8 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
         var from = Math.Max(1, record.NextEventId - limit);
         var events = store.List<RotationEventRecord>(Collections.RotationHistory, name + "/")
             .Select(e => e.Value)
-            .Where(e => e.Id >= from)
-            .OrderByDescending(e => e.Id)
+            .Where(e => e.Number >= from)
+            .OrderByDescending(e => e.Number)
             .Take(limit)
             .ToList();
         return events;
@@ -361,7 +361,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
     {
         var entry = new RotationEventRecord
         {
-            Id = record.NextEventId++,
+            Number = record.NextEventId++,
             StartedAtUnixMs = started.ToUnixTimeMilliseconds(),
             FinishedAtUnixMs = finished.ToUnixTimeMilliseconds(),
             Trigger = trigger,
@@ -371,10 +371,10 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
             Version = record.Version,
             Account = account,
         };
-        tx.Put(Collections.RotationHistory, EventId(name, entry.Id), entry);
-        if (entry.Id > MaxHistory)
+        tx.Put(Collections.RotationHistory, EventId(name, entry.Number), entry);
+        if (entry.Number > MaxHistory)
         {
-            tx.Delete(Collections.RotationHistory, EventId(name, entry.Id - MaxHistory));
+            tx.Delete(Collections.RotationHistory, EventId(name, entry.Number - MaxHistory));
         }
         return entry;
     }

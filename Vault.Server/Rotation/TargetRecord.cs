@@ -101,7 +101,8 @@ public sealed class PendingRotation
 /// <summary>One line of a target's history, keyed <c>name/000000000042</c>.</summary>
 public sealed class RotationEventRecord
 {
-    public long Id { get; set; }
+    /// <summary>The event's number within its target (not "Id": LiteDB would take that for the document key).</summary>
+    public long Number { get; set; }
     public long StartedAtUnixMs { get; set; }
     public long FinishedAtUnixMs { get; set; }
     public string Trigger { get; set; } = "";

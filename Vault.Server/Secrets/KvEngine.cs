@@ -48,7 +48,10 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
         var plaintext = JsonSerializer.SerializeToUtf8Bytes(data, Json.IReadOnlyDictionaryStringString);
         try
         {
-            return PutWithin(tx, path, plaintext, cas: null);
+            // The vault's own write (a verified password) is not refused by cas_required: it
+            // checks against the version it is replacing, in the same unit of work.
+            var current = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)?.CurrentVersion ?? 0;
+            return PutWithin(tx, path, plaintext, cas: (ulong)current);
         }
         finally
         {
