@@ -1,9 +1,10 @@
 using Vault.Protocol.V1;
+using Vault.Tests.Cli;
 using Vault.Tests.Infrastructure;
 
 namespace Vault.Tests.Rotation;
 
-/// <summary>A manual rotation against each real system: the vault's password logs in, the old one no longer does.</summary>
+/// <summary>`vaultctl target rotate` against each real system: the vault's password logs in, the old one no longer does.</summary>
 [Collection("target-systems")]
 public sealed class RotateTests(TargetSystems systems) : IAsyncLifetime
 {
@@ -28,14 +29,15 @@ public sealed class RotateTests(TargetSystems systems) : IAsyncLifetime
         await targets.PutTargetAsync(new PutTargetRequest { Target = RotationKit.Describe(system, name, account, admin), CurrentPassword = initial }, _vault.As());
         Assert.Equal(initial, (await targets.GetTargetCredentialAsync(new GetTargetCredentialRequest { Name = name }, _vault.As())).Password);
 
-        var rotated = await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, _vault.As());
+        var rotated = (await new VaultCtl(_vault.Address, _vault.RootToken).RunAsync("target", "rotate", name)).Ok();
 
-        Assert.True(rotated.Event.Outcome == RotationOutcome.Succeeded, $"rotation failed at {rotated.Event.Step}: {rotated.Event.Reason}");
+        Assert.Matches(@"(?m)^Outcome +succeeded$", rotated);
         var credential = await targets.GetTargetCredentialAsync(new GetTargetCredentialRequest { Name = name }, _vault.As());
         Assert.Equal(account, credential.Username);
         Assert.Equal(1UL, credential.Version);
         Assert.NotEqual(initial, credential.Password);
         Assert.True(await system.CanLoginAsync(account, credential.Password), "the password the vault holds does not log in");
+        Assert.DoesNotContain(credential.Password, rotated, StringComparison.Ordinal);
         Assert.False(await system.CanLoginAsync(account, initial), "the previous password still logs in");
         var target = await targets.GetTargetAsync(new GetTargetRequest { Name = name }, _vault.As());
         Assert.Equal(TargetState.Ready, target.Status.State);
