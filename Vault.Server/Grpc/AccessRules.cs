@@ -50,7 +50,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, GetTargetRequest r) => new(Target(r.Name), Capability.Read),
         (_, ListTargetsRequest) => new("rotation/target", Capability.List),
         (_, DeleteTargetRequest r) => new(Target(r.Name), Capability.Delete),
-        (_, RotateTargetRequest r) => new($"{Target(r.Name)}/rotate", Capability.Update),
+        (_, RotateTargetRequest r) => new(Target(r.Name), Capability.Rotate),
         (_, PauseTargetRequest r) => new($"{Target(r.Name)}/pause", Capability.Update),
         (_, ResumeTargetRequest r) => new($"{Target(r.Name)}/pause", Capability.Update),
         (_, ListTargetHistoryRequest r) => new($"{Target(r.Name)}/history", Capability.Read),

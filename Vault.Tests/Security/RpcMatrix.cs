@@ -221,7 +221,7 @@ public static class RpcMatrix
         new("vault.v1.TargetService/RotateTarget", "", async v =>
         {
             var (name, _) = await SeedTargetAsync(v);
-            return new(new RotateTargetRequest { Name = name }, new($"rotation/target/{name}/rotate", ["update"]), () => TargetHistoryAsync(v, name));
+            return new(new RotateTargetRequest { Name = name }, new($"rotation/target/{name}", ["rotate"]), () => TargetHistoryAsync(v, name));
         }),
         new("vault.v1.TargetService/PauseTarget", "", async v =>
         {
