@@ -50,11 +50,12 @@ public sealed partial class VaultClient
 
     /// <summary>Forgets a target and its history; the account keeps its current password.</summary>
     /// <param name="name">The target's name.</param>
+    /// <param name="force">Delete even while a pending password awaits reconciliation (it may be the one the system holds).</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>A task that completes when the target is gone.</returns>
-    /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown target.</exception>
-    public async Task DeleteTargetAsync(string name, CancellationToken cancellationToken = default) =>
-        await Targets.DeleteTargetAsync(new DeleteTargetRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
+    /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown target; FailedPrecondition for a pending password without <paramref name="force"/>.</exception>
+    public async Task DeleteTargetAsync(string name, bool force = false, CancellationToken cancellationToken = default) =>
+        await Targets.DeleteTargetAsync(new DeleteTargetRequest { Name = name, Force = force }, Call(cancellationToken)).ConfigureAwait(false);
 
     /// <summary>Rotates a target's password now and waits until the rotation has ended.</summary>
     /// <param name="name">The target's name.</param>

@@ -218,10 +218,11 @@ internal static class TargetCommands
     private static Command Delete()
     {
         var name = NameArgument();
-        var command = new Command("delete", "Forget a target and its history (the account keeps its current password)") { name };
+        var force = new Option<bool>("--force") { Description = "Delete even while a pending password awaits reconciliation (it may be the one the system holds)" };
+        var command = new Command("delete", "Forget a target and its history (the account keeps its current password)") { name, force };
         command.SetHandler(async (ctx, ct) =>
         {
-            await ctx.Client.DeleteTargetAsync(ctx.Value(name), ct);
+            await ctx.Client.DeleteTargetAsync(ctx.Value(name), ctx.Value(force), ct);
             ctx.Out.Deleted("Target", ctx.Value(name));
         });
         return command;

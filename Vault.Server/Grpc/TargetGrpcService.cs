@@ -30,9 +30,15 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
             {
                 throw new ValidationException("target.admin_secret", ex.Message);
             }
-            if (!VaultInterceptor.Caller(context).Acl.Allows($"kv/{target.AdminSecret}", Capability.Read))
+            var acl = VaultInterceptor.Caller(context).Acl;
+            if (!acl.Allows($"kv/{target.AdminSecret}", Capability.Read))
             {
                 throw new AccessDeniedException($"permission denied: registering a target with admin secret '{target.AdminSecret}' needs read on kv/{target.AdminSecret}");
+            }
+            // The vault will write verified passwords into a secret it manages.
+            if (target.ManagesAdminSecret && !acl.Allows($"kv/{target.AdminSecret}", Capability.Update))
+            {
+                throw new AccessDeniedException($"permission denied: managing admin secret '{target.AdminSecret}' needs update on kv/{target.AdminSecret}");
             }
         }
         var spec = new TargetSpec(
@@ -62,8 +68,24 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
         {
             throw new ValidationException("target.connection.port", "must be between 1 and 65535 (0 for the kind's default)");
         }
-        var record = await targets.PutAsync(spec, request.RotateNow, Empty(request.CurrentPassword), Empty(request.SecondCurrentPassword), context.CancellationToken);
-        return ToProto(target.Name, record);
+        TargetRecord? record = null;
+        // Under the target's rotation lock: a rotation must not set a password on one host and
+        // store it for another.
+        await engine.ExclusiveAsync(target.Name, async () =>
+        {
+            if (targets.TryGet(target.Name) is { } existing && Moves(existing, spec))
+            {
+                // Moving a target sends its stored passwords to the new place: only for whoever
+                // could read them (and the old admin credential) anyway.
+                var acl = VaultInterceptor.Caller(context).Acl;
+                if (!acl.Allows($"rotation/target/{target.Name}/credential", Capability.Read) || !acl.Allows($"kv/{existing.AdminSecret}", Capability.Read))
+                {
+                    throw new AccessDeniedException($"permission denied: moving target '{target.Name}' (connection or admin secret) needs read on rotation/target/{target.Name}/credential and on kv/{existing.AdminSecret}");
+                }
+            }
+            record = await targets.PutAsync(spec, request.RotateNow, Empty(request.CurrentPassword), Empty(request.SecondCurrentPassword), context.CancellationToken);
+        }, context.CancellationToken);
+        return ToProto(target.Name, record!);
     }
 
     public override Task<Target> GetTarget(GetTargetRequest request, ServerCallContext context) =>
@@ -72,13 +94,16 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
     public override Task<ListTargetsResponse> ListTargets(ListTargetsRequest request, ServerCallContext context)
     {
         var response = new ListTargetsResponse();
-        response.Targets.AddRange(targets.List().Select(t => ToProto(t.Name, t.Record)));
+        var acl = VaultInterceptor.Caller(context).Acl;
+        response.Targets.AddRange(targets.List()
+            .Where(t => acl.Allows($"rotation/target/{t.Name}", Capability.Read))
+            .Select(t => ToProto(t.Name, t.Record)));
         return Task.FromResult(response);
     }
 
     public override async Task<DeleteTargetResponse> DeleteTarget(DeleteTargetRequest request, ServerCallContext context)
     {
-        await engine.ExclusiveAsync(request.Name, () => targets.DeleteAsync(request.Name, context.CancellationToken), context.CancellationToken);
+        await engine.ExclusiveAsync(request.Name, () => targets.DeleteAsync(request.Name, request.Force, context.CancellationToken), context.CancellationToken);
         return new DeleteTargetResponse();
     }
 
@@ -134,6 +159,15 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
         policy.RequireLower, policy.RequireUpper, policy.RequireDigit, policy.RequireSymbol);
 
     private static string? Empty(string value) => value.Length == 0 ? null : value;
+
+    private static bool Moves(TargetRecord existing, TargetSpec spec) =>
+        !string.Equals(existing.Host, spec.Host.Trim(), StringComparison.Ordinal)
+        || existing.Port != spec.Port
+        || !string.Equals(existing.Database, spec.Database ?? "", StringComparison.Ordinal)
+        || !string.Equals(existing.AdminSecret, spec.AdminSecret, StringComparison.Ordinal)
+        || existing.ManagesAdminSecret != spec.ManagesAdminSecret
+        || existing.Options.Count != spec.Options.Count
+        || existing.Options.Any(o => !spec.Options.TryGetValue(o.Key, out var v) || v != o.Value);
 
     internal static Target ToProto(string name, TargetRecord record)
     {

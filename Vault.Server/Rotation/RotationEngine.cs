@@ -90,11 +90,11 @@ public sealed class RotationEngine(
             var next = now + options.Value.DriftCheckInterval;
             var stored = record.Passwords[record.ActiveIndex];
             LoginCheck? check = null;
-            if (record.Pending is null && stored is not null)
+            if (record.Pending is null && stored is not null && rotators.TryGet(record.Kind, out var rotator))
             {
-                var rotator = rotators.Get(record.Kind);
                 var account = record.Accounts[record.ActiveIndex];
-                check = await rotator.VerifyLoginAsync(targets.Connection(record, options.Value.ConnectTimeout),
+                // Any failure to check (the database is gone, an odd answer) says nothing about drift.
+                check = await SafeVerifyAsync(rotator, targets.Connection(record, options.Value.ConnectTimeout),
                     new Credential(account, targets.DecryptPassword(name, record, stored)), cancellationToken);
             }
             var finished = clock.GetUtcNow();
@@ -163,20 +163,20 @@ public sealed class RotationEngine(
         }
         if (record.Pending is not null)
         {
-            if (record.NeedsAttention && trigger == RotationTriggers.Manual)
+            // Whatever asked, the pending password is tried first: it may be the one the system has.
+            var reconciled = await ReconcileAsync(name, record, trigger, cancellationToken);
+            record = targets.Get(name);
+            var freshRotationWanted = trigger == RotationTriggers.Manual && record.NeedsAttention && !record.ManagesAdminSecret;
+            if (freshRotationWanted)
             {
-                // An admin asked for a fresh rotation of a target neither password opens: the admin
-                // credential sets a new one without needing either.
+                // Neither password opens the account and an admin asked for a rotation: the admin
+                // credential sets a new one without needing either. (A target that is its own
+                // admin cannot: the admin credential is the lost one.)
                 record = await ClearPendingAsync(name, cancellationToken);
             }
-            else
+            else if (record.Pending is not null || record.NeedsAttention || reconciled.Outcome != RotationOutcomes.Discarded || trigger == RotationTriggers.Startup)
             {
-                var reconciled = await ReconcileAsync(name, record, trigger, cancellationToken);
-                record = targets.Get(name);
-                if (record.Pending is not null || record.NeedsAttention || reconciled.Outcome != RotationOutcomes.Discarded || trigger == RotationTriggers.Startup)
-                {
-                    return reconciled;
-                }
+                return reconciled;
             }
         }
         return await RunStepsAsync(name, record, trigger, cancellationToken);
@@ -297,8 +297,10 @@ public sealed class RotationEngine(
         var current = record.Passwords[pending.AccountIndex];
         var currentCheck = current is null ? null
             : await SafeVerifyAsync(rotator, connection, new Credential(account, targets.DecryptPassword(name, record, current)), cancellationToken);
-        var inactiveWithoutPassword = record.Alternating && pending.AccountIndex != record.ActiveIndex && current is null && pendingCheck.Outcome == LoginOutcome.Refused;
-        if (currentCheck?.Outcome == LoginOutcome.Accepted || inactiveWithoutPassword)
+        // No earlier password (onboarded with rotate-now, or an alternating account never set): a
+        // refused pending password just means the set never landed; rotate again.
+        var noEarlierPassword = current is null && pendingCheck.Outcome == LoginOutcome.Refused;
+        if (currentCheck?.Outcome == LoginOutcome.Accepted || noEarlierPassword)
         {
             var discarded = await ClearPendingWithEventAsync(name, started, trigger, RotationOutcomes.Discarded,
                 $"an interrupted rotation (last durable step: {pending.Step}) was rolled back: the current password still logs in", cancellationToken);
@@ -342,7 +344,10 @@ public sealed class RotationEngine(
         }
         else if (current is null)
         {
-            note = "there is no earlier password to restore";
+            // Nothing to restore; if the set may have landed, the pending password may be the
+            // system's now: keep it for reconciliation.
+            keepPending = applied is null;
+            note = keepPending ? "there is no earlier password to restore; the new one stays pending until a login decides" : "there is no earlier password to restore";
         }
         else
         {
@@ -389,7 +394,7 @@ public sealed class RotationEngine(
     {
         // Read what the write needs before it: a unit of work may only read through its writer.
         var before = targets.Get(name);
-        var adminData = before.ManagesAdminSecret ? AdminSecretFields(before.AdminSecret) : null;
+        var (adminData, adminVersion) = before.ManagesAdminSecret ? AdminSecretFields(before.AdminSecret) : (null, 0L);
         RotationEventRecord? entry = null;
         await store.WriteAsync(tx =>
         {
@@ -419,7 +424,9 @@ public sealed class RotationEngine(
                 var data = adminData ?? new Dictionary<string, string>(StringComparer.Ordinal);
                 data["username"] = r.Accounts[0];
                 data["password"] = targets.DecryptPassword(name, r, pending.Password);
-                kv.PutWithin(tx, r.AdminSecret, data);
+                // Against the version read above: a concurrent KV write fails this commit (the
+                // rotation stays pending and is finished again) rather than being overwritten.
+                kv.PutWithin(tx, r.AdminSecret, data, (ulong)adminVersion);
             }
             entry = TargetManager.AppendEvent(tx, name, r, started, now, trigger, outcome, "", reason, r.Accounts[pending.AccountIndex]);
             targets.Save(tx, name, r);
@@ -430,16 +437,17 @@ public sealed class RotationEngine(
         return entry!;
     }
 
-    private Dictionary<string, string> AdminSecretFields(string path)
+    private (Dictionary<string, string> Data, long Version) AdminSecretFields(string path)
     {
         try
         {
-            return new Dictionary<string, string>(kv.Get(path, 0).Data, StringComparer.Ordinal);
+            var secret = kv.Get(path, 0);
+            return (new Dictionary<string, string>(secret.Data, StringComparer.Ordinal), secret.Version);
         }
         catch (NotFoundException)
         {
-            // Deleted since registration: written afresh.
-            return new Dictionary<string, string>(StringComparer.Ordinal);
+            // Deleted since registration (or its current version deleted): written afresh.
+            return (new Dictionary<string, string>(StringComparer.Ordinal), kv.Exists(path) ? kv.GetMetadata(path).Metadata.CurrentVersion : 0);
         }
     }
 

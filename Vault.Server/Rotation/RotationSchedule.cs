@@ -112,6 +112,19 @@ public sealed class RotationSchedule
         return new RotationSchedule(interval, cron, parsed, start, end, jitter);
     }
 
+    /// <summary>
+    /// Rebuilds a schedule that was validated when it was stored, without validating it again:
+    /// checks that depend on the clock (a cron's spacing) must not start failing a finished
+    /// rotation later.
+    /// </summary>
+    public static RotationSchedule FromStored(TimeSpan? interval, string? cron, string? windowStart, string? windowEnd, TimeSpan maxJitter)
+    {
+        var parsed = string.IsNullOrWhiteSpace(cron) ? null : CronExpression.Parse(cron.Trim(), cron.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries).Length == 6 ? CronFormat.IncludeSeconds : CronFormat.Standard);
+        TimeOnly? start = windowStart is null ? null : TimeOnly.ParseExact(windowStart, "HH:mm", CultureInfo.InvariantCulture);
+        TimeOnly? end = windowEnd is null ? null : TimeOnly.ParseExact(windowEnd, "HH:mm", CultureInfo.InvariantCulture);
+        return new RotationSchedule(interval, parsed is null ? null : cron!.Trim(), parsed, start, end, maxJitter);
+    }
+
     /// <summary>The next due time for <paramref name="targetName"/> after a rotation (or registration) at <paramref name="after"/>; null when manual only.</summary>
     public DateTimeOffset? NextDue(string targetName, DateTimeOffset after)
     {
@@ -123,18 +136,19 @@ public sealed class RotationSchedule
             return null;
         }
         var jitter = Jitter(targetName);
-        if (WindowStart is { } start && WindowEnd is { } end && !InWindow(TimeOnly.FromDateTime(due.UtcDateTime), start, end))
+        var jittered = due + jitter;
+        if (WindowStart is { } start && WindowEnd is { } end && !InWindow(TimeOnly.FromDateTime(jittered.UtcDateTime), start, end))
         {
             // Move to the window's next opening; keep the jitter inside the window.
             var windowLength = end > start ? end - start : TimeSpan.FromDays(1) - (start - end);
-            var opening = new DateTimeOffset(due.UtcDateTime.Date + start.ToTimeSpan(), TimeSpan.Zero);
-            if (opening < due)
+            var opening = new DateTimeOffset(jittered.UtcDateTime.Date + start.ToTimeSpan(), TimeSpan.Zero);
+            if (opening < jittered)
             {
                 opening = opening.AddDays(1);
             }
             return opening + TimeSpan.FromTicks(jitter.Ticks % Math.Max(1, windowLength.Ticks));
         }
-        return due + jitter;
+        return jittered;
     }
 
     /// <summary>The fixed jitter of one target: a hash of its name scaled into [0, <see cref="MaxJitter"/>].</summary>
@@ -155,16 +169,25 @@ public sealed class RotationSchedule
     private static bool InWindow(TimeOnly time, TimeOnly start, TimeOnly end) =>
         start < end ? time >= start && time < end : time >= start || time < end;
 
+    /// <summary>The shortest gap between occurrences over the coming year (at most 1000 of them): jitter must stay below it whenever it runs.</summary>
     private static TimeSpan? CronPeriod(CronExpression? cron)
     {
         if (cron is null)
         {
             return null;
         }
-        var now = DateTime.UtcNow;
-        var first = cron.GetNextOccurrence(now, TimeZoneInfo.Utc);
-        var second = first is { } f ? cron.GetNextOccurrence(f, TimeZoneInfo.Utc) : null;
-        return first is { } a && second is { } b ? b - a : null;
+        var from = DateTime.UtcNow;
+        var occurrences = cron.GetOccurrences(from, from.AddYears(1), TimeZoneInfo.Utc).Take(1000).ToList();
+        TimeSpan? shortest = null;
+        for (var i = 1; i < occurrences.Count; i++)
+        {
+            var gap = occurrences[i] - occurrences[i - 1];
+            if (shortest is null || gap < shortest)
+            {
+                shortest = gap;
+            }
+        }
+        return shortest;
     }
 
     private static TimeOnly? ParseTime(string? value, string field)

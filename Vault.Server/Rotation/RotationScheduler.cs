@@ -23,6 +23,7 @@ public sealed class RotationScheduler(
     private static readonly TimeSpan MaxSleep = TimeSpan.FromSeconds(30);
     private readonly SemaphoreSlim _wake = new(0);
     private static readonly TimeSpan Cooldown = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan FailureCooldown = TimeSpan.FromMinutes(1);
     private readonly ConcurrentDictionary<string, bool> _running = new(StringComparer.Ordinal);
     // After a run, its key waits a moment before it can run again: a run that could not move its
     // due time (the target was busy, the store failed) must not turn into a tight loop.
@@ -149,6 +150,7 @@ public sealed class RotationScheduler(
         }
         _ = Task.Run(async () =>
         {
+            var failed = false;
             try
             {
                 await _slots!.WaitAsync(stoppingToken);
@@ -167,12 +169,14 @@ public sealed class RotationScheduler(
             catch (Exception ex)
             {
                 // The engine records rotation failures itself; this is a store or barrier failure
-                // (e.g. sealed mid-run). The target stays due and is tried at the next pass.
+                // (e.g. sealed mid-run) or a damaged record. The target stays due: try it again,
+                // but not every second.
+                failed = true;
                 RotationLog.SchedulerFailed(logger, ex);
             }
             finally
             {
-                _notBefore[key] = (clock.GetUtcNow() + Cooldown).ToUnixTimeMilliseconds();
+                _notBefore[key] = (clock.GetUtcNow() + (failed ? FailureCooldown : Cooldown)).ToUnixTimeMilliseconds();
                 _running.TryRemove(key, out _);
                 Wake();
             }

@@ -93,6 +93,12 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
                 throw new ValidationException("target.manages_admin_secret", $"'{spec.AdminSecret}' is already managed by target '{other}'");
             }
         }
+        else if (accounts.Contains(admin.Username, StringComparer.Ordinal))
+        {
+            // Rotating the admin's own password without updating the admin secret would lock out
+            // every target that uses it (and this one's rollback).
+            throw new ValidationException("target.account", "is the admin secret's own user: set manages_admin_secret so each rotation also updates the secret");
+        }
         var policy = spec.PasswordPolicy ?? PasswordPolicy.Default;
         if (policy.Validate() is { } weak)
         {
@@ -209,14 +215,23 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
         return result;
     }
 
-    public async Task DeleteAsync(string name, CancellationToken cancellationToken)
+    /// <summary>The target, or null; its seal is verified.</summary>
+    public TargetRecord? TryGet(string name)
+    {
+        PolicyStore.ValidateName(name, "target.name");
+        return Load(store, name);
+    }
+
+    /// <exception cref="PreconditionException">A pending password awaits reconciliation and <paramref name="force"/> is false.</exception>
+    public async Task DeleteAsync(string name, bool force, CancellationToken cancellationToken)
     {
         PolicyStore.ValidateName(name);
         await store.WriteAsync(tx =>
         {
-            if (tx.Get<TargetRecord>(Collections.RotationTargets, name) is null)
+            var record = tx.Get<TargetRecord>(Collections.RotationTargets, name) ?? throw new NotFoundException($"no target named '{name}'");
+            if (record.Pending is not null && !force)
             {
-                throw new NotFoundException($"no target named '{name}'");
+                throw new PreconditionException($"target '{name}' has a pending password that may be the one its system holds; rotate it once the system answers, or delete with force");
             }
             tx.Delete(Collections.RotationTargets, name);
             foreach (var (id, _) in tx.List<RotationEventRecord>(Collections.RotationHistory, name + "/"))
@@ -268,7 +283,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
     }
 
     /// <summary>The schedule a record describes (already validated when it was stored).</summary>
-    public static RotationSchedule Schedule(TargetRecord record) => RotationSchedule.Create(
+    public static RotationSchedule Schedule(TargetRecord record) => RotationSchedule.FromStored(
         record.IntervalSeconds is { } s ? TimeSpan.FromSeconds(s) : null, record.Cron, record.WindowStart, record.WindowEnd, TimeSpan.FromSeconds(record.MaxJitterSeconds));
 
     public static PasswordPolicy Policy(TargetRecord record) =>

@@ -42,16 +42,14 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
     /// Writes a new version inside the caller's unit of work, so another record can change in the
     /// same commit (a rotation target publishing its verified password to its admin secret).
     /// </summary>
-    internal (long Version, DateTimeOffset CreatedAt) PutWithin(IStoreWriter tx, string path, IReadOnlyDictionary<string, string> data)
+    /// <param name="expectedVersion">The version the caller read; a different current version is a <see cref="VersionConflictException"/> (so cas_required never refuses it).</param>
+    internal (long Version, DateTimeOffset CreatedAt) PutWithin(IStoreWriter tx, string path, IReadOnlyDictionary<string, string> data, ulong expectedVersion)
     {
         SecretValidation.Path(path);
         var plaintext = JsonSerializer.SerializeToUtf8Bytes(data, Json.IReadOnlyDictionaryStringString);
         try
         {
-            // The vault's own write (a verified password) is not refused by cas_required: it
-            // checks against the version it is replacing, in the same unit of work.
-            var current = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)?.CurrentVersion ?? 0;
-            return PutWithin(tx, path, plaintext, cas: (ulong)current);
+            return PutWithin(tx, path, plaintext, cas: expectedVersion);
         }
         finally
         {

@@ -29,6 +29,7 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
         { "no-current-password", "current_password" },
         { "ldap-account-not-a-dn", "target.account" },
         { "bad-name", "target.name" },
+        { "account-is-the-admin", "target.account" },
     };
 
     [Theory]
@@ -72,6 +73,7 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
             case "no-current-password": request.CurrentPassword = ""; break;
             case "ldap-account-not-a-dn": target.Kind = "ldap"; target.Connection.Database = "dc=vault,dc=test"; target.Account = "just-a-name"; break;
             case "bad-name": target.Name = "no spaces/allowed"; break;
+            case "account-is-the-admin": target.Account = "admin"; break;
             default: throw new ArgumentOutOfRangeException(nameof(variant));
         }
 
@@ -103,6 +105,86 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
         Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
         Assert.Contains($"kv/{admin}", ex.Status.Detail, StringComparison.Ordinal);
         await Assert.ThrowsAsync<RpcException>(async () => await Vault.Targets().GetTargetAsync(new GetTargetRequest { Name = name }, Vault.As()));
+    }
+
+    [Fact]
+    public async Task MovingATarget_NeedsReadOnItsCredentialAndOldAdminSecret_ElseItsPasswordsWouldGoToTheNewHost()
+    {
+        var admin = await AdminSecretAsync();
+        var name = RotationKit.UniqueName("move");
+        await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = Unreachable(name, admin), CurrentPassword = "pw-of-the-app-1" }, Vault.As());
+        // The caller may edit targets and owns an admin secret of its own, nothing more.
+        var own = await AdminSecretAsync("mine");
+        var token = await TokenAsync(("rotation/target/*", ["create", "update", "read"]), ($"kv/{own}", ["read"]));
+
+        var moved = Unreachable(name, own);
+        moved.Connection.Host = "127.0.0.2";
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = moved, RotateNow = true }, Vault.As(token)));
+        Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
+        Assert.Contains($"rotation/target/{name}/credential", ex.Status.Detail, StringComparison.Ordinal);
+        var unchanged = await Vault.Targets().GetTargetAsync(new GetTargetRequest { Name = name }, Vault.As());
+        Assert.Equal("127.0.0.1", unchanged.Connection.Host);
+        Assert.Equal(admin, unchanged.AdminSecret);
+
+        // A change that does not move it (the schedule) is fine with update alone.
+        var rescheduled = Unreachable(name, admin);
+        rescheduled.Schedule = new Protocol.V1.RotationSchedule { Interval = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromDays(7)) };
+        var token2 = await TokenAsync(("rotation/target/*", ["update"]), ($"kv/{admin}", ["read"]));
+        var updated = await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = rescheduled }, Vault.As(token2));
+        Assert.Equal(TimeSpan.FromDays(7), updated.Schedule.Interval.ToTimeSpan());
+    }
+
+    [Fact]
+    public async Task ManagingAnAdminSecret_NeedsUpdateOnIt_SinceTheVaultWillWriteIt()
+    {
+        var admin = $"admin/{Guid.NewGuid():N}";
+        await Vault.Kv.PutAsync(new PutSecretRequest { Path = admin, Data = { ["username"] = "app", ["password"] = "admin-password" } }, Vault.As());
+        var token = await TokenAsync(("rotation/target/*", ["create"]), ($"kv/{admin}", ["read"]));
+        var target = Unreachable(RotationKit.UniqueName("mng"), admin);
+        target.ManagesAdminSecret = true;
+
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = target }, Vault.As(token)));
+
+        Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
+        Assert.Contains($"update on kv/{admin}", ex.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ListTargets_ShowsOnlyTheTargetsTheCallerMayRead()
+    {
+        var admin = await AdminSecretAsync();
+        var mine = RotationKit.UniqueName("mine");
+        var theirs = RotationKit.UniqueName("theirs");
+        foreach (var name in new[] { mine, theirs })
+        {
+            await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = Unreachable(name, admin), CurrentPassword = "pw-123456" }, Vault.As());
+        }
+        var token = await TokenAsync(("rotation/target", ["list"]), ($"rotation/target/{mine}", ["read"]));
+
+        var listed = (await Vault.Targets().ListTargetsAsync(new ListTargetsRequest(), Vault.As(token))).Targets.Select(t => t.Name).ToList();
+
+        Assert.Equal([mine], listed);
+    }
+
+    private async Task<string> AdminSecretAsync(string prefix = "admin")
+    {
+        var path = $"{prefix}/{Guid.NewGuid():N}";
+        await Vault.Kv.PutAsync(new PutSecretRequest { Path = path, Data = { ["username"] = "vault_admin", ["password"] = "admin-password" } }, Vault.As());
+        return path;
+    }
+
+    private static Target Unreachable(string name, string admin) =>
+        new() { Name = name, Kind = "postgres", Connection = new TargetConnection { Host = "127.0.0.1", Port = 9 }, Account = "app", AdminSecret = admin };
+
+    private async Task<string> TokenAsync(params (string Path, string[] Capabilities)[] rules)
+    {
+        var policy = new Policy { Name = RotationKit.UniqueName("p") };
+        foreach (var (path, capabilities) in rules)
+        {
+            policy.Rules.Add(new PolicyRule { Path = path, Capabilities = { capabilities } });
+        }
+        await Vault.Policies.PutAsync(new PutPolicyRequest { Policy = policy }, Vault.As());
+        return (await Vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { policy.Name } }, Vault.As())).Token;
     }
 
     [Fact]

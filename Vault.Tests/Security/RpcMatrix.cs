@@ -204,7 +204,7 @@ public static class RpcMatrix
         {
             var (name, admin) = await SeedTargetAsync(v);
             var changed = TargetNamed(name, admin);
-            changed.Connection.Database = "changed";
+            changed.PasswordPolicy = new PasswordPolicy { Length = 40 };
             return new(new PutTargetRequest { Target = changed }, new($"rotation/target/{name}", ["update"], AlsoRead: [$"kv/{admin}"]), () => TargetStateAsync(v, name));
         }),
         new("vault.v1.TargetService/GetTarget", "", async v =>
