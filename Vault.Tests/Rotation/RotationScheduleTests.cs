@@ -71,4 +71,26 @@ public sealed class RotationScheduleTests
         var ex = Assert.Throws<Vault.Server.ValidationException>(() => RotationSchedule.Create(TimeSpan.FromMinutes(1), null, null, null, TimeSpan.FromMinutes(2)));
         Assert.StartsWith("target.schedule.max_jitter:", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Create_WithAnIrregularCron_ChecksJitterAgainstItsShortestGap()
+    {
+        // Weekdays at midnight: gaps of 1 day and (over the weekend) 3 days.
+        var ex = Assert.Throws<Vault.Server.ValidationException>(() => RotationSchedule.Create(null, "0 0 * * 1-5", null, null, TimeSpan.FromDays(2)));
+        Assert.StartsWith("target.schedule.max_jitter:", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromMinutes(5), RotationSchedule.Create(null, "0 0 * * 1-5", null, null, null).MaxJitter);
+        // Every 10 minutes on the hour's first half only: the shortest gap (10 min) bounds the default.
+        Assert.Equal(TimeSpan.FromMinutes(1), RotationSchedule.Create(null, "0,10,20 * * * *", null, null, null).MaxJitter);
+    }
+
+    [Fact]
+    public void Window_KeepsAJitteredDueTimeInsideTheWindow()
+    {
+        var schedule = RotationSchedule.Create(TimeSpan.FromHours(6), null, "01:00", "02:00", TimeSpan.FromMinutes(30));
+        for (var i = 0; i < 200; i++)
+        {
+            var due = schedule.NextDue($"t{i}", new DateTimeOffset(2026, 11, 26, 19, 50, 0, TimeSpan.Zero))!.Value;
+            Assert.InRange(due.TimeOfDay, TimeSpan.FromHours(1), TimeSpan.FromHours(2));
+        }
+    }
 }
