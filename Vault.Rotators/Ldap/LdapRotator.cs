@@ -1,23 +1,254 @@
+using System.DirectoryServices.Protocols;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Vault.Rotators.Internal;
+
 namespace Vault.Rotators.Ldap;
 
-/// <summary>Placeholder until the real rotator lands.</summary>
+/// <summary>Rotates LDAP service-account passwords with the password-modify extended operation (kind <c>ldap</c>).</summary>
+/// <remarks>
+/// <para>
+/// The account is the entry's DN; <see cref="Credential.Username"/> of the admin is the bind DN
+/// (simple bind, LDAP v3). <see cref="TargetConnection.Database"/> is an optional base DN: when set,
+/// the account must lie under it. Port 0 means 389.
+/// </para>
+/// <para>
+/// The password is set with the RFC 3062 password-modify extended operation, so the directory
+/// hashes it by its own policy (OpenLDAP: <c>password-hash</c>) and applies its password policy
+/// (ppolicy answers constraintViolation, reported as <see cref="RotatorFailure.PasswordRejected"/>).
+/// Transport is plain <c>ldap://</c>: the password and the admin's bind password cross the network
+/// in the clear, so use it on loopback or a trusted link only; LDAPS/StartTLS options are not
+/// implemented yet and no options are accepted.
+/// </para>
+/// <para>
+/// System.DirectoryServices.Protocols (libldap on Linux) only offers blocking binds, so each
+/// operation runs on a worker thread bounded by <see cref="TargetConnection.ConnectTimeout"/>;
+/// cancelling returns at once and leaves the worker to finish within that bound and close its
+/// connection.
+/// </para>
+/// </remarks>
 public sealed class LdapRotator : ICredentialRotator
 {
+    /// <summary>Default TCP port.</summary>
+    public const int DefaultPort = 389;
+
+    /// <summary>RFC 3062 password modify.</summary>
+    public const string PasswordModifyOid = "1.3.6.1.4.1.4203.1.11.1";
+
+    // Not in ResultCode.
+    private const int InvalidCredentials = 49;
+
+    // libldap client-side result codes.
+    private const int ServerDown = 81;
+    private const int Timeout = 85;
+    private const int ConnectError = 91;
+
     public string Kind => "ldap";
 
     public bool SupportsEphemeralUsers => false;
 
-    public (string Field, string Reason)? Validate(TargetConnection connection, string account) => null;
+    public (string Field, string Reason)? Validate(TargetConnection connection, string account)
+    {
+        if (TargetChecks.Connection(connection, []) is { } problem)
+        {
+            return problem;
+        }
+        IReadOnlyList<string>? baseDn = null;
+        if (connection.Database.Length > 0 && (baseDn = DistinguishedName.Parse(connection.Database)) is null)
+        {
+            return ("database", "must be a base DN such as dc=example,dc=org");
+        }
+        if (DistinguishedName.Parse(account) is not { } dn)
+        {
+            return ("account", "must be a DN such as uid=svc,ou=people,dc=example,dc=org");
+        }
+        if (baseDn is not null && !DistinguishedName.IsUnder(dn, baseDn))
+        {
+            return ("account", "must lie under the base DN");
+        }
+        return null;
+    }
 
-    public Task SetPasswordAsync(TargetConnection connection, Credential admin, string account, string newPassword, CancellationToken cancellationToken) =>
-        throw new NotImplementedException();
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The connection or account does not pass <see cref="Validate"/>.</exception>
+    public Task SetPasswordAsync(TargetConnection connection, Credential admin, string account, string newPassword, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(admin);
+        ThrowIfInvalid(connection, account);
+        const string step = "set password";
+        var where = $"{step} on {Describe(connection)} for {account}";
+        if (TargetChecks.PasswordProblem(newPassword) is { } problem)
+        {
+            throw new RotatorException(RotatorFailure.PasswordRejected, $"{where}: {problem}");
+        }
+        if (DistinguishedName.Parse(admin.Username) is null || TargetChecks.PasswordProblem(admin.Password) is not null)
+        {
+            // An empty DN or password would make an anonymous bind, which succeeds and changes nothing useful.
+            throw new RotatorException(RotatorFailure.AdminRefused, $"{where}: the admin credential needs a bind DN and a non-empty password");
+        }
+        return RunAsync(() =>
+        {
+            using var ldap = Bind(connection, admin, where, admin: true);
+            var value = PasswordModifyRequestValue(account, newPassword);
+            try
+            {
+                ldap.SendRequest(new ExtendedRequest(PasswordModifyOid, value), connection.ConnectTimeout);
+            }
+            catch (DirectoryOperationException ex)
+            {
+                throw Failed(where, ex.Response?.ResultCode, ex.Response?.ErrorMessage, ex);
+            }
+            catch (LdapException ex)
+            {
+                throw Failed(where, ex);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(value);
+            }
+            return true;
+        }, cancellationToken);
+    }
 
-    public Task<LoginCheck> VerifyLoginAsync(TargetConnection connection, Credential account, CancellationToken cancellationToken) =>
-        throw new NotImplementedException();
+    /// <inheritdoc />
+    /// <exception cref="RotatorException">The directory answered the bind with something that says nothing about the password.</exception>
+    public Task<LoginCheck> VerifyLoginAsync(TargetConnection connection, Credential account, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        ThrowIfInvalid(connection, account.Username);
+        if (TargetChecks.PasswordProblem(account.Password) is { } problem)
+        {
+            return Task.FromResult(new LoginCheck(LoginOutcome.Refused, problem));
+        }
+        return RunAsync(() =>
+        {
+            try
+            {
+                using var ldap = Bind(connection, account, $"verify login on {Describe(connection)} for {account.Username}", admin: false);
+                return LoginCheck.Accepted;
+            }
+            catch (RotatorException ex) when (ex.Failure == RotatorFailure.Unreachable)
+            {
+                return new LoginCheck(LoginOutcome.Unreachable, ex.Message);
+            }
+            catch (RotatorException ex) when (ex.Failure == RotatorFailure.AdminRefused)
+            {
+                // Bind as the account refused: wrong password, no such entry, or locked by ppolicy.
+                return new LoginCheck(LoginOutcome.Refused, ex.Message);
+            }
+        }, cancellationToken);
+    }
 
+    /// <exception cref="NotSupportedException">Always: directories have no notion of short-lived users.</exception>
     public Task CreateEphemeralUserAsync(TargetConnection connection, Credential admin, EphemeralUser user, CancellationToken cancellationToken) =>
-        throw new NotSupportedException();
+        throw new NotSupportedException("the ldap rotator does not create ephemeral users");
 
+    /// <exception cref="NotSupportedException">Always: directories have no notion of short-lived users.</exception>
     public Task RevokeEphemeralUserAsync(TargetConnection connection, Credential admin, string username, CancellationToken cancellationToken) =>
-        throw new NotSupportedException();
+        throw new NotSupportedException("the ldap rotator does not create ephemeral users");
+
+    /// <summary>
+    /// <c>PasswdModifyRequestValue ::= SEQUENCE { userIdentity [0] OCTET STRING OPTIONAL,
+    /// oldPasswd [1] OCTET STRING OPTIONAL, newPasswd [2] OCTET STRING OPTIONAL }</c> with the
+    /// identity and the new password (implicit context tags 0x80 and 0x82).
+    /// </summary>
+    internal static byte[] PasswordModifyRequestValue(string userDn, string newPassword)
+    {
+        var dn = Encoding.UTF8.GetBytes(userDn);
+        var password = Encoding.UTF8.GetBytes(newPassword);
+        try
+        {
+            return BerConverter.Encode("{toto}", 0x80, dn, 0x82, password);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(password);
+        }
+    }
+
+    /// <summary>Opens a connection and binds; a refused bind is <see cref="RotatorFailure.AdminRefused"/> (the caller reinterprets it for a login check).</summary>
+    private static LdapConnection Bind(TargetConnection connection, Credential credential, string where, bool admin)
+    {
+        var identifier = new LdapDirectoryIdentifier(connection.Host, connection.Port == 0 ? DefaultPort : connection.Port, fullyQualifiedDnsHostName: false, connectionless: false);
+        var ldap = new LdapConnection(identifier, new NetworkCredential(credential.Username, credential.Password), AuthType.Basic)
+        {
+            AutoBind = false,
+            Timeout = connection.ConnectTimeout,
+        };
+        try
+        {
+            ldap.SessionOptions.ProtocolVersion = 3;
+            ldap.SessionOptions.ReferralChasing = ReferralChasingOptions.None;
+            ldap.Bind();
+            return ldap;
+        }
+        catch (LdapException ex)
+        {
+            ldap.Dispose();
+            if (ex.ErrorCode == InvalidCredentials)
+            {
+                var who = admin ? "admin bind" : "bind";
+                throw new RotatorException(RotatorFailure.AdminRefused, $"{where}: {who} refused, invalid credentials (49)", ex);
+            }
+            throw Failed(where, ex);
+        }
+        catch
+        {
+            ldap.Dispose();
+            throw;
+        }
+    }
+
+    private static RotatorException Failed(string where, LdapException ex) => ex.ErrorCode switch
+    {
+        ServerDown or ConnectError or Timeout or (int)ResultCode.Busy or (int)ResultCode.Unavailable =>
+            new RotatorException(RotatorFailure.Unreachable, $"{where}: directory unreachable: {ex.Message} ({ex.ErrorCode})", ex),
+        _ => Failed(where, (ResultCode)ex.ErrorCode, ex.ServerErrorMessage, ex),
+    };
+
+    private static RotatorException Failed(string where, ResultCode? code, string? serverMessage, Exception ex)
+    {
+        var failure = code switch
+        {
+            ResultCode.InsufficientAccessRights or (ResultCode)InvalidCredentials or ResultCode.StrongAuthRequired or ResultCode.ConfidentialityRequired => RotatorFailure.AdminRefused,
+            ResultCode.NoSuchObject => RotatorFailure.AccountNotFound,
+            ResultCode.ConstraintViolation => RotatorFailure.PasswordRejected,
+            ResultCode.Busy or ResultCode.Unavailable => RotatorFailure.Unreachable,
+            _ => RotatorFailure.Other,
+        };
+        var detail = string.IsNullOrWhiteSpace(serverMessage) ? "" : $": {serverMessage.Trim()}";
+        var number = code is { } c ? $" ({(int)c} {c})" : "";
+        return new RotatorException(failure, $"{where}: the directory answered{number}{detail}", ex);
+    }
+
+    /// <summary>Runs blocking libldap work on a worker; cancellation abandons the wait, the connection timeout bounds the work.</summary>
+    private static async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var task = Task.Run(work, CancellationToken.None);
+        try
+        {
+            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !task.IsCompleted)
+        {
+            // Observe the abandoned worker's outcome so it does not surface as an unobserved exception.
+            _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    private static Task RunAsync(Func<bool> work, CancellationToken cancellationToken) => RunAsync<bool>(work, cancellationToken);
+
+    private static string Describe(TargetConnection connection) =>
+        $"ldap {connection.Host}:{(connection.Port == 0 ? DefaultPort : connection.Port)}";
+
+    private void ThrowIfInvalid(TargetConnection connection, string account)
+    {
+        if (Validate(connection, account) is { } problem)
+        {
+            throw new ArgumentException($"invalid ldap target: {problem.Field} {problem.Reason}");
+        }
+    }
 }

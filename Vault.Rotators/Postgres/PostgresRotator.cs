@@ -1,23 +1,281 @@
+using System.Globalization;
+using Npgsql;
+using Vault.Rotators.Internal;
+
 namespace Vault.Rotators.Postgres;
 
-/// <summary>Placeholder until the real rotator lands.</summary>
+/// <summary>Rotates PostgreSQL role passwords and manages short-lived login roles (kind <c>postgres</c>).</summary>
+/// <remarks>
+/// <para>
+/// The new password reaches the server only as a SCRAM-SHA-256 verifier computed here
+/// (<c>ALTER ROLE "name" PASSWORD 'SCRAM-SHA-256$4096:...'</c>), so a server running with
+/// <c>log_statement = all</c> logs the verifier, never the plaintext. The flip side: server-side
+/// password checks (<c>passwordcheck</c>, <c>check_password_hook</c>) see a hashed password and can
+/// check almost nothing; the vault's own policy is what applies.
+/// </para>
+/// <para>
+/// Connection: <see cref="TargetConnection.Host"/>, port (0 means 5432), database (empty means
+/// <c>postgres</c>; both the admin and the login check connect to it). Option <c>ssl_mode</c>:
+/// <c>disable</c>, <c>allow</c>, <c>prefer</c> (default, as libpq), <c>require</c>,
+/// <c>verify-ca</c>, <c>verify-full</c>; use <c>verify-full</c> over untrusted networks, since
+/// <c>prefer</c> and <c>require</c> do not authenticate the server. Every connection is unpooled and
+/// opened from a data source that is disposed after the call, so no connection string holding a
+/// password is cached by the driver and a changed password is always tried afresh.
+/// </para>
+/// </remarks>
 public sealed class PostgresRotator : ICredentialRotator
 {
+    /// <summary>Default TCP port.</summary>
+    public const int DefaultPort = 5432;
+
+    /// <summary>Database used when <see cref="TargetConnection.Database"/> is empty.</summary>
+    public const string DefaultDatabase = "postgres";
+
+    /// <summary>Option naming the TLS mode (libpq's names).</summary>
+    public const string SslModeOption = "ssl_mode";
+
+    private static readonly string[] KnownOptions = [SslModeOption];
+
+    /// <summary>How long revocation waits for each terminated session to end (PostgreSQL 14 and later).</summary>
+    private const int TerminateWaitMs = 5000;
+
     public string Kind => "postgres";
 
-    public bool SupportsEphemeralUsers => false;
+    public bool SupportsEphemeralUsers => true;
 
-    public (string Field, string Reason)? Validate(TargetConnection connection, string account) => null;
+    public (string Field, string Reason)? Validate(TargetConnection connection, string account)
+    {
+        if (TargetChecks.Connection(connection, KnownOptions) is { } problem)
+        {
+            return problem;
+        }
+        if (connection.Options.TryGetValue(SslModeOption, out var sslMode) && ParseSslMode(sslMode) is null)
+        {
+            return ("options", "ssl_mode must be one of disable, allow, prefer, require, verify-ca, verify-full");
+        }
+        if (connection.Database.Contains('\0', StringComparison.Ordinal))
+        {
+            return ("database", "must not contain NUL");
+        }
+        return PostgresSql.RoleNameProblem(account) is { } reason ? ("account", reason) : null;
+    }
 
-    public Task SetPasswordAsync(TargetConnection connection, Credential admin, string account, string newPassword, CancellationToken cancellationToken) =>
-        throw new NotImplementedException();
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The connection or account does not pass <see cref="Validate"/>.</exception>
+    public async Task SetPasswordAsync(TargetConnection connection, Credential admin, string account, string newPassword, CancellationToken cancellationToken)
+    {
+        ThrowIfInvalid(connection, account);
+        ArgumentNullException.ThrowIfNull(admin);
+        const string step = "set password";
+        RejectUnhashable(step, connection, account, newPassword);
+        var sql = $"ALTER ROLE {PostgresSql.QuoteIdentifier(account)} PASSWORD {PostgresSql.QuoteLiteral(ScramVerifier.Create(newPassword))}";
 
-    public Task<LoginCheck> VerifyLoginAsync(TargetConnection connection, Credential account, CancellationToken cancellationToken) =>
-        throw new NotImplementedException();
+        var dataSource = CreateDataSource(connection, admin);
+        await using var dataSourceScope = dataSource.ConfigureAwait(false);
+        var session = await OpenAsAdminAsync(dataSource, step, connection, cancellationToken).ConfigureAwait(false);
+        await using var sessionScope = session.ConfigureAwait(false);
+        try
+        {
+            using var command = new NpgsqlCommand(sql, session);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw PostgresErrors.StatementFailed(step, connection, $"role {PostgresSql.QuoteIdentifier(account)}", ex);
+        }
+    }
 
-    public Task CreateEphemeralUserAsync(TargetConnection connection, Credential admin, EphemeralUser user, CancellationToken cancellationToken) =>
-        throw new NotSupportedException();
+    /// <inheritdoc />
+    /// <exception cref="RotatorException">The server answered with something that says nothing about the password (e.g. the database does not exist).</exception>
+    public async Task<LoginCheck> VerifyLoginAsync(TargetConnection connection, Credential account, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        ThrowIfInvalid(connection, account.Username);
+        if (TargetChecks.PasswordProblem(account.Password) is { } problem)
+        {
+            return new LoginCheck(LoginOutcome.Refused, problem);
+        }
+        try
+        {
+            var dataSource = CreateDataSource(connection, account);
+            await using var dataSourceScope = dataSource.ConfigureAwait(false);
+            var session = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var sessionScope = session.ConfigureAwait(false);
+            return LoginCheck.Accepted;
+        }
+        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            return PostgresErrors.LoginOutcome(connection, ex);
+        }
+    }
 
-    public Task RevokeEphemeralUserAsync(TargetConnection connection, Credential admin, string username, CancellationToken cancellationToken) =>
-        throw new NotSupportedException();
+    /// <inheritdoc />
+    /// <remarks>
+    /// <c>CREATE ROLE "name" WITH LOGIN PASSWORD '&lt;verifier&gt;' VALID UNTIL '&lt;ExpiresAt, UTC&gt;'</c> and
+    /// the grants run in one transaction, so a failing grant leaves no role behind.
+    /// </remarks>
+    /// <exception cref="ArgumentException">The user name is not a valid role name.</exception>
+    public async Task CreateEphemeralUserAsync(TargetConnection connection, Credential admin, EphemeralUser user, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(admin);
+        ThrowIfInvalid(connection, user.Username);
+        const string step = "create ephemeral user";
+        RejectUnhashable(step, connection, user.Username, user.Password);
+        var name = PostgresSql.QuoteIdentifier(user.Username);
+        var validUntil = user.ExpiresAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + "+00";
+        var create = $"CREATE ROLE {name} WITH LOGIN PASSWORD {PostgresSql.QuoteLiteral(ScramVerifier.Create(user.Password))} VALID UNTIL {PostgresSql.QuoteLiteral(validUntil)}";
+
+        var dataSource = CreateDataSource(connection, admin);
+        await using var dataSourceScope = dataSource.ConfigureAwait(false);
+        var session = await OpenAsAdminAsync(dataSource, step, connection, cancellationToken).ConfigureAwait(false);
+        await using var sessionScope = session.ConfigureAwait(false);
+        var what = $"role {name}";
+        try
+        {
+            var transaction = await session.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionScope = transaction.ConfigureAwait(false);
+            await ExecuteAsync(session, create, cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < user.Grants.Count; i++)
+            {
+                what = $"grant statement {i + 1} of {user.Grants.Count} for role {name}";
+                await ExecuteAsync(session, user.Grants[i].Replace("{{name}}", name, StringComparison.Ordinal), cancellationToken).ConfigureAwait(false);
+            }
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw PostgresErrors.StatementFailed(step, connection, what, ex);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Makes the role <c>NOLOGIN</c> first so nothing new can connect, terminates its sessions
+    /// (waiting up to 5 s each on PostgreSQL 14+), then in one transaction reassigns what it owns in
+    /// the target database to the admin, drops its remaining privileges there (<c>DROP OWNED</c>) and
+    /// drops the role. Privileges it holds in other databases make <c>DROP ROLE</c> fail (SQLSTATE
+    /// 2BP01, reported as <see cref="RotatorFailure.Other"/>).
+    /// </remarks>
+    /// <exception cref="ArgumentException">The user name is not a valid role name.</exception>
+    public async Task RevokeEphemeralUserAsync(TargetConnection connection, Credential admin, string username, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(admin);
+        ThrowIfInvalid(connection, username);
+        const string step = "revoke ephemeral user";
+        var name = PostgresSql.QuoteIdentifier(username);
+
+        var dataSource = CreateDataSource(connection, admin);
+        await using var dataSourceScope = dataSource.ConfigureAwait(false);
+        var session = await OpenAsAdminAsync(dataSource, step, connection, cancellationToken).ConfigureAwait(false);
+        await using var sessionScope = session.ConfigureAwait(false);
+        var what = $"role {name}";
+        try
+        {
+            using (var exists = new NpgsqlCommand("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", session))
+            {
+                exists.Parameters.AddWithValue(username);
+                if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
+                {
+                    return;
+                }
+            }
+            await ExecuteAsync(session, $"ALTER ROLE {name} NOLOGIN", cancellationToken).ConfigureAwait(false);
+
+            what = $"sessions of role {name}";
+            var terminate = session.PostgreSqlVersion.Major >= 14
+                ? $"SELECT pg_catalog.pg_terminate_backend(pid, {TerminateWaitMs}) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()"
+                : "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()";
+            using (var kill = new NpgsqlCommand(terminate, session))
+            {
+                kill.Parameters.AddWithValue(username);
+                await kill.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            what = $"role {name}";
+            var transaction = await session.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionScope = transaction.ConfigureAwait(false);
+            await ExecuteAsync(session, $"REASSIGN OWNED BY {name} TO CURRENT_USER", cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(session, $"DROP OWNED BY {name}", cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(session, $"DROP ROLE IF EXISTS {name}", cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedObject && !cancellationToken.IsCancellationRequested)
+        {
+            // Dropped concurrently between the existence check and here: the goal is met.
+        }
+        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw PostgresErrors.StatementFailed(step, connection, what, ex);
+        }
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection session, string sql, CancellationToken cancellationToken)
+    {
+        using var command = new NpgsqlCommand(sql, session);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<NpgsqlConnection> OpenAsAdminAsync(NpgsqlDataSource dataSource, string step, TargetConnection connection, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw PostgresErrors.AdminConnectFailed(step, connection, ex);
+        }
+    }
+
+    private static NpgsqlDataSource CreateDataSource(TargetConnection connection, Credential credential)
+    {
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = connection.Host,
+            Port = connection.Port == 0 ? DefaultPort : connection.Port,
+            Database = connection.Database.Length > 0 ? connection.Database : DefaultDatabase,
+            Username = credential.Username,
+            Password = credential.Password,
+            // A pooled connection opened before a password change would still log in afterwards.
+            Pooling = false,
+            Enlist = false,
+            Timeout = TargetChecks.TimeoutSeconds(connection.ConnectTimeout),
+            SslMode = ParseSslMode(connection.Option(SslModeOption, "prefer")) ?? SslMode.Prefer,
+            ApplicationName = "vault-rotator",
+        };
+        var dataSource = new NpgsqlDataSourceBuilder(builder.ConnectionString);
+        // Only built-in types are used; skips the type-loading query on every open.
+        dataSource.ConfigureTypeLoading(typeLoading => typeLoading.EnableTypeLoading(false));
+        return dataSource.Build();
+    }
+
+    private static SslMode? ParseSslMode(string value) => value.ToLowerInvariant() switch
+    {
+        "disable" => SslMode.Disable,
+        "allow" => SslMode.Allow,
+        "prefer" => SslMode.Prefer,
+        "require" => SslMode.Require,
+        "verify-ca" => SslMode.VerifyCA,
+        "verify-full" => SslMode.VerifyFull,
+        _ => null,
+    };
+
+    private void ThrowIfInvalid(TargetConnection connection, string account)
+    {
+        if (Validate(connection, account) is { } problem)
+        {
+            throw new ArgumentException($"invalid postgres target: {problem.Field} {problem.Reason}");
+        }
+    }
+
+    private static void RejectUnhashable(string step, TargetConnection connection, string account, string password)
+    {
+        var problem = TargetChecks.PasswordProblem(password)
+            ?? (ScramVerifier.IsSupported(password) ? null : "the password has characters outside printable ASCII, which the client-side SCRAM verifier does not support");
+        if (problem is not null)
+        {
+            throw new RotatorException(RotatorFailure.PasswordRejected, $"{step} on {PostgresErrors.Describe(connection)} for role {PostgresSql.QuoteIdentifier(account)}: {problem}");
+        }
+    }
 }

@@ -1,0 +1,145 @@
+using MySqlConnector;
+using Vault.Rotators.Internal;
+
+namespace Vault.Rotators.MySql;
+
+/// <summary>One unpooled connection with what the rotator needs to know about the server: its flavour and SQL mode.</summary>
+internal sealed class MySqlSession : IAsyncDisposable
+{
+    private readonly MySqlConnection _connection;
+
+    private MySqlSession(MySqlConnection connection) => _connection = connection;
+
+    /// <summary>Whether the server is MariaDB (which takes pre-hashed passwords) rather than MySQL.</summary>
+    public bool IsMariaDb { get; private set; }
+
+    /// <summary>Literal quoting for the session's SQL mode; set by <see cref="OpenAdminAsync"/>.</summary>
+    public MySqlQuoting Quoting { get; private set; } = new(noBackslashEscapes: false);
+
+    public static MySqlSession Create(TargetConnection connection, string user, string password, string database)
+    {
+        var builder = new MySqlConnectionStringBuilder
+        {
+            Server = connection.Host,
+            Port = (uint)(connection.Port == 0 ? MySqlRotator.DefaultPort : connection.Port),
+            UserID = user,
+            Database = database,
+            // A pooled connection opened before a password change would still be handed out afterwards.
+            Pooling = false,
+            AutoEnlist = false,
+            ConnectionTimeout = (uint)TargetChecks.TimeoutSeconds(connection.ConnectTimeout),
+            SslMode = MySqlRotator.ParseSslMode(connection.Option(MySqlRotator.SslModeOption, "preferred")) ?? MySqlSslMode.Preferred,
+            ApplicationName = "vault-rotator",
+        };
+        // Not in the connection string: MySqlConnector keeps every unpooled connection string it has
+        // seen in a static dictionary for the life of the process.
+        return new MySqlSession(new MySqlConnection(builder.ConnectionString) { ProvidePasswordCallback = _ => password });
+    }
+
+    /// <summary>Opens an admin session and reads the server's flavour and SQL mode.</summary>
+    /// <exception cref="RotatorException">The login failed.</exception>
+    public static async Task<MySqlSession> OpenAdminAsync(TargetConnection connection, Credential admin, string step, CancellationToken cancellationToken)
+    {
+        var login = MySqlAccount.Parse(admin.Username, MySqlAccount.DefaultHost);
+        if (login.Problem is { } problem)
+        {
+            throw new RotatorException(RotatorFailure.AdminRefused, $"{step} on {MySqlErrors.Describe(connection)}: the admin user name {problem}");
+        }
+        if (TargetChecks.PasswordProblem(admin.Password) is { } passwordProblem)
+        {
+            throw new RotatorException(RotatorFailure.AdminRefused, $"{step} on {MySqlErrors.Describe(connection)}: admin login not attempted, {passwordProblem}");
+        }
+        var session = Create(connection, login.Account.User, admin.Password, database: "");
+        try
+        {
+            await session.OpenAsync(cancellationToken).ConfigureAwait(false);
+            session.IsMariaDb = session._connection.ServerVersion.Contains("MariaDB", StringComparison.OrdinalIgnoreCase);
+            using var command = new MySqlCommand(MySqlQuoting.SqlModeQuery, session._connection);
+            session.Quoting = MySqlQuoting.ForSqlMode(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string);
+            return session;
+        }
+        catch (MySqlException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            throw MySqlErrors.AdminConnectFailed(step, connection, ex);
+        }
+        catch
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public Task OpenAsync(CancellationToken cancellationToken) => _connection.OpenAsync(cancellationToken);
+
+    public async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
+    {
+        using var command = new MySqlCommand(sql, _connection);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<List<long>> QueryIdsAsync(string sql, CancellationToken cancellationToken)
+    {
+        using var command = new MySqlCommand(sql, _connection);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        var ids = new List<long>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            ids.Add(Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture));
+        }
+        return ids;
+    }
+
+    /// <summary>
+    /// The error numbers behind a failed statement. MariaDB reports a failed <c>ALTER USER</c> as
+    /// 1396 and lists the cause (1290 strict_password_validation, 1819 policy, 1410 no such user)
+    /// only in <c>SHOW WARNINGS</c>.
+    /// </summary>
+    /// <param name="secrets">Strings no returned message may contain; a message that does is dropped.</param>
+    public async Task<Diagnostics> DiagnoseAsync(MySqlException ex, IReadOnlyList<string> secrets)
+    {
+        var codes = new List<int> { ex.Number };
+        var policy = new List<string>();
+        var refusesPreHashed = IsStrictPasswordValidation(ex.Number, ex.Message);
+        if (_connection.State == System.Data.ConnectionState.Open)
+        {
+            try
+            {
+                using var command = new MySqlCommand("SHOW WARNINGS", _connection);
+                var reader = await command.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+                await using var readerScope = reader.ConfigureAwait(false);
+                while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+                {
+                    var code = Convert.ToInt32(reader.GetValue(1), System.Globalization.CultureInfo.InvariantCulture);
+                    var message = reader.GetString(2);
+                    if (!codes.Contains(code))
+                    {
+                        codes.Add(code);
+                    }
+                    refusesPreHashed |= IsStrictPasswordValidation(code, message);
+                    if (code == MySqlErrors.NotValidPassword && !secrets.Any(s => message.Contains(s, StringComparison.Ordinal)) && !policy.Contains(message))
+                    {
+                        policy.Add(message);
+                    }
+                }
+            }
+            catch (MySqlException)
+            {
+                // Only extra detail; the statement's own error is reported either way.
+            }
+        }
+        return new Diagnostics(codes, policy, refusesPreHashed);
+    }
+
+    public ValueTask DisposeAsync() => _connection.DisposeAsync();
+
+    /// <summary>1290 is also what <c>read_only</c> raises; only strict_password_validation may lead to the plaintext fallback.</summary>
+    private static bool IsStrictPasswordValidation(int code, string message) =>
+        code == MySqlErrors.OptionPreventsStatement && message.Contains("strict-password-validation", StringComparison.OrdinalIgnoreCase);
+
+    /// <param name="Codes">The statement's error number first, then those from <c>SHOW WARNINGS</c>.</param>
+    /// <param name="PolicyMessages">The server's password-policy explanations (never containing a secret).</param>
+    /// <param name="RefusesPreHashed">The server refused a pre-hashed password because of strict_password_validation.</param>
+    internal sealed record Diagnostics(IReadOnlyList<int> Codes, IReadOnlyList<string> PolicyMessages, bool RefusesPreHashed);
+}

@@ -1,0 +1,95 @@
+using System.Net.Sockets;
+using Npgsql;
+
+namespace Vault.Rotators.Postgres;
+
+/// <summary>
+/// Turns Npgsql failures into <see cref="RotatorFailure"/>s. Messages name the step, the server and
+/// the role; the server's own message text is kept because the statements this rotator sends never
+/// contain a plaintext password (only SCRAM verifiers), so nothing the server echoes can hold one.
+/// </summary>
+internal static class PostgresErrors
+{
+    public static string Describe(TargetConnection connection) =>
+        $"postgres {connection.Host}:{(connection.Port == 0 ? PostgresRotator.DefaultPort : connection.Port)}";
+
+    public static RotatorException AdminConnectFailed(string step, TargetConnection connection, NpgsqlException ex)
+    {
+        var prefix = $"{step} on {Describe(connection)}: admin login";
+        if (ex is PostgresException pg)
+        {
+            return pg.SqlState switch
+            {
+                PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification or PostgresErrorCodes.InsufficientPrivilege =>
+                    new RotatorException(RotatorFailure.AdminRefused, $"{prefix} refused: {pg.MessageText} ({pg.SqlState})", ex),
+                _ when IsUnavailable(pg.SqlState) =>
+                    new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, server not accepting connections: {pg.MessageText} ({pg.SqlState})", ex),
+                _ => new RotatorException(RotatorFailure.Other, $"{prefix} failed: {pg.MessageText} ({pg.SqlState})", ex),
+            };
+        }
+        return IsNetwork(ex)
+            ? new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, server unreachable: {NetworkReason(ex)}", ex)
+            : new RotatorException(RotatorFailure.Other, $"{prefix} failed: {ex.Message}", ex);
+    }
+
+    public static RotatorException StatementFailed(string step, TargetConnection connection, string what, NpgsqlException ex)
+    {
+        var prefix = $"{step} on {Describe(connection)} for {what}";
+        if (ex is PostgresException pg)
+        {
+            var failure = pg.SqlState switch
+            {
+                PostgresErrorCodes.InsufficientPrivilege => RotatorFailure.AdminRefused,
+                PostgresErrorCodes.UndefinedObject => RotatorFailure.AccountNotFound,
+                // What passwordcheck and other check_password_hook modules raise.
+                PostgresErrorCodes.InvalidParameterValue => RotatorFailure.PasswordRejected,
+                _ when IsUnavailable(pg.SqlState) => RotatorFailure.Unreachable,
+                _ => RotatorFailure.Other,
+            };
+            return new RotatorException(failure, $"{prefix} failed: {pg.MessageText} ({pg.SqlState})", ex);
+        }
+        // The connection broke mid-statement: whether the server applied it is unknown.
+        return IsNetwork(ex)
+            ? new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, connection lost: {NetworkReason(ex)}", ex)
+            : new RotatorException(RotatorFailure.Other, $"{prefix} failed: {ex.Message}", ex);
+    }
+
+    public static LoginCheck LoginOutcome(TargetConnection connection, NpgsqlException ex)
+    {
+        if (ex is PostgresException pg)
+        {
+            return pg.SqlState switch
+            {
+                PostgresErrorCodes.InvalidPassword => new LoginCheck(Rotators.LoginOutcome.Refused, $"password authentication failed ({pg.SqlState})"),
+                // NOLOGIN roles, no pg_hba.conf entry.
+                PostgresErrorCodes.InvalidAuthorizationSpecification => new LoginCheck(Rotators.LoginOutcome.Refused, $"{pg.MessageText} ({pg.SqlState})"),
+                // Authenticated, but may not connect to the database (no CONNECT privilege).
+                PostgresErrorCodes.InsufficientPrivilege => new LoginCheck(Rotators.LoginOutcome.Refused, $"{pg.MessageText} ({pg.SqlState})"),
+                _ when IsUnavailable(pg.SqlState) => new LoginCheck(Rotators.LoginOutcome.Unreachable, $"{pg.MessageText} ({pg.SqlState})"),
+                _ => throw new RotatorException(RotatorFailure.Other, $"verify login on {Describe(connection)}: {pg.MessageText} ({pg.SqlState})", ex),
+            };
+        }
+        if (IsNetwork(ex))
+        {
+            return new LoginCheck(Rotators.LoginOutcome.Unreachable, NetworkReason(ex));
+        }
+        throw new RotatorException(RotatorFailure.Other, $"verify login on {Describe(connection)}: {ex.Message}", ex);
+    }
+
+    /// <summary>Server up but not taking connections now: starting, shutting down, out of slots or resources.</summary>
+    private static bool IsUnavailable(string sqlState) =>
+        sqlState is PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown
+            || sqlState.StartsWith("08", StringComparison.Ordinal) // connection_exception
+            || sqlState.StartsWith("53", StringComparison.Ordinal); // insufficient_resources, incl. too_many_connections
+
+    private static bool IsNetwork(NpgsqlException ex) =>
+        ex.InnerException is SocketException or IOException or TimeoutException || ex.IsTransient;
+
+    private static string NetworkReason(NpgsqlException ex) => ex.InnerException switch
+    {
+        SocketException socket => $"{socket.SocketErrorCode}: {socket.Message}",
+        TimeoutException => "timed out",
+        IOException io => io.Message,
+        _ => ex.Message,
+    };
+}
