@@ -218,7 +218,12 @@ public sealed class LdapRotator : ICredentialRotator
             _ => RotatorFailure.Other,
         };
         var detail = string.IsNullOrWhiteSpace(serverMessage) ? "" : $": {serverMessage.Trim()}";
-        var number = code is { } c ? $" ({(int)c} {c})" : "";
+        var number = code switch
+        {
+            null => "",
+            { } c when Enum.IsDefined(c) => $" ({(int)c} {c})",
+            { } c => $" ({(int)c})",
+        };
         return new RotatorException(failure, $"{where}: the directory answered{number}{detail}", ex);
     }
 
