@@ -139,6 +139,20 @@ public sealed class PostgresRotatorTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task Cancelling_AHungConnect_IsReportedAsCancellation_ByTheConnectTimeout()
+    {
+        // The driver does not observe the token while a hung server holds the handshake; it
+        // gives up at the connect timeout, and the rotator then reports the cancellation, not a
+        // failure of the target.
+        await using var silent = new SilentServer();
+        var target = RotatorTestKit.Target("127.0.0.1", silent.Port) with { ConnectTimeout = TimeSpan.FromSeconds(2) };
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var elapsed = await TimeAsync(() => Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => _rotator.SetPasswordAsync(target, Admin, "svc", NewPassword(), cancel.Token)));
+        Assert.True(elapsed < TimeSpan.FromSeconds(10), $"took {elapsed}");
+    }
+
+    [Fact]
     public async Task EphemeralUser_LogsInUntilRevoked_ThenIsRefused_AndItsOpenSessionIsTerminated()
     {
         var name = $"eph_{Guid.NewGuid():N}"[..24];
