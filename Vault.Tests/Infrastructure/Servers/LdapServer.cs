@@ -1,0 +1,225 @@
+using System.DirectoryServices.Protocols;
+using System.Globalization;
+using System.Net;
+
+namespace Vault.Tests.Infrastructure.Servers;
+
+/// <summary>
+/// A private OpenLDAP slapd on <c>ldap://127.0.0.1</c> and a free port, in its own temp
+/// directory: an mdb database under <see cref="BaseDn"/> with <see cref="PeopleDn"/>, a root DN
+/// that may do anything (including the password-modify extended operation on any entry), and
+/// users who may bind and change their own password. Use it as a collection fixture
+/// (<c>[Collection("ldap")]</c>) or per test with <c>await using var ldap = await LdapServer.StartAsync();</c>.
+/// </summary>
+/// <remarks>As root slapd runs as <c>openldap</c>. It logs connections and operations (<c>-d stats</c>), never attribute values.</remarks>
+public sealed class LdapServer : IAsyncLifetime, IAsyncDisposable
+{
+    private const string Daemon = "/usr/sbin/slapd";
+    private const string SlapAdd = "/usr/sbin/slapadd";
+    private const string InstallCommand = "apt-get install -y slapd ldap-utils";
+    private const string LogFileName = "slapd.log";
+    private const int InvalidCredentials = 49;
+
+    private ServerInstance? _instance;
+
+    public string Host => "127.0.0.1";
+
+    public int Port => _instance?.Port ?? 0;
+
+    /// <summary><c>ldap://127.0.0.1:{Port}/</c></summary>
+    public string Uri => $"ldap://{Host}:{Port.ToString(CultureInfo.InvariantCulture)}/";
+
+    public string BaseDn => "dc=vault,dc=test";
+
+    /// <summary>Where <see cref="CreateUserAsync"/> puts users: <c>ou=people,</c><see cref="BaseDn"/>.</summary>
+    public string PeopleDn => $"ou=people,{BaseDn}";
+
+    /// <summary>The root DN: not subject to access control.</summary>
+    public string AdminDn => $"cn=admin,{BaseDn}";
+
+    public string AdminPassword { get; } = ServerHost.NewPassword();
+
+    /// <summary>Whether the server process is up (false after <see cref="StopAsync"/>).</summary>
+    public bool IsRunning => _instance?.IsRunning ?? false;
+
+    /// <summary>Starts a new private server; dispose it to stop it and delete its files.</summary>
+    /// <exception cref="InvalidOperationException">slapd is not installed (the message has the install command), or it failed to start (the message has its log).</exception>
+    public static async Task<LdapServer> StartAsync(CancellationToken ct = default)
+    {
+        var server = new LdapServer();
+        try
+        {
+            await server.InitializeAsync(ct);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>slapd's output so far: connections, binds and operations with their results.</summary>
+    public string LogText() => _instance is null ? "" : ServerHost.ReadShared(_instance.OutputPath);
+
+    /// <summary>
+    /// Adds <c>uid=&lt;unique&gt;,</c><see cref="PeopleDn"/> (an inetOrgPerson whose
+    /// <c>userPassword</c> is <paramref name="password"/>) and returns its DN.
+    /// </summary>
+    public async Task<string> CreateUserAsync(string password, string prefix = "svc")
+    {
+        var uid = ServerHost.UniqueName(prefix);
+        var dn = $"uid={uid},{PeopleDn}";
+        await SendAsAdminAsync(new AddRequest(
+            dn,
+            new DirectoryAttribute("objectClass", "inetOrgPerson"),
+            new DirectoryAttribute("uid", uid),
+            new DirectoryAttribute("cn", uid),
+            new DirectoryAttribute("sn", uid),
+            new DirectoryAttribute("userPassword", password)));
+        return dn;
+    }
+
+    /// <summary>Sends <paramref name="request"/> on a fresh connection bound as <see cref="AdminDn"/>.</summary>
+    /// <exception cref="DirectoryOperationException">The server answered with an error.</exception>
+    public Task<DirectoryResponse> SendAsAdminAsync(DirectoryRequest request) =>
+        Task.Run(() =>
+        {
+            using var connection = Connect(AdminDn, AdminPassword);
+            connection.Bind();
+            return connection.SendRequest(request);
+        });
+
+    /// <summary>Whether a simple bind as <paramref name="dn"/> succeeds on a fresh connection.</summary>
+    /// <returns><c>false</c> when the server answers invalidCredentials (49).</returns>
+    /// <exception cref="LdapException">Any other failure, such as the server being down.</exception>
+    public Task<bool> CanBindAsync(string dn, string password) =>
+        Task.Run(() =>
+        {
+            using var connection = Connect(dn, password);
+            try
+            {
+                connection.Bind();
+                return true;
+            }
+            catch (LdapException ex) when (ex.ErrorCode == InvalidCredentials)
+            {
+                return false;
+            }
+        });
+
+    /// <summary>Stops slapd (clean shutdown) and keeps its data: the server is down until <see cref="RestartAsync"/>.</summary>
+    public Task StopAsync() => Instance.StopAsync();
+
+    /// <summary>Kills slapd with SIGKILL, as a crash would; completed writes survive (mdb writes through its memory map).</summary>
+    public Task KillAsync() => Instance.KillAsync();
+
+    /// <summary>Starts slapd again on the same port and data (stopping it first if it runs).</summary>
+    public async Task RestartAsync()
+    {
+        if (Instance.IsRunning)
+        {
+            await Instance.StopAsync();
+        }
+        await Instance.StartAsync(CancellationToken.None);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_instance is not null)
+        {
+            await _instance.DisposeAsync();
+        }
+    }
+
+    Task IAsyncLifetime.InitializeAsync() => InitializeAsync(CancellationToken.None);
+
+    Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
+
+    /// <summary>The temp directory with the data and logs (for the fixture's own tests).</summary>
+    internal string Directory => Instance.Directory;
+
+    private ServerInstance Instance => _instance ?? throw new InvalidOperationException("the server has not been started");
+
+    private async Task InitializeAsync(CancellationToken ct)
+    {
+        ServerHost.RequireBinaries("OpenLDAP slapd", InstallCommand, Daemon, SlapAdd);
+        var user = ServerHost.ServiceUser("openldap");
+        _instance = await ServerInstance.CreateAsync(
+            new ServerSpec("ldap", "OpenLDAP slapd", user, LogFileName, Signal.Term, Signal.Kill, CommandLine, ProbeAsync),
+            ct);
+        var directory = _instance.Directory;
+        var database = Path.Combine(directory, "db");
+        await ServerHost.RunAsync(user, ["mkdir", database], ct, directory);
+        // The root DN bypasses access control, so it can set any password (password modify
+        // included). Users may bind, and write their own password; nobody else reads it.
+        await File.WriteAllTextAsync(
+            ConfigPath(directory),
+            $"""
+            include /etc/ldap/schema/core.schema
+            include /etc/ldap/schema/cosine.schema
+            include /etc/ldap/schema/inetorgperson.schema
+            modulepath /usr/lib/ldap
+            moduleload back_mdb
+            database mdb
+            suffix "{BaseDn}"
+            rootdn "{AdminDn}"
+            rootpw {AdminPassword}
+            directory {database}
+            dbnosync
+            access to attrs=userPassword
+              by self write
+              by anonymous auth
+              by * none
+            access to *
+              by * read
+
+            """,
+            ct);
+        var baseLdif = Path.Combine(directory, "base.ldif");
+        await File.WriteAllTextAsync(
+            baseLdif,
+            $"""
+            dn: {BaseDn}
+            objectClass: dcObject
+            objectClass: organization
+            dc: vault
+            o: Vault tests
+
+            dn: {PeopleDn}
+            objectClass: organizationalUnit
+            ou: people
+
+            """,
+            ct);
+        await ServerHost.RunAsync(user, [SlapAdd, "-f", ConfigPath(directory), "-l", baseLdif], ct, directory);
+        await _instance.StartAsync(ct);
+    }
+
+    private static string ConfigPath(string directory) => Path.Combine(directory, "slapd.conf");
+
+    // -d keeps slapd in the foreground (it would fork otherwise), and "stats" is the level that
+    // logs connections and operations.
+    private static IReadOnlyList<string> CommandLine(string directory, int port) =>
+        [Daemon, "-f", ConfigPath(directory), "-h", $"ldap://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/", "-d", "stats"];
+
+    private Task ProbeAsync(int port, CancellationToken ct) =>
+        Task.Run(
+            () =>
+            {
+                using var connection = Connect(AdminDn, AdminPassword);
+                connection.Bind();
+            },
+            ct);
+
+    private LdapConnection Connect(string dn, string password)
+    {
+        var connection = new LdapConnection(new LdapDirectoryIdentifier(Host, Port), new NetworkCredential(dn, password), AuthType.Basic)
+        {
+            Timeout = TimeSpan.FromSeconds(5),
+        };
+        // libldap speaks LDAPv2 unless told otherwise, and slapd refuses v2 binds.
+        connection.SessionOptions.ProtocolVersion = 3;
+        return connection;
+    }
+}

@@ -1,0 +1,227 @@
+using System.Globalization;
+using Npgsql;
+
+namespace Vault.Tests.Infrastructure.Servers;
+
+/// <summary>
+/// A private PostgreSQL 15 on 127.0.0.1 and a free port, in its own temp directory: password
+/// logins over TCP are real SCRAM-SHA-256, and every statement is logged to a file
+/// (<see cref="LogText"/>). Use it as a collection fixture (<c>[Collection("postgres")]</c>) or per
+/// test with <c>await using var pg = await PostgresServer.StartAsync();</c>.
+/// </summary>
+/// <remarks>
+/// As root the server runs as <c>postgres</c> (initdb and postgres refuse root). There is no
+/// fsync, to start fast, but commits are still written to the OS before they are acknowledged
+/// (<c>synchronous_commit</c> stays on): a killed server loses nothing it acknowledged, only a
+/// machine crash would.
+/// </remarks>
+public sealed class PostgresServer : IAsyncLifetime, IAsyncDisposable
+{
+    private const string BinDirectory = "/usr/lib/postgresql/15/bin";
+    private const string InstallCommand = "apt-get install -y postgresql-15";
+    private const string LogFileName = "postgresql.log";
+
+    private ServerInstance? _instance;
+
+    public string Host => "127.0.0.1";
+
+    public int Port => _instance?.Port ?? 0;
+
+    public string Database => "postgres";
+
+    public string SuperUser => "postgres";
+
+    public string SuperPassword { get; } = ServerHost.NewPassword();
+
+    /// <summary>The superuser's connection string (see <see cref="ConnectionString(string, string)"/>).</summary>
+    public string SuperConnectionString => ConnectionString(SuperUser, SuperPassword);
+
+    /// <summary>Whether the server process is up (false after <see cref="StopAsync"/>).</summary>
+    public bool IsRunning => _instance?.IsRunning ?? false;
+
+    /// <summary>Starts a new private server; dispose it to stop it and delete its files.</summary>
+    /// <exception cref="InvalidOperationException">PostgreSQL 15 is not installed (the message has the install command), or it failed to start (the message has its log).</exception>
+    public static async Task<PostgresServer> StartAsync(CancellationToken ct = default)
+    {
+        var server = new PostgresServer();
+        try
+        {
+            await server.InitializeAsync(ct);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Everything the server logged so far: one line per statement (<c>log_statement=all</c>) and per connection.</summary>
+    public string LogText() => _instance is null ? "" : ServerHost.ReadShared(_instance.OutputPath);
+
+    /// <summary>A connection string for <paramref name="user"/> on <see cref="Database"/>; no pooling, 5 s connect timeout.</summary>
+    public string ConnectionString(string user, string password) => ConnectionString(user, password, Database);
+
+    /// <summary>As <see cref="ConnectionString(string, string)"/>, on another database.</summary>
+    public string ConnectionString(string user, string password, string database) =>
+        new NpgsqlConnectionStringBuilder
+        {
+            Host = Host,
+            Port = Port,
+            Database = database,
+            Username = user,
+            Password = password,
+            Pooling = false,
+            Timeout = 5,
+        }.ConnectionString;
+
+    /// <summary>Creates a uniquely named role <c>WITH LOGIN PASSWORD</c> <paramref name="password"/> and returns its name.</summary>
+    /// <remarks>
+    /// The statement is sent with <c>log_statement</c> off for that session, so the password it
+    /// carries is not in <see cref="LogText"/>: whatever the log holds came from the code under test.
+    /// </remarks>
+    public async Task<string> CreateLoginRoleAsync(string password, string prefix = "svc")
+    {
+        var name = ServerHost.UniqueName(prefix);
+        await WithConnectionAsync(SuperUser, SuperPassword, async connection =>
+        {
+            await using (var quiet = new NpgsqlCommand("SET log_statement = 'none'", connection))
+            {
+                await quiet.ExecuteNonQueryAsync();
+            }
+            await using var create = new NpgsqlCommand($"CREATE ROLE {QuoteIdentifier(name)} WITH LOGIN PASSWORD {QuoteLiteral(password)}", connection);
+            return await create.ExecuteNonQueryAsync();
+        }, CancellationToken.None);
+        return name;
+    }
+
+    /// <summary>Runs <paramref name="sql"/> as the superuser (logged like any statement).</summary>
+    public Task ExecuteAsync(string sql) =>
+        WithConnectionAsync(SuperUser, SuperPassword, async connection =>
+        {
+            await using var command = new NpgsqlCommand(sql, connection);
+            return await command.ExecuteNonQueryAsync();
+        }, CancellationToken.None);
+
+    /// <summary>Runs <paramref name="sql"/> as the superuser and returns the first column of the first row.</summary>
+    public Task<object?> ScalarAsync(string sql) =>
+        WithConnectionAsync(SuperUser, SuperPassword, async connection =>
+        {
+            await using var command = new NpgsqlCommand(sql, connection);
+            var value = await command.ExecuteScalarAsync();
+            return value is DBNull ? null : value;
+        }, CancellationToken.None);
+
+    /// <summary>Whether a fresh connection as <paramref name="user"/> authenticates.</summary>
+    /// <returns><c>false</c> when the server refuses the credentials (SQLSTATE 28P01 or 28000).</returns>
+    /// <exception cref="NpgsqlException">Any other failure, such as the server being down.</exception>
+    public async Task<bool> CanLoginAsync(string user, string password)
+    {
+        try
+        {
+            return await WithConnectionAsync(user, password, _ => Task.FromResult(true), CancellationToken.None);
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Stops the server (fast shutdown) and keeps its data: the server is down until <see cref="RestartAsync"/>.</summary>
+    public Task StopAsync() => Instance.StopAsync();
+
+    /// <summary>
+    /// Kills the postmaster with SIGKILL, as a crash would (its backends follow on their own).
+    /// Committed transactions survive (their WAL is written to the OS at commit); the next
+    /// <see cref="RestartAsync"/> runs crash recovery.
+    /// </summary>
+    public Task KillAsync() => Instance.KillAsync();
+
+    /// <summary>Starts the server again on the same port and data (stopping it first if it runs).</summary>
+    public async Task RestartAsync()
+    {
+        if (Instance.IsRunning)
+        {
+            await Instance.StopAsync();
+        }
+        await Instance.StartAsync(CancellationToken.None);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_instance is not null)
+        {
+            await _instance.DisposeAsync();
+        }
+    }
+
+    Task IAsyncLifetime.InitializeAsync() => InitializeAsync(CancellationToken.None);
+
+    Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
+
+    /// <summary>The temp directory with the data and logs (for the fixture's own tests).</summary>
+    internal string Directory => Instance.Directory;
+
+    private ServerInstance Instance => _instance ?? throw new InvalidOperationException("the server has not been started");
+
+    private async Task InitializeAsync(CancellationToken ct)
+    {
+        ServerHost.RequireBinaries("PostgreSQL 15", InstallCommand, $"{BinDirectory}/initdb", $"{BinDirectory}/postgres");
+        var user = ServerHost.ServiceUser("postgres");
+        _instance = await ServerInstance.CreateAsync(
+            new ServerSpec("pg", "PostgreSQL 15", user, LogFileName, Signal.Int, Signal.Quit, CommandLine, ProbeAsync),
+            ct);
+        var directory = _instance.Directory;
+        var passwordFile = Path.Combine(directory, "superuser.pw");
+        await File.WriteAllTextAsync(passwordFile, SuperPassword, ct);
+        await ServerHost.RunAsync(
+            user,
+            [$"{BinDirectory}/initdb", "-D", Path.Combine(directory, "data"), "-U", SuperUser, $"--pwfile={passwordFile}",
+             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"],
+            ct,
+            directory);
+        File.Delete(passwordFile);
+        // Only what the tests use: the socket (in a directory only the server's user can enter)
+        // and SCRAM over IPv4 loopback, so a wrong password really is refused.
+        await File.WriteAllTextAsync(
+            Path.Combine(directory, "data", "pg_hba.conf"),
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+            ct);
+        await _instance.StartAsync(ct);
+    }
+
+    private static IReadOnlyList<string> CommandLine(string directory, int port) =>
+    [
+        $"{BinDirectory}/postgres", "-D", Path.Combine(directory, "data"), "-p", port.ToString(CultureInfo.InvariantCulture),
+        "-c", "listen_addresses=127.0.0.1",
+        "-c", $"unix_socket_directories={directory}",
+        "-c", "password_encryption=scram-sha-256",
+        "-c", "logging_collector=off",
+        "-c", "log_destination=stderr",
+        "-c", "log_line_prefix=%m [%p] %q%u@%d ",
+        "-c", "log_statement=all",
+        "-c", "log_connections=on",
+        "-c", "fsync=off",
+        "-c", "full_page_writes=off",
+        "-c", "shared_buffers=16MB",
+    ];
+
+    private Task ProbeAsync(int port, CancellationToken ct) =>
+        WithConnectionAsync(SuperUser, SuperPassword, _ => Task.FromResult(true), ct);
+
+    private async Task<T> WithConnectionAsync<T>(string user, string password, Func<NpgsqlConnection, Task<T>> action, CancellationToken ct)
+    {
+        // Type loading off: the fixture's own connections stay one login line in the log, not a
+        // catalog query per new user.
+        var builder = new NpgsqlDataSourceBuilder(ConnectionString(user, password));
+        builder.ConfigureTypeLoading(options => options.EnableTypeLoading(false));
+        await using var dataSource = builder.Build();
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        return await action(connection);
+    }
+
+    private static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    // standard_conforming_strings is on (the default since 9.1): only the quote needs doubling.
+    private static string QuoteLiteral(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+}
