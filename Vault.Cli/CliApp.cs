@@ -18,6 +18,7 @@ internal static class CliApp
         root.Subcommands.Add(TokenCommands.Build());
         root.Subcommands.Add(PolicyCommands.Build());
         root.Subcommands.Add(AppRoleCommands.Build());
+        root.Subcommands.Add(TargetCommands.Build());
         root.Subcommands.Add(AuditCommands.Build());
 
         // Response files (@file) are off: '@' has its own meaning in KEY=@FILE values.
@@ -61,6 +62,7 @@ internal static class CliApp
     {
         UsageException => (ExitCodes.Usage, ex.Message),
         VerificationFailedException => (ExitCodes.VerificationFailed, ex.Message),
+        RotationFailedException => (ExitCodes.ServerError, ex.Message),
         RpcException { StatusCode: StatusCode.Cancelled } or OperationCanceledException => (ExitCodes.Cancelled, "cancelled"),
         // A transport failure carries the client-side exception; a status the server sent does not.
         RpcException { Status.DebugException: { } cause } =>

@@ -8,7 +8,7 @@ internal static class ExitCodes
     /// <summary>Bad command line or local input (unreadable file, invalid JSON, missing field).</summary>
     public const int Usage = 1;
 
-    /// <summary>The server answered with an error status (NotFound, PermissionDenied, …).</summary>
+    /// <summary>The server answered with an error status (NotFound, PermissionDenied, …), or reported that a rotation it ran failed.</summary>
     public const int ServerError = 2;
 
     /// <summary>The server could not be reached (connection refused, TLS handshake failed, timeout).</summary>
@@ -22,7 +22,7 @@ internal static class ExitCodes
 
     public const string Help = """
         Exit codes: 0 success; 1 usage or local input error; 2 the server returned an error
-        (printed as 'vaultctl: <StatusCode>: <detail>'); 3 the server could not be reached;
-        4 'audit verify' found the audit log broken.
+        (printed as 'vaultctl: <StatusCode>: <detail>') or 'target rotate' reported a failed
+        rotation; 3 the server could not be reached; 4 'audit verify' found the audit log broken.
         """;
 }

@@ -12,12 +12,17 @@ internal static class SecretValueReader
     /// <param name="cancellationToken">Cancels reading standard input.</param>
     /// <returns>The value; one trailing newline is dropped (files and <c>echo</c> add one), anything else is kept.</returns>
     /// <exception cref="UsageException">No value could be read, or it is empty.</exception>
-    public static async Task<string> ReadAsync(string? file, string optionName, CancellationToken cancellationToken)
+    public static Task<string> ReadAsync(string? file, string optionName, CancellationToken cancellationToken) =>
+        ReadAsync(file, optionName, "value", cancellationToken);
+
+    /// <inheritdoc cref="ReadAsync(string?, string, CancellationToken)"/>
+    /// <param name="what">What the value is, lower-case, for the prompt and messages (e.g. <c>current password</c>).</param>
+    public static async Task<string> ReadAsync(string? file, string optionName, string what, CancellationToken cancellationToken)
     {
         string value;
         if (file is not null)
         {
-            value = PassphraseReader.TrimNewline(ArgumentParsers.ReadFile(file, "the value"));
+            value = PassphraseReader.TrimNewline(ArgumentParsers.ReadFile(file, $"the {what}"));
         }
         else if (Console.IsInputRedirected)
         {
@@ -26,10 +31,10 @@ internal static class SecretValueReader
         }
         else
         {
-            value = PassphraseReader.Prompt("Value: ");
+            value = PassphraseReader.Prompt($"{char.ToUpperInvariant(what[0])}{what[1..]}: ");
         }
         return value.Length == 0
-            ? throw new UsageException($"no value given (pipe it on standard input, type it at the prompt, or use {optionName})")
+            ? throw new UsageException($"no {what} given (pipe it on standard input, type it at the prompt, or use {optionName})")
             : value;
     }
 }

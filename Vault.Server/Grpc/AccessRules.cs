@@ -1,5 +1,6 @@
 using Vault.Protocol.V1;
 using Vault.Server.Auth;
+using Vault.Server.Rotation;
 using Vault.Server.Secrets;
 
 namespace Vault.Server.Grpc;
@@ -12,7 +13,7 @@ public readonly record struct RequiredAccess(string Path, Capability AnyOf);
 /// before any handler runs; an RPC missing from the table is refused, so a new RPC cannot be
 /// exposed by accident.
 /// </summary>
-public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles)
+public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles, TargetManager targets)
 {
     /// <returns>The access needed, or null when any valid token may call (a token acting on itself).</returns>
     /// <exception cref="AccessDeniedException">The RPC is not in the table.</exception>
@@ -45,11 +46,22 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, DeleteRoleRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Name)}", Capability.Delete),
         (_, GetRoleIdRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Name)}/role-id", Capability.Read),
         (_, CreateSecretIdRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Name)}/secret-id", Capability.Create | Capability.Update),
+        (_, PutTargetRequest r) => new(Target(r.Target?.Name, "target.name"), targets.Exists(r.Target!.Name) ? Capability.Update : Capability.Create),
+        (_, GetTargetRequest r) => new(Target(r.Name), Capability.Read),
+        (_, ListTargetsRequest) => new("rotation/target", Capability.List),
+        (_, DeleteTargetRequest r) => new(Target(r.Name), Capability.Delete),
+        (_, RotateTargetRequest r) => new($"{Target(r.Name)}/rotate", Capability.Update),
+        (_, PauseTargetRequest r) => new($"{Target(r.Name)}/pause", Capability.Update),
+        (_, ResumeTargetRequest r) => new($"{Target(r.Name)}/pause", Capability.Update),
+        (_, ListTargetHistoryRequest r) => new($"{Target(r.Name)}/history", Capability.Read),
+        (_, GetTargetCredentialRequest r) => new($"{Target(r.Name)}/credential", Capability.Read),
         (_, TailAuditRequest) => new("sys/audit", Capability.Read),
         (_, VerifyAuditRequest) => new("sys/audit", Capability.Read),
         (_, HashAuditRequest) => new("sys/audit/hash", Capability.Update),
         _ => throw new AccessDeniedException($"{method} has no access rule"),
     };
+
+    private static string Target(string? name, string field = "name") => $"rotation/target/{PolicyStore.ValidateName(name, field)}";
 
     private static RequiredAccess? OtherToken(string accessor, CallerContext caller, Capability capability) =>
         accessor.Length == 0 || accessor == caller.Accessor ? null : new RequiredAccess($"auth/token/accessors/{TokenManager.ValidateAccessor(accessor)}", capability);

@@ -11,6 +11,9 @@ using Vault.Server.Audit;
 using Vault.Server.Auth;
 using Vault.Server.Crypto;
 using Vault.Server.Grpc;
+using Vault.Server.Rotation;
+using Vault.Rotators;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Vault.Server.Secrets;
 using Vault.Server.Storage;
 
@@ -89,6 +92,7 @@ public static class VaultServerHost
         app.MapGrpcService<PolicyGrpcService>();
         app.MapGrpcService<AuditGrpcService>();
         app.MapGrpcService<AppRoleGrpcService>();
+        app.MapGrpcService<TargetGrpcService>();
         app.MapGrpcService<HealthServiceImpl>();
         app.MapGrpcReflectionService();
         return app;
@@ -109,6 +113,7 @@ public static class VaultServerHost
                 typeof(KeyringRecord), typeof(SecretMetadataRecord), typeof(SecretVersionEntry), typeof(SecretVersionRecord),
                 typeof(TokenRecord), typeof(TokenAccessorRecord), typeof(TokenChildRecord), typeof(PolicyRecord), typeof(PolicyRuleRecord),
                 typeof(AppRoleRecord), typeof(AppRoleIdRecord), typeof(SecretIdRecord),
+                typeof(TargetRecord), typeof(StoredPassword), typeof(PendingRotation), typeof(RotationEventRecord),
             ],
             Collections.All));
         services.AddSingleton<SecurityBarrier>();
@@ -121,6 +126,16 @@ public static class VaultServerHost
         services.AddSingleton<AppRoleManager>();
         services.AddSingleton<RewrapService>();
         services.AddHostedService(sp => sp.GetRequiredService<RewrapService>());
+        services.AddOptions<RotationOptions>()
+            .Bind(configuration.GetSection(RotationOptions.Section))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddVaultRotators();
+        services.AddSingleton<TargetManager>();
+        services.AddSingleton<RotationEngine>();
+        services.TryAddSingleton<IRotationStepObserver, HaltingStepObserver>();
+        services.AddSingleton<RotationScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<RotationScheduler>());
         services.AddSingleton<HealthServiceImpl>();
         services.AddHostedService<SealHealthPublisher>();
         services.AddHostedService<DevModeInitializer>();

@@ -35,34 +35,57 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
             CryptographicOperations.ZeroMemory(plaintext);
             throw new ValidationException("data", $"is larger than the limit of {options.Value.MaxSecretBytes} bytes once encoded");
         }
-        return WriteAndZero(plaintext, tx =>
+        return WriteAndZero(plaintext, tx => PutWithin(tx, path, plaintext, cas), cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes a new version inside the caller's unit of work, so another record can change in the
+    /// same commit (a rotation target publishing its verified password to its admin secret).
+    /// </summary>
+    internal (long Version, DateTimeOffset CreatedAt) PutWithin(IStoreWriter tx, string path, IReadOnlyDictionary<string, string> data)
+    {
+        SecretValidation.Path(path);
+        var plaintext = JsonSerializer.SerializeToUtf8Bytes(data, Json.IReadOnlyDictionaryStringString);
+        try
         {
-            var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-            var meta = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)
-                ?? new SecretMetadataRecord { MaxVersions = DefaultMaxVersions, CreatedAtUnixMs = now, Generation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)) };
-            if (cas is null && meta.CasRequired)
-            {
-                throw new ValidationException("cas", "this path requires check-and-set");
-            }
-            if (cas is { } expected && (ulong)meta.CurrentVersion != expected)
-            {
-                throw new VersionConflictException($"check-and-set failed: expected version {expected}, current version is {meta.CurrentVersion}");
-            }
-            var version = meta.CurrentVersion + 1;
-            var sealedValue = barrier.Encrypt(Identity(path, meta, version), plaintext);
-            tx.Put(Collections.SecretVersions, VersionId(path, version), new SecretVersionRecord
-            {
-                KekVersion = sealedValue.KekVersion,
-                WrappedDataKey = sealedValue.WrappedDataKey,
-                Ciphertext = sealedValue.Ciphertext,
-            });
-            meta.CurrentVersion = version;
-            meta.UpdatedAtUnixMs = now;
-            meta.Versions.Add(new SecretVersionEntry { Version = version, CreatedAtUnixMs = now });
-            Prune(tx, path, meta);
-            tx.Put(Collections.SecretMetadata, path, meta);
-            return (version, DateTimeOffset.FromUnixTimeMilliseconds(now));
-        }, cancellationToken);
+            // The vault's own write (a verified password) is not refused by cas_required: it
+            // checks against the version it is replacing, in the same unit of work.
+            var current = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)?.CurrentVersion ?? 0;
+            return PutWithin(tx, path, plaintext, cas: (ulong)current);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+
+    private (long Version, DateTimeOffset CreatedAt) PutWithin(IStoreWriter tx, string path, byte[] plaintext, ulong? cas)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var meta = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)
+            ?? new SecretMetadataRecord { MaxVersions = DefaultMaxVersions, CreatedAtUnixMs = now, Generation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)) };
+        if (cas is null && meta.CasRequired)
+        {
+            throw new ValidationException("cas", "this path requires check-and-set");
+        }
+        if (cas is { } expected && (ulong)meta.CurrentVersion != expected)
+        {
+            throw new VersionConflictException($"check-and-set failed: expected version {expected}, current version is {meta.CurrentVersion}");
+        }
+        var version = meta.CurrentVersion + 1;
+        var sealedValue = barrier.Encrypt(Identity(path, meta, version), plaintext);
+        tx.Put(Collections.SecretVersions, VersionId(path, version), new SecretVersionRecord
+        {
+            KekVersion = sealedValue.KekVersion,
+            WrappedDataKey = sealedValue.WrappedDataKey,
+            Ciphertext = sealedValue.Ciphertext,
+        });
+        meta.CurrentVersion = version;
+        meta.UpdatedAtUnixMs = now;
+        meta.Versions.Add(new SecretVersionEntry { Version = version, CreatedAtUnixMs = now });
+        Prune(tx, path, meta);
+        tx.Put(Collections.SecretMetadata, path, meta);
+        return (version, DateTimeOffset.FromUnixTimeMilliseconds(now));
     }
 
     public SecretValue Get(string path, ulong version)

@@ -45,6 +45,8 @@ public static class Collections
     public const string AppRoles = "approles";
     public const string AppRoleIds = "approle_ids";
     public const string SecretIds = "approle_secret_ids";
+    public const string RotationTargets = "rotation_targets";
+    public const string RotationHistory = "rotation_history";
 
-    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds];
+    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory];
 }

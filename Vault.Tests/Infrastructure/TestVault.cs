@@ -106,7 +106,11 @@ public sealed class TestVault : IAsyncDisposable
         string[] args = ["--data-dir", DataDir, "--listen", "127.0.0.1:0", .. ExtraArgs];
         _app = VaultServerHost.Build(args, builder =>
         {
-            builder.Logging.ClearProviders();
+            // VAULT_TEST_LOG=1 keeps the console logger, to see why a test's server answered INTERNAL.
+            if (Environment.GetEnvironmentVariable("VAULT_TEST_LOG") != "1")
+            {
+                builder.Logging.ClearProviders();
+            }
             _configure?.Invoke(builder);
         });
         await _app.StartAsync();

@@ -60,7 +60,7 @@ public sealed class AuthorizationMatrixTests(MatrixVault fixture) : IClassFixtur
         var prepared = await row.PrepareAsync(Vault);
         var access = prepared.Access!;
         var others = RpcMatrix.Capabilities.Except(access.AnyOf).ToArray();
-        var token = await TokenWithAsync(access.RuleGlob, others);
+        var token = await TokenWithAsync(access.RuleGlob, others, access.AlsoRead);
         await AssertRefusedAsync(row, prepared, Vault.As(token), StatusCode.PermissionDenied);
     }
 
@@ -73,7 +73,7 @@ public sealed class AuthorizationMatrixTests(MatrixVault fixture) : IClassFixtur
         var access = prepared.Access!;
         var glob = access.RuleGlob;
         var sibling = glob.EndsWith("/*", StringComparison.Ordinal) ? glob[..^2] + "-elsewhere/*" : glob + "-elsewhere";
-        var token = await TokenWithAsync(sibling, access.AnyOf);
+        var token = await TokenWithAsync(sibling, access.AnyOf, access.AlsoRead);
         await AssertRefusedAsync(row, prepared, Vault.As(token), StatusCode.PermissionDenied);
     }
 
@@ -84,7 +84,7 @@ public sealed class AuthorizationMatrixTests(MatrixVault fixture) : IClassFixtur
         var row = RpcMatrix.Case(rpc);
         var prepared = await row.PrepareAsync(Vault);
         var access = prepared.Access!;
-        var token = await TokenWithAsync(access.RuleGlob, access.AnyOf[0]);
+        var token = await TokenWithAsync(access.RuleGlob, [access.AnyOf[0]], access.AlsoRead);
         try
         {
             var status = await DescriptorInvoker.StatusOfAsync(() => CallAsync(row, prepared, Vault.As(token)));
@@ -139,10 +139,15 @@ public sealed class AuthorizationMatrixTests(MatrixVault fixture) : IClassFixtur
         DescriptorInvoker.CallAsync(Invoker, DescriptorInvoker.Find(row.Method), prepared.Request, options);
 
     /// <summary>A token (made by root) whose only policy has one rule: <paramref name="capabilities"/> on <paramref name="glob"/>.</summary>
-    private async Task<string> TokenWithAsync(string glob, params string[] capabilities)
+    private async Task<string> TokenWithAsync(string glob, string[] capabilities, string[]? alsoRead = null)
     {
         var name = RpcMatrix.UniqueName();
-        await Vault.Policies.PutAsync(new PutPolicyRequest { Policy = RpcMatrix.PolicyNamed(name, glob, capabilities) }, Vault.As());
+        var policy = RpcMatrix.PolicyNamed(name, glob, capabilities);
+        foreach (var path in alsoRead ?? [])
+        {
+            policy.Rules.Add(new PolicyRule { Path = path, Capabilities = { "read" } });
+        }
+        await Vault.Policies.PutAsync(new PutPolicyRequest { Policy = policy }, Vault.As());
         var created = await Vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { name }, Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(10)) }, Vault.As());
         return created.Token;
     }

@@ -9,7 +9,9 @@ namespace Vault.Tests.Security;
 /// <summary>What a policy must grant for a call: any of <paramref name="AnyOf"/> on <paramref name="Path"/>.</summary>
 /// <param name="Glob">The policy rule path that grants exactly this (differs from the path only where
 /// the path cannot be written as a rule, e.g. the trailing '/' of a list prefix).</param>
-public sealed record Requirement(string Path, string[] AnyOf, string? Glob = null)
+/// <param name="AlsoRead">Paths the caller must also be able to read (granted to every token the
+/// matrix makes for the row, so only <paramref name="Path"/> varies).</param>
+public sealed record Requirement(string Path, string[] AnyOf, string? Glob = null, string[]? AlsoRead = null)
 {
     public string RuleGlob => Glob ?? Path;
 }
@@ -188,6 +190,61 @@ public static class RpcMatrix
             return new(new AppRoleLoginRequest { RoleId = roleId, SecretId = secretId }, null);
         }),
 
+        // TargetService: targets live under rotation/target/<name>; registering one also needs read
+        // on its admin secret. Seeded targets point at a closed loopback port and never rotate on
+        // their own, so the matrix needs no database.
+        new("vault.v1.TargetService/PutTarget", "new-target", async v =>
+        {
+            var admin = await SeedAdminSecretAsync(v);
+            var name = UniqueName();
+            return new(new PutTargetRequest { Target = TargetNamed(name, admin), CurrentPassword = "matrix-current-1" },
+                new($"rotation/target/{name}", ["create"], AlsoRead: [$"kv/{admin}"]), () => TargetStateAsync(v, name));
+        }),
+        new("vault.v1.TargetService/PutTarget", "existing-target", async v =>
+        {
+            var (name, admin) = await SeedTargetAsync(v);
+            var changed = TargetNamed(name, admin);
+            changed.Connection.Database = "changed";
+            return new(new PutTargetRequest { Target = changed }, new($"rotation/target/{name}", ["update"], AlsoRead: [$"kv/{admin}"]), () => TargetStateAsync(v, name));
+        }),
+        new("vault.v1.TargetService/GetTarget", "", async v =>
+        {
+            var (name, _) = await SeedTargetAsync(v);
+            return new(new GetTargetRequest { Name = name }, new($"rotation/target/{name}", ["read"]));
+        }),
+        new("vault.v1.TargetService/ListTargets", "", _ => Ready(new ListTargetsRequest(), new("rotation/target", ["list"]))),
+        new("vault.v1.TargetService/DeleteTarget", "", async v =>
+        {
+            var (name, _) = await SeedTargetAsync(v);
+            return new(new DeleteTargetRequest { Name = name }, new($"rotation/target/{name}", ["delete"]), () => TargetStateAsync(v, name));
+        }),
+        new("vault.v1.TargetService/RotateTarget", "", async v =>
+        {
+            var (name, _) = await SeedTargetAsync(v);
+            return new(new RotateTargetRequest { Name = name }, new($"rotation/target/{name}/rotate", ["update"]), () => TargetHistoryAsync(v, name));
+        }),
+        new("vault.v1.TargetService/PauseTarget", "", async v =>
+        {
+            var (name, _) = await SeedTargetAsync(v);
+            return new(new PauseTargetRequest { Name = name }, new($"rotation/target/{name}/pause", ["update"]), () => TargetStateAsync(v, name));
+        }),
+        new("vault.v1.TargetService/ResumeTarget", "", async v =>
+        {
+            var (name, _) = await SeedTargetAsync(v);
+            await new TargetService.TargetServiceClient(v.Channel).PauseTargetAsync(new PauseTargetRequest { Name = name }, v.As());
+            return new(new ResumeTargetRequest { Name = name }, new($"rotation/target/{name}/pause", ["update"]), () => TargetStateAsync(v, name));
+        }),
+        new("vault.v1.TargetService/ListTargetHistory", "", async v =>
+        {
+            var (name, _) = await SeedTargetAsync(v);
+            return new(new ListTargetHistoryRequest { Name = name }, new($"rotation/target/{name}/history", ["read"]));
+        }),
+        new("vault.v1.TargetService/GetTargetCredential", "", async v =>
+        {
+            var (name, _) = await SeedTargetAsync(v);
+            return new(new GetTargetCredentialRequest { Name = name }, new($"rotation/target/{name}/credential", ["read"]));
+        }),
+
         // AuditService.
         new("vault.v1.AuditService/Tail", "", _ => Ready(new TailAuditRequest { Limit = 5 }, new("sys/audit", ["read"]))),
         new("vault.v1.AuditService/Verify", "", _ => Ready(new VerifyAuditRequest(), new("sys/audit", ["read"]))),
@@ -256,6 +313,38 @@ public static class RpcMatrix
         await new AppRoleService.AppRoleServiceClient(v.Channel).PutRoleAsync(new PutRoleRequest { Role = new Role { Name = name, Policies = { policy } } }, v.As());
         return name;
     }
+
+    private static async Task<string> SeedAdminSecretAsync(TestVault v)
+    {
+        var path = UniquePath();
+        await v.Kv.PutAsync(new PutSecretRequest { Path = path, Data = { ["username"] = "matrix_admin", ["password"] = "matrix-admin-password" } }, v.As());
+        return path;
+    }
+
+    /// <summary>A postgres target on a loopback port nothing listens on: registrable, never reachable.</summary>
+    public static Target TargetNamed(string name, string adminSecret) => new()
+    {
+        Name = name,
+        Kind = "postgres",
+        Connection = new TargetConnection { Host = "127.0.0.1", Port = 9, Database = "matrix" },
+        Account = "matrix_account",
+        AdminSecret = adminSecret,
+    };
+
+    private static async Task<(string Name, string AdminSecret)> SeedTargetAsync(TestVault v)
+    {
+        var admin = await SeedAdminSecretAsync(v);
+        var name = UniqueName();
+        await new TargetService.TargetServiceClient(v.Channel).PutTargetAsync(
+            new PutTargetRequest { Target = TargetNamed(name, admin), CurrentPassword = "matrix-current-1" }, v.As());
+        return (name, admin);
+    }
+
+    private static Task<string> TargetStateAsync(TestVault v, string name) =>
+        Describe(async () => await new TargetService.TargetServiceClient(v.Channel).GetTargetAsync(new GetTargetRequest { Name = name }, v.As()));
+
+    private static Task<string> TargetHistoryAsync(TestVault v, string name) =>
+        Describe(async () => await new TargetService.TargetServiceClient(v.Channel).ListTargetHistoryAsync(new ListTargetHistoryRequest { Name = name }, v.As()));
 
     private static Task<string> RoleStateAsync(TestVault v, string name) =>
         Describe(async () => await new AppRoleService.AppRoleServiceClient(v.Channel).GetRoleAsync(new GetRoleRequest { Name = name }, v.As()));

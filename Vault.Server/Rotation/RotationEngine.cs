@@ -1,0 +1,583 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Vault.Rotators;
+using Vault.Rotators.Passwords;
+using Vault.Server.Audit;
+using Vault.Server.Secrets;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Rotation;
+
+/// <summary>
+/// Runs the rotation state machine for one target at a time: <c>create</c> (new password stored
+/// encrypted as pending) → <c>set</c> (applied to the system) → <c>test</c> (a login as the
+/// account) → <c>finish</c> (pending becomes current), each step durable before the next. A
+/// failed set or test restores the current password; a target found with a pending password
+/// (after a crash, or a rollback that could not reach the system) is reconciled by trying both.
+/// One lock per target keeps manual, scheduled and reconciling runs of a target from overlapping.
+/// </summary>
+public sealed class RotationEngine(
+    TargetManager targets,
+    IVaultStore store,
+    KvEngine kv,
+    RotatorRegistry rotators,
+    AuditLog audit,
+    IRotationStepObserver observer,
+    TimeProvider clock,
+    IOptions<RotationOptions> options,
+    ILogger<RotationEngine> logger)
+{
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+
+    /// <summary>Rotates <paramref name="name"/> now (after any rotation of it already running), reconciling an interrupted one first.</summary>
+    /// <returns>The history event this run wrote, or null when a scheduled run found nothing to do.</returns>
+    /// <exception cref="NotFoundException">No such target.</exception>
+    /// <exception cref="PreconditionException">A manual rotation of a paused target.</exception>
+    public async Task<RotationEventRecord?> RotateAsync(string name, string trigger, CancellationToken cancellationToken)
+    {
+        var record = targets.Get(name);
+        var held = new List<SemaphoreSlim>();
+        try
+        {
+            // A target whose admin credential another target manages must not rotate while that
+            // one does: between its set and finish the admin secret holds a dead password.
+            foreach (var lockName in LockNames(name, record))
+            {
+                var gate = Lock(lockName);
+                await gate.WaitAsync(cancellationToken);
+                held.Add(gate);
+            }
+            return await RotateLockedAsync(name, trigger, cancellationToken);
+        }
+        finally
+        {
+            for (var i = held.Count - 1; i >= 0; i--)
+            {
+                held[i].Release();
+            }
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> while no rotation of <paramref name="name"/> runs (e.g. deleting it mid-rotation would lose the password just set).</summary>
+    public async Task ExclusiveAsync(string name, Func<Task> work, CancellationToken cancellationToken)
+    {
+        var gate = Lock(name);
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            await work();
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>Logs in with the current password and records drift (or its end). Skipped while the target is busy.</summary>
+    public async Task CheckDriftAsync(string name, CancellationToken cancellationToken)
+    {
+        var gate = Lock(name);
+        if (!await gate.WaitAsync(0, cancellationToken))
+        {
+            return;
+        }
+        try
+        {
+            var record = targets.Get(name);
+            var now = clock.GetUtcNow();
+            var next = now + options.Value.DriftCheckInterval;
+            var stored = record.Passwords[record.ActiveIndex];
+            LoginCheck? check = null;
+            if (record.Pending is null && stored is not null)
+            {
+                var rotator = rotators.Get(record.Kind);
+                var account = record.Accounts[record.ActiveIndex];
+                check = await rotator.VerifyLoginAsync(targets.Connection(record, options.Value.ConnectTimeout),
+                    new Credential(account, targets.DecryptPassword(name, record, stored)), cancellationToken);
+            }
+            var finished = clock.GetUtcNow();
+            RotationEventRecord? entry = null;
+            await store.WriteAsync(tx =>
+            {
+                var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+                r.NextDriftCheckAtUnixMs = next.ToUnixTimeMilliseconds();
+                if (check is not null && check.Outcome != LoginOutcome.Unreachable && r.Passwords[r.ActiveIndex]?.Serial == stored?.Serial)
+                {
+                    r.LastCheckedAtUnixMs = finished.ToUnixTimeMilliseconds();
+                    var account = r.Accounts[r.ActiveIndex];
+                    if (check.Outcome == LoginOutcome.Refused && !r.Drifted)
+                    {
+                        r.Drifted = true;
+                        r.DriftedAtUnixMs = finished.ToUnixTimeMilliseconds();
+                        entry = TargetManager.AppendEvent(tx, name, r, now, finished, RotationTriggers.DriftCheck, RotationOutcomes.Drifted, "",
+                            $"the current password was refused: {check.Reason}", account);
+                    }
+                    else if (check.Outcome == LoginOutcome.Accepted && r.Drifted)
+                    {
+                        r.Drifted = false;
+                        r.DriftedAtUnixMs = null;
+                        entry = TargetManager.AppendEvent(tx, name, r, now, finished, RotationTriggers.DriftCheck, RotationOutcomes.DriftCleared, "",
+                            "the current password logs in again", account);
+                    }
+                }
+                targets.Save(tx, name, r);
+                return true;
+            }, cancellationToken);
+            if (entry is not null)
+            {
+                if (entry.Outcome == RotationOutcomes.Drifted)
+                {
+                    RotationLog.Drifted(logger, name, check?.Reason ?? "");
+                }
+                else
+                {
+                    RotationLog.DriftCleared(logger, name);
+                }
+                await AuditAsync(name, entry);
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task<RotationEventRecord?> RotateLockedAsync(string name, string trigger, CancellationToken cancellationToken)
+    {
+        var record = targets.Get(name);
+        var now = clock.GetUtcNow();
+        if (trigger == RotationTriggers.Manual && record.Paused)
+        {
+            throw new PreconditionException($"target '{name}' is paused; resume it first");
+        }
+        if (trigger is RotationTriggers.Scheduled or RotationTriggers.Registration
+            && (record.Paused || record.NeedsAttention || record.NextDueAtUnixMs is not { } due || due > now.ToUnixTimeMilliseconds()))
+        {
+            return null;
+        }
+        if (trigger == RotationTriggers.Startup && record.Pending is null)
+        {
+            return null;
+        }
+        if (record.Pending is not null)
+        {
+            if (record.NeedsAttention && trigger == RotationTriggers.Manual)
+            {
+                // An admin asked for a fresh rotation of a target neither password opens: the admin
+                // credential sets a new one without needing either.
+                record = await ClearPendingAsync(name, cancellationToken);
+            }
+            else
+            {
+                var reconciled = await ReconcileAsync(name, record, trigger, cancellationToken);
+                record = targets.Get(name);
+                if (record.Pending is not null || record.NeedsAttention || reconciled.Outcome != RotationOutcomes.Discarded || trigger == RotationTriggers.Startup)
+                {
+                    return reconciled;
+                }
+            }
+        }
+        return await RunStepsAsync(name, record, trigger, cancellationToken);
+    }
+
+    private async Task<RotationEventRecord> RunStepsAsync(string name, TargetRecord record, string trigger, CancellationToken cancellationToken)
+    {
+        var started = clock.GetUtcNow();
+        var stopwatch = Stopwatch.StartNew();
+        var rotator = rotators.Get(record.Kind);
+        var connection = targets.Connection(record, options.Value.ConnectTimeout);
+        var index = record.Alternating ? 1 - record.ActiveIndex : 0;
+        var account = record.Accounts[index];
+
+        Credential admin;
+        string password;
+        try
+        {
+            admin = targets.ReadAdminSecret(record.AdminSecret, "admin_secret");
+            password = PasswordGenerator.Generate(TargetManager.Policy(record));
+        }
+        catch (Exception ex) when (ex is ValidationException or NotFoundException or ArgumentException)
+        {
+            return await FailAsync(name, started, trigger, RotationSteps.Create, $"cannot start: {ex.Message}", cancellationToken);
+        }
+
+        if (record.Alternating && record.LastRotatedAtUnixMs is { } last)
+        {
+            // The account about to change was current until the last rotation: give clients that
+            // read it just before the switch time to open their connection.
+            var wait = DateTimeOffset.FromUnixTimeMilliseconds(last) + options.Value.AlternatingGrace - clock.GetUtcNow();
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, clock, cancellationToken);
+            }
+        }
+
+        // create: the new password is durable (encrypted) before any system sees it.
+        await store.WriteAsync(tx =>
+        {
+            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            if (r.Pending is not null)
+            {
+                throw new PreconditionException($"target '{name}' is already mid-rotation");
+            }
+            r.Pending = new PendingRotation
+            {
+                AccountIndex = index,
+                Password = targets.EncryptPassword(name, r, password),
+                Step = RotationSteps.Create,
+                Trigger = trigger,
+                StartedAtUnixMs = started.ToUnixTimeMilliseconds(),
+            };
+            targets.Save(tx, name, r);
+            return true;
+        }, cancellationToken);
+        await observer.AfterStepAsync(name, RotationSteps.Create, cancellationToken);
+
+        // set
+        try
+        {
+            await rotator.SetPasswordAsync(connection, admin, account, password, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            var failure = Describe(name, RotationSteps.Set, ex);
+            // A refused statement changed nothing; a dropped connection may have applied it.
+            bool? applied = ex is RotatorException { Failure: RotatorFailure.AdminRefused or RotatorFailure.PasswordRejected or RotatorFailure.AccountNotFound } ? false : null;
+            return await RollBackAsync(name, started, trigger, RotationSteps.Set, failure, applied, admin, cancellationToken);
+        }
+        await AdvanceAsync(name, RotationSteps.Set, cancellationToken);
+        await observer.AfterStepAsync(name, RotationSteps.Set, cancellationToken);
+
+        // test: log in as the account with the new password, on a fresh connection.
+        LoginCheck check;
+        try
+        {
+            check = await rotator.VerifyLoginAsync(connection, new Credential(account, password), cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            check = new LoginCheck(LoginOutcome.Unreachable, Describe(name, RotationSteps.Test, ex));
+        }
+        if (check.Outcome == LoginOutcome.Refused)
+        {
+            return await RollBackAsync(name, started, trigger, RotationSteps.Test, $"the new password was refused at login: {check.Reason}", applied: true, admin, cancellationToken);
+        }
+        if (check.Outcome == LoginOutcome.Unreachable)
+        {
+            // Set, but unverified: keep it pending; the next attempt reconciles by trying both.
+            return await FailAsync(name, started, trigger, RotationSteps.Test, $"could not log in to verify the new password: {check.Reason}; it stays pending until the target answers", cancellationToken);
+        }
+        await AdvanceAsync(name, RotationSteps.Test, cancellationToken);
+        await observer.AfterStepAsync(name, RotationSteps.Test, cancellationToken);
+
+        var entry = await FinishAsync(name, started, trigger, RotationOutcomes.Succeeded, "", cancellationToken);
+        RotationLog.Rotated(logger, name, account, entry.Version, stopwatch.ElapsedMilliseconds, trigger);
+        await observer.AfterStepAsync(name, RotationSteps.Finish, cancellationToken);
+        return entry;
+    }
+
+    /// <summary>A pending password was found: whichever of pending / current logs in wins.</summary>
+    private async Task<RotationEventRecord> ReconcileAsync(string name, TargetRecord record, string trigger, CancellationToken cancellationToken)
+    {
+        var started = clock.GetUtcNow();
+        var pending = record.Pending!;
+        var rotator = rotators.Get(record.Kind);
+        var connection = targets.Connection(record, options.Value.ConnectTimeout);
+        var account = record.Accounts[pending.AccountIndex];
+        var pendingCheck = await SafeVerifyAsync(rotator, connection, new Credential(account, targets.DecryptPassword(name, record, pending.Password)), cancellationToken);
+        if (pendingCheck.Outcome == LoginOutcome.Accepted)
+        {
+            var recovered = await FinishAsync(name, started, trigger, RotationOutcomes.Recovered,
+                $"an interrupted rotation (last durable step: {pending.Step}) was finished: its new password logs in", cancellationToken);
+            RotationLog.Reconciled(logger, name, recovered.Outcome);
+            return recovered;
+        }
+        var current = record.Passwords[pending.AccountIndex];
+        var currentCheck = current is null ? null
+            : await SafeVerifyAsync(rotator, connection, new Credential(account, targets.DecryptPassword(name, record, current)), cancellationToken);
+        var inactiveWithoutPassword = record.Alternating && pending.AccountIndex != record.ActiveIndex && current is null && pendingCheck.Outcome == LoginOutcome.Refused;
+        if (currentCheck?.Outcome == LoginOutcome.Accepted || inactiveWithoutPassword)
+        {
+            var discarded = await ClearPendingWithEventAsync(name, started, trigger, RotationOutcomes.Discarded,
+                $"an interrupted rotation (last durable step: {pending.Step}) was rolled back: the current password still logs in", cancellationToken);
+            RotationLog.Reconciled(logger, name, discarded.Outcome);
+            return discarded;
+        }
+        if (pendingCheck.Outcome == LoginOutcome.Unreachable || currentCheck?.Outcome == LoginOutcome.Unreachable)
+        {
+            var reason = pendingCheck.Outcome == LoginOutcome.Unreachable ? pendingCheck.Reason : currentCheck!.Reason;
+            return await FailAsync(name, started, trigger, RotationSteps.Test, $"cannot reconcile an interrupted rotation yet: {reason}", cancellationToken);
+        }
+        var why = $"pending password: {pendingCheck.Reason}; current password: {(currentCheck is null ? "none stored" : currentCheck.Reason)}";
+        RotationLog.NeedsAttention(logger, name, why);
+        RotationEventRecord? entry = null;
+        await store.WriteAsync(tx =>
+        {
+            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            r.NeedsAttention = true;
+            r.LastError = $"neither password logs in ({why}); rotate it manually once the account is fixed";
+            r.NextDueAtUnixMs = null;
+            r.DueTrigger = null;
+            entry = TargetManager.AppendEvent(tx, name, r, started, clock.GetUtcNow(), trigger, RotationOutcomes.NeedsAttention, pending.Step, r.LastError, account);
+            targets.Save(tx, name, r);
+            return true;
+        }, cancellationToken);
+        await AuditAsync(name, entry!);
+        return entry!;
+    }
+
+    private async Task<RotationEventRecord> RollBackAsync(string name, DateTimeOffset started, string trigger, string step, string reason, bool? applied, Credential admin, CancellationToken cancellationToken)
+    {
+        var record = targets.Get(name);
+        var pending = record.Pending!;
+        var account = record.Accounts[pending.AccountIndex];
+        var current = record.Passwords[pending.AccountIndex];
+        string note;
+        var keepPending = false;
+        if (applied == false)
+        {
+            note = "nothing was changed";
+        }
+        else if (current is null)
+        {
+            note = "there is no earlier password to restore";
+        }
+        else
+        {
+            var rotator = rotators.Get(record.Kind);
+            var connection = targets.Connection(record, options.Value.ConnectTimeout);
+            var currentPassword = targets.DecryptPassword(name, record, current);
+            try
+            {
+                await RestoreAsync(rotator, connection, record, admin, account, currentPassword, targets.DecryptPassword(name, record, pending.Password), cancellationToken);
+                note = "rolled back to the current password";
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                keepPending = true;
+                note = $"the rollback failed too ({Describe(name, "rollback", ex)}); the next attempt reconciles";
+            }
+        }
+        if (!keepPending)
+        {
+            await ClearPendingAsync(name, cancellationToken);
+        }
+        return await FailAsync(name, started, trigger, step, $"{reason}; {note}", cancellationToken);
+    }
+
+    /// <summary>Sets the account back to its current password. A target that is its own admin has just changed its own password, so it logs in with the new one to undo it.</summary>
+    private static async Task RestoreAsync(ICredentialRotator rotator, TargetConnection connection, TargetRecord record, Credential admin, string account, string currentPassword, string pendingPassword, CancellationToken cancellationToken)
+    {
+        if (record.ManagesAdminSecret && admin.Username == account)
+        {
+            try
+            {
+                await rotator.SetPasswordAsync(connection, admin with { Password = pendingPassword }, account, currentPassword, cancellationToken);
+                return;
+            }
+            catch (RotatorException ex) when (ex.Failure == RotatorFailure.AdminRefused)
+            {
+                // The new password never took: the current one is still the admin's.
+            }
+        }
+        await rotator.SetPasswordAsync(connection, admin, account, currentPassword, cancellationToken);
+    }
+
+    private async Task<RotationEventRecord> FinishAsync(string name, DateTimeOffset started, string trigger, string outcome, string reason, CancellationToken cancellationToken)
+    {
+        // Read what the write needs before it: a unit of work may only read through its writer.
+        var before = targets.Get(name);
+        var adminData = before.ManagesAdminSecret ? AdminSecretFields(before.AdminSecret) : null;
+        RotationEventRecord? entry = null;
+        await store.WriteAsync(tx =>
+        {
+            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var pending = r.Pending ?? throw new PreconditionException($"target '{name}' has no rotation to finish");
+            var now = clock.GetUtcNow();
+            if (!r.Alternating)
+            {
+                r.Previous = r.Passwords[0];
+            }
+            r.Passwords[pending.AccountIndex] = pending.Password;
+            r.ActiveIndex = pending.AccountIndex;
+            r.Version++;
+            r.LastRotatedAtUnixMs = now.ToUnixTimeMilliseconds();
+            r.LastCheckedAtUnixMs = now.ToUnixTimeMilliseconds();
+            r.Pending = null;
+            r.ConsecutiveFailures = 0;
+            r.LastError = null;
+            r.NeedsAttention = false;
+            r.Drifted = false;
+            r.DriftedAtUnixMs = null;
+            r.NextDueAtUnixMs = TargetManager.Schedule(r).NextDue(name, now)?.ToUnixTimeMilliseconds();
+            r.DueTrigger = null;
+            if (r.ManagesAdminSecret)
+            {
+                // The verified password becomes the admin secret's in the same commit, keeping its other fields.
+                var data = adminData ?? new Dictionary<string, string>(StringComparer.Ordinal);
+                data["username"] = r.Accounts[0];
+                data["password"] = targets.DecryptPassword(name, r, pending.Password);
+                kv.PutWithin(tx, r.AdminSecret, data);
+            }
+            entry = TargetManager.AppendEvent(tx, name, r, started, now, trigger, outcome, "", reason, r.Accounts[pending.AccountIndex]);
+            targets.Save(tx, name, r);
+            return true;
+        }, cancellationToken);
+        targets.NotifyChanged();
+        await AuditAsync(name, entry!);
+        return entry!;
+    }
+
+    private Dictionary<string, string> AdminSecretFields(string path)
+    {
+        try
+        {
+            return new Dictionary<string, string>(kv.Get(path, 0).Data, StringComparer.Ordinal);
+        }
+        catch (NotFoundException)
+        {
+            // Deleted since registration: written afresh.
+            return new Dictionary<string, string>(StringComparer.Ordinal);
+        }
+    }
+
+    private async Task<RotationEventRecord> FailAsync(string name, DateTimeOffset started, string trigger, string step, string reason, CancellationToken cancellationToken)
+    {
+        RotationEventRecord? entry = null;
+        long retrySeconds = 0;
+        await store.WriteAsync(tx =>
+        {
+            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var now = clock.GetUtcNow();
+            r.ConsecutiveFailures++;
+            r.LastError = reason;
+            var retry = Backoff(r.ConsecutiveFailures);
+            retrySeconds = (long)retry.TotalSeconds;
+            r.NextDueAtUnixMs = (now + retry).ToUnixTimeMilliseconds();
+            r.DueTrigger = null;
+            var account = r.Accounts[r.Pending?.AccountIndex ?? (r.Alternating ? 1 - r.ActiveIndex : 0)];
+            entry = TargetManager.AppendEvent(tx, name, r, started, now, trigger, RotationOutcomes.Failed, step, reason, account);
+            targets.Save(tx, name, r);
+            return true;
+        }, cancellationToken);
+        targets.NotifyChanged();
+        RotationLog.RotationFailed(logger, name, step, trigger, reason, retrySeconds);
+        await AuditAsync(name, entry!);
+        return entry!;
+    }
+
+    private async Task<TargetRecord> ClearPendingAsync(string name, CancellationToken cancellationToken) =>
+        await store.WriteAsync(tx =>
+        {
+            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            r.Pending = null;
+            targets.Save(tx, name, r);
+            return r;
+        }, cancellationToken);
+
+    private async Task<RotationEventRecord> ClearPendingWithEventAsync(string name, DateTimeOffset started, string trigger, string outcome, string reason, CancellationToken cancellationToken)
+    {
+        RotationEventRecord? entry = null;
+        await store.WriteAsync(tx =>
+        {
+            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var account = r.Accounts[r.Pending?.AccountIndex ?? r.ActiveIndex];
+            r.Pending = null;
+            var now = clock.GetUtcNow();
+            var schedule = TargetManager.Schedule(r);
+            // The interrupted rotation did not happen: due again soon, not a whole period later.
+            r.NextDueAtUnixMs = schedule.IsManualOnly ? null : (now + options.Value.RetryBase).ToUnixTimeMilliseconds();
+            r.DueTrigger = null;
+            entry = TargetManager.AppendEvent(tx, name, r, started, now, trigger, outcome, "", reason, account);
+            targets.Save(tx, name, r);
+            return true;
+        }, cancellationToken);
+        targets.NotifyChanged();
+        await AuditAsync(name, entry!);
+        return entry!;
+    }
+
+    private Task AdvanceAsync(string name, string step, CancellationToken cancellationToken) =>
+        store.WriteAsync(tx =>
+        {
+            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            r.Pending!.Step = step;
+            targets.Save(tx, name, r);
+            return true;
+        }, cancellationToken);
+
+    private TimeSpan Backoff(int failures)
+    {
+        var o = options.Value;
+        var factor = Math.Pow(2, Math.Min(failures - 1, 30));
+        var delay = TimeSpan.FromTicks((long)Math.Min(o.RetryBase.Ticks * factor, o.RetryMax.Ticks));
+        return delay < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : delay;
+    }
+
+    private async Task<LoginCheck> SafeVerifyAsync(ICredentialRotator rotator, TargetConnection connection, Credential credential, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await rotator.VerifyLoginAsync(connection, credential, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return new LoginCheck(LoginOutcome.Unreachable, Describe("", RotationSteps.Test, ex));
+        }
+    }
+
+    /// <summary>A rotator's own message (it never holds a password); anything else is logged by type only and summarised.</summary>
+    private string Describe(string name, string step, Exception ex)
+    {
+        if (ex is RotatorException rotatorException)
+        {
+            return $"{Kebab(rotatorException.Failure)}: {rotatorException.Message}";
+        }
+        RotationLog.Unexpected(logger, name, step, ex.GetType().FullName ?? "exception");
+        return $"unexpected {ex.GetType().Name} (see the server log)";
+    }
+
+    private static string Kebab(RotatorFailure failure) => failure switch
+    {
+        RotatorFailure.Unreachable => "unreachable",
+        RotatorFailure.AdminRefused => "admin refused",
+        RotatorFailure.PasswordRejected => "rejected by the target's password policy",
+        RotatorFailure.AccountNotFound => "account not found",
+        _ => "error",
+    };
+
+    /// <summary>Runs the daemon starts on its own are audited here; a manual run is audited as the RPC that asked for it.</summary>
+    private async Task AuditAsync(string name, RotationEventRecord entry)
+    {
+        if (entry.Trigger == RotationTriggers.Manual)
+        {
+            return;
+        }
+        try
+        {
+            await audit.AppendAsync(new AuditEvent(Guid.NewGuid().ToString("N"), "system:rotation", $"rotation.{entry.Trigger}",
+                $"rotation/target/{name}", entry.Outcome, entry.Step, ""));
+        }
+        catch (AuditUnavailableException)
+        {
+            // The rotation already happened and is in the target's history; the audit log reports its own failure.
+        }
+    }
+
+    private IEnumerable<string> LockNames(string name, TargetRecord record)
+    {
+        var names = new SortedSet<string>(StringComparer.Ordinal) { name };
+        foreach (var (other, r) in targets.List())
+        {
+            if (other != name && r.ManagesAdminSecret && r.AdminSecret == record.AdminSecret)
+            {
+                names.Add(other);
+            }
+        }
+        return names;
+    }
+
+    private SemaphoreSlim Lock(string name) => _locks.GetOrAdd(name, _ => new SemaphoreSlim(1, 1));
+}

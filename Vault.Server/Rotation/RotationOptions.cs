@@ -1,0 +1,58 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Vault.Server.Rotation;
+
+/// <summary>Rotation settings, bound from "Vault:Rotation".</summary>
+public sealed class RotationOptions
+{
+    public const string Section = "Vault:Rotation";
+
+    /// <summary>The first retry after a failed rotation waits this long; each further failure doubles it.</summary>
+    public TimeSpan RetryBase { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Retries never wait longer than this.</summary>
+    public TimeSpan RetryMax { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often each target's current password is tried against its system to find drift.</summary>
+    public TimeSpan DriftCheckInterval { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How many rotations and checks run at once.</summary>
+    [Range(1, 256)]
+    public int MaxConcurrent { get; set; } = 4;
+
+    /// <summary>
+    /// Alternating users: the account that stopped being current at the last rotation is not
+    /// changed again until this long after it, so a client that read it just before the switch
+    /// can still open its connection.
+    /// </summary>
+    public TimeSpan AlternatingGrace { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a rotator waits for a target system to answer a connection.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Fault injection for crash tests: after this step (<c>create</c>, <c>set</c>, <c>test</c>,
+    /// <c>finish</c>) is durable, the rotation logs a line and stops there until the process dies.
+    /// Never set it in production.
+    /// </summary>
+    public string? HaltAfterStep { get; set; }
+}
+
+/// <summary>Told after each step of a rotation is durable; the seam crash tests use to stop a rotation between steps.</summary>
+public interface IRotationStepObserver
+{
+    Task AfterStepAsync(string target, string step, CancellationToken cancellationToken);
+}
+
+/// <summary>Does nothing unless <see cref="RotationOptions.HaltAfterStep"/> is set; then halts there for good.</summary>
+public sealed class HaltingStepObserver(Microsoft.Extensions.Options.IOptions<RotationOptions> options, Microsoft.Extensions.Logging.ILogger<HaltingStepObserver> logger) : IRotationStepObserver
+{
+    public async Task AfterStepAsync(string target, string step, CancellationToken cancellationToken)
+    {
+        if (string.Equals(options.Value.HaltAfterStep, step, StringComparison.Ordinal))
+        {
+            RotationLog.HaltedAfterStep(logger, target, step);
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+    }
+}

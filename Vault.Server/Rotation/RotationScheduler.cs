@@ -1,0 +1,197 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Vault.Server.Crypto;
+
+namespace Vault.Server.Rotation;
+
+/// <summary>
+/// The daemon's clock: after each unseal it reconciles every target caught mid-rotation, then
+/// sleeps until the earliest due rotation or drift check (or until a target changes), runs what is
+/// due — at most <see cref="RotationOptions.MaxConcurrent"/> at once, never two runs of one target —
+/// and plans again. Nothing runs while the vault is sealed: the passwords cannot be read.
+/// </summary>
+public sealed class RotationScheduler(
+    TargetManager targets,
+    RotationEngine engine,
+    SecurityBarrier barrier,
+    TimeProvider clock,
+    IOptions<RotationOptions> options,
+    ILogger<RotationScheduler> logger) : BackgroundService
+{
+    private static readonly TimeSpan MaxSleep = TimeSpan.FromSeconds(30);
+    private readonly SemaphoreSlim _wake = new(0);
+    private static readonly TimeSpan Cooldown = TimeSpan.FromSeconds(1);
+    private readonly ConcurrentDictionary<string, bool> _running = new(StringComparer.Ordinal);
+    // After a run, its key waits a moment before it can run again: a run that could not move its
+    // due time (the target was busy, the store failed) must not turn into a tight loop.
+    private readonly ConcurrentDictionary<string, long> _notBefore = new(StringComparer.Ordinal);
+    private SemaphoreSlim? _slots;
+    private volatile bool _reconciled;
+
+    /// <summary>Plans again now (a target changed, a run ended, the vault was unsealed).</summary>
+    public void Wake()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            _wake.Release();
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        _slots = new SemaphoreSlim(options.Value.MaxConcurrent);
+        targets.Changed += Wake;
+        barrier.SealStateChanged += OnSealChanged;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var sleep = MaxSleep;
+                try
+                {
+                    if (!barrier.IsSealed)
+                    {
+                        sleep = Plan(stoppingToken);
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // Sealed between the check and a read, or a damaged record: try again shortly.
+                    RotationLog.SchedulerFailed(logger, ex);
+                    sleep = TimeSpan.FromSeconds(5);
+                }
+                try
+                {
+                    await _wake.WaitAsync(sleep < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : sleep, stoppingToken);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            targets.Changed -= Wake;
+            barrier.SealStateChanged -= OnSealChanged;
+        }
+    }
+
+    private TimeSpan Plan(CancellationToken stoppingToken)
+    {
+        var all = targets.List();
+        if (!_reconciled)
+        {
+            var interrupted = all.Where(t => t.Record.Pending is not null).ToList();
+            if (interrupted.Count > 0)
+            {
+                RotationLog.ReconcilingAtStartup(logger, interrupted.Count);
+            }
+            foreach (var (name, _) in interrupted)
+            {
+                Launch(name, () => engine.RotateAsync(name, RotationTriggers.Startup, stoppingToken), stoppingToken);
+            }
+            _reconciled = true;
+        }
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var next = now + (long)MaxSleep.TotalMilliseconds;
+        foreach (var (name, record) in all)
+        {
+            if (!record.Paused && !record.NeedsAttention && record.NextDueAtUnixMs is { } due)
+            {
+                if (due <= now)
+                {
+                    var trigger = record.DueTrigger ?? RotationTriggers.Scheduled;
+                    Launch(name, () => engine.RotateAsync(name, trigger, stoppingToken), stoppingToken);
+                }
+                else
+                {
+                    next = Math.Min(next, due);
+                }
+            }
+            if (record.NextDriftCheckAtUnixMs is { } check)
+            {
+                if (check <= now)
+                {
+                    Launch("drift:" + name, () => engine.CheckDriftAsync(name, stoppingToken), stoppingToken);
+                }
+                else
+                {
+                    next = Math.Min(next, check);
+                }
+            }
+        }
+        foreach (var (key, until) in _notBefore)
+        {
+            if (until > now)
+            {
+                next = Math.Min(next, until);
+            }
+            else
+            {
+                _notBefore.TryRemove(key, out _);
+            }
+        }
+        return TimeSpan.FromMilliseconds(next - now);
+    }
+
+    private void Launch(string key, Func<Task> work, CancellationToken stoppingToken)
+    {
+        if (_notBefore.TryGetValue(key, out var notBefore) && notBefore > clock.GetUtcNow().ToUnixTimeMilliseconds())
+        {
+            return;
+        }
+        if (!_running.TryAdd(key, true))
+        {
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await _slots!.WaitAsync(stoppingToken);
+                try
+                {
+                    await work();
+                }
+                finally
+                {
+                    _slots.Release();
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+            }
+            catch (Exception ex)
+            {
+                // The engine records rotation failures itself; this is a store or barrier failure
+                // (e.g. sealed mid-run). The target stays due and is tried at the next pass.
+                RotationLog.SchedulerFailed(logger, ex);
+            }
+            finally
+            {
+                _notBefore[key] = (clock.GetUtcNow() + Cooldown).ToUnixTimeMilliseconds();
+                _running.TryRemove(key, out _);
+                Wake();
+            }
+        }, CancellationToken.None);
+    }
+
+    private void OnSealChanged(bool isSealed)
+    {
+        if (isSealed)
+        {
+            _reconciled = false;
+        }
+        Wake();
+    }
+
+    public override void Dispose()
+    {
+        _wake.Dispose();
+        _slots?.Dispose();
+        base.Dispose();
+    }
+}

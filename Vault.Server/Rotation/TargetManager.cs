@@ -1,0 +1,432 @@
+using System.Security.Cryptography;
+using System.Text;
+using Vault.Rotators;
+using Vault.Rotators.Passwords;
+using Vault.Server.Auth;
+using Vault.Server.Crypto;
+using Vault.Server.Secrets;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Rotation;
+
+/// <summary>
+/// Rotation targets as records: registration with every field checked before anything is
+/// written, reads that verify each record's seal, pause / resume, history and the current
+/// credential. The rotation itself is <see cref="RotationEngine"/>'s.
+/// </summary>
+public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, KvEngine kv, RotatorRegistry rotators, TimeProvider clock)
+{
+    internal const string PasswordKind = "rotation-target";
+    public const int MaxHistory = 1000;
+    private const int MaxPasswordLength = 1024;
+
+    /// <summary>Raised after a change that may move a due time (the scheduler re-plans).</summary>
+    public event Action? Changed;
+
+    public bool Exists(string name) => store.Get<TargetRecord>(Collections.RotationTargets, name) is not null;
+
+    /// <summary>Registers or updates a target.</summary>
+    /// <exception cref="ValidationException">A field is invalid; nothing is written.</exception>
+    /// <exception cref="PreconditionException">The target is mid-rotation.</exception>
+    public async Task<TargetRecord> PutAsync(TargetSpec spec, bool rotateNow, string? currentPassword, string? secondCurrentPassword, CancellationToken cancellationToken)
+    {
+        var name = PolicyStore.ValidateName(spec.Name, "target.name");
+        if (!rotators.TryGet(spec.Kind ?? "", out var rotator))
+        {
+            throw new ValidationException("target.kind", string.IsNullOrEmpty(spec.Kind)
+                ? $"is required (one of: {string.Join(", ", rotators.Kinds)})"
+                : $"unknown kind '{Printable(spec.Kind)}' (one of: {string.Join(", ", rotators.Kinds)})");
+        }
+        if (string.IsNullOrWhiteSpace(spec.Host))
+        {
+            throw new ValidationException("target.connection.host", "is required");
+        }
+        if (spec.Port is < 0 or > 65535)
+        {
+            throw new ValidationException("target.connection.port", "must be between 1 and 65535 (0 for the kind's default)");
+        }
+        foreach (var option in spec.Options)
+        {
+            if (option.Key.Length is 0 or > 64 || !option.Key.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
+            {
+                throw new ValidationException("target.connection.options", "option names are 1 to 64 letters, digits, '_', '-' or '.'");
+            }
+            if (option.Value.Length > 1024)
+            {
+                throw new ValidationException($"target.connection.options.{option.Key}", "is longer than 1024 characters");
+            }
+        }
+        var accounts = new List<string> { CheckAccount(spec.Account, "target.account") };
+        if (spec.AlternatingUsers)
+        {
+            accounts.Add(CheckAccount(spec.SecondAccount, "target.second_account"));
+            if (accounts[0] == accounts[1])
+            {
+                throw new ValidationException("target.second_account", "must differ from account");
+            }
+        }
+        else if (!string.IsNullOrEmpty(spec.SecondAccount))
+        {
+            throw new ValidationException("target.second_account", "is only used with the alternating-users strategy");
+        }
+        var connection = Connection(spec.Host, spec.Port, spec.Database, spec.Options);
+        foreach (var account in accounts)
+        {
+            if (rotator.Validate(connection, account) is { } problem)
+            {
+                throw new ValidationException(problem.Field is "account" ? (account == accounts[0] ? "target.account" : "target.second_account") : $"target.connection.{problem.Field}", problem.Reason);
+            }
+        }
+        var admin = ReadAdminSecret(spec.AdminSecret, "target.admin_secret");
+        if (spec.ManagesAdminSecret)
+        {
+            if (spec.AlternatingUsers)
+            {
+                throw new ValidationException("target.manages_admin_secret", "cannot be combined with alternating users");
+            }
+            if (!string.Equals(admin.Username, accounts[0], StringComparison.Ordinal))
+            {
+                throw new ValidationException("target.manages_admin_secret", "the admin secret's username must be this target's account");
+            }
+            if (List().FirstOrDefault(t => t.Record.ManagesAdminSecret && t.Record.AdminSecret == spec.AdminSecret && t.Name != name) is { Name: { } other })
+            {
+                throw new ValidationException("target.manages_admin_secret", $"'{spec.AdminSecret}' is already managed by target '{other}'");
+            }
+        }
+        var policy = spec.PasswordPolicy ?? PasswordPolicy.Default;
+        if (policy.Validate() is { } weak)
+        {
+            throw new ValidationException($"target.password_policy.{weak.Field}", weak.Reason);
+        }
+        var schedule = RotationSchedule.Create(spec.Interval, spec.Cron, spec.WindowStart, spec.WindowEnd, spec.MaxJitter);
+        CheckPassword(currentPassword, "current_password");
+        CheckPassword(secondCurrentPassword, "second_current_password");
+        if (!spec.AlternatingUsers && !string.IsNullOrEmpty(secondCurrentPassword))
+        {
+            throw new ValidationException("second_current_password", "is only used with the alternating-users strategy");
+        }
+        if (spec.ManagesAdminSecret && string.IsNullOrEmpty(currentPassword))
+        {
+            currentPassword = admin.Password;
+        }
+
+        var result = await store.WriteAsync(tx =>
+        {
+            var now = clock.GetUtcNow();
+            var existing = Load(tx, name);
+            if (existing is null && !rotateNow && string.IsNullOrEmpty(currentPassword))
+            {
+                throw new ValidationException("current_password", "is required for a new target unless it rotates now (the vault must know the password applications use today)");
+            }
+            if (existing is not null)
+            {
+                if (existing.Kind != rotator.Kind)
+                {
+                    throw new ValidationException("target.kind", $"cannot change from '{existing.Kind}'; delete the target and register it again");
+                }
+                if (!existing.Accounts.SequenceEqual(accounts, StringComparer.Ordinal))
+                {
+                    throw new ValidationException("target.account", "accounts and strategy cannot change; delete the target and register it again");
+                }
+                if (existing.Pending is not null)
+                {
+                    throw new PreconditionException($"target '{name}' is mid-rotation; try again when it is done");
+                }
+            }
+            var record = existing ?? new TargetRecord
+            {
+                Generation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
+                CreatedAtUnixMs = now.ToUnixTimeMilliseconds(),
+                Accounts = accounts,
+                Passwords = [.. accounts.Select(_ => (StoredPassword?)null)],
+            };
+            record.Kind = rotator.Kind;
+            record.Host = spec.Host.Trim();
+            record.Port = spec.Port;
+            record.Database = spec.Database ?? "";
+            record.Options = new Dictionary<string, string>(spec.Options, StringComparer.Ordinal);
+            record.AdminSecret = spec.AdminSecret;
+            record.ManagesAdminSecret = spec.ManagesAdminSecret;
+            record.PasswordLength = policy.Length;
+            record.PasswordAlphabet = policy.Alphabet;
+            record.RequireLower = policy.RequireLower;
+            record.RequireUpper = policy.RequireUpper;
+            record.RequireDigit = policy.RequireDigit;
+            record.RequireSymbol = policy.RequireSymbol;
+            record.IntervalSeconds = schedule.Interval is { } i ? (long)i.TotalSeconds : null;
+            record.Cron = schedule.Cron;
+            record.WindowStart = schedule.WindowStart is { } ws ? RotationSchedule.FormatTime(ws) : null;
+            record.WindowEnd = schedule.WindowEnd is { } we ? RotationSchedule.FormatTime(we) : null;
+            record.MaxJitterSeconds = (long)schedule.MaxJitter.TotalSeconds;
+            var replaced = false;
+            if (!string.IsNullOrEmpty(currentPassword) && (existing is null || !spec.ManagesAdminSecret || existing.Passwords[0] is null))
+            {
+                record.Passwords[0] = EncryptPassword(name, record, currentPassword);
+                replaced = existing is not null;
+            }
+            if (!string.IsNullOrEmpty(secondCurrentPassword))
+            {
+                record.Passwords[1] = EncryptPassword(name, record, secondCurrentPassword);
+                replaced = replaced || existing is not null;
+            }
+            if (replaced)
+            {
+                record.Drifted = false;
+                record.DriftedAtUnixMs = null;
+                record.NeedsAttention = false;
+                AppendEvent(tx, name, record, now, now, RotationTriggers.Admin, RotationOutcomes.PasswordReplaced, "", "the password the vault holds was replaced by an admin", accounts[record.ActiveIndex]);
+            }
+            record.DueTrigger = rotateNow ? RotationTriggers.Registration : null;
+            record.NextDueAtUnixMs = rotateNow
+                ? now.ToUnixTimeMilliseconds()
+                : schedule.NextDue(name, record.LastRotatedAtUnixMs is { } last ? DateTimeOffset.FromUnixTimeMilliseconds(last) : now)?.ToUnixTimeMilliseconds();
+            record.NextDriftCheckAtUnixMs ??= now.ToUnixTimeMilliseconds();
+            Save(tx, name, record);
+            return record;
+        }, cancellationToken);
+        Changed?.Invoke();
+        return result;
+    }
+
+    /// <exception cref="NotFoundException">No such target.</exception>
+    public TargetRecord Get(string name)
+    {
+        PolicyStore.ValidateName(name);
+        return Load(store, name) ?? throw new NotFoundException($"no target named '{name}'");
+    }
+
+    /// <summary>Every target, by name; records failing their seal are left out (and reported by <see cref="Get"/>).</summary>
+    public IReadOnlyList<(string Name, TargetRecord Record)> List()
+    {
+        var result = new List<(string, TargetRecord)>();
+        foreach (var (name, record) in store.List<TargetRecord>(Collections.RotationTargets, ""))
+        {
+            if (IsSealed(name, record))
+            {
+                result.Add((name, record));
+            }
+        }
+        return result;
+    }
+
+    public async Task DeleteAsync(string name, CancellationToken cancellationToken)
+    {
+        PolicyStore.ValidateName(name);
+        await store.WriteAsync(tx =>
+        {
+            if (tx.Get<TargetRecord>(Collections.RotationTargets, name) is null)
+            {
+                throw new NotFoundException($"no target named '{name}'");
+            }
+            tx.Delete(Collections.RotationTargets, name);
+            foreach (var (id, _) in tx.List<RotationEventRecord>(Collections.RotationHistory, name + "/"))
+            {
+                tx.Delete(Collections.RotationHistory, id);
+            }
+            return true;
+        }, cancellationToken);
+        Changed?.Invoke();
+    }
+
+    public async Task<TargetRecord> SetPausedAsync(string name, bool paused, CancellationToken cancellationToken)
+    {
+        PolicyStore.ValidateName(name);
+        var record = await store.WriteAsync(tx =>
+        {
+            var record = Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            record.Paused = paused;
+            Save(tx, name, record);
+            return record;
+        }, cancellationToken);
+        Changed?.Invoke();
+        return record;
+    }
+
+    /// <summary>Newest first.</summary>
+    public IReadOnlyList<RotationEventRecord> History(string name, int limit)
+    {
+        var record = Get(name);
+        var from = Math.Max(1, record.NextEventId - limit);
+        var events = store.List<RotationEventRecord>(Collections.RotationHistory, name + "/")
+            .Select(e => e.Value)
+            .Where(e => e.Number >= from)
+            .OrderByDescending(e => e.Number)
+            .Take(limit)
+            .ToList();
+        return events;
+    }
+
+    /// <exception cref="PreconditionException">The vault does not yet hold a password for the current account.</exception>
+    public TargetCredentialValue Credential(string name)
+    {
+        var record = Get(name);
+        var stored = record.Passwords[record.ActiveIndex]
+            ?? throw new PreconditionException($"target '{name}' has no password yet: its first rotation has not completed");
+        return new TargetCredentialValue(record.Accounts[record.ActiveIndex], DecryptPassword(name, record, stored), record.Version,
+            record.LastRotatedAtUnixMs is { } at ? DateTimeOffset.FromUnixTimeMilliseconds(at) : null,
+            record.Paused || record.NextDueAtUnixMs is null ? null : DateTimeOffset.FromUnixTimeMilliseconds(record.NextDueAtUnixMs.Value));
+    }
+
+    /// <summary>The schedule a record describes (already validated when it was stored).</summary>
+    public static RotationSchedule Schedule(TargetRecord record) => RotationSchedule.Create(
+        record.IntervalSeconds is { } s ? TimeSpan.FromSeconds(s) : null, record.Cron, record.WindowStart, record.WindowEnd, TimeSpan.FromSeconds(record.MaxJitterSeconds));
+
+    public static PasswordPolicy Policy(TargetRecord record) =>
+        new(record.PasswordLength, record.PasswordAlphabet, record.RequireLower, record.RequireUpper, record.RequireDigit, record.RequireSymbol);
+
+    public TargetConnection Connection(TargetRecord record, TimeSpan connectTimeout) =>
+        Connection(record.Host, record.Port, record.Database, record.Options) with { ConnectTimeout = connectTimeout };
+
+    /// <summary>The admin credential: fields <c>username</c> and <c>password</c> of the KV secret at <paramref name="path"/>.</summary>
+    /// <exception cref="ValidationException">Missing secret or fields (named by <paramref name="field"/>).</exception>
+    public Credential ReadAdminSecret(string? path, string field)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            throw new ValidationException(field, "is required: the KV path of the admin credential (fields 'username' and 'password')");
+        }
+        try
+        {
+            SecretValidation.Path(path);
+        }
+        catch (ValidationException ex)
+        {
+            throw new ValidationException(field, ex.Message);
+        }
+        SecretValue secret;
+        try
+        {
+            secret = kv.Get(path, 0);
+        }
+        catch (NotFoundException)
+        {
+            throw new ValidationException(field, $"no KV secret at '{path}'");
+        }
+        if (!secret.Data.TryGetValue("username", out var username) || string.IsNullOrEmpty(username))
+        {
+            throw new ValidationException(field, $"the secret at '{path}' has no 'username' field");
+        }
+        if (!secret.Data.TryGetValue("password", out var password) || string.IsNullOrEmpty(password))
+        {
+            throw new ValidationException(field, $"the secret at '{path}' has no 'password' field");
+        }
+        return new Credential(username, password);
+    }
+
+    internal TargetRecord? Load(IStoreReader reader, string name)
+    {
+        var record = reader.Get<TargetRecord>(Collections.RotationTargets, name);
+        if (record is not null)
+        {
+            RecordSeal.Verify(Hmac, Collections.RotationTargets, name, record.Canonical(), record.Seal);
+        }
+        return record;
+    }
+
+    internal void Save(IStoreWriter tx, string name, TargetRecord record)
+    {
+        record.Seal = RecordSeal.Compute(Hmac, Collections.RotationTargets, name, record.Canonical());
+        tx.Put(Collections.RotationTargets, name, record);
+    }
+
+    internal StoredPassword EncryptPassword(string name, TargetRecord record, string password)
+    {
+        var serial = ++record.SecretSerial;
+        var bytes = Encoding.UTF8.GetBytes(password);
+        try
+        {
+            var sealedValue = barrier.Encrypt(new RecordIdentity(PasswordKind, $"{name}#{record.Generation}", serial), bytes);
+            return new StoredPassword { Serial = serial, KekVersion = sealedValue.KekVersion, WrappedDataKey = sealedValue.WrappedDataKey, Ciphertext = sealedValue.Ciphertext };
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(bytes);
+        }
+    }
+
+    internal string DecryptPassword(string name, TargetRecord record, StoredPassword stored)
+    {
+        var bytes = barrier.Decrypt(new RecordIdentity(PasswordKind, $"{name}#{record.Generation}", stored.Serial), stored.ToSealed());
+        try
+        {
+            return Encoding.UTF8.GetString(bytes);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(bytes);
+        }
+    }
+
+    internal static RotationEventRecord AppendEvent(IStoreWriter tx, string name, TargetRecord record, DateTimeOffset started, DateTimeOffset finished,
+        string trigger, string outcome, string step, string reason, string account)
+    {
+        var entry = new RotationEventRecord
+        {
+            Number = record.NextEventId++,
+            StartedAtUnixMs = started.ToUnixTimeMilliseconds(),
+            FinishedAtUnixMs = finished.ToUnixTimeMilliseconds(),
+            Trigger = trigger,
+            Outcome = outcome,
+            Step = step,
+            Reason = reason,
+            Version = record.Version,
+            Account = account,
+        };
+        tx.Put(Collections.RotationHistory, EventId(name, entry.Number), entry);
+        if (entry.Number > MaxHistory)
+        {
+            tx.Delete(Collections.RotationHistory, EventId(name, entry.Number - MaxHistory));
+        }
+        return entry;
+    }
+
+    internal void NotifyChanged() => Changed?.Invoke();
+
+    private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
+
+    private static string EventId(string name, long id) => $"{name}/{id:D12}";
+
+    private bool IsSealed(string name, TargetRecord record)
+    {
+        try
+        {
+            RecordSeal.Verify(Hmac, Collections.RotationTargets, name, record.Canonical(), record.Seal);
+            return true;
+        }
+        catch (DataIntegrityException)
+        {
+            return false;
+        }
+    }
+
+    private static TargetConnection Connection(string host, int port, string? database, IReadOnlyDictionary<string, string> options) =>
+        new(host.Trim(), port, database ?? "", new Dictionary<string, string>(options, StringComparer.Ordinal));
+
+    private static string CheckAccount(string? account, string field)
+    {
+        if (string.IsNullOrWhiteSpace(account))
+        {
+            throw new ValidationException(field, "is required");
+        }
+        if (account.Length > 512 || account.Any(char.IsControl))
+        {
+            throw new ValidationException(field, "must be at most 512 characters without control characters");
+        }
+        return account;
+    }
+
+    private static void CheckPassword(string? password, string field)
+    {
+        if (password is { Length: > MaxPasswordLength })
+        {
+            throw new ValidationException(field, $"is longer than {MaxPasswordLength} characters");
+        }
+        if (password is not null && password.Any(char.IsControl))
+        {
+            throw new ValidationException(field, "must not contain control characters");
+        }
+    }
+
+    private static string Printable(string value) =>
+        value.Length <= 32 && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') ? value : "(invalid)";
+}

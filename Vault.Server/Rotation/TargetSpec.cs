@@ -1,0 +1,26 @@
+using Vault.Rotators.Passwords;
+
+namespace Vault.Server.Rotation;
+
+/// <summary>A target as an admin writes it (configuration only; passwords travel separately).</summary>
+public sealed record TargetSpec(
+    string Name,
+    string Kind,
+    string Host,
+    int Port,
+    string Database,
+    IReadOnlyDictionary<string, string> Options,
+    string Account,
+    string SecondAccount,
+    bool AlternatingUsers,
+    string AdminSecret,
+    bool ManagesAdminSecret,
+    PasswordPolicy? PasswordPolicy,
+    TimeSpan? Interval,
+    string? Cron,
+    string? WindowStart,
+    string? WindowEnd,
+    TimeSpan? MaxJitter);
+
+/// <summary>What a target's current credential is, for applications.</summary>
+public sealed record TargetCredentialValue(string Username, string Password, long Version, DateTimeOffset? RotatedAt, DateTimeOffset? NextRotationAt);

@@ -1,0 +1,84 @@
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+using Vault.Tests.Infrastructure.Servers;
+
+namespace Vault.Tests.Rotation;
+
+/// <summary>Rotations that cannot complete: a server that is down, a new password that cannot log in.</summary>
+[Collection("target-systems")]
+public sealed class RotationFailureTests(TargetSystems systems)
+{
+    [Fact]
+    public async Task ServerDown_RotationFailsWithItsReason_RetriesBackOff_OldPasswordSurvives_AndTheNextRotationSucceeds()
+    {
+        await using var pg = await PostgresServer.StartAsync();
+        var system = new PostgresSystem(pg);
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:Rotation:RetryBase=00:00:02", "--Vault:Rotation:RetryMax=00:01:00");
+        var targets = vault.Targets();
+        var initial = $"Initial-{Guid.NewGuid():N}";
+        var account = await system.CreateAccountAsync(initial);
+        var admin = await RotationKit.PutAdminSecretAsync(vault.Kv, vault.As(), system);
+        var name = RotationKit.UniqueName("down");
+        var target = RotationKit.Describe(system, name, account, admin);
+        target.Schedule = new Protocol.V1.RotationSchedule { Interval = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromHours(1)) };
+        await targets.PutTargetAsync(new PutTargetRequest { Target = target, CurrentPassword = initial }, vault.As());
+
+        await pg.StopAsync();
+        var first = await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, vault.As());
+        Assert.Equal(RotationOutcome.Failed, first.Event.Outcome);
+        Assert.Equal("set", first.Event.Step);
+        Assert.Contains("unreachable", first.Event.Reason, StringComparison.Ordinal);
+        Assert.Equal(TargetState.Retrying, first.Target.Status.State);
+
+        // Retries come on their own, each further apart: 2 s, 4 s, 8 s, 16 s after the first.
+        await Task.Delay(TimeSpan.FromSeconds(20));
+        var failures = (await RotationKit.HistoryAsync(targets, vault.As(), name)).Where(e => e.Outcome == RotationOutcome.Failed).ToList();
+        Assert.True(failures.Count is >= 3 and <= 6, $"{failures.Count} attempts in 20 s: expected a few retries backing off, not none and not a tight loop");
+        Assert.All(failures, f => Assert.False(string.IsNullOrEmpty(f.Reason)));
+        var gaps = failures.OrderBy(f => f.Id).Zip(failures.OrderBy(f => f.Id).Skip(1), (a, b) => (b.StartedAt.ToDateTime() - a.StartedAt.ToDateTime()).TotalSeconds).ToList();
+        Assert.True(gaps.Zip(gaps.Skip(1)).All(g => g.Second > g.First), $"retry gaps do not grow: {string.Join(", ", gaps.Select(g => g.ToString("F1")))}");
+
+        await pg.RestartAsync();
+        Assert.True(await system.CanLoginAsync(account, initial), "the old password no longer logs in after the failed rotations");
+        var held = await targets.GetTargetCredentialAsync(new GetTargetCredentialRequest { Name = name }, vault.As());
+        Assert.Equal(initial, held.Password);
+
+        var next = await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, vault.As());
+        Assert.True(next.Event.Outcome == RotationOutcome.Succeeded, $"{next.Event.Step}: {next.Event.Reason}");
+        var credential = await targets.GetTargetCredentialAsync(new GetTargetCredentialRequest { Name = name }, vault.As());
+        Assert.True(await system.CanLoginAsync(account, credential.Password));
+        Assert.False(await system.CanLoginAsync(account, initial));
+        Assert.Equal(TargetState.Ready, next.Target.Status.State);
+        Assert.Equal(0U, next.Target.Status.ConsecutiveFailures);
+    }
+
+    [Fact]
+    public async Task NewPasswordThatCannotLogIn_IsRolledBack_AndTheFailureIsRecorded()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var targets = vault.Targets();
+        var system = systems.Postgres;
+        var initial = $"Initial-{Guid.NewGuid():N}";
+        var account = await system.CreateAccountAsync(initial);
+        var admin = await RotationKit.PutAdminSecretAsync(vault.Kv, vault.As(), system);
+        var name = RotationKit.UniqueName("nologin");
+        await targets.PutTargetAsync(new PutTargetRequest { Target = RotationKit.Describe(system, name, account, admin), CurrentPassword = initial }, vault.As());
+        // The account loses LOGIN: setting its password works, logging in with it does not.
+        await systems.PostgresServer.ExecuteAsync($"ALTER ROLE \"{account}\" NOLOGIN");
+
+        var result = await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, vault.As());
+
+        Assert.Equal(RotationOutcome.Failed, result.Event.Outcome);
+        Assert.Equal("test", result.Event.Step);
+        Assert.Contains("refused", result.Event.Reason, StringComparison.Ordinal);
+        Assert.Contains("rolled back", result.Event.Reason, StringComparison.Ordinal);
+        Assert.Equal(TargetState.Retrying, result.Target.Status.State);
+        Assert.Equal(0UL, result.Target.Status.Version);
+        Assert.False(string.IsNullOrEmpty(result.Target.Status.LastError));
+        var held = await targets.GetTargetCredentialAsync(new GetTargetCredentialRequest { Name = name }, vault.As());
+        Assert.Equal(initial, held.Password);
+
+        await systems.PostgresServer.ExecuteAsync($"ALTER ROLE \"{account}\" LOGIN");
+        Assert.True(await system.CanLoginAsync(account, initial), "the account is not back on its current password");
+    }
+}

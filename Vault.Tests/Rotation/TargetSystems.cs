@@ -1,0 +1,86 @@
+using Grpc.Core;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+using Vault.Tests.Infrastructure.Servers;
+
+namespace Vault.Tests.Rotation;
+
+internal sealed class PostgresSystem(PostgresServer server) : ITargetSystem
+{
+    public string Kind => "postgres";
+    public (string Username, string Password) Admin => (server.SuperUser, server.SuperPassword);
+    public Task<string> CreateAccountAsync(string password) => server.CreateLoginRoleAsync(password);
+    public Task<bool> CanLoginAsync(string account, string password) => server.CanLoginAsync(account, password);
+    public TargetConnection Connection => new() { Host = server.Host, Port = (uint)server.Port, Database = server.Database };
+}
+
+internal sealed class MariaDbSystem(MariaDbServer server) : ITargetSystem
+{
+    public string Kind => "mysql";
+    public (string Username, string Password) Admin => (server.SuperUser, server.SuperPassword);
+    public Task<string> CreateAccountAsync(string password) => server.CreateLoginUserAsync(password);
+    public Task<bool> CanLoginAsync(string account, string password) => server.CanLoginAsync(account, password);
+    public TargetConnection Connection => new() { Host = server.Host, Port = (uint)server.Port };
+}
+
+internal sealed class LdapSystem(LdapServer server) : ITargetSystem
+{
+    public string Kind => "ldap";
+    public (string Username, string Password) Admin => (server.AdminDn, server.AdminPassword);
+    public Task<string> CreateAccountAsync(string password) => server.CreateUserAsync(password);
+    public Task<bool> CanLoginAsync(string account, string password) => server.CanBindAsync(account, password);
+    public TargetConnection Connection => new() { Host = server.Host, Port = (uint)server.Port, Database = server.BaseDn };
+}
+
+/// <summary>Private PostgreSQL, MariaDB and slapd instances, started together once for the rotation tests.</summary>
+public sealed class TargetSystems : IAsyncLifetime
+{
+    private PostgresServer? _postgres;
+    private MariaDbServer? _mariadb;
+    private LdapServer? _ldap;
+
+    public PostgresServer PostgresServer => _postgres ?? throw new InvalidOperationException("not started");
+    public MariaDbServer MariaDbServer => _mariadb ?? throw new InvalidOperationException("not started");
+    public LdapServer LdapServer => _ldap ?? throw new InvalidOperationException("not started");
+
+    public ITargetSystem Postgres => new PostgresSystem(PostgresServer);
+    public ITargetSystem MariaDb => new MariaDbSystem(MariaDbServer);
+    public ITargetSystem Ldap => new LdapSystem(LdapServer);
+
+    public ITargetSystem Get(string kind) => kind switch
+    {
+        "postgres" => Postgres,
+        "mysql" => MariaDb,
+        "ldap" => Ldap,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no such target system"),
+    };
+
+    public async Task InitializeAsync()
+    {
+        var pg = PostgresServer.StartAsync();
+        var maria = MariaDbServer.StartAsync();
+        var ldap = LdapServer.StartAsync();
+        try
+        {
+            _postgres = await pg;
+            _mariadb = await maria;
+            _ldap = await ldap;
+        }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_postgres is not null) { await _postgres.DisposeAsync(); }
+        if (_mariadb is not null) { await _mariadb.DisposeAsync(); }
+        if (_ldap is not null) { await _ldap.DisposeAsync(); }
+    }
+}
+
+[CollectionDefinition("target-systems")]
+public sealed class TargetSystemsCollection : ICollectionFixture<TargetSystems>;
+

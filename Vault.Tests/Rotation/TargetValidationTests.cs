@@ -1,0 +1,126 @@
+using Grpc.Core;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+
+namespace Vault.Tests.Rotation;
+
+/// <summary>Bad registrations get INVALID_ARGUMENT naming the field, and nothing is registered.</summary>
+public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<SharedVault>
+{
+    private TestVault Vault => fixture.Vault;
+
+    public static TheoryData<string, string> BadTargets() => new()
+    {
+        { "unknown-kind", "target.kind" },
+        { "no-kind", "target.kind" },
+        { "no-admin-secret", "target.admin_secret" },
+        { "missing-admin-secret", "target.admin_secret" },
+        { "admin-secret-without-password", "target.admin_secret" },
+        { "invalid-cron", "target.schedule.cron" },
+        { "cron-and-interval", "target.schedule" },
+        { "unsatisfiable-policy", "target.password_policy.require_symbol" },
+        { "weak-policy", "target.password_policy.length" },
+        { "no-host", "target.connection.host" },
+        { "no-account", "target.account" },
+        { "second-account-without-alternating", "target.second_account" },
+        { "alternating-without-second-account", "target.second_account" },
+        { "half-a-window", "target.schedule.window_end" },
+        { "bad-window", "target.schedule.window_start" },
+        { "no-current-password", "current_password" },
+        { "ldap-account-not-a-dn", "target.account" },
+        { "bad-name", "target.name" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadTargets))]
+    public async Task PutTarget_WithBadInput_IsInvalidArgumentNamingTheField_AndRegistersNothing(string variant, string field)
+    {
+        var targets = Vault.Targets();
+        var admin = $"admin/{Guid.NewGuid():N}";
+        await Vault.Kv.PutAsync(new PutSecretRequest { Path = admin, Data = { ["username"] = "admin", ["password"] = "admin-password" } }, Vault.As());
+        var noPassword = $"admin/{Guid.NewGuid():N}";
+        await Vault.Kv.PutAsync(new PutSecretRequest { Path = noPassword, Data = { ["username"] = "admin" } }, Vault.As());
+        var name = RotationKit.UniqueName(variant.Length > 20 ? variant[..20] : variant);
+        var target = new Target
+        {
+            Name = name,
+            Kind = "postgres",
+            Connection = new TargetConnection { Host = "127.0.0.1", Port = 9 },
+            Account = "app",
+            AdminSecret = admin,
+        };
+        var request = new PutTargetRequest { Target = target, CurrentPassword = "current-password" };
+        switch (variant)
+        {
+            case "unknown-kind": target.Kind = "oracle"; break;
+            case "no-kind": target.Kind = ""; break;
+            case "no-admin-secret": target.AdminSecret = ""; break;
+            case "missing-admin-secret": target.AdminSecret = $"admin/{Guid.NewGuid():N}"; break;
+            case "admin-secret-without-password": target.AdminSecret = noPassword; break;
+            case "invalid-cron": target.Schedule = new Protocol.V1.RotationSchedule { Cron = "61 * * * *" }; break;
+            case "cron-and-interval":
+                target.Schedule = new Protocol.V1.RotationSchedule { Cron = "0 3 * * *", Interval = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromHours(1)) };
+                break;
+            case "unsatisfiable-policy": target.PasswordPolicy = new PasswordPolicy { Length = 32, Alphabet = "abcdefghijklmnopqrstuvwxyz0123456789", RequireSymbol = true }; break;
+            case "weak-policy": target.PasswordPolicy = new PasswordPolicy { Length = 8, Alphabet = "0123456789" }; break;
+            case "no-host": target.Connection.Host = ""; break;
+            case "no-account": target.Account = ""; break;
+            case "second-account-without-alternating": target.SecondAccount = "app2"; break;
+            case "alternating-without-second-account": target.Strategy = RotationStrategy.AlternatingUsers; break;
+            case "half-a-window": target.Schedule = new Protocol.V1.RotationSchedule { Interval = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromHours(1)), WindowStart = "01:00" }; break;
+            case "bad-window": target.Schedule = new Protocol.V1.RotationSchedule { Interval = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromHours(1)), WindowStart = "25:00", WindowEnd = "03:00" }; break;
+            case "no-current-password": request.CurrentPassword = ""; break;
+            case "ldap-account-not-a-dn": target.Kind = "ldap"; target.Connection.Database = "dc=vault,dc=test"; target.Account = "just-a-name"; break;
+            case "bad-name": target.Name = "no spaces/allowed"; break;
+            default: throw new ArgumentOutOfRangeException(nameof(variant));
+        }
+
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await targets.PutTargetAsync(request, Vault.As()));
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.StartsWith(field + ":", ex.Status.Detail, StringComparison.Ordinal);
+        var listed = await targets.ListTargetsAsync(new ListTargetsRequest(), Vault.As());
+        Assert.DoesNotContain(listed.Targets, t => t.Name == name);
+    }
+
+    [Fact]
+    public async Task PutTarget_WithoutReadOnTheAdminSecret_IsPermissionDenied()
+    {
+        var admin = $"admin/{Guid.NewGuid():N}";
+        await Vault.Kv.PutAsync(new PutSecretRequest { Path = admin, Data = { ["username"] = "admin", ["password"] = "admin-password" } }, Vault.As());
+        var policy = RotationKit.UniqueName("p");
+        await Vault.Policies.PutAsync(new PutPolicyRequest
+        {
+            Policy = new Policy { Name = policy, Rules = { new PolicyRule { Path = "rotation/target/*", Capabilities = { "create", "update", "read" } } } },
+        }, Vault.As());
+        var token = (await Vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { policy } }, Vault.As())).Token;
+        var name = RotationKit.UniqueName("perm");
+        var target = new Target { Name = name, Kind = "postgres", Connection = new TargetConnection { Host = "127.0.0.1", Port = 9 }, Account = "app", AdminSecret = admin };
+
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+            await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = target, CurrentPassword = "pw-123456" }, Vault.As(token)));
+
+        Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
+        Assert.Contains($"kv/{admin}", ex.Status.Detail, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<RpcException>(async () => await Vault.Targets().GetTargetAsync(new GetTargetRequest { Name = name }, Vault.As()));
+    }
+
+    [Fact]
+    public async Task GetTarget_NeverReturnsAPassword()
+    {
+        var admin = $"admin/{Guid.NewGuid():N}";
+        await Vault.Kv.PutAsync(new PutSecretRequest { Path = admin, Data = { ["username"] = "admin", ["password"] = "admin-password-x" } }, Vault.As());
+        var name = RotationKit.UniqueName("nopw");
+        var target = new Target { Name = name, Kind = "postgres", Connection = new TargetConnection { Host = "127.0.0.1", Port = 9 }, Account = "app", AdminSecret = admin };
+        await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = target, CurrentPassword = "current-password-y" }, Vault.As());
+
+        var shown = (await Vault.Targets().GetTargetAsync(new GetTargetRequest { Name = name }, Vault.As())).ToString();
+        var listed = (await Vault.Targets().ListTargetsAsync(new ListTargetsRequest(), Vault.As())).ToString();
+
+        foreach (var text in new[] { shown, listed })
+        {
+            Assert.DoesNotContain("current-password-y", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("admin-password-x", text, StringComparison.Ordinal);
+        }
+    }
+}
