@@ -171,7 +171,7 @@ public sealed class LdapRotator : ICredentialRotator
     private static LdapConnection Bind(TargetConnection connection, Credential credential, string where, bool admin)
     {
         var identifier = new LdapDirectoryIdentifier(connection.Host, connection.Port == 0 ? DefaultPort : connection.Port, fullyQualifiedDnsHostName: false, connectionless: false);
-        var ldap = LibLdapTimeouts.Create(
+        var ldap = LibLdapOptions.Create(
             () => new LdapConnection(identifier, new NetworkCredential(credential.Username, credential.Password), AuthType.Basic),
             connection.ConnectTimeout);
         ldap.AutoBind = false;

@@ -97,8 +97,8 @@ public sealed class LdapRotatorTests(LdapServer server)
     [Fact]
     public async Task AServerThatNeverAnswers_IsUnreachableAfterTheConnectTimeout()
     {
-        // libldap's synchronous bind ignores LdapConnection.Timeout; LibLdapTimeouts bounds it.
-        Assert.True(LibLdapTimeouts.Available, "libldap's ldap_set_option was not found");
+        // libldap's synchronous bind ignores LdapConnection.Timeout; LibLdapOptions bounds it.
+        Assert.True(LibLdapOptions.Available, "libldap's ldap_set_option was not found");
         await using var silent = new SilentServer();
         var target = RotatorTestKit.Target("127.0.0.1", silent.Port) with { ConnectTimeout = TimeSpan.FromSeconds(1) };
         LoginCheck? check = null;
@@ -106,6 +106,33 @@ public sealed class LdapRotatorTests(LdapServer server)
         var elapsed = await TimeAsync(async () => check = await _rotator.VerifyLoginAsync(target, new Credential($"uid=svc,{server.BaseDn}", NewPassword()), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Equal(LoginOutcome.Unreachable, check!.Outcome);
         Assert.True(elapsed < TimeSpan.FromSeconds(10), $"took {elapsed}");
+    }
+
+    [Fact]
+    public async Task AWaitInterruptedBySignals_StillRunsToTheTimeout()
+    {
+        // Without LDAP_OPT_RESTART a signal landing on the thread that waits for the bind's answer
+        // ends the wait at once with "server down" (81). Alone this test rarely hits it; in the full
+        // suite, with the other fixtures starting and stopping server processes, it failed in about
+        // half the runs before the option was set. The children started here add SIGCHLDs of our own.
+        await using var silent = new SilentServer();
+        var target = RotatorTestKit.Target("127.0.0.1", silent.Port) with { ConnectTimeout = TimeSpan.FromSeconds(2) };
+        using var stop = new CancellationTokenSource();
+        var signals = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var child = System.Diagnostics.Process.Start("true")!;
+                await child.WaitForExitAsync();
+                await Task.Delay(20);
+            }
+        });
+        LoginCheck? check = null;
+        var elapsed = await TimeAsync(async () => check = await _rotator.VerifyLoginAsync(target, new Credential($"uid=svc,{server.BaseDn}", NewPassword()), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+        await stop.CancelAsync();
+        await signals;
+        Assert.Equal(LoginOutcome.Unreachable, check!.Outcome);
+        Assert.True(elapsed >= TimeSpan.FromSeconds(1.5), $"the wait ended after {elapsed}: {check.Reason}");
     }
 
     [Fact]

@@ -38,7 +38,9 @@ public sealed class MySqlPrivateServerTests
         await rotator.CreateEphemeralUserAsync(target, admin, new EphemeralUser(name, password, DateTimeOffset.UtcNow.AddHours(1), ["GRANT USAGE ON *.* TO {{name}}"]), CancellationToken.None);
         Assert.True(await server.CanLoginAsync(name, password));
         await rotator.RevokeEphemeralUserAsync(target, admin, name, CancellationToken.None);
-        Assert.False(await server.CanLoginAsync(name, password));
+        // Not server.CanLoginAsync: for an account that no longer exists MariaDB sometimes answers
+        // 1698 rather than 1045, which the fixture reports as an error; the rotator counts both as refused.
+        Assert.Equal(LoginOutcome.Refused, (await rotator.VerifyLoginAsync(target, new Credential(name, password), CancellationToken.None)).Outcome);
     }
 
     [Fact]

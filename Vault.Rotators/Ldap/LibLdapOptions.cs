@@ -4,7 +4,8 @@ using System.Runtime.InteropServices;
 namespace Vault.Rotators.Ldap;
 
 /// <summary>
-/// Bounds libldap's synchronous calls, which System.DirectoryServices.Protocols cannot do on Linux.
+/// Sets the libldap options System.DirectoryServices.Protocols does not expose on Linux: timeouts for
+/// synchronous calls and restarting waits interrupted by a signal.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -14,17 +15,24 @@ namespace Vault.Rotators.Ldap;
 /// connection and never answers would hold the bind, and its thread, indefinitely.
 /// </para>
 /// <para>
+/// A wait for the server's answer that a signal interrupts (EINTR; e.g. SIGCHLD when the process
+/// runs child processes) fails with "server down" (81) unless <c>LDAP_OPT_RESTART</c> is on, which
+/// it is not by default.
+/// </para>
+/// <para>
 /// libldap copies its global options into each handle when the handle is created, and the .NET
 /// wrapper creates the handle in the <see cref="LdapConnection"/> constructor. So the global
-/// <c>LDAP_OPT_TIMEOUT</c> and <c>LDAP_OPT_NETWORK_TIMEOUT</c> are set, under a lock, right before
-/// each connection is constructed; the handle keeps the values whatever is set later. The library is
+/// <c>LDAP_OPT_TIMEOUT</c>, <c>LDAP_OPT_NETWORK_TIMEOUT</c> and <c>LDAP_OPT_RESTART</c> are set,
+/// under a lock, right before each connection is constructed; the handle keeps the values whatever
+/// is set later. The library is
 /// found under the names the .NET wrapper tries, in its order, so both use the same copy. Where it
 /// cannot be found (Windows, where the wrapper honours <see cref="LdapConnection.Timeout"/> itself),
 /// connections are created as they are.
 /// </para>
 /// </remarks>
-internal static class LibLdapTimeouts
+internal static class LibLdapOptions
 {
+    private const int LdapOptRestart = 0x09;
     private const int LdapOptTimeout = 0x5002;
     private const int LdapOptNetworkTimeout = 0x5005;
     private const int LdapOptSuccess = 0;
@@ -33,10 +41,18 @@ internal static class LibLdapTimeouts
     private static readonly string[] LibraryNames = ["libldap.so.2", "libldap-2.6.so.0", "libldap-2.5.so.0", "libldap-2.4.so.2"];
 
     private static readonly Lock Gate = new();
-    private static readonly SetTimeValOption? SetOption = Resolve();
+    private static readonly nint SetOptionFunction = Resolve();
+    private static readonly SetTimeValOption? SetTimeVal = SetOptionFunction == 0 ? null : Marshal.GetDelegateForFunctionPointer<SetTimeValOption>(SetOptionFunction);
+    private static readonly SetPointerOption? SetPointer = SetOptionFunction == 0 ? null : Marshal.GetDelegateForFunctionPointer<SetPointerOption>(SetOptionFunction);
+
+    // Any non-null pointer means LDAP_OPT_ON for libldap's boolean options.
+    private static readonly nint On = Marshal.AllocHGlobal(sizeof(int));
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int SetTimeValOption(nint ld, int option, ref TimeVal value);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int SetPointerOption(nint ld, int option, nint value);
 
     [StructLayout(LayoutKind.Sequential)]
     private struct TimeVal
@@ -45,13 +61,13 @@ internal static class LibLdapTimeouts
         public nint Microseconds;
     }
 
-    /// <summary>Whether the timeouts can be applied (libldap found).</summary>
-    public static bool Available => SetOption is not null;
+    /// <summary>Whether the options can be applied (libldap found).</summary>
+    public static bool Available => SetOptionFunction != 0;
 
-    /// <summary>Constructs a connection whose handle carries <paramref name="timeout"/> for connecting and for each synchronous call.</summary>
+    /// <summary>Constructs a connection whose handle carries <paramref name="timeout"/> for connecting and for each synchronous call, and restarts interrupted waits.</summary>
     public static LdapConnection Create(Func<LdapConnection> create, TimeSpan timeout)
     {
-        if (SetOption is null)
+        if (SetTimeVal is null || SetPointer is null)
         {
             return create();
         }
@@ -62,27 +78,29 @@ internal static class LibLdapTimeouts
         };
         lock (Gate)
         {
-            if (SetOption(0, LdapOptTimeout, ref value) != LdapOptSuccess || SetOption(0, LdapOptNetworkTimeout, ref value) != LdapOptSuccess)
+            if (SetTimeVal(0, LdapOptTimeout, ref value) != LdapOptSuccess
+                || SetTimeVal(0, LdapOptNetworkTimeout, ref value) != LdapOptSuccess
+                || SetPointer(0, LdapOptRestart, On) != LdapOptSuccess)
             {
-                throw new InvalidOperationException("libldap refused the timeout options");
+                throw new InvalidOperationException("libldap refused the connection options");
             }
             return create();
         }
     }
 
-    private static SetTimeValOption? Resolve()
+    private static nint Resolve()
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
         {
-            return null;
+            return 0;
         }
         foreach (var name in LibraryNames)
         {
             if (NativeLibrary.TryLoad(name, out var library) && NativeLibrary.TryGetExport(library, "ldap_set_option", out var function))
             {
-                return Marshal.GetDelegateForFunctionPointer<SetTimeValOption>(function);
+                return function;
             }
         }
-        return null;
+        return 0;
     }
 }
