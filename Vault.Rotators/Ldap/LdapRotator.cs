@@ -171,11 +171,11 @@ public sealed class LdapRotator : ICredentialRotator
     private static LdapConnection Bind(TargetConnection connection, Credential credential, string where, bool admin)
     {
         var identifier = new LdapDirectoryIdentifier(connection.Host, connection.Port == 0 ? DefaultPort : connection.Port, fullyQualifiedDnsHostName: false, connectionless: false);
-        var ldap = new LdapConnection(identifier, new NetworkCredential(credential.Username, credential.Password), AuthType.Basic)
-        {
-            AutoBind = false,
-            Timeout = connection.ConnectTimeout,
-        };
+        var ldap = LibLdapOptions.Create(
+            () => new LdapConnection(identifier, new NetworkCredential(credential.Username, credential.Password), AuthType.Basic),
+            connection.ConnectTimeout);
+        ldap.AutoBind = false;
+        ldap.Timeout = connection.ConnectTimeout;
         try
         {
             ldap.SessionOptions.ProtocolVersion = 3;
@@ -218,7 +218,12 @@ public sealed class LdapRotator : ICredentialRotator
             _ => RotatorFailure.Other,
         };
         var detail = string.IsNullOrWhiteSpace(serverMessage) ? "" : $": {serverMessage.Trim()}";
-        var number = code is { } c ? $" ({(int)c} {c})" : "";
+        var number = code switch
+        {
+            null => "",
+            { } c when Enum.IsDefined(c) => $" ({(int)c} {c})",
+            { } c => $" ({(int)c})",
+        };
         return new RotatorException(failure, $"{where}: the directory answered{number}{detail}", ex);
     }
 

@@ -119,8 +119,10 @@ public sealed class MySqlRotator : ICredentialRotator
             await session.OpenAsync(cancellationToken).ConfigureAwait(false);
             return LoginCheck.Accepted;
         }
-        catch (MySqlException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (MySqlException ex)
         {
+            // Drivers may answer a cancelled open or command with their own error.
+            cancellationToken.ThrowIfCancellationRequested();
             return MySqlErrors.LoginOutcome(connection, ex);
         }
     }
@@ -153,7 +155,8 @@ public sealed class MySqlRotator : ICredentialRotator
             catch (Exception ex) when (ex is MySqlException or OperationCanceledException)
             {
                 var cleanup = await TryDropAsync(session, quoted).ConfigureAwait(false);
-                if (ex is MySqlException mysql && !cancellationToken.IsCancellationRequested)
+                cancellationToken.ThrowIfCancellationRequested();
+                if (ex is MySqlException mysql)
                 {
                     throw Plain(step, connection, $"grant statement {i + 1} of {user.Grants.Count} for {target} ({cleanup})", mysql);
                 }
@@ -196,8 +199,9 @@ public sealed class MySqlRotator : ICredentialRotator
                 }
             }
         }
-        catch (MySqlException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (MySqlException ex)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             throw Plain(step, connection, what, ex);
         }
     }
@@ -215,8 +219,9 @@ public sealed class MySqlRotator : ICredentialRotator
                 await session.ExecuteAsync($"{verb} {quoted} IDENTIFIED BY PASSWORD {session.Quoting.Literal(hash)}", cancellationToken).ConfigureAwait(false);
                 return;
             }
-            catch (MySqlException ex) when (!cancellationToken.IsCancellationRequested)
+            catch (MySqlException ex)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var diagnostics = await session.DiagnoseAsync(ex, [password, hash]).ConfigureAwait(false);
                 if (!diagnostics.RefusesPreHashed || !connection.Option(PlaintextFallbackOption, "true").Equals("true", StringComparison.OrdinalIgnoreCase))
                 {
@@ -229,8 +234,9 @@ public sealed class MySqlRotator : ICredentialRotator
         {
             await session.ExecuteAsync($"{verb} {quoted} IDENTIFIED BY {session.Quoting.Literal(password)}", cancellationToken).ConfigureAwait(false);
         }
-        catch (MySqlException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (MySqlException ex)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var diagnostics = await session.DiagnoseAsync(ex, [password]).ConfigureAwait(false);
             throw MySqlErrors.StatementFailed(step, connection, target.ToString(), ex, diagnostics.Codes, diagnostics.PolicyMessages, creating);
         }

@@ -58,8 +58,10 @@ internal sealed class MySqlSession : IAsyncDisposable
             session.Quoting = MySqlQuoting.ForSqlMode(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string);
             return session;
         }
-        catch (MySqlException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (MySqlException ex)
         {
+            // Drivers may answer a cancelled open or command with their own error.
+            cancellationToken.ThrowIfCancellationRequested();
             await session.DisposeAsync().ConfigureAwait(false);
             throw MySqlErrors.AdminConnectFailed(step, connection, ex);
         }

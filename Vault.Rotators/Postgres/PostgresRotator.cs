@@ -79,8 +79,10 @@ public sealed class PostgresRotator : ICredentialRotator
             using var command = new NpgsqlCommand(sql, session);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (NpgsqlException ex)
         {
+            // Drivers may answer a cancelled open or command with their own error.
+            cancellationToken.ThrowIfCancellationRequested();
             throw PostgresErrors.StatementFailed(step, connection, $"role {PostgresSql.QuoteIdentifier(account)}", ex);
         }
     }
@@ -103,8 +105,9 @@ public sealed class PostgresRotator : ICredentialRotator
             await using var sessionScope = session.ConfigureAwait(false);
             return LoginCheck.Accepted;
         }
-        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (NpgsqlException ex)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             return PostgresErrors.LoginOutcome(connection, ex);
         }
     }
@@ -143,8 +146,9 @@ public sealed class PostgresRotator : ICredentialRotator
             }
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (NpgsqlException ex)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             throw PostgresErrors.StatementFailed(step, connection, what, ex);
         }
     }
@@ -204,8 +208,9 @@ public sealed class PostgresRotator : ICredentialRotator
         {
             // Dropped concurrently between the existence check and here: the goal is met.
         }
-        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (NpgsqlException ex)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             throw PostgresErrors.StatementFailed(step, connection, what, ex);
         }
     }
@@ -222,8 +227,9 @@ public sealed class PostgresRotator : ICredentialRotator
         {
             return await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (NpgsqlException ex)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             throw PostgresErrors.AdminConnectFailed(step, connection, ex);
         }
     }
