@@ -93,7 +93,7 @@ internal static class MySqlErrors
         }
         if (codes.Contains(OptionPreventsStatement))
         {
-            return new RotatorException(RotatorFailure.Other, $"{prefix} failed: the server's options prevent the statement, e.g. strict_password_validation refusing a pre-hashed password (errors {numbers})");
+            return new RotatorException(RotatorFailure.Other, $"{prefix} failed: the server's options prevent the statement, e.g. strict_password_validation refusing a pre-hashed password (errors {numbers}); option plaintext_fallback=true sends the plaintext instead, which MariaDB's general log then holds");
         }
         if (creating && ex.Number == CannotUser)
         {

@@ -18,16 +18,16 @@ namespace Vault.Rotators.MySql;
 /// (<c>ALTER USER ... IDENTIFIED BY PASSWORD '*...'</c>), because MariaDB writes
 /// <c>IDENTIFIED BY '...'</c> to its general log verbatim. MariaDB refuses pre-hashed passwords when
 /// <c>strict_password_validation</c> is on and a password-validation plugin is loaded; the rotator
-/// then falls back to <c>IDENTIFIED BY '&lt;plaintext&gt;'</c> (so the plugin can check it), logs a
-/// warning (event 7001) saying the plaintext may be in the server's logs, and the account ends up
-/// with <c>mysql_native_password</c> either way. Set option <c>plaintext_fallback=false</c> to
-/// fail instead. On MySQL (5.7, 8.x) the plaintext form is always used: MySQL rewrites the password
+/// then fails (closed) unless the target opts in with <c>plaintext_fallback=true</c>: then it falls
+/// back to <c>IDENTIFIED BY '&lt;plaintext&gt;'</c> (so the plugin can check it), logs a warning
+/// (event 7001) saying the plaintext may be in the server's logs, and the account ends up with
+/// <c>mysql_native_password</c> either way. On MySQL (5.7, 8.x) the plaintext form is always used: MySQL rewrites the password
 /// out of its general and slow logs itself, and keeps the account's authentication plugin.
 /// </para>
 /// <para>
 /// Options: <c>account_host</c>; <c>ssl_mode</c> (<c>none</c>, <c>preferred</c> (default),
 /// <c>required</c>, <c>verify-ca</c>, <c>verify-full</c>); <c>plaintext_fallback</c>
-/// (<c>true</c> (default) or <c>false</c>). The database, when set, is used by the login check only.
+/// (<c>false</c> (default) or <c>true</c>). The database, when set, is used by the login check only.
 /// Connections are unpooled and the password is handed to the driver through a callback rather than
 /// the connection string, which MySqlConnector caches per string for the life of the process even
 /// with pooling off.
@@ -223,7 +223,7 @@ public sealed class MySqlRotator : ICredentialRotator
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var diagnostics = await session.DiagnoseAsync(ex, [password, hash]).ConfigureAwait(false);
-                if (!diagnostics.RefusesPreHashed || !connection.Option(PlaintextFallbackOption, "true").Equals("true", StringComparison.OrdinalIgnoreCase))
+                if (!diagnostics.RefusesPreHashed || !connection.Option(PlaintextFallbackOption, "false").Equals("true", StringComparison.OrdinalIgnoreCase))
                 {
                     throw MySqlErrors.StatementFailed(step, connection, target.ToString(), ex, diagnostics.Codes, diagnostics.PolicyMessages, creating);
                 }

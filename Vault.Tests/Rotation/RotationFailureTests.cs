@@ -86,4 +86,40 @@ public sealed class RotationFailureTests(TargetSystems systems)
         await systems.PostgresServer.ExecuteAsync($"ALTER ROLE \"{account}\" LOGIN");
         Assert.True(await system.CanLoginAsync(account, initial), "the account is not back on its current password");
     }
+
+    [Fact]
+    public async Task PasswordTheTargetsPolicyRejects_IsReportedAsSuch_AndTheCurrentPasswordStays()
+    {
+        await using var maria = await MariaDbServer.StartAsync();
+        await maria.ExecuteAsync("INSTALL SONAME 'simple_password_check'");
+        await maria.ExecuteAsync("SET GLOBAL simple_password_check_minimal_length = 40");
+        var system = new MariaDbSystem(maria);
+        await using var vault = await TestVault.StartInitializedAsync();
+        var targets = vault.Targets();
+        var initial = $"Initial-{Guid.NewGuid():N}-Aa1!";
+        var account = await system.CreateAccountAsync(initial);
+        var admin = await RotationKit.PutAdminSecretAsync(vault.Kv, vault.As(), system);
+        var name = RotationKit.UniqueName("policy");
+        var target = RotationKit.Describe(system, name, account, admin);
+        // The plugin can only judge plaintext, so this target opts in to sending it.
+        target.Connection.Options["plaintext_fallback"] = "true";
+        await targets.PutTargetAsync(new PutTargetRequest { Target = target, CurrentPassword = initial }, vault.As());
+
+        var rejected = await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, vault.As());
+
+        Assert.Equal(RotationOutcome.Failed, rejected.Event.Outcome);
+        Assert.Equal("set", rejected.Event.Step);
+        Assert.Contains("rejected by the target's password policy", rejected.Event.Reason, StringComparison.Ordinal);
+        Assert.Contains("nothing was changed", rejected.Event.Reason, StringComparison.Ordinal);
+        Assert.True(await system.CanLoginAsync(account, initial));
+
+        // A policy the target accepts: 48 characters with symbols.
+        target.PasswordPolicy = new PasswordPolicy { Length = 48, Alphabet = Vault.Rotators.Passwords.PasswordPolicy.SafeAlphabet + "!%", RequireLower = true, RequireUpper = true, RequireDigit = true, RequireSymbol = true };
+        await targets.PutTargetAsync(new PutTargetRequest { Target = target }, vault.As());
+        var accepted = await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, vault.As());
+        Assert.True(accepted.Event.Outcome == RotationOutcome.Succeeded, $"{accepted.Event.Step}: {accepted.Event.Reason}");
+        var credential = await targets.GetTargetCredentialAsync(new GetTargetCredentialRequest { Name = name }, vault.As());
+        Assert.Equal(48, credential.Password.Length);
+        Assert.True(await system.CanLoginAsync(account, credential.Password));
+    }
 }

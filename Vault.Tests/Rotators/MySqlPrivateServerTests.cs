@@ -44,7 +44,7 @@ public sealed class MySqlPrivateServerTests
     }
 
     [Fact]
-    public async Task PasswordValidationPlugin_RefusesPreHashedPasswords_SoTheRotatorFallsBackToPlaintext_AndSaysSo()
+    public async Task PasswordValidationPlugin_RefusesPreHashedPasswords_SoTheRotatorFailsClosed_OrFallsBackToPlaintextWhenTold_AndSaysSo()
     {
         await using var server = await MariaDbServer.StartAsync();
         var old = NewPassword();
@@ -56,7 +56,8 @@ public sealed class MySqlPrivateServerTests
         var logs = new CapturingLoggerProvider();
         using var factory = new LoggerFactory([logs]);
         var rotator = new MySqlRotator(factory.CreateLogger<MySqlRotator>());
-        var target = Target(server.Host, server.Port);
+        var closed = Target(server.Host, server.Port);
+        var target = closed with { Options = new Dictionary<string, string> { ["plaintext_fallback"] = "true" } };
         var admin = new Credential(server.SuperUser, server.SuperPassword);
 
         // 32 characters: the plugin wants 40.
@@ -80,10 +81,10 @@ public sealed class MySqlPrivateServerTests
         AssertNoSecret(string.Join('\n', logs.Lines), tooShort, longEnough);
         Assert.Contains(longEnough, server.GeneralLogText(), StringComparison.Ordinal);
 
-        // With the fallback off, nothing is sent in plaintext and the failure says why.
+        // By default (fallback off) nothing is sent in plaintext and the failure says why.
         var refusedPlaintext = NewPassword() + NewPassword();
         var ex = await FailsWith(RotatorFailure.Other,
-            () => rotator.SetPasswordAsync(target with { Options = new Dictionary<string, string> { ["plaintext_fallback"] = "false" } }, admin, user, refusedPlaintext, CancellationToken.None),
+            () => rotator.SetPasswordAsync(closed, admin, user, refusedPlaintext, CancellationToken.None),
             refusedPlaintext, NativePasswordHash.Compute(refusedPlaintext));
         Assert.Contains("strict_password_validation", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(refusedPlaintext, server.GeneralLogText(), StringComparison.Ordinal);
