@@ -132,7 +132,8 @@ public sealed class MariaDbServer : IAsyncLifetime, IAsyncDisposable
     }
 
     /// <summary>Whether a fresh connection as <paramref name="user"/> authenticates.</summary>
-    /// <returns><c>false</c> when the server answers access denied (1045).</returns>
+    /// <returns><c>false</c> when the server answers access denied (1045, or 1698 which MariaDB
+    /// sometimes gives for an account that does not exist).</returns>
     /// <exception cref="MySqlException">Any other failure, such as the server being down.</exception>
     public async Task<bool> CanLoginAsync(string user, string password)
     {
@@ -141,7 +142,7 @@ public sealed class MariaDbServer : IAsyncLifetime, IAsyncDisposable
             await using var connection = await OpenAsync(user, password, CancellationToken.None);
             return true;
         }
-        catch (MySqlException ex) when (ex.ErrorCode == MySqlErrorCode.AccessDenied)
+        catch (MySqlException ex) when (ex.ErrorCode is MySqlErrorCode.AccessDenied || ex.Number == 1698)
         {
             return false;
         }
