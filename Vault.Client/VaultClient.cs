@@ -1,14 +1,17 @@
 using Grpc.Core;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Vault.Client.Internal;
 using Vault.Protocol.V1;
 
 namespace Vault.Client;
 
 /// <summary>
-/// A thin, typed client for the vault's gRPC API (system, KV, token, policy and audit services) over
-/// one <see cref="GrpcChannel"/>. Every call carries the configured token as
-/// <c>authorization: Bearer &lt;token&gt;</c>.
+/// A thin, typed client for the vault's gRPC API (system, KV, token, policy, audit, rotation and
+/// lease services) over one <see cref="GrpcChannel"/>. Every call carries the client's token as
+/// <c>authorization: Bearer &lt;token&gt;</c>: the configured one, or one the client got by logging
+/// in with AppRole (<see cref="VaultClientOptions.RoleId"/>) and keeps renewed.
 /// </summary>
 /// <remarks>
 /// Thread-safe: one instance can serve a whole application. Server errors surface as
@@ -25,13 +28,34 @@ public sealed partial class VaultClient : IDisposable
     private readonly PolicyService.PolicyServiceClient _policies;
     private readonly AuditService.AuditServiceClient _audit;
     private readonly Metadata? _headers;
+    private readonly AppRoleTokenSource? _appRole;
+    private readonly CallCredentials? _appRoleCredentials;
 
     /// <summary>Creates a client; no connection is made until the first call.</summary>
-    /// <param name="options">Address, token and TLS trust settings.</param>
-    /// <exception cref="ArgumentException">The address is not an absolute http(s) URL, or the CA certificate file cannot be loaded.</exception>
+    /// <param name="options">Address, token (or AppRole ids) and TLS trust settings.</param>
+    /// <exception cref="ArgumentException">The address is not an absolute http(s) URL, the CA certificate file cannot be loaded, or both a token and AppRole ids (or only one of the ids) are set.</exception>
     public VaultClient(VaultClientOptions options)
+        : this(options, loggerFactory: null)
+    {
+    }
+
+    /// <summary>Creates a client that logs token renewals, logins and lease renewals; no connection is made until the first call.</summary>
+    /// <param name="options">Address, token (or AppRole ids) and TLS trust settings.</param>
+    /// <param name="loggerFactory">Where the client's log lines go; null discards them.</param>
+    /// <exception cref="ArgumentException">The address is not an absolute http(s) URL, the CA certificate file cannot be loaded, or both a token and AppRole ids (or only one of the ids) are set.</exception>
+    public VaultClient(VaultClientOptions options, ILoggerFactory? loggerFactory)
     {
         ArgumentNullException.ThrowIfNull(options);
+        LoggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        var appRole = !string.IsNullOrEmpty(options.RoleId) || !string.IsNullOrEmpty(options.SecretId);
+        if (appRole && (string.IsNullOrEmpty(options.RoleId) || string.IsNullOrEmpty(options.SecretId)))
+        {
+            throw new ArgumentException("AppRole login needs both a role id and a secret id");
+        }
+        if (appRole && !string.IsNullOrEmpty(options.Token))
+        {
+            throw new ArgumentException("set either a token or AppRole ids, not both");
+        }
         if (!Uri.TryCreate(options.Address, UriKind.Absolute, out var address) || (address.Scheme != Uri.UriSchemeHttp && address.Scheme != Uri.UriSchemeHttps))
         {
             throw new ArgumentException($"address '{options.Address}' is not an absolute http:// or https:// URL");
@@ -46,7 +70,14 @@ public sealed partial class VaultClient : IDisposable
         {
             handler.SslOptions.RemoteCertificateValidationCallback = CustomRootValidator.FromPemFile(options.CaCertificateFile).Validate;
         }
-        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
+        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+            // The AppRole token travels as call credentials; over plain http (a dev server, loopback)
+            // they must be allowed explicitly. A static token travels as a header either way.
+            UnsafeUseInsecureChannelCallCredentials = appRole,
+        });
         _system = new SystemService.SystemServiceClient(_channel);
         _kv = new KvService.KvServiceClient(_channel);
         _tokens = new TokenService.TokenServiceClient(_channel);
@@ -56,13 +87,39 @@ public sealed partial class VaultClient : IDisposable
         {
             _headers = new Metadata { { "authorization", $"Bearer {options.Token}" } };
         }
+        if (appRole)
+        {
+            _appRole = new AppRoleTokenSource(_channel, options.RoleId!, options.SecretId!, TimeProvider.System, LoggerFactory.CreateLogger<VaultClient>());
+            var source = _appRole;
+            _appRoleCredentials = CallCredentials.FromInterceptor(async (context, metadata) =>
+                metadata.Add("authorization", $"Bearer {await source.GetTokenAsync(context.CancellationToken).ConfigureAwait(false)}"));
+        }
     }
+
+    /// <summary>The logger factory given at construction (a null one when none was).</summary>
+    internal ILoggerFactory LoggerFactory { get; }
 
     /// <summary>The server address this client talks to.</summary>
     public Uri Address { get; }
 
     /// <summary>Closes the channel and its connections.</summary>
-    public void Dispose() => _channel.Dispose();
+    public void Dispose()
+    {
+        _channel.Dispose();
+        _appRole?.Dispose();
+    }
 
-    private CallOptions Call(CancellationToken cancellationToken) => new(headers: _headers, cancellationToken: cancellationToken);
+    private CallOptions Call(CancellationToken cancellationToken) =>
+        _appRoleCredentials is not null
+            ? new(credentials: _appRoleCredentials, cancellationToken: cancellationToken)
+            : new(headers: _headers, cancellationToken: cancellationToken);
+
+    /// <summary>
+    /// The authorization header of the token in use now (logging in first when needed), for calls
+    /// that must keep using the same token later: a lease is renewed and revoked by its holder.
+    /// </summary>
+    private async ValueTask<Metadata> CurrentTokenHeadersAsync(CancellationToken cancellationToken) =>
+        _appRole is not null
+            ? new Metadata { { "authorization", $"Bearer {await _appRole.GetTokenAsync(cancellationToken).ConfigureAwait(false)}" } }
+            : _headers ?? [];
 }

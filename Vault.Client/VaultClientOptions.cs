@@ -9,8 +9,22 @@ public sealed class VaultClientOptions
     /// <summary>The server's address, <c>http://HOST:PORT</c> or <c>https://HOST:PORT</c>.</summary>
     public string Address { get; set; } = DefaultAddress;
 
-    /// <summary>The token sent as <c>authorization: Bearer &lt;token&gt;</c>; null or empty sends none.</summary>
+    /// <summary>
+    /// The token sent as <c>authorization: Bearer &lt;token&gt;</c>; null or empty sends none (unless
+    /// <see cref="RoleId"/> and <see cref="SecretId"/> are set). Set a token or AppRole ids, not both.
+    /// </summary>
     public string? Token { get; set; }
+
+    /// <summary>
+    /// The AppRole role id to log in with, together with <see cref="SecretId"/>. When both are set the
+    /// client logs in on its first call and keeps a token of its own: it renews the token at two
+    /// thirds of its lifetime and logs in again once the token cannot be renewed any further (its
+    /// max TTL). A secret id with a limited number of uses is spent by each of those logins.
+    /// </summary>
+    public string? RoleId { get; set; }
+
+    /// <summary>The AppRole secret id that goes with <see cref="RoleId"/>.</summary>
+    public string? SecretId { get; set; }
 
     /// <summary>
     /// A PEM file of one or more certificates trusted as roots for the server's TLS certificate.
