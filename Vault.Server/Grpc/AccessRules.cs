@@ -56,6 +56,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, ResumeTargetRequest r) => new($"{Target(r.Name)}/pause", Capability.Update),
         (_, ListTargetHistoryRequest r) => new($"{Target(r.Name)}/history", Capability.Read),
         (_, GetTargetCredentialRequest r) => new($"{Target(r.Name)}/credential", Capability.Read),
+        (_, WatchTargetRequest r) => new($"{Target(r.Name)}/credential", Capability.Read),
         (_, PutDynamicRoleRequest r) => new($"lease/role/{PolicyStore.ValidateName(r.Role?.Name, "role.name")}",
             leases.RoleExists(r.Role!.Name) ? Capability.Update : Capability.Create),
         (_, GetDynamicRoleRequest r) => new($"lease/role/{PolicyStore.ValidateName(r.Name)}", Capability.Read),

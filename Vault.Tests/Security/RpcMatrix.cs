@@ -239,6 +239,11 @@ public static class RpcMatrix
             var (name, _) = await SeedTargetAsync(v);
             return new(new ListTargetHistoryRequest { Name = name }, new($"rotation/target/{name}/history", ["read"]));
         }),
+        new("vault.v1.TargetService/WatchTarget", "", async v =>
+        {
+            var (name, _) = await SeedTargetAsync(v);
+            return new(new WatchTargetRequest { Name = name }, new($"rotation/target/{name}/credential", ["read"]));
+        }),
         new("vault.v1.TargetService/GetTargetCredential", "", async v =>
         {
             var (name, _) = await SeedTargetAsync(v);
