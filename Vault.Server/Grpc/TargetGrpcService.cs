@@ -157,6 +157,63 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
         return Task.FromResult(response);
     }
 
+    public override async Task WatchTarget(WatchTargetRequest request, IServerStreamWriter<TargetChange> responseStream, ServerCallContext context)
+    {
+        var name = request.Name;
+        var signal = System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1)
+        {
+            FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite,
+        });
+        void OnChanged(string changed)
+        {
+            if (changed == name)
+            {
+                signal.Writer.TryWrite(true);
+            }
+        }
+        targets.CredentialChanged += OnChanged;
+        try
+        {
+            (long Version, int Active)? sent = null;
+            while (!context.CancellationToken.IsCancellationRequested)
+            {
+                var record = targets.Get(name);
+                if (sent != (record.Version, record.ActiveIndex))
+                {
+                    sent = (record.Version, record.ActiveIndex);
+                    var change = new TargetChange { Name = name, Username = record.Accounts[record.ActiveIndex], Version = (ulong)record.Version };
+                    if (record.LastRotatedAtUnixMs is { } rotated)
+                    {
+                        change.RotatedAt = ProtoMapping.Time(rotated);
+                    }
+                    if (!record.Paused && record.NextDueAtUnixMs is { } next)
+                    {
+                        change.NextRotationAt = ProtoMapping.Time(next);
+                    }
+                    await responseStream.WriteAsync(change, context.CancellationToken);
+                }
+                // A missed signal costs at most a minute: the record is read again anyway.
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+                timeout.CancelAfter(TimeSpan.FromMinutes(1));
+                try
+                {
+                    await signal.Reader.ReadAsync(timeout.Token);
+                }
+                catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+                {
+                }
+            }
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            // The watcher went away.
+        }
+        finally
+        {
+            targets.CredentialChanged -= OnChanged;
+        }
+    }
+
     private static DomainPolicy? Policy(Protocol.V1.PasswordPolicy? policy) => policy is null ? null : new DomainPolicy(
         policy.Length == 0 ? DomainPolicy.Default.Length : (int)Math.Min(policy.Length, int.MaxValue),
         policy.Alphabet.Length == 0 ? DomainPolicy.SafeAlphabet : policy.Alphabet,

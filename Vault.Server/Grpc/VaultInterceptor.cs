@@ -114,12 +114,62 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         }
     }
 
-    // No vault.v1 RPC streams yet; until one is authorised here, any that appears is refused.
+    // Client and duplex streams: none in vault.v1; until one is authorised here, any that appears is refused.
     public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation) =>
         IsVaultMessage<TRequest>() ? throw StreamingRefused() : continuation(requestStream, context);
 
-    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
-        IsVaultMessage<TRequest>() ? throw StreamingRefused() : continuation(request, responseStream, context);
+    /// <summary>
+    /// Server streams (WatchTarget) pass the same gate as unary calls — seal, audit health, token,
+    /// policy — and are audited once, when the stream opens (before anything is sent).
+    /// </summary>
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        if (!IsVaultMessage<TRequest>())
+        {
+            await continuation(request, responseStream, context);
+            return;
+        }
+        if (request is not WatchTargetRequest)
+        {
+            throw StreamingRefused();
+        }
+        if (barrier.IsSealed)
+        {
+            throw ToRpcException(new VaultSealedException(), context);
+        }
+        if (audit.Failure is not null && !await audit.ProbeAsync())
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "audit log unavailable: request refused"));
+        }
+        var trail = new AuditTrail(RpcNames.For(request));
+        context.UserState[TrailKey] = trail;
+        RpcException? refused = null;
+        try
+        {
+            Authorize(request, context, trail);
+        }
+        catch (RpcException ex)
+        {
+            refused = ex;
+        }
+        catch (Exception ex)
+        {
+            refused = ToRpcException(ex, context);
+        }
+        await AppendAsync(context, trail, refused);
+        if (refused is not null)
+        {
+            throw refused;
+        }
+        try
+        {
+            await continuation(request, responseStream, context);
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            throw ToRpcException(ex, context);
+        }
+    }
 
     public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
         IsVaultMessage<TRequest>() ? throw StreamingRefused() : continuation(requestStream, responseStream, context);

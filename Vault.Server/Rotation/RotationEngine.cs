@@ -433,6 +433,7 @@ public sealed class RotationEngine(
             return true;
         }, cancellationToken);
         targets.NotifyChanged();
+        targets.NotifyCredentialChanged(name);
         await AuditAsync(name, entry!);
         return entry!;
     }

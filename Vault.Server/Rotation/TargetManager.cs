@@ -23,6 +23,9 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
     /// <summary>Raised after a change that may move a due time (the scheduler re-plans).</summary>
     public event Action? Changed;
 
+    /// <summary>Raised with a target's name after the credential applications should use changed.</summary>
+    public event Action<string>? CredentialChanged;
+
     public bool Exists(string name) => store.Get<TargetRecord>(Collections.RotationTargets, name) is not null;
 
     /// <summary>Registers or updates a target.</summary>
@@ -191,6 +194,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
             return record;
         }, cancellationToken);
         Changed?.Invoke();
+        CredentialChanged?.Invoke(name);
         return result;
     }
 
@@ -396,6 +400,8 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
     }
 
     internal void NotifyChanged() => Changed?.Invoke();
+
+    internal void NotifyCredentialChanged(string name) => CredentialChanged?.Invoke(name);
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
 

@@ -31,30 +31,51 @@ public static class DescriptorInvoker
     public static MethodDescriptor Find(string name) =>
         AllMethods.SingleOrDefault(m => NameOf(m) == name) ?? throw new InvalidOperationException($"no vault.v1 method named {name}");
 
-    /// <summary>Sends <paramref name="request"/> and parses the answer with the method's output parser.</summary>
+    /// <summary>
+    /// Sends <paramref name="request"/> and parses the answer with the method's output parser. A
+    /// server stream answers with its first message (its status if it fails first) and is then closed.
+    /// </summary>
     public static async Task<IMessage> CallAsync(CallInvoker invoker, MethodDescriptor method, IMessage request, CallOptions options)
     {
-        var call = new Method<IMessage, IMessage>(MethodType.Unary, method.Service.FullName, method.Name,
+        CheckSupported(method);
+        var type = method.IsServerStreaming ? MethodType.ServerStreaming : MethodType.Unary;
+        var call = new Method<IMessage, IMessage>(type, method.Service.FullName, method.Name,
             Marshallers.Create<IMessage>(m => m.ToByteArray(), method.InputType.Parser.ParseFrom),
             Marshallers.Create<IMessage>(m => m.ToByteArray(), method.OutputType.Parser.ParseFrom));
-        CheckUnary(method);
-        return await invoker.AsyncUnaryCall(call, host: null, options, request);
+        return method.IsServerStreaming
+            ? await FirstAsync(invoker.AsyncServerStreamingCall(call, host: null, options, request))
+            : await invoker.AsyncUnaryCall(call, host: null, options, request);
     }
 
     /// <summary>Sends arbitrary bytes as the request body (the server does the parsing).</summary>
     public static async Task<byte[]> CallRawAsync(CallInvoker invoker, MethodDescriptor method, byte[] body, CallOptions options)
     {
-        CheckUnary(method);
+        CheckSupported(method);
         var bytes = Marshallers.Create<byte[]>(b => b, b => b);
-        var call = new Method<byte[], byte[]>(MethodType.Unary, method.Service.FullName, method.Name, bytes, bytes);
-        return await invoker.AsyncUnaryCall(call, host: null, options, body);
+        var type = method.IsServerStreaming ? MethodType.ServerStreaming : MethodType.Unary;
+        var call = new Method<byte[], byte[]>(type, method.Service.FullName, method.Name, bytes, bytes);
+        return method.IsServerStreaming
+            ? await FirstAsync(invoker.AsyncServerStreamingCall(call, host: null, options, body))
+            : await invoker.AsyncUnaryCall(call, host: null, options, body);
     }
 
-    private static void CheckUnary(MethodDescriptor method)
+    private static async Task<T> FirstAsync<T>(AsyncServerStreamingCall<T> call)
     {
-        if (method.IsClientStreaming || method.IsServerStreaming)
+        using (call)
         {
-            throw new NotSupportedException($"{NameOf(method)} streams; the invoker only calls unary RPCs");
+            if (!await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                throw new RpcException(call.GetStatus());
+            }
+            return call.ResponseStream.Current;
+        }
+    }
+
+    private static void CheckSupported(MethodDescriptor method)
+    {
+        if (method.IsClientStreaming)
+        {
+            throw new NotSupportedException($"{NameOf(method)} streams requests; the invoker calls unary and server-streaming RPCs only");
         }
     }
 

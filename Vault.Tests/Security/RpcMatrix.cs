@@ -239,6 +239,11 @@ public static class RpcMatrix
             var (name, _) = await SeedTargetAsync(v);
             return new(new ListTargetHistoryRequest { Name = name }, new($"rotation/target/{name}/history", ["read"]));
         }),
+        new("vault.v1.TargetService/WatchTarget", "", async v =>
+        {
+            var (name, _) = await SeedTargetAsync(v);
+            return new(new WatchTargetRequest { Name = name }, new($"rotation/target/{name}/credential", ["read"]));
+        }),
         new("vault.v1.TargetService/GetTargetCredential", "", async v =>
         {
             var (name, _) = await SeedTargetAsync(v);
@@ -302,6 +307,36 @@ public static class RpcMatrix
             var id = await SeedLeaseAsync(v);
             var prefix = id[..(id.LastIndexOf('/') + 1)];
             return new(new ListLeasesRequest { Prefix = prefix }, new($"lease/id/{prefix}", ["list"], $"lease/id/{prefix}*"));
+        }),
+
+        new("vault.v1.LeaseService/PutCheckoutSet", "new-set", async v =>
+        {
+            var (target, _) = await SeedTargetAsync(v);
+            var name = UniqueName();
+            return new(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = name, Targets = { target } } },
+                new($"lease/set/{name}", ["create"], AlsoRead: [$"rotation/target/{target}"]), () => CheckoutSetStateAsync(v, name));
+        }),
+        new("vault.v1.LeaseService/PutCheckoutSet", "existing-set", async v =>
+        {
+            var (name, target) = await SeedCheckoutSetAsync(v);
+            return new(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = name, Targets = { target }, MaxTtl = Duration.FromTimeSpan(TimeSpan.FromHours(2)) } },
+                new($"lease/set/{name}", ["update"], AlsoRead: [$"rotation/target/{target}"]), () => CheckoutSetStateAsync(v, name));
+        }),
+        new("vault.v1.LeaseService/GetCheckoutSet", "", async v =>
+        {
+            var (name, _) = await SeedCheckoutSetAsync(v);
+            return new(new GetCheckoutSetRequest { Name = name }, new($"lease/set/{name}", ["read"]));
+        }),
+        new("vault.v1.LeaseService/ListCheckoutSets", "", _ => Ready(new ListCheckoutSetsRequest(), new("lease/set", ["list"]))),
+        new("vault.v1.LeaseService/DeleteCheckoutSet", "", async v =>
+        {
+            var (name, _) = await SeedCheckoutSetAsync(v);
+            return new(new DeleteCheckoutSetRequest { Name = name }, new($"lease/set/{name}", ["delete"]), () => CheckoutSetStateAsync(v, name));
+        }),
+        new("vault.v1.LeaseService/CheckoutAccount", "", async v =>
+        {
+            var (name, _) = await SeedCheckoutSetAsync(v);
+            return new(new CheckoutAccountRequest { Set = name }, new($"lease/set/{name}", ["checkout"]), () => CheckoutSetStateAsync(v, name));
         }),
 
         // AuditService.
@@ -437,6 +472,18 @@ public static class RpcMatrix
         var issued = await new LeaseService.LeaseServiceClient(v.Channel).IssueCredentialAsync(new IssueCredentialRequest { Role = role }, v.As(holder.Token));
         return issued.Lease.Id;
     }
+
+    /// <summary>A set of one account on a target with a known password (checking it out needs no database).</summary>
+    private static async Task<(string Name, string Target)> SeedCheckoutSetAsync(TestVault v)
+    {
+        var (target, _) = await SeedTargetAsync(v);
+        var name = UniqueName();
+        await new LeaseService.LeaseServiceClient(v.Channel).PutCheckoutSetAsync(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = name, Targets = { target } } }, v.As());
+        return (name, target);
+    }
+
+    private static Task<string> CheckoutSetStateAsync(TestVault v, string name) =>
+        Describe(async () => await new LeaseService.LeaseServiceClient(v.Channel).GetCheckoutSetAsync(new GetCheckoutSetRequest { Name = name }, v.As()));
 
     private static Task<string> DynamicRoleStateAsync(TestVault v, string name) =>
         Describe(async () => await new LeaseService.LeaseServiceClient(v.Channel).GetDynamicRoleAsync(new GetDynamicRoleRequest { Name = name }, v.As()));
