@@ -96,8 +96,8 @@ public sealed partial class VaultClient : IDisposable
         }
     }
 
-    /// <summary>The logger factory given at construction (a null one when none was).</summary>
-    internal ILoggerFactory LoggerFactory { get; }
+    /// <summary>Where the client and the helpers built on it (leases, credential providers, integrations) log; a null factory when none was given.</summary>
+    public ILoggerFactory LoggerFactory { get; }
 
     /// <summary>The server address this client talks to.</summary>
     public Uri Address { get; }
