@@ -238,7 +238,10 @@ public sealed class VaultLease : IAsyncDisposable
             }
             catch (RpcException ex) when (IsFinal(ex.StatusCode))
             {
-                EndRenewal(ex, gone: ex.StatusCode == StatusCode.NotFound);
+                // The holder may always renew its own lease: NotFound, PermissionDenied (the server's
+                // answer for an id it does not know, to a token without lease policy) and
+                // Unauthenticated (the holder token died, and its leases with it) all mean it is gone.
+                EndRenewal(ex, gone: ex.StatusCode is StatusCode.NotFound or StatusCode.PermissionDenied or StatusCode.Unauthenticated);
                 return false;
             }
             catch (RpcException ex)

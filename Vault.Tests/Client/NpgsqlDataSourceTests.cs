@@ -1,0 +1,163 @@
+using Npgsql;
+using Vault.Client;
+using Vault.Client.Credentials;
+using Vault.Client.Leases;
+using Vault.Client.Npgsql;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+using Vault.Tests.Rotation;
+
+namespace Vault.Tests.Client;
+
+/// <summary>
+/// An application on <see cref="VaultNpgsqlDataSource"/> keeps querying a real PostgreSQL while the
+/// vault rotates, renews and replaces its credential. Pooling is off, so every query opens a new
+/// physical connection and logs in with the credential the data source holds at that moment.
+/// </summary>
+[Collection("target-systems")]
+public sealed class NpgsqlDataSourceTests(TargetSystems systems)
+{
+    [Fact]
+    public async Task App_KeepsQuerying_WhileItsAlternatingUsersCredentialRotatesTenTimes_WithoutAFailedQuery()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var initial = $"Initial-{Guid.NewGuid():N}";
+        var first = await systems.Postgres.CreateAccountAsync(initial);
+        var second = await systems.Postgres.CreateAccountAsync($"Other-{Guid.NewGuid():N}");
+        var admin = await RotationKit.PutAdminSecretAsync(vault.Kv, vault.As(), systems.Postgres);
+        var name = RotationKit.UniqueName("alt");
+        var target = RotationKit.Describe(systems.Postgres, name, first, admin);
+        target.SecondAccount = second;
+        target.Strategy = RotationStrategy.AlternatingUsers;
+        await vault.Targets().PutTargetAsync(new PutTargetRequest { Target = target, CurrentPassword = initial }, vault.As());
+        using var client = await ClientKit.AppClientAsync(vault, ($"rotation/target/{name}/credential", ["read"]));
+        await using var dataSource = await Builder().BuildVaultDataSourceAsync(client, VaultCredentialSource.RotationTarget(name));
+
+        await using var app = QueryLoop.Start(dataSource);
+        for (var i = 0; i < 10; i++)
+        {
+            var result = await vault.Targets().RotateTargetAsync(new RotateTargetRequest { Name = name }, vault.As());
+            Assert.True(result.Event.Outcome == RotationOutcome.Succeeded, $"rotation {i + 1}: {result.Event.Step}: {result.Event.Reason}");
+            // Rotations come hours apart in production; here a moment apart, enough for the app to notice each.
+            await Task.Delay(TimeSpan.FromMilliseconds(400));
+        }
+        var run = await app.StopAsync();
+
+        run.AssertNoFailure();
+        Assert.True(run.Queries > 50, $"only {run.Queries} queries ran during the rotations");
+        Assert.Equal(new HashSet<string> { first, second }, run.Users);
+        Assert.Equal(10UL, (await vault.Targets().GetTargetAsync(new GetTargetRequest { Name = name }, vault.As())).Status.Version);
+    }
+
+    [Fact]
+    public async Task App_KeepsQuerying_WhileItsDynamicLeaseIsRenewed_WithoutAFailedQuery()
+    {
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.250");
+        var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromMinutes(10));
+        using var client = await ClientKit.AppClientAsync(vault, ($"lease/creds/{role}", ["read"]));
+        await using var dataSource = await Builder().BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(2)));
+        var lease = dataSource.Credentials.CurrentLease!;
+        var issuedExpiry = lease.ExpiresAt;
+
+        await using var app = QueryLoop.Start(dataSource);
+        await Task.Delay(TimeSpan.FromSeconds(8)); // four TTLs: the reaper would have dropped an unrenewed user three times over
+        var run = await app.StopAsync();
+
+        run.AssertNoFailure();
+        Assert.True(run.Queries > 50, $"only {run.Queries} queries ran");
+        Assert.Equal(lease.Username, Assert.Single(run.Users));
+        Assert.Same(lease, dataSource.Credentials.CurrentLease);
+        Assert.True(lease.ExpiresAt > issuedExpiry + TimeSpan.FromSeconds(4), $"expiry moved from {issuedExpiry:O} only to {lease.ExpiresAt:O}");
+        var onServer = await vault.Leases().LookupLeaseAsync(new LookupLeaseRequest { LeaseId = lease.LeaseId }, vault.As());
+        Assert.Equal(LeaseState.Active, onServer.State);
+
+        await dataSource.DisposeAsync();
+        Assert.False(await ClientKit.PostgresUserExistsAsync(systems, lease.Username), "disposing the data source left its user behind");
+    }
+
+    [Fact]
+    public async Task App_KeepsQuerying_WhenItsLeaseReachesItsMaxTtl_SwitchingToANewUser_AndTheOldUserIsDropped()
+    {
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.250");
+        var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromSeconds(5));
+        using var client = await ClientKit.AppClientAsync(vault, ($"lease/creds/{role}", ["read"]));
+        var options = new VaultCredentialProviderOptions { Overlap = TimeSpan.FromSeconds(1) };
+        await using var dataSource = await Builder().BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(2)), options);
+
+        await using var app = QueryLoop.Start(dataSource);
+        await Task.Delay(TimeSpan.FromSeconds(12));
+        var run = await app.StopAsync();
+
+        run.AssertNoFailure();
+        Assert.True(run.Users.Count >= 2, $"the app used only {string.Join(", ", run.Users)} in 12 s of leases with a 5 s max TTL");
+        var current = dataSource.Credentials.Current!.Username;
+        foreach (var retired in run.Users.Where(u => u != current))
+        {
+            await ClientKit.WaitUntilAsync(async () => !await ClientKit.PostgresUserExistsAsync(systems, retired), TimeSpan.FromSeconds(10), $"retired user {retired} to be dropped");
+        }
+    }
+
+    private NpgsqlDataSourceBuilder Builder() => new(new NpgsqlConnectionStringBuilder
+    {
+        Host = systems.PostgresServer.Host,
+        Port = systems.PostgresServer.Port,
+        Database = systems.PostgresServer.Database,
+        Pooling = false,
+        Timeout = 5,
+    }.ConnectionString);
+
+    /// <summary>An application's request loop: one query per iteration, each on a new physical connection.</summary>
+    private sealed class QueryLoop : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly List<string> _failures = [];
+        private readonly HashSet<string> _users = new(StringComparer.Ordinal);
+        private Task _loop = Task.CompletedTask;
+        private int _queries;
+
+        public static QueryLoop Start(VaultNpgsqlDataSource dataSource)
+        {
+            var loop = new QueryLoop();
+            loop._loop = Task.Run(() => loop.RunAsync(dataSource));
+            return loop;
+        }
+
+        public async Task<Run> StopAsync()
+        {
+            await _stop.CancelAsync();
+            await _loop;
+            return new Run(_queries, _users, _failures);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _loop;
+            _stop.Dispose();
+        }
+
+        private async Task RunAsync(VaultNpgsqlDataSource dataSource)
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await using var command = dataSource.CreateCommand("SELECT current_user");
+                    var user = (string)(await command.ExecuteScalarAsync())!;
+                    _users.Add(user);
+                    _queries++;
+                }
+                catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+                {
+                    _failures.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {ex.GetType().Name}: {ex.Message}");
+                }
+            }
+        }
+    }
+
+    private sealed record Run(int Queries, HashSet<string> Users, List<string> Failures)
+    {
+        public void AssertNoFailure() =>
+            Assert.True(Failures.Count == 0, $"{Failures.Count} of {Queries + Failures.Count} queries failed: {string.Join("; ", Failures.Take(5))}");
+    }
+}

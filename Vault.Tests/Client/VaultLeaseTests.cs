@@ -1,0 +1,132 @@
+using Grpc.Core;
+using Vault.Client;
+using Vault.Client.Leases;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+using Vault.Tests.Rotation;
+
+namespace Vault.Tests.Client;
+
+/// <summary>VaultLease from the client library, against a real vault and a real PostgreSQL.</summary>
+[Collection("target-systems")]
+public sealed class VaultLeaseTests(TargetSystems systems)
+{
+    private const string FastReaper = "--Vault:Leases:ReaperInterval=00:00:00.250";
+
+    [Fact]
+    public async Task CheckoutAsync_RenewsBeforeExpiry_WithoutTheCaller_AndDisposeRevokesOnTheServer()
+    {
+        await using var vault = await TestVault.StartInitializedAsync(FastReaper);
+        var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromMinutes(5));
+        using var client = await ClientKit.AppClientAsync(vault, ($"lease/creds/{role}", ["read"]));
+
+        var lease = await client.CheckoutAsync(role, ttl: TimeSpan.FromSeconds(3));
+        var issuedExpiry = lease.ExpiresAt;
+        var renewals = 0;
+        lease.Renewed += (_, _) => Interlocked.Increment(ref renewals);
+        Assert.True(await systems.Postgres.CanLoginAsync(lease.Username, lease.Password));
+        Assert.DoesNotContain(lease.Password, lease.Credential.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(lease.Password, lease.ToString(), StringComparison.Ordinal);
+
+        // Three TTLs later, with a reaper that ends expired leases within 250 ms: only renewal keeps it alive.
+        await Task.Delay(TimeSpan.FromSeconds(9));
+
+        Assert.True(renewals >= 3, $"only {renewals} renewals in 9 s of a 3 s lease");
+        Assert.True(lease.ExpiresAt > issuedExpiry + TimeSpan.FromSeconds(5), $"expiry moved from {issuedExpiry:O} only to {lease.ExpiresAt:O}");
+        var onServer = await vault.Leases().LookupLeaseAsync(new LookupLeaseRequest { LeaseId = lease.LeaseId }, vault.As());
+        Assert.Equal(LeaseState.Active, onServer.State);
+        Assert.True(onServer.ExpiresAt.ToDateTimeOffset() > DateTimeOffset.UtcNow, "the server's expiry is in the past");
+        Assert.False(lease.Ending.IsCancellationRequested);
+        Assert.True(await systems.Postgres.CanLoginAsync(lease.Username, lease.Password), "the renewed credential is refused");
+
+        await lease.DisposeAsync();
+
+        var gone = await Assert.ThrowsAsync<RpcException>(async () => await vault.Leases().LookupLeaseAsync(new LookupLeaseRequest { LeaseId = lease.LeaseId }, vault.As()));
+        Assert.Equal(StatusCode.NotFound, gone.StatusCode);
+        Assert.False(await systems.Postgres.CanLoginAsync(lease.Username, lease.Password), "the credential still logs in after dispose");
+        Assert.False(await ClientKit.PostgresUserExistsAsync(systems, lease.Username), "the user still exists after dispose");
+        Assert.True(lease.Expired.IsCancellationRequested);
+        await lease.DisposeAsync(); // twice is fine
+    }
+
+    [Fact]
+    public async Task Lease_RevokedBehindItsBack_ReportsTheFailedRenewal_AndDisposesQuietly()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromMinutes(5));
+        using var client = await ClientKit.AppClientAsync(vault, ($"lease/creds/{role}", ["read"]));
+        await using var lease = await client.CheckoutAsync(role, ttl: TimeSpan.FromSeconds(3));
+        var failed = new TaskCompletionSource<VaultLeaseRenewalFailedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lease.RenewalFailed += (_, e) => failed.TrySetResult(e);
+
+        // An admin revokes it: the holder's next renewal is told the lease is gone.
+        await vault.Leases().RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = lease.LeaseId }, vault.As());
+        var reason = await failed.Task.WaitAsync(TimeSpan.FromSeconds(15));
+
+        // To its holder, a lease that no longer exists answers PermissionDenied (the server does not
+        // say whether an id exists to a token without lease policy).
+        Assert.Contains(Assert.IsType<RpcException>(reason.Error).StatusCode, new[] { StatusCode.NotFound, StatusCode.PermissionDenied });
+        Assert.Same(reason.Error, lease.RenewalError);
+        Assert.True(lease.Ending.IsCancellationRequested);
+        Assert.True(lease.Expired.IsCancellationRequested, "a lease the server no longer knows is expired at once");
+        await lease.DisposeAsync(); // the lease is gone: no exception
+    }
+
+    [Fact]
+    public async Task Lease_AtItsMaxTtl_StopsRenewing_SignalsEnding_ThenExpires()
+    {
+        await using var vault = await TestVault.StartInitializedAsync(FastReaper);
+        var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromSeconds(5));
+        using var client = new VaultClient(new VaultClientOptions { Address = vault.Address, Token = vault.RootToken });
+        await using var lease = await client.CheckoutAsync(role, ttl: TimeSpan.FromSeconds(2));
+
+        await WhenCancelledAsync("Ending", TimeSpan.FromSeconds(10), lease.Ending);
+        Assert.Null(lease.RenewalError);
+        Assert.Equal(lease.MaxExpiresAt, lease.ExpiresAt);
+        Assert.False(lease.Expired.IsCancellationRequested, "expired before its max TTL");
+        await WhenCancelledAsync("Expired", TimeSpan.FromSeconds(10), lease.Expired);
+        Assert.True(DateTimeOffset.UtcNow >= lease.MaxExpiresAt - TimeSpan.FromMilliseconds(50));
+    }
+
+    [Fact]
+    public async Task CheckoutAccountAsync_LendsTheAccountExclusively_AndDisposeChecksItIn_SoTheHeldPasswordDies()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var system = systems.Postgres;
+        var initial = $"Initial-{Guid.NewGuid():N}";
+        var account = await system.CreateAccountAsync(initial);
+        var admin = await RotationKit.PutAdminSecretAsync(vault.Kv, vault.As(), system);
+        var target = RotationKit.UniqueName("lent");
+        await vault.Targets().PutTargetAsync(new PutTargetRequest { Target = RotationKit.Describe(system, target, account, admin), CurrentPassword = initial }, vault.As());
+        var set = RotationKit.UniqueName("set");
+        await vault.Leases().PutCheckoutSetAsync(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = set, Targets = { target } } }, vault.As());
+        using var client = await ClientKit.AppClientAsync(vault, ($"lease/set/{set}", ["checkout"]));
+
+        var lease = await client.CheckoutAccountAsync(set, ttl: TimeSpan.FromMinutes(5));
+
+        Assert.Equal(account, lease.Username);
+        Assert.StartsWith($"checkout/{set}/", lease.LeaseId, StringComparison.Ordinal);
+        Assert.True(await system.CanLoginAsync(account, lease.Password));
+        var busy = await Assert.ThrowsAsync<RpcException>(() => client.CheckoutAccountAsync(set));
+        Assert.Equal(StatusCode.ResourceExhausted, busy.StatusCode);
+
+        await lease.DisposeAsync();
+
+        Assert.False(await system.CanLoginAsync(account, lease.Password), "the checked-in password still logs in");
+        await using var next = await client.CheckoutAccountAsync(set, wait: TimeSpan.FromSeconds(10));
+        Assert.True(await system.CanLoginAsync(account, next.Password));
+    }
+
+    private static async Task WhenCancelledAsync(string what, TimeSpan timeout, CancellationToken token)
+    {
+        try
+        {
+            await Task.Delay(timeout, token);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        throw new Xunit.Sdk.XunitException($"{what} did not fire within {timeout.TotalSeconds:F0} s");
+    }
+}
