@@ -125,7 +125,8 @@ internal static class LeasePrinter
         return fields;
     }
 
-    private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
+    private static string OneLine(string text) =>
+        string.Join(' ', text.ReplaceLineEndings("\n").Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
