@@ -33,3 +33,6 @@ public sealed class DataIntegrityException(string message, Exception? inner = nu
 
 /// <summary>Too many attempts; try again later (RESOURCE_EXHAUSTED).</summary>
 public sealed class RateLimitedException(string message) : VaultException(message);
+
+/// <summary>A system the vault depends on (a rotation target's database) did not answer; try again (UNAVAILABLE).</summary>
+public sealed class UnavailableException(string message) : VaultException(message);

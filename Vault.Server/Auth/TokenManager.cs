@@ -142,6 +142,25 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
         return new CallerContext(record, policies.AclFor(record.Policies));
     }
 
+    /// <summary>Whether the token with <paramref name="accessor"/> and every ancestor of it still live (leases die with their token).</summary>
+    public bool IsLive(string accessor)
+    {
+        var record = FindByAccessor(store, accessor);
+        for (var depth = 0; record is not null && !IsExpired(record); depth++)
+        {
+            if (record.ParentAccessor.Length == 0)
+            {
+                return true;
+            }
+            if (depth > 64)
+            {
+                return false;
+            }
+            record = FindByAccessor(store, record.ParentAccessor);
+        }
+        return false;
+    }
+
     public TokenRecord LookupByAccessor(string accessor)
     {
         var record = FindByAccessor(store, accessor);

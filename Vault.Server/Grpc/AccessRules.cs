@@ -1,5 +1,6 @@
 using Vault.Protocol.V1;
 using Vault.Server.Auth;
+using Vault.Server.Leases;
 using Vault.Server.Rotation;
 using Vault.Server.Secrets;
 
@@ -13,7 +14,7 @@ public readonly record struct RequiredAccess(string Path, Capability AnyOf);
 /// before any handler runs; an RPC missing from the table is refused, so a new RPC cannot be
 /// exposed by accident.
 /// </summary>
-public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles, TargetManager targets)
+public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles, TargetManager targets, LeaseManager leases)
 {
     /// <returns>The access needed, or null when any valid token may call (a token acting on itself).</returns>
     /// <exception cref="AccessDeniedException">The RPC is not in the table.</exception>
@@ -55,6 +56,17 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, ResumeTargetRequest r) => new($"{Target(r.Name)}/pause", Capability.Update),
         (_, ListTargetHistoryRequest r) => new($"{Target(r.Name)}/history", Capability.Read),
         (_, GetTargetCredentialRequest r) => new($"{Target(r.Name)}/credential", Capability.Read),
+        (_, PutDynamicRoleRequest r) => new($"lease/role/{PolicyStore.ValidateName(r.Role?.Name, "role.name")}",
+            leases.RoleExists(r.Role!.Name) ? Capability.Update : Capability.Create),
+        (_, GetDynamicRoleRequest r) => new($"lease/role/{PolicyStore.ValidateName(r.Name)}", Capability.Read),
+        (_, ListDynamicRolesRequest) => new("lease/role", Capability.List),
+        (_, DeleteDynamicRoleRequest r) => new($"lease/role/{PolicyStore.ValidateName(r.Name)}", Capability.Delete),
+        (_, IssueCredentialRequest r) => new($"lease/creds/{PolicyStore.ValidateName(r.Role, "role")}", Capability.Read),
+        (_, RenewLeaseRequest r) => OwnLease(r.LeaseId, caller, Capability.Update),
+        (_, RevokeLeaseRequest r) => OwnLease(r.LeaseId, caller, Capability.Delete),
+        (_, LookupLeaseRequest r) => OwnLease(r.LeaseId, caller, Capability.Read),
+        (_, RevokeLeasePrefixRequest r) => new($"lease/id/{LeaseManager.ValidatePrefix(r.Prefix)}", Capability.Delete),
+        (_, ListLeasesRequest r) => new($"lease/id/{LeaseManager.ValidatePrefix(r.Prefix)}", Capability.List),
         (_, TailAuditRequest) => new("sys/audit", Capability.Read),
         (_, VerifyAuditRequest) => new("sys/audit", Capability.Read),
         (_, HashAuditRequest) => new("sys/audit/hash", Capability.Update),
@@ -62,6 +74,10 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
     };
 
     private static string Target(string? name, string field = "name") => $"rotation/target/{PolicyStore.ValidateName(name, field)}";
+
+    /// <summary>The token that took a lease may act on it; anyone else needs the capability on <c>lease/id/&lt;id&gt;</c>.</summary>
+    private RequiredAccess? OwnLease(string leaseId, CallerContext caller, Capability capability) =>
+        leases.HolderOf(leaseId) == caller.Accessor ? null : new RequiredAccess($"lease/id/{leaseId}", capability);
 
     private static RequiredAccess? OtherToken(string accessor, CallerContext caller, Capability capability) =>
         accessor.Length == 0 || accessor == caller.Accessor ? null : new RequiredAccess($"auth/token/accessors/{TokenManager.ValidateAccessor(accessor)}", capability);

@@ -11,7 +11,7 @@ internal static class RpcNames
 {
     private static readonly Dictionary<Type, string> ByRequestType = new ServiceDescriptor[]
         {
-            SystemService.Descriptor, KvService.Descriptor, TokenService.Descriptor, PolicyService.Descriptor, AuditService.Descriptor, AppRoleService.Descriptor, TargetService.Descriptor,
+            SystemService.Descriptor, KvService.Descriptor, TokenService.Descriptor, PolicyService.Descriptor, AuditService.Descriptor, AppRoleService.Descriptor, TargetService.Descriptor, LeaseService.Descriptor,
         }
         .SelectMany(s => s.Methods)
         .ToDictionary(m => m.InputType.ClrType, m => $"{m.Service.FullName}/{m.Name}");

@@ -10,7 +10,7 @@ using DomainPolicy = Vault.Rotators.Passwords.PasswordPolicy;
 namespace Vault.Server.Grpc;
 
 /// <summary>Rotation targets over gRPC: maps messages to <see cref="TargetManager"/> and <see cref="RotationEngine"/>.</summary>
-public sealed class TargetGrpcService(TargetManager targets, RotationEngine engine, IHostApplicationLifetime lifetime) : TargetService.TargetServiceBase
+public sealed class TargetGrpcService(TargetManager targets, RotationEngine engine, Leases.LeaseManager leases, IHostApplicationLifetime lifetime) : TargetService.TargetServiceBase
 {
     private const int DefaultHistory = 50;
     private const int MaxHistoryPage = 1000;
@@ -103,6 +103,10 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
 
     public override async Task<DeleteTargetResponse> DeleteTarget(DeleteTargetRequest request, ServerCallContext context)
     {
+        if (leases.RolesOn(request.Name) is { Count: > 0 } roles)
+        {
+            throw new PreconditionException($"target '{request.Name}' is used by dynamic role(s) {string.Join(", ", roles)}; delete them first");
+        }
         await engine.ExclusiveAsync(request.Name, () => targets.DeleteAsync(request.Name, request.Force, context.CancellationToken), context.CancellationToken);
         return new DeleteTargetResponse();
     }

@@ -11,6 +11,7 @@ using Vault.Server.Audit;
 using Vault.Server.Auth;
 using Vault.Server.Crypto;
 using Vault.Server.Grpc;
+using Vault.Server.Leases;
 using Vault.Server.Rotation;
 using Vault.Rotators;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -93,6 +94,7 @@ public static class VaultServerHost
         app.MapGrpcService<AuditGrpcService>();
         app.MapGrpcService<AppRoleGrpcService>();
         app.MapGrpcService<TargetGrpcService>();
+        app.MapGrpcService<LeaseGrpcService>();
         app.MapGrpcService<HealthServiceImpl>();
         app.MapGrpcReflectionService();
         return app;
@@ -114,6 +116,7 @@ public static class VaultServerHost
                 typeof(TokenRecord), typeof(TokenAccessorRecord), typeof(TokenChildRecord), typeof(PolicyRecord), typeof(PolicyRuleRecord),
                 typeof(AppRoleRecord), typeof(AppRoleIdRecord), typeof(SecretIdRecord),
                 typeof(TargetRecord), typeof(StoredPassword), typeof(PendingRotation), typeof(RotationEventRecord),
+                typeof(DynamicRoleRecord), typeof(LeaseRecord),
             ],
             Collections.All));
         services.AddSingleton<SecurityBarrier>();
@@ -136,6 +139,13 @@ public static class VaultServerHost
         services.TryAddSingleton<IRotationStepObserver, HaltingStepObserver>();
         services.AddSingleton<RotationScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<RotationScheduler>());
+        services.AddOptions<LeaseOptions>()
+            .Bind(configuration.GetSection(LeaseOptions.Section))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<LeaseManager>();
+        services.AddSingleton<LeaseReaper>();
+        services.AddHostedService(sp => sp.GetRequiredService<LeaseReaper>());
         services.AddSingleton<HealthServiceImpl>();
         services.AddHostedService<SealHealthPublisher>();
         services.AddHostedService<DevModeInitializer>();

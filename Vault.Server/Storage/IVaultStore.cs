@@ -47,6 +47,8 @@ public static class Collections
     public const string SecretIds = "approle_secret_ids";
     public const string RotationTargets = "rotation_targets";
     public const string RotationHistory = "rotation_history";
+    public const string DynamicRoles = "dynamic_roles";
+    public const string Leases = "leases";
 
-    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory];
+    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases];
 }

@@ -245,6 +245,65 @@ public static class RpcMatrix
             return new(new GetTargetCredentialRequest { Name = name }, new($"rotation/target/{name}/credential", ["read"]));
         }),
 
+        // LeaseService: roles under lease/role/<name>, credentials under lease/creds/<role>, leases
+        // under lease/id/<id>. Issuing makes a real user on a private PostgreSQL.
+        new("vault.v1.LeaseService/PutDynamicRole", "new-role", async v =>
+        {
+            var (target, _) = await SeedTargetAsync(v);
+            var name = UniqueName();
+            return new(new PutDynamicRoleRequest { Role = new DynamicRole { Name = name, Target = target } },
+                new($"lease/role/{name}", ["create"], AlsoRead: [$"rotation/target/{target}"]), () => DynamicRoleStateAsync(v, name));
+        }),
+        new("vault.v1.LeaseService/PutDynamicRole", "existing-role", async v =>
+        {
+            var (name, target) = await SeedDynamicRoleAsync(v);
+            return new(new PutDynamicRoleRequest { Role = new DynamicRole { Name = name, Target = target, CreationStatements = { "SELECT 1" } } },
+                new($"lease/role/{name}", ["update"], AlsoRead: [$"rotation/target/{target}"]), () => DynamicRoleStateAsync(v, name));
+        }),
+        new("vault.v1.LeaseService/GetDynamicRole", "", async v =>
+        {
+            var (name, _) = await SeedDynamicRoleAsync(v);
+            return new(new GetDynamicRoleRequest { Name = name }, new($"lease/role/{name}", ["read"]));
+        }),
+        new("vault.v1.LeaseService/ListDynamicRoles", "", _ => Ready(new ListDynamicRolesRequest(), new("lease/role", ["list"]))),
+        new("vault.v1.LeaseService/DeleteDynamicRole", "", async v =>
+        {
+            var (name, _) = await SeedDynamicRoleAsync(v);
+            return new(new DeleteDynamicRoleRequest { Name = name }, new($"lease/role/{name}", ["delete"]), () => DynamicRoleStateAsync(v, name));
+        }),
+        new("vault.v1.LeaseService/IssueCredential", "", async v =>
+        {
+            var (name, _) = await SeedDynamicRoleAsync(v, realDatabase: true);
+            return new(new IssueCredentialRequest { Role = name }, new($"lease/creds/{name}", ["read"]), () => LeaseListAsync(v, $"dynamic/{name}/"));
+        }),
+        new("vault.v1.LeaseService/RenewLease", "", async v =>
+        {
+            var id = await SeedLeaseAsync(v);
+            return new(new RenewLeaseRequest { LeaseId = id, Increment = Duration.FromTimeSpan(TimeSpan.FromMinutes(30)) }, new($"lease/id/{id}", ["update"]), () => LeaseStateAsync(v, id));
+        }),
+        new("vault.v1.LeaseService/RevokeLease", "", async v =>
+        {
+            var id = await SeedLeaseAsync(v);
+            return new(new RevokeLeaseRequest { LeaseId = id }, new($"lease/id/{id}", ["delete"]), () => LeaseStateAsync(v, id));
+        }),
+        new("vault.v1.LeaseService/LookupLease", "", async v =>
+        {
+            var id = await SeedLeaseAsync(v);
+            return new(new LookupLeaseRequest { LeaseId = id }, new($"lease/id/{id}", ["read"]));
+        }),
+        new("vault.v1.LeaseService/RevokeLeasePrefix", "", async v =>
+        {
+            var id = await SeedLeaseAsync(v);
+            var prefix = id[..(id.LastIndexOf('/') + 1)];
+            return new(new RevokeLeasePrefixRequest { Prefix = prefix }, new($"lease/id/{prefix}", ["delete"], $"lease/id/{prefix}*"), () => LeaseStateAsync(v, id));
+        }),
+        new("vault.v1.LeaseService/ListLeases", "", async v =>
+        {
+            var id = await SeedLeaseAsync(v);
+            var prefix = id[..(id.LastIndexOf('/') + 1)];
+            return new(new ListLeasesRequest { Prefix = prefix }, new($"lease/id/{prefix}", ["list"], $"lease/id/{prefix}*"));
+        }),
+
         // AuditService.
         new("vault.v1.AuditService/Tail", "", _ => Ready(new TailAuditRequest { Limit = 5 }, new("sys/audit", ["read"]))),
         new("vault.v1.AuditService/Verify", "", _ => Ready(new VerifyAuditRequest(), new("sys/audit", ["read"]))),
@@ -339,6 +398,55 @@ public static class RpcMatrix
             new PutTargetRequest { Target = TargetNamed(name, admin), CurrentPassword = "matrix-current-1" }, v.As());
         return (name, admin);
     }
+
+    /// <summary>One private PostgreSQL for the rows that make real users; stopped by its watchdog when the test process ends.</summary>
+    private static readonly Lazy<Task<Infrastructure.Servers.PostgresServer>> Postgres = new(() => Infrastructure.Servers.PostgresServer.StartAsync());
+
+    private static async Task<(string Name, string Target)> SeedDynamicRoleAsync(TestVault v, bool realDatabase = false)
+    {
+        string target;
+        if (realDatabase)
+        {
+            var pg = await Postgres.Value;
+            var admin = UniquePath();
+            await v.Kv.PutAsync(new PutSecretRequest { Path = admin, Data = { ["username"] = pg.SuperUser, ["password"] = pg.SuperPassword } }, v.As());
+            target = UniqueName();
+            var account = await pg.CreateLoginRoleAsync("matrix-Account-1", "matrix");
+            await new TargetService.TargetServiceClient(v.Channel).PutTargetAsync(new PutTargetRequest
+            {
+                Target = new Target { Name = target, Kind = "postgres", Connection = new TargetConnection { Host = pg.Host, Port = (uint)pg.Port, Database = pg.Database }, Account = account, AdminSecret = admin },
+                CurrentPassword = "matrix-Account-1",
+            }, v.As());
+        }
+        else
+        {
+            (target, _) = await SeedTargetAsync(v);
+        }
+        var name = UniqueName();
+        await new LeaseService.LeaseServiceClient(v.Channel).PutDynamicRoleAsync(new PutDynamicRoleRequest { Role = new DynamicRole { Name = name, Target = target } }, v.As());
+        return (name, target);
+    }
+
+    /// <summary>A lease held by a token of its own (its holder may act on it without policy; the matrix's callers are not its holder).</summary>
+    private static async Task<string> SeedLeaseAsync(TestVault v)
+    {
+        var (role, _) = await SeedDynamicRoleAsync(v, realDatabase: true);
+        var policy = UniqueName();
+        await v.Policies.PutAsync(new PutPolicyRequest { Policy = PolicyNamed(policy, $"lease/creds/{role}", "read") }, v.As());
+        var holder = await v.Tokens.CreateAsync(new CreateTokenRequest { Policies = { policy }, Ttl = Duration.FromTimeSpan(TimeSpan.FromHours(1)) }, v.As());
+        var issued = await new LeaseService.LeaseServiceClient(v.Channel).IssueCredentialAsync(new IssueCredentialRequest { Role = role }, v.As(holder.Token));
+        return issued.Lease.Id;
+    }
+
+    private static Task<string> DynamicRoleStateAsync(TestVault v, string name) =>
+        Describe(async () => await new LeaseService.LeaseServiceClient(v.Channel).GetDynamicRoleAsync(new GetDynamicRoleRequest { Name = name }, v.As()));
+
+    // Expiry and issue times are left out: a renew that was refused must show no change.
+    private static Task<string> LeaseStateAsync(TestVault v, string id) =>
+        Describe(async () => await new LeaseService.LeaseServiceClient(v.Channel).LookupLeaseAsync(new LookupLeaseRequest { LeaseId = id }, v.As()));
+
+    private static Task<string> LeaseListAsync(TestVault v, string prefix) =>
+        Describe(async () => await new LeaseService.LeaseServiceClient(v.Channel).ListLeasesAsync(new ListLeasesRequest { Prefix = prefix }, v.As()));
 
     private static Task<string> TargetStateAsync(TestVault v, string name) =>
         Describe(async () => await new TargetService.TargetServiceClient(v.Channel).GetTargetAsync(new GetTargetRequest { Name = name }, v.As()));

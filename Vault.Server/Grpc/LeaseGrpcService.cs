@@ -1,0 +1,105 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Vault.Protocol.V1;
+using Vault.Server.Auth;
+using Vault.Server.Leases;
+
+namespace Vault.Server.Grpc;
+
+/// <summary>Dynamic roles and leases over gRPC: maps messages to <see cref="LeaseManager"/>.</summary>
+public sealed class LeaseGrpcService(LeaseManager leases) : LeaseService.LeaseServiceBase
+{
+    public override async Task<DynamicRole> PutDynamicRole(PutDynamicRoleRequest request, ServerCallContext context)
+    {
+        var role = request.Role ?? throw new ValidationException("role", "is required");
+        PolicyStore.ValidateName(role.Name, "role.name");
+        // The role's users are made with the target's admin credential: only for whoever may read the target.
+        if (role.Target.Length > 0)
+        {
+            PolicyStore.ValidateName(role.Target, "role.target");
+            if (!VaultInterceptor.Caller(context).Acl.Allows($"rotation/target/{role.Target}", Capability.Read))
+            {
+                throw new AccessDeniedException($"permission denied: a role on target '{role.Target}' needs read on rotation/target/{role.Target}");
+            }
+        }
+        var record = await leases.PutRoleAsync(role.Name, role.Target, role.CreationStatements,
+            role.DefaultTtl.AsTimeSpan("role.default_ttl"), role.MaxTtl.AsTimeSpan("role.max_ttl"), context.CancellationToken);
+        return ToProto(role.Name, record);
+    }
+
+    public override Task<DynamicRole> GetDynamicRole(GetDynamicRoleRequest request, ServerCallContext context) =>
+        Task.FromResult(ToProto(request.Name, leases.GetRole(request.Name)));
+
+    public override Task<ListDynamicRolesResponse> ListDynamicRoles(ListDynamicRolesRequest request, ServerCallContext context)
+    {
+        var response = new ListDynamicRolesResponse();
+        response.Names.AddRange(leases.ListRoles());
+        return Task.FromResult(response);
+    }
+
+    public override async Task<DeleteDynamicRoleResponse> DeleteDynamicRole(DeleteDynamicRoleRequest request, ServerCallContext context)
+    {
+        await leases.DeleteRoleAsync(request.Name, context.CancellationToken);
+        return new DeleteDynamicRoleResponse();
+    }
+
+    public override async Task<IssuedCredential> IssueCredential(IssueCredentialRequest request, ServerCallContext context)
+    {
+        var (id, lease, password) = await leases.IssueAsync(request.Role, request.Ttl.AsTimeSpan("ttl"), VaultInterceptor.Caller(context), context.CancellationToken);
+        return new IssuedCredential { Lease = ToProto(id, lease), Username = lease.Username, Password = password };
+    }
+
+    public override async Task<Lease> RenewLease(RenewLeaseRequest request, ServerCallContext context) =>
+        ToProto(request.LeaseId, await leases.RenewAsync(request.LeaseId, request.Increment.AsTimeSpan("increment"), context.CancellationToken));
+
+    public override async Task<Lease> RevokeLease(RevokeLeaseRequest request, ServerCallContext context) =>
+        ToProto(request.LeaseId, await leases.RevokeAsync(request.LeaseId, "revoked on request", context.CancellationToken));
+
+    public override async Task<RevokeLeasePrefixResponse> RevokeLeasePrefix(RevokeLeasePrefixRequest request, ServerCallContext context) =>
+        new() { Count = (uint)await leases.RevokePrefixAsync(request.Prefix, context.CancellationToken) };
+
+    public override Task<Lease> LookupLease(LookupLeaseRequest request, ServerCallContext context) =>
+        Task.FromResult(ToProto(request.LeaseId, leases.Lookup(request.LeaseId)));
+
+    public override Task<ListLeasesResponse> ListLeases(ListLeasesRequest request, ServerCallContext context)
+    {
+        var response = new ListLeasesResponse();
+        response.Leases.AddRange(leases.List(request.Prefix).Select(l => ToProto(l.Id, l.Lease)));
+        return Task.FromResult(response);
+    }
+
+    private static DynamicRole ToProto(string name, DynamicRoleRecord record)
+    {
+        var role = new DynamicRole
+        {
+            Name = name,
+            Target = record.Target,
+            DefaultTtl = Duration.FromTimeSpan(TimeSpan.FromSeconds(record.DefaultTtlSeconds)),
+            MaxTtl = Duration.FromTimeSpan(TimeSpan.FromSeconds(record.MaxTtlSeconds)),
+        };
+        role.CreationStatements.AddRange(record.CreationStatements);
+        return role;
+    }
+
+    private static Lease ToProto(string id, LeaseRecord record) => new()
+    {
+        Id = id,
+        Role = record.Role,
+        Target = record.Target,
+        Username = record.Username,
+        State = record.State switch
+        {
+            LeaseStates.Active => LeaseState.Active,
+            LeaseStates.Revoking => LeaseState.Revoking,
+            LeaseStates.Irrevocable => LeaseState.Irrevocable,
+            LeaseStates.Revoked => LeaseState.Revoked,
+            _ => LeaseState.Unspecified,
+        },
+        IssuedAt = ProtoMapping.Time(record.IssuedAtUnixMs),
+        ExpiresAt = ProtoMapping.Time(record.ExpiresAtUnixMs),
+        MaxExpiresAt = ProtoMapping.Time(record.MaxExpiresAtUnixMs),
+        TokenAccessor = record.TokenAccessor,
+        RevokeAttempts = (uint)record.RevokeAttempts,
+        LastError = record.LastError ?? "",
+    };
+}

@@ -1,0 +1,74 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Vault.Server.Crypto;
+
+namespace Vault.Server.Leases;
+
+/// <summary>
+/// Ends leases on time: every <see cref="LeaseOptions.ReaperInterval"/> while unsealed (and at once
+/// after an unseal, which revokes what expired while the server was down) it revokes expired
+/// leases and leases whose token died, and retries revocations that are due. It runs beside the
+/// API, never in front of it.
+/// </summary>
+public sealed class LeaseReaper(LeaseManager leases, SecurityBarrier barrier, IOptions<LeaseOptions> options, ILogger<LeaseReaper> logger) : BackgroundService
+{
+    private readonly SemaphoreSlim _wake = new(0);
+
+    public void Wake()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            _wake.Release();
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        barrier.SealStateChanged += OnSealChanged;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                if (!barrier.IsSealed)
+                {
+                    try
+                    {
+                        await leases.ReapAsync(stoppingToken);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        // Sealed mid-pass or a store failure: the next pass tries again.
+                        LeaseLog.ReaperFailed(logger, ex);
+                    }
+                }
+                try
+                {
+                    await _wake.WaitAsync(options.Value.ReaperInterval, stoppingToken);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            barrier.SealStateChanged -= OnSealChanged;
+        }
+    }
+
+    private void OnSealChanged(bool isSealed)
+    {
+        if (!isSealed)
+        {
+            Wake();
+        }
+    }
+
+    public override void Dispose()
+    {
+        _wake.Dispose();
+        base.Dispose();
+    }
+}

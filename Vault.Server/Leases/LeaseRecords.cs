@@ -1,0 +1,51 @@
+using System.Globalization;
+
+namespace Vault.Server.Leases;
+
+/// <summary>A dynamic role as stored (keyed by name), sealed with an HMAC like policies: its statements run as the admin.</summary>
+public sealed class DynamicRoleRecord
+{
+    public string Target { get; set; } = "";
+    public List<string> CreationStatements { get; set; } = [];
+    public long DefaultTtlSeconds { get; set; }
+    public long MaxTtlSeconds { get; set; }
+    public byte[]? Seal { get; set; }
+
+    internal string Canonical() => string.Join('\n',
+        Target, string.Join('\u001f', CreationStatements),
+        DefaultTtlSeconds.ToString(CultureInfo.InvariantCulture), MaxTtlSeconds.ToString(CultureInfo.InvariantCulture));
+}
+
+/// <summary>
+/// A lease as stored (keyed by lease id), sealed so its expiry cannot be moved by editing the data
+/// file. Holds the user's name, never its password.
+/// </summary>
+public sealed class LeaseRecord
+{
+    public string Role { get; set; } = "";
+    public string Target { get; set; } = "";
+    public string Username { get; set; } = "";
+    public string TokenAccessor { get; set; } = "";
+    public long IssuedAtUnixMs { get; set; }
+    public long ExpiresAtUnixMs { get; set; }
+    public long MaxExpiresAtUnixMs { get; set; }
+    /// <summary><see cref="LeaseStates"/>.</summary>
+    public string State { get; set; } = LeaseStates.Active;
+    public int RevokeAttempts { get; set; }
+    public long? NextAttemptAtUnixMs { get; set; }
+    public string? LastError { get; set; }
+    public byte[]? Seal { get; set; }
+
+    internal string Canonical() => string.Join('\n',
+        Role, Target, Username, TokenAccessor,
+        IssuedAtUnixMs.ToString(CultureInfo.InvariantCulture), ExpiresAtUnixMs.ToString(CultureInfo.InvariantCulture),
+        MaxExpiresAtUnixMs.ToString(CultureInfo.InvariantCulture), State);
+}
+
+public static class LeaseStates
+{
+    public const string Active = "active";
+    public const string Revoking = "revoking";
+    public const string Irrevocable = "irrevocable";
+    public const string Revoked = "revoked";
+}

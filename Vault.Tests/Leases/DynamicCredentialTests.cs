@@ -1,0 +1,203 @@
+using Grpc.Core;
+using Google.Protobuf.WellKnownTypes;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+using Vault.Tests.Rotation;
+
+namespace Vault.Tests.Leases;
+
+/// <summary>Dynamic database users under leases, against real PostgreSQL and MariaDB.</summary>
+[Collection("target-systems")]
+public sealed class DynamicCredentialTests(TargetSystems systems)
+{
+    public static TheoryData<string> Kinds() => new() { "postgres", "mysql" };
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public async Task Credential_LogsInWhileItsLeaseLives_AndAfterRevokeIsRefused_AndTheUserIsGone(string kind)
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var role = await RoleAsync(vault, kind);
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+
+        var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role, Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(10)) }, vault.As());
+
+        Assert.Equal(LeaseState.Active, issued.Lease.State);
+        Assert.StartsWith($"dynamic/{role}/", issued.Lease.Id, StringComparison.Ordinal);
+        Assert.True(await systems.Get(kind).CanLoginAsync(issued.Username, issued.Password), "the dynamic credential does not log in");
+        Assert.True(await UserExistsAsync(kind, issued.Username));
+        var listed = await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"dynamic/{role}/" }, vault.As());
+        Assert.Equal(issued.Lease.Id, Assert.Single(listed.Leases).Id);
+        Assert.DoesNotContain(issued.Password, listed.ToString(), StringComparison.Ordinal);
+
+        var revoked = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
+
+        Assert.Equal(LeaseState.Revoked, revoked.State);
+        Assert.False(await systems.Get(kind).CanLoginAsync(issued.Username, issued.Password), "the credential still logs in after revoke");
+        Assert.False(await UserExistsAsync(kind, issued.Username), "the user still exists after revoke");
+        var gone = await Assert.ThrowsAsync<RpcException>(async () => await leases.LookupLeaseAsync(new LookupLeaseRequest { LeaseId = issued.Lease.Id }, vault.As()));
+        Assert.Equal(StatusCode.NotFound, gone.StatusCode);
+        DataDirectoryScan.AssertNoneAppear(vault.DataDir, [issued.Password]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public async Task Credential_AfterItsLeaseExpires_IsRefused_AndTheUserIsGone(string kind)
+    {
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.500");
+        var role = await RoleAsync(vault, kind);
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role, Ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(2)) }, vault.As());
+        Assert.True(await systems.Get(kind).CanLoginAsync(issued.Username, issued.Password));
+
+        await WaitUntilAsync(async () => !await UserExistsAsync(kind, issued.Username), TimeSpan.FromSeconds(20), "the expired lease's user to be dropped");
+
+        Assert.False(await systems.Get(kind).CanLoginAsync(issued.Username, issued.Password));
+        Assert.Empty((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"dynamic/{role}/" }, vault.As())).Leases);
+    }
+
+    [Fact]
+    public async Task Leases_OutstandingWhenTheServerIsKilled_AreRevokedAfterARestartPastTheirExpiry()
+    {
+        var dataDir = Directory.CreateTempSubdirectory("vault-lease-crash-").FullName;
+        await using var server = new VaultProcess(dataDir);
+        await server.StartAsync("--Vault:Leases:ReaperInterval=00:00:00.500");
+        var init = await new SystemService.SystemServiceClient(server.Channel).InitAsync(new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf });
+        var auth = new CallOptions(new Metadata { { "authorization", "Bearer " + init.RootToken } });
+        var users = new List<(string Kind, string Username, string Password)>();
+        foreach (var kind in new[] { "postgres", "mysql" })
+        {
+            var role = await RoleAsync(new KvService.KvServiceClient(server.Channel), new TargetService.TargetServiceClient(server.Channel),
+                new LeaseService.LeaseServiceClient(server.Channel), auth, kind);
+            for (var i = 0; i < 3; i++)
+            {
+                var issued = await new LeaseService.LeaseServiceClient(server.Channel).IssueCredentialAsync(
+                    new IssueCredentialRequest { Role = role, Ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(3)) }, auth);
+                users.Add((kind, issued.Username, issued.Password));
+            }
+        }
+
+        await server.KillAsync();
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        foreach (var (kind, username, password) in users)
+        {
+            // Nobody revoked them yet: the server was down when they expired (PostgreSQL's own
+            // VALID UNTIL is the lease's max TTL, a day away).
+            Assert.True(await UserExistsAsync(kind, username));
+        }
+
+        await server.StartAsync("--Vault:Leases:ReaperInterval=00:00:00.500");
+        await new SystemService.SystemServiceClient(server.Channel).UnsealAsync(new UnsealRequest { Passphrase = TestVault.Passphrase });
+
+        foreach (var (kind, username, password) in users)
+        {
+            await WaitUntilAsync(async () => !await UserExistsAsync(kind, username), TimeSpan.FromSeconds(30), $"{kind} user {username} to be dropped after restart");
+            Assert.False(await systems.Get(kind).CanLoginAsync(username, password));
+        }
+    }
+
+    [Fact]
+    public async Task Lease_DiesWithTheTokenThatTookIt()
+    {
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.500");
+        var role = await RoleAsync(vault, "postgres");
+        await vault.Policies.PutAsync(new PutPolicyRequest { Policy = new Policy { Name = "app", Rules = { new PolicyRule { Path = $"lease/creds/{role}", Capabilities = { "read" } } } } }, vault.As());
+        var app = await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "app" } }, vault.As());
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role }, vault.As(app.Token));
+        // The holder may renew and look up its own lease without any lease/id policy.
+        var renewed = await leases.RenewLeaseAsync(new RenewLeaseRequest { LeaseId = issued.Lease.Id, Increment = Duration.FromTimeSpan(TimeSpan.FromMinutes(5)) }, vault.As(app.Token));
+        Assert.Equal(LeaseState.Active, renewed.State);
+
+        await vault.Tokens.RevokeAsync(new RevokeTokenRequest { Accessor = app.Info.Accessor }, vault.As());
+
+        await WaitUntilAsync(async () => !await UserExistsAsync("postgres", issued.Username), TimeSpan.FromSeconds(20), "the user of a revoked token's lease to be dropped");
+        Assert.False(await systems.Postgres.CanLoginAsync(issued.Username, issued.Password));
+    }
+
+    [Fact]
+    public async Task Renew_NeverPassesTheMaxTtl()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var role = await RoleAsync(vault, "postgres", maxTtl: TimeSpan.FromMinutes(10));
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role, Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(1)) }, vault.As());
+
+        var renewed = await leases.RenewLeaseAsync(new RenewLeaseRequest { LeaseId = issued.Lease.Id, Increment = Duration.FromTimeSpan(TimeSpan.FromHours(5)) }, vault.As());
+
+        Assert.Equal(issued.Lease.MaxExpiresAt, renewed.ExpiresAt);
+        await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
+    }
+
+    [Fact]
+    public async Task BadInput_GetsAClearStatus_AndChangesNothing()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var role = await RoleAsync(vault, "postgres", maxTtl: TimeSpan.FromMinutes(10));
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+
+        var overMax = await Assert.ThrowsAsync<RpcException>(async () =>
+            await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role, Ttl = Duration.FromTimeSpan(TimeSpan.FromHours(1)) }, vault.As()));
+        Assert.Equal(StatusCode.InvalidArgument, overMax.StatusCode);
+        Assert.StartsWith("ttl:", overMax.Status.Detail, StringComparison.Ordinal);
+
+        var unknown = await Assert.ThrowsAsync<RpcException>(async () => await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = "no-such-role" }, vault.As()));
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains("no-such-role", unknown.Status.Detail, StringComparison.Ordinal);
+        Assert.Empty((await leases.ListLeasesAsync(new ListLeasesRequest(), vault.As())).Leases);
+
+        // A lease someone else holds cannot be revoked without lease/id policy.
+        var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role }, vault.As());
+        await vault.Policies.PutAsync(new PutPolicyRequest { Policy = new Policy { Name = "other", Rules = { new PolicyRule { Path = $"lease/creds/{role}", Capabilities = { "read" } } } } }, vault.As());
+        var other = await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "other" } }, vault.As());
+        var notHeld = await Assert.ThrowsAsync<RpcException>(async () => await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = issued.Lease.Id }, vault.As(other.Token)));
+        Assert.Equal(StatusCode.PermissionDenied, notHeld.StatusCode);
+        Assert.Contains(issued.Lease.Id, notHeld.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(LeaseState.Active, (await leases.LookupLeaseAsync(new LookupLeaseRequest { LeaseId = issued.Lease.Id }, vault.As())).State);
+        Assert.True(await systems.Postgres.CanLoginAsync(issued.Username, issued.Password));
+
+        var badRole = await Assert.ThrowsAsync<RpcException>(async () =>
+            await leases.PutDynamicRoleAsync(new PutDynamicRoleRequest { Role = new DynamicRole { Name = "r2", Target = "no-such-target" } }, vault.As()));
+        Assert.Equal(StatusCode.InvalidArgument, badRole.StatusCode);
+        Assert.StartsWith("role.target:", badRole.Status.Detail, StringComparison.Ordinal);
+
+        await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
+    }
+
+    private Task<string> RoleAsync(TestVault vault, string kind, TimeSpan? maxTtl = null) =>
+        RoleAsync(vault.Kv, vault.Targets(), new LeaseService.LeaseServiceClient(vault.Channel), vault.As(), kind, maxTtl);
+
+    /// <summary>A rotation target on the real server (admin: its superuser) and a dynamic role on it that may connect.</summary>
+    private async Task<string> RoleAsync(KvService.KvServiceClient kv, TargetService.TargetServiceClient targets, LeaseService.LeaseServiceClient leases, CallOptions auth, string kind, TimeSpan? maxTtl = null)
+    {
+        var system = systems.Get(kind);
+        var admin = await RotationKit.PutAdminSecretAsync(kv, auth, system);
+        var account = await system.CreateAccountAsync("Unused-Account-1");
+        var target = RotationKit.UniqueName(kind);
+        await targets.PutTargetAsync(new PutTargetRequest { Target = RotationKit.Describe(system, target, account, admin), CurrentPassword = "Unused-Account-1" }, auth);
+        var role = RotationKit.UniqueName("dyn");
+        var definition = new DynamicRole { Name = role, Target = target, MaxTtl = Duration.FromTimeSpan(maxTtl ?? TimeSpan.FromDays(1)) };
+        definition.CreationStatements.Add(kind == "postgres" ? "GRANT CONNECT ON DATABASE postgres TO {{name}}" : "GRANT USAGE ON *.* TO {{name}}");
+        await leases.PutDynamicRoleAsync(new PutDynamicRoleRequest { Role = definition }, auth);
+        return role;
+    }
+
+    private async Task<bool> UserExistsAsync(string kind, string username) => kind switch
+    {
+        "postgres" => Convert.ToInt64(await systems.PostgresServer.ScalarAsync($"SELECT count(*) FROM pg_roles WHERE rolname = '{username}'"), System.Globalization.CultureInfo.InvariantCulture) > 0,
+        _ => Convert.ToInt64(await systems.MariaDbServer.ScalarAsync($"SELECT COUNT(*) FROM mysql.user WHERE User = '{username}'"), System.Globalization.CultureInfo.InvariantCulture) > 0,
+    };
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new Xunit.Sdk.XunitException($"timed out after {timeout.TotalSeconds:F0} s waiting for {what}");
+            }
+            await Task.Delay(200);
+        }
+    }
+}
