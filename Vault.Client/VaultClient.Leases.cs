@@ -56,8 +56,9 @@ public sealed partial class VaultClient
     /// and its sessions ended.
     /// </remarks>
     /// <exception cref="Grpc.Core.RpcException">
-    /// NotFound for an unknown role; InvalidArgument for a TTL over the role's max TTL; PermissionDenied without
-    /// <c>read</c> on <c>lease/creds/&lt;role&gt;</c>.
+    /// NotFound for an unknown role; InvalidArgument for a TTL over the role's max TTL; Unavailable when the target
+    /// does not answer, FailedPrecondition when it refuses to make the user (a bad creation statement) — the lease
+    /// is ended again either way; PermissionDenied without <c>read</c> on <c>lease/creds/&lt;role&gt;</c>.
     /// </exception>
     public async Task<IssuedCredential> IssueCredentialAsync(string role, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
     {
@@ -70,7 +71,7 @@ public sealed partial class VaultClient
     }
 
     /// <summary>Extends a lease, never past its max TTL.</summary>
-    /// <param name="leaseId">The lease id (<c>dynamic/&lt;role&gt;/&lt;random&gt;</c>).</param>
+    /// <param name="leaseId">The lease id (e.g. <c>dynamic/&lt;role&gt;/&lt;random&gt;</c>).</param>
     /// <param name="increment">The new remaining lifetime, counted from now; null for the role's default TTL.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The lease with its new expiry.</returns>

@@ -67,8 +67,8 @@ internal static class LeaseCommands
                 case (null, null):
                     throw new UsageException("give a lease id, or --prefix to revoke every lease under it");
                 case (null, { Length: 0 }):
-                    // An empty prefix matches every lease; make that a deliberate 'dynamic/'.
-                    throw new UsageException("--prefix: the prefix is empty (every lease id starts with 'dynamic/')");
+                    // The server reads an empty prefix as every lease: ending them all takes a deliberate prefix.
+                    throw new UsageException("--prefix: the prefix is empty, which would revoke every lease (give e.g. dynamic/ for every dynamic credential)");
                 case (null, not null):
                     var count = await ctx.Client.RevokeLeasePrefixAsync(under, ct);
                     if (ctx.Out.IsJson)
