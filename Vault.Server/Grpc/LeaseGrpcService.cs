@@ -68,6 +68,60 @@ public sealed class LeaseGrpcService(LeaseManager leases) : LeaseService.LeaseSe
         return Task.FromResult(response);
     }
 
+    public override async Task<CheckoutSet> PutCheckoutSet(PutCheckoutSetRequest request, ServerCallContext context)
+    {
+        var set = request.Set ?? throw new ValidationException("set", "is required");
+        PolicyStore.ValidateName(set.Name, "set.name");
+        var acl = VaultInterceptor.Caller(context).Acl;
+        for (var i = 0; i < set.Targets.Count; i++)
+        {
+            // Lending an account hands out its password: only for whoever may read the target.
+            PolicyStore.ValidateName(set.Targets[i], $"set.targets[{i}]");
+            if (!acl.Allows($"rotation/target/{set.Targets[i]}", Capability.Read))
+            {
+                throw new AccessDeniedException($"permission denied: a set lending target '{set.Targets[i]}' needs read on rotation/target/{set.Targets[i]}");
+            }
+        }
+        var record = await leases.PutSetAsync(set.Name, set.Targets, set.DefaultTtl.AsTimeSpan("set.default_ttl"), set.MaxTtl.AsTimeSpan("set.max_ttl"), context.CancellationToken);
+        return ToProto(set.Name, record);
+    }
+
+    public override Task<CheckoutSet> GetCheckoutSet(GetCheckoutSetRequest request, ServerCallContext context) =>
+        Task.FromResult(ToProto(request.Name, leases.GetSet(request.Name)));
+
+    public override Task<ListCheckoutSetsResponse> ListCheckoutSets(ListCheckoutSetsRequest request, ServerCallContext context)
+    {
+        var response = new ListCheckoutSetsResponse();
+        response.Names.AddRange(leases.ListSets());
+        return Task.FromResult(response);
+    }
+
+    public override async Task<DeleteCheckoutSetResponse> DeleteCheckoutSet(DeleteCheckoutSetRequest request, ServerCallContext context)
+    {
+        await leases.DeleteSetAsync(request.Name, context.CancellationToken);
+        return new DeleteCheckoutSetResponse();
+    }
+
+    public override async Task<IssuedCredential> CheckoutAccount(CheckoutAccountRequest request, ServerCallContext context)
+    {
+        var (id, lease, password) = await leases.CheckoutAsync(request.Set, request.Ttl.AsTimeSpan("ttl"), request.Wait.AsTimeSpan("wait"),
+            VaultInterceptor.Caller(context), context.CancellationToken);
+        return new IssuedCredential { Lease = ToProto(id, lease), Username = lease.Username, Password = password };
+    }
+
+    private CheckoutSet ToProto(string name, CheckoutSetRecord record)
+    {
+        var set = new CheckoutSet
+        {
+            Name = name,
+            DefaultTtl = Duration.FromTimeSpan(TimeSpan.FromSeconds(record.DefaultTtlSeconds)),
+            MaxTtl = Duration.FromTimeSpan(TimeSpan.FromSeconds(record.MaxTtlSeconds)),
+        };
+        set.Targets.AddRange(record.Targets);
+        set.Lent.AddRange(leases.Lent(name));
+        return set;
+    }
+
     private static DynamicRole ToProto(string name, DynamicRoleRecord record)
     {
         var role = new DynamicRole

@@ -116,7 +116,7 @@ public static class VaultServerHost
                 typeof(TokenRecord), typeof(TokenAccessorRecord), typeof(TokenChildRecord), typeof(PolicyRecord), typeof(PolicyRuleRecord),
                 typeof(AppRoleRecord), typeof(AppRoleIdRecord), typeof(SecretIdRecord),
                 typeof(TargetRecord), typeof(StoredPassword), typeof(PendingRotation), typeof(RotationEventRecord),
-                typeof(DynamicRoleRecord), typeof(LeaseRecord),
+                typeof(DynamicRoleRecord), typeof(LeaseRecord), typeof(CheckoutSetRecord),
             ],
             Collections.All));
         services.AddSingleton<SecurityBarrier>();

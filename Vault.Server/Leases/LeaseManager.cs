@@ -25,6 +25,7 @@ public sealed partial class LeaseManager(
     TargetManager targets,
     RotatorRegistry rotators,
     TokenManager tokens,
+    RotationEngine engine,
     TimeProvider clock,
     IOptions<LeaseOptions> options,
     IOptions<RotationOptions> rotation,
@@ -65,16 +66,7 @@ public sealed partial class LeaseManager(
                 throw new ValidationException($"role.creation_statements[{i}]", $"must be a non-empty statement of at most {MaxStatementLength} characters");
             }
         }
-        var max = maxTtl ?? DefaultMaxTtl;
-        if (max < TimeSpan.FromSeconds(1) || max > MaxTtlLimit)
-        {
-            throw new ValidationException("role.max_ttl", $"must be between 1 s and {MaxTtlLimit.TotalDays:F0} days");
-        }
-        var ttl = defaultTtl ?? (DefaultTtl < max ? DefaultTtl : max);
-        if (ttl < TimeSpan.FromSeconds(1) || ttl > max)
-        {
-            throw new ValidationException("role.default_ttl", "must be at least 1 s and at most max_ttl");
-        }
+        var (ttl, max) = Ttls(defaultTtl, maxTtl, "role");
         var record = new DynamicRoleRecord
         {
             Target = target,
@@ -263,7 +255,7 @@ public sealed partial class LeaseManager(
     {
         if (string.IsNullOrEmpty(leaseId) || leaseId.Length > 200 || !LeaseIdPattern().IsMatch(leaseId))
         {
-            throw new ValidationException("lease_id", "must look like dynamic/<role>/<24 hex digits>");
+            throw new ValidationException("lease_id", "must look like dynamic/<role>/<24 hex digits> or checkout/<set>/<24 hex digits>");
         }
         return leaseId;
     }
@@ -292,6 +284,10 @@ public sealed partial class LeaseManager(
             string failure;
             try
             {
+                if (leaseId.StartsWith(CheckoutPrefix, StringComparison.Ordinal))
+                {
+                    return await CheckInAsync(leaseId, lease, why, cancellationToken);
+                }
                 var target = targets.TryGet(lease.Target) ?? throw new PreconditionException($"target '{lease.Target}' no longer exists");
                 var rotator = rotators.Get(target.Kind);
                 var admin = targets.ReadAdminSecret(target.AdminSecret, "admin_secret");
@@ -305,7 +301,7 @@ public sealed partial class LeaseManager(
                 lease.State = LeaseStates.Revoked;
                 return lease;
             }
-            catch (Exception ex) when (ex is RotatorException or ValidationException or PreconditionException or KeyNotFoundException)
+            catch (Exception ex) when (ex is RotatorException or ValidationException or PreconditionException or KeyNotFoundException or NotFoundException)
             {
                 failure = ex.Message;
             }
@@ -387,7 +383,7 @@ public sealed partial class LeaseManager(
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
 
-    [GeneratedRegex("^dynamic/[A-Za-z0-9._-]{1,128}/[0-9a-f]{24}$")]
+    [GeneratedRegex("^(dynamic|checkout)/[A-Za-z0-9._-]{1,128}/[0-9a-f]{24}$")]
     private static partial Regex LeaseIdPattern();
 
     [GeneratedRegex("^[A-Za-z0-9._/-]+$")]

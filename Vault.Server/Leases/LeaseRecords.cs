@@ -16,6 +16,18 @@ public sealed class DynamicRoleRecord
         DefaultTtlSeconds.ToString(CultureInfo.InvariantCulture), MaxTtlSeconds.ToString(CultureInfo.InvariantCulture));
 }
 
+/// <summary>A check-out set as stored (keyed by name), sealed: rotation targets lent one holder at a time.</summary>
+public sealed class CheckoutSetRecord
+{
+    public List<string> Targets { get; set; } = [];
+    public long DefaultTtlSeconds { get; set; }
+    public long MaxTtlSeconds { get; set; }
+    public byte[]? Seal { get; set; }
+
+    internal string Canonical() => string.Join('\n',
+        string.Join(',', Targets), DefaultTtlSeconds.ToString(CultureInfo.InvariantCulture), MaxTtlSeconds.ToString(CultureInfo.InvariantCulture));
+}
+
 /// <summary>
 /// A lease as stored (keyed by lease id), sealed so its expiry cannot be moved by editing the data
 /// file. Holds the user's name, never its password.

@@ -146,4 +146,6 @@ public static class RotationTriggers
     public const string Startup = "startup";
     public const string DriftCheck = "drift-check";
     public const string Admin = "admin";
+    /// <summary>A checked-out account came back (check-in, expiry): its password is rotated before it is lent again.</summary>
+    public const string CheckIn = "check-in";
 }

@@ -49,6 +49,7 @@ public static class Collections
     public const string RotationHistory = "rotation_history";
     public const string DynamicRoles = "dynamic_roles";
     public const string Leases = "leases";
+    public const string CheckoutSets = "checkout_sets";
 
-    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases];
+    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases, CheckoutSets];
 }

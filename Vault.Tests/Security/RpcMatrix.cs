@@ -304,6 +304,36 @@ public static class RpcMatrix
             return new(new ListLeasesRequest { Prefix = prefix }, new($"lease/id/{prefix}", ["list"], $"lease/id/{prefix}*"));
         }),
 
+        new("vault.v1.LeaseService/PutCheckoutSet", "new-set", async v =>
+        {
+            var (target, _) = await SeedTargetAsync(v);
+            var name = UniqueName();
+            return new(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = name, Targets = { target } } },
+                new($"lease/set/{name}", ["create"], AlsoRead: [$"rotation/target/{target}"]), () => CheckoutSetStateAsync(v, name));
+        }),
+        new("vault.v1.LeaseService/PutCheckoutSet", "existing-set", async v =>
+        {
+            var (name, target) = await SeedCheckoutSetAsync(v);
+            return new(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = name, Targets = { target }, MaxTtl = Duration.FromTimeSpan(TimeSpan.FromHours(2)) } },
+                new($"lease/set/{name}", ["update"], AlsoRead: [$"rotation/target/{target}"]), () => CheckoutSetStateAsync(v, name));
+        }),
+        new("vault.v1.LeaseService/GetCheckoutSet", "", async v =>
+        {
+            var (name, _) = await SeedCheckoutSetAsync(v);
+            return new(new GetCheckoutSetRequest { Name = name }, new($"lease/set/{name}", ["read"]));
+        }),
+        new("vault.v1.LeaseService/ListCheckoutSets", "", _ => Ready(new ListCheckoutSetsRequest(), new("lease/set", ["list"]))),
+        new("vault.v1.LeaseService/DeleteCheckoutSet", "", async v =>
+        {
+            var (name, _) = await SeedCheckoutSetAsync(v);
+            return new(new DeleteCheckoutSetRequest { Name = name }, new($"lease/set/{name}", ["delete"]), () => CheckoutSetStateAsync(v, name));
+        }),
+        new("vault.v1.LeaseService/CheckoutAccount", "", async v =>
+        {
+            var (name, _) = await SeedCheckoutSetAsync(v);
+            return new(new CheckoutAccountRequest { Set = name }, new($"lease/set/{name}", ["checkout"]), () => CheckoutSetStateAsync(v, name));
+        }),
+
         // AuditService.
         new("vault.v1.AuditService/Tail", "", _ => Ready(new TailAuditRequest { Limit = 5 }, new("sys/audit", ["read"]))),
         new("vault.v1.AuditService/Verify", "", _ => Ready(new VerifyAuditRequest(), new("sys/audit", ["read"]))),
@@ -437,6 +467,18 @@ public static class RpcMatrix
         var issued = await new LeaseService.LeaseServiceClient(v.Channel).IssueCredentialAsync(new IssueCredentialRequest { Role = role }, v.As(holder.Token));
         return issued.Lease.Id;
     }
+
+    /// <summary>A set of one account on a target with a known password (checking it out needs no database).</summary>
+    private static async Task<(string Name, string Target)> SeedCheckoutSetAsync(TestVault v)
+    {
+        var (target, _) = await SeedTargetAsync(v);
+        var name = UniqueName();
+        await new LeaseService.LeaseServiceClient(v.Channel).PutCheckoutSetAsync(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = name, Targets = { target } } }, v.As());
+        return (name, target);
+    }
+
+    private static Task<string> CheckoutSetStateAsync(TestVault v, string name) =>
+        Describe(async () => await new LeaseService.LeaseServiceClient(v.Channel).GetCheckoutSetAsync(new GetCheckoutSetRequest { Name = name }, v.As()));
 
     private static Task<string> DynamicRoleStateAsync(TestVault v, string name) =>
         Describe(async () => await new LeaseService.LeaseServiceClient(v.Channel).GetDynamicRoleAsync(new GetDynamicRoleRequest { Name = name }, v.As()));

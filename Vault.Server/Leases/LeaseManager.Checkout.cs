@@ -1,0 +1,248 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Vault.Server.Auth;
+using Vault.Server.Rotation;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Leases;
+
+/// <summary>
+/// Exclusive check-out: a set of rotation targets, each lent to one holder at a time under a
+/// lease. Ending the lease (check-in, expiry, the holder's token dying) rotates the account's
+/// password — set and verified like any rotation — before the account is lent again, so the
+/// holder's copy is dead. Callers that find no free account fail at once or queue, first come
+/// first served, up to the wait they chose.
+/// </summary>
+public sealed partial class LeaseManager
+{
+    public const string CheckoutPrefix = "checkout/";
+    private readonly ConcurrentDictionary<string, SetGate> _gates = new(StringComparer.Ordinal);
+
+    public bool SetExists(string name) => store.Get<CheckoutSetRecord>(Collections.CheckoutSets, name) is not null;
+
+    /// <exception cref="ValidationException">A field is invalid; nothing is written.</exception>
+    public async Task<CheckoutSetRecord> PutSetAsync(string name, IReadOnlyList<string> targetNames, TimeSpan? defaultTtl, TimeSpan? maxTtl, CancellationToken cancellationToken)
+    {
+        PolicyStore.ValidateName(name, "set.name");
+        if (targetNames.Count is 0 or > 256)
+        {
+            throw new ValidationException("set.targets", "must list 1 to 256 rotation targets");
+        }
+        for (var i = 0; i < targetNames.Count; i++)
+        {
+            var field = $"set.targets[{i}]";
+            PolicyStore.ValidateName(targetNames[i], field);
+            var target = targets.TryGet(targetNames[i]) ?? throw new ValidationException(field, $"no target named '{targetNames[i]}'");
+            if (target.Alternating || target.ManagesAdminSecret)
+            {
+                throw new ValidationException(field, "a lent account must be a single-user target that is not an admin credential");
+            }
+            if (!TargetManager.Schedule(target).IsManualOnly)
+            {
+                // A scheduled rotation would change the password under its holder.
+                throw new ValidationException(field, "a lent account rotates at each check-in; give its target no schedule");
+            }
+        }
+        if (targetNames.Distinct(StringComparer.Ordinal).Count() != targetNames.Count)
+        {
+            throw new ValidationException("set.targets", "lists a target twice");
+        }
+        var (ttl, max) = Ttls(defaultTtl, maxTtl, "set");
+        var record = new CheckoutSetRecord { Targets = [.. targetNames], DefaultTtlSeconds = (long)ttl.TotalSeconds, MaxTtlSeconds = (long)max.TotalSeconds };
+        record.Seal = RecordSeal.Compute(Hmac, Collections.CheckoutSets, name, record.Canonical());
+        await store.WriteAsync(tx =>
+        {
+            tx.Put(Collections.CheckoutSets, name, record);
+            return true;
+        }, cancellationToken);
+        _gates.TryRemove(name, out _);
+        return record;
+    }
+
+    /// <exception cref="NotFoundException">No such set.</exception>
+    public CheckoutSetRecord GetSet(string name)
+    {
+        PolicyStore.ValidateName(name, "set");
+        var record = store.Get<CheckoutSetRecord>(Collections.CheckoutSets, name) ?? throw new NotFoundException($"no check-out set named '{name}'");
+        RecordSeal.Verify(Hmac, Collections.CheckoutSets, name, record.Canonical(), record.Seal);
+        return record;
+    }
+
+    public IReadOnlyList<string> ListSets() => [.. store.List<CheckoutSetRecord>(Collections.CheckoutSets, "").Select(r => r.Key)];
+
+    /// <summary>Targets of the set lent right now (their lease is live or still checking in).</summary>
+    public IReadOnlyList<string> Lent(string set) => [.. LoadAll($"{CheckoutPrefix}{set}/").Select(l => l.Lease.Target).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+
+    /// <exception cref="PreconditionException">An account of the set is lent.</exception>
+    public async Task DeleteSetAsync(string name, CancellationToken cancellationToken)
+    {
+        GetSet(name);
+        await store.WriteAsync(tx =>
+        {
+            if (tx.List<LeaseRecord>(Collections.Leases, $"{CheckoutPrefix}{name}/", 1).Count > 0)
+            {
+                throw new PreconditionException($"check-out set '{name}' has accounts lent; check them in first");
+            }
+            tx.Delete(Collections.CheckoutSets, name);
+            return true;
+        }, cancellationToken);
+        _gates.TryRemove(name, out _);
+    }
+
+    /// <summary>Lends a free account of <paramref name="setName"/> to <paramref name="caller"/>.</summary>
+    /// <exception cref="RateLimitedException">No account became free in time (RESOURCE_EXHAUSTED).</exception>
+    public async Task<(string LeaseId, LeaseRecord Lease, string Password)> CheckoutAsync(string setName, TimeSpan? ttl, TimeSpan? wait, CallerContext caller, CancellationToken cancellationToken)
+    {
+        var set = GetSet(setName);
+        var max = TimeSpan.FromSeconds(set.MaxTtlSeconds);
+        var lifetime = ttl ?? TimeSpan.FromSeconds(set.DefaultTtlSeconds);
+        if (lifetime < TimeSpan.FromSeconds(1) || lifetime > max)
+        {
+            throw new ValidationException("ttl", lifetime > max ? $"is over the set's max TTL of {max}" : "must be at least 1 s");
+        }
+        if (wait is { } w && (w < TimeSpan.Zero || w > TimeSpan.FromMinutes(10)))
+        {
+            throw new ValidationException("wait", "must be between 0 and 10 minutes");
+        }
+        var gate = _gates.GetOrAdd(setName, _ => new SetGate(set.Targets, Lent(setName)));
+        var target = await gate.AcquireAsync(wait ?? TimeSpan.Zero, cancellationToken)
+            ?? throw new RateLimitedException(wait is null or { Ticks: 0 }
+                ? $"every account of check-out set '{setName}' is lent; try again, or wait for one"
+                : $"no account of check-out set '{setName}' came free within {wait}");
+        try
+        {
+            var credential = targets.Credential(target);
+            var now = clock.GetUtcNow();
+            var leaseId = $"{CheckoutPrefix}{setName}/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12))}";
+            var lease = new LeaseRecord
+            {
+                Role = setName,
+                Target = target,
+                Username = credential.Username,
+                TokenAccessor = caller.Accessor,
+                IssuedAtUnixMs = now.ToUnixTimeMilliseconds(),
+                ExpiresAtUnixMs = (now + lifetime).ToUnixTimeMilliseconds(),
+                MaxExpiresAtUnixMs = (now + max).ToUnixTimeMilliseconds(),
+            };
+            await SaveAsync(leaseId, lease, cancellationToken);
+            LeaseLog.Issued(logger, leaseId, credential.Username, target, DateTimeOffset.FromUnixTimeMilliseconds(lease.ExpiresAtUnixMs));
+            return (leaseId, lease, credential.Password);
+        }
+        catch
+        {
+            gate.Release(target);
+            throw;
+        }
+    }
+
+    /// <summary>Rotates a returned account; only once that is verified does the lease end and the account go back to its set.</summary>
+    private async Task<LeaseRecord> CheckInAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)
+    {
+        var result = await engine.RotateAsync(lease.Target, RotationTriggers.CheckIn, cancellationToken);
+        if (result?.Outcome is not (RotationOutcomes.Succeeded or RotationOutcomes.Recovered))
+        {
+            throw new PreconditionException($"the account's password could not be rotated at check-in: {result?.Reason ?? "the target did not rotate"}");
+        }
+        await store.WriteAsync(tx =>
+        {
+            tx.Delete(Collections.Leases, leaseId);
+            return true;
+        }, cancellationToken);
+        LeaseLog.Revoked(logger, leaseId, lease.Username, why);
+        if (_gates.TryGetValue(lease.Role, out var gate))
+        {
+            gate.Release(lease.Target);
+        }
+        lease.State = LeaseStates.Revoked;
+        return lease;
+    }
+
+    private static (TimeSpan Ttl, TimeSpan Max) Ttls(TimeSpan? defaultTtl, TimeSpan? maxTtl, string prefix)
+    {
+        var max = maxTtl ?? DefaultMaxTtl;
+        if (max < TimeSpan.FromSeconds(1) || max > MaxTtlLimit)
+        {
+            throw new ValidationException($"{prefix}.max_ttl", $"must be between 1 s and {MaxTtlLimit.TotalDays:F0} days");
+        }
+        var ttl = defaultTtl ?? (DefaultTtl < max ? DefaultTtl : max);
+        if (ttl < TimeSpan.FromSeconds(1) || ttl > max)
+        {
+            throw new ValidationException($"{prefix}.default_ttl", "must be at least 1 s and at most max_ttl");
+        }
+        return (ttl, max);
+    }
+
+    /// <summary>The free accounts of one set and the callers waiting for one, in arrival order.</summary>
+    private sealed class SetGate(IReadOnlyList<string> targets, IReadOnlyList<string> lent)
+    {
+        private readonly Lock _lock = new();
+        private readonly HashSet<string> _busy = new(lent, StringComparer.Ordinal);
+        private readonly LinkedList<TaskCompletionSource<string>> _waiters = new();
+
+        public async Task<string?> AcquireAsync(TimeSpan wait, CancellationToken cancellationToken)
+        {
+            TaskCompletionSource<string> waiter;
+            LinkedListNode<TaskCompletionSource<string>> node;
+            lock (_lock)
+            {
+                if (_waiters.Count == 0 && targets.FirstOrDefault(t => !_busy.Contains(t)) is { } free)
+                {
+                    _busy.Add(free);
+                    return free;
+                }
+                if (wait <= TimeSpan.Zero)
+                {
+                    return null;
+                }
+                waiter = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+                node = _waiters.AddLast(waiter);
+            }
+            try
+            {
+                return await waiter.Task.WaitAsync(wait, cancellationToken);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+            {
+                lock (_lock)
+                {
+                    if (node.List is not null)
+                    {
+                        _waiters.Remove(node);
+                    }
+                    else if (waiter.Task.IsCompletedSuccessfully)
+                    {
+                        // Handed an account just as the wait ended: pass it on.
+                        ReleaseLocked(waiter.Task.Result);
+                    }
+                }
+                if (ex is OperationCanceledException)
+                {
+                    throw;
+                }
+                return null;
+            }
+        }
+
+        public void Release(string target)
+        {
+            lock (_lock)
+            {
+                ReleaseLocked(target);
+            }
+        }
+
+        private void ReleaseLocked(string target)
+        {
+            // The longest waiter gets it directly: no one can jump the queue in between.
+            while (_waiters.First is { } first)
+            {
+                _waiters.RemoveFirst();
+                if (first.Value.TrySetResult(target))
+                {
+                    return;
+                }
+            }
+            _busy.Remove(target);
+        }
+    }
+}
