@@ -89,7 +89,7 @@ public sealed partial class VaultClient
         return await Leases.RenewLeaseAsync(request, Call(cancellationToken)).ConfigureAwait(false);
     }
 
-    /// <summary>Ends a lease now: its database user is dropped.</summary>
+    /// <summary>Ends a lease now: its database user is dropped (a checked-out account is rotated and returned to its set).</summary>
     /// <param name="leaseId">The lease id.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>

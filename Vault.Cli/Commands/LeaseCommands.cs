@@ -19,7 +19,7 @@ internal static class LeaseCommands
         return command;
     }
 
-    private static Argument<string> LeaseIdArgument() => new("lease-id") { Description = "Lease id, dynamic/<role>/<random>" };
+    private static Argument<string> LeaseIdArgument() => new("lease-id") { Description = "Lease id, dynamic/<role>/<random> (or checkout/<set>/<random>)" };
 
     private static Command Checkout()
     {
@@ -85,10 +85,14 @@ internal static class LeaseCommands
                         ctx.Out.Json(LeasePrinter.Json(lease));
                         return;
                     }
+                    // A dynamic credential's user is dropped; a checked-out account is rotated and goes back to its set.
+                    var ending = lease.Id.StartsWith("checkout/", StringComparison.Ordinal)
+                        ? (Done: $"account {lease.Username} rotated and checked in", Pending: $"rotating account {lease.Username}")
+                        : (Done: $"user {lease.Username} dropped", Pending: $"dropping user {lease.Username}");
                     ctx.Out.Line(lease.State switch
                     {
-                        LeaseState.Revoked => $"Lease '{lease.Id}' revoked; user {lease.Username} dropped",
-                        LeaseState.Revoking => $"Lease '{lease.Id}' revoked; dropping user {lease.Username} is retried in the background"
+                        LeaseState.Revoked => $"Lease '{lease.Id}' revoked; {ending.Done}",
+                        LeaseState.Revoking => $"Lease '{lease.Id}' revoked; {ending.Pending} is retried in the background"
                             + (lease.LastError.Length == 0 ? "" : $" (last error: {lease.LastError})"),
                         _ => $"Lease '{lease.Id}' revoked; state {TargetPrinter.Name(lease.State)}",
                     });
