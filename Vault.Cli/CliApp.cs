@@ -20,6 +20,7 @@ internal static class CliApp
         root.Subcommands.Add(AppRoleCommands.Build());
         root.Subcommands.Add(TargetCommands.Build());
         root.Subcommands.Add(DynamicRoleCommands.Build());
+        root.Subcommands.Add(SetCommands.Build());
         root.Subcommands.Add(LeaseCommands.Build());
         root.Subcommands.Add(AuditCommands.Build());
 

@@ -129,4 +129,80 @@ public sealed partial class VaultClient
     /// <exception cref="Grpc.Core.RpcException">PermissionDenied without <c>list</c> on <c>lease/id/&lt;prefix&gt;</c>.</exception>
     public async Task<IReadOnlyList<Lease>> ListLeasesAsync(string prefix = "", CancellationToken cancellationToken = default) =>
         (await Leases.ListLeasesAsync(new ListLeasesRequest { Prefix = prefix ?? "" }, Call(cancellationToken)).ConfigureAwait(false)).Leases;
+
+    /// <summary>Creates or replaces a check-out set: rotation targets lent, one holder each, under leases.</summary>
+    /// <param name="set">The set: name, targets (single-user targets with no schedule), default and max TTL; <see cref="CheckoutSet.Lent"/> is ignored.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The set as stored (with defaults filled in and the targets lent right now).</returns>
+    /// <remarks>
+    /// Each check-in rotates the account's password, so a target in a set must have no rotation schedule of its own:
+    /// a scheduled rotation would change the password under its holder.
+    /// </remarks>
+    /// <exception cref="Grpc.Core.RpcException">
+    /// InvalidArgument naming the bad field (an unknown target, an alternating-users target, one with a schedule or
+    /// that is an admin credential, a target listed twice, a bad TTL); PermissionDenied without
+    /// <c>create</c>/<c>update</c> on <c>lease/set/&lt;name&gt;</c> or <c>read</c> on <c>rotation/target/&lt;target&gt;</c>
+    /// for each target.
+    /// </exception>
+    public async Task<CheckoutSet> PutCheckoutSetAsync(CheckoutSet set, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        return await Leases.PutCheckoutSetAsync(new PutCheckoutSetRequest { Set = set }, Call(cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads a check-out set, with the targets lent right now.</summary>
+    /// <param name="name">The set's name.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The set; <see cref="CheckoutSet.Lent"/> names its targets that are checked out (or still checking in).</returns>
+    /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown set; PermissionDenied without <c>read</c> on <c>lease/set/&lt;name&gt;</c>.</exception>
+    public async Task<CheckoutSet> GetCheckoutSetAsync(string name, CancellationToken cancellationToken = default) =>
+        await Leases.GetCheckoutSetAsync(new GetCheckoutSetRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Lists the names of all check-out sets.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The set names.</returns>
+    /// <exception cref="Grpc.Core.RpcException">PermissionDenied without <c>list</c> on <c>lease/set</c>.</exception>
+    public async Task<IReadOnlyList<string>> ListCheckoutSetsAsync(CancellationToken cancellationToken = default) =>
+        (await Leases.ListCheckoutSetsAsync(new ListCheckoutSetsRequest(), Call(cancellationToken)).ConfigureAwait(false)).Names;
+
+    /// <summary>Deletes a check-out set; its targets stay as they are.</summary>
+    /// <param name="name">The set's name.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>A task that completes when the set is gone.</returns>
+    /// <exception cref="Grpc.Core.RpcException">
+    /// NotFound for an unknown set; FailedPrecondition while an account of the set is lent; PermissionDenied without
+    /// <c>delete</c> on <c>lease/set/&lt;name&gt;</c>.
+    /// </exception>
+    public async Task DeleteCheckoutSetAsync(string name, CancellationToken cancellationToken = default) =>
+        await Leases.DeleteCheckoutSetAsync(new DeleteCheckoutSetRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Borrows a free account of a check-out set, under a new lease held by the calling token.</summary>
+    /// <param name="set">The check-out set's name.</param>
+    /// <param name="ttl">How long the lease lasts; null for the set's default TTL.</param>
+    /// <param name="wait">How long to wait for an account when none is free (at most 10 minutes, served first come first served); null not to wait.</param>
+    /// <param name="cancellationToken">Cancels the call (and a wait in progress).</param>
+    /// <returns>The lease (id <c>checkout/&lt;set&gt;/&lt;random&gt;</c>), the account's user name and its current password.</returns>
+    /// <remarks>
+    /// A single call: nothing renews the lease. Check the account in with <see cref="RevokeLeaseAsync"/> on the lease id;
+    /// check-in (or expiry, or the revocation of the token that borrowed it) rotates the account's password before it is
+    /// lent again, so the borrowed password stops working.
+    /// </remarks>
+    /// <exception cref="Grpc.Core.RpcException">
+    /// ResourceExhausted when no account is free (at once without <paramref name="wait"/>, else when the wait runs out);
+    /// NotFound for an unknown set; InvalidArgument for a TTL over the set's max TTL or a wait over 10 minutes;
+    /// PermissionDenied without <c>checkout</c> on <c>lease/set/&lt;name&gt;</c>.
+    /// </exception>
+    public async Task<IssuedCredential> BorrowAccountAsync(string set, TimeSpan? ttl = null, TimeSpan? wait = null, CancellationToken cancellationToken = default)
+    {
+        var request = new CheckoutAccountRequest { Set = set };
+        if (ttl is { } lifetime)
+        {
+            request.Ttl = Duration.FromTimeSpan(lifetime);
+        }
+        if (wait is { } patience)
+        {
+            request.Wait = Duration.FromTimeSpan(patience);
+        }
+        return await Leases.CheckoutAccountAsync(request, Call(cancellationToken)).ConfigureAwait(false);
+    }
 }

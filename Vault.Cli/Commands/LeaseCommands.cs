@@ -5,12 +5,12 @@ using Vault.Protocol.V1;
 
 namespace Vault.Cli.Commands;
 
-/// <summary><c>vaultctl lease checkout|renew|revoke|lookup|list</c>: short-lived database credentials under leases.</summary>
+/// <summary><c>vaultctl lease checkout|renew|revoke|lookup|list</c>: short-lived database credentials and borrowed accounts under leases.</summary>
 internal static class LeaseCommands
 {
     public static Command Build()
     {
-        var command = new Command("lease", "Short-lived database users from dynamic roles ('role'), each under a lease that drops the user when it ends");
+        var command = new Command("lease", "Short-lived database users from dynamic roles ('role') and accounts borrowed from check-out sets ('set'), each under a lease");
         command.Subcommands.Add(Checkout());
         command.Subcommands.Add(Renew());
         command.Subcommands.Add(Revoke());
@@ -23,17 +23,35 @@ internal static class LeaseCommands
 
     private static Command Checkout()
     {
-        var role = new Argument<string>("role") { Description = "Dynamic role to make the user for" };
-        var ttl = new Option<string>("--ttl") { Description = "Lifetime of the lease, e.g. 15m (default: the role's default TTL; at most its max TTL)" };
+        var role = new Argument<string>("role") { Description = "Dynamic role to make the user for (or give --set)", Arity = ArgumentArity.ZeroOrOne };
+        var set = new Option<string>("--set") { Description = "Borrow a free account of this check-out set instead: one holder at a time, its password rotated at check-in" };
+        var ttl = new Option<string>("--ttl") { Description = "Lifetime of the lease, e.g. 15m (default: the role's or set's default TTL; at most its max TTL)" };
+        var wait = new Option<string>("--wait") { Description = "With --set: how long to wait for an account when none is free, e.g. 30s (default: fail at once; at most 10m)" };
         var command = new Command("checkout",
-            "Make a fresh database user for a dynamic role under a new lease held by the calling token; prints the lease id, username and password (shown once)")
+            "Make a fresh database user for a dynamic role, or borrow an account of a check-out set (--set), under a new lease held by the calling token; prints the lease id, username and password (shown once)")
         {
-            role, ttl,
+            role, set, ttl, wait,
         };
         command.SetHandler(async (ctx, ct) =>
         {
+            var roleName = ctx.Parse.GetValue(role);
+            var setName = ctx.Parse.GetValue(set);
+            var waitText = ctx.Parse.GetValue(wait);
+            switch (roleName, setName)
+            {
+                case (not null, not null):
+                    throw new UsageException("a role and --set: give one of the two");
+                case (null, null):
+                    throw new UsageException("give a dynamic role, or --set to borrow an account of a check-out set");
+                case (not null, null) when waitText is not null:
+                    // Making a user never queues: only a set's accounts run out.
+                    throw new UsageException("--wait applies only to --set");
+            }
             TimeSpan? lifetime = ctx.Value(ttl) is { } text ? DurationParser.Parse(text, "--ttl") : null;
-            LeasePrinter.Print(ctx.Out, await ctx.Client.IssueCredentialAsync(ctx.Value(role), lifetime, ct));
+            TimeSpan? patience = waitText is null ? null : DurationParser.Parse(waitText, "--wait");
+            LeasePrinter.Print(ctx.Out, setName is null
+                ? await ctx.Client.IssueCredentialAsync(roleName!, lifetime, ct)
+                : await ctx.Client.BorrowAccountAsync(setName, lifetime, patience, ct));
         });
         return command;
     }
@@ -55,7 +73,7 @@ internal static class LeaseCommands
     {
         var leaseId = new Argument<string>("lease-id") { Description = "Lease id to revoke (or give --prefix)", Arity = ArgumentArity.ZeroOrOne };
         var prefix = new Option<string>("--prefix") { Description = "Revoke every lease whose id starts with this, e.g. dynamic/reports/ (instead of a lease id)" };
-        var command = new Command("revoke", "End a lease now, or every lease under --prefix: the database users are dropped and their sessions ended") { leaseId, prefix };
+        var command = new Command("revoke", "End a lease now, or every lease under --prefix: dynamic users are dropped and their sessions ended; a borrowed account is checked in (its password rotated)") { leaseId, prefix };
         command.SetHandler(async (ctx, ct) =>
         {
             var id = ctx.Parse.GetValue(leaseId);
@@ -85,9 +103,10 @@ internal static class LeaseCommands
                         ctx.Out.Json(LeasePrinter.Json(lease));
                         return;
                     }
-                    // A dynamic credential's user is dropped; a checked-out account is rotated and goes back to its set.
-                    var ending = lease.Id.StartsWith("checkout/", StringComparison.Ordinal)
-                        ? (Done: $"account {lease.Username} rotated and checked in", Pending: $"rotating account {lease.Username}")
+                    // A dynamic credential's user is dropped; a checked-out account is rotated (the holder's password dies) and goes back to its set.
+                    var ending = LeasePrinter.IsCheckout(lease)
+                        ? (Done: $"account {lease.Username} checked in: its password was rotated and it is back in set '{lease.Role}'",
+                            Pending: $"rotating account {lease.Username} before it goes back to set '{lease.Role}'")
                         : (Done: $"user {lease.Username} dropped", Pending: $"dropping user {lease.Username}");
                     ctx.Out.Line(lease.State switch
                     {

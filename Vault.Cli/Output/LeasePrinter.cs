@@ -5,7 +5,7 @@ using Vault.Protocol.V1;
 namespace Vault.Cli.Output;
 
 /// <summary>
-/// How dynamic roles and leases look: field lines and table rows for people, and the JSON shapes
+/// How dynamic roles, check-out sets and leases look: field lines and table rows for people, and the JSON shapes
 /// documented in docs/CLI.md (keep them stable). The only password printed is the one
 /// <c>lease checkout</c> hands out, which the caller passes in.
 /// </summary>
@@ -47,6 +47,36 @@ internal static class LeasePrinter
         output.Fields([.. fields]);
     }
 
+    /// <summary>A check-out set: field lines (each target, lent or free), or its JSON document.</summary>
+    public static void Print(Printer output, CheckoutSet set)
+    {
+        if (output.IsJson)
+        {
+            output.Json(new
+            {
+                set.Name,
+                Targets = set.Targets.ToList(),
+                DefaultTtlSeconds = (long?)set.DefaultTtl?.ToTimeSpan().TotalSeconds,
+                MaxTtlSeconds = (long?)set.MaxTtl?.ToTimeSpan().TotalSeconds,
+                Lent = set.Lent.ToList(),
+            });
+            return;
+        }
+        var lent = set.Lent.ToHashSet(StringComparer.Ordinal);
+        var fields = new List<(string, string)>
+        {
+            ("Name", set.Name),
+            ("Default TTL", set.DefaultTtl is null ? "default (1h)" : DurationParser.Format(set.DefaultTtl.ToTimeSpan())),
+            ("Max TTL", set.MaxTtl is null ? "default (24h)" : DurationParser.Format(set.MaxTtl.ToTimeSpan())),
+            ("Lent", $"{set.Targets.Count(lent.Contains)} of {set.Targets.Count}"),
+        };
+        for (var i = 0; i < set.Targets.Count; i++)
+        {
+            fields.Add(($"Target {i + 1}", $"{set.Targets[i]} ({(lent.Contains(set.Targets[i]) ? "lent" : "free")})"));
+        }
+        output.Fields([.. fields]);
+    }
+
     /// <summary>A lease: field lines, or its JSON document.</summary>
     public static void Print(Printer output, Lease lease)
     {
@@ -67,6 +97,20 @@ internal static class LeasePrinter
             output.Json(new { Lease = Json(lease), credential.Username, credential.Password });
             return;
         }
+        if (IsCheckout(lease))
+        {
+            // A borrowed account is a rotation target: name it, the set it goes back to, and that check-in kills the password.
+            output.Fields(
+                ("Lease ID", lease.Id),
+                ("Set", lease.Role),
+                ("Target", lease.Target),
+                ("Username", credential.Username),
+                ("Password", credential.Password),
+                ("Expires", Printer.Human(lease.ExpiresAt)),
+                ("Max Expires", Printer.Human(lease.MaxExpiresAt)),
+                ("Check In", $"vaultctl lease revoke {lease.Id} (rotates the password)"));
+            return;
+        }
         output.Fields(
             ("Lease ID", lease.Id),
             ("Role", lease.Role),
@@ -75,6 +119,9 @@ internal static class LeasePrinter
             ("Expires", Printer.Human(lease.ExpiresAt)),
             ("Max Expires", Printer.Human(lease.MaxExpiresAt)));
     }
+
+    /// <summary>Whether the lease lends an account of a check-out set (id <c>checkout/&lt;set&gt;/...</c>) rather than a dynamic user.</summary>
+    public static bool IsCheckout(Lease lease) => lease.Id.StartsWith("checkout/", StringComparison.Ordinal);
 
     /// <summary>The JSON document of a lease (<c>lease lookup --json</c>, an element of <c>lease list --json</c>).</summary>
     public static object Json(Lease lease) => new

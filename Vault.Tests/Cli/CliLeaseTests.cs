@@ -37,7 +37,7 @@ public sealed class CliLeaseTests(CliVaultFixture fixture, PostgresServer postgr
     [InlineData(new[] { "role", "write", "reports", "--target", "pg", "--max-ttl", "forever" }, "--max-ttl: 'forever' is not a duration")]
     [InlineData(new[] { "role", "write", "reports", "--target", "pg", "--default-ttl", "2d", "--max-ttl", "24h" }, "--default-ttl 2d is longer than --max-ttl 1d")]
     [InlineData(new[] { "role", "write", "reports" }, "Option '--target' is required")]
-    [InlineData(new[] { "lease", "checkout" }, "vaultctl lease checkout --help")]
+    [InlineData(new[] { "lease", "checkout" }, "give a dynamic role, or --set to borrow an account of a check-out set")]
     [InlineData(new[] { "lease", "renew" }, "vaultctl lease renew --help")]
     [InlineData(new[] { "lease", "lookup" }, "vaultctl lease lookup --help")]
     [InlineData(new[] { "role", "read" }, "vaultctl role read --help")]
