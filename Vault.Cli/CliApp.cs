@@ -19,6 +19,9 @@ internal static class CliApp
         root.Subcommands.Add(PolicyCommands.Build());
         root.Subcommands.Add(AppRoleCommands.Build());
         root.Subcommands.Add(TargetCommands.Build());
+        root.Subcommands.Add(DynamicRoleCommands.Build());
+        root.Subcommands.Add(SetCommands.Build());
+        root.Subcommands.Add(LeaseCommands.Build());
         root.Subcommands.Add(AuditCommands.Build());
 
         // Response files (@file) are off: '@' has its own meaning in KEY=@FILE values.

@@ -7,19 +7,25 @@ using Vault.Server.Leases;
 namespace Vault.Server.Grpc;
 
 /// <summary>Dynamic roles and leases over gRPC: maps messages to <see cref="LeaseManager"/>.</summary>
-public sealed class LeaseGrpcService(LeaseManager leases) : LeaseService.LeaseServiceBase
+public sealed class LeaseGrpcService(LeaseManager leases, Rotation.TargetManager targets, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) : LeaseService.LeaseServiceBase
 {
     public override async Task<DynamicRole> PutDynamicRole(PutDynamicRoleRequest request, ServerCallContext context)
     {
         var role = request.Role ?? throw new ValidationException("role", "is required");
         PolicyStore.ValidateName(role.Name, "role.name");
-        // The role's users are made with the target's admin credential: only for whoever may read the target.
+        // The role's statements run as the target's admin credential: only for whoever may read
+        // the target and that credential itself (as registering the target needed).
         if (role.Target.Length > 0)
         {
             PolicyStore.ValidateName(role.Target, "role.target");
-            if (!VaultInterceptor.Caller(context).Acl.Allows($"rotation/target/{role.Target}", Capability.Read))
+            var acl = VaultInterceptor.Caller(context).Acl;
+            if (!acl.Allows($"rotation/target/{role.Target}", Capability.Read))
             {
                 throw new AccessDeniedException($"permission denied: a role on target '{role.Target}' needs read on rotation/target/{role.Target}");
+            }
+            if (targets.TryGet(role.Target) is { } target && !acl.Allows($"kv/{target.AdminSecret}", Capability.Read))
+            {
+                throw new AccessDeniedException($"permission denied: a role on target '{role.Target}' runs its statements as that target's admin and needs read on kv/{target.AdminSecret}");
             }
         }
         var record = await leases.PutRoleAsync(role.Name, role.Target, role.CreationStatements,
@@ -52,11 +58,12 @@ public sealed class LeaseGrpcService(LeaseManager leases) : LeaseService.LeaseSe
     public override async Task<Lease> RenewLease(RenewLeaseRequest request, ServerCallContext context) =>
         ToProto(request.LeaseId, await leases.RenewAsync(request.LeaseId, request.Increment.AsTimeSpan("increment"), context.CancellationToken));
 
+    // Revocation (a drop, or a check-in's rotation) runs to its end even if the caller goes away.
     public override async Task<Lease> RevokeLease(RevokeLeaseRequest request, ServerCallContext context) =>
-        ToProto(request.LeaseId, await leases.RevokeAsync(request.LeaseId, "revoked on request", context.CancellationToken));
+        ToProto(request.LeaseId, await leases.RevokeAsync(request.LeaseId, "revoked on request", lifetime.ApplicationStopping).WaitAsync(context.CancellationToken));
 
     public override async Task<RevokeLeasePrefixResponse> RevokeLeasePrefix(RevokeLeasePrefixRequest request, ServerCallContext context) =>
-        new() { Count = (uint)await leases.RevokePrefixAsync(request.Prefix, context.CancellationToken) };
+        new() { Count = (uint)await leases.RevokePrefixAsync(request.Prefix, lifetime.ApplicationStopping).WaitAsync(context.CancellationToken) };
 
     public override Task<Lease> LookupLease(LookupLeaseRequest request, ServerCallContext context) =>
         Task.FromResult(ToProto(request.LeaseId, leases.Lookup(request.LeaseId)));
@@ -75,11 +82,11 @@ public sealed class LeaseGrpcService(LeaseManager leases) : LeaseService.LeaseSe
         var acl = VaultInterceptor.Caller(context).Acl;
         for (var i = 0; i < set.Targets.Count; i++)
         {
-            // Lending an account hands out its password: only for whoever may read the target.
+            // Lending an account hands out its password: only for whoever may read that password.
             PolicyStore.ValidateName(set.Targets[i], $"set.targets[{i}]");
-            if (!acl.Allows($"rotation/target/{set.Targets[i]}", Capability.Read))
+            if (!acl.Allows($"rotation/target/{set.Targets[i]}/credential", Capability.Read))
             {
-                throw new AccessDeniedException($"permission denied: a set lending target '{set.Targets[i]}' needs read on rotation/target/{set.Targets[i]}");
+                throw new AccessDeniedException($"permission denied: a set lending target '{set.Targets[i]}' needs read on rotation/target/{set.Targets[i]}/credential");
             }
         }
         var record = await leases.PutSetAsync(set.Name, set.Targets, set.DefaultTtl.AsTimeSpan("set.default_ttl"), set.MaxTtl.AsTimeSpan("set.max_ttl"), context.CancellationToken);
@@ -143,6 +150,7 @@ public sealed class LeaseGrpcService(LeaseManager leases) : LeaseService.LeaseSe
         Username = record.Username,
         State = record.State switch
         {
+            LeaseStates.Creating => LeaseState.Creating,
             LeaseStates.Active => LeaseState.Active,
             LeaseStates.Revoking => LeaseState.Revoking,
             LeaseStates.Irrevocable => LeaseState.Irrevocable,

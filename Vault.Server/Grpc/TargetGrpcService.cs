@@ -73,14 +73,29 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
         // store it for another.
         await engine.ExclusiveAsync(target.Name, async () =>
         {
-            if (targets.TryGet(target.Name) is { } existing && Moves(existing, spec))
+            var lent = leases.SetOf(target.Name) is not null;
+            if (lent && (spec.AlternatingUsers || spec.ManagesAdminSecret || spec.Interval is not null || !string.IsNullOrWhiteSpace(spec.Cron)))
+            {
+                // Its password changes only at check-in; anything else would kill a holder's copy.
+                throw new PreconditionException($"target '{target.Name}' is lent by set '{leases.SetOf(target.Name)}': it must stay single-user with no schedule");
+            }
+            if (request.RotateNow && leases.IsLent(target.Name))
+            {
+                throw new PreconditionException($"target '{target.Name}' is checked out; it rotates when checked in");
+            }
+            if (targets.TryGet(target.Name) is { } existing && Moves(existing, spec) && leases.HasLeasesOn(target.Name))
+            {
+                // Leases remember the user, not where it lives: ending them needs the old place.
+                throw new PreconditionException($"target '{target.Name}' has live leases; revoke them before moving it");
+            }
+            if (targets.TryGet(target.Name) is { } existingTarget && Moves(existingTarget, spec))
             {
                 // Moving a target sends its stored passwords to the new place: only for whoever
                 // could read them (and the old admin credential) anyway.
                 var acl = VaultInterceptor.Caller(context).Acl;
-                if (!acl.Allows($"rotation/target/{target.Name}/credential", Capability.Read) || !acl.Allows($"kv/{existing.AdminSecret}", Capability.Read))
+                if (!acl.Allows($"rotation/target/{target.Name}/credential", Capability.Read) || !acl.Allows($"kv/{existingTarget.AdminSecret}", Capability.Read))
                 {
-                    throw new AccessDeniedException($"permission denied: moving target '{target.Name}' (connection or admin secret) needs read on rotation/target/{target.Name}/credential and on kv/{existing.AdminSecret}");
+                    throw new AccessDeniedException($"permission denied: moving target '{target.Name}' (connection or admin secret) needs read on rotation/target/{target.Name}/credential and on kv/{existingTarget.AdminSecret}");
                 }
             }
             record = await targets.PutAsync(spec, request.RotateNow, Empty(request.CurrentPassword), Empty(request.SecondCurrentPassword), context.CancellationToken);
@@ -107,6 +122,14 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
         {
             throw new PreconditionException($"target '{request.Name}' is used by dynamic role(s) {string.Join(", ", roles)}; delete them first");
         }
+        if (leases.SetOf(request.Name) is { } set)
+        {
+            throw new PreconditionException($"target '{request.Name}' is lent by check-out set '{set}'; remove it from the set first");
+        }
+        if (leases.HasLeasesOn(request.Name))
+        {
+            throw new PreconditionException($"target '{request.Name}' has live leases; revoke them first");
+        }
         await engine.ExclusiveAsync(request.Name, () => targets.DeleteAsync(request.Name, request.Force, context.CancellationToken), context.CancellationToken);
         return new DeleteTargetResponse();
     }
@@ -114,6 +137,10 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
     public override async Task<RotateTargetResponse> RotateTarget(RotateTargetRequest request, ServerCallContext context)
     {
         targets.Get(request.Name);
+        if (leases.IsLent(request.Name))
+        {
+            throw new PreconditionException($"target '{request.Name}' is checked out; it rotates when checked in");
+        }
         // The rotation runs to its end even if the caller goes away: stopping between steps would
         // only leave a pending password for reconciliation.
         var entry = await engine.RotateAsync(request.Name, RotationTriggers.Manual, lifetime.ApplicationStopping).WaitAsync(context.CancellationToken);

@@ -47,6 +47,14 @@ public sealed partial class LeaseManager
         {
             throw new ValidationException("set.targets", "lists a target twice");
         }
+        foreach (var (other, otherSet) in store.List<CheckoutSetRecord>(Collections.CheckoutSets, ""))
+        {
+            // One lender per account: two sets would lend it to two holders.
+            if (other != name && otherSet.Targets.FirstOrDefault(t => targetNames.Contains(t, StringComparer.Ordinal)) is { } shared)
+            {
+                throw new ValidationException("set.targets", $"target '{shared}' is already lent by set '{other}'");
+            }
+        }
         var (ttl, max) = Ttls(defaultTtl, maxTtl, "set");
         var record = new CheckoutSetRecord { Targets = [.. targetNames], DefaultTtlSeconds = (long)ttl.TotalSeconds, MaxTtlSeconds = (long)max.TotalSeconds };
         record.Seal = RecordSeal.Compute(Hmac, Collections.CheckoutSets, name, record.Canonical());
@@ -55,7 +63,11 @@ public sealed partial class LeaseManager
             tx.Put(Collections.CheckoutSets, name, record);
             return true;
         }, cancellationToken);
-        _gates.TryRemove(name, out _);
+        // The gate (who is waiting, what is lent) survives an update; only its list of accounts changes.
+        if (_gates.TryGetValue(name, out var gate))
+        {
+            gate.SetTargets(record.Targets);
+        }
         return record;
     }
 
@@ -67,6 +79,16 @@ public sealed partial class LeaseManager
         RecordSeal.Verify(Hmac, Collections.CheckoutSets, name, record.Canonical(), record.Seal);
         return record;
     }
+
+    /// <summary>The set that lends <paramref name="target"/>, or null.</summary>
+    public string? SetOf(string target) =>
+        store.List<CheckoutSetRecord>(Collections.CheckoutSets, "").FirstOrDefault(s => s.Value.Targets.Contains(target, StringComparer.Ordinal)).Key;
+
+    /// <summary>Whether <paramref name="target"/>'s account is lent right now.</summary>
+    public bool IsLent(string target) => LoadAll(CheckoutPrefix).Any(l => l.Lease.Target == target);
+
+    /// <summary>Whether any lease (dynamic user or lent account) depends on <paramref name="target"/>.</summary>
+    public bool HasLeasesOn(string target) => LoadAll("").Any(l => l.Lease.Target == target);
 
     public IReadOnlyList<string> ListSets() => [.. store.List<CheckoutSetRecord>(Collections.CheckoutSets, "").Select(r => r.Key)];
 
@@ -111,14 +133,24 @@ public sealed partial class LeaseManager
                 : $"no account of check-out set '{setName}' came free within {wait}");
         try
         {
-            var credential = targets.Credential(target);
+            TargetCredentialValue? credential = null;
+            await engine.ExclusiveAsync(target, () =>
+            {
+                var record = targets.Get(target);
+                if (record.Pending is not null || record.NeedsAttention || record.Drifted)
+                {
+                    throw new UnavailableException($"account '{target}' of set '{setName}' is not ready to lend (mid-rotation, drifted or needing attention)");
+                }
+                credential = targets.Credential(target);
+                return Task.CompletedTask;
+            }, cancellationToken);
             var now = clock.GetUtcNow();
             var leaseId = $"{CheckoutPrefix}{setName}/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12))}";
             var lease = new LeaseRecord
             {
                 Role = setName,
                 Target = target,
-                Username = credential.Username,
+                Username = credential!.Username,
                 TokenAccessor = caller.Accessor,
                 IssuedAtUnixMs = now.ToUnixTimeMilliseconds(),
                 ExpiresAtUnixMs = (now + lifetime).ToUnixTimeMilliseconds(),
@@ -143,15 +175,14 @@ public sealed partial class LeaseManager
         {
             throw new PreconditionException($"the account's password could not be rotated at check-in: {result?.Reason ?? "the target did not rotate"}");
         }
-        await store.WriteAsync(tx =>
+        // Only the call that ended the lease returns the account: a second check-in must not lend it twice.
+        if (await DeleteLeaseAsync(leaseId, cancellationToken))
         {
-            tx.Delete(Collections.Leases, leaseId);
-            return true;
-        }, cancellationToken);
-        LeaseLog.Revoked(logger, leaseId, lease.Username, why);
-        if (_gates.TryGetValue(lease.Role, out var gate))
-        {
-            gate.Release(lease.Target);
+            LeaseLog.Revoked(logger, leaseId, lease.Username, why);
+            if (_gates.TryGetValue(lease.Role, out var gate))
+            {
+                gate.Release(lease.Target);
+            }
         }
         lease.State = LeaseStates.Revoked;
         return lease;
@@ -176,6 +207,7 @@ public sealed partial class LeaseManager
     private sealed class SetGate(IReadOnlyList<string> targets, IReadOnlyList<string> lent)
     {
         private readonly Lock _lock = new();
+        private IReadOnlyList<string> _targets = targets;
         private readonly HashSet<string> _busy = new(lent, StringComparer.Ordinal);
         private readonly LinkedList<TaskCompletionSource<string>> _waiters = new();
 
@@ -185,7 +217,7 @@ public sealed partial class LeaseManager
             LinkedListNode<TaskCompletionSource<string>> node;
             lock (_lock)
             {
-                if (_waiters.Count == 0 && targets.FirstOrDefault(t => !_busy.Contains(t)) is { } free)
+                if (_waiters.Count == 0 && _targets.FirstOrDefault(t => !_busy.Contains(t)) is { } free)
                 {
                     _busy.Add(free);
                     return free;
@@ -223,6 +255,14 @@ public sealed partial class LeaseManager
             }
         }
 
+        public void SetTargets(IReadOnlyList<string> targets)
+        {
+            lock (_lock)
+            {
+                _targets = targets;
+            }
+        }
+
         public void Release(string target)
         {
             lock (_lock)
@@ -233,8 +273,9 @@ public sealed partial class LeaseManager
 
         private void ReleaseLocked(string target)
         {
-            // The longest waiter gets it directly: no one can jump the queue in between.
-            while (_waiters.First is { } first)
+            // The longest waiter gets it directly: no one can jump the queue in between. An
+            // account no longer in the set goes to no one.
+            while (_targets.Contains(target, StringComparer.Ordinal) && _waiters.First is { } first)
             {
                 _waiters.RemoveFirst();
                 if (first.Value.TrySetResult(target))

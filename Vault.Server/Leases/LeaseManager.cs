@@ -147,9 +147,11 @@ public sealed partial class LeaseManager(
             IssuedAtUnixMs = now.ToUnixTimeMilliseconds(),
             ExpiresAtUnixMs = (now + lifetime).ToUnixTimeMilliseconds(),
             MaxExpiresAtUnixMs = (now + max).ToUnixTimeMilliseconds(),
+            State = LeaseStates.Creating,
         };
-        // The lease first: a crash after this leaves a lease the reaper ends (dropping a user
-        // that may not exist), never a user nobody knows about.
+        // The lease first, as "creating": a crash after this leaves a lease the reaper ends
+        // (dropping a user that may not exist), never a user nobody knows about; and nothing
+        // ends a creating lease while its user is being made (a drop would miss the user).
         await SaveAsync(leaseId, lease, cancellationToken);
         try
         {
@@ -159,11 +161,23 @@ public sealed partial class LeaseManager(
         }
         catch (RotatorException ex)
         {
-            await RevokeAsync(leaseId, "the user could not be created", cancellationToken);
-            throw ex.Failure == RotatorFailure.Unreachable
-                ? new UnavailableException($"target '{role.Target}' is unreachable: {ex.Message}")
-                : new PreconditionException($"target '{role.Target}' refused to create the user: {ex.Message}");
+            if (ex.Failure == RotatorFailure.Unreachable)
+            {
+                // The connection broke: the user may exist. Leave the lease to the reaper to drop it.
+                await MarkRevokingAsync(leaseId, ex.Message, cancellationToken);
+                throw new UnavailableException($"target '{role.Target}' is unreachable: {ex.Message}");
+            }
+            // The database refused: the rotators make the user and its grants all or nothing.
+            await DeleteLeaseAsync(leaseId, cancellationToken);
+            throw new PreconditionException($"target '{role.Target}' refused to create the user: {ex.Message}");
         }
+        lease = await store.WriteAsync(tx =>
+        {
+            var current = Load(tx, leaseId) ?? throw new DataIntegrityException($"lease '{leaseId}' vanished while its user was created");
+            current.State = LeaseStates.Active;
+            Save(tx, leaseId, current);
+            return current;
+        }, CancellationToken.None);
         LeaseLog.Issued(logger, leaseId, username, role.Target, DateTimeOffset.FromUnixTimeMilliseconds(lease.ExpiresAtUnixMs));
         return (leaseId, lease, password);
     }
@@ -184,8 +198,10 @@ public sealed partial class LeaseManager(
             {
                 throw new PreconditionException($"lease '{leaseId}' has ended ({(lease.State == LeaseStates.Active ? "expired" : lease.State)})");
             }
-            var role = tx.Get<DynamicRoleRecord>(Collections.DynamicRoles, lease.Role);
-            var step = increment ?? TimeSpan.FromSeconds(role?.DefaultTtlSeconds ?? (long)DefaultTtl.TotalSeconds);
+            var defaultSeconds = leaseId.StartsWith(CheckoutPrefix, StringComparison.Ordinal)
+                ? tx.Get<CheckoutSetRecord>(Collections.CheckoutSets, lease.Role)?.DefaultTtlSeconds
+                : tx.Get<DynamicRoleRecord>(Collections.DynamicRoles, lease.Role)?.DefaultTtlSeconds;
+            var step = increment ?? TimeSpan.FromSeconds(defaultSeconds ?? (long)DefaultTtl.TotalSeconds);
             lease.ExpiresAtUnixMs = Math.Min(now + (long)step.TotalMilliseconds, lease.MaxExpiresAtUnixMs);
             Save(tx, leaseId, lease);
             return lease;
@@ -198,7 +214,12 @@ public sealed partial class LeaseManager(
     {
         ValidateLeaseId(leaseId);
         var lease = Load(store, leaseId) ?? throw new NotFoundException($"no lease '{leaseId}'");
-        return await TryRevokeAsync(leaseId, lease, why, cancellationToken) ?? lease;
+        if (lease.State == LeaseStates.Creating)
+        {
+            throw new PreconditionException($"lease '{leaseId}' is still being created; try again in a moment");
+        }
+        return await TryRevokeAsync(leaseId, l => l.State is LeaseStates.Active or LeaseStates.Revoking or LeaseStates.Irrevocable ? why : null, cancellationToken)
+            ?? Load(store, leaseId) ?? lease;
     }
 
     public async Task<int> RevokePrefixAsync(string prefix, CancellationToken cancellationToken)
@@ -206,9 +227,9 @@ public sealed partial class LeaseManager(
         var count = 0;
         foreach (var (id, lease) in LoadAll(ValidatePrefix(prefix)))
         {
-            if (lease.State != LeaseStates.Irrevocable)
+            if (lease.State is LeaseStates.Active or LeaseStates.Revoking
+                && await TryRevokeAsync(id, l => l.State is LeaseStates.Active or LeaseStates.Revoking ? "revoked by prefix" : null, cancellationToken) is not null)
             {
-                await TryRevokeAsync(id, lease, "revoked by prefix", cancellationToken);
                 count++;
             }
         }
@@ -233,23 +254,40 @@ public sealed partial class LeaseManager(
     /// <summary>One reaper pass: ends expired leases and leases whose token is gone, retries due revocations.</summary>
     public async Task ReapAsync(CancellationToken cancellationToken)
     {
-        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        foreach (var (id, lease) in LoadAll(""))
+        foreach (var (id, _) in LoadAll(""))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            string? why = lease.State switch
+            try
             {
-                LeaseStates.Active when lease.ExpiresAtUnixMs <= now => "expired",
-                LeaseStates.Active when !tokens.IsLive(lease.TokenAccessor) => "its token was revoked or expired",
-                LeaseStates.Revoking when (lease.NextAttemptAtUnixMs ?? 0) <= now => "retrying revocation",
-                _ => null,
-            };
-            if (why is not null)
+                // Decided again on the lease as it is now (under the revocation guard): the
+                // snapshot above may be stale by the time this lease's turn comes.
+                await TryRevokeAsync(id, DueReason, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                await TryRevokeAsync(id, lease, why, cancellationToken);
+                // One bad lease (a damaged record, an odd failure) must not stop the pass.
+                LeaseLog.ReaperFailed(logger, ex);
             }
         }
     }
+
+    /// <summary>Why the reaper should end this lease now, or null.</summary>
+    private string? DueReason(LeaseRecord lease)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        return lease.State switch
+        {
+            LeaseStates.Active when lease.ExpiresAtUnixMs <= now => "expired",
+            LeaseStates.Active when !tokens.IsLive(lease.TokenAccessor) => "its token was revoked or expired",
+            LeaseStates.Revoking when (lease.NextAttemptAtUnixMs ?? 0) <= now => "retrying revocation",
+            // Being created when the server died: whatever was made is dropped.
+            LeaseStates.Creating when lease.IssuedAtUnixMs + (long)CreatingTimeout.TotalMilliseconds <= now => "its creation never finished",
+            _ => null,
+        };
+    }
+
+    /// <summary>How long a user's creation may take before its lease is treated as abandoned (a crash mid-create).</summary>
+    private TimeSpan CreatingTimeout => rotation.Value.ConnectTimeout * 6 + TimeSpan.FromMinutes(1);
 
     public static string ValidateLeaseId(string? leaseId)
     {
@@ -273,7 +311,12 @@ public sealed partial class LeaseManager(
         return prefix;
     }
 
-    private async Task<LeaseRecord?> TryRevokeAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)
+    /// <summary>
+    /// Ends a lease if <paramref name="reason"/> (given the lease as stored now) says so. One
+    /// attempt per lease at a time; a lease already gone is left alone.
+    /// </summary>
+    /// <returns>The lease as it ended, or null when nothing was done.</returns>
+    private async Task<LeaseRecord?> TryRevokeAsync(string leaseId, Func<LeaseRecord, string?> reason, CancellationToken cancellationToken)
     {
         if (!_revoking.TryAdd(leaseId, true))
         {
@@ -281,6 +324,11 @@ public sealed partial class LeaseManager(
         }
         try
         {
+            var lease = Load(store, leaseId);
+            if (lease is null || reason(lease) is not { } why)
+            {
+                return null;
+            }
             string failure;
             try
             {
@@ -292,23 +340,24 @@ public sealed partial class LeaseManager(
                 var rotator = rotators.Get(target.Kind);
                 var admin = targets.ReadAdminSecret(target.AdminSecret, "admin_secret");
                 await rotator.RevokeEphemeralUserAsync(targets.Connection(target, rotation.Value.ConnectTimeout), admin, lease.Username, cancellationToken);
-                await store.WriteAsync(tx =>
-                {
-                    tx.Delete(Collections.Leases, leaseId);
-                    return true;
-                }, cancellationToken);
+                await DeleteLeaseAsync(leaseId, cancellationToken);
                 LeaseLog.Revoked(logger, leaseId, lease.Username, why);
                 lease.State = LeaseStates.Revoked;
                 return lease;
             }
-            catch (Exception ex) when (ex is RotatorException or ValidationException or PreconditionException or KeyNotFoundException or NotFoundException)
+            catch (Exception ex) when (ex is RotatorException or ValidationException or PreconditionException or KeyNotFoundException or NotFoundException or ArgumentException)
             {
                 failure = ex.Message;
             }
             var retryBase = options.Value.RevokeRetryBase;
             return await store.WriteAsync(tx =>
             {
-                var current = Load(tx, leaseId) ?? lease;
+                // Ended by someone else meanwhile: nothing to record.
+                var current = Load(tx, leaseId);
+                if (current is null)
+                {
+                    return lease;
+                }
                 current.RevokeAttempts++;
                 current.LastError = failure;
                 var delay = TimeSpan.FromTicks((long)Math.Min(retryBase.Ticks * Math.Pow(2, Math.Min(current.RevokeAttempts - 1, 30)), options.Value.RevokeRetryMax.Ticks));
@@ -333,6 +382,18 @@ public sealed partial class LeaseManager(
             _revoking.TryRemove(leaseId, out _);
         }
     }
+
+    /// <summary>Deletes the lease if it still exists; true when this call deleted it (only then may its account be lent again).</summary>
+    private Task<bool> DeleteLeaseAsync(string leaseId, CancellationToken cancellationToken) =>
+        store.WriteAsync(tx =>
+        {
+            if (tx.Get<LeaseRecord>(Collections.Leases, leaseId) is null)
+            {
+                return false;
+            }
+            tx.Delete(Collections.Leases, leaseId);
+            return true;
+        }, cancellationToken);
 
     private IReadOnlyList<(string Id, LeaseRecord Lease)> LoadAll(string prefix)
     {
@@ -361,6 +422,19 @@ public sealed partial class LeaseManager(
         }
         return lease;
     }
+
+    private Task MarkRevokingAsync(string leaseId, string reason, CancellationToken cancellationToken) =>
+        store.WriteAsync(tx =>
+        {
+            if (Load(tx, leaseId) is { } current)
+            {
+                current.State = LeaseStates.Revoking;
+                current.LastError = reason;
+                current.NextAttemptAtUnixMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+                Save(tx, leaseId, current);
+            }
+            return true;
+        }, cancellationToken);
 
     private Task SaveAsync(string leaseId, LeaseRecord lease, CancellationToken cancellationToken) =>
         store.WriteAsync(tx =>

@@ -56,6 +56,8 @@ public sealed class LeaseRecord
 
 public static class LeaseStates
 {
+    /// <summary>Written before its user is made; nothing ends it until that is done (or abandoned by a crash).</summary>
+    public const string Creating = "creating";
     public const string Active = "active";
     public const string Revoking = "revoking";
     public const string Irrevocable = "irrevocable";
