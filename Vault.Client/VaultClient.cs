@@ -3,6 +3,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Vault.Client.Internal;
+using Vault.Client.Leases;
 using Vault.Protocol.V1;
 
 namespace Vault.Client;
@@ -115,11 +116,26 @@ public sealed partial class VaultClient : IDisposable
             : new(headers: _headers, cancellationToken: cancellationToken);
 
     /// <summary>
-    /// The authorization header of the token in use now (logging in first when needed), for calls
-    /// that must keep using the same token later: a lease is renewed and revoked by its holder.
+    /// The token to take a lease with (logging in first when needed), kept by the lease for its
+    /// renewals and revocation: a lease dies with the token that took it, so a lease keeps a token
+    /// the client logged in for renewed, up to that token's max TTL.
     /// </summary>
-    private async ValueTask<Metadata> CurrentTokenHeadersAsync(CancellationToken cancellationToken) =>
-        _appRole is not null
-            ? new Metadata { { "authorization", $"Bearer {await _appRole.GetTokenAsync(cancellationToken).ConfigureAwait(false)}" } }
-            : _headers ?? [];
+    /// <param name="leaseTtl">The TTL the lease will be asked for; a token that cannot outlive two of them is replaced by a new login first.</param>
+    /// <param name="cancellationToken">Cancels a login.</param>
+    private async ValueTask<LeaseHolder> LeaseHolderAsync(TimeSpan? leaseTtl, CancellationToken cancellationToken)
+    {
+        if (_appRole is null)
+        {
+            return new LeaseHolder(_headers ?? [], tokens: null, expiresAt: null, maxExpiresAt: null);
+        }
+        var token = await _appRole.GetTokenAsync((leaseTtl ?? DefaultLeaseTtl) * 2, cancellationToken).ConfigureAwait(false);
+        return new LeaseHolder(
+            new Metadata { { "authorization", $"Bearer {token.Token}" } },
+            _tokens,
+            token.ExpiresAt == DateTimeOffset.MaxValue ? null : token.ExpiresAt,
+            token.HardEnd == DateTimeOffset.MaxValue ? null : token.HardEnd);
+    }
+
+    /// <summary>The server's default lease TTL, assumed when the caller asks for none.</summary>
+    private static readonly TimeSpan DefaultLeaseTtl = TimeSpan.FromHours(1);
 }

@@ -139,14 +139,7 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {
-            try
-            {
-                await _loop.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // The expected end of the loop.
-            }
+            await _loop.ConfigureAwait(false);
         }
         List<VaultLease> leases;
         lock (_lock)
@@ -174,7 +167,7 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
             var credential = await _client.GetTargetCredentialAsync(Source.Name, cancellationToken).ConfigureAwait(false);
             Publish(new VaultCredential(credential.Username, credential.Password), credential.Version);
             // The loop outlives the caller's token: it runs until DisposeAsync.
-            _loop = Task.Run(() => WatchTargetLoopAsync(credential.Version, _stop.Token), CancellationToken.None);
+            _loop = Task.Run(() => GuardAsync(() => WatchTargetLoopAsync(credential.Version, _stop.Token)), CancellationToken.None);
         }
         else
         {
@@ -184,7 +177,24 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
                 _lease = lease;
             }
             Publish(lease.Credential, version: null);
-            _loop = Task.Run(() => LeaseLoopAsync(lease, _stop.Token), CancellationToken.None);
+            _loop = Task.Run(() => GuardAsync(() => LeaseLoopAsync(lease, _stop.Token)), CancellationToken.None);
+        }
+    }
+
+    /// <summary>Runs a refresh loop to its end: stopping is its normal end, anything else is a bug to log, not to throw at dispose.</summary>
+    private async Task GuardAsync(Func<Task> loop)
+    {
+        try
+        {
+            await loop().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (_stop.IsCancellationRequested && ex is OperationCanceledException or RpcException)
+        {
+            // Stopped by DisposeAsync, possibly in the middle of a call.
+        }
+        catch (Exception ex)
+        {
+            ClientLog.CredentialLoopFailed(_logger, Source.ToString(), ex);
         }
     }
 

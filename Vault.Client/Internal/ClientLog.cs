@@ -57,4 +57,7 @@ internal static partial class ClientLog
 
     [LoggerMessage(1204, LogLevel.Error, "A handler of credential source {Source} threw")]
     public static partial void CredentialHandlerFailed(ILogger logger, string source, Exception exception);
+
+    [LoggerMessage(1205, LogLevel.Critical, "Credential source {Source} stopped refreshing: its loop failed")]
+    public static partial void CredentialLoopFailed(ILogger logger, string source, Exception exception);
 }

@@ -21,7 +21,9 @@ namespace Vault.Client.Leases;
 /// </para>
 /// <para>
 /// The lease is renewed and revoked with the token that took it (its holder), even if the client
-/// has since logged in again; a lease never outlives that token.
+/// has since logged in again; a lease never outlives that token. When the client logged in itself
+/// (AppRole), the lease keeps its holder token renewed too, and <see cref="MaxExpiresAt"/> is the
+/// earlier of the lease's max TTL and the token's.
 /// </para>
 /// </remarks>
 public sealed class VaultLease : IAsyncDisposable
@@ -29,7 +31,7 @@ public sealed class VaultLease : IAsyncDisposable
     private static readonly TimeSpan MinimumIncrement = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxCallTime = TimeSpan.FromSeconds(30);
     private readonly LeaseService.LeaseServiceClient _leases;
-    private readonly Metadata _holder;
+    private readonly LeaseHolder _holder;
     private readonly VaultLeaseOptions _options;
     private readonly ILogger _logger;
     private readonly TimeSpan _increment;
@@ -37,12 +39,13 @@ public sealed class VaultLease : IAsyncDisposable
     private readonly CancellationTokenSource _ending = new();
     private readonly CancellationTokenSource _expired = new();
     private readonly Task _renewal;
+    private readonly DateTimeOffset _end;
     private long _expiresAtMs;
     private long _renewedAtMs;
     private int _disposed;
     private Exception? _renewalError;
 
-    internal VaultLease(LeaseService.LeaseServiceClient leases, Metadata holder, IssuedCredential issued, VaultLeaseOptions options, ILogger logger)
+    internal VaultLease(LeaseService.LeaseServiceClient leases, LeaseHolder holder, IssuedCredential issued, VaultLeaseOptions options, ILogger logger)
     {
         _leases = leases;
         _holder = holder;
@@ -52,7 +55,9 @@ public sealed class VaultLease : IAsyncDisposable
         Role = issued.Lease.Role;
         Credential = new VaultCredential(issued.Username, issued.Password);
         IssuedAt = issued.Lease.IssuedAt.ToDateTimeOffset();
-        MaxExpiresAt = issued.Lease.MaxExpiresAt.ToDateTimeOffset();
+        var leaseMax = issued.Lease.MaxExpiresAt.ToDateTimeOffset();
+        // The server ends a lease when the token that took it dies: renewal cannot go past that.
+        _end = holder.End is { } end && end < leaseMax ? end : leaseMax;
         _expiresAtMs = issued.Lease.ExpiresAt.ToDateTimeOffset().ToUnixTimeMilliseconds();
         _renewedAtMs = IssuedAt.ToUnixTimeMilliseconds();
         var issuedTtl = ExpiresAt - IssuedAt;
@@ -79,10 +84,20 @@ public sealed class VaultLease : IAsyncDisposable
     public DateTimeOffset IssuedAt { get; }
 
     /// <summary>When the lease ends unless renewed; moves forward with each renewal.</summary>
-    public DateTimeOffset ExpiresAt => DateTimeOffset.FromUnixTimeMilliseconds(Interlocked.Read(ref _expiresAtMs));
+    public DateTimeOffset ExpiresAt
+    {
+        get
+        {
+            var expiresAt = DateTimeOffset.FromUnixTimeMilliseconds(Interlocked.Read(ref _expiresAtMs));
+            return expiresAt < _end ? expiresAt : _end;
+        }
+    }
 
-    /// <summary>The latest end any renewal can reach (the role's or set's max TTL from issue).</summary>
-    public DateTimeOffset MaxExpiresAt { get; }
+    /// <summary>
+    /// The latest end any renewal can reach: the role's or set's max TTL from issue, or the end of
+    /// the token that took the lease (an AppRole token's max TTL) when that comes first.
+    /// </summary>
+    public DateTimeOffset MaxExpiresAt => _end;
 
     /// <summary>
     /// Cancelled when the lease will not be renewed any more: its max TTL is reached, or renewal
@@ -195,26 +210,62 @@ public sealed class VaultLease : IAsyncDisposable
     private async Task RenewLoopAsync()
     {
         var stop = _stop.Token;
+        var renewing = true;
         while (!stop.IsCancellationRequested)
         {
             var expiresAt = ExpiresAt;
-            if (expiresAt >= MaxExpiresAt)
+            if (renewing && expiresAt >= MaxExpiresAt)
             {
                 ClientLog.LeaseAtMaxTtl(_logger, LeaseId, expiresAt);
                 EndRenewal(error: null, gone: false);
-                return;
+                renewing = false;
             }
             var renewedAt = DateTimeOffset.FromUnixTimeMilliseconds(Interlocked.Read(ref _renewedAtMs));
-            var due = renewedAt + (expiresAt - renewedAt) * _options.RenewAt;
+            var leaseDue = renewing ? renewedAt + (expiresAt - renewedAt) * _options.RenewAt : DateTimeOffset.MaxValue;
+            // The holder token must outlive the lease, also once the lease is no longer renewed.
+            var holderDue = _holder.DueAt < expiresAt ? _holder.DueAt : DateTimeOffset.MaxValue;
+            var due = leaseDue < holderDue ? leaseDue : holderDue;
+            if (due == DateTimeOffset.MaxValue)
+            {
+                return;
+            }
             var wait = due - DateTimeOffset.UtcNow;
             if (wait > TimeSpan.Zero)
             {
                 await Task.Delay(wait, stop).ConfigureAwait(false);
             }
-            if (!await RenewWithRetriesAsync(stop).ConfigureAwait(false))
+            if (holderDue <= leaseDue && !await RenewHolderAsync(stop).ConfigureAwait(false))
             {
                 return;
             }
+            if (renewing && leaseDue < holderDue && !await RenewWithRetriesAsync(stop).ConfigureAwait(false))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <returns>False when the holder token is dead, and the lease with it.</returns>
+    private async Task<bool> RenewHolderAsync(CancellationToken stop)
+    {
+        try
+        {
+            await _holder.RenewAsync(_options.RetryDelay, stop).ConfigureAwait(false);
+            return true;
+        }
+        catch (RpcException ex) when (stop.IsCancellationRequested || ex.StatusCode == StatusCode.Cancelled)
+        {
+            return false;
+        }
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied)
+        {
+            EndRenewal(ex, gone: true);
+            return false;
+        }
+        catch (RpcException ex)
+        {
+            ClientLog.LeaseRenewRetrying(_logger, LeaseId, ex.StatusCode, ex.Status.Detail, _options.RetryDelay);
+            return true;
         }
     }
 
@@ -325,5 +376,5 @@ public sealed class VaultLease : IAsyncDisposable
         }
     }
 
-    private CallOptions Call(CancellationToken cancellationToken) => new(_holder, cancellationToken: cancellationToken);
+    private CallOptions Call(CancellationToken cancellationToken) => new(_holder.Headers, cancellationToken: cancellationToken);
 }

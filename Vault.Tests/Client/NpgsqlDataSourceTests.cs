@@ -97,6 +97,38 @@ public sealed class NpgsqlDataSourceTests(TargetSystems systems)
         }
     }
 
+    [Fact]
+    public async Task App_OnAnAppRoleLogin_KeepsQuerying_WhenItsTokenReachesItsMaxTtl_AndLeasesMoveToTheNewToken()
+    {
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.250");
+        var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromHours(1));
+        await vault.Policies.PutAsync(new PutPolicyRequest { Policy = new Policy { Name = "app", Rules = { new PolicyRule { Path = $"lease/creds/{role}", Capabilities = { "read" } } } } }, vault.As());
+        var appRoles = new AppRoleService.AppRoleServiceClient(vault.Channel);
+        // Tokens of 3 s, at most 6 s: a lease taken with one dies with it, whatever the role's max TTL.
+        await appRoles.PutRoleAsync(new PutRoleRequest
+        {
+            Role = new Role { Name = "app", Policies = { "app" }, TokenTtl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromSeconds(3)), TokenMaxTtl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromSeconds(6)) },
+        }, vault.As());
+        var roleId = (await appRoles.GetRoleIdAsync(new GetRoleIdRequest { Name = "app" }, vault.As())).RoleId;
+        var secretId = (await appRoles.CreateSecretIdAsync(new CreateSecretIdRequest { Name = "app" }, vault.As())).SecretId;
+        using var client = new VaultClient(new VaultClientOptions { Address = vault.Address, RoleId = roleId, SecretId = secretId });
+        var options = new VaultCredentialProviderOptions { Overlap = TimeSpan.FromSeconds(1) };
+        await using var dataSource = await Builder().BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(2)), options);
+
+        await using var app = QueryLoop.Start(dataSource);
+        await Task.Delay(TimeSpan.FromSeconds(14));
+        var run = await app.StopAsync();
+
+        run.AssertNoFailure();
+        Assert.True(run.Users.Count >= 2, $"the app used only {string.Join(", ", run.Users)} across 14 s of 6 s tokens");
+        var current = dataSource.Credentials.CurrentLease!;
+        var onServer = await vault.Leases().LookupLeaseAsync(new LookupLeaseRequest { LeaseId = current.LeaseId }, vault.As());
+        // The lease's token is alive (kept renewed by the lease), and the lease is not renewed past that token's end.
+        var holder = await vault.Tokens.LookupAsync(new LookupTokenRequest { Accessor = onServer.TokenAccessor }, vault.As());
+        Assert.True(holder.ExpiresAt.ToDateTimeOffset() > DateTimeOffset.UtcNow, "the lease's token has expired");
+        Assert.True(current.MaxExpiresAt <= holder.MaxExpiresAt.ToDateTimeOffset(), $"the lease may be renewed until {current.MaxExpiresAt:O}, past its token's end {holder.MaxExpiresAt.ToDateTimeOffset():O}");
+    }
+
     private NpgsqlDataSourceBuilder Builder() => new(new NpgsqlConnectionStringBuilder
     {
         Host = systems.PostgresServer.Host,
