@@ -13,7 +13,7 @@ public static class MySqlDataSourceBuilderExtensions
     /// </summary>
     /// <param name="builder">
     /// Server, database, pooling and the rest of the connection settings; its user and password are
-    /// set by the vault. The data source keeps the builder (to build one data source per database
+    /// set by the vault (configure neither). The data source keeps the builder (to build one data source per database
     /// user): do not change it afterwards.
     /// </param>
     /// <param name="client">The vault client; its token must be allowed to read the source.</param>

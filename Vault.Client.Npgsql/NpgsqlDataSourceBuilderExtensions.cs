@@ -12,8 +12,8 @@ public static class NpgsqlDataSourceBuilderExtensions
     /// a set, or a rotation target's current account (re-read when the vault rotates it).
     /// </summary>
     /// <param name="builder">
-    /// Host, database, pooling and the rest of the connection settings; its user name and password
-    /// are set by the vault. The data source keeps the builder (to build one data source per
+    /// Host, database, pooling and the rest of the connection settings; its user name, password and
+    /// password provider are set by the vault (configure none of them). The data source keeps the builder (to build one data source per
     /// database user): do not change it afterwards.
     /// </param>
     /// <param name="client">The vault client; its token must be allowed to read the source.</param>

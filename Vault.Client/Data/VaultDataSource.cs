@@ -87,7 +87,7 @@ public abstract class VaultDataSource<TDataSource> : DbDataSource
             }
             if (retired is not null)
             {
-                Retire(retired);
+                RetireQuietly(retired);
             }
             if (stale is not null)
             {
@@ -157,6 +157,19 @@ public abstract class VaultDataSource<TDataSource> : DbDataSource
         if (_ownsCredentials)
         {
             await Credentials.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void RetireQuietly(TDataSource dataSource)
+    {
+        try
+        {
+            Retire(dataSource);
+        }
+        catch (Exception)
+        {
+            // Closing the previous user's idle connections early is a courtesy; the caller's
+            // connection must not fail for it. They close when the data source is disposed.
         }
     }
 
