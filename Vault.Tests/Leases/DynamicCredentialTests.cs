@@ -165,6 +165,51 @@ public sealed class DynamicCredentialTests(TargetSystems systems)
     }
 
     [Fact]
+    public async Task RevocationThatKeepsFailing_BacksOff_ThenIsMarkedIrrevocable_AndTheApiStaysResponsive()
+    {
+        await using var pg = await Infrastructure.Servers.PostgresServer.StartAsync();
+        var system = new PostgresSystem(pg);
+        await using var vault = await TestVault.StartInitializedAsync(
+            "--Vault:Leases:ReaperInterval=00:00:00.200", "--Vault:Leases:RevokeRetryBase=00:00:00.500", "--Vault:Leases:MaxRevokeAttempts=3");
+        var admin = await RotationKit.PutAdminSecretAsync(vault.Kv, vault.As(), system);
+        var account = await system.CreateAccountAsync("Unused-Account-1");
+        var target = RotationKit.UniqueName("down");
+        await vault.Targets().PutTargetAsync(new PutTargetRequest { Target = RotationKit.Describe(system, target, account, admin), CurrentPassword = "Unused-Account-1" }, vault.As());
+        var role = RotationKit.UniqueName("dyn");
+        await new LeaseService.LeaseServiceClient(vault.Channel).PutDynamicRoleAsync(new PutDynamicRoleRequest
+        {
+            Role = new DynamicRole { Name = role, Target = target, CreationStatements = { "GRANT CONNECT ON DATABASE postgres TO {{name}}" } },
+        }, vault.As());
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role }, vault.As());
+
+        await pg.StopAsync();
+        var first = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
+        Assert.Equal(LeaseState.Revoking, first.State);
+        Assert.Equal(1U, first.RevokeAttempts);
+        Assert.False(string.IsNullOrEmpty(first.LastError));
+
+        Lease? last = null;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((last = await leases.LookupLeaseAsync(new LookupLeaseRequest { LeaseId = issued.Lease.Id }, vault.As())).State != LeaseState.Irrevocable)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"never marked irrevocable: {last}");
+            // Meanwhile the API answers at once.
+            await vault.Kv.PutAsync(new PutSecretRequest { Path = "still/answering", Data = { ["v"] = "1" } }, vault.As().WithDeadline(DateTime.UtcNow.AddSeconds(5)));
+            await Task.Delay(100);
+        }
+        Assert.Equal(3U, last.RevokeAttempts);
+        var listed = Assert.Single((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"dynamic/{role}/" }, vault.As())).Leases);
+        Assert.Equal(LeaseState.Irrevocable, listed.State);
+
+        // Once the database is back, an admin's revoke finishes the job.
+        await pg.RestartAsync();
+        var done = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
+        Assert.Equal(LeaseState.Revoked, done.State);
+        Assert.False(await pg.CanLoginAsync(issued.Username, issued.Password));
+    }
+
+    [Fact]
     public async Task ALeaseThatExpiresWhileItsUserIsBeingCreated_StillEndsWithTheUserDropped()
     {
         await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.300");
