@@ -122,6 +122,66 @@ public sealed class CheckoutTests(TargetSystems systems)
         await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = holder.Lease.Id }, vault.As());
     }
 
+    [Fact]
+    public async Task ALentAccount_KeepsItsPasswordUntilCheckIn_WhateverElseIsAsked()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var (set, account) = await SetOfOneAsync(vault);
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var targetName = (await leases.GetCheckoutSetAsync(new GetCheckoutSetRequest { Name = set }, vault.As())).Targets.Single();
+        var targets = vault.Targets();
+        var target = (await targets.GetTargetAsync(new GetTargetRequest { Name = targetName }, vault.As())).Clone();
+        target.Status = null;
+        var holder = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, vault.As());
+
+        // A second set may not lend it; it may not be rotated, scheduled or deleted while lent.
+        var second = await Assert.ThrowsAsync<RpcException>(async () =>
+            await leases.PutCheckoutSetAsync(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = RotationKit.UniqueName("set2"), Targets = { targetName } } }, vault.As()));
+        Assert.Equal(StatusCode.InvalidArgument, second.StatusCode);
+        Assert.Contains($"already lent by set '{set}'", second.Status.Detail, StringComparison.Ordinal);
+        var rotate = await Assert.ThrowsAsync<RpcException>(async () => await targets.RotateTargetAsync(new RotateTargetRequest { Name = targetName }, vault.As()));
+        Assert.Equal(StatusCode.FailedPrecondition, rotate.StatusCode);
+        target.Schedule = new Protocol.V1.RotationSchedule { Interval = Duration.FromTimeSpan(TimeSpan.FromSeconds(2)) };
+        var schedule = await Assert.ThrowsAsync<RpcException>(async () => await targets.PutTargetAsync(new PutTargetRequest { Target = target }, vault.As()));
+        Assert.Equal(StatusCode.FailedPrecondition, schedule.StatusCode);
+        var delete = await Assert.ThrowsAsync<RpcException>(async () => await targets.DeleteTargetAsync(new DeleteTargetRequest { Name = targetName, Force = true }, vault.As()));
+        Assert.Equal(StatusCode.FailedPrecondition, delete.StatusCode);
+        Assert.True(await systems.Postgres.CanLoginAsync(account, holder.Password), "the holder's password changed while lent");
+
+        await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = holder.Lease.Id }, vault.As());
+        // Checking in twice (a stale second attempt) neither rotates again nor lends the account twice.
+        var again = await Assert.ThrowsAsync<RpcException>(async () => await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = holder.Lease.Id }, vault.As()));
+        Assert.Equal(StatusCode.NotFound, again.StatusCode);
+        var next = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, vault.As());
+        var busy = await Assert.ThrowsAsync<RpcException>(async () => await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, vault.As()));
+        Assert.Equal(StatusCode.ResourceExhausted, busy.StatusCode);
+        await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = next.Lease.Id }, vault.As());
+    }
+
+    [Fact]
+    public async Task LendingAnAccount_NeedsReadOnItsCredential()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var (set, _) = await SetOfOneAsync(vault);
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var targetName = (await leases.GetCheckoutSetAsync(new GetCheckoutSetRequest { Name = set }, vault.As())).Targets.Single();
+        await vault.Policies.PutAsync(new PutPolicyRequest
+        {
+            Policy = new Policy
+            {
+                Name = "lender",
+                Rules = { new PolicyRule { Path = "rotation/target/+", Capabilities = { "read" } }, new PolicyRule { Path = "lease/set/*", Capabilities = { "create", "update", "checkout" } } },
+            },
+        }, vault.As());
+        var token = (await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "lender" } }, vault.As())).Token;
+
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+            await leases.PutCheckoutSetAsync(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = RotationKit.UniqueName("steal"), Targets = { targetName } } }, vault.As(token)));
+
+        Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
+        Assert.Contains($"rotation/target/{targetName}/credential", ex.Status.Detail, StringComparison.Ordinal);
+    }
+
     private async Task<(string Set, string Account)> SetOfOneAsync(TestVault vault)
     {
         var system = systems.Postgres;

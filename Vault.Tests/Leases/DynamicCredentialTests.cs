@@ -164,11 +164,95 @@ public sealed class DynamicCredentialTests(TargetSystems systems)
         await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
     }
 
-    private Task<string> RoleAsync(TestVault vault, string kind, TimeSpan? maxTtl = null) =>
-        RoleAsync(vault.Kv, vault.Targets(), new LeaseService.LeaseServiceClient(vault.Channel), vault.As(), kind, maxTtl);
+    [Fact]
+    public async Task RevocationThatKeepsFailing_BacksOff_ThenIsMarkedIrrevocable_AndTheApiStaysResponsive()
+    {
+        await using var pg = await Infrastructure.Servers.PostgresServer.StartAsync();
+        var system = new PostgresSystem(pg);
+        await using var vault = await TestVault.StartInitializedAsync(
+            "--Vault:Leases:ReaperInterval=00:00:00.200", "--Vault:Leases:RevokeRetryBase=00:00:00.500", "--Vault:Leases:MaxRevokeAttempts=3");
+        var admin = await RotationKit.PutAdminSecretAsync(vault.Kv, vault.As(), system);
+        var account = await system.CreateAccountAsync("Unused-Account-1");
+        var target = RotationKit.UniqueName("down");
+        await vault.Targets().PutTargetAsync(new PutTargetRequest { Target = RotationKit.Describe(system, target, account, admin), CurrentPassword = "Unused-Account-1" }, vault.As());
+        var role = RotationKit.UniqueName("dyn");
+        await new LeaseService.LeaseServiceClient(vault.Channel).PutDynamicRoleAsync(new PutDynamicRoleRequest
+        {
+            Role = new DynamicRole { Name = role, Target = target, CreationStatements = { "GRANT CONNECT ON DATABASE postgres TO {{name}}" } },
+        }, vault.As());
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role }, vault.As());
+
+        await pg.StopAsync();
+        var first = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
+        Assert.Equal(LeaseState.Revoking, first.State);
+        Assert.Equal(1U, first.RevokeAttempts);
+        Assert.False(string.IsNullOrEmpty(first.LastError));
+
+        Lease? last = null;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((last = await leases.LookupLeaseAsync(new LookupLeaseRequest { LeaseId = issued.Lease.Id }, vault.As())).State != LeaseState.Irrevocable)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"never marked irrevocable: {last}");
+            // Meanwhile the API answers at once.
+            await vault.Kv.PutAsync(new PutSecretRequest { Path = "still/answering", Data = { ["v"] = "1" } }, vault.As().WithDeadline(DateTime.UtcNow.AddSeconds(5)));
+            await Task.Delay(100);
+        }
+        Assert.Equal(3U, last.RevokeAttempts);
+        var listed = Assert.Single((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"dynamic/{role}/" }, vault.As())).Leases);
+        Assert.Equal(LeaseState.Irrevocable, listed.State);
+
+        // Once the database is back, an admin's revoke finishes the job.
+        await pg.RestartAsync();
+        var done = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
+        Assert.Equal(LeaseState.Revoked, done.State);
+        Assert.False(await pg.CanLoginAsync(issued.Username, issued.Password));
+    }
+
+    [Fact]
+    public async Task ALeaseThatExpiresWhileItsUserIsBeingCreated_StillEndsWithTheUserDropped()
+    {
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.300");
+        var role = await RoleAsync(vault, "postgres", statements: ["GRANT CONNECT ON DATABASE postgres TO {{name}}", "SELECT pg_sleep(3)"]);
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+
+        // The lease's 1 s runs out while the (slow) creation is still going on.
+        var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role, Ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)) }, vault.As());
+
+        await WaitUntilAsync(async () => !await UserExistsAsync("postgres", issued.Username), TimeSpan.FromSeconds(20), "the user of a lease that expired mid-creation to be dropped");
+        Assert.False(await systems.Postgres.CanLoginAsync(issued.Username, issued.Password));
+        Assert.Empty((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"dynamic/{role}/" }, vault.As())).Leases);
+    }
+
+    [Fact]
+    public async Task DefiningARole_NeedsReadOnTheTargetsAdminSecret_SinceItsStatementsRunAsThatAdmin()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var role = await RoleAsync(vault, "postgres");
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var target = (await leases.GetDynamicRoleAsync(new GetDynamicRoleRequest { Name = role }, vault.As())).Target;
+        await vault.Policies.PutAsync(new PutPolicyRequest
+        {
+            Policy = new Policy { Name = "roles", Rules = { new PolicyRule { Path = "rotation/target/+", Capabilities = { "read" } }, new PolicyRule { Path = "lease/role/*", Capabilities = { "create", "update" } } } },
+        }, vault.As());
+        var token = (await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "roles" } }, vault.As())).Token;
+
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await leases.PutDynamicRoleAsync(new PutDynamicRoleRequest
+        {
+            Role = new DynamicRole { Name = role, Target = target, CreationStatements = { "ALTER ROLE {{name}} SUPERUSER" } },
+        }, vault.As(token)));
+
+        Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
+        Assert.Contains("kv/admin/", ex.Status.Detail, StringComparison.Ordinal);
+        var unchanged = await leases.GetDynamicRoleAsync(new GetDynamicRoleRequest { Name = role }, vault.As());
+        Assert.DoesNotContain(unchanged.CreationStatements, s => s.Contains("SUPERUSER", StringComparison.Ordinal));
+    }
+
+    private Task<string> RoleAsync(TestVault vault, string kind, TimeSpan? maxTtl = null, string[]? statements = null) =>
+        RoleAsync(vault.Kv, vault.Targets(), new LeaseService.LeaseServiceClient(vault.Channel), vault.As(), kind, maxTtl, statements);
 
     /// <summary>A rotation target on the real server (admin: its superuser) and a dynamic role on it that may connect.</summary>
-    private async Task<string> RoleAsync(KvService.KvServiceClient kv, TargetService.TargetServiceClient targets, LeaseService.LeaseServiceClient leases, CallOptions auth, string kind, TimeSpan? maxTtl = null)
+    private async Task<string> RoleAsync(KvService.KvServiceClient kv, TargetService.TargetServiceClient targets, LeaseService.LeaseServiceClient leases, CallOptions auth, string kind, TimeSpan? maxTtl = null, string[]? statements = null)
     {
         var system = systems.Get(kind);
         var admin = await RotationKit.PutAdminSecretAsync(kv, auth, system);
@@ -177,7 +261,7 @@ public sealed class DynamicCredentialTests(TargetSystems systems)
         await targets.PutTargetAsync(new PutTargetRequest { Target = RotationKit.Describe(system, target, account, admin), CurrentPassword = "Unused-Account-1" }, auth);
         var role = RotationKit.UniqueName("dyn");
         var definition = new DynamicRole { Name = role, Target = target, MaxTtl = Duration.FromTimeSpan(maxTtl ?? TimeSpan.FromDays(1)) };
-        definition.CreationStatements.Add(kind == "postgres" ? "GRANT CONNECT ON DATABASE postgres TO {{name}}" : "GRANT USAGE ON *.* TO {{name}}");
+        definition.CreationStatements.AddRange(statements ?? [kind == "postgres" ? "GRANT CONNECT ON DATABASE postgres TO {{name}}" : "GRANT USAGE ON *.* TO {{name}}"]);
         await leases.PutDynamicRoleAsync(new PutDynamicRoleRequest { Role = definition }, auth);
         return role;
     }

@@ -254,31 +254,31 @@ public static class RpcMatrix
         // under lease/id/<id>. Issuing makes a real user on a private PostgreSQL.
         new("vault.v1.LeaseService/PutDynamicRole", "new-role", async v =>
         {
-            var (target, _) = await SeedTargetAsync(v);
+            var (target, admin) = await SeedTargetAsync(v);
             var name = UniqueName();
             return new(new PutDynamicRoleRequest { Role = new DynamicRole { Name = name, Target = target } },
-                new($"lease/role/{name}", ["create"], AlsoRead: [$"rotation/target/{target}"]), () => DynamicRoleStateAsync(v, name));
+                new($"lease/role/{name}", ["create"], AlsoRead: [$"rotation/target/{target}", $"kv/{admin}"]), () => DynamicRoleStateAsync(v, name));
         }),
         new("vault.v1.LeaseService/PutDynamicRole", "existing-role", async v =>
         {
-            var (name, target) = await SeedDynamicRoleAsync(v);
+            var (name, target, admin) = await SeedDynamicRoleAsync(v);
             return new(new PutDynamicRoleRequest { Role = new DynamicRole { Name = name, Target = target, CreationStatements = { "SELECT 1" } } },
-                new($"lease/role/{name}", ["update"], AlsoRead: [$"rotation/target/{target}"]), () => DynamicRoleStateAsync(v, name));
+                new($"lease/role/{name}", ["update"], AlsoRead: [$"rotation/target/{target}", $"kv/{admin}"]), () => DynamicRoleStateAsync(v, name));
         }),
         new("vault.v1.LeaseService/GetDynamicRole", "", async v =>
         {
-            var (name, _) = await SeedDynamicRoleAsync(v);
+            var (name, _, _) = await SeedDynamicRoleAsync(v);
             return new(new GetDynamicRoleRequest { Name = name }, new($"lease/role/{name}", ["read"]));
         }),
         new("vault.v1.LeaseService/ListDynamicRoles", "", _ => Ready(new ListDynamicRolesRequest(), new("lease/role", ["list"]))),
         new("vault.v1.LeaseService/DeleteDynamicRole", "", async v =>
         {
-            var (name, _) = await SeedDynamicRoleAsync(v);
+            var (name, _, _) = await SeedDynamicRoleAsync(v);
             return new(new DeleteDynamicRoleRequest { Name = name }, new($"lease/role/{name}", ["delete"]), () => DynamicRoleStateAsync(v, name));
         }),
         new("vault.v1.LeaseService/IssueCredential", "", async v =>
         {
-            var (name, _) = await SeedDynamicRoleAsync(v, realDatabase: true);
+            var (name, _, _) = await SeedDynamicRoleAsync(v, realDatabase: true);
             return new(new IssueCredentialRequest { Role = name }, new($"lease/creds/{name}", ["read"]), () => LeaseListAsync(v, $"dynamic/{name}/"));
         }),
         new("vault.v1.LeaseService/RenewLease", "", async v =>
@@ -314,13 +314,13 @@ public static class RpcMatrix
             var (target, _) = await SeedTargetAsync(v);
             var name = UniqueName();
             return new(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = name, Targets = { target } } },
-                new($"lease/set/{name}", ["create"], AlsoRead: [$"rotation/target/{target}"]), () => CheckoutSetStateAsync(v, name));
+                new($"lease/set/{name}", ["create"], AlsoRead: [$"rotation/target/{target}/credential"]), () => CheckoutSetStateAsync(v, name));
         }),
         new("vault.v1.LeaseService/PutCheckoutSet", "existing-set", async v =>
         {
             var (name, target) = await SeedCheckoutSetAsync(v);
             return new(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = name, Targets = { target }, MaxTtl = Duration.FromTimeSpan(TimeSpan.FromHours(2)) } },
-                new($"lease/set/{name}", ["update"], AlsoRead: [$"rotation/target/{target}"]), () => CheckoutSetStateAsync(v, name));
+                new($"lease/set/{name}", ["update"], AlsoRead: [$"rotation/target/{target}/credential"]), () => CheckoutSetStateAsync(v, name));
         }),
         new("vault.v1.LeaseService/GetCheckoutSet", "", async v =>
         {
@@ -437,13 +437,14 @@ public static class RpcMatrix
     /// <summary>One private PostgreSQL for the rows that make real users; stopped by its watchdog when the test process ends.</summary>
     private static readonly Lazy<Task<Infrastructure.Servers.PostgresServer>> Postgres = new(() => Infrastructure.Servers.PostgresServer.StartAsync());
 
-    private static async Task<(string Name, string Target)> SeedDynamicRoleAsync(TestVault v, bool realDatabase = false)
+    private static async Task<(string Name, string Target, string Admin)> SeedDynamicRoleAsync(TestVault v, bool realDatabase = false)
     {
         string target;
+        string admin;
         if (realDatabase)
         {
             var pg = await Postgres.Value;
-            var admin = UniquePath();
+            admin = UniquePath();
             await v.Kv.PutAsync(new PutSecretRequest { Path = admin, Data = { ["username"] = pg.SuperUser, ["password"] = pg.SuperPassword } }, v.As());
             target = UniqueName();
             var account = await pg.CreateLoginRoleAsync("matrix-Account-1", "matrix");
@@ -455,17 +456,17 @@ public static class RpcMatrix
         }
         else
         {
-            (target, _) = await SeedTargetAsync(v);
+            (target, admin) = await SeedTargetAsync(v);
         }
         var name = UniqueName();
         await new LeaseService.LeaseServiceClient(v.Channel).PutDynamicRoleAsync(new PutDynamicRoleRequest { Role = new DynamicRole { Name = name, Target = target } }, v.As());
-        return (name, target);
+        return (name, target, admin);
     }
 
     /// <summary>A lease held by a token of its own (its holder may act on it without policy; the matrix's callers are not its holder).</summary>
     private static async Task<string> SeedLeaseAsync(TestVault v)
     {
-        var (role, _) = await SeedDynamicRoleAsync(v, realDatabase: true);
+        var (role, _, _) = await SeedDynamicRoleAsync(v, realDatabase: true);
         var policy = UniqueName();
         await v.Policies.PutAsync(new PutPolicyRequest { Policy = PolicyNamed(policy, $"lease/creds/{role}", "read") }, v.As());
         var holder = await v.Tokens.CreateAsync(new CreateTokenRequest { Policies = { policy }, Ttl = Duration.FromTimeSpan(TimeSpan.FromHours(1)) }, v.As());
