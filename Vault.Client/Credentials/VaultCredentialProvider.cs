@@ -208,12 +208,14 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
         while (!stop.IsCancellationRequested)
         {
             await WhenCancelledAsync(lease.Ending, stop).ConfigureAwait(false);
-            // The lease ends at ExpiresAt. Replace it at two thirds of the time left, as a renewal
-            // would: not at once, or a role whose default TTL is its max TTL would churn leases.
-            var left = lease.ExpiresAt - DateTimeOffset.UtcNow;
-            if (left > TimeSpan.Zero && !lease.Expired.IsCancellationRequested)
+            // The lease ends at ExpiresAt. Replace it now — the time left is all the lead there is —
+            // but not before two thirds of its whole life, or a role whose default TTL equals its
+            // max TTL (renewal ends at once) would churn leases.
+            var replaceAt = lease.IssuedAt + (lease.ExpiresAt - lease.IssuedAt) * (_options.Lease?.RenewAt ?? 2.0 / 3.0);
+            var wait = replaceAt - DateTimeOffset.UtcNow;
+            if (wait > TimeSpan.Zero && !lease.Expired.IsCancellationRequested)
             {
-                await WhenCancelledAsync(lease.Expired, stop, left * (_options.Lease?.RenewAt ?? 2.0 / 3.0)).ConfigureAwait(false);
+                await WhenCancelledAsync(lease.Expired, stop, wait).ConfigureAwait(false);
             }
             var replacement = await RetryAsync(AcquireAsync, stop).ConfigureAwait(false);
             lock (_lock)

@@ -14,7 +14,7 @@ public sealed class MySqlDataSourceTests(TargetSystems systems)
     public async Task App_KeepsQuerying_AcrossLeaseRenewalsAndASwitchToANewDynamicUser_WithoutAFailedQuery()
     {
         await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.250");
-        var role = await ClientKit.DynamicRoleAsync(vault, systems.MariaDb, maxTtl: TimeSpan.FromSeconds(5));
+        var role = await ClientKit.DynamicRoleAsync(vault, systems.MariaDb, maxTtl: TimeSpan.FromSeconds(6));
         using var client = await ClientKit.AppClientAsync(vault, ($"lease/creds/{role}", ["read"]));
         var builder = new MySqlDataSourceBuilder(new MySqlConnectionStringBuilder
         {
@@ -48,7 +48,7 @@ public sealed class MySqlDataSourceTests(TargetSystems systems)
 
         Assert.True(failures.Count == 0, $"{failures.Count} of {queries + failures.Count} queries failed: {string.Join("; ", failures.Take(5))}");
         Assert.True(queries > 50, $"only {queries} queries ran");
-        Assert.True(users.Count >= 2, $"the app used only {string.Join(", ", users)} in 10 s of leases with a 5 s max TTL");
+        Assert.True(users.Count >= 2, $"the app used only {string.Join(", ", users)} in 10 s of leases with a 6 s max TTL");
         var current = dataSource.Credentials.Current!.Username;
         Assert.Contains(current, users);
         foreach (var retired in users.Where(u => u != current))
