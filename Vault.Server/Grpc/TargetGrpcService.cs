@@ -73,23 +73,23 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
         // store it for another.
         await engine.ExclusiveAsync(target.Name, async () =>
         {
-            var lent = leases.SetOf(target.Name) is not null;
-            if (lent && (spec.AlternatingUsers || spec.ManagesAdminSecret || spec.Interval is not null || !string.IsNullOrWhiteSpace(spec.Cron)))
+            if (leases.SetOf(target.Name) is { } set
+                && (spec.AlternatingUsers || spec.ManagesAdminSecret || spec.Interval is not null || !string.IsNullOrWhiteSpace(spec.Cron)))
             {
                 // Its password changes only at check-in; anything else would kill a holder's copy.
-                throw new PreconditionException($"target '{target.Name}' is lent by set '{leases.SetOf(target.Name)}': it must stay single-user with no schedule");
+                throw new PreconditionException($"target '{target.Name}' is lent by set '{set}': it must stay single-user with no schedule");
             }
             if (request.RotateNow && leases.IsLent(target.Name))
             {
                 throw new PreconditionException($"target '{target.Name}' is checked out; it rotates when checked in");
             }
-            if (targets.TryGet(target.Name) is { } existing && Moves(existing, spec) && leases.HasLeasesOn(target.Name))
-            {
-                // Leases remember the user, not where it lives: ending them needs the old place.
-                throw new PreconditionException($"target '{target.Name}' has live leases; revoke them before moving it");
-            }
             if (targets.TryGet(target.Name) is { } existingTarget && Moves(existingTarget, spec))
             {
+                if (leases.HasLeasesOn(target.Name))
+                {
+                    // Leases remember the user, not where it lives: ending them needs the old place.
+                    throw new PreconditionException($"target '{target.Name}' has live leases; revoke them before moving it");
+                }
                 // Moving a target sends its stored passwords to the new place: only for whoever
                 // could read them (and the old admin credential) anyway.
                 var acl = VaultInterceptor.Caller(context).Acl;

@@ -264,15 +264,11 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
     /// <summary>Newest first.</summary>
     public IReadOnlyList<RotationEventRecord> History(string name, int limit)
     {
-        var record = Get(name);
-        var from = Math.Max(1, record.NextEventId - limit);
-        var events = store.List<RotationEventRecord>(Collections.RotationHistory, name + "/")
+        Get(name);
+        return [.. store.List<RotationEventRecord>(Collections.RotationHistory, name + "/")
             .Select(e => e.Value)
-            .Where(e => e.Number >= from)
             .OrderByDescending(e => e.Number)
-            .Take(limit)
-            .ToList();
-        return events;
+            .Take(limit)];
     }
 
     /// <exception cref="PreconditionException">The vault does not yet hold a password for the current account.</exception>
