@@ -1,4 +1,5 @@
 using System.Globalization;
+using Vault.Benchmarks.Hosting;
 
 namespace Vault.Benchmarks;
 
@@ -7,22 +8,34 @@ internal sealed record BenchmarkOptions
 {
     public const string Usage = """
         Usage: dotnet run -c Release --project Vault.Benchmarks -- [options]
-          --scenario kv-get|kv-put|echo|all   what to drive (default all)
-          --clients 1,8,32                    concurrent closed-loop clients, one run per value
-          --duration 10s                      measured time per run (ms, s or m suffix)
-          --warmup 2s                         unmeasured time before each run
-          --payload 1024                      secret value / echo payload size in bytes
-          --secrets 1000                      distinct paths read by kv-get and written by kv-put
+          --scenario LIST          comma-separated, or all (default: all = every scenario but kv-get-scale):
+                                   echo, kv-get, kv-put, token-lookup, lease-checkout, rotate, rotate-floor,
+                                   kv-get-scale (kv-get over --scale-secrets secrets, beside kv-get)
+          --clients 1,8,32,128     concurrent closed-loop clients, one row per value
+          --transport plaintext,tls  HTTP/2 without or with TLS (self-signed, made per run)
+          --payload 1024           value / echo sizes in bytes, comma-separated (echo, kv-get, kv-put;
+                                   the other scenarios run at 1024 if listed, else the smallest)
+          --duration 10s           measured time per row (ms, s or m suffix)
+          --warmup 2s              unmeasured time before each row
+          --secrets 1000           distinct paths read by kv-get and written by kv-put
+          --scale-secrets 100000   secrets seeded for kv-get-scale
         """;
 
-    public static readonly string[] AllScenarios = [ScenarioNames.Echo, ScenarioNames.KvGet, ScenarioNames.KvPut];
+    public const int PreferredReferencePayload = 1024;
 
-    public IReadOnlyList<string> Scenarios { get; init; } = AllScenarios;
-    public IReadOnlyList<int> Clients { get; init; } = [1, 8, 32];
+    public IReadOnlyList<string> Scenarios { get; init; } = ScenarioNames.Default;
+    public IReadOnlyList<int> Clients { get; init; } = [1, 8, 32, 128];
+    public IReadOnlyList<string> Transports { get; init; } = [Transport.Plaintext, Transport.TlsName];
+    public IReadOnlyList<int> Payloads { get; init; } = [PreferredReferencePayload];
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(2);
-    public int Payload { get; init; } = 1024;
     public int Secrets { get; init; } = 1000;
+    public int ScaleSecrets { get; init; } = 100_000;
+
+    /// <summary>The payload at which payload-free scenarios (and kv-get-scale) run and are compared with echo: 1024 if listed, else the smallest.</summary>
+    public int ReferencePayload => Payloads.Contains(PreferredReferencePayload) ? PreferredReferencePayload : Payloads.Min();
+
+    public bool Runs(string scenario) => Scenarios.Contains(scenario);
 
     /// <exception cref="FormatException">An option or its value is not understood (the message says which).</exception>
     public static BenchmarkOptions Parse(IReadOnlyList<string> args)
@@ -41,33 +54,58 @@ internal sealed record BenchmarkOptions
             string Value() => inline ?? (++i < args.Count ? args[i] : throw new FormatException($"{name} needs a value"));
             options = name switch
             {
-                "--scenario" => options with { Scenarios = ParseScenario(Value()) },
-                "--clients" => options with { Clients = ParseClients(Value()) },
+                "--scenario" => options with { Scenarios = ParseScenarios(Value()) },
+                "--clients" => options with { Clients = ParseList(name, Value(), max: 4096) },
+                "--transport" => options with { Transports = ParseTransports(Value()) },
+                "--payload" => options with { Payloads = ParseList(name, Value(), max: 512 * 1024) },
                 "--duration" => options with { Duration = ParseDuration(name, Value()) },
                 "--warmup" => options with { Warmup = ParseDuration(name, Value()) },
-                "--payload" => options with { Payload = ParsePositive(name, Value(), max: 512 * 1024) },
                 "--secrets" => options with { Secrets = ParsePositive(name, Value(), max: 1_000_000) },
+                "--scale-secrets" => options with { ScaleSecrets = ParsePositive(name, Value(), max: 1_000_000) },
                 _ => throw new FormatException($"unknown option '{name}'"),
             };
         }
         return options;
     }
 
-    private static string[] ParseScenario(string value) => value switch
-    {
-        "all" => AllScenarios,
-        ScenarioNames.Echo or ScenarioNames.KvGet or ScenarioNames.KvPut => [value],
-        _ => throw new FormatException($"--scenario must be kv-get, kv-put, echo or all, not '{value}'"),
-    };
+    private static string[] Split(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    private static int[] ParseClients(string value)
+    private static string[] ParseScenarios(string value)
     {
-        var parts = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (parts.Length == 0)
+        if (value == "all")
         {
-            throw new FormatException("--clients needs at least one number");
+            return ScenarioNames.Default;
         }
-        return [.. parts.Select(p => ParsePositive("--clients", p, max: 4096))];
+        var names = Split(value);
+        foreach (var name in names)
+        {
+            if (!ScenarioNames.All.Contains(name))
+            {
+                throw new FormatException($"--scenario: unknown scenario '{name}' (known: {string.Join(", ", ScenarioNames.All)}, or all)");
+            }
+        }
+        return names.Length > 0 ? [.. names.Distinct()] : throw new FormatException("--scenario needs at least one name");
+    }
+
+    private static string[] ParseTransports(string value)
+    {
+        var names = Split(value);
+        foreach (var name in names)
+        {
+            if (name is not (Transport.Plaintext or Transport.TlsName))
+            {
+                throw new FormatException($"--transport must list plaintext and/or tls, not '{name}'");
+            }
+        }
+        return names.Length > 0 ? [.. names.Distinct()] : throw new FormatException("--transport needs at least one name");
+    }
+
+    private static int[] ParseList(string name, string value, int max)
+    {
+        var parts = Split(value);
+        return parts.Length > 0
+            ? [.. parts.Select(p => ParsePositive(name, p, max)).Distinct()]
+            : throw new FormatException($"{name} needs at least one number");
     }
 
     private static int ParsePositive(string name, string value, int max) =>

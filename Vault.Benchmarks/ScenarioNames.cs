@@ -5,5 +5,22 @@ internal static class ScenarioNames
 {
     public const string Echo = "echo";
     public const string KvGet = "kv-get";
+    public const string KvGetScale = "kv-get-scale";
     public const string KvPut = "kv-put";
+    public const string TokenLookup = "token-lookup";
+    public const string LeaseCheckout = "lease-checkout";
+    public const string Rotate = "rotate";
+    public const string RotateFloor = "rotate-floor";
+
+    /// <summary>Every scenario, in the order they run at each point of the sweep (echo first).</summary>
+    public static readonly string[] All = [Echo, KvGet, KvGetScale, KvPut, TokenLookup, LeaseCheckout, Rotate, RotateFloor];
+
+    /// <summary>What <c>--scenario all</c> (the default) runs: everything but the scale run, which seeds 100,000 secrets.</summary>
+    public static readonly string[] Default = [Echo, KvGet, KvPut, TokenLookup, LeaseCheckout, Rotate, RotateFloor];
+
+    /// <summary>Scenarios whose requests carry <c>--payload</c> bytes; the others run at the reference payload only.</summary>
+    public static bool UsesPayload(string scenario) => scenario is Echo or KvGet or KvPut;
+
+    /// <summary>Scenarios that need the run's PostgreSQL server.</summary>
+    public static bool UsesPostgres(string scenario) => scenario is LeaseCheckout or Rotate or RotateFloor;
 }

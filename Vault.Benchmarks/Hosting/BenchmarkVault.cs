@@ -1,14 +1,14 @@
 using Grpc.Core;
 using Grpc.Net.Client;
-using Microsoft.AspNetCore.Builder;
 using Vault.Protocol.V1;
-using Vault.Server.Hosting;
 
 namespace Vault.Benchmarks.Hosting;
 
 /// <summary>
-/// The real vault (VaultServerHost.Build, LiteDB store with durable group commit) in this
-/// process over a temporary data directory, initialised and unsealed.
+/// The real vault (VaultServerHost.Build: LiteDB store with durable group commit, barrier,
+/// interceptor, audit log) in its own process (<c>serve-vault</c>) over a fresh data directory,
+/// initialised and unsealed through SystemService. Root is used for setup only; measured calls
+/// carry tokens made by <see cref="CreateTokenAsync"/>.
 /// </summary>
 internal sealed class BenchmarkVault : IAsyncDisposable
 {
@@ -20,62 +20,89 @@ internal sealed class BenchmarkVault : IAsyncDisposable
     /// </summary>
     public static readonly KdfParameters CheapKdf = new() { MemoryKib = 8192, Iterations = 1, Parallelism = 2 };
 
-    private readonly WebApplication _app;
+    private readonly ChildServer _server;
+    private readonly string _dataDir;
+    private readonly GrpcChannel _channel;
 
-    private BenchmarkVault(WebApplication app, string dataDir, Uri address, string rootToken)
+    private BenchmarkVault(ChildServer server, string dataDir, GrpcChannel channel, Transport transport, string rootToken)
     {
-        _app = app;
-        DataDir = dataDir;
-        Address = address;
+        _server = server;
+        _dataDir = dataDir;
+        _channel = channel;
+        Transport = transport;
         RootToken = rootToken;
     }
 
-    public string DataDir { get; }
+    public ChildServer Server => _server;
 
-    public Uri Address { get; }
+    public Uri Address => _server.Address;
+
+    public Transport Transport { get; }
 
     public string RootToken { get; }
 
-    public static async Task<BenchmarkVault> StartAsync(CancellationToken cancellationToken)
+    /// <summary>Call metadata carrying the root token (setup only).</summary>
+    public Metadata RootHeaders => Bearer(RootToken);
+
+    /// <summary>A channel for setup calls (workloads open their own per row).</summary>
+    public GrpcChannel SetupChannel => _channel;
+
+    /// <param name="runDirectory">The run's temp directory; the vault's data directory is made under it and deleted on dispose.</param>
+    public static async Task<BenchmarkVault> StartAsync(string runDirectory, Transport transport, CancellationToken cancellationToken)
     {
-        var dataDir = Directory.CreateTempSubdirectory("vault-bench-").FullName;
-        var app = VaultServerHost.Build(["--data-dir", dataDir, "--listen", "127.0.0.1:0"], builder => HostAddress.QuietLogging(builder.Logging));
-        await app.StartAsync(cancellationToken);
-        var address = HostAddress.Of(app);
-        using var channel = GrpcChannel.ForAddress(address);
-        var system = new SystemService.SystemServiceClient(channel);
-        var init = await system.InitAsync(new InitRequest { Passphrase = Passphrase, Kdf = CheapKdf }, cancellationToken: cancellationToken);
-        var status = await system.StatusAsync(new StatusRequest(), cancellationToken: cancellationToken);
-        if (status.Sealed)
+        var dataDir = Directory.CreateDirectory(Path.Combine(runDirectory, $"vault-{Guid.NewGuid():N}")).FullName;
+        var server = await ChildServer.StartAsync(ServeCommand.Vault, ["--data-dir", dataDir, .. transport.ServerArgs], cancellationToken);
+        var channel = transport.OpenChannel(server.Address);
+        try
         {
-            await system.UnsealAsync(new UnsealRequest { Passphrase = Passphrase }, cancellationToken: cancellationToken);
+            var system = new SystemService.SystemServiceClient(channel);
+            var init = await system.InitAsync(new InitRequest { Passphrase = Passphrase, Kdf = CheapKdf }, cancellationToken: cancellationToken);
+            var status = await system.StatusAsync(new StatusRequest(), cancellationToken: cancellationToken);
+            if (status.Sealed)
+            {
+                await system.UnsealAsync(new UnsealRequest { Passphrase = Passphrase }, cancellationToken: cancellationToken);
+            }
+            return new BenchmarkVault(server, dataDir, channel, transport, init.RootToken);
         }
-        return new BenchmarkVault(app, dataDir, address, init.RootToken);
+        catch
+        {
+            channel.Dispose();
+            await server.DisposeAsync();
+            throw;
+        }
     }
 
-    /// <summary>Call metadata carrying the root token.</summary>
-    public Metadata RootHeaders() => new() { { "authorization", $"Bearer {RootToken}" } };
+    /// <summary>
+    /// Puts a policy with exactly <paramref name="rules"/> and returns the metadata of a new token
+    /// holding only it, so that every measured call pays the policy evaluation an application's
+    /// token would.
+    /// </summary>
+    public async Task<Metadata> CreateTokenAsync(string policy, IEnumerable<PolicyRule> rules, CancellationToken cancellationToken)
+    {
+        await new PolicyService.PolicyServiceClient(_channel).PutAsync(
+            new PutPolicyRequest { Policy = new Policy { Name = policy, Rules = { rules } } }, RootHeaders, cancellationToken: cancellationToken);
+        var created = await new TokenService.TokenServiceClient(_channel).CreateAsync(
+            new CreateTokenRequest { Policies = { policy }, DisplayName = policy, Ttl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromHours(12)) },
+            RootHeaders,
+            cancellationToken: cancellationToken);
+        return Bearer(created.Token);
+    }
+
+    public static PolicyRule Rule(string path, params string[] capabilities) => new() { Path = path, Capabilities = { capabilities } };
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync(CancellationToken.None);
+        _channel.Dispose();
+        await _server.DisposeAsync();
         try
         {
-            await _app.DisposeAsync();
-        }
-        catch (ObjectDisposedException ex)
-        {
-            // LiteDbStore.Dispose can throw here once its LiteDB engine has failed (see
-            // docs/BENCHMARKS.md). The run's results are already taken; say so and go on.
-            await Console.Error.WriteLineAsync($"vault shutdown failed: {ex.Message}");
-        }
-        try
-        {
-            Directory.Delete(DataDir, recursive: true);
+            Directory.Delete(_dataDir, recursive: true);
         }
         catch (IOException)
         {
-            // Best effort: the directory is unique to this run and lives under the temp path.
+            // Best effort: the run directory is deleted at the end anyway.
         }
     }
+
+    private static Metadata Bearer(string token) => new() { { "authorization", $"Bearer {token}" } };
 }

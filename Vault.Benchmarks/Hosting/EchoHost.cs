@@ -10,48 +10,44 @@ namespace Vault.Benchmarks.Hosting;
 
 /// <summary>
 /// The transport's ceiling: a gRPC service that does nothing, hosted with the vault's Kestrel
-/// settings (see VaultServerHost.Build: plaintext HTTP/2 only on loopback, no Server header,
-/// default gRPC options). What it lacks is exactly the vault's own work: the interceptor
-/// (seal check, token lookup, ACL), the barrier and the store.
+/// settings (see VaultServerHost.Build: loopback, no Server header, default gRPC options;
+/// plaintext HTTP/2 only, or with a certificate HTTP/1.1 and HTTP/2 over TLS with ALPN). What it
+/// lacks is exactly the vault's own work: the interceptor (seal check, token lookup, ACL, audit),
+/// the barrier and the store. It runs in its own process (<c>serve-echo</c>).
 /// </summary>
-internal sealed class EchoHost : IAsyncDisposable
+internal static class EchoHost
 {
-    private readonly WebApplication _app;
-
-    private EchoHost(WebApplication app, Uri address)
-    {
-        _app = app;
-        Address = address;
-    }
-
-    public Uri Address { get; }
-
     /// <summary>
     /// An authorization header shaped like a vault token (prefix and 43 base64url characters), so
     /// that echo calls carry the same headers as vault calls; the echo service ignores it.
     /// </summary>
     public static Metadata Headers => new() { { "authorization", "Bearer vt_" + new string('x', 43) } };
 
-    public static async Task<EchoHost> StartAsync(CancellationToken cancellationToken)
+    public static WebApplication Build(TlsFiles? tls)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
         HostAddress.QuietLogging(builder.Logging);
+        var certificate = tls?.LoadServerCertificate();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Listen(IPAddress.Loopback, 0, endpoint => endpoint.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(IPAddress.Loopback, 0, endpoint =>
+            {
+                if (certificate is null)
+                {
+                    endpoint.Protocols = HttpProtocols.Http2;
+                }
+                else
+                {
+                    endpoint.Protocols = HttpProtocols.Http1AndHttp2;
+                    endpoint.UseHttps(certificate);
+                }
+            });
         });
         builder.Services.AddGrpc();
         var app = builder.Build();
         app.MapGrpcService<EchoGrpcService>();
-        await app.StartAsync(cancellationToken);
-        return new EchoHost(app, HostAddress.Of(app));
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync(CancellationToken.None);
-        await _app.DisposeAsync();
+        return app;
     }
 
     private sealed class EchoGrpcService : EchoService.EchoServiceBase

@@ -20,11 +20,17 @@ internal sealed class LatencyHistogram
 
     public long MaxNanos { get; private set; }
 
+    /// <summary>The exact sum of the recorded values (not bucketed), for the mean.</summary>
+    public long SumNanos { get; private set; }
+
+    public double MeanNanos => Count == 0 ? 0 : (double)SumNanos / Count;
+
     public void Record(long nanos)
     {
         nanos = Math.Max(nanos, 0);
         _counts[IndexOf(nanos)]++;
         Count++;
+        SumNanos += nanos;
         MaxNanos = Math.Max(MaxNanos, nanos);
     }
 
@@ -35,6 +41,7 @@ internal sealed class LatencyHistogram
             _counts[i] += other._counts[i];
         }
         Count += other.Count;
+        SumNanos += other.SumNanos;
         MaxNanos = Math.Max(MaxNanos, other.MaxNanos);
     }
 

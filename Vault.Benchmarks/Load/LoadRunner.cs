@@ -1,22 +1,14 @@
 using System.Diagnostics;
 using Grpc.Core;
+using Vault.Benchmarks.Hosting;
 
 namespace Vault.Benchmarks.Load;
-
-/// <summary>The outcome of one scenario at one concurrency.</summary>
-/// <param name="ProcessCpu">CPU time of the whole process (load generator and servers) during the measured window.</param>
-internal sealed record RunResult(string Scenario, int Clients, TimeSpan Measured, TimeSpan ProcessCpu, LatencyHistogram Latency, long Errors, string? FirstError)
-{
-    public double OpsPerSecond => Latency.Count / Measured.TotalSeconds;
-
-    /// <summary>Process CPU per call (successful or not), in microseconds; less sensitive than throughput to other tenants of the machine.</summary>
-    public double CpuMicrosPerCall => Latency.Count + Errors == 0 ? 0 : ProcessCpu.TotalMicroseconds / (Latency.Count + Errors);
-}
 
 /// <summary>
 /// Closed-loop load: each client is an async loop that sends its next request as soon as the
 /// previous one answered. Every client runs through the warmup and the measured window without
-/// pausing; only calls that complete inside the window are counted.
+/// pausing; only calls that complete inside the window are counted. The server process's CPU
+/// and memory are read at the window's edges.
 /// </summary>
 internal static class LoadRunner
 {
@@ -25,27 +17,31 @@ internal static class LoadRunner
     private const int Stopped = 2;
     private static readonly double NanosPerTick = 1e9 / Stopwatch.Frequency;
 
-    public static async Task<RunResult> RunAsync(string scenario, IWorkload workload, int clients, TimeSpan warmup, TimeSpan duration, CancellationToken cancellationToken)
+    public static async Task<RunResult> RunAsync(Point point, IWorkload workload, ChildServer? server, TimeSpan warmup, TimeSpan duration, CancellationToken cancellationToken)
     {
         var phase = new Phase();
-        var workers = new Task<WorkerResult>[clients];
-        for (var i = 0; i < clients; i++)
+        var workers = new Task<WorkerResult>[point.Clients];
+        for (var i = 0; i < point.Clients; i++)
         {
-            var seed = HashCode.Combine(scenario, clients, i);
-            workers[i] = Task.Run(() => WorkerAsync(workload, phase, seed, cancellationToken), cancellationToken);
+            var client = i;
+            var seed = HashCode.Combine(point, i);
+            workers[i] = Task.Run(() => WorkerAsync(workload, client, phase, seed, cancellationToken), cancellationToken);
         }
 
-        using var process = Process.GetCurrentProcess();
+        using var self = Process.GetCurrentProcess();
         await Task.Delay(warmup, cancellationToken);
-        process.Refresh();
-        var cpuStarted = process.TotalProcessorTime;
+        var peakIsWindow = server is not null && ProcessMemory.TryResetPeak(server.Id);
+        var serverCpuStarted = server?.Cpu() ?? TimeSpan.Zero;
+        self.Refresh();
+        var cpuStarted = self.TotalProcessorTime;
         var started = Stopwatch.GetTimestamp();
         Volatile.Write(ref phase.State, Measuring);
         await Task.Delay(duration, cancellationToken);
         Volatile.Write(ref phase.State, Stopped);
         var measured = Stopwatch.GetElapsedTime(started);
-        process.Refresh();
-        var cpu = process.TotalProcessorTime - cpuStarted;
+        self.Refresh();
+        var cpu = self.TotalProcessorTime - cpuStarted;
+        var usage = server is null ? null : new ServerUsage(server.Cpu() - serverCpuStarted, ProcessMemory.Read(server.Id), peakIsWindow);
 
         var latency = new LatencyHistogram();
         long errors = 0;
@@ -56,10 +52,10 @@ internal static class LoadRunner
             errors += result.Errors;
             firstError ??= result.FirstError;
         }
-        return new RunResult(scenario, clients, measured, cpu, latency, errors, firstError);
+        return new RunResult(point, measured, cpu, usage, latency, errors, firstError);
     }
 
-    private static async Task<WorkerResult> WorkerAsync(IWorkload workload, Phase phase, int seed, CancellationToken cancellationToken)
+    private static async Task<WorkerResult> WorkerAsync(IWorkload workload, int client, Phase phase, int seed, CancellationToken cancellationToken)
     {
         var latency = new LatencyHistogram();
         var random = new Random(seed);
@@ -71,12 +67,13 @@ internal static class LoadRunner
             var ok = true;
             try
             {
-                await workload.CallAsync(random, cancellationToken);
+                await workload.CallAsync(client, random, cancellationToken);
             }
-            catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
+                // gRPC status, a rotation that failed, a PostgreSQL error: all count as a failed call.
                 ok = false;
-                firstError ??= $"{ex.StatusCode}: {ex.Status.Detail}";
+                firstError ??= ex is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : $"{ex.GetType().Name}: {ex.Message}";
             }
             var nanos = (long)((Stopwatch.GetTimestamp() - started) * NanosPerTick);
             if (Volatile.Read(ref phase.State) == Measuring)

@@ -8,12 +8,12 @@ namespace Vault.Benchmarks.Load;
 // Requests are built once before the run and shared by every client (serialising a message only
 // reads it), so the client side spends its time in the transport, not in building messages.
 
-/// <summary>The echo service: <c>payload</c> bytes each way, the same authorization header as the vault calls.</summary>
+/// <summary>The echo service: <c>payload</c> bytes each way, an authorization header like the vault calls'.</summary>
 internal sealed class EchoWorkload(EchoService.EchoServiceClient client, int payloadBytes, Metadata headers) : IWorkload
 {
     private readonly EchoRequest _request = new() { Payload = ByteString.CopyFrom(new byte[payloadBytes]) };
 
-    public Task CallAsync(Random random, CancellationToken cancellationToken) =>
+    public Task CallAsync(int clientIndex, Random random, CancellationToken cancellationToken) =>
         client.EchoAsync(_request, headers, cancellationToken: cancellationToken).ResponseAsync;
 }
 
@@ -22,7 +22,7 @@ internal sealed class KvGetWorkload(KvService.KvServiceClient client, IReadOnlyL
 {
     private readonly GetSecretRequest[] _requests = [.. paths.Select(p => new GetSecretRequest { Path = p })];
 
-    public Task CallAsync(Random random, CancellationToken cancellationToken) =>
+    public Task CallAsync(int clientIndex, Random random, CancellationToken cancellationToken) =>
         client.GetAsync(_requests[random.Next(_requests.Length)], headers, cancellationToken: cancellationToken).ResponseAsync;
 }
 
@@ -31,8 +31,36 @@ internal sealed class KvPutWorkload(KvService.KvServiceClient client, IReadOnlyL
 {
     private readonly PutSecretRequest[] _requests = [.. paths.Select(p => SecretPayload.PutRequest(p, value))];
 
-    public Task CallAsync(Random random, CancellationToken cancellationToken) =>
+    public Task CallAsync(int clientIndex, Random random, CancellationToken cancellationToken) =>
         client.PutAsync(_requests[random.Next(_requests.Length)], headers, cancellationToken: cancellationToken).ResponseAsync;
+}
+
+/// <summary>token-lookup: TokenService.Lookup with an empty accessor, i.e. the calling token itself.</summary>
+internal sealed class TokenLookupWorkload(TokenService.TokenServiceClient client, Metadata headers) : IWorkload
+{
+    private readonly LookupTokenRequest _request = new();
+
+    public Task CallAsync(int clientIndex, Random random, CancellationToken cancellationToken) =>
+        client.LookupAsync(_request, headers, cancellationToken: cancellationToken).ResponseAsync;
+}
+
+/// <summary>
+/// rotate: RotateTarget of the client's own PostgreSQL target (client i rotates target i), since
+/// rotations of one target are serialised. A rotation that failed is answered OK with the failure
+/// in its event: that counts as an error here.
+/// </summary>
+internal sealed class RotateWorkload(TargetService.TargetServiceClient client, IReadOnlyList<string> targets, Metadata headers) : IWorkload
+{
+    private readonly RotateTargetRequest[] _requests = [.. targets.Select(t => new RotateTargetRequest { Name = t })];
+
+    public async Task CallAsync(int clientIndex, Random random, CancellationToken cancellationToken)
+    {
+        var response = await client.RotateTargetAsync(_requests[clientIndex], headers, cancellationToken: cancellationToken);
+        if (response.Event?.Outcome != RotationOutcome.Succeeded)
+        {
+            throw new WorkloadException($"rotation of {_requests[clientIndex].Name}: {response.Event?.Outcome.ToString() ?? "no event"} at step '{response.Event?.Step}': {response.Event?.Reason}");
+        }
+    }
 }
 
 /// <summary>The shape of a benchmark secret: one key whose value is the payload.</summary>

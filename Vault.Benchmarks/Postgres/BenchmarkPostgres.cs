@@ -1,0 +1,144 @@
+using System.Globalization;
+using Npgsql;
+using Vault.Benchmarks.Hosting;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure.Servers;
+
+namespace Vault.Benchmarks.Postgres;
+
+/// <summary>
+/// The run's one PostgreSQL 15, started through the rotation tests' fixture (linked, not copied;
+/// as root it runs as <c>postgres</c>): the system that rotate, rotate-floor and lease-checkout
+/// act on, and what they need of it — login roles, rotation targets registered in a vault, and
+/// connections opened the way PostgresRotator opens them.
+/// </summary>
+internal sealed class BenchmarkPostgres : IAsyncDisposable
+{
+    /// <summary>KV path of the admin credential the vault's targets use.</summary>
+    public const string AdminSecretPath = "bench/admin/postgres";
+
+    private const int DefaultMaxConnections = 100;
+
+    private readonly PostgresServer _server;
+    private NpgsqlDataSource? _admin;
+
+    private BenchmarkPostgres(PostgresServer server) => _server = server;
+
+    public int MaxConnections { get; private set; } = DefaultMaxConnections;
+
+    /// <summary>Starts the server; raises <c>max_connections</c> (restarting it) if <paramref name="maxClients"/> clients could need more than the default 100.</summary>
+    public static async Task<BenchmarkPostgres> StartAsync(int maxClients, CancellationToken cancellationToken)
+    {
+        var server = await PostgresServer.StartAsync(cancellationToken);
+        var postgres = new BenchmarkPostgres(server);
+        try
+        {
+            // rotate-floor holds an admin session per client and opens a login beside it; each
+            // rotation opens an admin session, then a login. Leave room for both, plus setup.
+            var needed = (2 * maxClients) + 20;
+            if (needed > DefaultMaxConnections)
+            {
+                await server.ExecuteAsync($"ALTER SYSTEM SET max_connections = {needed.ToString(CultureInfo.InvariantCulture)}");
+                await server.RestartAsync();
+                postgres.MaxConnections = needed;
+            }
+            return postgres;
+        }
+        catch
+        {
+            await postgres.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Where targets point: the server's host, port and database, no options (so TLS is libpq's <c>prefer</c>, as for any target without <c>ssl_mode</c>).</summary>
+    public TargetConnection TargetConnection => new() { Host = _server.Host, Port = (uint)_server.Port, Database = _server.Database };
+
+    /// <summary>Creates <paramref name="count"/> login roles, each with its own random password.</summary>
+    public async Task<IReadOnlyList<(string Role, string Password)>> CreateRolesAsync(int count)
+    {
+        var roles = new List<(string, string)>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var password = ServerHost.NewPassword();
+            roles.Add((await _server.CreateLoginRoleAsync(password, "bench"), password));
+        }
+        return roles;
+    }
+
+    /// <summary>
+    /// Stores the superuser as the admin secret and registers one single-user target per role,
+    /// with its current password (no rotation at registration). Uses the root token.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> RegisterTargetsAsync(BenchmarkVault vault, string prefix, IReadOnlyList<(string Role, string Password)> roles, CancellationToken cancellationToken)
+    {
+        var kv = new KvService.KvServiceClient(vault.SetupChannel);
+        await kv.PutAsync(
+            new PutSecretRequest { Path = AdminSecretPath, Data = { ["username"] = _server.SuperUser, ["password"] = _server.SuperPassword } },
+            vault.RootHeaders,
+            cancellationToken: cancellationToken);
+        var targets = new TargetService.TargetServiceClient(vault.SetupChannel);
+        var names = new List<string>(roles.Count);
+        foreach (var (role, password) in roles)
+        {
+            var name = $"{prefix}-{names.Count:D4}";
+            await targets.PutTargetAsync(
+                new PutTargetRequest
+                {
+                    Target = new Target
+                    {
+                        Name = name,
+                        Kind = "postgres",
+                        Connection = TargetConnection,
+                        Account = role,
+                        AdminSecret = AdminSecretPath,
+                        Strategy = RotationStrategy.SingleUser,
+                    },
+                    CurrentPassword = password,
+                },
+                vault.RootHeaders,
+                cancellationToken: cancellationToken);
+            names.Add(name);
+        }
+        return names;
+    }
+
+    /// <summary>An unpooled superuser session, for rotate-floor's ALTER ROLE.</summary>
+    public async Task<NpgsqlConnection> OpenAdminAsync(CancellationToken cancellationToken)
+    {
+        _admin ??= DataSource(_server.SuperUser, _server.SuperPassword);
+        return await _admin.OpenConnectionAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// A data source built as PostgresRotator builds its own: no pooling (a changed password is
+    /// always tried afresh), no type loading, TLS <c>prefer</c>. Dispose it after the one open.
+    /// </summary>
+    public NpgsqlDataSource DataSource(string user, string password)
+    {
+        var connectionString = new NpgsqlConnectionStringBuilder
+        {
+            Host = _server.Host,
+            Port = _server.Port,
+            Database = _server.Database,
+            Username = user,
+            Password = password,
+            Pooling = false,
+            Enlist = false,
+            Timeout = 10,
+            SslMode = SslMode.Prefer,
+        }.ConnectionString;
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        builder.ConfigureTypeLoading(typeLoading => typeLoading.EnableTypeLoading(false));
+        return builder.Build();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_admin is not null)
+        {
+            await _admin.DisposeAsync();
+        }
+        await _server.DisposeAsync();
+    }
+}

@@ -1,0 +1,174 @@
+using Grpc.Net.Client;
+using Vault.Benchmarks.Echo;
+using Vault.Benchmarks.Hosting;
+using Vault.Benchmarks.Load;
+using Vault.Benchmarks.Postgres;
+using Vault.Protocol.V1;
+using static Vault.Benchmarks.ScenarioNames;
+
+namespace Vault.Benchmarks;
+
+/// <summary>
+/// Runs the rows of one invocation: for each transport, payload and client count, echo first and
+/// then the vault scenarios, each against servers in their own processes.
+/// </summary>
+/// <remarks>
+/// Read scenarios share one seeded vault per (transport, payload) that sees no writes after
+/// seeding. Every writing row (kv-put, lease-checkout, rotate) gets a fresh vault, so that piled-up
+/// versions, leases or history never leak into another row. rotate-floor needs no vault and no
+/// transport: it runs in the first transport's block only.
+/// </remarks>
+internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAsyncDisposable
+{
+    private const string PutPathPrefix = "bench/put/";
+
+    private readonly List<RunResult> _results = [];
+    private BenchmarkPostgres? _postgres;
+
+    public IReadOnlyList<RunResult> Results => _results;
+
+    /// <summary>The certificate the TLS rows used, if any.</summary>
+    public TlsFiles? Tls { get; private set; }
+
+    /// <summary>PostgreSQL's <c>max_connections</c>, if it ran.</summary>
+    public int? PostgresMaxConnections => _postgres?.MaxConnections;
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        if (options.Scenarios.Any(UsesPostgres))
+        {
+            await Console.Error.WriteLineAsync("starting PostgreSQL 15 ...");
+            _postgres = await BenchmarkPostgres.StartAsync(options.Clients.Max(), cancellationToken);
+        }
+        for (var i = 0; i < options.Transports.Count; i++)
+        {
+            var name = options.Transports[i];
+            var transport = new Transport(name, name == Transport.TlsName ? Tls ??= TlsFiles.Create(runDirectory) : null);
+            await RunTransportAsync(transport, first: i == 0, cancellationToken);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
+    }
+
+    private async Task RunTransportAsync(Transport transport, bool first, CancellationToken cancellationToken)
+    {
+        await using var echo = options.Runs(ScenarioNames.Echo) ? await ChildServer.StartAsync(ServeCommand.Echo, transport.ServerArgs, cancellationToken) : null;
+        foreach (var payload in options.Payloads)
+        {
+            var isReference = payload == options.ReferencePayload;
+            var value = SecretPayload.Value(payload);
+            await using var reads = options.Runs(KvGet) || (isReference && options.Runs(TokenLookup))
+                ? await SeededVault.StartAsync(runDirectory, transport, options.Secrets, value, cancellationToken)
+                : null;
+            await using var scale = isReference && options.Runs(KvGetScale)
+                ? await SeededVault.StartAsync(runDirectory, transport, options.ScaleSecrets, value, cancellationToken)
+                : null;
+            foreach (var clients in options.Clients)
+            {
+                // Echo first at each point, so that the ceiling and the rows compared with it are
+                // measured close together on a machine whose load drifts.
+                foreach (var scenario in All.Where(options.Runs))
+                {
+                    var runsHere = scenario switch
+                    {
+                        RotateFloor => first && isReference,
+                        KvGetScale => isReference,
+                        _ => UsesPayload(scenario) || isReference,
+                    };
+                    if (!runsHere)
+                    {
+                        continue;
+                    }
+                    var point = new Point(
+                        scenario,
+                        scenario == RotateFloor ? null : transport.Name,
+                        UsesPayload(scenario) || scenario == KvGetScale ? payload : null,
+                        clients);
+                    _results.Add(await RunRowAsync(point, transport, echo, reads, scale, value, cancellationToken));
+                }
+            }
+        }
+    }
+
+    private async Task<RunResult> RunRowAsync(Point point, Transport transport, ChildServer? echo, SeededVault? reads, SeededVault? scale, string value, CancellationToken cancellationToken)
+    {
+        var label = $"{point.Scenario} {point.Transport ?? "-"} {(point.Payload is { } p ? $"{p} B " : "")}x{point.Clients}";
+        await using var row = new Row();
+        (IWorkload, ChildServer?) setup = point.Scenario switch
+        {
+            ScenarioNames.Echo => (new EchoWorkload(new EchoService.EchoServiceClient(row.Channel(transport, echo!.Address)), value.Length, EchoHost.Headers), echo),
+            KvGet => (ReadWorkload(row, transport, reads!), reads!.Vault.Server),
+            KvGetScale => (ReadWorkload(row, transport, scale!), scale!.Vault.Server),
+            TokenLookup => (new TokenLookupWorkload(new TokenService.TokenServiceClient(row.Channel(transport, reads!.Vault.Address)), reads.Headers), reads.Vault.Server),
+            KvPut => await KvPutAsync(row, transport, value, cancellationToken),
+            Rotate => await RotateAsync(row, transport, point.Clients, cancellationToken),
+            RotateFloor => (row.Own(await RotateFloorWorkload.CreateAsync(_postgres!, point.Clients, cancellationToken)), null),
+            _ => throw new InvalidOperationException($"no workload for scenario {point.Scenario}"),
+        };
+        var (workload, server) = setup;
+        await Console.Error.WriteAsync($"{label} ... ");
+        var result = await LoadRunner.RunAsync(point, workload, server, options.Warmup, options.Duration, cancellationToken);
+        await Console.Error.WriteLineAsync(
+            $"{result.OpsPerSecond:N0} ops/s, p99 {result.Latency.PercentileNanos(99) / 1e6:0.000} ms, {result.Errors} errors" +
+            (result.ServerCpuMicrosPerCall is { } cpu ? $", server {cpu:0} µs/call, {result.Server!.Memory.RssMb:0} MB" : ""));
+        return result;
+    }
+
+    private static KvGetWorkload ReadWorkload(Row row, Transport transport, SeededVault vault) =>
+        new(new KvService.KvServiceClient(row.Channel(transport, vault.Vault.Address)), vault.Paths, vault.Headers);
+
+    private async Task<(IWorkload, ChildServer?)> KvPutAsync(Row row, Transport transport, string value, CancellationToken cancellationToken)
+    {
+        var vault = row.Own(await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken));
+        var headers = await vault.CreateTokenAsync("bench-kv-put", [BenchmarkVault.Rule($"kv/{PutPathPrefix}*", "create", "update")], cancellationToken);
+        string[] paths = [.. Enumerable.Range(0, options.Secrets).Select(i => $"{PutPathPrefix}{i:D6}")];
+        return (new KvPutWorkload(new KvService.KvServiceClient(row.Channel(transport, vault.Address)), paths, value, headers), vault.Server);
+    }
+
+    private async Task<(IWorkload, ChildServer?)> RotateAsync(Row row, Transport transport, int clients, CancellationToken cancellationToken)
+    {
+        var vault = row.Own(await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken));
+        var roles = await _postgres!.CreateRolesAsync(clients);
+        var targets = await _postgres.RegisterTargetsAsync(vault, "bench-rotate", roles, cancellationToken);
+        var headers = await vault.CreateTokenAsync("bench-rotate", [BenchmarkVault.Rule("rotation/target/+", "rotate")], cancellationToken);
+        return (new RotateWorkload(new TargetService.TargetServiceClient(row.Channel(transport, vault.Address)), targets, headers), vault.Server);
+    }
+
+    /// <summary>What one row opened (channels, a fresh vault, PostgreSQL sessions), closed when the row ends.</summary>
+    private sealed class Row : IAsyncDisposable
+    {
+        private readonly List<object> _owned = [];
+
+        public GrpcChannel Channel(Transport transport, Uri address) => Own(transport.OpenChannel(address));
+
+        public T Own<T>(T resource)
+            where T : class
+        {
+            _owned.Add(resource);
+            return resource;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            // Channels first, then the servers they talk to.
+            for (var i = _owned.Count - 1; i >= 0; i--)
+            {
+                switch (_owned[i])
+                {
+                    case IAsyncDisposable asyncDisposable:
+                        await asyncDisposable.DisposeAsync();
+                        break;
+                    case IDisposable disposable:
+                        disposable.Dispose();
+                        break;
+                }
+            }
+        }
+    }
+}
