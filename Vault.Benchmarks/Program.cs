@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Vault.Benchmarks;
 using Vault.Benchmarks.Hosting;
 
@@ -23,18 +24,25 @@ catch (FormatException ex)
     return 2;
 }
 
+// Ctrl-C or SIGTERM: stop measuring, clean up (servers, PostgreSQL, temp files), report what was measured.
 using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {
     e.Cancel = true;
     stop.Cancel();
 };
+using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+{
+    context.Cancel = true;
+    stop.Cancel();
+});
 
 var startedUtc = DateTime.UtcNow;
 var clock = Stopwatch.StartNew();
 // Certificates, vault data directories: everything of this run lives here and goes with it.
 var runDirectory = Directory.CreateTempSubdirectory("vault-bench-").FullName;
 string? interrupted = null;
+var exitCode = 0;
 var sweep = new Sweep(options, runDirectory);
 try
 {
@@ -42,13 +50,16 @@ try
 }
 catch (OperationCanceledException) when (stop.IsCancellationRequested)
 {
+    Console.Error.WriteLine("interrupted");
     interrupted = "interrupted";
+    exitCode = 130;
 }
 catch (Exception ex)
 {
     // Report the rows measured so far; the failure itself goes to stderr.
     Console.Error.WriteLine($"vault-bench: {ex}");
     interrupted = $"{ex.GetType().Name}: {ex.Message}";
+    exitCode = 3;
 }
 finally
 {
@@ -65,4 +76,4 @@ finally
 
 var info = new RunInfo(startedUtc, clock.Elapsed, sweep.Tls is not null, sweep.PostgresMaxConnections, interrupted);
 Console.WriteLine(Report.Render(options, args, sweep.Results, info));
-return interrupted is not null ? 3 : sweep.Results.Any(r => r.Errors > 0) ? 1 : 0;
+return exitCode != 0 ? exitCode : sweep.Results.Any(r => r.Errors > 0) ? 1 : 0;
