@@ -13,6 +13,8 @@ internal sealed record RunInfo(DateTime StartedUtc, TimeSpan WallTime, bool Used
 /// <summary>The markdown report printed to stdout at the end of a run.</summary>
 internal static class Report
 {
+    private const int FewCallsPerClient = 3;
+
     public static string Render(BenchmarkOptions options, IReadOnlyList<string> args, IReadOnlyList<RunResult> results, RunInfo info)
     {
         var text = new StringBuilder();
@@ -47,6 +49,12 @@ internal static class Report
             var memory = result.Server?.Memory;
             Line(text,
                 $"| {point.Scenario} | {point.Transport ?? "–"} | {(point.Payload is { } p ? p.ToString("N0", CultureInfo.InvariantCulture) : "–")} | {point.Clients} | {result.OpsPerSecond:N0} | {Ms(latency.PercentileNanos(50), ok)} | {Ms(latency.PercentileNanos(99), ok)} | {Ms(latency.PercentileNanos(99.9), ok)} | {Ms((long)latency.MeanNanos, ok)} | {result.Errors} | {Number(result.ServerCpuMicrosPerCall)} | {Number(memory?.PeakMb)} | {Number(memory?.RssMb)} | {Number(result.GeneratorCpuMicrosPerCall)} | {throughputRatio} | {latencyRatio} | {floorRatio} |");
+        }
+        var thin = results.Where(r => r.Latency.Count < FewCallsPerClient * r.Point.Clients).ToList();
+        if (thin.Count > 0)
+        {
+            text.AppendLine();
+            Line(text, $"Fewer than {FewCallsPerClient} completed calls per client in the window (calls take about as long as the window; their latencies rest on few samples, so prefer a longer --duration for them): {string.Join(", ", thin.Select(r => $"{r.Point.Scenario} {r.Point.Transport ?? "–"} x{r.Point.Clients} ({r.Latency.Count} calls)"))}.");
         }
         foreach (var failed in results.Where(r => r.FirstError is not null))
         {
