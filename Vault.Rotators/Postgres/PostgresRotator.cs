@@ -18,13 +18,20 @@ namespace Vault.Rotators.Postgres;
 /// <c>postgres</c>; both the admin and the login check connect to it). Option <c>ssl_mode</c>:
 /// <c>disable</c>, <c>allow</c>, <c>prefer</c> (default, as libpq), <c>require</c>,
 /// <c>verify-ca</c>, <c>verify-full</c>; use <c>verify-full</c> over untrusted networks, since
-/// <c>prefer</c> and <c>require</c> do not authenticate the server. Every connection is unpooled and
-/// opened from a data source that is disposed after the call, so no connection string holding a
-/// password is cached by the driver and a changed password is always tried afresh.
+/// <c>prefer</c> and <c>require</c> do not authenticate the server.
+/// </para>
+/// <para>
+/// Admin statements that are safe to repeat (setting a password, dropping a user) run on pooled
+/// admin sessions (<see cref="PostgresAdminSessions"/>: at most 4 per target and admin
+/// credential, idle for at most 30 s); a pooled session the server has closed is replaced and the
+/// statement tried once more. Creating a user, and every login that proves a password, use a
+/// fresh unpooled connection whose data source is disposed after the call.
 /// </para>
 /// </remarks>
-public sealed class PostgresRotator : ICredentialRotator
+public sealed class PostgresRotator : ICredentialRotator, IDisposable
 {
+    private readonly PostgresAdminSessions _adminSessions = new();
+
     /// <summary>Default TCP port.</summary>
     public const int DefaultPort = 5432;
 
@@ -70,21 +77,8 @@ public sealed class PostgresRotator : ICredentialRotator
         RejectUnhashable(step, connection, account, newPassword);
         var sql = $"ALTER ROLE {PostgresSql.QuoteIdentifier(account)} PASSWORD {PostgresSql.QuoteLiteral(ScramVerifier.Create(newPassword))}";
 
-        var dataSource = CreateDataSource(connection, admin);
-        await using var dataSourceScope = dataSource.ConfigureAwait(false);
-        var session = await OpenAsAdminAsync(dataSource, step, connection, cancellationToken).ConfigureAwait(false);
-        await using var sessionScope = session.ConfigureAwait(false);
-        try
-        {
-            using var command = new NpgsqlCommand(sql, session);
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (NpgsqlException ex)
-        {
-            // Drivers may answer a cancelled open or command with their own error.
-            cancellationToken.ThrowIfCancellationRequested();
-            throw PostgresErrors.StatementFailed(step, connection, $"role {PostgresSql.QuoteIdentifier(account)}", ex);
-        }
+        await OnAdminSessionAsync(connection, admin, step, $"role {PostgresSql.QuoteIdentifier(account)}",
+            (session, ct) => ExecuteAsync(session, sql, ct), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -169,34 +163,31 @@ public sealed class PostgresRotator : ICredentialRotator
         const string step = "revoke ephemeral user";
         var name = PostgresSql.QuoteIdentifier(username);
 
-        var dataSource = CreateDataSource(connection, admin);
-        await using var dataSourceScope = dataSource.ConfigureAwait(false);
-        var session = await OpenAsAdminAsync(dataSource, step, connection, cancellationToken).ConfigureAwait(false);
-        await using var sessionScope = session.ConfigureAwait(false);
-        var what = $"role {name}";
+        await OnAdminSessionAsync(connection, admin, step, $"role {name}", (session, ct) => DropRoleAsync(session, username, name, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>NOLOGIN, end its sessions, then reassign, drop owned and drop the role in one transaction; a role already gone is success.</summary>
+    private static async Task DropRoleAsync(NpgsqlConnection session, string username, string name, CancellationToken cancellationToken)
+    {
+        using (var exists = new NpgsqlCommand("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", session))
+        {
+            exists.Parameters.AddWithValue(username);
+            if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
+            {
+                return;
+            }
+        }
+        await ExecuteAsync(session, $"ALTER ROLE {name} NOLOGIN", cancellationToken).ConfigureAwait(false);
+        var terminate = session.PostgreSqlVersion.Major >= 14
+            ? $"SELECT pg_catalog.pg_terminate_backend(pid, {TerminateWaitMs}) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()"
+            : "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()";
+        using (var kill = new NpgsqlCommand(terminate, session))
+        {
+            kill.Parameters.AddWithValue(username);
+            await kill.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
         try
         {
-            using (var exists = new NpgsqlCommand("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", session))
-            {
-                exists.Parameters.AddWithValue(username);
-                if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
-                {
-                    return;
-                }
-            }
-            await ExecuteAsync(session, $"ALTER ROLE {name} NOLOGIN", cancellationToken).ConfigureAwait(false);
-
-            what = $"sessions of role {name}";
-            var terminate = session.PostgreSqlVersion.Major >= 14
-                ? $"SELECT pg_catalog.pg_terminate_backend(pid, {TerminateWaitMs}) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()"
-                : "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()";
-            using (var kill = new NpgsqlCommand(terminate, session))
-            {
-                kill.Parameters.AddWithValue(username);
-                await kill.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            what = $"role {name}";
             var transaction = await session.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using var transactionScope = transaction.ConfigureAwait(false);
             await ExecuteAsync(session, $"REASSIGN OWNED BY {name} TO CURRENT_USER", cancellationToken).ConfigureAwait(false);
@@ -208,10 +199,35 @@ public sealed class PostgresRotator : ICredentialRotator
         {
             // Dropped concurrently between the existence check and here: the goal is met.
         }
-        catch (NpgsqlException ex)
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> (which must be safe to repeat) on a pooled admin session. If
+    /// the first try loses its session (a pooled session the server has since closed: a restart,
+    /// a terminated backend), the work is tried once more on another.
+    /// </summary>
+    private async Task OnAdminSessionAsync(TargetConnection connection, Credential admin, string step, string what, Func<NpgsqlConnection, CancellationToken, Task> work, CancellationToken cancellationToken)
+    {
+        var dataSource = _adminSessions.For(Settings(connection, admin), Build);
+        for (var attempt = 1; ; attempt++)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            throw PostgresErrors.StatementFailed(step, connection, what, ex);
+            var session = await OpenAsAdminAsync(dataSource, step, connection, cancellationToken).ConfigureAwait(false);
+            await using var sessionScope = session.ConfigureAwait(false);
+            try
+            {
+                await work(session, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (NpgsqlException ex) when (attempt == 1 && SessionWasLost(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                // Tried again on a new session.
+            }
+            catch (NpgsqlException ex)
+            {
+                // Drivers may answer a cancelled open or command with their own error.
+                cancellationToken.ThrowIfCancellationRequested();
+                throw PostgresErrors.StatementFailed(step, connection, what, ex);
+            }
         }
     }
 
@@ -234,27 +250,44 @@ public sealed class PostgresRotator : ICredentialRotator
         }
     }
 
+    /// <summary>
+    /// The session, not the statement, failed: the connection broke, or the server ended the
+    /// session (class 57P: shut down, restarted, terminated by an admin; class 08: connection).
+    /// </summary>
+    private static bool SessionWasLost(NpgsqlException ex) =>
+        ex is not PostgresException pg || pg.SqlState.StartsWith("57P", StringComparison.Ordinal) || pg.SqlState.StartsWith("08", StringComparison.Ordinal);
+
+    /// <summary>A fresh, unpooled data source; dispose it after the call.</summary>
     private static NpgsqlDataSource CreateDataSource(TargetConnection connection, Credential credential)
     {
-        var builder = new NpgsqlConnectionStringBuilder
-        {
-            Host = connection.Host,
-            Port = connection.Port == 0 ? DefaultPort : connection.Port,
-            Database = connection.Database.Length > 0 ? connection.Database : DefaultDatabase,
-            Username = credential.Username,
-            Password = credential.Password,
-            // A pooled connection opened before a password change would still log in afterwards.
-            Pooling = false,
-            Enlist = false,
-            Timeout = TargetChecks.TimeoutSeconds(connection.ConnectTimeout),
-            SslMode = ParseSslMode(connection.Option(SslModeOption, "prefer")) ?? SslMode.Prefer,
-            ApplicationName = "vault-rotator",
-        };
-        var dataSource = new NpgsqlDataSourceBuilder(builder.ConnectionString);
+        var settings = Settings(connection, credential);
+        // A pooled connection opened before a password change would still log in afterwards.
+        settings.Pooling = false;
+        return Build(settings);
+    }
+
+    private static NpgsqlConnectionStringBuilder Settings(TargetConnection connection, Credential credential) => new()
+    {
+        Host = connection.Host,
+        Port = connection.Port == 0 ? DefaultPort : connection.Port,
+        Database = connection.Database.Length > 0 ? connection.Database : DefaultDatabase,
+        Username = credential.Username,
+        Password = credential.Password,
+        Enlist = false,
+        Timeout = TargetChecks.TimeoutSeconds(connection.ConnectTimeout),
+        SslMode = ParseSslMode(connection.Option(SslModeOption, "prefer")) ?? SslMode.Prefer,
+        ApplicationName = "vault-rotator",
+    };
+
+    private static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder settings)
+    {
+        var dataSource = new NpgsqlDataSourceBuilder(settings.ConnectionString);
         // Only built-in types are used; skips the type-loading query on every open.
         dataSource.ConfigureTypeLoading(typeLoading => typeLoading.EnableTypeLoading(false));
         return dataSource.Build();
     }
+
+    public void Dispose() => _adminSessions.Dispose();
 
     private static SslMode? ParseSslMode(string value) => value.ToLowerInvariant() switch
     {

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Vault.Server.Crypto;
@@ -30,14 +29,16 @@ public sealed class AuditLog : IAsyncDisposable
     public const string HmacPurpose = "audit";
     private const string FilePrefix = "audit-";
     private const string FileSuffix = ".jsonl";
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly System.Collections.Concurrent.BlockingCollection<Pending> _queue = new();
+    // Guards the chain head (_seq, _prevHash, _fileIndex, _headLoaded) between the writer and Verify.
+    private readonly Lock _chain = new();
     private readonly SecurityBarrier _barrier;
     private readonly TimeProvider _clock;
     private readonly ILogger<AuditLog> _logger;
     private readonly string _directory;
     private readonly long _maxFileBytes;
     private readonly AuditFlush _flush;
-    private readonly Task _writer;
+    private readonly Thread _writer;
     private ulong _seq;
     private string _prevHash = "";
     private int _fileIndex;
@@ -54,7 +55,9 @@ public sealed class AuditLog : IAsyncDisposable
         _maxFileBytes = o.AuditMaxFileBytes;
         _flush = o.AuditFlush;
         Directory.CreateDirectory(_directory);
-        _writer = Task.Run(WriterLoopAsync);
+        // A thread of its own: each group blocks in fsync, which must not hold a pool thread.
+        _writer = new Thread(WriterLoop) { Name = "vault-audit-writer", IsBackground = true };
+        _writer.Start();
     }
 
     /// <summary>Raised when the log starts or stops failing, with the new failing flag.</summary>
@@ -68,7 +71,7 @@ public sealed class AuditLog : IAsyncDisposable
     public Task AppendAsync(AuditEvent entry)
     {
         var pending = new Pending(entry);
-        if (!_queue.Writer.TryWrite(pending))
+        if (!TryEnqueue(pending))
         {
             throw new AuditUnavailableException("audit log is closed");
         }
@@ -83,7 +86,7 @@ public sealed class AuditLog : IAsyncDisposable
     public async Task<bool> ProbeAsync()
     {
         var pending = new Pending(null);
-        if (!_queue.Writer.TryWrite(pending))
+        if (!TryEnqueue(pending))
         {
             return false;
         }
@@ -141,7 +144,7 @@ public sealed class AuditLog : IAsyncDisposable
         // a line after them that does not parse may be a group still being written.
         ulong written;
         bool headKnown;
-        lock (_queue)
+        lock (_chain)
         {
             written = _seq;
             headKnown = _headLoaded;
@@ -203,8 +206,29 @@ public sealed class AuditLog : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
-        await _writer;
+        try
+        {
+            _queue.CompleteAdding();
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+        await Task.Run(_writer.Join);
+        _queue.Dispose();
+    }
+
+    private bool TryEnqueue(Pending pending)
+    {
+        try
+        {
+            return _queue.TryAdd(pending);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+        {
+            // Adding after CompleteAdding: the log is closing.
+            return false;
+        }
     }
 
     private string ComputeHash(AuditLine entry)
@@ -222,13 +246,14 @@ public sealed class AuditLog : IAsyncDisposable
         }
     }
 
-    private async Task WriterLoopAsync()
+    private void WriterLoop()
     {
         var group = new List<Pending>();
-        while (await _queue.Reader.WaitToReadAsync())
+        foreach (var first in _queue.GetConsumingEnumerable())
         {
             group.Clear();
-            while (group.Count < (_flush == AuditFlush.EveryEntry ? 1 : 256) && _queue.Reader.TryRead(out var next))
+            group.Add(first);
+            while (group.Count < (_flush == AuditFlush.EveryEntry ? 1 : 256) && _queue.TryTake(out var next))
             {
                 group.Add(next);
             }
@@ -266,12 +291,12 @@ public sealed class AuditLog : IAsyncDisposable
 
     private void WriteGroup(List<Pending> group)
     {
-        lock (_queue)
+        lock (_chain)
         {
             LoadHead();
             var seq = _seq;
             var prev = _prevHash;
-            var text = new StringBuilder();
+            using var text = new MemoryStream();
             foreach (var pending in group)
             {
                 if (pending.Event is not { } e)
@@ -291,9 +316,16 @@ public sealed class AuditLog : IAsyncDisposable
                     CredentialHmac = e.CredentialHmac,
                     PrevHash = prev,
                 };
-                line.Hash = ComputeHash(line);
-                prev = line.Hash;
-                text.Append(JsonSerializer.Serialize(line, AuditJson.Default.AuditLine)).Append('\n');
+                // Serialised once: the hash covers these bytes (the entry without its hash, which
+                // is its last property), and the line is the same bytes with the hash appended —
+                // exactly what serialising the whole entry gives, as Verify checks.
+                var canonical = JsonSerializer.SerializeToUtf8Bytes(line, AuditJson.Default.AuditLine);
+                var hash = Convert.ToHexStringLower(_barrier.Hmac(HmacPurpose, canonical));
+                text.Write(canonical.AsSpan(0, canonical.Length - 1));
+                text.Write(",\"hash\":\""u8);
+                text.Write(Encoding.ASCII.GetBytes(hash));
+                text.Write("\"}\n"u8);
+                prev = hash;
             }
             var path = CurrentFile();
             // Opened per group: a file that became unwritable (or was replaced) fails this group
@@ -303,7 +335,7 @@ public sealed class AuditLog : IAsyncDisposable
                 var committedLength = stream.Length;
                 try
                 {
-                    stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
+                    stream.Write(text.GetBuffer().AsSpan(0, (int)text.Length));
                     stream.Flush(flushToDisk: true);
                 }
                 catch

@@ -4,8 +4,9 @@ using Vault.Server.Storage;
 namespace Vault.Server.Auth;
 
 /// <summary>
-/// Named policies, validated on write. Compiled from the stored record on every use: a cache
-/// filled from a read that raced a delete or an update could keep a revoked grant alive.
+/// Named policies, validated on write. A policy is verified and compiled once per stored version
+/// (<see cref="IVaultStore.GetDerived{T, TDerived}"/>): the compiled rules live exactly as long
+/// as the version they came from, so an update or delete takes effect on the next request.
 /// </summary>
 public sealed class PolicyStore(IVaultStore store, SecurityBarrier barrier, TimeProvider clock)
 {
@@ -87,25 +88,30 @@ public sealed class PolicyStore(IVaultStore store, SecurityBarrier barrier, Time
     }
 
     /// <summary>The ACL for a set of policy names. Unknown (deleted) policies grant nothing.</summary>
-    public Acl AclFor(IEnumerable<string> policyNames)
+    public Acl AclFor(IReadOnlyList<string> policyNames)
     {
+        if (policyNames.Contains(RootPolicy))
+        {
+            return new Acl([], isRoot: true);
+        }
+        if (policyNames.Count == 1)
+        {
+            return new Acl(Compiled(policyNames[0]) ?? [], isRoot: false);
+        }
         var rules = new List<(PathGlob, Capability)>();
-        var isRoot = false;
         foreach (var name in policyNames)
         {
-            if (name == RootPolicy)
-            {
-                isRoot = true;
-                continue;
-            }
-            var record = Load(name);
-            if (record is not null)
-            {
-                rules.AddRange(Compile(record.Rules));
-            }
+            rules.AddRange(Compiled(name) ?? []);
         }
-        return new Acl(rules, isRoot);
+        return new Acl(rules, isRoot: false);
     }
+
+    private List<(PathGlob, Capability)>? Compiled(string name) =>
+        store.GetDerived<PolicyRecord, List<(PathGlob, Capability)>>(Collections.Policies, name, record =>
+        {
+            RecordSeal.Verify(Hmac, Collections.Policies, name, record.Canonical(), record.Seal);
+            return Compile(record.Rules);
+        });
 
     private PolicyRecord? Load(string name)
     {

@@ -267,6 +267,15 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
     /// <exception cref="DataIntegrityException">The stored record was altered outside the vault.</exception>
     private TokenRecord? Load(IStoreReader reader, string hash)
     {
+        if (reader is IVaultStore shared)
+        {
+            // Verified once per stored version; the record is shared and never mutated.
+            return shared.GetDerived<TokenRecord, TokenRecord>(Collections.Tokens, hash, record =>
+            {
+                RecordSeal.Verify(Hmac, Collections.Tokens, hash, record.Canonical(), record.Seal);
+                return record;
+            });
+        }
         var record = reader.Get<TokenRecord>(Collections.Tokens, hash);
         if (record is not null)
         {

@@ -74,6 +74,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, ListCheckoutSetsRequest) => new("lease/set", Capability.List),
         (_, DeleteCheckoutSetRequest r) => new($"lease/set/{PolicyStore.ValidateName(r.Name)}", Capability.Delete),
         (_, CheckoutAccountRequest r) => new($"lease/set/{PolicyStore.ValidateName(r.Set, "set")}", Capability.Checkout),
+        (_, LeaseStaticCredentialRequest r) => new($"{Target(r.Target, "target")}/credential", Capability.Read),
         (_, TailAuditRequest) => new("sys/audit", Capability.Read),
         (_, VerifyAuditRequest) => new("sys/audit", Capability.Read),
         (_, HashAuditRequest) => new("sys/audit/hash", Capability.Update),

@@ -116,6 +116,17 @@ public sealed class LeaseGrpcService(LeaseManager leases, Rotation.TargetManager
         return new IssuedCredential { Lease = ToProto(id, lease), Username = lease.Username, Password = password };
     }
 
+    public override async Task<IssuedCredential> LeaseStaticCredential(LeaseStaticCredentialRequest request, ServerCallContext context)
+    {
+        var (id, lease, credential) = await leases.LeaseStaticAsync(request.Target, request.Ttl.AsTimeSpan("ttl"), VaultInterceptor.Caller(context), context.CancellationToken);
+        var issued = new IssuedCredential { Lease = ToProto(id, lease), Username = credential.Username, Password = credential.Password };
+        if (credential.NextRotationAt is { } next)
+        {
+            issued.NextRotationAt = Timestamp.FromDateTimeOffset(next);
+        }
+        return issued;
+    }
+
     private CheckoutSet ToProto(string name, CheckoutSetRecord record)
     {
         var set = new CheckoutSet

@@ -19,4 +19,10 @@ internal static partial class LeaseLog
 
     [LoggerMessage(3105, LogLevel.Error, "Lease reaper pass failed")]
     public static partial void ReaperFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(3106, LogLevel.Debug, "Leased the static credential of {Target} ({Username}) as {LeaseId}, expires {ExpiresAt:O}")]
+    public static partial void StaticIssued(ILogger logger, string leaseId, string username, string target, DateTimeOffset expiresAt);
+
+    [LoggerMessage(3107, LogLevel.Debug, "Static lease {LeaseId} ended: {Why}")]
+    public static partial void StaticEnded(ILogger logger, string leaseId, string why);
 }

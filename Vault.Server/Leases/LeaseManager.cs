@@ -200,7 +200,9 @@ public sealed partial class LeaseManager(
             }
             var defaultSeconds = leaseId.StartsWith(CheckoutPrefix, StringComparison.Ordinal)
                 ? tx.Get<CheckoutSetRecord>(Collections.CheckoutSets, lease.Role)?.DefaultTtlSeconds
-                : tx.Get<DynamicRoleRecord>(Collections.DynamicRoles, lease.Role)?.DefaultTtlSeconds;
+                : leaseId.StartsWith(StaticPrefix, StringComparison.Ordinal)
+                    ? (long)DefaultTtl.TotalSeconds
+                    : tx.Get<DynamicRoleRecord>(Collections.DynamicRoles, lease.Role)?.DefaultTtlSeconds;
             var step = increment ?? TimeSpan.FromSeconds(defaultSeconds ?? (long)DefaultTtl.TotalSeconds);
             lease.ExpiresAtUnixMs = Math.Min(now + (long)step.TotalMilliseconds, lease.MaxExpiresAtUnixMs);
             Save(tx, leaseId, lease);
@@ -254,7 +256,14 @@ public sealed partial class LeaseManager(
     /// <summary>One reaper pass: ends expired leases and leases whose token is gone, retries due revocations.</summary>
     public async Task ReapAsync(CancellationToken cancellationToken)
     {
-        foreach (var (id, _) in LoadAll(""))
+        // A cheap first look (no seal check, one liveness check per token) picks the candidates;
+        // each is decided again on its verified record below.
+        var live = new Dictionary<string, bool>(StringComparer.Ordinal);
+        var due = store.List<LeaseRecord>(Collections.Leases, "")
+            .Where(l => DueReason(l.Value, accessor => live.TryGetValue(accessor, out var known) ? known : live[accessor] = tokens.IsLive(accessor)) is not null)
+            .Select(l => l.Key)
+            .ToList();
+        foreach (var id in due)
         {
             cancellationToken.ThrowIfCancellationRequested();
             try
@@ -262,6 +271,10 @@ public sealed partial class LeaseManager(
                 // Decided again on the lease as it is now (under the revocation guard): the
                 // snapshot above may be stale by the time this lease's turn comes.
                 await TryRevokeAsync(id, DueReason, cancellationToken);
+            }
+            catch (DataIntegrityException)
+            {
+                // Altered outside the vault: shown by Lookup as DATA_LOSS, never acted on.
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -272,13 +285,15 @@ public sealed partial class LeaseManager(
     }
 
     /// <summary>Why the reaper should end this lease now, or null.</summary>
-    private string? DueReason(LeaseRecord lease)
+    private string? DueReason(LeaseRecord lease) => DueReason(lease, tokens.IsLive);
+
+    private string? DueReason(LeaseRecord lease, Func<string, bool> isLive)
     {
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         return lease.State switch
         {
             LeaseStates.Active when lease.ExpiresAtUnixMs <= now => "expired",
-            LeaseStates.Active when !tokens.IsLive(lease.TokenAccessor) => "its token was revoked or expired",
+            LeaseStates.Active when !isLive(lease.TokenAccessor) => "its token was revoked or expired",
             LeaseStates.Revoking when (lease.NextAttemptAtUnixMs ?? 0) <= now => "retrying revocation",
             // Being created when the server died: whatever was made is dropped.
             LeaseStates.Creating when lease.IssuedAtUnixMs + (long)CreatingTimeout.TotalMilliseconds <= now => "its creation never finished",
@@ -293,7 +308,7 @@ public sealed partial class LeaseManager(
     {
         if (string.IsNullOrEmpty(leaseId) || leaseId.Length > 200 || !LeaseIdPattern().IsMatch(leaseId))
         {
-            throw new ValidationException("lease_id", "must look like dynamic/<role>/<24 hex digits> or checkout/<set>/<24 hex digits>");
+            throw new ValidationException("lease_id", "must look like dynamic/<role>/<24 hex digits>, checkout/<set>/<24 hex digits> or static/<target>/<24 hex digits>");
         }
         return leaseId;
     }
@@ -335,6 +350,10 @@ public sealed partial class LeaseManager(
                 if (leaseId.StartsWith(CheckoutPrefix, StringComparison.Ordinal))
                 {
                     return await CheckInAsync(leaseId, lease, why, cancellationToken);
+                }
+                if (leaseId.StartsWith(StaticPrefix, StringComparison.Ordinal))
+                {
+                    return await EndStaticAsync(leaseId, lease, why, cancellationToken);
                 }
                 var target = targets.TryGet(lease.Target) ?? throw new PreconditionException($"target '{lease.Target}' no longer exists");
                 var rotator = rotators.Get(target.Kind);
@@ -457,7 +476,7 @@ public sealed partial class LeaseManager(
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
 
-    [GeneratedRegex("^(dynamic|checkout)/[A-Za-z0-9._-]{1,128}/[0-9a-f]{24}$")]
+    [GeneratedRegex("^(dynamic|checkout|static)/[A-Za-z0-9._-]{1,128}/[0-9a-f]{24}$")]
     private static partial Regex LeaseIdPattern();
 
     [GeneratedRegex("^[A-Za-z0-9._/-]+$")]

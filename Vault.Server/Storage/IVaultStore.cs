@@ -30,6 +30,14 @@ public interface IVaultStore : IStoreReader, IDisposable
     /// and the exception is rethrown to the caller.
     /// </summary>
     Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Like <see cref="IStoreReader.Get{T}"/>, but keeps what <paramref name="derive"/> makes of the
+    /// document (a verified record, a compiled policy) until the document changes, so the work is
+    /// done once per version rather than once per read. The result is shared between callers:
+    /// never mutate it. If <paramref name="derive"/> throws, nothing is kept.
+    /// </summary>
+    TDerived? GetDerived<T, TDerived>(string collection, string id, Func<T, TDerived> derive) where T : class where TDerived : class;
 }
 
 /// <summary>Collection names, kept in one place.</summary>

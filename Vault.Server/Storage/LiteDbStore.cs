@@ -5,30 +5,60 @@ using Microsoft.Extensions.Logging;
 namespace Vault.Server.Storage;
 
 /// <summary>
-/// LiteDB in direct mode, one instance per process. All writes go through one writer thread
-/// that groups whatever is queued into one transaction, commits, checkpoints and fsyncs once,
-/// then acknowledges every unit of work in the group (group commit).
+/// LiteDB in direct mode, one instance per process, behind a write-ahead log and a read cache.
+/// <list type="bullet">
+/// <item>All writes go through one writer thread that runs whatever is queued as one group,
+/// appends the group's changes to the <see cref="WriteAheadLog"/>, fsyncs once, and only then
+/// acknowledges every unit of work in it (group commit).</item>
+/// <item>Acknowledged changes wait in memory (<c>_pending</c>), where reads find them first, until
+/// an applier thread writes them into LiteDB in one large transaction, checkpoints, fsyncs the
+/// data file and deletes the log segments they came from. LiteDB's commit and checkpoint cost
+/// about a millisecond each; paid once per thousands of changes instead of once per group.</item>
+/// <item>Reads are served from the pending changes, then the <see cref="DocumentCache"/>, then
+/// LiteDB. On start-up, segments left by a crash are replayed into the data file.</item>
+/// </list>
 /// </summary>
 public sealed class LiteDbStore : IVaultStore
 {
     private const int MaxBatch = 512;
+    /// <summary>Default memory for <see cref="DocumentCache"/>: room for about 100,000 small secrets.</summary>
+    public const long DefaultCacheBytes = 256L * 1024 * 1024;
+    // Pending changes that wake the applier before its interval; and the most allowed before
+    // the writer waits for it (so memory stays bounded when the disk is slower than the clients).
+    private const int ApplyThreshold = 2048;
+    private const int MaxPending = 16384;
+    private const int ReplayTransactionSize = 4096;
+    private static readonly TimeSpan DefaultApplyInterval = TimeSpan.FromMilliseconds(200);
     private static readonly BsonMapper Mapper = CreateMapper();
 
     private readonly LiteDatabase _db;
     // A second handle on the data file, used only to fsync it: fsync flushes the file, not
     // the descriptor, so this covers what LiteDB wrote through its own handles.
     private readonly FileStream _dataSync;
+    private readonly DocumentCache _cache;
+    private readonly ConcurrentDictionary<(string Collection, string Id), PendingChange> _pending = new();
+    private readonly WriteAheadLog _wal;
+    // Held while a group is appended and published, and while the applier takes its snapshot
+    // and rolls the log: every change in a closed segment is in the snapshot.
+    private readonly Lock _walLock = new();
     private readonly BlockingCollection<IPendingWrite> _queue = new();
     private readonly Thread _writer;
+    private readonly Thread _applier;
+    private readonly AutoResetEvent _wakeApplier = new(false);
+    private readonly AutoResetEvent _applied = new(false);
     private readonly ILogger _logger;
-    // Reads share this lock; a group commit takes it alone (see CommitBatch for why).
+    private readonly string _directory;
+    private readonly TimeSpan _applyInterval;
+    // LiteDB reads share this lock; changing the data file takes it alone (see ApplyPending).
     private readonly ReaderWriterLockSlim _storeLock = new();
+    private volatile bool _stopping;
     private int _disposed;
     private long _commits;
     private long _writes;
+    private long _applies;
     private volatile IOException? _failure;
 
-    /// <param name="dataDirectory">Where vault.db and its log live.</param>
+    /// <param name="dataDirectory">Where vault.db and the write-ahead log live.</param>
     /// <param name="logger">Store log.</param>
     /// <param name="documentTypes">Every document type (nested ones too) the store will map.
     /// LiteDB's mapper builds a type's map lazily and not thread-safely: two threads meeting a
@@ -37,9 +67,18 @@ public sealed class LiteDbStore : IVaultStore
     /// <param name="collections">Every collection the store will use. They are created here:
     /// LiteDB 5 corrupts a reader's snapshot ("page type must be collection page") when a
     /// collection is created by a commit while another thread reads it.</param>
-    public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes = null, IEnumerable<string>? collections = null)
+    /// <param name="cacheBytes">Memory for documents kept to serve reads (0: none).</param>
+    public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes = null, IEnumerable<string>? collections = null, long cacheBytes = DefaultCacheBytes)
+        : this(dataDirectory, logger, documentTypes, collections, cacheBytes, DefaultApplyInterval)
+    {
+    }
+
+    /// <param name="applyInterval">How long acknowledged changes may wait before the applier moves them into the data file (tests stretch it to hold them in the log).</param>
+    internal LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes, IEnumerable<string>? collections, long cacheBytes, TimeSpan applyInterval)
     {
         _logger = logger;
+        _applyInterval = applyInterval;
+        _cache = new DocumentCache(cacheBytes);
         lock (Mapper)
         {
             foreach (var type in documentTypes ?? [])
@@ -48,34 +87,48 @@ public sealed class LiteDbStore : IVaultStore
             }
         }
         Directory.CreateDirectory(dataDirectory);
+        _directory = dataDirectory;
         var path = Path.Combine(dataDirectory, "vault.db");
         // File mode, not LiteDB's Stream constructor: with a caller's stream LiteDB shares one
         // stream between concurrent readers, and reads racing a commit corrupt pages.
         _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }, Mapper);
-        // We checkpoint after every group commit ourselves, under the reader lock below.
+        // Checkpoints happen only in ApplyPending, under the write lock.
         _db.CheckpointSize = 0;
         foreach (var collection in collections ?? [])
         {
             _db.GetCollection(collection).EnsureIndex("_id");
         }
-        _db.Checkpoint();
         _dataSync = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1);
+        var replayed = Replay(dataDirectory);
+        _wal = WriteAheadLog.Create(dataDirectory, replayed);
         _writer = new Thread(WriterLoop) { Name = "vault-store-writer", IsBackground = true };
+        _applier = new Thread(ApplierLoop) { Name = "vault-store-applier", IsBackground = true };
         _writer.Start();
+        _applier.Start();
     }
 
-    public T? Get<T>(string collection, string id) where T : class
+    public T? Get<T>(string collection, string id) where T : class =>
+        Lookup(collection, id) is { } found ? Mapper.ToObject<T>(found.Document) : null;
+
+    /// <summary>
+    /// Like <see cref="Get{T}"/>, but keeps what <paramref name="derive"/> makes of the document
+    /// (a verified record, a compiled policy) until the document changes, so it is derived once
+    /// per version rather than once per read. The result is shared between callers: never mutate
+    /// it. If <paramref name="derive"/> throws, nothing is kept and the exception propagates.
+    /// </summary>
+    public TDerived? GetDerived<T, TDerived>(string collection, string id, Func<T, TDerived> derive) where T : class where TDerived : class
     {
-        _storeLock.EnterReadLock();
-        try
+        if (Lookup(collection, id) is not { } found)
         {
-            var doc = _db.GetCollection(collection).FindById(id);
-            return doc is null ? null : Mapper.ToObject<T>(doc);
+            return null;
         }
-        finally
+        if (found.Derived is TDerived derived)
         {
-            _storeLock.ExitReadLock();
+            return derived;
         }
+        var value = derive(Mapper.ToObject<T>(found.Document));
+        found.Derived = value;
+        return value;
     }
 
     public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class
@@ -83,7 +136,9 @@ public sealed class LiteDbStore : IVaultStore
         _storeLock.EnterReadLock();
         try
         {
-            return ListFrom<T>(_db, collection, idPrefix, limit);
+            // Under the read lock no pending change leaves for the data file, so the two
+            // together are every acknowledged write (and perhaps some a moment newer).
+            return Merge<T>(limit, ListDocuments(collection, idPrefix), PendingUnder(collection, idPrefix));
         }
         finally
         {
@@ -91,8 +146,14 @@ public sealed class LiteDbStore : IVaultStore
         }
     }
 
-    /// <summary>Units of work committed and the commits (fsyncs) they took: fewer commits than writes is group commit at work.</summary>
-    public (long Writes, long Commits) Statistics => (Interlocked.Read(ref _writes), Interlocked.Read(ref _commits));
+    /// <summary>Documents held by the read cache and their approximate size.</summary>
+    public (int Documents, long Bytes) CacheStatistics => (_cache.Count, _cache.Bytes);
+
+    /// <summary>
+    /// Units of work acknowledged, the log appends (fsyncs) they took — fewer commits than
+    /// writes is group commit at work — and the times pending changes were moved into the data file.
+    /// </summary>
+    public (long Writes, long Commits, long Applies) Statistics => (Interlocked.Read(ref _writes), Interlocked.Read(ref _commits), Interlocked.Read(ref _applies));
 
     public Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken)
     {
@@ -107,33 +168,153 @@ public sealed class LiteDbStore : IVaultStore
         return pending.Task;
     }
 
-    private static IReadOnlyList<KeyValuePair<string, T>> ListFrom<T>(LiteDatabase db, string collection, string idPrefix, int limit)
+    /// <summary>The newest acknowledged state of a document: a pending change, the cache, or the data file.</summary>
+    private CachedDocument? Lookup(string collection, string id)
+    {
+        if (_pending.TryGetValue((collection, id), out var change))
+        {
+            return change.Document;
+        }
+        if (_cache.TryGet(collection, id, out var cached))
+        {
+            return cached;
+        }
+        _storeLock.EnterReadLock();
+        try
+        {
+            // Looked at again under the lock: the applier may have moved it to the data file
+            // (and the cache) since the first look.
+            if (_pending.TryGetValue((collection, id), out change))
+            {
+                return change.Document;
+            }
+            if (_cache.TryGet(collection, id, out cached))
+            {
+                return cached;
+            }
+            var doc = _db.GetCollection(collection).FindById(id);
+            return doc is null ? null : _cache.Fill(collection, id, doc) ?? new CachedDocument(doc, 0);
+        }
+        finally
+        {
+            _storeLock.ExitReadLock();
+        }
+    }
+
+    private List<KeyValuePair<string, BsonDocument>> ListDocuments(string collection, string idPrefix)
+    {
+        var col = _db.GetCollection(collection);
+        var docs = idPrefix.Length == 0 ? col.FindAll() : col.Find(Query.StartsWith("_id", idPrefix));
+        return docs.Select(d => KeyValuePair.Create(d["_id"].AsString, d)).ToList();
+    }
+
+    private IEnumerable<KeyValuePair<string, BsonDocument?>> PendingUnder(string collection, string idPrefix)
+    {
+        if (_pending.IsEmpty)
+        {
+            return [];
+        }
+        return _pending
+            .Where(p => p.Key.Collection == collection && p.Key.Id.StartsWith(idPrefix, StringComparison.Ordinal))
+            .Select(p => KeyValuePair.Create(p.Key.Id, p.Value.Document?.Document))
+            .ToList();
+    }
+
+    /// <summary>Stored documents overlaid with newer changes (null: deleted), in id order.</summary>
+    private static List<KeyValuePair<string, T>> Merge<T>(int limit, List<KeyValuePair<string, BsonDocument>> stored, params IEnumerable<KeyValuePair<string, BsonDocument?>>[] newer)
         where T : class
     {
-        var col = db.GetCollection(collection);
-        var docs = idPrefix.Length == 0 ? col.FindAll() : col.Find(Query.StartsWith("_id", idPrefix));
-        return docs.Take(limit).Select(d => KeyValuePair.Create(d["_id"].AsString, Mapper.ToObject<T>(d))).ToList();
+        var merged = new SortedDictionary<string, BsonDocument>(StringComparer.Ordinal);
+        foreach (var (id, doc) in stored)
+        {
+            merged[id] = doc;
+        }
+        foreach (var layer in newer)
+        {
+            foreach (var (id, doc) in layer)
+            {
+                if (doc is null)
+                {
+                    merged.Remove(id);
+                }
+                else
+                {
+                    merged[id] = doc;
+                }
+            }
+        }
+        return merged.Take(limit).Select(p => KeyValuePair.Create(p.Key, Mapper.ToObject<T>(p.Value))).ToList();
+    }
+
+    /// <summary>A list for a unit of work: the store's view overlaid with the batch's earlier units and the unit's own changes.</summary>
+    private List<KeyValuePair<string, T>> ListWithin<T>(string collection, string idPrefix, int limit, params IEnumerable<KeyValuePair<string, BsonDocument?>>[] newer)
+        where T : class
+    {
+        _storeLock.EnterReadLock();
+        try
+        {
+            return Merge<T>(limit, ListDocuments(collection, idPrefix), [PendingUnder(collection, idPrefix), .. newer]);
+        }
+        finally
+        {
+            _storeLock.ExitReadLock();
+        }
+    }
+
+    private int Replay(string dataDirectory)
+    {
+        long changes = 0;
+        _db.BeginTrans();
+        var (last, torn) = WriteAheadLog.Replay(dataDirectory, group =>
+        {
+            foreach (var change in group)
+            {
+                ApplyChange(change.Collection, change.Id, change.Document);
+                if (++changes % ReplayTransactionSize == 0)
+                {
+                    _db.Commit();
+                    _db.BeginTrans();
+                }
+            }
+        });
+        _db.Commit();
+        _db.Checkpoint();
+        _dataSync.Flush(flushToDisk: true);
+        if (torn > 0)
+        {
+            StoreLog.TornTail(_logger, torn);
+        }
+        if (changes > 0)
+        {
+            StoreLog.Replayed(_logger, changes);
+        }
+        // Everything the segments held is in the data file and on disk.
+        WriteAheadLog.DeleteThrough(dataDirectory, last);
+        return last;
+    }
+
+    private void ApplyChange(string collection, string id, BsonDocument? doc)
+    {
+        var col = _db.GetCollection(collection);
+        if (doc is null)
+        {
+            col.Delete(id);
+        }
+        else
+        {
+            col.Upsert(doc);
+        }
     }
 
     /// <summary>
-    /// After a commit, a failed checkpoint or fsync leaves writes applied but not known to be on
-    /// disk. Like PostgreSQL after a failed fsync, the store stops taking writes rather than
-    /// carry on over a file it can no longer trust; a restart recovers from the log.
+    /// A failed log append or data-file flush leaves the store unsure what is on disk. Like
+    /// PostgreSQL after a failed fsync, it stops taking writes rather than carry on over files it
+    /// can no longer trust; a restart recovers from the log.
     /// </summary>
-    private bool TryDurable(Action step, List<IPendingWrite> batch)
+    private void Fail(Exception ex)
     {
-        try
-        {
-            step();
-            return true;
-        }
-        catch (Exception ex)
-        {
-            _failure = new IOException("storage cannot make writes durable; restart the server", ex);
-            StoreLog.DurabilityLost(_logger, ex);
-            FailAll(batch, _failure);
-            return false;
-        }
+        _failure ??= new IOException("storage cannot make writes durable; restart the server", ex);
+        StoreLog.DurabilityLost(_logger, ex);
     }
 
     private static void FailAll(List<IPendingWrite> batch, Exception error)
@@ -156,6 +337,12 @@ public sealed class LiteDbStore : IVaultStore
                 batch.Add(next);
             }
             CommitBatch(batch);
+            // Back-pressure: while the applier is far behind, wait for it rather than grow.
+            while (_pending.Count > MaxPending && _failure is null)
+            {
+                _wakeApplier.Set();
+                _applied.WaitOne(TimeSpan.FromMilliseconds(100));
+            }
         }
     }
 
@@ -167,29 +354,111 @@ public sealed class LiteDbStore : IVaultStore
             FailAll(batch, _failure);
             return;
         }
-        // Readers are kept out from the transaction's start to the end of its checkpoint:
-        // LiteDB 5 lets a reader's snapshot reach log pages its background writer has not
-        // written yet ("page type must be collection page"), and its checkpoint fails with
-        // pages in use. The fsync runs after readers are let back in.
+        var changes = new Dictionary<(string Collection, string Id), BsonDocument?>();
+        try
+        {
+            foreach (var write in batch)
+            {
+                var unit = new UnitOfWork(this, changes);
+                if (write.Run(unit))
+                {
+                    unit.Apply();
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            // Only a failing read of the data file gets here (the units' own errors are theirs).
+            StoreLog.BatchFailed(_logger, batch.Count, ex);
+            FailAll(batch, new IOException("storage write failed", ex));
+            return;
+        }
+        if (changes.Count > 0)
+        {
+            var log = changes.Select(c => new StoreChange(c.Key.Collection, c.Key.Id, c.Value)).ToList();
+            lock (_walLock)
+            {
+                try
+                {
+                    _wal.Append(log);
+                }
+                catch (Exception ex)
+                {
+                    Fail(ex);
+                    FailAll(batch, _failure!);
+                    return;
+                }
+                foreach (var change in log)
+                {
+                    _pending[(change.Collection, change.Id)] = new PendingChange(change.Document is null ? null : new CachedDocument(change.Document, 0));
+                }
+            }
+            Interlocked.Increment(ref _commits);
+        }
+        Interlocked.Add(ref _writes, batch.Count);
+        foreach (var write in batch)
+        {
+            write.Complete();
+        }
+        if (_pending.Count >= ApplyThreshold)
+        {
+            _wakeApplier.Set();
+        }
+        StoreLog.BatchCommitted(_logger, batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    private void ApplierLoop()
+    {
+        while (!_stopping)
+        {
+            _wakeApplier.WaitOne(_applyInterval);
+            if (!_stopping && !_pending.IsEmpty && _failure is null)
+            {
+                ApplyPending();
+            }
+            _applied.Set();
+        }
+    }
+
+    /// <summary>
+    /// Moves every pending change into the data file: one LiteDB transaction and checkpoint
+    /// under the write lock (LiteDB 5 lets a reader's snapshot reach log pages its background
+    /// writer has not written yet, and its checkpoint fails with pages in use), then one fsync,
+    /// then the log segments those changes came from are deleted.
+    /// </summary>
+    private void ApplyPending()
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        KeyValuePair<(string Collection, string Id), PendingChange>[] snapshot;
+        int closed;
+        lock (_walLock)
+        {
+            snapshot = _pending.ToArray();
+            try
+            {
+                closed = _wal.Roll();
+            }
+            catch (Exception ex)
+            {
+                Fail(ex);
+                return;
+            }
+        }
         _storeLock.EnterWriteLock();
         try
         {
             try
             {
                 _db.BeginTrans();
-                foreach (var write in batch)
+                foreach (var ((collection, id), change) in snapshot)
                 {
-                    var unit = new UnitOfWork(_db);
-                    if (write.Run(unit))
-                    {
-                        unit.Apply();
-                    }
+                    ApplyChange(collection, id, change.Document?.Document);
                 }
                 _db.Commit();
+                _db.Checkpoint();
             }
             catch (Exception ex)
             {
-                StoreLog.BatchFailed(_logger, batch.Count, ex);
                 try
                 {
                     _db.Rollback();
@@ -198,31 +467,35 @@ public sealed class LiteDbStore : IVaultStore
                 {
                     StoreLog.RollbackFailed(_logger, rollbackError);
                 }
-                FailAll(batch, new IOException("storage write failed", ex));
+                // The changes stay pending (reads still see them) and in the log (a restart
+                // replays them); no further writes are taken.
+                Fail(ex);
                 return;
             }
-            // Commit hands pages to LiteDB's background writer and returns; the checkpoint
-            // waits for that writer and copies the log into the data file.
-            if (!TryDurable(_db.Checkpoint, batch))
+            foreach (var ((collection, id), change) in snapshot)
             {
-                return;
+                // The cache takes the applied version before the pending change leaves, so no
+                // lock-free reader can fall between them onto an older cached version.
+                _cache.Replace(collection, id, change.Document);
+                _pending.TryRemove(KeyValuePair.Create((collection, id), change));
             }
         }
         finally
         {
             _storeLock.ExitWriteLock();
         }
-        if (!TryDurable(() => _dataSync.Flush(flushToDisk: true), batch))
+        try
         {
+            _dataSync.Flush(flushToDisk: true);
+            _wal.DeleteThrough(closed);
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
             return;
         }
-        Interlocked.Increment(ref _commits);
-        Interlocked.Add(ref _writes, batch.Count);
-        foreach (var write in batch)
-        {
-            write.Complete();
-        }
-        StoreLog.BatchCommitted(_logger, batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        Interlocked.Increment(ref _applies);
+        StoreLog.Applied(_logger, snapshot.Length, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
     public void Dispose()
@@ -233,10 +506,25 @@ public sealed class LiteDbStore : IVaultStore
         }
         _queue.CompleteAdding();
         _writer.Join();
+        _stopping = true;
+        _wakeApplier.Set();
+        _applier.Join();
+        if (_failure is null && !_pending.IsEmpty)
+        {
+            ApplyPending();
+        }
+        _wal.Dispose();
+        if (_failure is null && _pending.IsEmpty)
+        {
+            // A clean shutdown leaves the data file whole and no log behind.
+            WriteAheadLog.DeleteThrough(_directory, int.MaxValue);
+        }
         _queue.Dispose();
         _db.Dispose();
         _dataSync.Dispose();
         _storeLock.Dispose();
+        _wakeApplier.Dispose();
+        _applied.Dispose();
     }
 
     private static BsonMapper CreateMapper()
@@ -292,72 +580,53 @@ public sealed class LiteDbStore : IVaultStore
         public void Fail(Exception error) => _tcs.TrySetException(_error ?? error);
     }
 
+    /// <summary>An acknowledged change not yet in the data file; a null document is a delete.</summary>
+    private sealed class PendingChange(CachedDocument? document)
+    {
+        public CachedDocument? Document { get; } = document;
+    }
+
     /// <summary>
     /// One caller's writes, held aside until its work returns so that a throwing unit leaves
-    /// nothing behind in the shared transaction. Reads see the unit's own writes first.
+    /// nothing behind in the group. Reads see the unit's own writes first, then those of earlier
+    /// units in the group, then the store's acknowledged state.
     /// </summary>
-    private sealed class UnitOfWork(LiteDatabase db) : IStoreWriter
+    private sealed class UnitOfWork(LiteDbStore store, Dictionary<(string Collection, string Id), BsonDocument?> group) : IStoreWriter
     {
-        private readonly Dictionary<(string Collection, string Id), BsonDocument?> _pending = [];
+        private readonly Dictionary<(string Collection, string Id), BsonDocument?> _own = [];
 
         public T? Get<T>(string collection, string id) where T : class
         {
-            if (_pending.TryGetValue((collection, id), out var doc))
+            if (_own.TryGetValue((collection, id), out var doc) || group.TryGetValue((collection, id), out doc))
             {
                 return doc is null ? null : Mapper.ToObject<T>(doc);
             }
-            var stored = db.GetCollection(collection).FindById(id);
-            return stored is null ? null : Mapper.ToObject<T>(stored);
+            return store.Get<T>(collection, id);
         }
 
-        public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class
-        {
-            var merged = new SortedDictionary<string, T>(StringComparer.Ordinal);
-            foreach (var (id, value) in ListFrom<T>(db, collection, idPrefix, int.MaxValue))
-            {
-                merged[id] = value;
-            }
-            foreach (var ((col, id), doc) in _pending)
-            {
-                if (col != collection || !id.StartsWith(idPrefix, StringComparison.Ordinal))
-                {
-                    continue;
-                }
-                if (doc is null)
-                {
-                    merged.Remove(id);
-                }
-                else
-                {
-                    merged[id] = Mapper.ToObject<T>(doc);
-                }
-            }
-            return merged.Take(limit).ToList();
-        }
+        public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class =>
+            store.ListWithin<T>(collection, idPrefix, limit, Under(group, collection, idPrefix), Under(_own, collection, idPrefix));
 
         public void Put<T>(string collection, string id, T document) where T : class
         {
             var doc = Mapper.ToDocument(document);
             doc["_id"] = id;
-            _pending[(collection, id)] = doc;
+            _own[(collection, id)] = doc;
         }
 
-        public void Delete(string collection, string id) => _pending[(collection, id)] = null;
+        public void Delete(string collection, string id) => _own[(collection, id)] = null;
 
+        /// <summary>Hands the unit's changes to its group, once its work has returned.</summary>
         public void Apply()
         {
-            foreach (var ((collection, id), doc) in _pending)
+            foreach (var (key, doc) in _own)
             {
-                var col = db.GetCollection(collection);
-                if (doc is null)
-                {
-                    col.Delete(id);
-                }
-                else
-                {
-                    col.Upsert(doc);
-                }
+                group[key] = doc;
             }
         }
+
+        private static IEnumerable<KeyValuePair<string, BsonDocument?>> Under(Dictionary<(string Collection, string Id), BsonDocument?> changes, string collection, string idPrefix) =>
+            changes.Where(c => c.Key.Collection == collection && c.Key.Id.StartsWith(idPrefix, StringComparison.Ordinal))
+                .Select(c => KeyValuePair.Create(c.Key.Id, c.Value));
     }
 }

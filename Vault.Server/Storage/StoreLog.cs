@@ -15,4 +15,13 @@ internal static partial class StoreLog
 
     [LoggerMessage(1003, LogLevel.Trace, "Committed {Count} writes in {ElapsedMs} ms")]
     public static partial void BatchCommitted(ILogger logger, int count, double elapsedMs);
+
+    [LoggerMessage(1005, LogLevel.Information, "Replayed {Changes} changes from the write-ahead log into the data file")]
+    public static partial void Replayed(ILogger logger, long changes);
+
+    [LoggerMessage(1006, LogLevel.Warning, "Write-ahead log ended in {Bytes} bytes of an unfinished commit (never acknowledged); ignored")]
+    public static partial void TornTail(ILogger logger, long bytes);
+
+    [LoggerMessage(1007, LogLevel.Trace, "Applied {Count} changes to the data file in {ElapsedMs} ms")]
+    public static partial void Applied(ILogger logger, int count, double elapsedMs);
 }

@@ -7,9 +7,11 @@ using static Vault.Tests.Rotators.RotatorTestKit;
 namespace Vault.Tests.Rotators;
 
 [Collection("postgres")]
-public sealed class PostgresRotatorTests(PostgresServer server)
+public sealed class PostgresRotatorTests(PostgresServer server) : IDisposable
 {
     private readonly PostgresRotator _rotator = new();
+
+    public void Dispose() => _rotator.Dispose();
 
     private TargetConnection Target() => RotatorTestKit.Target(server.Host, server.Port, server.Database);
 
@@ -38,6 +40,41 @@ public sealed class PostgresRotatorTests(PostgresServer server)
         var refused = await _rotator.VerifyLoginAsync(Target(), new Credential(role, old), CancellationToken.None);
         Assert.Equal(LoginOutcome.Refused, refused.Outcome);
         Assert.Contains("28P01", refused.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SetPassword_Repeatedly_RunsOnOnePooledAdminSession_NotALoginEach()
+    {
+        var adminPassword = NewPassword();
+        var admin = $"pgadm_{Guid.NewGuid():N}"[..20];
+        await server.ExecuteAsync($"CREATE ROLE {admin} LOGIN CREATEROLE PASSWORD '{adminPassword}'");
+        var role = await server.CreateLoginRoleAsync(NewPassword(), "pgpool");
+        string last = "";
+        for (var i = 0; i < 5; i++)
+        {
+            last = NewPassword();
+            await _rotator.SetPasswordAsync(Target(), new Credential(admin, adminPassword), role, last, CancellationToken.None);
+        }
+
+        Assert.True(await server.CanLoginAsync(role, last));
+        var sessions = await server.ScalarAsync($"SELECT count(*) FROM pg_stat_activity WHERE usename = '{admin}'");
+        Assert.Equal(1L, sessions);
+    }
+
+    [Fact]
+    public async Task SetPassword_AfterTheServerRestarted_ReplacesTheDeadPooledSession_AndSucceeds()
+    {
+        await using var own = await PostgresServer.StartAsync();
+        var target = RotatorTestKit.Target(own.Host, own.Port, own.Database);
+        var admin = new Credential(own.SuperUser, own.SuperPassword);
+        var role = await own.CreateLoginRoleAsync(NewPassword(), "pgrst");
+        await _rotator.SetPasswordAsync(target, admin, role, NewPassword(), CancellationToken.None);
+
+        await own.RestartAsync();
+        var after = NewPassword();
+        await _rotator.SetPasswordAsync(target, admin, role, after, CancellationToken.None);
+
+        Assert.True(await own.CanLoginAsync(role, after));
     }
 
     [Fact]

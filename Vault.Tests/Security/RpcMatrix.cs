@@ -338,6 +338,11 @@ public static class RpcMatrix
             var (name, _) = await SeedCheckoutSetAsync(v);
             return new(new CheckoutAccountRequest { Set = name }, new($"lease/set/{name}", ["checkout"]), () => CheckoutSetStateAsync(v, name));
         }),
+        new("vault.v1.LeaseService/LeaseStaticCredential", "", async v =>
+        {
+            var (name, _) = await SeedTargetAsync(v);
+            return new(new LeaseStaticCredentialRequest { Target = name }, new($"rotation/target/{name}/credential", ["read"]), () => LeaseListAsync(v, $"static/{name}/"));
+        }),
 
         // AuditService.
         new("vault.v1.AuditService/Tail", "", _ => Ready(new TailAuditRequest { Limit = 5 }, new("sys/audit", ["read"]))),

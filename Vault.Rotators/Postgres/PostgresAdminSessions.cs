@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Npgsql;
+
+namespace Vault.Rotators.Postgres;
+
+/// <summary>
+/// Admin sessions kept open between calls, one small pool per server, database and admin
+/// credential, so that a rotation pays for one login (the check that the new password works)
+/// rather than two, and the target does not fork a backend for every admin statement.
+/// <para>
+/// A pool is keyed by its whole connection string, admin password included (as a SHA-256, not
+/// the string): a changed admin password gets a new pool and is tried afresh, while sessions
+/// authenticated before the change stay usable until they idle out, as any open session does.
+/// Sessions idle out after <see cref="IdleSeconds"/>; a pool unused for <see cref="Unused"/> is
+/// disposed, and with it the driver's copy of the password. Logins that prove a password (the
+/// rotation's test step, drift checks) never come from here.
+/// </para>
+/// </summary>
+internal sealed class PostgresAdminSessions : IDisposable
+{
+    public const int IdleSeconds = 30;
+    public static readonly TimeSpan Unused = TimeSpan.FromMinutes(2);
+    private const int MaxSessions = 4;
+    private readonly ConcurrentDictionary<string, Pool> _pools = new(StringComparer.Ordinal);
+    private long _nextSweep;
+
+    /// <summary>The pooled data source for these settings; the caller must not dispose it.</summary>
+    public NpgsqlDataSource For(NpgsqlConnectionStringBuilder settings, Func<NpgsqlConnectionStringBuilder, NpgsqlDataSource> build)
+    {
+        settings.Pooling = true;
+        settings.MinPoolSize = 0;
+        settings.MaxPoolSize = MaxSessions;
+        settings.ConnectionIdleLifetime = IdleSeconds;
+        settings.ConnectionPruningInterval = 5;
+        Sweep();
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(settings.ConnectionString)));
+        var pool = _pools.GetOrAdd(key, _ => new Pool(new Lazy<NpgsqlDataSource>(() => build(settings))));
+        pool.LastUsed = Environment.TickCount64;
+        return pool.Source.Value;
+    }
+
+    public void Dispose()
+    {
+        foreach (var key in _pools.Keys)
+        {
+            if (_pools.TryRemove(key, out var pool) && pool.Source.IsValueCreated)
+            {
+                pool.Source.Value.Dispose();
+            }
+        }
+    }
+
+    private void Sweep()
+    {
+        var now = Environment.TickCount64;
+        var next = Interlocked.Read(ref _nextSweep);
+        if (now < next || Interlocked.CompareExchange(ref _nextSweep, now + 10_000, next) != next)
+        {
+            return;
+        }
+        foreach (var (key, pool) in _pools)
+        {
+            if (now - pool.LastUsed > Unused.TotalMilliseconds && _pools.TryRemove(key, out var removed) && removed.Source.IsValueCreated)
+            {
+                // Idle sessions close now; one still in use (unlikely after minutes unused) closes when returned.
+                removed.Source.Value.Dispose();
+            }
+        }
+    }
+
+    private sealed class Pool(Lazy<NpgsqlDataSource> source)
+    {
+        public Lazy<NpgsqlDataSource> Source { get; } = source;
+
+        public long LastUsed { get; set; }
+    }
+}

@@ -1,0 +1,67 @@
+using System.Security.Cryptography;
+using Vault.Server.Auth;
+using Vault.Server.Rotation;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Leases;
+
+/// <summary>
+/// Static leases: the current credential of a rotation target, shared by every holder, handed
+/// out under a lease that records which token holds it and until when. The password changes on
+/// the target's own schedule, not when a lease ends, so ending one only deletes its record.
+/// </summary>
+public sealed partial class LeaseManager
+{
+    public const string StaticPrefix = "static/";
+
+    /// <exception cref="ValidationException">The target name or TTL is invalid; nothing is written.</exception>
+    /// <exception cref="NotFoundException">No such target.</exception>
+    /// <exception cref="PreconditionException">The target has no password yet.</exception>
+    public async Task<(string LeaseId, LeaseRecord Lease, TargetCredentialValue Credential)> LeaseStaticAsync(string targetName, TimeSpan? ttl, CallerContext caller, CancellationToken cancellationToken)
+    {
+        PolicyStore.ValidateName(targetName, "target");
+        var lifetime = ttl ?? DefaultTtl;
+        if (lifetime < TimeSpan.FromSeconds(1))
+        {
+            throw new ValidationException("ttl", "must be at least 1 s");
+        }
+        if (lifetime > DefaultMaxTtl)
+        {
+            throw new ValidationException("ttl", $"is over the max TTL of a static lease ({DefaultMaxTtl})");
+        }
+        var credential = targets.Credential(targetName);
+        var now = clock.GetUtcNow();
+        var leaseId = $"{StaticPrefix}{targetName}/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12))}";
+        var lease = new LeaseRecord
+        {
+            Role = targetName,
+            Target = targetName,
+            Username = credential.Username,
+            TokenAccessor = caller.Accessor,
+            IssuedAtUnixMs = now.ToUnixTimeMilliseconds(),
+            ExpiresAtUnixMs = (now + lifetime).ToUnixTimeMilliseconds(),
+            MaxExpiresAtUnixMs = (now + DefaultMaxTtl).ToUnixTimeMilliseconds(),
+            State = LeaseStates.Active,
+        };
+        await store.WriteAsync(tx =>
+        {
+            // Deleted while we read it: no lease on a target that is gone.
+            if (tx.Get<TargetRecord>(Collections.RotationTargets, targetName) is null)
+            {
+                throw new NotFoundException($"no target named '{targetName}'");
+            }
+            Save(tx, leaseId, lease);
+            return true;
+        }, cancellationToken);
+        LeaseLog.StaticIssued(logger, leaseId, credential.Username, targetName, DateTimeOffset.FromUnixTimeMilliseconds(lease.ExpiresAtUnixMs));
+        return (leaseId, lease, credential);
+    }
+
+    private async Task<LeaseRecord> EndStaticAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)
+    {
+        await DeleteLeaseAsync(leaseId, cancellationToken);
+        LeaseLog.StaticEnded(logger, leaseId, why);
+        lease.State = LeaseStates.Revoked;
+        return lease;
+    }
+}

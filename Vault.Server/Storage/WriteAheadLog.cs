@@ -1,0 +1,195 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Security.Cryptography;
+using LiteDB;
+
+namespace Vault.Server.Storage;
+
+/// <summary>One change a commit made: a document written, or (with no document) deleted.</summary>
+internal readonly record struct StoreChange(string Collection, string Id, BsonDocument? Document);
+
+/// <summary>
+/// The store's redo log: each group commit is appended as one record and fsync'd before any of
+/// its writes is acknowledged. LiteDB receives the changes later, in large transactions, and a
+/// segment is deleted only once the data file holding everything in it has been fsync'd. On
+/// start-up the segments left over are replayed into the data file.
+/// <para>
+/// Segments are <c>wal-NNNNNN.log</c> in the data directory. A record is
+/// <c>[int32 length][32-byte SHA-256 of the payload][payload]</c>; the payload is the number of
+/// changes, then per change its collection, id and the document's BSON (or -1 for a delete). A
+/// record cut short by a crash, or whose digest does not match, ends the log: it was never
+/// acknowledged, since acknowledgement follows the fsync.
+/// </para>
+/// </summary>
+internal sealed class WriteAheadLog : IDisposable
+{
+    private const string Prefix = "wal-";
+    private const string Suffix = ".log";
+    private const int HeaderSize = 4 + 32;
+    private readonly string _directory;
+    private FileStream _current;
+    private int _index;
+
+    private WriteAheadLog(string directory, int index)
+    {
+        _directory = directory;
+        _index = index;
+        _current = Open(index);
+    }
+
+    /// <summary>The segment being appended to.</summary>
+    public int CurrentSegment => _index;
+
+    /// <summary>Starts a log whose first segment comes after any <paramref name="replayed"/>.</summary>
+    public static WriteAheadLog Create(string directory, int replayed) => new(directory, replayed + 1);
+
+    /// <summary>
+    /// Reads every record of every segment in order and hands its changes to <paramref name="apply"/>.
+    /// A torn or damaged record ends the log there (later segments cannot exist after it).
+    /// </summary>
+    /// <returns>The highest segment number seen (0 if none), and how many bytes of torn tail were ignored.</returns>
+    public static (int LastSegment, long TornBytes) Replay(string directory, Action<IReadOnlyList<StoreChange>> apply)
+    {
+        var last = 0;
+        long torn = 0;
+        foreach (var (index, path) in Segments(directory))
+        {
+            last = index;
+            var bytes = File.ReadAllBytes(path);
+            var offset = 0;
+            while (offset < bytes.Length)
+            {
+                if (!TryRead(bytes, offset, out var payload))
+                {
+                    torn += bytes.Length - offset;
+                    return (last, torn);
+                }
+                apply(Decode(payload));
+                offset += HeaderSize + payload.Length;
+            }
+        }
+        return (last, torn);
+    }
+
+    /// <summary>Appends one group commit and fsyncs it.</summary>
+    public void Append(IReadOnlyList<StoreChange> changes)
+    {
+        var payload = Encode(changes);
+        var record = new byte[HeaderSize + payload.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(record, payload.Length);
+        SHA256.HashData(payload, record.AsSpan(4, 32));
+        payload.CopyTo(record.AsSpan(HeaderSize));
+        var start = _current.Length;
+        try
+        {
+            _current.Write(record);
+            _current.Flush(flushToDisk: true);
+        }
+        catch
+        {
+            // Never leave a fragment for the next record to follow.
+            _current.SetLength(start);
+            throw;
+        }
+    }
+
+    /// <summary>Closes the current segment and starts the next; returns the closed segment's number.</summary>
+    public int Roll()
+    {
+        var closed = _index;
+        _current.Dispose();
+        _index++;
+        _current = Open(_index);
+        return closed;
+    }
+
+    /// <summary>Deletes every segment up to and including <paramref name="index"/>: their changes are durable in the data file.</summary>
+    public void DeleteThrough(int index) => DeleteThrough(_directory, index);
+
+    public static void DeleteThrough(string directory, int index)
+    {
+        foreach (var (i, path) in Segments(directory))
+        {
+            if (i <= index)
+            {
+                File.Delete(path);
+            }
+        }
+    }
+
+    public void Dispose() => _current.Dispose();
+
+    private FileStream Open(int index) =>
+        new(Path.Combine(_directory, $"{Prefix}{index:D6}{Suffix}"), FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1);
+
+    private static IEnumerable<(int Index, string Path)> Segments(string directory) =>
+        Directory.GetFiles(directory, Prefix + "*" + Suffix)
+            .Select(p => (Name: Path.GetFileName(p), Path: p))
+            .Where(f => f.Name.Length == Prefix.Length + 6 + Suffix.Length && int.TryParse(f.Name.AsSpan(Prefix.Length, 6), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            .Select(f => (int.Parse(f.Name.AsSpan(Prefix.Length, 6), NumberStyles.None, CultureInfo.InvariantCulture), f.Path))
+            .OrderBy(s => s.Item1)
+            .ToList();
+
+    private static bool TryRead(byte[] bytes, int offset, out byte[] payload)
+    {
+        payload = [];
+        if (bytes.Length - offset < HeaderSize)
+        {
+            return false;
+        }
+        var length = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(offset));
+        if (length < 0 || length > bytes.Length - offset - HeaderSize)
+        {
+            return false;
+        }
+        var body = bytes.AsSpan(offset + HeaderSize, length);
+        Span<byte> digest = stackalloc byte[32];
+        SHA256.HashData(body, digest);
+        if (!digest.SequenceEqual(bytes.AsSpan(offset + 4, 32)))
+        {
+            return false;
+        }
+        payload = body.ToArray();
+        return true;
+    }
+
+    private static byte[] Encode(IReadOnlyList<StoreChange> changes)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer))
+        {
+            writer.Write(changes.Count);
+            foreach (var change in changes)
+            {
+                writer.Write(change.Collection);
+                writer.Write(change.Id);
+                if (change.Document is null)
+                {
+                    writer.Write(-1);
+                }
+                else
+                {
+                    var bson = BsonSerializer.Serialize(change.Document);
+                    writer.Write(bson.Length);
+                    writer.Write(bson);
+                }
+            }
+        }
+        return buffer.ToArray();
+    }
+
+    private static List<StoreChange> Decode(byte[] payload)
+    {
+        using var reader = new BinaryReader(new MemoryStream(payload));
+        var count = reader.ReadInt32();
+        var changes = new List<StoreChange>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var collection = reader.ReadString();
+            var id = reader.ReadString();
+            var length = reader.ReadInt32();
+            changes.Add(new StoreChange(collection, id, length < 0 ? null : BsonSerializer.Deserialize(reader.ReadBytes(length))));
+        }
+        return changes;
+    }
+}

@@ -1,0 +1,129 @@
+using LiteDB;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vault.Server.Storage;
+
+namespace Vault.Tests.Server;
+
+/// <summary>
+/// The store acknowledges a write once its group is fsync'd in the write-ahead log, and moves it
+/// into the data file later. These tests take the data directory as a crash would leave it — a
+/// copy made while the store runs, with acknowledged writes still only in the log — and open it.
+/// </summary>
+public sealed class WriteAheadLogTests
+{
+    private sealed class Item
+    {
+        public int Value { get; set; }
+    }
+
+    [Fact]
+    public async Task AcknowledgedWrites_StillOnlyInTheLog_AreThereAfterACrash()
+    {
+        var dir = Directory.CreateTempSubdirectory("vault-wal-").FullName;
+        var crashed = Directory.CreateTempSubdirectory("vault-wal-crashed-").FullName;
+        using (var store = HoldingChangesInTheLog(dir))
+        {
+            await WriteItemsAsync(store, 200);
+            await store.WriteAsync(tx =>
+            {
+                tx.Delete("items", "i0007");
+                tx.Put("items", "i0008", new Item { Value = 808 });
+                return true;
+            }, CancellationToken.None);
+            Assert.Equal(0, store.Statistics.Applies);
+            CopyFiles(dir, crashed);
+        }
+        var segments = Directory.GetFiles(crashed, "wal-*.log");
+        Assert.NotEmpty(segments);
+        using var reopened = new LiteDbStore(crashed, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"]);
+        var items = reopened.List<Item>("items", "i");
+        Assert.Equal(199, items.Count);
+        Assert.Null(reopened.Get<Item>("items", "i0007"));
+        Assert.Equal(808, reopened.Get<Item>("items", "i0008")!.Value);
+        Assert.Equal(199, items[^1].Value.Value);
+        // Replayed into the data file and fsync'd, those segments are gone.
+        Assert.All(segments, s => Assert.False(File.Exists(s), $"{s} was replayed but not deleted"));
+    }
+
+    [Fact]
+    public async Task ATornLastRecord_IsIgnored_AndEveryAcknowledgedWriteBeforeItSurvives()
+    {
+        var dir = Directory.CreateTempSubdirectory("vault-wal-").FullName;
+        var crashed = Directory.CreateTempSubdirectory("vault-wal-crashed-").FullName;
+        using (var store = HoldingChangesInTheLog(dir))
+        {
+            await WriteItemsAsync(store, 50);
+            CopyFiles(dir, crashed);
+        }
+        // A crash in the middle of appending the next group: a length, part of a digest, no payload.
+        var segment = Directory.GetFiles(crashed, "wal-*.log").Order(StringComparer.Ordinal).Last();
+        using (var stream = new FileStream(segment, FileMode.Append))
+        {
+            stream.Write([0x40, 0x00, 0x00, 0x00, 0xDE, 0xAD, 0xBE, 0xEF]);
+        }
+        using var reopened = new LiteDbStore(crashed, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"]);
+        Assert.Equal(Enumerable.Range(0, 50), reopened.List<Item>("items", "i").Select(p => p.Value.Value));
+        await reopened.WriteAsync(tx =>
+        {
+            tx.Put("items", "after", new Item { Value = 1 });
+            return true;
+        }, CancellationToken.None);
+        Assert.Equal(1, reopened.Get<Item>("items", "after")!.Value);
+    }
+
+    [Fact]
+    public async Task ACleanShutdown_LeavesEverythingInTheDataFile_AndNoLog()
+    {
+        var dir = Directory.CreateTempSubdirectory("vault-wal-").FullName;
+        using (var store = HoldingChangesInTheLog(dir))
+        {
+            await WriteItemsAsync(store, 30);
+        }
+        Assert.Empty(Directory.GetFiles(dir, "wal-*.log"));
+        using var db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(dir, "vault.db"), Connection = ConnectionType.Direct });
+        Assert.Equal(30, db.GetCollection("items").Count());
+    }
+
+    [Fact]
+    public async Task ReadsAndLists_SeeWritesBeforeAndAfterTheyReachTheDataFile()
+    {
+        var dir = Directory.CreateTempSubdirectory("vault-wal-").FullName;
+        using var store = new LiteDbStore(dir, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"], LiteDbStore.DefaultCacheBytes, TimeSpan.FromMilliseconds(20));
+        for (var round = 0; round < 20; round++)
+        {
+            await store.WriteAsync(tx =>
+            {
+                tx.Put("items", "same", new Item { Value = round });
+                tx.Put("items", $"r{round:D2}", new Item { Value = round });
+                if (round > 0)
+                {
+                    tx.Delete("items", $"r{round - 1:D2}");
+                }
+                return true;
+            }, CancellationToken.None);
+            Assert.Equal(round, store.Get<Item>("items", "same")!.Value);
+            Assert.Equal([$"r{round:D2}"], store.List<Item>("items", "r").Select(p => p.Key));
+            await Task.Delay(round % 3 == 0 ? 30 : 0);
+        }
+        Assert.True(store.Statistics.Applies > 0, "the applier never moved changes into the data file");
+        Assert.Equal(19, store.Get<Item>("items", "same")!.Value);
+    }
+
+    private static LiteDbStore HoldingChangesInTheLog(string dir) =>
+        new(dir, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"], LiteDbStore.DefaultCacheBytes, TimeSpan.FromHours(1));
+
+    private static async Task WriteItemsAsync(LiteDbStore store, int count) =>
+        await Task.WhenAll(Enumerable.Range(0, count).Select(i => store.WriteAsync(tx =>
+        {
+            tx.Put("items", $"i{i:D4}", new Item { Value = i });
+            return i;
+        }, CancellationToken.None)));
+
+    private static void CopyFiles(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)), overwrite: true);
+        }
+    }
+}
