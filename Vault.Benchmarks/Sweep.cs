@@ -22,6 +22,9 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
 {
     private const string PutPathPrefix = "bench/put/";
 
+    // Longer than any row, so that no lease expires (and no reaper work) while rows run.
+    private static readonly TimeSpan LeaseTtl = TimeSpan.FromHours(1);
+
     private readonly List<RunResult> _results = [];
     private BenchmarkPostgres? _postgres;
 
@@ -107,6 +110,7 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
             KvGetScale => (ReadWorkload(row, transport, scale!), scale!.Vault.Server),
             TokenLookup => (new TokenLookupWorkload(new TokenService.TokenServiceClient(row.Channel(transport, reads!.Vault.Address)), reads.Headers), reads.Vault.Server),
             KvPut => await KvPutAsync(row, transport, value, cancellationToken),
+            LeaseCheckout => await LeaseCheckoutAsync(row, transport, cancellationToken),
             Rotate => await RotateAsync(row, transport, point.Clients, cancellationToken),
             RotateFloor => (row.Own(await RotateFloorWorkload.CreateAsync(_postgres!, point.Clients, cancellationToken)), null),
             _ => throw new InvalidOperationException($"no workload for scenario {point.Scenario}"),
@@ -129,6 +133,14 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
         var headers = await vault.CreateTokenAsync("bench-kv-put", [BenchmarkVault.Rule($"kv/{PutPathPrefix}*", "create", "update")], cancellationToken);
         string[] paths = [.. Enumerable.Range(0, options.Secrets).Select(i => $"{PutPathPrefix}{i:D6}")];
         return (new KvPutWorkload(new KvService.KvServiceClient(row.Channel(transport, vault.Address)), paths, value, headers), vault.Server);
+    }
+
+    private async Task<(IWorkload, ChildServer?)> LeaseCheckoutAsync(Row row, Transport transport, CancellationToken cancellationToken)
+    {
+        var vault = row.Own(await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken));
+        var target = (await _postgres!.RegisterTargetsAsync(vault, "bench-lease", await _postgres.CreateRolesAsync(1), cancellationToken))[0];
+        var headers = await vault.CreateTokenAsync("bench-lease-checkout", [BenchmarkVault.Rule($"rotation/target/{target}/credential", "read")], cancellationToken);
+        return (new LeaseCheckoutWorkload(new LeaseService.LeaseServiceClient(row.Channel(transport, vault.Address)), target, LeaseTtl, headers), vault.Server);
     }
 
     private async Task<(IWorkload, ChildServer?)> RotateAsync(Row row, Transport transport, int clients, CancellationToken cancellationToken)

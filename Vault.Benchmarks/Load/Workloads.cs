@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Vault.Benchmarks.Echo;
 using Vault.Protocol.V1;
@@ -42,6 +43,25 @@ internal sealed class TokenLookupWorkload(TokenService.TokenServiceClient client
 
     public Task CallAsync(int clientIndex, Random random, CancellationToken cancellationToken) =>
         client.LookupAsync(_request, headers, cancellationToken: cancellationToken).ResponseAsync;
+}
+
+/// <summary>
+/// lease-checkout: LeaseService.LeaseStaticCredential of one rotation target: the vault writes a
+/// lease <c>static/&lt;target&gt;/&lt;random&gt;</c> durably and answers with the target's current
+/// username and password.
+/// </summary>
+internal sealed class LeaseCheckoutWorkload(LeaseService.LeaseServiceClient client, string target, TimeSpan ttl, Metadata headers) : IWorkload
+{
+    private readonly LeaseStaticCredentialRequest _request = new() { Target = target, Ttl = Duration.FromTimeSpan(ttl) };
+
+    public async Task CallAsync(int clientIndex, Random random, CancellationToken cancellationToken)
+    {
+        var issued = await client.LeaseStaticCredentialAsync(_request, headers, cancellationToken: cancellationToken);
+        if (issued.Password.Length == 0 || issued.Lease is null)
+        {
+            throw new WorkloadException($"lease of {target}'s credential came back without a password or a lease");
+        }
+    }
 }
 
 /// <summary>

@@ -33,8 +33,9 @@ internal sealed class BenchmarkPostgres : IAsyncDisposable
         var postgres = new BenchmarkPostgres(server);
         try
         {
-            // rotate-floor holds an admin session per client and opens a login beside it; each
-            // rotation opens an admin session, then a login. Leave room for both, plus setup.
+            // rotate-floor holds an admin session per client and opens a login beside it (the
+            // vault needs fewer: a small pool of admin sessions and one login per rotation).
+            // Leave room for that, plus setup.
             var needed = (2 * maxClients) + 20;
             if (needed > DefaultMaxConnections)
             {
@@ -103,7 +104,7 @@ internal sealed class BenchmarkPostgres : IAsyncDisposable
         return names;
     }
 
-    /// <summary>An unpooled superuser session, for rotate-floor's ALTER ROLE.</summary>
+    /// <summary>A superuser session kept open by its caller, for rotate-floor's ALTER ROLE.</summary>
     public async Task<NpgsqlConnection> OpenAdminAsync(CancellationToken cancellationToken)
     {
         _admin ??= DataSource(_server.SuperUser, _server.SuperPassword);
@@ -111,8 +112,8 @@ internal sealed class BenchmarkPostgres : IAsyncDisposable
     }
 
     /// <summary>
-    /// A data source built as PostgresRotator builds its own: no pooling (a changed password is
-    /// always tried afresh), no type loading, TLS <c>prefer</c>. Dispose it after the one open.
+    /// A data source built as PostgresRotator builds the one for a login that proves a password:
+    /// no pooling (a changed password is always tried afresh), no type loading, TLS <c>prefer</c>.
     /// </summary>
     public NpgsqlDataSource DataSource(string user, string password)
     {
