@@ -41,7 +41,9 @@ internal sealed class SeededVault : IAsyncDisposable
             await Console.Error.WriteAsync($"seeding {secrets:N0} secrets of {value.Length:N0} bytes ({transport.Name}) ... ");
             var started = Stopwatch.GetTimestamp();
             await SeedAsync(vault, paths, value, cancellationToken);
-            await Console.Error.WriteLineAsync($"{Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
+            var seeded = Stopwatch.GetElapsedTime(started);
+            var settled = await vault.Server.SettleAsync(cancellationToken);
+            await Console.Error.WriteLineAsync($"{seeded.TotalSeconds:0.0} s, then idle after {settled.TotalSeconds:0.0} s");
             var headers = await vault.CreateTokenAsync("bench-kv-get", [BenchmarkVault.Rule($"kv/{PathPrefix}*", "read")], cancellationToken);
             return new SeededVault(vault, paths, headers);
         }
