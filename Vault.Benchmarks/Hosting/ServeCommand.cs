@@ -30,6 +30,7 @@ internal static class ServeCommand
                     dataDir = args[++i];
                     break;
                 case "--tls" when i + 2 < args.Count:
+                    // The server side only loads the files; the thumbprint is what clients check.
                     tls = new TlsFiles(args[i + 1], args[i + 2], Sha256Thumbprint: "");
                     i += 2;
                     break;
