@@ -8,6 +8,7 @@ internal sealed record BenchmarkOptions
 {
     public const string Usage = """
         Usage: dotnet run -c Release --project Vault.Benchmarks -- [options]
+               dotnet run -c Release --project Vault.Benchmarks -- unseal [--times N]
           --scenario LIST          comma-separated, or all (default: all = every scenario but kv-get-scale):
                                    echo, kv-get, kv-put, token-lookup, lease-checkout, rotate, rotate-floor,
                                    kv-get-scale (kv-get over --scale-secrets secrets, beside kv-get)

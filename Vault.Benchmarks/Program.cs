@@ -7,6 +7,10 @@ if (ServeCommand.Handles(args))
 {
     return await ServeCommand.RunAsync(args);
 }
+if (UnsealTiming.Handles(args))
+{
+    return await UnsealTiming.RunAsync(args);
+}
 if (args is ["--help"] or ["-h"])
 {
     Console.WriteLine(BenchmarkOptions.Usage);

@@ -578,13 +578,7 @@ public sealed class RotationEngine(
     private IEnumerable<string> LockNames(string name, TargetRecord record)
     {
         var names = new SortedSet<string>(StringComparer.Ordinal) { name };
-        foreach (var (other, r) in targets.List())
-        {
-            if (other != name && r.ManagesAdminSecret && r.AdminSecret == record.AdminSecret)
-            {
-                names.Add(other);
-            }
-        }
+        names.UnionWith(targets.ManagersOf(record.AdminSecret ?? ""));
         return names;
     }
 

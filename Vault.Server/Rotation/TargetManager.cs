@@ -26,6 +26,39 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
     /// <summary>Raised with a target's name after the credential applications should use changed.</summary>
     public event Action<string>? CredentialChanged;
 
+    // Which targets manage which admin secret, as of _version (bumped after every put or delete).
+    private long _version;
+    private ManagerIndex? _managers;
+
+    /// <summary>
+    /// The targets that rotate the admin credential stored at <paramref name="adminSecret"/> (a
+    /// managed admin secret), from an index rebuilt only after a target is added, changed or
+    /// deleted — not a scan of every target per rotation.
+    /// </summary>
+    public IReadOnlyList<string> ManagersOf(string adminSecret)
+    {
+        var version = Interlocked.Read(ref _version);
+        var index = _managers;
+        if (index is null || index.Version != version)
+        {
+            index = new ManagerIndex(version, List().Where(t => t.Record.ManagesAdminSecret).ToLookup(t => t.Record.AdminSecret, t => t.Name, StringComparer.Ordinal));
+            // Published only if no change landed while it was built (a later call rebuilds).
+            if (Interlocked.Read(ref _version) == version)
+            {
+                _managers = index;
+            }
+        }
+        return [.. index.Managers[adminSecret]];
+    }
+
+    private void OnChanged()
+    {
+        Interlocked.Increment(ref _version);
+        Changed?.Invoke();
+    }
+
+    private sealed record ManagerIndex(long Version, ILookup<string, string> Managers);
+
     public bool Exists(string name) => store.Get<TargetRecord>(Collections.RotationTargets, name) is not null;
 
     /// <summary>Registers or updates a target.</summary>
@@ -193,7 +226,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
             Save(tx, name, record);
             return record;
         }, cancellationToken);
-        Changed?.Invoke();
+        OnChanged();
         CredentialChanged?.Invoke(name);
         return result;
     }
@@ -244,7 +277,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
             }
             return true;
         }, cancellationToken);
-        Changed?.Invoke();
+        OnChanged();
     }
 
     public async Task<TargetRecord> SetPausedAsync(string name, bool paused, CancellationToken cancellationToken)
@@ -257,7 +290,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
             Save(tx, name, record);
             return record;
         }, cancellationToken);
-        Changed?.Invoke();
+        OnChanged();
         return record;
     }
 
@@ -395,7 +428,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
         return entry;
     }
 
-    internal void NotifyChanged() => Changed?.Invoke();
+    internal void NotifyChanged() => OnChanged();
 
     internal void NotifyCredentialChanged(string name) => CredentialChanged?.Invoke(name);
 
