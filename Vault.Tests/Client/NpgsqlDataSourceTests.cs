@@ -79,17 +79,19 @@ public sealed class NpgsqlDataSourceTests(TargetSystems systems)
     public async Task App_KeepsQuerying_WhenItsLeaseReachesItsMaxTtl_SwitchingToANewUser_AndTheOldUserIsDropped()
     {
         await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.250");
-        var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromSeconds(6));
+        // A 3 s TTL: renewal comes with a second to spare, which a busy 2-core CI box needs
+        // (with 2 s, a renewal delayed by two thirds of a second let the lease lapse mid-test).
+        var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromSeconds(8));
         using var client = await ClientKit.AppClientAsync(vault, ($"lease/creds/{role}", ["read"]));
         var options = new VaultCredentialProviderOptions { Overlap = TimeSpan.FromSeconds(1) };
-        await using var dataSource = await Builder().BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(2)), options);
+        await using var dataSource = await Builder().BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(3)), options);
 
         await using var app = QueryLoop.Start(dataSource);
         await Task.Delay(TimeSpan.FromSeconds(12));
         var run = await app.StopAsync();
 
         run.AssertNoFailure();
-        Assert.True(run.Users.Count >= 2, $"the app used only {string.Join(", ", run.Users)} in 12 s of leases with a 6 s max TTL");
+        Assert.True(run.Users.Count >= 2, $"the app used only {string.Join(", ", run.Users)} in 12 s of leases with an 8 s max TTL");
         var current = dataSource.Credentials.Current!.Username;
         foreach (var retired in run.Users.Where(u => u != current))
         {
