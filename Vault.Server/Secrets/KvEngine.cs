@@ -23,7 +23,7 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
     // would let a value grow six-fold past the size limit on its way to the store.
     private static readonly SecretJson Json = new(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
-    public bool Exists(string path) => Shared<SecretMetadataRecord>(Collections.SecretMetadata, path) is not null;
+    public bool Exists(string path) => store.Get<SecretMetadataRecord>(Collections.SecretMetadata, path) is not null;
 
     public Task<(long Version, DateTimeOffset CreatedAt)> PutAsync(string path, IReadOnlyDictionary<string, string> data, ulong? cas, CancellationToken cancellationToken)
     {
@@ -105,7 +105,7 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
         {
             throw new NotFoundException($"version {wanted} of '{path}' is deleted");
         }
-        var record = Shared<SecretVersionRecord>(Collections.SecretVersions, VersionId(path, wanted));
+        var record = store.Get<SecretVersionRecord>(Collections.SecretVersions, VersionId(path, wanted));
         if (record is null)
         {
             // Pruned, destroyed or deleted between the two reads: say so; only a version the
@@ -279,11 +279,11 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
         return (id[..split], long.Parse(id.AsSpan(split + 1), System.Globalization.CultureInfo.InvariantCulture));
     }
 
+    // Mapped per read, not kept with GetDerived: a kept record would hold a second copy of every
+    // secret's ciphertext beside the cache's bytes, which at 100,000 secrets is what the memory
+    // budget cannot afford.
     private SecretMetadataRecord RequireMetadata(string path) =>
-        Shared<SecretMetadataRecord>(Collections.SecretMetadata, path) ?? throw new NotFoundException($"no secret at '{path}'");
-
-    /// <summary>A record as stored, mapped once per stored version and shared by every reader: read it, never change it.</summary>
-    private T? Shared<T>(string collection, string id) where T : class => store.GetDerived<T, T>(collection, id, record => record);
+        store.Get<SecretMetadataRecord>(Collections.SecretMetadata, path) ?? throw new NotFoundException($"no secret at '{path}'");
 
     private Task<IReadOnlyList<long>> ChangeVersionsAsync(string path, IReadOnlyList<ulong> versions, bool defaultToLatest,
         Action<IStoreWriter, SecretMetadataRecord, SecretVersionEntry, long> change, CancellationToken cancellationToken)

@@ -4,29 +4,40 @@ using LiteDB;
 namespace Vault.Server.Storage;
 
 /// <summary>
-/// One committed version of a document, as the store keeps it in memory, with room for one
-/// value derived from it (a verified record, a compiled policy) that lives exactly as long as
-/// this version does. Never handed out for mutation: reads map it to a fresh object.
+/// One version of a document as the store keeps it in memory, with room for one value derived
+/// from it (a verified record, a compiled policy) that lives exactly as long as this version
+/// does. A cached version is kept as its BSON bytes — about a third of the memory of a parsed
+/// document's object graph — and parsed afresh for each read, so no reader can change what
+/// another reads. A pending change keeps its parsed document until it is applied.
 /// </summary>
-internal sealed class CachedDocument(BsonDocument document, int size)
+internal sealed class CachedDocument
 {
-    public BsonDocument Document { get; } = document;
+    private readonly byte[]? _bson;
+    private readonly BsonDocument? _parsed;
 
-    /// <summary>What the cache counts against its budget for this entry (0 while not cached).</summary>
-    public int Size { get; set; } = size;
-
-    /// <summary>Set at most once per type by whoever derives it first; a race derives it twice, harmlessly.</summary>
-    public object? Derived { get; set; }
-
-    /// <summary>Roughly what a document keeps alive: its strings, byte arrays and a slot per value.</summary>
-    public static int SizeOf(BsonValue value) => value.Type switch
+    private CachedDocument(byte[]? bson, BsonDocument? parsed)
     {
-        BsonType.Document => 64 + value.AsDocument.Sum(p => 48 + (2 * p.Key.Length) + SizeOf(p.Value)),
-        BsonType.Array => 32 + value.AsArray.Sum(SizeOf),
-        BsonType.String => 24 + (2 * value.AsString.Length),
-        BsonType.Binary => 24 + value.AsBinary.Length,
-        _ => 24,
-    };
+        _bson = bson;
+        _parsed = parsed;
+    }
+
+    /// <summary>A document to keep: serialised once, parsed on every read.</summary>
+    public static CachedDocument Compact(BsonDocument document) => new(BsonSerializer.Serialize(document), null);
+
+    /// <summary>A pending change's document, kept parsed (it is applied to LiteDB as is); never handed to readers.</summary>
+    public static CachedDocument Parsed(BsonDocument document) => new(null, document);
+
+    /// <summary>
+    /// The document: a fresh parse of a kept version, or a pending change's own instance (which
+    /// readers only map to new objects; nothing in the vault writes into a record's byte arrays).
+    /// </summary>
+    public BsonDocument Document => _parsed ?? BsonSerializer.Deserialize(_bson!);
+
+    /// <summary>What the cache counts against its budget for this entry.</summary>
+    public int Size => 160 + (_bson?.Length ?? 0);
+
+    /// <summary>Set by whoever derives it first; a race derives it twice, harmlessly.</summary>
+    public object? Derived { get; set; }
 }
 
 /// <summary>
@@ -47,7 +58,7 @@ internal sealed class CachedDocument(BsonDocument document, int size)
 /// </summary>
 internal sealed class DocumentCache(long budgetBytes)
 {
-    // Per entry beyond the document: the dictionary node and the key tuple.
+    // Per entry beyond the document: the dictionary node, the key tuple and the key's strings.
     private const int EntryOverhead = 96;
     private readonly ConcurrentDictionary<(string Collection, string Id), CachedDocument> _entries = new();
     private long _bytes;
@@ -59,17 +70,17 @@ internal sealed class DocumentCache(long budgetBytes)
     public bool TryGet(string collection, string id, out CachedDocument document) => _entries.TryGetValue((collection, id), out document!);
 
     /// <summary>Caches a document as the data file holds it. Call only while holding the store's read lock.</summary>
-    public CachedDocument? Fill(string collection, string id, BsonDocument document)
+    public CachedDocument Fill(string collection, string id, BsonDocument document)
     {
-        var size = EntryOverhead + (2 * (collection.Length + id.Length)) + CachedDocument.SizeOf(document);
+        var entry = CachedDocument.Compact(document);
+        var size = EntryOverhead + (2 * (collection.Length + id.Length)) + entry.Size;
         if (Interlocked.Read(ref _bytes) + size > budgetBytes)
         {
-            return null;
+            return entry;
         }
-        var entry = new CachedDocument(document, size);
         if (!_entries.TryAdd((collection, id), entry))
         {
-            return _entries.TryGetValue((collection, id), out var existing) ? existing : null;
+            return _entries.TryGetValue((collection, id), out var existing) ? existing : entry;
         }
         Interlocked.Add(ref _bytes, size);
         return entry;
@@ -79,16 +90,16 @@ internal sealed class DocumentCache(long budgetBytes)
     /// Puts the version just written to the data file in place of whatever was cached (or drops
     /// the key, for a delete or when the budget is spent). Call only while holding the store's write lock.
     /// </summary>
-    public void Replace(string collection, string id, CachedDocument? document)
+    public void Replace(string collection, string id, BsonDocument? document)
     {
         Evict(collection, id);
         if (document is null)
         {
             return;
         }
-        var size = EntryOverhead + (2 * (collection.Length + id.Length)) + CachedDocument.SizeOf(document.Document);
-        document.Size = size;
-        if (Interlocked.Read(ref _bytes) + size <= budgetBytes && _entries.TryAdd((collection, id), document))
+        var entry = CachedDocument.Compact(document);
+        var size = EntryOverhead + (2 * (collection.Length + id.Length)) + entry.Size;
+        if (Interlocked.Read(ref _bytes) + size <= budgetBytes && _entries.TryAdd((collection, id), entry))
         {
             Interlocked.Add(ref _bytes, size);
         }
@@ -99,7 +110,7 @@ internal sealed class DocumentCache(long budgetBytes)
     {
         if (_entries.TryRemove((collection, id), out var entry))
         {
-            Interlocked.Add(ref _bytes, -entry.Size);
+            Interlocked.Add(ref _bytes, -(EntryOverhead + (2 * (collection.Length + id.Length)) + entry.Size));
         }
     }
 }

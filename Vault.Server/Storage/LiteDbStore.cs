@@ -193,7 +193,7 @@ public sealed class LiteDbStore : IVaultStore
                 return cached;
             }
             var doc = _db.GetCollection(collection).FindById(id);
-            return doc is null ? null : _cache.Fill(collection, id, doc) ?? new CachedDocument(doc, 0);
+            return doc is null ? null : _cache.Fill(collection, id, doc);
         }
         finally
         {
@@ -390,7 +390,7 @@ public sealed class LiteDbStore : IVaultStore
                 }
                 foreach (var change in log)
                 {
-                    _pending[(change.Collection, change.Id)] = new PendingChange(change.Document is null ? null : new CachedDocument(change.Document, 0));
+                    _pending[(change.Collection, change.Id)] = new PendingChange(change.Document is null ? null : CachedDocument.Parsed(change.Document));
                 }
             }
             Interlocked.Increment(ref _commits);
@@ -476,7 +476,7 @@ public sealed class LiteDbStore : IVaultStore
             {
                 // The cache takes the applied version before the pending change leaves, so no
                 // lock-free reader can fall between them onto an older cached version.
-                _cache.Replace(collection, id, change.Document);
+                _cache.Replace(collection, id, change.Document?.Document);
                 _pending.TryRemove(KeyValuePair.Create((collection, id), change));
             }
         }
