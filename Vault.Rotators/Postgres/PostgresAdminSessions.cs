@@ -74,6 +74,7 @@ internal sealed class PostgresAdminSessions : IDisposable
     {
         public Lazy<NpgsqlDataSource> Source { get; } = source;
 
-        public long LastUsed { get; set; }
+        // Set at creation, so a sweep racing the first use never takes a new pool for an idle one.
+        public long LastUsed { get; set; } = Environment.TickCount64;
     }
 }

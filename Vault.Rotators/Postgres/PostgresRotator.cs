@@ -220,7 +220,9 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
             }
             catch (NpgsqlException ex) when (attempt == 1 && SessionWasLost(ex) && !cancellationToken.IsCancellationRequested)
             {
-                // Tried again on a new session.
+                // The pool's other idle sessions likely died the same way (a restart): drop
+                // them, and try again on a new session.
+                dataSource.Clear();
             }
             catch (NpgsqlException ex)
             {

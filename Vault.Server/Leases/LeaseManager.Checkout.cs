@@ -88,7 +88,13 @@ public sealed partial class LeaseManager
     public bool IsLent(string target) => LoadAll(CheckoutPrefix).Any(l => l.Lease.Target == target);
 
     /// <summary>Whether any lease (dynamic user or lent account) depends on <paramref name="target"/>.</summary>
-    public bool HasLeasesOn(string target) => LoadAll("").Any(l => l.Lease.Target == target);
+    /// <summary>
+    /// Whether leases that need the target to end (dynamic users, lent accounts) are live on it.
+    /// Static leases do not count: ending one touches nothing on the target, so a reader cannot
+    /// hold off an admin's delete or move with them.
+    /// </summary>
+    public bool HasLeasesOn(string target) =>
+        LoadAll("").Any(l => l.Lease.Target == target && !l.Id.StartsWith(StaticPrefix, StringComparison.Ordinal));
 
     public IReadOnlyList<string> ListSets() => [.. store.List<CheckoutSetRecord>(Collections.CheckoutSets, "").Select(r => r.Key)];
 

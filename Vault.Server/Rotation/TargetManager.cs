@@ -57,6 +57,9 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
         Changed?.Invoke();
     }
 
+    /// <summary>Called before a put or delete is written too: an index built while it commits is never published as current.</summary>
+    private void Changing() => Interlocked.Increment(ref _version);
+
     private sealed record ManagerIndex(long Version, ILookup<string, string> Managers);
 
     public bool Exists(string name) => store.Get<TargetRecord>(Collections.RotationTargets, name) is not null;
@@ -152,6 +155,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
             currentPassword = admin.Password;
         }
 
+        Changing();
         var result = await store.WriteAsync(tx =>
         {
             var now = clock.GetUtcNow();
@@ -263,6 +267,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
     public async Task DeleteAsync(string name, bool force, CancellationToken cancellationToken)
     {
         PolicyStore.ValidateName(name);
+        Changing();
         await store.WriteAsync(tx =>
         {
             var record = tx.Get<TargetRecord>(Collections.RotationTargets, name) ?? throw new NotFoundException($"no target named '{name}'");

@@ -14,7 +14,7 @@ internal readonly record struct StoreChange(string Collection, string Id, BsonDo
 /// segment is deleted only once the data file holding everything in it has been fsync'd. On
 /// start-up the segments left over are replayed into the data file.
 /// <para>
-/// Segments are <c>wal-NNNNNN.log</c> in the data directory. A record is
+/// Segments are <c>wal-NNNNNNNNNN.log</c> (ten digits) in the data directory. A record is
 /// <c>[int32 length][32-byte SHA-256 of the payload][payload]</c>; the payload is the number of
 /// changes, then per change its collection, id and the document's BSON (or -1 for a delete). A
 /// record cut short by a crash, or whose digest does not match, ends the log: it was never
@@ -45,30 +45,37 @@ internal sealed class WriteAheadLog : IDisposable
 
     /// <summary>
     /// Reads every record of every segment in order and hands its changes to <paramref name="apply"/>.
-    /// A torn or damaged record ends the log there (later segments cannot exist after it).
+    /// A record cut short or failing its digest is accepted only as the tail of the last segment
+    /// (a crash mid-append: never acknowledged). Anywhere else it is damage that would silently
+    /// drop acknowledged writes after it, so start-up is refused.
     /// </summary>
     /// <returns>The highest segment number seen (0 if none), and how many bytes of torn tail were ignored.</returns>
+    /// <exception cref="IOException">A damaged record before the end of the log.</exception>
     public static (int LastSegment, long TornBytes) Replay(string directory, Action<IReadOnlyList<StoreChange>> apply)
     {
-        var last = 0;
+        var segments = Segments(directory);
         long torn = 0;
-        foreach (var (index, path) in Segments(directory))
+        for (var i = 0; i < segments.Count; i++)
         {
-            last = index;
+            var path = segments[i].Path;
             var bytes = File.ReadAllBytes(path);
             var offset = 0;
             while (offset < bytes.Length)
             {
                 if (!TryRead(bytes, offset, out var payload))
                 {
-                    torn += bytes.Length - offset;
-                    return (last, torn);
+                    if (i != segments.Count - 1)
+                    {
+                        throw new IOException($"write-ahead log segment {Path.GetFileName(path)} is damaged at byte {offset}, before the end of the log; refusing to start rather than lose the writes after it");
+                    }
+                    torn = bytes.Length - offset;
+                    break;
                 }
                 apply(Decode(payload));
                 offset += HeaderSize + payload.Length;
             }
         }
-        return (last, torn);
+        return (segments.Count == 0 ? 0 : segments[^1].Index, torn);
     }
 
     /// <summary>Appends one group commit and fsyncs it.</summary>
@@ -120,15 +127,16 @@ internal sealed class WriteAheadLog : IDisposable
     public void Dispose() => _current.Dispose();
 
     private FileStream Open(int index) =>
-        new(Path.Combine(_directory, $"{Prefix}{index:D6}{Suffix}"), FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1);
+        new(Path.Combine(_directory, $"{Prefix}{index:D10}{Suffix}"), FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1);
 
-    private static IEnumerable<(int Index, string Path)> Segments(string directory) =>
-        Directory.GetFiles(directory, Prefix + "*" + Suffix)
+    /// <summary>The segments, in number order (any number of digits).</summary>
+    private static List<(int Index, string Path)> Segments(string directory) =>
+        [.. Directory.GetFiles(directory, Prefix + "*" + Suffix)
             .Select(p => (Name: Path.GetFileName(p), Path: p))
-            .Where(f => f.Name.Length == Prefix.Length + 6 + Suffix.Length && int.TryParse(f.Name.AsSpan(Prefix.Length, 6), NumberStyles.None, CultureInfo.InvariantCulture, out _))
-            .Select(f => (int.Parse(f.Name.AsSpan(Prefix.Length, 6), NumberStyles.None, CultureInfo.InvariantCulture), f.Path))
-            .OrderBy(s => s.Item1)
-            .ToList();
+            .Select(f => (Digits: f.Name[Prefix.Length..^Suffix.Length], f.Path))
+            .Where(f => f.Digits.Length is > 0 and <= 10 && int.TryParse(f.Digits, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            .Select(f => (int.Parse(f.Digits, NumberStyles.None, CultureInfo.InvariantCulture), f.Path))
+            .OrderBy(s => s.Item1)];
 
     private static bool TryRead(byte[] bytes, int offset, out byte[] payload)
     {

@@ -88,6 +88,19 @@ public sealed class StaticLeaseTests(TargetSystems systems)
         Assert.Empty((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = "static/" }, vault.As())).Leases);
     }
 
+    [Fact]
+    public async Task ALiveStaticLease_DoesNotHoldOffDeletingItsTarget()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var (target, _) = await TargetAsync(vault);
+        await Leases(vault).LeaseStaticCredentialAsync(new LeaseStaticCredentialRequest { Target = target }, vault.As());
+
+        await vault.Targets().DeleteTargetAsync(new DeleteTargetRequest { Name = target }, vault.As());
+
+        await Rpc.FailsWith(StatusCode.NotFound, () => vault.Targets().GetTargetAsync(new GetTargetRequest { Name = target }, vault.As()));
+        await Rpc.FailsWith(StatusCode.NotFound, () => Leases(vault).LeaseStaticCredentialAsync(new LeaseStaticCredentialRequest { Target = target }, vault.As()));
+    }
+
     private static LeaseService.LeaseServiceClient Leases(TestVault vault) => new(vault.Channel);
 
     private async Task<(string Target, string Account)> TargetAsync(TestVault vault)

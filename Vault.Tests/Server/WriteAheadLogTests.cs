@@ -72,6 +72,28 @@ public sealed class WriteAheadLogTests
     }
 
     [Fact]
+    public async Task ADamagedRecordBeforeTheEndOfTheLog_RefusesToStart_RatherThanDropTheWritesAfterIt()
+    {
+        var dir = Directory.CreateTempSubdirectory("vault-wal-").FullName;
+        var crashed = Directory.CreateTempSubdirectory("vault-wal-crashed-").FullName;
+        using (var store = HoldingChangesInTheLog(dir))
+        {
+            await WriteItemsAsync(store, 20);
+            CopyFiles(dir, crashed);
+        }
+        // A later segment exists, so the damaged one is not the log's tail: bit rot, not a torn append.
+        var first = Directory.GetFiles(crashed, "wal-*.log").Order(StringComparer.Ordinal).Last();
+        File.Copy(first, Path.Combine(crashed, "wal-0000000099.log"));
+        var bytes = File.ReadAllBytes(first);
+        bytes[40] ^= 0xFF;
+        File.WriteAllBytes(first, bytes);
+
+        var ex = Assert.Throws<IOException>(() => new LiteDbStore(crashed, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"]));
+        Assert.Contains("damaged", ex.Message, StringComparison.Ordinal);
+        Assert.True(File.Exists(first), "the damaged segment was deleted");
+    }
+
+    [Fact]
     public async Task ACleanShutdown_LeavesEverythingInTheDataFile_AndNoLog()
     {
         var dir = Directory.CreateTempSubdirectory("vault-wal-").FullName;
