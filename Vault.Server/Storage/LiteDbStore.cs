@@ -99,8 +99,26 @@ public sealed class LiteDbStore : IVaultStore
             _db.GetCollection(collection).EnsureIndex("_id");
         }
         _dataSync = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1);
-        var replayed = Replay(dataDirectory);
-        _wal = WriteAheadLog.Create(dataDirectory, replayed);
+        try
+        {
+            _wal = WriteAheadLog.Create(dataDirectory, Replay(dataDirectory));
+        }
+        catch
+        {
+            // Nothing may outlive a store that failed to open: a LiteDB transaction left behind
+            // would be finalised after its engine is gone, and crash the process.
+            try
+            {
+                _db.Rollback();
+            }
+            catch (Exception rollbackError)
+            {
+                StoreLog.RollbackFailed(_logger, rollbackError);
+            }
+            _db.Dispose();
+            _dataSync.Dispose();
+            throw;
+        }
         _writer = new Thread(WriterLoop) { Name = "vault-store-writer", IsBackground = true };
         _applier = new Thread(ApplierLoop) { Name = "vault-store-applier", IsBackground = true };
         _writer.Start();

@@ -54,25 +54,32 @@ internal sealed class WriteAheadLog : IDisposable
     public static (int LastSegment, long TornBytes) Replay(string directory, Action<IReadOnlyList<StoreChange>> apply)
     {
         var segments = Segments(directory);
+        // Checked whole before anything is applied: damage refuses start-up with the data file untouched.
         long torn = 0;
-        for (var i = 0; i < segments.Count; i++)
+        for (var pass = 0; pass < 2; pass++)
         {
-            var path = segments[i].Path;
-            var bytes = File.ReadAllBytes(path);
-            var offset = 0;
-            while (offset < bytes.Length)
+            for (var i = 0; i < segments.Count; i++)
             {
-                if (!TryRead(bytes, offset, out var payload))
+                var path = segments[i].Path;
+                var bytes = File.ReadAllBytes(path);
+                var offset = 0;
+                while (offset < bytes.Length)
                 {
-                    if (i != segments.Count - 1)
+                    if (!TryRead(bytes, offset, out var payload))
                     {
-                        throw new IOException($"write-ahead log segment {Path.GetFileName(path)} is damaged at byte {offset}, before the end of the log; refusing to start rather than lose the writes after it");
+                        if (i != segments.Count - 1)
+                        {
+                            throw new IOException($"write-ahead log segment {Path.GetFileName(path)} is damaged at byte {offset}, before the end of the log; refusing to start rather than lose the writes after it");
+                        }
+                        torn = bytes.Length - offset;
+                        break;
                     }
-                    torn = bytes.Length - offset;
-                    break;
+                    if (pass == 1)
+                    {
+                        apply(Decode(payload));
+                    }
+                    offset += HeaderSize + payload.Length;
                 }
-                apply(Decode(payload));
-                offset += HeaderSize + payload.Length;
             }
         }
         return (segments.Count == 0 ? 0 : segments[^1].Index, torn);

@@ -91,6 +91,13 @@ public sealed class WriteAheadLogTests
         var ex = Assert.Throws<IOException>(() => new LiteDbStore(crashed, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"]));
         Assert.Contains("damaged", ex.Message, StringComparison.Ordinal);
         Assert.True(File.Exists(first), "the damaged segment was deleted");
+        // Whatever the failed open made is released now: a LiteDB transaction it left behind would
+        // be finalised after its engine and take the whole process down (as it once did).
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        using var db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(crashed, "vault.db"), Connection = ConnectionType.Direct });
+        Assert.Equal(0, db.GetCollection("items").Count());
     }
 
     [Fact]
