@@ -24,7 +24,12 @@ internal sealed class PostgresAdminSessions : IDisposable
     public static readonly TimeSpan Unused = TimeSpan.FromMinutes(2);
     private const int MaxSessions = 4;
     private readonly ConcurrentDictionary<string, Pool> _pools = new(StringComparer.Ordinal);
+    // Sweeps on its own too, so an admin password does not linger in an idle pool until the next
+    // admin call (which may be a schedule days away).
+    private readonly Timer _sweeper;
     private long _nextSweep;
+
+    public PostgresAdminSessions() => _sweeper = new Timer(_ => SweepQuietly(), null, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
 
     /// <summary>The pooled data source for these settings; the caller must not dispose it.</summary>
     public NpgsqlDataSource For(NpgsqlConnectionStringBuilder settings, Func<NpgsqlConnectionStringBuilder, NpgsqlDataSource> build)
@@ -43,12 +48,26 @@ internal sealed class PostgresAdminSessions : IDisposable
 
     public void Dispose()
     {
+        _sweeper.Dispose();
         foreach (var key in _pools.Keys)
         {
             if (_pools.TryRemove(key, out var pool) && pool.Source.IsValueCreated)
             {
                 pool.Source.Value.Dispose();
             }
+        }
+    }
+
+    /// <summary>For the timer: an exception escaping a timer callback would end the process.</summary>
+    private void SweepQuietly()
+    {
+        try
+        {
+            Sweep();
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException or NpgsqlException)
+        {
+            // Best effort: the next sweep, or the next admin call, tries again.
         }
     }
 
