@@ -137,7 +137,10 @@ public sealed class NpgsqlDataSourceTests(TargetSystems systems)
         Port = systems.PostgresServer.Port,
         Database = systems.PostgresServer.Database,
         Pooling = false,
-        Timeout = 5,
+        // Every query is a fresh login (a forked backend and SCRAM); on a busy 2-core CI box one
+        // took over 5 s. A refused password fails at once whatever this is, so the test still
+        // sees every credential failure.
+        Timeout = 15,
     }.ConnectionString);
 
     /// <summary>An application's request loop: one query per iteration, each on a new physical connection.</summary>
