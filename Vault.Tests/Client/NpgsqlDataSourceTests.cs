@@ -106,23 +106,24 @@ public sealed class NpgsqlDataSourceTests(TargetSystems systems)
         var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromHours(1));
         await vault.Policies.PutAsync(new PutPolicyRequest { Policy = new Policy { Name = "app", Rules = { new PolicyRule { Path = $"lease/creds/{role}", Capabilities = { "read" } } } } }, vault.As());
         var appRoles = new AppRoleService.AppRoleServiceClient(vault.Channel);
-        // Tokens of 3 s, at most 6 s: a lease taken with one dies with it, whatever the role's max TTL.
+        // Tokens of 4 s, at most 8 s: a lease taken with one dies with it, whatever the role's max TTL.
+        // (With 3 s / 6 s and 2 s leases, a busy 2-core CI box once let a switch land on a lease's end.)
         await appRoles.PutRoleAsync(new PutRoleRequest
         {
-            Role = new Role { Name = "app", Policies = { "app" }, TokenTtl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromSeconds(3)), TokenMaxTtl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromSeconds(6)) },
+            Role = new Role { Name = "app", Policies = { "app" }, TokenTtl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromSeconds(4)), TokenMaxTtl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromSeconds(8)) },
         }, vault.As());
         var roleId = (await appRoles.GetRoleIdAsync(new GetRoleIdRequest { Name = "app" }, vault.As())).RoleId;
         var secretId = (await appRoles.CreateSecretIdAsync(new CreateSecretIdRequest { Name = "app" }, vault.As())).SecretId;
         using var client = new VaultClient(new VaultClientOptions { Address = vault.Address, RoleId = roleId, SecretId = secretId });
         var options = new VaultCredentialProviderOptions { Overlap = TimeSpan.FromSeconds(1) };
-        await using var dataSource = await Builder().BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(2)), options);
+        await using var dataSource = await Builder().BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(3)), options);
 
         await using var app = QueryLoop.Start(dataSource);
-        await Task.Delay(TimeSpan.FromSeconds(14));
+        await Task.Delay(TimeSpan.FromSeconds(18));
         var run = await app.StopAsync();
 
         run.AssertNoFailure();
-        Assert.True(run.Users.Count >= 2, $"the app used only {string.Join(", ", run.Users)} across 14 s of 6 s tokens");
+        Assert.True(run.Users.Count >= 2, $"the app used only {string.Join(", ", run.Users)} across 18 s of 8 s tokens");
         var current = dataSource.Credentials.CurrentLease!;
         var onServer = await vault.Leases().LookupLeaseAsync(new LookupLeaseRequest { LeaseId = current.LeaseId }, vault.As());
         // The lease's token is alive (kept renewed by the lease), and the lease is not renewed past that token's end.
