@@ -43,21 +43,8 @@ internal static class DynamicRoleCommands
         command.SetHandler(async (ctx, ct) =>
         {
             var role = new DynamicRole { Name = ctx.Value(name), Target = ctx.Value(target) };
-            var defaultValue = ctx.Value(defaultTtl) is { } d ? DurationParser.Parse(d, "--default-ttl") : (TimeSpan?)null;
-            var maxValue = ctx.Value(maxTtl) is { } m ? DurationParser.Parse(m, "--max-ttl") : (TimeSpan?)null;
-            if (defaultValue > maxValue)
-            {
-                throw new UsageException($"--default-ttl {DurationParser.Format(defaultValue.Value)} is longer than --max-ttl {DurationParser.Format(maxValue.Value)}");
-            }
+            (role.DefaultTtl, role.MaxTtl) = DurationParser.TtlPair(ctx.Value(defaultTtl), ctx.Value(maxTtl));
             role.CreationStatements.AddRange(StatementInput.Read(ctx.Value(statements) ?? [], ctx.Value(statementFile)));
-            if (defaultValue is { } defaultSpan)
-            {
-                role.DefaultTtl = Duration.FromTimeSpan(defaultSpan);
-            }
-            if (maxValue is { } maxSpan)
-            {
-                role.MaxTtl = Duration.FromTimeSpan(maxSpan);
-            }
             LeasePrinter.Print(ctx.Out, await ctx.Client.PutDynamicRoleAsync(role, ct));
         });
         return command;

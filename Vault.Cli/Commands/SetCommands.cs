@@ -36,21 +36,8 @@ internal static class SetCommands
         command.SetHandler(async (ctx, ct) =>
         {
             var set = new CheckoutSet { Name = ctx.Value(name) };
-            var defaultValue = ctx.Value(defaultTtl) is { } d ? DurationParser.Parse(d, "--default-ttl") : (TimeSpan?)null;
-            var maxValue = ctx.Value(maxTtl) is { } m ? DurationParser.Parse(m, "--max-ttl") : (TimeSpan?)null;
-            if (defaultValue > maxValue)
-            {
-                throw new UsageException($"--default-ttl {DurationParser.Format(defaultValue.Value)} is longer than --max-ttl {DurationParser.Format(maxValue.Value)}");
-            }
+            (set.DefaultTtl, set.MaxTtl) = DurationParser.TtlPair(ctx.Value(defaultTtl), ctx.Value(maxTtl));
             set.Targets.AddRange(Targets(ctx.Value(targets) ?? []));
-            if (defaultValue is { } defaultSpan)
-            {
-                set.DefaultTtl = Duration.FromTimeSpan(defaultSpan);
-            }
-            if (maxValue is { } maxSpan)
-            {
-                set.MaxTtl = Duration.FromTimeSpan(maxSpan);
-            }
             LeasePrinter.Print(ctx.Out, await ctx.Client.PutCheckoutSetAsync(set, ct));
         });
         return command;

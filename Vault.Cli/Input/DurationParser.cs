@@ -44,6 +44,20 @@ internal static class DurationParser
     }
 
     /// <summary>Formats a duration the way <see cref="Parse"/> reads it, e.g. <c>1h30m</c>.</summary>
+    /// <summary>The <c>--default-ttl</c> / <c>--max-ttl</c> pair of a role or set, either one optional.</summary>
+    /// <exception cref="UsageException">A value does not parse, or the default is longer than the max.</exception>
+    public static (Google.Protobuf.WellKnownTypes.Duration? Default, Google.Protobuf.WellKnownTypes.Duration? Max) TtlPair(string? defaultText, string? maxText)
+    {
+        var defaultValue = defaultText is null ? (TimeSpan?)null : Parse(defaultText, "--default-ttl");
+        var maxValue = maxText is null ? (TimeSpan?)null : Parse(maxText, "--max-ttl");
+        if (defaultValue > maxValue)
+        {
+            throw new UsageException($"--default-ttl {Format(defaultValue.Value)} is longer than --max-ttl {Format(maxValue.Value)}");
+        }
+        return (defaultValue is { } d ? Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(d) : null,
+            maxValue is { } m ? Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(m) : null);
+    }
+
     public static string Format(TimeSpan value)
     {
         if (value <= TimeSpan.Zero)

@@ -73,7 +73,7 @@ internal sealed class DocumentCache(long budgetBytes)
     public CachedDocument Fill(string collection, string id, BsonDocument document)
     {
         var entry = CachedDocument.Compact(document);
-        var size = EntryOverhead + (2 * (collection.Length + id.Length)) + entry.Size;
+        var size = Charge(collection, id, entry);
         if (Interlocked.Read(ref _bytes) + size > budgetBytes)
         {
             return entry;
@@ -98,7 +98,7 @@ internal sealed class DocumentCache(long budgetBytes)
             return;
         }
         var entry = CachedDocument.Compact(document);
-        var size = EntryOverhead + (2 * (collection.Length + id.Length)) + entry.Size;
+        var size = Charge(collection, id, entry);
         if (Interlocked.Read(ref _bytes) + size <= budgetBytes && _entries.TryAdd((collection, id), entry))
         {
             Interlocked.Add(ref _bytes, size);
@@ -110,7 +110,10 @@ internal sealed class DocumentCache(long budgetBytes)
     {
         if (_entries.TryRemove((collection, id), out var entry))
         {
-            Interlocked.Add(ref _bytes, -(EntryOverhead + (2 * (collection.Length + id.Length)) + entry.Size));
+            Interlocked.Add(ref _bytes, -Charge(collection, id, entry));
         }
     }
+
+    /// <summary>What an entry counts against the budget: its bytes, key and bookkeeping.</summary>
+    private static int Charge(string collection, string id, CachedDocument entry) => EntryOverhead + (2 * (collection.Length + id.Length)) + entry.Size;
 }

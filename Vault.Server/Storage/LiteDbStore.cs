@@ -149,20 +149,8 @@ public sealed class LiteDbStore : IVaultStore
         return value;
     }
 
-    public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class
-    {
-        _storeLock.EnterReadLock();
-        try
-        {
-            // Under the read lock no pending change leaves for the data file, so the two
-            // together are every acknowledged write (and perhaps some a moment newer).
-            return Merge<T>(limit, ListDocuments(collection, idPrefix), PendingUnder(collection, idPrefix));
-        }
-        finally
-        {
-            _storeLock.ExitReadLock();
-        }
-    }
+    public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class =>
+        ListWithin<T>(collection, idPrefix, limit);
 
     /// <summary>Documents held by the read cache and their approximate size.</summary>
     public (int Documents, long Bytes) CacheStatistics => (_cache.Count, _cache.Bytes);
@@ -264,7 +252,11 @@ public sealed class LiteDbStore : IVaultStore
         return merged.Take(limit).Select(p => KeyValuePair.Create(p.Key, Mapper.ToObject<T>(p.Value))).ToList();
     }
 
-    /// <summary>A list for a unit of work: the store's view overlaid with the batch's earlier units and the unit's own changes.</summary>
+    /// <summary>
+    /// The data file's documents overlaid with pending changes, then with <paramref name="newer"/>
+    /// (a unit of work's group and its own changes). Under the read lock no pending change leaves
+    /// for the data file, so the two together are every acknowledged write.
+    /// </summary>
     private List<KeyValuePair<string, T>> ListWithin<T>(string collection, string idPrefix, int limit, params IEnumerable<KeyValuePair<string, BsonDocument?>>[] newer)
         where T : class
     {
