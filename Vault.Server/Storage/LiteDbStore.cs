@@ -41,6 +41,8 @@ public sealed class LiteDbStore : IVaultStore
     // Held while a group is appended and published, and while the applier takes its snapshot
     // and rolls the log: every change in a closed segment is in the snapshot.
     private readonly Lock _walLock = new();
+    // One ApplyPending at a time: the applier's and a caller's Flush.
+    private readonly Lock _applyGate = new();
     private readonly BlockingCollection<IPendingWrite> _queue = new();
     private readonly Thread _writer;
     private readonly Thread _applier;
@@ -91,7 +93,17 @@ public sealed class LiteDbStore : IVaultStore
         var path = Path.Combine(dataDirectory, "vault.db");
         // File mode, not LiteDB's Stream constructor: with a caller's stream LiteDB shares one
         // stream between concurrent readers, and reads racing a commit corrupt pages.
-        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }, Mapper);
+        // Names are exact byte strings: LiteDB's default collation (the current culture, ignoring
+        // case) made "kv/ABC" and "kv/abc" one document once a change reached the data file.
+        // A data file keeps the collation it was made with (LiteDB refuses to open one whose
+        // collation differs from the connection's), so only a new file is given one here.
+        var connection = new ConnectionString { Filename = path, Connection = ConnectionType.Direct };
+        if (!File.Exists(path))
+        {
+            connection.Collation = Collation.Binary;
+        }
+        _db = new LiteDatabase(connection, Mapper);
+        EnsureOrdinalCollation(path);
         // Checkpoints happen only in ApplyPending, under the write lock.
         _db.CheckpointSize = 0;
         foreach (var collection in collections ?? [])
@@ -207,11 +219,59 @@ public sealed class LiteDbStore : IVaultStore
         }
     }
 
+    /// <summary>
+    /// The data file's documents whose id starts with <paramref name="idPrefix"/>, compared as
+    /// exact strings. Not LiteDB's <c>StartsWith</c>: that is a LIKE, where <c>_</c> and <c>%</c>
+    /// in a name are wildcards. An index range [prefix, successor) holds exactly the ids that
+    /// start with the prefix under the ordinal collation; the filter states the rule itself.
+    /// </summary>
     private List<KeyValuePair<string, BsonDocument>> ListDocuments(string collection, string idPrefix)
     {
         var col = _db.GetCollection(collection);
-        var docs = idPrefix.Length == 0 ? col.FindAll() : col.Find(Query.StartsWith("_id", idPrefix));
-        return docs.Select(d => KeyValuePair.Create(d["_id"].AsString, d)).ToList();
+        var docs = idPrefix.Length == 0
+            ? col.FindAll()
+            : PrefixSuccessor(idPrefix) is { } upper ? col.Find(Query.Between("_id", idPrefix, upper)) : col.Find(Query.GTE("_id", idPrefix));
+        return docs.Select(d => KeyValuePair.Create(d["_id"].AsString, d))
+            .Where(d => d.Key.StartsWith(idPrefix, StringComparison.Ordinal))
+            .ToList();
+    }
+
+    /// <summary>The least string greater than every string that starts with <paramref name="prefix"/>; null if there is none.</summary>
+    internal static string? PrefixSuccessor(string prefix)
+    {
+        var end = prefix.Length;
+        while (end > 0 && prefix[end - 1] == char.MaxValue)
+        {
+            end--;
+        }
+        return end == 0 ? null : string.Concat(prefix.AsSpan(0, end - 1), ((char)(prefix[end - 1] + 1)).ToString());
+    }
+
+    /// <summary>
+    /// Data files written before names were compared exactly use LiteDB's default collation
+    /// (culture-aware, case-insensitive). Rebuilding re-inserts every document under the ordinal
+    /// collation; LiteDB's rebuild keeps the old file as a backup until it is done, and that
+    /// backup is then deleted, because it would keep data keys that a later destroy erases.
+    /// </summary>
+    private void EnsureOrdinalCollation(string path)
+    {
+        var current = _db.Pragma("COLLATION").AsString;
+        if (current == Collation.Binary.ToString())
+        {
+            return;
+        }
+        StoreLog.MigratingCollation(_logger, current);
+        _db.Rebuild(new LiteDB.Engine.RebuildOptions { Collation = Collation.Binary });
+        var migrated = _db.Pragma("COLLATION").AsString;
+        if (migrated != Collation.Binary.ToString())
+        {
+            throw new IOException($"data file {path} still compares names as {migrated} after rebuilding it");
+        }
+        foreach (var backup in Directory.GetFiles(Path.GetDirectoryName(path)!, Path.GetFileNameWithoutExtension(path) + "-backup*"))
+        {
+            File.Delete(backup);
+        }
+        StoreLog.MigratedCollation(_logger);
     }
 
     private IEnumerable<KeyValuePair<string, BsonDocument?>> PendingUnder(string collection, string idPrefix)
@@ -436,7 +496,28 @@ public sealed class LiteDbStore : IVaultStore
     /// writer has not written yet, and its checkpoint fails with pages in use), then one fsync,
     /// then the log segments those changes came from are deleted.
     /// </summary>
+    /// <summary>
+    /// Moves every change acknowledged so far into the data file now, rather than at the
+    /// applier's next pass (tests use it to check what the data file itself holds).
+    /// </summary>
+    public void Flush()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_failure is null && !_pending.IsEmpty)
+        {
+            ApplyPending();
+        }
+    }
+
     private void ApplyPending()
+    {
+        lock (_applyGate)
+        {
+            ApplyPendingOnce();
+        }
+    }
+
+    private void ApplyPendingOnce()
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         KeyValuePair<(string Collection, string Id), PendingChange>[] snapshot;
@@ -540,6 +621,14 @@ public sealed class LiteDbStore : IVaultStore
     private static BsonMapper CreateMapper()
     {
         var mapper = new BsonMapper { SerializeNullValues = false, TrimWhitespace = false, EmptyStringToNull = false };
+        // A BsonDocument's field names ignore case, so a map stored as one loses "Owner" to
+        // "owner". Maps are stored as [key, value] pairs instead; documents written as a
+        // BsonDocument before that still read.
+        mapper.RegisterType(
+            serialize: (Dictionary<string, string> map) => new BsonArray(map.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => (BsonValue)new BsonArray(p.Key, p.Value))),
+            deserialize: value => value.IsDocument
+                ? value.AsDocument.ToDictionary(p => p.Key, p => p.Value.AsString, StringComparer.Ordinal)
+                : value.AsArray.ToDictionary(p => p.AsArray[0].AsString, p => p.AsArray[1].AsString, StringComparer.Ordinal));
         return mapper;
     }
 

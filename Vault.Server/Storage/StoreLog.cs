@@ -24,4 +24,10 @@ internal static partial class StoreLog
 
     [LoggerMessage(1007, LogLevel.Trace, "Applied {Count} changes to the data file in {ElapsedMs} ms")]
     public static partial void Applied(ILogger logger, int count, double elapsedMs);
+
+    [LoggerMessage(1008, LogLevel.Warning, "Data file compares names as {Collation}; rebuilding it so names compare as exact strings")]
+    public static partial void MigratingCollation(ILogger logger, string collation);
+
+    [LoggerMessage(1009, LogLevel.Information, "Data file rebuilt: names now compare as exact strings")]
+    public static partial void MigratedCollation(ILogger logger);
 }

@@ -70,6 +70,17 @@ public sealed class TestVault : IAsyncDisposable
         return vault;
     }
 
+    /// <summary>Starts a server over an existing data directory (sealed); <paramref name="rootToken"/> is the token it was initialised with.</summary>
+    public static async Task<TestVault> OpenAsync(string dataDir, string rootToken, params string[] extraArgs)
+    {
+        var vault = new TestVault(dataDir, extraArgs) { RootToken = rootToken };
+        await vault.StartServerAsync();
+        return vault;
+    }
+
+    /// <summary>Moves every acknowledged change into the data file now (as the store's applier would, later).</summary>
+    public void FlushStore() => ((Vault.Server.Storage.LiteDbStore)Services.GetRequiredService<Vault.Server.Storage.IVaultStore>()).Flush();
+
     /// <summary>Argon2id parameters cheap enough for tests (the minimum the server accepts).</summary>
     public static Protocol.V1.KdfParameters FastKdf => new() { MemoryKib = 8192, Iterations = 1, Parallelism = 2 };
 
