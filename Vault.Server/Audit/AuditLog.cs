@@ -3,8 +3,10 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Vault.Server.Auth;
 using Vault.Server.Crypto;
 using Vault.Server.Hosting;
+using Vault.Server.Storage;
 
 namespace Vault.Server.Audit;
 
@@ -21,10 +23,16 @@ public enum AuditFlush
 /// The append-only, hash-chained audit trail: JSON lines under <c>DATA_DIR/audit/</c>, rolled
 /// over by size. Each entry carries the previous entry's hash, and its own hash is an HMAC
 /// (keyring-derived key) over the entry, so only the vault can extend the chain and any edit,
-/// deletion, reordering or forged line breaks it. One writer appends; a request is answered
-/// only after its entry is written and fsync'd, and fails closed when that is impossible.
+/// deletion, reordering or forged line breaks it. A request is answered only after its entry is
+/// written and fsync'd, and fails closed when that is impossible. Two paths append, one at a
+/// time: the writer thread (requests that changed nothing, failures) and the store's writer,
+/// which writes the entries of the requests whose changes it is about to commit
+/// (<see cref="BeforeCommit"/>), so a change and its entry are durable together. Where the chain
+/// stands is anchored in the store (<see cref="AuditAnchorRecord"/>), so a log cut short or
+/// deleted is found at start-up and by <see cref="Verify"/>; the vault then refuses every request
+/// until an operator acknowledges the gap (<see cref="AcknowledgeGapAsync"/>).
 /// </summary>
-public sealed class AuditLog : IAsyncDisposable
+public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
 {
     public const string HmacPurpose = "audit";
     private const string FilePrefix = "audit-";
@@ -33,6 +41,7 @@ public sealed class AuditLog : IAsyncDisposable
     // Guards the chain head (_seq, _prevHash, _fileIndex, _headLoaded) between the writer and Verify.
     private readonly Lock _chain = new();
     private readonly SecurityBarrier _barrier;
+    private readonly IVaultStore _store;
     private readonly TimeProvider _clock;
     private readonly ILogger<AuditLog> _logger;
     private readonly string _directory;
@@ -43,11 +52,16 @@ public sealed class AuditLog : IAsyncDisposable
     private string _prevHash = "";
     private int _fileIndex;
     private bool _headLoaded;
+    // The anchor as last written or loaded (its seal aside), and the entries found missing at start-up.
+    private AuditAnchorRecord _anchor = new();
+    private volatile MissingEntries? _missing;
     private volatile string? _failure;
+    private Task _lastAnchorWrite = Task.CompletedTask;
 
-    public AuditLog(IOptions<VaultServerOptions> options, SecurityBarrier barrier, TimeProvider clock, ILogger<AuditLog> logger)
+    public AuditLog(IOptions<VaultServerOptions> options, SecurityBarrier barrier, IVaultStore store, TimeProvider clock, ILogger<AuditLog> logger)
     {
         _barrier = barrier;
+        _store = store;
         _clock = clock;
         _logger = logger;
         var o = options.Value;
@@ -58,13 +72,31 @@ public sealed class AuditLog : IAsyncDisposable
         // A thread of its own: each group blocks in fsync, which must not hold a pool thread.
         _writer = new Thread(WriterLoop) { Name = "vault-audit-writer", IsBackground = true };
         _writer.Start();
+        store.Enlist(this);
+        // At start-up, not at the first request: a log shorter than its anchor must keep the
+        // vault from serving (and health from saying it serves) before anyone asks.
+        try
+        {
+            lock (_chain)
+            {
+                LoadHead();
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException)
+        {
+            SetFailure(ex.Message);
+            AuditLogMessages.AppendFailed(_logger, 0, ex);
+        }
     }
 
     /// <summary>Raised when the log starts or stops failing, with the new failing flag.</summary>
     public event Action<bool>? FailingChanged;
 
-    /// <summary>Why the last append failed, or null while the log is healthy.</summary>
-    public string? Failure => _failure;
+    /// <summary>Why the log cannot be written (entries missing, or the last append failed), or null while it is healthy.</summary>
+    public string? Failure => _missing?.Describe() ?? _failure;
+
+    /// <summary>Entries the anchor records that the log no longer holds, until an operator acknowledges them.</summary>
+    public MissingEntries? Missing => _missing;
 
     /// <summary>Appends one entry; completes once it is on disk.</summary>
     /// <exception cref="AuditUnavailableException">The entry could not be written.</exception>
@@ -104,6 +136,8 @@ public sealed class AuditLog : IAsyncDisposable
     /// <summary>The hex HMAC the log would hold for <paramref name="value"/>.</summary>
     public string HashValue(string value) => Convert.ToHexStringLower(_barrier.Hmac(HmacPurpose, Encoding.UTF8.GetBytes(value)));
 
+    private byte[] SealHmac(string purpose, byte[] value) => _barrier.Hmac(purpose, value);
+
     /// <summary>The audit files, oldest first.</summary>
     public IReadOnlyList<string> Files() =>
         Directory.GetFiles(_directory, FilePrefix + "*" + FileSuffix)
@@ -137,7 +171,11 @@ public sealed class AuditLog : IAsyncDisposable
         }
     }
 
-    /// <summary>Walks the chain from the first entry and reports the first one that is wrong.</summary>
+    /// <summary>
+    /// Walks the chain from where the kept chain begins and reports the first entry that is
+    /// wrong; the log must also reach the entry the store's anchor records, so a log cut short or
+    /// deleted (also while the vault was stopped) is reported with what is missing.
+    /// </summary>
     public AuditVerification Verify()
     {
         // Entries up to this one were completely written and fsync'd before we start reading;
@@ -149,16 +187,32 @@ public sealed class AuditLog : IAsyncDisposable
             written = _seq;
             headKnown = _headLoaded;
         }
-        ulong expectedSeq = 1;
-        var prev = "";
+        var anchor = _store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id);
+        if (anchor is not null)
+        {
+            try
+            {
+                RecordSeal.Verify(SealHmac, Collections.System, AuditAnchorRecord.Id, anchor.Canonical(), anchor.Seal);
+            }
+            catch (DataIntegrityException)
+            {
+                return AuditVerification.Broken(0, "", 0, "the audit anchor in the store failed its integrity check (edited outside the vault)");
+            }
+        }
+        var expectedSeq = anchor?.StartSeq ?? 1;
+        var prev = anchor?.StartPrevHash ?? "";
         ulong checkedCount = 0;
+        var lastName = "";
+        var lastLine = 0UL;
         foreach (var file in Files())
         {
             var lineNumber = 0UL;
+            var name = System.IO.Path.GetFileName(file);
+            lastName = name;
+            lastLine = 0;
             foreach (var line in File.ReadLines(file))
             {
                 lineNumber++;
-                var name = System.IO.Path.GetFileName(file);
                 AuditLine? entry;
                 try
                 {
@@ -166,7 +220,7 @@ public sealed class AuditLog : IAsyncDisposable
                 }
                 catch (JsonException)
                 {
-                    if (headKnown && checkedCount >= written)
+                    if (headKnown && expectedSeq > written)
                     {
                         // Past every entry known to be complete: a group still being written.
                         return AuditVerification.Intact(checkedCount);
@@ -176,6 +230,12 @@ public sealed class AuditLog : IAsyncDisposable
                 if (entry?.Hash is null)
                 {
                     return AuditVerification.Broken(checkedCount, name, lineNumber, "not a valid entry (no hash)");
+                }
+                if (entry.Seq != expectedSeq && anchor?.Gaps.Find(g => g.FirstMissing == expectedSeq && g.LastMissing + 1 == entry.Seq) is { } gap)
+                {
+                    // Entries an operator acknowledged as lost: the chain goes on from the last of them.
+                    expectedSeq = entry.Seq;
+                    prev = gap.LastHash;
                 }
                 if (entry.Seq != expectedSeq)
                 {
@@ -190,18 +250,127 @@ public sealed class AuditLog : IAsyncDisposable
                 {
                     return AuditVerification.Broken(checkedCount, name, lineNumber, "hash does not match its content: edited or forged");
                 }
+                if (anchor is not null && entry.Seq == anchor.Seq && entry.Hash != anchor.Hash)
+                {
+                    return AuditVerification.Broken(checkedCount, name, lineNumber, $"entry {entry.Seq} is not the one the store's anchor records: the log was replaced");
+                }
                 prev = entry.Hash;
                 expectedSeq++;
                 checkedCount++;
+                lastLine = lineNumber;
             }
         }
-        if (headKnown && checkedCount < written)
+        var last = expectedSeq - 1;
+        if (anchor is not null && last < anchor.Seq
+            && anchor.Gaps.Find(g => g.FirstMissing == last + 1 && g.LastMissing == anchor.Seq) is null)
         {
-            var files = Files();
-            return AuditVerification.Broken(checkedCount, files.Count == 0 ? "" : System.IO.Path.GetFileName(files[^1]), checkedCount + 1,
-                $"log ends at entry {checkedCount} but {written} were written: truncated");
+            // The line where the first missing entry should be, when its file is still there.
+            return AuditVerification.Broken(checkedCount, anchor.File, anchor.File == lastName ? lastLine + 1 : 0,
+                $"log ends at entry {last} but the store's anchor records entry {anchor.Seq} in {anchor.File}: entries {last + 1}–{anchor.Seq} are missing (cut or deleted)");
+        }
+        if (headKnown && last < written)
+        {
+            return AuditVerification.Broken(checkedCount, lastName, lastLine + 1,
+                $"log ends at entry {last} but {written} were written: truncated");
         }
         return AuditVerification.Intact(checkedCount);
+    }
+
+    /// <summary>
+    /// Acknowledges the entries found missing at start-up (<see cref="Missing"/>), after an
+    /// operator has looked into why: the gap is recorded in the anchor (so verify accepts it and
+    /// says so), the chain goes on from the hash the anchor kept, and requests are served again.
+    /// </summary>
+    /// <param name="lastMissing">The last missing entry, as the refusal named it: a confirmation.</param>
+    /// <param name="acknowledgedBy">The operator's token accessor.</param>
+    public async Task AcknowledgeGapAsync(ulong lastMissing, string acknowledgedBy, CancellationToken cancellationToken)
+    {
+        AuditAnchorRecord updated;
+        MissingEntries missing;
+        lock (_chain)
+        {
+            LoadHead();
+            missing = _missing ?? throw new PreconditionException("the audit log is not missing any entries");
+            if (lastMissing != missing.LastMissing)
+            {
+                throw new ValidationException("last_missing", $"must be {missing.LastMissing}, the last missing entry (entries {missing.FirstMissing}–{missing.LastMissing} are missing)");
+            }
+            updated = _anchor.Copy();
+            updated.Gaps.Add(new AuditGapRecord
+            {
+                FirstMissing = missing.FirstMissing,
+                LastMissing = missing.LastMissing,
+                LastHash = missing.LastHash,
+                AcknowledgedAtUnixMs = _clock.GetUtcNow().ToUnixTimeMilliseconds(),
+                AcknowledgedBy = acknowledgedBy,
+            });
+            updated.Seal = RecordSeal.Compute(SealHmac, Collections.System, AuditAnchorRecord.Id, updated.Canonical());
+        }
+        // Not the request's own commit: its entry is appended once the gap is acknowledged.
+        CommitContext.Current = null;
+        await _store.WriteAsync(tx =>
+        {
+            tx.Put(Collections.System, AuditAnchorRecord.Id, updated);
+            return true;
+        }, cancellationToken);
+        lock (_chain)
+        {
+            _anchor = updated;
+            _seq = missing.LastMissing;
+            _prevHash = missing.LastHash;
+            _missing = null;
+        }
+        AuditLogMessages.GapAcknowledged(_logger, missing.FirstMissing, missing.LastMissing, acknowledgedBy);
+        SetFailure(null, force: true);
+    }
+
+    /// <summary>
+    /// Writes the entries of the requests whose changes the store is about to commit, and puts
+    /// the new anchor into that same commit. Runs on the store's writer thread.
+    /// </summary>
+    public void BeforeCommit(IReadOnlyList<object> tags, IStoreWriter writer)
+    {
+        var scopes = new List<AuditScope>();
+        foreach (var tag in tags)
+        {
+            if (tag is AuditScope scope && scope.TryClaim())
+            {
+                scopes.Add(scope);
+            }
+        }
+        if (scopes.Count == 0)
+        {
+            return;
+        }
+        try
+        {
+            AuditAnchorRecord? head;
+            lock (_chain)
+            {
+                LoadHead();
+                if (_missing is { } missing)
+                {
+                    throw new AuditUnavailableException($"audit log unavailable: {missing.Describe()}");
+                }
+                head = WriteEntries(scopes.Select(s => s.ToEvent("ok", "", HashValue)).ToList());
+            }
+            SetFailure(null);
+            AdvanceAnchor(writer, head!);
+        }
+        catch (Exception ex)
+        {
+            foreach (var scope in scopes)
+            {
+                scope.Release();
+            }
+            if (ex is VaultSealedException or AuditUnavailableException)
+            {
+                throw;
+            }
+            SetFailure(ex.Message);
+            AuditLogMessages.AppendFailed(_logger, scopes.Count, ex);
+            throw new AuditUnavailableException("audit log unavailable: request refused");
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -216,6 +385,14 @@ public sealed class AuditLog : IAsyncDisposable
         }
         await Task.Run(_writer.Join);
         _queue.Dispose();
+        try
+        {
+            await _lastAnchorWrite;
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or VaultException)
+        {
+            // Logged where it failed; the entries themselves are on disk.
+        }
     }
 
     private bool TryEnqueue(Pending pending)
@@ -259,17 +436,22 @@ public sealed class AuditLog : IAsyncDisposable
             }
             try
             {
-                WriteGroup(group);
+                var head = WriteGroup(group);
                 SetFailure(null);
-                foreach (var pending in group)
+                var done = group.ToArray();
+                if (head is null)
                 {
-                    pending.Done.TrySetResult();
+                    Acknowledge(done);
+                }
+                else
+                {
+                    AnchorThenAcknowledge(head, done);
                 }
             }
-            catch (VaultSealedException ex)
+            catch (Exception ex) when (ex is VaultSealedException || ex is AuditUnavailableException && _missing is not null)
             {
-                // Sealed while the entries waited: the key to chain them is gone. Not an audit
-                // failure; the requests fail as sealed.
+                // Sealed while the entries waited: the key to chain them is gone. Or entries are
+                // missing and not yet acknowledged. Neither is a new audit failure.
                 foreach (var pending in group)
                 {
                     pending.Done.TrySetException(ex);
@@ -289,76 +471,150 @@ public sealed class AuditLog : IAsyncDisposable
         }
     }
 
-    private void WriteGroup(List<Pending> group)
+    private static void Acknowledge(Pending[] group)
+    {
+        foreach (var pending in group)
+        {
+            pending.Done.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Anchors the group in the store, then answers its requests. The store groups these with
+    /// other writes, and the writer goes on with the next group meanwhile. The entries are on
+    /// disk already: a store that cannot take the anchor (it reports that itself) delays nothing.
+    /// </summary>
+    private void AnchorThenAcknowledge(AuditAnchorRecord head, Pending[] group)
+    {
+        Task write;
+        try
+        {
+            write = _store.WriteAsync(tx =>
+            {
+                AdvanceAnchor(tx, head);
+                return true;
+            }, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            write = Task.FromException(ex);
+        }
+        _lastAnchorWrite = write.ContinueWith(t =>
+        {
+            if (t.Exception is { } error)
+            {
+                AuditLogMessages.AnchorFailed(_logger, head.Seq, error.GetBaseException());
+            }
+            Acknowledge(group);
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+    }
+
+    /// <summary>Puts <paramref name="head"/> unless the stored anchor is already past it (the two paths that append race to the store).</summary>
+    private static void AdvanceAnchor(IStoreWriter tx, AuditAnchorRecord head)
+    {
+        var stored = tx.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id);
+        if (stored is null || stored.Seq < head.Seq)
+        {
+            tx.Put(Collections.System, AuditAnchorRecord.Id, head);
+        }
+    }
+
+    /// <summary>Writes a group's entries (none for a probe: then only checks the file opens); the new anchor, or null if nothing was written.</summary>
+    private AuditAnchorRecord? WriteGroup(List<Pending> group)
     {
         lock (_chain)
         {
             LoadHead();
-            var seq = _seq;
-            var prev = _prevHash;
-            using var text = new MemoryStream();
-            foreach (var pending in group)
+            if (_missing is { } missing)
             {
-                if (pending.Event is not { } e)
-                {
-                    continue;
-                }
-                var line = new AuditLine
-                {
-                    Seq = ++seq,
-                    Time = _clock.GetUtcNow(),
-                    RequestId = e.RequestId,
-                    Accessor = e.Accessor,
-                    Rpc = e.Rpc,
-                    Path = e.Path,
-                    Outcome = e.Outcome,
-                    ErrorCode = e.ErrorCode,
-                    CredentialHmac = e.CredentialHmac,
-                    PrevHash = prev,
-                };
-                // Serialised once: the hash covers these bytes (the entry without its hash, which
-                // is its last property), and the line is the same bytes with the hash appended —
-                // exactly what serialising the whole entry gives, as Verify checks.
-                var canonical = JsonSerializer.SerializeToUtf8Bytes(line, AuditJson.Default.AuditLine);
-                var hash = Convert.ToHexStringLower(_barrier.Hmac(HmacPurpose, canonical));
-                text.Write(canonical.AsSpan(0, canonical.Length - 1));
-                text.Write(",\"hash\":\""u8);
-                text.Write(Encoding.ASCII.GetBytes(hash));
-                text.Write("\"}\n"u8);
-                prev = hash;
+                throw new AuditUnavailableException($"audit log unavailable: {missing.Describe()}");
             }
-            var path = CurrentFile();
-            // Opened per group: a file that became unwritable (or was replaced) fails this group
-            // and the next one tries again, so the log recovers once the disk does.
-            using (var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1))
+            var events = group.Where(p => p.Event is not null).Select(p => p.Event!).ToList();
+            if (events.Count == 0)
             {
-                var committedLength = stream.Length;
-                try
-                {
-                    stream.Write(text.GetBuffer().AsSpan(0, (int)text.Length));
-                    stream.Flush(flushToDisk: true);
-                }
-                catch
-                {
-                    // Entries of a group that failed were never acknowledged: take them back, so
-                    // the next group does not reuse their numbers over a fragment.
-                    stream.SetLength(committedLength);
-                    stream.Flush(flushToDisk: true);
-                    throw;
-                }
-                if (stream.Length >= _maxFileBytes)
-                {
-                    _fileIndex++;
-                }
+                using var probe = new FileStream(CurrentFile(), FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1);
+                probe.Flush(flushToDisk: true);
+                return null;
             }
-            _seq = seq;
-            _prevHash = prev;
+            return WriteEntries(events);
         }
+    }
+
+    /// <summary>Appends entries to the chain and fsyncs them; the anchor that records them, sealed. Under <see cref="_chain"/>.</summary>
+    private AuditAnchorRecord WriteEntries(IReadOnlyList<AuditEvent> events)
+    {
+        var seq = _seq;
+        var prev = _prevHash;
+        using var text = new MemoryStream();
+        foreach (var e in events)
+        {
+            var line = new AuditLine
+            {
+                Seq = ++seq,
+                Time = _clock.GetUtcNow(),
+                RequestId = e.RequestId,
+                Accessor = e.Accessor,
+                Rpc = e.Rpc,
+                Path = e.Path,
+                Outcome = e.Outcome,
+                ErrorCode = e.ErrorCode,
+                CredentialHmac = e.CredentialHmac,
+                PrevHash = prev,
+            };
+            // Serialised once: the hash covers these bytes (the entry without its hash, which
+            // is its last property), and the line is the same bytes with the hash appended —
+            // exactly what serialising the whole entry gives, as Verify checks.
+            var canonical = JsonSerializer.SerializeToUtf8Bytes(line, AuditJson.Default.AuditLine);
+            var hash = Convert.ToHexStringLower(_barrier.Hmac(HmacPurpose, canonical));
+            text.Write(canonical.AsSpan(0, canonical.Length - 1));
+            text.Write(",\"hash\":\""u8);
+            text.Write(Encoding.ASCII.GetBytes(hash));
+            text.Write("\"}\n"u8);
+            prev = hash;
+        }
+        var path = CurrentFile();
+        // Sealed before anything is written, so a seal cannot fall between the entries and their anchor.
+        var anchor = _anchor.Copy();
+        anchor.Seq = seq;
+        anchor.Hash = prev;
+        anchor.File = System.IO.Path.GetFileName(path);
+        anchor.Seal = RecordSeal.Compute(SealHmac, Collections.System, AuditAnchorRecord.Id, anchor.Canonical());
+        // Opened per group: a file that became unwritable (or was replaced) fails this group
+        // and the next one tries again, so the log recovers once the disk does.
+        using (var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1))
+        {
+            var committedLength = stream.Length;
+            try
+            {
+                stream.Write(text.GetBuffer().AsSpan(0, (int)text.Length));
+                stream.Flush(flushToDisk: true);
+            }
+            catch
+            {
+                // Entries of a group that failed were never acknowledged: take them back, so
+                // the next group does not reuse their numbers over a fragment.
+                stream.SetLength(committedLength);
+                stream.Flush(flushToDisk: true);
+                throw;
+            }
+            if (stream.Length >= _maxFileBytes)
+            {
+                _fileIndex++;
+            }
+        }
+        _seq = seq;
+        _prevHash = prev;
+        _anchor = anchor;
+        return anchor;
     }
 
     private string CurrentFile() => System.IO.Path.Combine(_directory, $"{FilePrefix}{_fileIndex:D6}{FileSuffix}");
 
-    /// <summary>Picks up the chain where the last run left it: the newest file's last entry.</summary>
+    /// <summary>
+    /// Picks up the chain where the last run left it: the newest file's last entry. A log that
+    /// ends before the entry the store's anchor records has lost entries: they are noted in
+    /// <see cref="Missing"/>, and nothing is appended until an operator acknowledges them.
+    /// </summary>
     private void LoadHead()
     {
         if (_headLoaded)
@@ -367,6 +623,8 @@ public sealed class AuditLog : IAsyncDisposable
         }
         var files = Files();
         _fileIndex = 1;
+        _seq = 0;
+        _prevHash = "";
         if (files.Count > 0)
         {
             var newest = files[^1];
@@ -381,6 +639,13 @@ public sealed class AuditLog : IAsyncDisposable
                 _seq = entry.Seq;
                 _prevHash = entry.Hash ?? "";
             }
+        }
+        var anchor = _store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id);
+        _anchor = anchor?.Copy() ?? new AuditAnchorRecord();
+        if (anchor is not null && _seq < anchor.Seq)
+        {
+            _missing = new MissingEntries(_seq + 1, anchor.Seq, anchor.Hash, anchor.File);
+            AuditLogMessages.EntriesMissing(_logger, _seq + 1, anchor.Seq, anchor.File);
         }
         _headLoaded = true;
     }
@@ -417,13 +682,13 @@ public sealed class AuditLog : IAsyncDisposable
         }
     }
 
-    private void SetFailure(string? failure)
+    private void SetFailure(string? failure, bool force = false)
     {
         var wasFailing = _failure is not null;
         _failure = failure;
-        if (wasFailing != (failure is not null))
+        if (force || wasFailing != (failure is not null))
         {
-            FailingChanged?.Invoke(failure is not null);
+            FailingChanged?.Invoke(Failure is not null);
         }
     }
 
@@ -446,8 +711,25 @@ public sealed record AuditVerification(bool Ok, ulong EntriesChecked, string Fil
 /// <summary>The audit entry could not be written, so the request is refused (UNAVAILABLE).</summary>
 public sealed class AuditUnavailableException(string message) : VaultException(message);
 
+/// <summary>Entries the store's anchor records that the log no longer holds.</summary>
+public sealed record MissingEntries(ulong FirstMissing, ulong LastMissing, string LastHash, string File)
+{
+    public string Describe() =>
+        $"the audit log is missing entries {FirstMissing}–{LastMissing} (the store's anchor records entry {LastMissing} in {File}): it was cut short or deleted; "
+        + $"find out why, then acknowledge with `vaultctl audit acknowledge-gap --last-missing {LastMissing}`";
+}
+
 internal static partial class AuditLogMessages
 {
+    [LoggerMessage(5003, LogLevel.Critical, "Audit log is missing entries {First}–{Last} (anchored in {File}); refusing requests until an operator acknowledges the gap")]
+    public static partial void EntriesMissing(ILogger logger, ulong first, ulong last, string file);
+
+    [LoggerMessage(5004, LogLevel.Warning, "Audit gap {First}–{Last} acknowledged by {Accessor}; the chain goes on")]
+    public static partial void GapAcknowledged(ILogger logger, ulong first, ulong last, string accessor);
+
+    [LoggerMessage(5005, LogLevel.Error, "Audit anchor for entry {Seq} could not be stored")]
+    public static partial void AnchorFailed(ILogger logger, ulong seq, Exception exception);
+
     [LoggerMessage(5002, LogLevel.Warning, "Audit file {File} ended in an unfinished entry ({Bytes} bytes, never acknowledged); cut off")]
     public static partial void TornTailCut(ILogger logger, string file, long bytes);
 

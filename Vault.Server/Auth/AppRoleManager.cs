@@ -184,6 +184,8 @@ public sealed class AppRoleManager(IVaultStore store, SecurityBarrier barrier, P
         var id = SecretIdKey(name, secretId);
         var token = TokenManager.NewToken();
         var tokenHash = TokenManager.HashWith(Hmac, token);
+        // The login's audit entry commits with the token it issues, and names that token.
+        var audit = Audit.AuditScope.Current;
         return await store.WriteAsync(tx =>
         {
             var record = tx.Get<SecretIdRecord>(Collections.SecretIds, id) ?? throw new UnauthenticatedException(LoginRefused);
@@ -218,6 +220,10 @@ public sealed class AppRoleManager(IVaultStore store, SecurityBarrier barrier, P
                 MaxExpiresAtUnixMs = now + role.TokenMaxTtlSeconds * 1000,
             };
             TokenManager.Write(tx, Hmac, tokenHash, tokenRecord);
+            if (audit is not null)
+            {
+                audit.Accessor = tokenRecord.Accessor;
+            }
             return (token, tokenRecord);
         }, cancellationToken);
     }

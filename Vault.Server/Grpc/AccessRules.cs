@@ -78,6 +78,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, TailAuditRequest) => new("sys/audit", Capability.Read),
         (_, VerifyAuditRequest) => new("sys/audit", Capability.Read),
         (_, HashAuditRequest) => new("sys/audit/hash", Capability.Update),
+        (_, AcknowledgeAuditGapRequest) => new("sys/audit/acknowledge", Capability.Update),
         _ => throw new AccessDeniedException($"{method} has no access rule"),
     };
 

@@ -51,7 +51,6 @@ public sealed class AppRoleGrpcService(AppRoleManager approles) : AppRoleService
     {
         var source = context.GetHttpContext().Connection.RemoteIpAddress;
         var (token, record) = await approles.LoginAsync(request.RoleId, request.SecretId, source, context.CancellationToken);
-        VaultInterceptor.RecordAccessor(context, record.Accessor);
         return new AppRoleLoginResponse { Token = token, Info = record.ToProto() };
     }
 

@@ -16,16 +16,6 @@ namespace Vault.Server.Grpc;
 public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager tokens, AccessRules rules, AuditLog audit, ILogger<VaultInterceptor> logger) : Interceptor
 {
     private const string AuthKey = "vault.auth";
-    private const string TrailKey = "vault.audit";
-
-    /// <summary>Names the token a login issued, so its audit entry carries the new accessor.</summary>
-    public static void RecordAccessor(ServerCallContext context, string accessor)
-    {
-        if (context.UserState.TryGetValue(TrailKey, out var trail) && trail is AuditTrail t)
-        {
-            t.Accessor = accessor;
-        }
-    }
 
     /// <summary>The caller of the current RPC, set by the interceptor.</summary>
     public static CallerContext Caller(ServerCallContext context) =>
@@ -56,15 +46,17 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         {
             throw ToRpcException(new VaultSealedException(), context);
         }
-        if (audit.Failure is not null && !await audit.ProbeAsync())
+        // Fail closed: nothing runs that cannot be recorded — but the one request that lets an
+        // operator acknowledge lost entries (it is audited as the first entry after the gap).
+        if (request is not AcknowledgeAuditGapRequest)
         {
-            // Fail closed: nothing runs that cannot be recorded.
-            throw new RpcException(new Status(StatusCode.Unavailable, "audit log unavailable: request refused"));
+            await RequireWritableAuditAsync();
         }
-        var trail = new AuditTrail(RpcNames.For(request));
+        var trail = new AuditScope(context.GetHttpContext().TraceIdentifier, RpcNames.For(request));
         TResponse? response = default;
         RpcException? failure = null;
-        context.UserState[TrailKey] = trail;
+        // Every write the request makes carries it, so its entry commits with the first of them.
+        AuditScope.Current = trail;
         try
         {
             if (request is AppRoleLoginRequest login)
@@ -83,8 +75,9 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
                 await AppendAsync(context, trail, failure: null);
             }
             response = await continuation(request, context);
-            if (request is SealRequest)
+            if (request is SealRequest || trail.Recorded)
             {
+                // Recorded already: with the seal's own entry, or with the request's first commit.
                 return response;
             }
         }
@@ -96,17 +89,32 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         {
             failure = ToRpcException(ex, context);
         }
+        if (failure is not null && request is AcknowledgeAuditGapRequest && audit.Missing is not null)
+        {
+            // A refused acknowledgement changed nothing, and nothing can be appended before the
+            // gap is acknowledged: the caller hears why it was refused.
+            throw failure;
+        }
+        // A failure after a commit is recorded too: a second entry of the same request id.
         await AppendAsync(context, trail, failure);
         return failure is null ? response! : throw failure;
     }
 
-    private async Task AppendAsync(ServerCallContext context, AuditTrail trail, RpcException? failure)
+    private async Task RequireWritableAuditAsync()
+    {
+        if (audit.Failure is not null && !await audit.ProbeAsync())
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                audit.Missing is { } missing ? $"audit log unavailable: {missing.Describe()}; request refused" : "audit log unavailable: request refused"));
+        }
+    }
+
+    private async Task AppendAsync(ServerCallContext context, AuditScope trail, RpcException? failure)
     {
         try
         {
-            await audit.AppendAsync(new AuditEvent(context.GetHttpContext().TraceIdentifier, trail.Accessor, trail.Rpc, trail.Path,
-                failure is null ? "ok" : "error", failure?.StatusCode.ToString() ?? "",
-                trail.Credential is { Length: > 0 and <= 4096 } credential ? audit.HashValue(credential) : ""));
+            await audit.AppendAsync(trail.ToEvent(failure is null ? "ok" : "error", failure?.StatusCode.ToString() ?? "", audit.HashValue));
+            trail.MarkRecorded();
         }
         catch (Exception ex) when (ex is AuditUnavailableException or VaultSealedException)
         {
@@ -137,12 +145,8 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         {
             throw ToRpcException(new VaultSealedException(), context);
         }
-        if (audit.Failure is not null && !await audit.ProbeAsync())
-        {
-            throw new RpcException(new Status(StatusCode.Unavailable, "audit log unavailable: request refused"));
-        }
-        var trail = new AuditTrail(RpcNames.For(request));
-        context.UserState[TrailKey] = trail;
+        await RequireWritableAuditAsync();
+        var trail = new AuditScope(context.GetHttpContext().TraceIdentifier, RpcNames.For(request));
         RpcException? refused = null;
         try
         {
@@ -178,7 +182,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
 
     private static RpcException StreamingRefused() => new(new Status(StatusCode.PermissionDenied, "streaming RPC has no access rule"));
 
-    private void Authorize(object request, ServerCallContext context, AuditTrail trail)
+    private void Authorize(object request, ServerCallContext context, AuditScope trail)
     {
         trail.Credential = BearerToken(context);
         var caller = tokens.Resolve(trail.Credential);
@@ -190,15 +194,6 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         {
             throw new AccessDeniedException($"permission denied: {Capabilities.Describe(access.AnyOf)} on '{access.Path}' is not granted");
         }
-    }
-
-    private sealed class AuditTrail(string rpc)
-    {
-        public string Rpc { get; } = rpc;
-        public string Accessor { get; set; } = "";
-        public string Path { get; set; } = "";
-        /// <summary>The token or secret id presented; only its HMAC reaches the log.</summary>
-        public string? Credential { get; set; }
     }
 
     private static string? BearerToken(ServerCallContext context)

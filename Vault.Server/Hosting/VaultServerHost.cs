@@ -117,6 +117,7 @@ public static class VaultServerHost
                 typeof(AppRoleRecord), typeof(AppRoleIdRecord), typeof(SecretIdRecord),
                 typeof(TargetRecord), typeof(StoredPassword), typeof(PendingRotation), typeof(RotationEventRecord),
                 typeof(DynamicRoleRecord), typeof(LeaseRecord), typeof(CheckoutSetRecord),
+                typeof(AuditAnchorRecord), typeof(AuditGapRecord),
             ],
             Collections.All));
         services.AddSingleton<SecurityBarrier>();

@@ -38,6 +38,9 @@ public interface IVaultStore : IStoreReader, IDisposable
     /// never mutate it. If <paramref name="derive"/> throws, nothing is kept.
     /// </summary>
     TDerived? GetDerived<T, TDerived>(string collection, string id, Func<T, TDerived> derive) where T : class where TDerived : class;
+
+    /// <summary>Makes <paramref name="participant"/> part of every commit whose units carry a <see cref="CommitContext"/> tag (one participant).</summary>
+    void Enlist(ICommitParticipant participant);
 }
 
 /// <summary>Collection names, kept in one place.</summary>

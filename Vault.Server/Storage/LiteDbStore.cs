@@ -59,6 +59,7 @@ public sealed class LiteDbStore : IVaultStore
     private long _writes;
     private long _applies;
     private volatile IOException? _failure;
+    private ICommitParticipant? _participant;
 
     /// <param name="dataDirectory">Where vault.db and the write-ahead log live.</param>
     /// <param name="logger">Store log.</param>
@@ -181,9 +182,17 @@ public sealed class LiteDbStore : IVaultStore
         {
             return Task.FromException<TResult>(failure);
         }
-        var pending = new PendingWrite<TResult>(work);
+        var pending = new PendingWrite<TResult>(work, CommitContext.Current);
         _queue.Add(pending, CancellationToken.None);
         return pending.Task;
+    }
+
+    public void Enlist(ICommitParticipant participant)
+    {
+        if (Interlocked.CompareExchange(ref _participant, participant, null) is not null && _participant != participant)
+        {
+            throw new InvalidOperationException("the store already has a commit participant");
+        }
     }
 
     /// <summary>The newest acknowledged state of a document: a pending change, the cache, or the data file.</summary>
@@ -425,6 +434,7 @@ public sealed class LiteDbStore : IVaultStore
             return;
         }
         var changes = new Dictionary<(string Collection, string Id), BsonDocument?>();
+        var tags = new List<object>();
         try
         {
             foreach (var write in batch)
@@ -433,6 +443,10 @@ public sealed class LiteDbStore : IVaultStore
                 if (write.Run(unit))
                 {
                     unit.Apply();
+                    if (write.Tag is { } tag)
+                    {
+                        tags.Add(tag);
+                    }
                 }
             }
         }
@@ -442,6 +456,22 @@ public sealed class LiteDbStore : IVaultStore
             StoreLog.BatchFailed(_logger, batch.Count, ex);
             FailAll(batch, new IOException("storage write failed", ex));
             return;
+        }
+        if (tags.Count > 0 && _participant is { } participant)
+        {
+            // What the participant makes durable (the requests' audit entries) is durable before
+            // the group's log append; if it cannot be, nothing of the group applies.
+            try
+            {
+                var unit = new UnitOfWork(this, changes);
+                participant.BeforeCommit(tags, unit);
+                unit.Apply();
+            }
+            catch (Exception ex)
+            {
+                FailAll(batch, ex);
+                return;
+            }
         }
         if (changes.Count > 0)
         {
@@ -634,6 +664,9 @@ public sealed class LiteDbStore : IVaultStore
 
     private interface IPendingWrite
     {
+        /// <summary>The <see cref="CommitContext"/> tag it was queued with.</summary>
+        object? Tag { get; }
+
         /// <summary>Runs the work; false if it threw (its writes are then discarded).</summary>
         bool Run(IStoreWriter writer);
 
@@ -642,8 +675,10 @@ public sealed class LiteDbStore : IVaultStore
         void Fail(Exception error);
     }
 
-    private sealed class PendingWrite<TResult>(Func<IStoreWriter, TResult> work) : IPendingWrite
+    private sealed class PendingWrite<TResult>(Func<IStoreWriter, TResult> work, object? tag) : IPendingWrite
     {
+        public object? Tag { get; } = tag;
+
         private readonly TaskCompletionSource<TResult> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private TResult? _result;
         private Exception? _error;
@@ -676,6 +711,7 @@ public sealed class LiteDbStore : IVaultStore
             }
         }
 
+        /// <summary>A unit whose own work threw keeps its own error; the others get the group's.</summary>
         public void Fail(Exception error) => _tcs.TrySetException(_error ?? error);
     }
 

@@ -19,7 +19,9 @@ public sealed record Requirement(string Path, string[] AnyOf, string? Glob = nul
 /// <summary>A request ready to send, what it needs, and how to read the state it would change.</summary>
 /// <param name="Access">Null for the RPCs that need no token (init, unseal, status).</param>
 /// <param name="State">Reads (as root) what the call would change; equal before and after a refused call.</param>
-public sealed record PreparedCall(IMessage Request, Requirement? Access, Func<Task<string>>? State = null);
+/// <param name="Allowed">What an allowed call answers: OK, or for a call whose effect needs a state
+/// the shared vault must not be in (an audit gap to acknowledge), the domain's refusal past authorisation.</param>
+public sealed record PreparedCall(IMessage Request, Requirement? Access, Func<Task<string>>? State = null, StatusCode Allowed = StatusCode.OK);
 
 /// <summary>One row of the matrix: an RPC, a variant of it, and how to prepare a call with fresh, unique inputs.</summary>
 public sealed record RpcCase(string Method, string Variant, Func<TestVault, Task<PreparedCall>> PrepareAsync)
@@ -348,6 +350,8 @@ public static class RpcMatrix
         new("vault.v1.AuditService/Tail", "", _ => Ready(new TailAuditRequest { Limit = 5 }, new("sys/audit", ["read"]))),
         new("vault.v1.AuditService/Verify", "", _ => Ready(new VerifyAuditRequest(), new("sys/audit", ["read"]))),
         new("vault.v1.AuditService/Hash", "", _ => Ready(new HashAuditRequest { Value = "matrix" }, new("sys/audit/hash", ["update"]))),
+        // A healthy log has no gap: an allowed caller gets past authorisation to "nothing is missing".
+        new("vault.v1.AuditService/AcknowledgeGap", "", _ => Task.FromResult(new PreparedCall(new AcknowledgeAuditGapRequest { LastMissing = 1 }, new("sys/audit/acknowledge", ["update"]), Allowed: StatusCode.FailedPrecondition))),
     ];
 
     /// <summary>The rows for every vault.v1 method; a method with no row yields a row that fails.</summary>

@@ -80,6 +80,8 @@ public sealed class CrashTests
             throw new InvalidOperationException($"read-back failed ({ex.Status}); server output:\n{server.Output}", ex);
         }
         Assert.True(snapshot.Count >= 200);
+        // Stopped first: a live server may still be writing (the audit anchor follows each read).
+        await server.KillAsync();
         Directory.Delete(dataDir, recursive: true);
     }
 }

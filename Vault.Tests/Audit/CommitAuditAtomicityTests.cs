@@ -1,0 +1,123 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Vault.Protocol.V1;
+using Vault.Server.Audit;
+using Vault.Tests.Infrastructure;
+
+namespace Vault.Tests.Audit;
+
+/// <summary>
+/// A change and its audit entry are durable together and the reply says success, or neither
+/// happened and the reply says so — also when the vault is sealed, or the audit file stops
+/// taking writes, at the moment between a change's commit and its entry, under concurrent writers.
+/// </summary>
+public sealed class CommitAuditAtomicityTests
+{
+    private const int Writers = 8;
+
+    [Fact]
+    public async Task SealingUnderConcurrentWriters_NeverLeavesACommittedWriteAnsweredAsFailedOrUnaudited()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.UnsealAsync();
+        var outcomes = await WriteWhileAsync(vault, async () =>
+        {
+            await vault.System.SealAsync(new SealRequest(), vault.As());
+            await Task.Delay(5);
+            await vault.UnsealAsync();
+        });
+
+        await AssertEachWriteIsAllOrNothingAsync(vault, outcomes);
+    }
+
+    [Fact]
+    public async Task AuditWriteFailuresUnderConcurrentWriters_NeverLeaveACommittedWriteAnsweredAsFailedOrUnaudited()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.UnsealAsync();
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "atomic/first", Data = { ["v"] = "x" } }, vault.As());
+        var directory = Path.Combine(vault.DataDir, "audit");
+        var aside = directory + ".aside";
+        var outcomes = await WriteWhileAsync(vault, async () =>
+        {
+            // Root ignores file permissions; a file where the audit directory should be stops
+            // even root, and nothing recreates the directory behind the test's back.
+            Directory.Move(directory, aside);
+            await File.WriteAllTextAsync(directory, "");
+            await Task.Delay(10);
+            File.Delete(directory);
+            Directory.Move(aside, directory);
+            await Task.Delay(10);
+        });
+
+        await AssertEachWriteIsAllOrNothingAsync(vault, outcomes);
+    }
+
+    /// <summary>Runs <see cref="Writers"/> writers of unique paths while <paramref name="fault"/> repeats; the status each write got.</summary>
+    private static async Task<ConcurrentDictionary<string, StatusCode>> WriteWhileAsync(TestVault vault, Func<Task> fault)
+    {
+        var outcomes = new ConcurrentDictionary<string, StatusCode>();
+        using var stop = new CancellationTokenSource();
+        var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var path = $"atomic/w{w}/s{i}";
+                try
+                {
+                    await vault.Kv.PutAsync(new PutSecretRequest { Path = path, Data = { ["v"] = path } }, vault.As());
+                    outcomes[path] = StatusCode.OK;
+                }
+                catch (RpcException ex)
+                {
+                    outcomes[path] = ex.StatusCode;
+                }
+            }
+        })).ToList();
+        for (var round = 0; round < 40; round++)
+        {
+            await fault();
+        }
+        await stop.CancelAsync();
+        await Task.WhenAll(writers);
+        return outcomes;
+    }
+
+    private static async Task AssertEachWriteIsAllOrNothingAsync(TestVault vault, ConcurrentDictionary<string, StatusCode> outcomes)
+    {
+        Assert.Contains(outcomes.Values, s => s == StatusCode.OK);
+        Assert.Contains(outcomes.Values, s => s != StatusCode.OK);
+        Assert.All(outcomes.Values, s => Assert.True(s is StatusCode.OK or StatusCode.FailedPrecondition or StatusCode.Unavailable, $"unexpected {s}"));
+        // Both that it is on disk and how the log recorded it, after a restart.
+        await vault.RestartAsync();
+        await vault.UnsealAsync();
+        var audited = vault.Services.GetRequiredService<AuditLog>().ReadAll()
+            .Where(e => e.Rpc == "vault.v1.KvService/Put" && e.Outcome == "ok")
+            .Select(e => e.Path)
+            .ToHashSet(StringComparer.Ordinal);
+        var wrong = new List<string>();
+        foreach (var (path, status) in outcomes)
+        {
+            bool stored;
+            try
+            {
+                await vault.Kv.GetAsync(new GetSecretRequest { Path = path }, vault.As());
+                stored = true;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+            {
+                stored = false;
+            }
+            var answeredOk = status == StatusCode.OK;
+            var loggedOk = audited.Contains($"kv/{path}");
+            if (stored != answeredOk || loggedOk != answeredOk)
+            {
+                wrong.Add($"{path}: answered {status}, stored {stored}, audited ok {loggedOk}");
+            }
+        }
+        Assert.True(wrong.Count == 0, $"{wrong.Count} of {outcomes.Count} writes were not all-or-nothing:\n{string.Join('\n', wrong.Take(20))}");
+        var verdict = await new AuditService.AuditServiceClient(vault.Channel).VerifyAsync(new VerifyAuditRequest(), vault.As());
+        Assert.True(verdict.Ok, verdict.Reason);
+    }
+}
