@@ -327,8 +327,15 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
     public static PasswordPolicy Policy(TargetRecord record) =>
         new(record.PasswordLength, record.PasswordAlphabet, record.RequireLower, record.RequireUpper, record.RequireDigit, record.RequireSymbol);
 
-    public TargetConnection Connection(TargetRecord record, TimeSpan connectTimeout) =>
-        Connection(record.Host, record.Port, record.Database, record.Options) with { ConnectTimeout = connectTimeout };
+    public TargetConnection Connection(TargetRecord record, RotationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Connection(record.Host, record.Port, record.Database, record.Options) with
+        {
+            ConnectTimeout = options.ConnectTimeout,
+            StatementTimeout = options.StatementTimeout,
+        };
+    }
 
     /// <summary>The admin credential: fields <c>username</c> and <c>password</c> of the KV secret at <paramref name="path"/>.</summary>
     /// <exception cref="ValidationException">Missing secret or fields (named by <paramref name="field"/>).</exception>
