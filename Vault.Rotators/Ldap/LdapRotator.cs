@@ -125,6 +125,41 @@ public sealed class LdapRotator : ICredentialRotator
     }
 
     /// <inheritdoc />
+    /// <remarks>Binds as the admin and reads the account's entry (a base search asking for no attributes).</remarks>
+    /// <exception cref="ArgumentException">The connection or account does not pass <see cref="Validate"/>.</exception>
+    public Task CheckAccountAsync(TargetConnection connection, Credential admin, string account, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(admin);
+        ThrowIfInvalid(connection, account);
+        var where = $"check account on {Describe(connection)} for {account}";
+        if (DistinguishedName.Parse(admin.Username) is null || TargetChecks.PasswordProblem(admin.Password) is not null)
+        {
+            throw new RotatorException(RotatorFailure.AdminRefused, $"{where}: the admin credential needs a bind DN and a non-empty password", effect: RotatorEffect.NotSent);
+        }
+        return RunAsync(() =>
+        {
+            using var ldap = Bind(connection, admin, where, admin: true);
+            try
+            {
+                ldap.SendRequest(new SearchRequest(account, "(objectClass=*)", SearchScope.Base, "1.1"), connection.StatementTimeout);
+            }
+            catch (DirectoryOperationException ex) when (ex.Response?.ResultCode == ResultCode.NoSuchObject)
+            {
+                throw new RotatorException(RotatorFailure.AccountNotFound, $"{where}: no such entry (32 NoSuchObject)", ex, RotatorEffect.Refused);
+            }
+            catch (DirectoryOperationException ex)
+            {
+                throw Failed(where, ex.Response?.ResultCode, ex.Response?.ErrorMessage, ex, RotatorEffect.Refused);
+            }
+            catch (LdapException ex)
+            {
+                throw Failed(where, ex, sent: true);
+            }
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
     /// <exception cref="RotatorException">The directory answered the bind with something that says nothing about the password.</exception>
     public Task<LoginCheck> VerifyLoginAsync(TargetConnection connection, Credential account, CancellationToken cancellationToken)
     {

@@ -108,6 +108,16 @@ internal sealed class MySqlSession : IAsyncDisposable
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    public async Task<long> CountAsync(string sql, IReadOnlyList<(string Name, string Value)> parameters, CancellationToken cancellationToken)
+    {
+        using var command = new MySqlCommand(sql, _connection);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public async Task<List<long>> QueryIdsAsync(string sql, CancellationToken cancellationToken)
     {
         using var command = new MySqlCommand(sql, _connection);

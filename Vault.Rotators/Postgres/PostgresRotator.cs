@@ -82,6 +82,26 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     }
 
     /// <inheritdoc />
+    /// <remarks>Looks the role up in <c>pg_catalog.pg_roles</c> on a pooled admin session.</remarks>
+    /// <exception cref="ArgumentException">The connection or account does not pass <see cref="Validate"/>.</exception>
+    public async Task CheckAccountAsync(TargetConnection connection, Credential admin, string account, CancellationToken cancellationToken)
+    {
+        ThrowIfInvalid(connection, account);
+        ArgumentNullException.ThrowIfNull(admin);
+        const string step = "check account";
+        var what = $"role {PostgresSql.QuoteIdentifier(account)}";
+        await OnAdminSessionAsync(connection, admin, step, what, async (session, ct) =>
+        {
+            using var exists = new NpgsqlCommand("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", session);
+            exists.Parameters.AddWithValue(account);
+            if (await exists.ExecuteScalarAsync(ct).ConfigureAwait(false) is null)
+            {
+                throw new RotatorException(RotatorFailure.AccountNotFound, $"{step} on {PostgresErrors.Describe(connection)}: {what} does not exist");
+            }
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     /// <exception cref="RotatorException">The server answered with something that says nothing about the password (e.g. the database does not exist).</exception>
     public async Task<LoginCheck> VerifyLoginAsync(TargetConnection connection, Credential account, CancellationToken cancellationToken)
     {
