@@ -17,10 +17,27 @@ public sealed partial class VaultClient
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The target as stored, with its status.</returns>
     /// <exception cref="Grpc.Core.RpcException">
-    /// InvalidArgument naming the bad field (e.g. <c>target.kind</c>); PermissionDenied without
+    /// InvalidArgument naming the bad field (e.g. <c>target.kind</c>; <c>target.admin_secret</c> when
+    /// the system refuses the admin credential, <c>target.account</c> when it has no such account);
+    /// FailedPrecondition when the system cannot be reached to check them; PermissionDenied without
     /// <c>create</c>/<c>update</c> on the target or <c>read</c> on its admin secret.
     /// </exception>
-    public async Task<Target> PutTargetAsync(Target target, bool rotateNow = false, string? currentPassword = null, string? secondCurrentPassword = null, CancellationToken cancellationToken = default)
+    public Task<Target> PutTargetAsync(Target target, bool rotateNow = false, string? currentPassword = null, string? secondCurrentPassword = null, CancellationToken cancellationToken = default) =>
+        PutTargetAsync(target, rotateNow, currentPassword, secondCurrentPassword, skipVerification: false, cancellationToken);
+
+    /// <summary>Registers or updates a rotation target, optionally without checking it on its system first.</summary>
+    /// <param name="target">As for <see cref="PutTargetAsync(Target, bool, string?, string?, CancellationToken)"/>.</param>
+    /// <param name="rotateNow">Rotate at once after registering or updating.</param>
+    /// <param name="currentPassword">The account's password today; null: not given.</param>
+    /// <param name="secondCurrentPassword">The same for the second account; null: not given.</param>
+    /// <param name="skipVerification">
+    /// Store the target without first checking that its admin credential logs in and its account
+    /// exists (for a system that is down during onboarding).
+    /// </param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The target as stored, with its status.</returns>
+    /// <exception cref="Grpc.Core.RpcException">As for <see cref="PutTargetAsync(Target, bool, string?, string?, CancellationToken)"/>.</exception>
+    public async Task<Target> PutTargetAsync(Target target, bool rotateNow, string? currentPassword, string? secondCurrentPassword, bool skipVerification, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(target);
         var request = new PutTargetRequest
@@ -29,6 +46,7 @@ public sealed partial class VaultClient
             RotateNow = rotateNow,
             CurrentPassword = currentPassword ?? "",
             SecondCurrentPassword = secondCurrentPassword ?? "",
+            SkipVerification = skipVerification,
         };
         return await Targets.PutTargetAsync(request, Call(cancellationToken)).ConfigureAwait(false);
     }

@@ -29,6 +29,17 @@ public interface ICredentialRotator
     /// <returns><see cref="LoginOutcome.Accepted"/> or <see cref="LoginOutcome.Refused"/>; an unreachable server is <see cref="LoginOutcome.Unreachable"/>, not an exception.</returns>
     Task<LoginCheck> VerifyLoginAsync(TargetConnection connection, Credential account, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Checks, before a target is registered, that <paramref name="admin"/> logs in to the system
+    /// and that <paramref name="account"/> exists there. Changes nothing.
+    /// </summary>
+    /// <exception cref="RotatorException">
+    /// <see cref="RotatorFailure.AdminRefused"/>: the admin credential was refused (or may not look
+    /// the account up); <see cref="RotatorFailure.AccountNotFound"/>: no such account;
+    /// <see cref="RotatorFailure.Unreachable"/>: the system could not be reached.
+    /// </exception>
+    Task CheckAccountAsync(TargetConnection connection, Credential admin, string account, CancellationToken cancellationToken);
+
     /// <summary>Whether <see cref="CreateEphemeralUserAsync"/> and <see cref="RevokeEphemeralUserAsync"/> are supported.</summary>
     bool SupportsEphemeralUsers { get; }
 

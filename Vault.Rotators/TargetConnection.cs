@@ -10,6 +10,14 @@ public sealed record TargetConnection(string Host, int Port, string Database, IR
     /// <summary>How long to wait for the system to answer a connection attempt.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The longest an admin statement may run on the system, waiting for locks included, enforced
+    /// by the system itself where it can (PostgreSQL <c>statement_timeout</c> and <c>lock_timeout</c>,
+    /// MariaDB <c>max_statement_time</c>, MySQL lock wait timeouts), so a statement sent by a
+    /// process that has since died cannot take effect later than this after it was sent.
+    /// </summary>
+    public TimeSpan StatementTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
     /// <summary>An option's value, or <paramref name="fallback"/> when unset.</summary>
     public string Option(string name, string fallback) => Options.TryGetValue(name, out var value) && value.Length > 0 ? value : fallback;
 }

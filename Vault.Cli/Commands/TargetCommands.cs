@@ -50,12 +50,14 @@ internal static class TargetCommands
         var passwordFile = new Option<string>("--current-password-file") { Description = "Read the account's password today from this file (one trailing newline ignored)" };
         var passwordStdin = new Option<bool>("--current-password-stdin") { Description = "Read the account's password today from standard input (or a prompt without echo)" };
         var secondPasswordFile = new Option<string>("--second-current-password-file") { Description = "Read the second account's password today from this file" };
+        var skipVerify = new Option<bool>("--skip-verify") { Description = "Store the target without first checking on its system that the admin credential logs in and the account exists (for a system that is down during onboarding)" };
         var command = new Command("add",
             "Register a rotation target, or replace an existing target's configuration. A new target needs the account's current "
-            + "password (from a file or standard input, never an argument) unless --rotate-now is given.")
+            + "password (from a file or standard input, never an argument) unless --rotate-now is given. The vault first checks on the "
+            + "system that the admin credential logs in and the account exists, unless --skip-verify is given.")
         {
             name, kind, host, port, database, options, account, secondAccount, adminSecret, managesAdmin, strategy,
-            interval, cron, window, maxJitter, length, alphabet, require, rotateNow, passwordFile, passwordStdin, secondPasswordFile,
+            interval, cron, window, maxJitter, length, alphabet, require, rotateNow, passwordFile, passwordStdin, secondPasswordFile, skipVerify,
         };
         command.SetHandler(async (ctx, ct) =>
         {
@@ -100,7 +102,7 @@ internal static class TargetCommands
             var secondCurrent = ctx.Value(secondPasswordFile) is { } secondFile
                 ? await SecretValueReader.ReadAsync(secondFile, "--second-current-password-file", "second current password", ct)
                 : null;
-            TargetPrinter.Print(ctx.Out, await ctx.Client.PutTargetAsync(target, ctx.Value(rotateNow), current, secondCurrent, ct));
+            TargetPrinter.Print(ctx.Out, await ctx.Client.PutTargetAsync(target, ctx.Value(rotateNow), current, secondCurrent, ctx.Value(skipVerify), ct));
         });
         return command;
     }

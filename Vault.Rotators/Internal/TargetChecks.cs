@@ -52,6 +52,20 @@ internal static class TargetChecks
         return null;
     }
 
+    /// <summary>Whole milliseconds of a server-side timeout, at least 1 (0 would mean "no limit" to the servers).</summary>
+    public static long TimeoutMilliseconds(TimeSpan timeout) =>
+        timeout <= TimeSpan.Zero ? 1 : (long)Math.Min(int.MaxValue, Math.Ceiling(timeout.TotalMilliseconds));
+
+    /// <summary>
+    /// The driver's own command timeout: longer than the server-side statement timeout, so the
+    /// server's timeout fires first and answers with an error (the statement certainly did
+    /// nothing) rather than the driver giving up without knowing.
+    /// </summary>
+    public static int CommandTimeoutSeconds(TimeSpan statementTimeout) => TimeoutSeconds(statementTimeout + ClientSlack);
+
+    /// <summary>How much longer the client waits than the server-side timeout.</summary>
+    public static readonly TimeSpan ClientSlack = TimeSpan.FromSeconds(5);
+
     /// <summary>Whole seconds for a driver's connect timeout, at least 1 (0 would mean "wait forever" to the drivers).</summary>
     public static int TimeoutSeconds(TimeSpan timeout) =>
         timeout <= TimeSpan.Zero ? 1 : (int)Math.Min(int.MaxValue, Math.Ceiling(timeout.TotalSeconds));

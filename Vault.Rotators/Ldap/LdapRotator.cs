@@ -85,27 +85,75 @@ public sealed class LdapRotator : ICredentialRotator
         if (DistinguishedName.Parse(admin.Username) is null || TargetChecks.PasswordProblem(admin.Password) is not null)
         {
             // An empty DN or password would make an anonymous bind, which succeeds and changes nothing useful.
-            throw new RotatorException(RotatorFailure.AdminRefused, $"{where}: the admin credential needs a bind DN and a non-empty password");
+            throw new RotatorException(RotatorFailure.AdminRefused, $"{where}: the admin credential needs a bind DN and a non-empty password", effect: RotatorEffect.NotSent);
         }
         return RunAsync(() =>
         {
-            using var ldap = Bind(connection, admin, where, admin: true);
+            LdapConnection ldap;
+            try
+            {
+                ldap = Bind(connection, admin, where, admin: true);
+            }
+            catch (RotatorException ex)
+            {
+                // The password-modify request is only sent on a bound connection.
+                throw ex.AsNotSent();
+            }
+            using var ldapScope = ldap;
             var value = PasswordModifyRequestValue(account, newPassword);
             try
             {
-                ldap.SendRequest(new ExtendedRequest(PasswordModifyOid, value), connection.ConnectTimeout);
+                // Client-side bound only: an LDAP client cannot hold a lock across operations
+                // (no transactions), so slapd applies or refuses the request on its own, promptly.
+                ldap.SendRequest(new ExtendedRequest(PasswordModifyOid, value), connection.StatementTimeout);
             }
             catch (DirectoryOperationException ex)
             {
-                throw Failed(where, ex.Response?.ResultCode, ex.Response?.ErrorMessage, ex);
+                // The directory answered with a result code: it did not apply the change.
+                throw Failed(where, ex.Response?.ResultCode, ex.Response?.ErrorMessage, ex, RotatorEffect.Refused);
             }
             catch (LdapException ex)
             {
-                throw Failed(where, ex);
+                throw Failed(where, ex, sent: true);
             }
             finally
             {
                 CryptographicOperations.ZeroMemory(value);
+            }
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Binds as the admin and reads the account's entry (a base search asking for no attributes).</remarks>
+    /// <exception cref="ArgumentException">The connection or account does not pass <see cref="Validate"/>.</exception>
+    public Task CheckAccountAsync(TargetConnection connection, Credential admin, string account, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(admin);
+        ThrowIfInvalid(connection, account);
+        var where = $"check account on {Describe(connection)} for {account}";
+        if (DistinguishedName.Parse(admin.Username) is null || TargetChecks.PasswordProblem(admin.Password) is not null)
+        {
+            throw new RotatorException(RotatorFailure.AdminRefused, $"{where}: the admin credential needs a bind DN and a non-empty password", effect: RotatorEffect.NotSent);
+        }
+        return RunAsync(() =>
+        {
+            using var ldap = Bind(connection, admin, where, admin: true);
+            try
+            {
+                ldap.SendRequest(new SearchRequest(account, "(objectClass=*)", SearchScope.Base, "1.1"), connection.StatementTimeout);
+            }
+            catch (DirectoryOperationException ex) when (ex.Response?.ResultCode == ResultCode.NoSuchObject)
+            {
+                throw new RotatorException(RotatorFailure.AccountNotFound, $"{where}: no such entry (32 NoSuchObject)", ex, RotatorEffect.Refused);
+            }
+            catch (DirectoryOperationException ex)
+            {
+                throw Failed(where, ex.Response?.ResultCode, ex.Response?.ErrorMessage, ex, RotatorEffect.Refused);
+            }
+            catch (LdapException ex)
+            {
+                throw Failed(where, ex, sent: true);
             }
             return true;
         }, cancellationToken);
@@ -191,7 +239,7 @@ public sealed class LdapRotator : ICredentialRotator
                 var who = admin ? "admin bind" : "bind";
                 throw new RotatorException(RotatorFailure.AdminRefused, $"{where}: {who} refused, invalid credentials (49)", ex);
             }
-            throw Failed(where, ex);
+            throw Failed(where, ex, sent: false);
         }
         catch
         {
@@ -200,14 +248,18 @@ public sealed class LdapRotator : ICredentialRotator
         }
     }
 
-    private static RotatorException Failed(string where, LdapException ex) => ex.ErrorCode switch
+    /// <param name="sent">Whether a request that changes something had been sent when it failed.</param>
+    private static RotatorException Failed(string where, LdapException ex, bool sent) => ex.ErrorCode switch
     {
-        ServerDown or ConnectError or Timeout or (int)ResultCode.Busy or (int)ResultCode.Unavailable =>
-            new RotatorException(RotatorFailure.Unreachable, $"{where}: directory unreachable: {ex.Message} ({ex.ErrorCode})", ex),
-        _ => Failed(where, (ResultCode)ex.ErrorCode, ex.ServerErrorMessage, ex),
+        // Client-side codes: the connection broke or the wait ended without an answer.
+        ServerDown or ConnectError or Timeout =>
+            new RotatorException(RotatorFailure.Unreachable, $"{where}: directory unreachable: {ex.Message} ({ex.ErrorCode})", ex, sent ? RotatorEffect.Unknown : RotatorEffect.NotSent),
+        (int)ResultCode.Busy or (int)ResultCode.Unavailable =>
+            new RotatorException(RotatorFailure.Unreachable, $"{where}: directory unreachable: {ex.Message} ({ex.ErrorCode})", ex, sent ? RotatorEffect.Refused : RotatorEffect.NotSent),
+        _ => Failed(where, (ResultCode)ex.ErrorCode, ex.ServerErrorMessage, ex, sent ? RotatorEffect.Refused : RotatorEffect.NotSent),
     };
 
-    private static RotatorException Failed(string where, ResultCode? code, string? serverMessage, Exception ex)
+    private static RotatorException Failed(string where, ResultCode? code, string? serverMessage, Exception ex, RotatorEffect effect)
     {
         var failure = code switch
         {
@@ -224,7 +276,7 @@ public sealed class LdapRotator : ICredentialRotator
             { } c when Enum.IsDefined(c) => $" ({(int)c} {c})",
             { } c => $" ({(int)c})",
         };
-        return new RotatorException(failure, $"{where}: the directory answered{number}{detail}", ex);
+        return new RotatorException(failure, $"{where}: the directory answered{number}{detail}", ex, effect);
     }
 
     /// <summary>Runs blocking libldap work on a worker; cancellation abandons the wait, the connection timeout bounds the work.</summary>

@@ -35,6 +35,9 @@ internal static class MySqlErrors
     public const int AccessDeniedNoPassword = 1698;
     public const int MySqlAccountLocked = 3118;
     public const int MariaDbAccountLocked = 4151;
+    public const int LockWaitTimeout = 1205;
+    public const int MariaDbStatementTimeout = 1969;
+    public const int MySqlExecutionTimeout = 3024;
 
     public static string Describe(TargetConnection connection) =>
         $"mysql {connection.Host}:{(connection.Port == 0 ? MySqlRotator.DefaultPort : connection.Port)}";
@@ -44,16 +47,23 @@ internal static class MySqlErrors
             || ex.InnerException is SocketException or IOException or TimeoutException
             || ex.IsTransient;
 
+    /// <summary>The connection broke, or the driver stopped waiting, after a statement was sent: the server may still apply it.</summary>
+    public static bool IsConnectionLost(MySqlException ex) =>
+        ex.InnerException is SocketException or IOException or TimeoutException
+            || ex.ErrorCode is MySqlErrorCode.CommandTimeoutExpired or MySqlErrorCode.UnableToConnectToHost;
+
+    /// <summary>The admin session could not be opened and set up: no statement of the step was sent.</summary>
     public static RotatorException AdminConnectFailed(string step, TargetConnection connection, MySqlException ex)
     {
+        const RotatorEffect notSent = RotatorEffect.NotSent;
         var prefix = $"{step} on {Describe(connection)}: admin login";
         return ex.Number switch
         {
             AccessDenied or AccessDeniedNoPassword or DbAccessDenied or HostNotPrivileged or MySqlAccountLocked or MariaDbAccountLocked
                 or MustChangePassword or MustChangePasswordLogin =>
-                new RotatorException(RotatorFailure.AdminRefused, $"{prefix} refused: {ex.Message} ({ex.Number})", ex),
-            _ when IsUnreachable(ex) => new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, server unreachable: {ex.Message} ({ex.Number})", ex),
-            _ => new RotatorException(RotatorFailure.Other, $"{prefix} failed: {ex.Message} ({ex.Number})", ex),
+                new RotatorException(RotatorFailure.AdminRefused, $"{prefix} refused: {ex.Message} ({ex.Number})", ex, notSent),
+            _ when IsUnreachable(ex) => new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, server unreachable: {ex.Message} ({ex.Number})", ex, notSent),
+            _ => new RotatorException(RotatorFailure.Other, $"{prefix} failed: {ex.Message} ({ex.Number})", ex, notSent),
         };
     }
 
@@ -76,6 +86,18 @@ internal static class MySqlErrors
     {
         var prefix = $"{step} on {Describe(connection)} for {what}";
         var numbers = string.Join(", ", codes);
+        const RotatorEffect refused = RotatorEffect.Refused;
+        if (IsConnectionLost(ex))
+        {
+            // The connection broke mid-statement: whether the server applied it is unknown.
+            return new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, connection lost (errors {numbers})", effect: RotatorEffect.Unknown);
+        }
+        if (codes.Contains(MariaDbStatementTimeout) || codes.Contains(LockWaitTimeout) || codes.Contains(MySqlExecutionTimeout))
+        {
+            return new RotatorException(RotatorFailure.Unreachable,
+                $"{prefix} failed: the statement timed out on the server, nothing was changed (another session may hold a lock on the account tables) (errors {numbers})",
+                effect: refused);
+        }
         if (codes.Contains(NotValidPassword))
         {
             var why = policyMessages.Count > 0 ? string.Join("; ", policyMessages) : "the password does not satisfy the server's password policy";
@@ -83,8 +105,8 @@ internal static class MySqlErrors
         }
         if (IsUnreachable(ex))
         {
-            // The connection broke mid-statement: whether the server applied it is unknown.
-            return new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, connection lost (errors {numbers})");
+            // E.g. the server shutting down: the answer came, but say nothing of what it kept.
+            return new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, server going away (errors {numbers})", effect: RotatorEffect.Unknown);
         }
         if (codes.Contains(SpecificAccessDenied) || codes.Contains(AccessDenied) || codes.Contains(DbAccessDenied)
             || codes.Contains(TableAccessDenied) || codes.Contains(PasswordNotAllowed))
@@ -93,16 +115,17 @@ internal static class MySqlErrors
         }
         if (codes.Contains(OptionPreventsStatement))
         {
-            return new RotatorException(RotatorFailure.Other, $"{prefix} failed: the server's options prevent the statement, e.g. strict_password_validation refusing a pre-hashed password (errors {numbers}); option plaintext_fallback=true sends the plaintext instead, which MariaDB's general log then holds");
+            return new RotatorException(RotatorFailure.Other, effect: refused, message: $"{prefix} failed: the server's options prevent the statement, e.g. strict_password_validation refusing a pre-hashed password (errors {numbers}); option plaintext_fallback=true sends the plaintext instead, which MariaDB's general log then holds");
         }
         if (creating && ex.Number == CannotUser)
         {
-            return new RotatorException(RotatorFailure.Other, $"{prefix} failed: the account already exists (errors {numbers})");
+            return new RotatorException(RotatorFailure.Other, $"{prefix} failed: the account already exists (errors {numbers})", effect: refused);
         }
         if (codes.Contains(CannotCreateUserWithGrant) || ex.Number == CannotUser)
         {
             return new RotatorException(RotatorFailure.AccountNotFound, $"{prefix} failed: the account does not exist (errors {numbers})");
         }
-        return new RotatorException(RotatorFailure.Other, $"{prefix} failed with server errors {numbers}");
+        // The server answered with an error: the statement did nothing.
+        return new RotatorException(RotatorFailure.Other, $"{prefix} failed with server errors {numbers}", effect: refused);
     }
 }

@@ -103,6 +103,33 @@ public sealed class MySqlRotator : ICredentialRotator
     }
 
     /// <inheritdoc />
+    /// <remarks>Looks <c>'user'@'host'</c> up in <c>mysql.user</c>, which the admin must be allowed to read.</remarks>
+    /// <exception cref="ArgumentException">The connection or account does not pass <see cref="Validate"/>.</exception>
+    public async Task CheckAccountAsync(TargetConnection connection, Credential admin, string account, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(admin);
+        var target = ParseOrThrow(connection, account);
+        const string step = "check account";
+        var session = await MySqlSession.OpenAdminAsync(connection, admin, step, cancellationToken).ConfigureAwait(false);
+        await using var sessionScope = session.ConfigureAwait(false);
+        long found;
+        try
+        {
+            found = await session.CountAsync("SELECT COUNT(*) FROM mysql.user WHERE User = @user AND Host = @host",
+                [("@user", target.User), ("@host", target.Host)], cancellationToken).ConfigureAwait(false);
+        }
+        catch (MySqlException ex)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            throw Plain(step, connection, $"{target} (reading mysql.user)", ex);
+        }
+        if (found == 0)
+        {
+            throw new RotatorException(RotatorFailure.AccountNotFound, $"{step} on {MySqlErrors.Describe(connection)}: the account {target} does not exist");
+        }
+    }
+
+    /// <inheritdoc />
     /// <exception cref="RotatorException">The server answered with something that says nothing about the password.</exception>
     public async Task<LoginCheck> VerifyLoginAsync(TargetConnection connection, Credential account, CancellationToken cancellationToken)
     {

@@ -28,6 +28,8 @@ internal sealed class MySqlSession : IAsyncDisposable
             Pooling = false,
             AutoEnlist = false,
             ConnectionTimeout = (uint)TargetChecks.TimeoutSeconds(connection.ConnectTimeout),
+            // Longer than the server-side bounds set by OpenAdminAsync, so the server's timeout answers first.
+            DefaultCommandTimeout = (uint)TargetChecks.CommandTimeoutSeconds(connection.StatementTimeout),
             SslMode = MySqlRotator.ParseSslMode(connection.Option(MySqlRotator.SslModeOption, "preferred")) ?? MySqlSslMode.Preferred,
             ApplicationName = "vault-rotator",
         };
@@ -43,17 +45,21 @@ internal sealed class MySqlSession : IAsyncDisposable
         var login = MySqlAccount.Parse(admin.Username, MySqlAccount.DefaultHost);
         if (login.Problem is { } problem)
         {
-            throw new RotatorException(RotatorFailure.AdminRefused, $"{step} on {MySqlErrors.Describe(connection)}: the admin user name {problem}");
+            throw new RotatorException(RotatorFailure.AdminRefused, $"{step} on {MySqlErrors.Describe(connection)}: the admin user name {problem}", effect: RotatorEffect.NotSent);
         }
         if (TargetChecks.PasswordProblem(admin.Password) is { } passwordProblem)
         {
-            throw new RotatorException(RotatorFailure.AdminRefused, $"{step} on {MySqlErrors.Describe(connection)}: admin login not attempted, {passwordProblem}");
+            throw new RotatorException(RotatorFailure.AdminRefused, $"{step} on {MySqlErrors.Describe(connection)}: admin login not attempted, {passwordProblem}", effect: RotatorEffect.NotSent);
         }
         var session = Create(connection, login.Account.User, admin.Password, database: "");
         try
         {
             await session.OpenAsync(cancellationToken).ConfigureAwait(false);
             session.IsMariaDb = session._connection.ServerVersion.Contains("MariaDB", StringComparison.OrdinalIgnoreCase);
+            using (var bound = new MySqlCommand(BoundStatements(connection.StatementTimeout, session.IsMariaDb), session._connection))
+            {
+                await bound.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
             using var command = new MySqlCommand(MySqlQuoting.SqlModeQuery, session._connection);
             session.Quoting = MySqlQuoting.ForSqlMode(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string);
             return session;
@@ -72,12 +78,44 @@ internal sealed class MySqlSession : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Bounds every statement of the admin session on the server itself, so a statement whose
+    /// client died (the vault was killed while it waited for a lock) cannot take effect later than
+    /// <paramref name="timeout"/> after it was sent; the vault's reconcile waits that long. MariaDB:
+    /// <c>max_statement_time</c> bounds the whole statement (it also ends waits for table-level
+    /// locks, which <c>lock_wait_timeout</c> does not); the lock waits get the same bound. MySQL has
+    /// no statement timeout for account statements (<c>max_execution_time</c> is for SELECT), so its
+    /// two lock waits (metadata, then InnoDB rows of the grant tables) get half the bound each.
+    /// </summary>
+    internal static string BoundStatements(TimeSpan timeout, bool isMariaDb)
+    {
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        if (isMariaDb)
+        {
+            var seconds = TargetChecks.TimeoutMilliseconds(timeout) / 1000.0;
+            var whole = TargetChecks.TimeoutSeconds(timeout);
+            return string.Format(invariant, "SET SESSION max_statement_time = {0:0.###}, lock_wait_timeout = {1}, innodb_lock_wait_timeout = {1}", seconds, whole);
+        }
+        var half = TargetChecks.TimeoutSeconds(timeout / 2);
+        return string.Format(invariant, "SET SESSION lock_wait_timeout = {0}, innodb_lock_wait_timeout = {0}", half);
+    }
+
     public Task OpenAsync(CancellationToken cancellationToken) => _connection.OpenAsync(cancellationToken);
 
     public async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
     {
         using var command = new MySqlCommand(sql, _connection);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<long> CountAsync(string sql, IReadOnlyList<(string Name, string Value)> parameters, CancellationToken cancellationToken)
+    {
+        using var command = new MySqlCommand(sql, _connection);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     public async Task<List<long>> QueryIdsAsync(string sql, CancellationToken cancellationToken)

@@ -15,21 +15,23 @@ internal static class PostgresErrors
 
     public static RotatorException AdminConnectFailed(string step, TargetConnection connection, NpgsqlException ex)
     {
+        // No statement of the step is sent before the admin session is open.
+        const RotatorEffect notSent = RotatorEffect.NotSent;
         var prefix = $"{step} on {Describe(connection)}: admin login";
         if (ex is PostgresException pg)
         {
             return pg.SqlState switch
             {
                 PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification or PostgresErrorCodes.InsufficientPrivilege =>
-                    new RotatorException(RotatorFailure.AdminRefused, $"{prefix} refused: {pg.MessageText} ({pg.SqlState})", ex),
+                    new RotatorException(RotatorFailure.AdminRefused, $"{prefix} refused: {pg.MessageText} ({pg.SqlState})", ex, notSent),
                 _ when IsUnavailable(pg.SqlState) =>
-                    new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, server not accepting connections: {pg.MessageText} ({pg.SqlState})", ex),
-                _ => new RotatorException(RotatorFailure.Other, $"{prefix} failed: {pg.MessageText} ({pg.SqlState})", ex),
+                    new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, server not accepting connections: {pg.MessageText} ({pg.SqlState})", ex, notSent),
+                _ => new RotatorException(RotatorFailure.Other, $"{prefix} failed: {pg.MessageText} ({pg.SqlState})", ex, notSent),
             };
         }
         return IsNetwork(ex)
-            ? new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, server unreachable: {NetworkReason(ex)}", ex)
-            : new RotatorException(RotatorFailure.Other, $"{prefix} failed: {ex.Message}", ex);
+            ? new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, server unreachable: {NetworkReason(ex)}", ex, notSent)
+            : new RotatorException(RotatorFailure.Other, $"{prefix} failed: {ex.Message}", ex, notSent);
     }
 
     public static RotatorException StatementFailed(string step, TargetConnection connection, string what, NpgsqlException ex)
@@ -37,6 +39,13 @@ internal static class PostgresErrors
         var prefix = $"{step} on {Describe(connection)} for {what}";
         if (ex is PostgresException pg)
         {
+            if (pg.SqlState is PostgresErrorCodes.QueryCanceled or PostgresErrorCodes.LockNotAvailable)
+            {
+                // statement_timeout or lock_timeout: the server cancelled the statement.
+                return new RotatorException(RotatorFailure.Unreachable,
+                    $"{prefix} failed: the statement timed out on the server, nothing was changed (another session may hold a lock on the role): {pg.MessageText} ({pg.SqlState})",
+                    ex, RotatorEffect.Refused);
+            }
             var failure = pg.SqlState switch
             {
                 PostgresErrorCodes.InsufficientPrivilege => RotatorFailure.AdminRefused,
@@ -46,12 +55,13 @@ internal static class PostgresErrors
                 _ when IsUnavailable(pg.SqlState) => RotatorFailure.Unreachable,
                 _ => RotatorFailure.Other,
             };
-            return new RotatorException(failure, $"{prefix} failed: {pg.MessageText} ({pg.SqlState})", ex);
+            // The server answered with an error: the statement (autocommit, or its transaction) was rolled back.
+            return new RotatorException(failure, $"{prefix} failed: {pg.MessageText} ({pg.SqlState})", ex, RotatorEffect.Refused);
         }
-        // The connection broke mid-statement: whether the server applied it is unknown.
+        // The connection broke mid-statement (or the driver gave up waiting): whether the server applied it is unknown.
         return IsNetwork(ex)
-            ? new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, connection lost: {NetworkReason(ex)}", ex)
-            : new RotatorException(RotatorFailure.Other, $"{prefix} failed: {ex.Message}", ex);
+            ? new RotatorException(RotatorFailure.Unreachable, $"{prefix} failed, connection lost: {NetworkReason(ex)}", ex, RotatorEffect.Unknown)
+            : new RotatorException(RotatorFailure.Other, $"{prefix} failed: {ex.Message}", ex, RotatorEffect.Unknown);
     }
 
     public static LoginCheck LoginOutcome(TargetConnection connection, NpgsqlException ex)

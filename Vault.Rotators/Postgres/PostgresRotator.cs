@@ -82,6 +82,26 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     }
 
     /// <inheritdoc />
+    /// <remarks>Looks the role up in <c>pg_catalog.pg_roles</c> on a pooled admin session.</remarks>
+    /// <exception cref="ArgumentException">The connection or account does not pass <see cref="Validate"/>.</exception>
+    public async Task CheckAccountAsync(TargetConnection connection, Credential admin, string account, CancellationToken cancellationToken)
+    {
+        ThrowIfInvalid(connection, account);
+        ArgumentNullException.ThrowIfNull(admin);
+        const string step = "check account";
+        var what = $"role {PostgresSql.QuoteIdentifier(account)}";
+        await OnAdminSessionAsync(connection, admin, step, what, async (session, ct) =>
+        {
+            using var exists = new NpgsqlCommand("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", session);
+            exists.Parameters.AddWithValue(account);
+            if (await exists.ExecuteScalarAsync(ct).ConfigureAwait(false) is null)
+            {
+                throw new RotatorException(RotatorFailure.AccountNotFound, $"{step} on {PostgresErrors.Describe(connection)}: {what} does not exist");
+            }
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     /// <exception cref="RotatorException">The server answered with something that says nothing about the password (e.g. the database does not exist).</exception>
     public async Task<LoginCheck> VerifyLoginAsync(TargetConnection connection, Credential account, CancellationToken cancellationToken)
     {
@@ -202,17 +222,47 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     }
 
     /// <summary>
-    /// Runs <paramref name="work"/> (which must be safe to repeat) on a pooled admin session. If
-    /// the first try loses its session (a pooled session the server has since closed: a restart,
-    /// a terminated backend), the work is tried once more on another.
+    /// Runs <paramref name="work"/> (which must be safe to repeat) on a pooled admin session. A
+    /// pooled session is first checked with a round trip that changes nothing; if it was lost
+    /// (the server restarted or ended it since), or the work loses it, the pool is cleared and
+    /// the work runs once more on a new session.
     /// </summary>
+    /// <exception cref="RotatorException">
+    /// <see cref="RotatorEffect.NotSent"/> when no usable session could be had and nothing of the
+    /// work left this process; <see cref="RotatorEffect.Refused"/> when the server answered with
+    /// an error; <see cref="RotatorEffect.Unknown"/> when a session broke after the work was sent.
+    /// </exception>
     private async Task OnAdminSessionAsync(TargetConnection connection, Credential admin, string step, string what, Func<NpgsqlConnection, CancellationToken, Task> work, CancellationToken cancellationToken)
     {
         var dataSource = _adminSessions.For(Settings(connection, admin), Build);
+        var maybeSent = false;
         for (var attempt = 1; ; attempt++)
         {
-            var session = await OpenAsAdminAsync(dataSource, step, connection, cancellationToken).ConfigureAwait(false);
+            NpgsqlConnection session;
+            try
+            {
+                session = await OpenAsAdminAsync(dataSource, step, connection, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RotatorException ex) when (maybeSent)
+            {
+                // The first try's session broke after its statement left: it may have been applied.
+                throw new RotatorException(ex.Failure, ex.Message, ex.InnerException, RotatorEffect.Unknown);
+            }
             await using var sessionScope = session.ConfigureAwait(false);
+            if (attempt == 1)
+            {
+                try
+                {
+                    // A pooled session may have died while idle; find out before the work is sent,
+                    // so a server that is down now is "never sent", not "outcome unknown".
+                    await ExecuteAsync(session, "SELECT 1", cancellationToken).ConfigureAwait(false);
+                }
+                catch (NpgsqlException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    dataSource.Clear();
+                    continue;
+                }
+            }
             try
             {
                 await work(session, cancellationToken).ConfigureAwait(false);
@@ -221,14 +271,19 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
             catch (NpgsqlException ex) when (attempt == 1 && SessionWasLost(ex) && !cancellationToken.IsCancellationRequested)
             {
                 // The pool's other idle sessions likely died the same way (a restart): drop
-                // them, and try again on a new session.
+                // them, and try again on a new session. A server error (a terminated backend)
+                // aborted the statement; a broken connection may have carried it to the server.
+                maybeSent = ex is not PostgresException;
                 dataSource.Clear();
             }
             catch (NpgsqlException ex)
             {
                 // Drivers may answer a cancelled open or command with their own error.
                 cancellationToken.ThrowIfCancellationRequested();
-                throw PostgresErrors.StatementFailed(step, connection, what, ex);
+                var failure = PostgresErrors.StatementFailed(step, connection, what, ex);
+                throw maybeSent && failure.Effect != RotatorEffect.Unknown
+                    ? new RotatorException(failure.Failure, failure.Message, failure.InnerException, RotatorEffect.Unknown)
+                    : failure;
             }
         }
     }
@@ -249,6 +304,11 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             throw PostgresErrors.AdminConnectFailed(step, connection, ex);
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
+        {
+            // Name resolution and socket errors the driver does not wrap.
+            throw new RotatorException(RotatorFailure.Unreachable, $"{step} on {PostgresErrors.Describe(connection)}: admin login failed, server unreachable: {ex.Message}", ex, RotatorEffect.NotSent);
         }
     }
 
@@ -277,6 +337,11 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         Password = credential.Password,
         Enlist = false,
         Timeout = TargetChecks.TimeoutSeconds(connection.ConnectTimeout),
+        // Bounds every statement on the server itself, lock waits included, for the whole
+        // session (startup options survive the pool's DISCARD ALL): a statement whose client died
+        // cannot take effect later than this after it was sent. The vault's reconcile relies on it.
+        Options = $"-c statement_timeout={TargetChecks.TimeoutMilliseconds(connection.StatementTimeout)} -c lock_timeout={TargetChecks.TimeoutMilliseconds(connection.StatementTimeout)}",
+        CommandTimeout = TargetChecks.CommandTimeoutSeconds(connection.StatementTimeout),
         SslMode = ParseSslMode(connection.Option(SslModeOption, "prefer")) ?? SslMode.Prefer,
         ApplicationName = "vault-rotator",
     };

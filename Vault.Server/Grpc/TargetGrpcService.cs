@@ -98,7 +98,7 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
                     throw new AccessDeniedException($"permission denied: moving target '{target.Name}' (connection or admin secret) needs read on rotation/target/{target.Name}/credential and on kv/{existingTarget.AdminSecret}");
                 }
             }
-            record = await targets.PutAsync(spec, request.RotateNow, Empty(request.CurrentPassword), Empty(request.SecondCurrentPassword), context.CancellationToken);
+            record = await targets.PutAsync(spec, request.RotateNow, Empty(request.CurrentPassword), Empty(request.SecondCurrentPassword), verify: !request.SkipVerification, context.CancellationToken);
         }, context.CancellationToken);
         return ToProto(target.Name, record!);
     }

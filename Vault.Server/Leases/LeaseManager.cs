@@ -156,7 +156,7 @@ public sealed partial class LeaseManager(
         try
         {
             // The database's own expiry is the lease's latest possible end: renewals never pass it.
-            await rotator.CreateEphemeralUserAsync(targets.Connection(target, rotation.Value.ConnectTimeout), admin,
+            await rotator.CreateEphemeralUserAsync(targets.Connection(target, rotation.Value), admin,
                 new EphemeralUser(username, password, DateTimeOffset.FromUnixTimeMilliseconds(lease.MaxExpiresAtUnixMs), role.CreationStatements), cancellationToken);
         }
         catch (RotatorException ex)
@@ -358,7 +358,7 @@ public sealed partial class LeaseManager(
                 var target = targets.TryGet(lease.Target) ?? throw new PreconditionException($"target '{lease.Target}' no longer exists");
                 var rotator = rotators.Get(target.Kind);
                 var admin = targets.ReadAdminSecret(target.AdminSecret, "admin_secret");
-                await rotator.RevokeEphemeralUserAsync(targets.Connection(target, rotation.Value.ConnectTimeout), admin, lease.Username, cancellationToken);
+                await rotator.RevokeEphemeralUserAsync(targets.Connection(target, rotation.Value), admin, lease.Username, cancellationToken);
                 await DeleteLeaseAsync(leaseId, cancellationToken);
                 LeaseLog.Revoked(logger, leaseId, lease.Username, why);
                 lease.State = LeaseStates.Revoked;

@@ -31,6 +31,23 @@ public sealed class RotationEngine(
 {
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
 
+    // Statements sent to a target system can outlive their sender: a statement waiting on a lock
+    // another session holds keeps waiting on the server after the vault that sent it is killed
+    // (servers notice a dead client only when they next write to it), and is applied when the
+    // lock is released. Two ways to keep reconcile from deciding before then: end the dead
+    // process's sessions first (pg_terminate_backend, KILL), or bound every statement on the
+    // server and wait out the bound. The bound is what is used: the server enforces it whether or
+    // not the admin may end other sessions, it needs no way to tell the dead process's sessions
+    // from live ones (other vaults, other tools with the same admin), and it covers the vault's
+    // own in-process case (a connection that broke mid-statement) the same way. Its cost is a
+    // wait of at most the statement timeout, only when a rotation was interrupted.
+    private readonly DateTimeOffset _startedAt = clock.GetUtcNow();
+    // Per target, when statements this process sent without learning their outcome have ended.
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _strayUntil = new(StringComparer.Ordinal);
+
+    /// <summary>Added to the statement timeout: the server's timer granularity and the statement's time on the wire.</summary>
+    private static readonly TimeSpan StrayMargin = TimeSpan.FromSeconds(2);
+
     /// <summary>Rotates <paramref name="name"/> now (after any rotation of it already running), reconciling an interrupted one first.</summary>
     /// <returns>The history event this run wrote, or null when a scheduled run found nothing to do.</returns>
     /// <exception cref="NotFoundException">No such target.</exception>
@@ -94,7 +111,7 @@ public sealed class RotationEngine(
             {
                 var account = record.Accounts[record.ActiveIndex];
                 // Any failure to check (the database is gone, an odd answer) says nothing about drift.
-                check = await SafeVerifyAsync(rotator, targets.Connection(record, options.Value.ConnectTimeout),
+                check = await SafeVerifyAsync(rotator, targets.Connection(record, options.Value),
                     new Credential(account, targets.DecryptPassword(name, record, stored)), cancellationToken);
             }
             var finished = clock.GetUtcNow();
@@ -187,7 +204,7 @@ public sealed class RotationEngine(
         var started = clock.GetUtcNow();
         var stopwatch = Stopwatch.StartNew();
         var rotator = rotators.Get(record.Kind);
-        var connection = targets.Connection(record, options.Value.ConnectTimeout);
+        var connection = targets.Connection(record, options.Value);
         var index = record.Alternating ? 1 - record.ActiveIndex : 0;
         var account = record.Accounts[index];
 
@@ -229,6 +246,7 @@ public sealed class RotationEngine(
                 Step = RotationSteps.Create,
                 Trigger = trigger,
                 StartedAtUnixMs = started.ToUnixTimeMilliseconds(),
+                StatementTimeoutMs = (long)options.Value.StatementTimeout.TotalMilliseconds,
             };
             targets.Save(tx, name, r);
             return true;
@@ -243,9 +261,15 @@ public sealed class RotationEngine(
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             var failure = Describe(name, RotationSteps.Set, ex);
-            // A refused statement changed nothing; a dropped connection may have applied it.
-            bool? applied = ex is RotatorException { Failure: RotatorFailure.AdminRefused or RotatorFailure.PasswordRejected or RotatorFailure.AccountNotFound } ? false : null;
-            return await RollBackAsync(name, started, trigger, RotationSteps.Set, failure, applied, admin, cancellationToken);
+            // Never sent, or refused by the system: nothing changed. A dropped connection may have applied it.
+            NoteStray(name, ex);
+            if (ex is RotatorException { ChangedNothing: true } unchanged)
+            {
+                var note = unchanged.Effect == RotatorEffect.NotSent ? "nothing was sent to the system, so nothing was changed" : "nothing was changed";
+                await ClearPendingAsync(name, cancellationToken);
+                return await FailAsync(name, started, trigger, RotationSteps.Set, $"{failure}; {note}", cancellationToken);
+            }
+            return await RollBackAsync(name, started, trigger, RotationSteps.Set, failure, knownApplied: false, admin, cancellationToken);
         }
         await AdvanceAsync(name, RotationSteps.Set, cancellationToken);
         await observer.AfterStepAsync(name, RotationSteps.Set, cancellationToken);
@@ -262,7 +286,7 @@ public sealed class RotationEngine(
         }
         if (check.Outcome == LoginOutcome.Refused)
         {
-            return await RollBackAsync(name, started, trigger, RotationSteps.Test, $"the new password was refused at login: {check.Reason}", applied: true, admin, cancellationToken);
+            return await RollBackAsync(name, started, trigger, RotationSteps.Test, $"the new password was refused at login: {check.Reason}", knownApplied: true, admin, cancellationToken);
         }
         if (check.Outcome == LoginOutcome.Unreachable)
         {
@@ -284,8 +308,9 @@ public sealed class RotationEngine(
         var started = clock.GetUtcNow();
         var pending = record.Pending!;
         var rotator = rotators.Get(record.Kind);
-        var connection = targets.Connection(record, options.Value.ConnectTimeout);
+        var connection = targets.Connection(record, options.Value);
         var account = record.Accounts[pending.AccountIndex];
+        await WaitForStrayStatementsAsync(name, pending, cancellationToken);
         var pendingCheck = await SafeVerifyAsync(rotator, connection, new Credential(account, targets.DecryptPassword(name, record, pending.Password)), cancellationToken);
         if (pendingCheck.Outcome == LoginOutcome.Accepted)
         {
@@ -330,7 +355,47 @@ public sealed class RotationEngine(
         return entry!;
     }
 
-    private async Task<RotationEventRecord> RollBackAsync(string name, DateTimeOffset started, string trigger, string step, string reason, bool? applied, Credential admin, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits until no admin statement of an earlier run (a killed process, or this one on a
+    /// connection that broke) can still take effect: until the statement timeout it ran under
+    /// (plus a margin) has passed since this process started, or since this process last lost
+    /// track of a statement for the target. A rotation stopped after its test step sent nothing
+    /// since its set was answered, and does not wait.
+    /// </summary>
+    private async Task WaitForStrayStatementsAsync(string name, PendingRotation pending, CancellationToken cancellationToken)
+    {
+        var until = DateTimeOffset.MinValue;
+        if (pending.Step is RotationSteps.Create or RotationSteps.Set)
+        {
+            // Create: its set may be in flight. Set: a rollback after a refused login may be.
+            var bound = pending.StatementTimeoutMs > 0 ? TimeSpan.FromMilliseconds(pending.StatementTimeoutMs) : options.Value.StatementTimeout;
+            until = _startedAt + bound + StrayMargin;
+        }
+        if (_strayUntil.TryGetValue(name, out var mine) && mine > until)
+        {
+            until = mine;
+        }
+        var wait = until - clock.GetUtcNow();
+        if (wait > TimeSpan.Zero)
+        {
+            RotationLog.WaitingForStrayStatements(logger, name, (long)wait.TotalMilliseconds);
+            await Task.Delay(wait, clock, cancellationToken);
+        }
+        _strayUntil.TryRemove(name, out _);
+    }
+
+    /// <summary>Remembers that a statement for <paramref name="name"/> may still be on the system when <paramref name="ex"/> does not say it changed nothing.</summary>
+    private void NoteStray(string name, Exception ex)
+    {
+        if (ex is not RotatorException { ChangedNothing: true })
+        {
+            var until = clock.GetUtcNow() + options.Value.StatementTimeout + StrayMargin;
+            _strayUntil.AddOrUpdate(name, until, (_, earlier) => earlier > until ? earlier : until);
+        }
+    }
+
+    /// <param name="knownApplied">True when the set is known to have landed; false when it may or may not have.</param>
+    private async Task<RotationEventRecord> RollBackAsync(string name, DateTimeOffset started, string trigger, string step, string reason, bool knownApplied, Credential admin, CancellationToken cancellationToken)
     {
         var record = targets.Get(name);
         var pending = record.Pending!;
@@ -338,21 +403,17 @@ public sealed class RotationEngine(
         var current = record.Passwords[pending.AccountIndex];
         string note;
         var keepPending = false;
-        if (applied == false)
-        {
-            note = "nothing was changed";
-        }
-        else if (current is null)
+        if (current is null)
         {
             // Nothing to restore; if the set may have landed, the pending password may be the
             // system's now: keep it for reconciliation.
-            keepPending = applied is null;
+            keepPending = !knownApplied;
             note = keepPending ? "there is no earlier password to restore; the new one stays pending until a login decides" : "there is no earlier password to restore";
         }
         else
         {
             var rotator = rotators.Get(record.Kind);
-            var connection = targets.Connection(record, options.Value.ConnectTimeout);
+            var connection = targets.Connection(record, options.Value);
             var currentPassword = targets.DecryptPassword(name, record, current);
             try
             {
@@ -361,6 +422,7 @@ public sealed class RotationEngine(
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
+                NoteStray(name, ex);
                 keepPending = true;
                 note = $"the rollback failed too ({Describe(name, "rollback", ex)}); the next attempt reconciles";
             }

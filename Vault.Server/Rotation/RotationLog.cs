@@ -32,6 +32,9 @@ internal static partial class RotationLog
     [LoggerMessage(3009, LogLevel.Information, "Reconciling {Count} target(s) caught mid-rotation")]
     public static partial void ReconcilingAtStartup(ILogger logger, int count);
 
+    [LoggerMessage(3011, LogLevel.Information, "Reconciling {Target}: waiting {WaitMs} ms for admin statements an earlier run may have left on the system to end (statement timeout)")]
+    public static partial void WaitingForStrayStatements(ILogger logger, string target, long waitMs);
+
     [LoggerMessage(3010, LogLevel.Error, "Rotation scheduler pass failed")]
     public static partial void SchedulerFailed(ILogger logger, Exception exception);
 }

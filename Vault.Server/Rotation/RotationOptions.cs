@@ -31,6 +31,16 @@ public sealed class RotationOptions
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// The longest an admin statement may run on a target system, lock waits included; the
+    /// system itself enforces it (PostgreSQL <c>statement_timeout</c>/<c>lock_timeout</c>, MariaDB
+    /// <c>max_statement_time</c>, MySQL lock wait timeouts). Reconciling an interrupted rotation
+    /// waits this long (plus a margin) after the vault starts, so a statement a killed process
+    /// sent cannot take effect after reconcile has decided.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan StatementTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
     /// Fault injection for crash tests: after this step (<c>create</c>, <c>set</c>, <c>test</c>,
     /// <c>finish</c>) is durable, the rotation logs a line and stops there until the process dies.
     /// Never set it in production.

@@ -14,7 +14,7 @@ namespace Vault.Server.Rotation;
 /// written, reads that verify each record's seal, pause / resume, history and the current
 /// credential. The rotation itself is <see cref="RotationEngine"/>'s.
 /// </summary>
-public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, KvEngine kv, RotatorRegistry rotators, TimeProvider clock)
+public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, KvEngine kv, RotatorRegistry rotators, TimeProvider clock, Microsoft.Extensions.Options.IOptions<RotationOptions> options)
 {
     internal const string PasswordKind = "rotation-target";
     public const int MaxHistory = 1000;
@@ -65,9 +65,10 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
     public bool Exists(string name) => store.Get<TargetRecord>(Collections.RotationTargets, name) is not null;
 
     /// <summary>Registers or updates a target.</summary>
-    /// <exception cref="ValidationException">A field is invalid; nothing is written.</exception>
-    /// <exception cref="PreconditionException">The target is mid-rotation.</exception>
-    public async Task<TargetRecord> PutAsync(TargetSpec spec, bool rotateNow, string? currentPassword, string? secondCurrentPassword, CancellationToken cancellationToken)
+    /// <param name="verify">Check on the system that the admin credential logs in and the account(s) exist before storing anything.</param>
+    /// <exception cref="ValidationException">A field is invalid (including, when verifying, an admin credential the system refuses or an account it does not have); nothing is written.</exception>
+    /// <exception cref="PreconditionException">The target is mid-rotation, or (when verifying) its system cannot be reached.</exception>
+    public async Task<TargetRecord> PutAsync(TargetSpec spec, bool rotateNow, string? currentPassword, string? secondCurrentPassword, bool verify, CancellationToken cancellationToken)
     {
         var name = PolicyStore.ValidateName(spec.Name, "target.name");
         if (!rotators.TryGet(spec.Kind ?? "", out var rotator))
@@ -154,6 +155,15 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
         {
             currentPassword = admin.Password;
         }
+        if (verify)
+        {
+            // Last, after every local check: it is the only one that talks to the system.
+            for (var i = 0; i < accounts.Count; i++)
+            {
+                await VerifyAsync(rotator, connection with { ConnectTimeout = options.Value.ConnectTimeout, StatementTimeout = options.Value.StatementTimeout },
+                    admin, accounts[i], i == 0 ? "target.account" : "target.second_account", cancellationToken);
+            }
+        }
 
         Changing();
         var result = await store.WriteAsync(tx =>
@@ -233,6 +243,26 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
         OnChanged();
         CredentialChanged?.Invoke(name);
         return result;
+    }
+
+    /// <summary>Asks the system whether the admin credential logs in and the account exists; the answer names which failed.</summary>
+    private static async Task VerifyAsync(ICredentialRotator rotator, TargetConnection connection, Credential admin, string account, string accountField, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await rotator.CheckAccountAsync(connection, admin, account, cancellationToken);
+        }
+        catch (RotatorException ex)
+        {
+            // Rotator messages name the system and the step, never a password.
+            throw ex.Failure switch
+            {
+                RotatorFailure.AdminRefused => new ValidationException("target.admin_secret", $"the admin credential does not work on the system: {ex.Message}"),
+                RotatorFailure.AccountNotFound => new ValidationException(accountField, $"no such account on the system: {ex.Message}"),
+                _ => new PreconditionException(
+                    $"target.connection: cannot verify the target on its system ({ex.Message}); fix the connection, or set skip_verification (vaultctl target add --skip-verify) to register it while the system is down"),
+            };
+        }
     }
 
     /// <exception cref="NotFoundException">No such target.</exception>
@@ -327,8 +357,15 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
     public static PasswordPolicy Policy(TargetRecord record) =>
         new(record.PasswordLength, record.PasswordAlphabet, record.RequireLower, record.RequireUpper, record.RequireDigit, record.RequireSymbol);
 
-    public TargetConnection Connection(TargetRecord record, TimeSpan connectTimeout) =>
-        Connection(record.Host, record.Port, record.Database, record.Options) with { ConnectTimeout = connectTimeout };
+    public TargetConnection Connection(TargetRecord record, RotationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Connection(record.Host, record.Port, record.Database, record.Options) with
+        {
+            ConnectTimeout = options.ConnectTimeout,
+            StatementTimeout = options.StatementTimeout,
+        };
+    }
 
     /// <summary>The admin credential: fields <c>username</c> and <c>password</c> of the KV secret at <paramref name="path"/>.</summary>
     /// <exception cref="ValidationException">Missing secret or fields (named by <paramref name="field"/>).</exception>

@@ -98,6 +98,8 @@ public sealed class PendingRotation
     public string Step { get; set; } = RotationSteps.Create;
     public string Trigger { get; set; } = "";
     public long StartedAtUnixMs { get; set; }
+    /// <summary>The statement timeout the process that recorded this rotation bounded its admin statements with; 0 in records written before it was kept.</summary>
+    public long StatementTimeoutMs { get; set; }
 }
 
 /// <summary>One line of a target's history, keyed <c>name/000000000042</c>.</summary>

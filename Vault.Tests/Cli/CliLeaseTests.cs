@@ -282,7 +282,7 @@ public sealed class CliLeaseTests(CliVaultFixture fixture, PostgresServer postgr
         var name = CliVaultFixture.Unique(prefix);
         var admin = $"cli-lease/{name}/admin";
         (await _ctl.RunAsync("kv", "put", admin, "username=vault_admin", "password=admin-not-used")).Ok();
-        (await _ctl.RunWithInputAsync("today\n", "target", "add", name, "--kind", kind, "--host", "127.0.0.1", "--port", ClosedPort,
+        (await _ctl.RunWithInputAsync("today\n", "target", "add", name, "--kind", kind, "--host", "127.0.0.1", "--port", ClosedPort, "--skip-verify",
             "--account", account, "--admin-secret", admin, "--current-password-stdin")).Ok();
         return name;
     }

@@ -234,7 +234,7 @@ public sealed class CliSetTests(CliVaultFixture fixture, PostgresServer postgres
         var name = CliVaultFixture.Unique(prefix);
         var admin = $"cli-set/{name}/admin";
         (await _ctl.RunAsync("kv", "put", admin, "username=vault_admin", "password=admin-not-used")).Ok();
-        (await _ctl.RunWithInputAsync("today\n", ["target", "add", name, "--kind", "postgres", "--host", "127.0.0.1", "--port", ClosedPort,
+        (await _ctl.RunWithInputAsync("today\n", ["target", "add", name, "--kind", "postgres", "--host", "127.0.0.1", "--port", ClosedPort, "--skip-verify",
             "--account", $"app_{Guid.NewGuid():N}", "--admin-secret", admin, "--current-password-stdin", .. extra])).Ok();
         return name;
     }

@@ -35,7 +35,8 @@ public sealed class CrashRecoveryTests(TargetSystems systems)
         var name = RotationKit.UniqueName(kind);
         var dataDir = Directory.CreateTempSubdirectory("vault-crash-").FullName;
         await using var server = new VaultProcess(dataDir);
-        await server.StartAsync($"--Vault:Rotation:HaltAfterStep={step}");
+        // A short statement timeout: reconcile waits it out after the restart.
+        await server.StartAsync($"--Vault:Rotation:HaltAfterStep={step}", "--Vault:Rotation:StatementTimeout=00:00:02");
         var init = await new SystemService.SystemServiceClient(server.Channel).InitAsync(new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf });
         var auth = new CallOptions(new Metadata { { "authorization", "Bearer " + init.RootToken } });
         var admin = await RotationKit.PutAdminSecretAsync(new KvService.KvServiceClient(server.Channel), auth, system);

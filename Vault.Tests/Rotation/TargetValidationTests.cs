@@ -50,7 +50,7 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
             Account = "app",
             AdminSecret = admin,
         };
-        var request = new PutTargetRequest { Target = target, CurrentPassword = "current-password" };
+        var request = new PutTargetRequest { SkipVerification = true, Target = target, CurrentPassword = "current-password" };
         switch (variant)
         {
             case "unknown-kind": target.Kind = "oracle"; break;
@@ -100,7 +100,7 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
         var target = new Target { Name = name, Kind = "postgres", Connection = new TargetConnection { Host = "127.0.0.1", Port = 9 }, Account = "app", AdminSecret = admin };
 
         var ex = await Assert.ThrowsAsync<RpcException>(async () =>
-            await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = target, CurrentPassword = "pw-123456" }, Vault.As(token)));
+            await Vault.Targets().PutTargetAsync(new PutTargetRequest { SkipVerification = true, Target = target, CurrentPassword = "pw-123456" }, Vault.As(token)));
 
         Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
         Assert.Contains($"kv/{admin}", ex.Status.Detail, StringComparison.Ordinal);
@@ -112,14 +112,14 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
     {
         var admin = await AdminSecretAsync();
         var name = RotationKit.UniqueName("move");
-        await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = Unreachable(name, admin), CurrentPassword = "pw-of-the-app-1" }, Vault.As());
+        await Vault.Targets().PutTargetAsync(new PutTargetRequest { SkipVerification = true, Target = Unreachable(name, admin), CurrentPassword = "pw-of-the-app-1" }, Vault.As());
         // The caller may edit targets and owns an admin secret of its own, nothing more.
         var own = await AdminSecretAsync("mine");
         var token = await TokenAsync(("rotation/target/*", ["create", "update", "read"]), ($"kv/{own}", ["read"]));
 
         var moved = Unreachable(name, own);
         moved.Connection.Host = "127.0.0.2";
-        var ex = await Assert.ThrowsAsync<RpcException>(async () => await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = moved, RotateNow = true }, Vault.As(token)));
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await Vault.Targets().PutTargetAsync(new PutTargetRequest { SkipVerification = true, Target = moved, RotateNow = true }, Vault.As(token)));
         Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
         Assert.Contains($"rotation/target/{name}/credential", ex.Status.Detail, StringComparison.Ordinal);
         var unchanged = await Vault.Targets().GetTargetAsync(new GetTargetRequest { Name = name }, Vault.As());
@@ -130,7 +130,7 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
         var rescheduled = Unreachable(name, admin);
         rescheduled.Schedule = new Protocol.V1.RotationSchedule { Interval = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromDays(7)) };
         var token2 = await TokenAsync(("rotation/target/*", ["update"]), ($"kv/{admin}", ["read"]));
-        var updated = await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = rescheduled }, Vault.As(token2));
+        var updated = await Vault.Targets().PutTargetAsync(new PutTargetRequest { SkipVerification = true, Target = rescheduled }, Vault.As(token2));
         Assert.Equal(TimeSpan.FromDays(7), updated.Schedule.Interval.ToTimeSpan());
     }
 
@@ -143,7 +143,7 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
         var target = Unreachable(RotationKit.UniqueName("mng"), admin);
         target.ManagesAdminSecret = true;
 
-        var ex = await Assert.ThrowsAsync<RpcException>(async () => await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = target }, Vault.As(token)));
+        var ex = await Assert.ThrowsAsync<RpcException>(async () => await Vault.Targets().PutTargetAsync(new PutTargetRequest { SkipVerification = true, Target = target }, Vault.As(token)));
 
         Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
         Assert.Contains($"update on kv/{admin}", ex.Status.Detail, StringComparison.Ordinal);
@@ -157,7 +157,7 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
         var theirs = RotationKit.UniqueName("theirs");
         foreach (var name in new[] { mine, theirs })
         {
-            await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = Unreachable(name, admin), CurrentPassword = "pw-123456" }, Vault.As());
+            await Vault.Targets().PutTargetAsync(new PutTargetRequest { SkipVerification = true, Target = Unreachable(name, admin), CurrentPassword = "pw-123456" }, Vault.As());
         }
         var token = await TokenAsync(("rotation/target", ["list"]), ($"rotation/target/{mine}", ["read"]));
 
@@ -194,7 +194,7 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
         await Vault.Kv.PutAsync(new PutSecretRequest { Path = admin, Data = { ["username"] = "admin", ["password"] = "admin-password-x" } }, Vault.As());
         var name = RotationKit.UniqueName("nopw");
         var target = new Target { Name = name, Kind = "postgres", Connection = new TargetConnection { Host = "127.0.0.1", Port = 9 }, Account = "app", AdminSecret = admin };
-        await Vault.Targets().PutTargetAsync(new PutTargetRequest { Target = target, CurrentPassword = "current-password-y" }, Vault.As());
+        await Vault.Targets().PutTargetAsync(new PutTargetRequest { SkipVerification = true, Target = target, CurrentPassword = "current-password-y" }, Vault.As());
 
         var shown = (await Vault.Targets().GetTargetAsync(new GetTargetRequest { Name = name }, Vault.As())).ToString();
         var listed = (await Vault.Targets().ListTargetsAsync(new ListTargetsRequest(), Vault.As())).ToString();
