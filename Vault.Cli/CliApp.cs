@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using Grpc.Core;
 using Vault.Cli.Commands;
+using Vault.Cli.Input;
 
 namespace Vault.Cli;
 
@@ -67,6 +68,9 @@ internal static class CliApp
         VerificationFailedException => (ExitCodes.VerificationFailed, ex.Message),
         RotationFailedException => (ExitCodes.ServerError, ex.Message),
         RpcException { StatusCode: StatusCode.Cancelled } or OperationCanceledException => (ExitCodes.Cancelled, "cancelled"),
+        // The server never sends DEADLINE_EXCEEDED: this is the client's own deadline running out.
+        RpcException { StatusCode: StatusCode.DeadlineExceeded } =>
+            (ExitCodes.ConnectionFailed, $"{context.Address} did not answer within {DurationParser.Format(context.Timeout ?? TimeSpan.Zero)} (wait longer with --timeout or {GlobalOptions.TimeoutVariable})"),
         // A transport failure carries the client-side exception; a status the server sent does not.
         RpcException { Status.DebugException: { } cause } =>
             (ExitCodes.ConnectionFailed, $"cannot connect to {context.Address}: {ConnectionFailure(cause, context.Address, context.CaCertificateFile)}"),

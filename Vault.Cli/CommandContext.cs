@@ -19,6 +19,9 @@ internal sealed class CommandContext(ParseResult parse) : IDisposable
     /// <summary>The CA certificate file in use, for error messages (set once the client exists).</summary>
     public string? CaCertificateFile { get; private set; }
 
+    /// <summary>How long each call may wait for the server, for error messages (set once the client exists).</summary>
+    public TimeSpan? Timeout { get; private set; }
+
     /// <exception cref="UsageException">The address or CA certificate file is unusable.</exception>
     public VaultClient Client
     {
@@ -31,6 +34,7 @@ internal sealed class CommandContext(ParseResult parse) : IDisposable
                     var options = GlobalOptions.ClientOptions(Parse);
                     _client = new VaultClient(options);
                     CaCertificateFile = options.CaCertificateFile;
+                    Timeout = options.Timeout;
                 }
                 catch (ArgumentException ex)
                 {

@@ -11,7 +11,7 @@ internal static class ExitCodes
     /// <summary>The server answered with an error status (NotFound, PermissionDenied, …), or reported that a rotation it ran failed.</summary>
     public const int ServerError = 2;
 
-    /// <summary>The server could not be reached (connection refused, TLS handshake failed, timeout).</summary>
+    /// <summary>The server could not be reached (connection refused, TLS handshake failed, connect timeout) or did not answer within <c>--timeout</c>.</summary>
     public const int ConnectionFailed = 3;
 
     /// <summary>A check ran and found a problem: <c>audit verify</c> found a broken chain.</summary>
@@ -23,6 +23,7 @@ internal static class ExitCodes
     public const string Help = """
         Exit codes: 0 success; 1 usage or local input error; 2 the server returned an error
         (printed as 'vaultctl: <StatusCode>: <detail>') or 'target rotate' reported a failed
-        rotation; 3 the server could not be reached; 4 'audit verify' found the audit log broken.
+        rotation; 3 the server could not be reached or did not answer within --timeout;
+        4 'audit verify' found the audit log broken.
         """;
 }

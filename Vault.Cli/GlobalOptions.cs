@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Vault.Cli.Input;
 using Vault.Client;
 
 namespace Vault.Cli;
@@ -24,6 +25,17 @@ internal static class GlobalOptions
         Recursive = true,
     };
 
+    /// <summary>What <c>--timeout</c> and <c>VAULT_CLIENT_TIMEOUT</c> default to, as HashiCorp's <c>vault</c> does.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
+
+    public const string TimeoutVariable = "VAULT_CLIENT_TIMEOUT";
+
+    public static readonly Option<string> Timeout = new("--timeout")
+    {
+        Description = $"How long to wait for each answer from the server, e.g. 30s, 2m or plain seconds (env {TimeoutVariable}; default 60s)",
+        Recursive = true,
+    };
+
     public static readonly Option<bool> Json = new("--json")
     {
         Description = "Print machine-readable JSON",
@@ -35,13 +47,20 @@ internal static class GlobalOptions
         root.Options.Add(Address);
         root.Options.Add(Token);
         root.Options.Add(CaCert);
+        root.Options.Add(Timeout);
         root.Options.Add(Json);
     }
 
-    /// <summary>Client options: flags first, then VAULT_ADDR / VAULT_TOKEN / VAULT_CACERT.</summary>
+    /// <summary>Client options: flags first, then VAULT_ADDR / VAULT_TOKEN / VAULT_CACERT / VAULT_CLIENT_TIMEOUT.</summary>
+    /// <exception cref="UsageException">The timeout is not a positive duration.</exception>
     public static VaultClientOptions ClientOptions(ParseResult parse)
     {
         var options = VaultClientOptions.FromEnvironment();
+        options.Timeout = parse.GetValue(Timeout) is { } timeout
+            ? DurationParser.Parse(timeout, "--timeout")
+            : Environment.GetEnvironmentVariable(TimeoutVariable) is { Length: > 0 } fromEnvironment
+                ? DurationParser.Parse(fromEnvironment, TimeoutVariable)
+                : DefaultTimeout;
         if (parse.GetValue(Address) is { Length: > 0 } address)
         {
             options.Address = address;

@@ -203,6 +203,6 @@ public sealed partial class VaultClient
         {
             request.Wait = Duration.FromTimeSpan(patience);
         }
-        return await Leases.CheckoutAccountAsync(request, Call(cancellationToken)).ConfigureAwait(false);
+        return await Leases.CheckoutAccountAsync(request, Call(cancellationToken, wait ?? TimeSpan.Zero)).ConfigureAwait(false);
     }
 }

@@ -17,7 +17,7 @@ public sealed partial class VaultClient
     /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown target; PermissionDenied without <c>read</c> on <c>rotation/target/&lt;name&gt;/credential</c>; Cancelled when <paramref name="cancellationToken"/> ends it.</exception>
     public async IAsyncEnumerable<TargetChange> WatchTargetAsync(string name, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        using var call = Targets.WatchTarget(new WatchTargetRequest { Name = name }, Call(cancellationToken));
+        using var call = Targets.WatchTarget(new WatchTargetRequest { Name = name }, Stream(cancellationToken));
         while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
         {
             yield return call.ResponseStream.Current;

@@ -31,10 +31,11 @@ public sealed partial class VaultClient : IDisposable
     private readonly Metadata? _headers;
     private readonly AppRoleTokenSource? _appRole;
     private readonly CallCredentials? _appRoleCredentials;
+    private readonly TimeSpan? _timeout;
 
     /// <summary>Creates a client; no connection is made until the first call.</summary>
     /// <param name="options">Address, token (or AppRole ids) and TLS trust settings.</param>
-    /// <exception cref="ArgumentException">The address is not an absolute http(s) URL, the CA certificate file cannot be loaded, or both a token and AppRole ids (or only one of the ids) are set.</exception>
+    /// <exception cref="ArgumentException">The address is not an absolute http(s) URL, the CA certificate file cannot be loaded, both a token and AppRole ids (or only one of the ids) are set, or the timeout is not positive.</exception>
     public VaultClient(VaultClientOptions options)
         : this(options, loggerFactory: null)
     {
@@ -43,7 +44,7 @@ public sealed partial class VaultClient : IDisposable
     /// <summary>Creates a client that logs token renewals, logins and lease renewals; no connection is made until the first call.</summary>
     /// <param name="options">Address, token (or AppRole ids) and TLS trust settings.</param>
     /// <param name="loggerFactory">Where the client's log lines go; null discards them.</param>
-    /// <exception cref="ArgumentException">The address is not an absolute http(s) URL, the CA certificate file cannot be loaded, or both a token and AppRole ids (or only one of the ids) are set.</exception>
+    /// <exception cref="ArgumentException">The address is not an absolute http(s) URL, the CA certificate file cannot be loaded, both a token and AppRole ids (or only one of the ids) are set, or the timeout is not positive.</exception>
     public VaultClient(VaultClientOptions options, ILoggerFactory? loggerFactory)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -61,6 +62,11 @@ public sealed partial class VaultClient : IDisposable
         {
             throw new ArgumentException($"address '{options.Address}' is not an absolute http:// or https:// URL");
         }
+        if (options.Timeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"timeout must be positive, not {options.Timeout}");
+        }
+        _timeout = options.Timeout;
         Address = address;
         var handler = new SocketsHttpHandler
         {
@@ -110,7 +116,12 @@ public sealed partial class VaultClient : IDisposable
         _appRole?.Dispose();
     }
 
-    private CallOptions Call(CancellationToken cancellationToken) =>
+    /// <summary>Options for one unary call: the token, and the deadline of <see cref="VaultClientOptions.Timeout"/> plus <paramref name="serverWait"/>.</summary>
+    private CallOptions Call(CancellationToken cancellationToken, TimeSpan serverWait = default) =>
+        _timeout is { } timeout ? Stream(cancellationToken).WithDeadline(DateTime.UtcNow + serverWait + timeout) : Stream(cancellationToken);
+
+    /// <summary>Options for a stream: the token, no deadline (a stream lasts as long as its reader wants).</summary>
+    private CallOptions Stream(CancellationToken cancellationToken) =>
         _appRoleCredentials is not null
             ? new(credentials: _appRoleCredentials, cancellationToken: cancellationToken)
             : new(headers: _headers, cancellationToken: cancellationToken);

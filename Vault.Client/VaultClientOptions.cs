@@ -37,6 +37,17 @@ public sealed class VaultClientOptions
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// How long each call this client makes may take, from sending the request to the whole answer
+    /// (connecting included); when it runs out the call fails with
+    /// <see cref="Grpc.Core.StatusCode.DeadlineExceeded"/>. Null (the default) sets no deadline: the
+    /// caller's cancellation token is the only limit. Streams (<see cref="VaultClient.WatchTargetAsync"/>)
+    /// have no deadline either way, and a lease's background renewals and revocation keep their own.
+    /// A call that asks the server to wait (<see cref="VaultClient.BorrowAccountAsync"/> with a wait)
+    /// gets that wait on top. <c>vaultctl</c> sets 60 seconds unless told otherwise.
+    /// </summary>
+    public TimeSpan? Timeout { get; set; }
+
+    /// <summary>
     /// Options from the environment variables <c>VAULT_ADDR</c>, <c>VAULT_TOKEN</c> and
     /// <c>VAULT_CACERT</c>, as the <c>vaultctl</c> CLI reads them. Unset or empty variables leave the defaults.
     /// </summary>

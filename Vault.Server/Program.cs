@@ -1,20 +1,24 @@
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Options;
 using Vault.Server;
 using Vault.Server.Hosting;
 
+string? devDataDir = null;
 try
 {
-    string? devDataDir = null;
     await using (var app = VaultServerHost.Build(args))
     {
         var options = app.Services.GetRequiredService<IOptions<VaultServerOptions>>().Value;
         devDataDir = options.DataDirIsTemporary ? options.DataDir : null;
-        await app.RunAsync();
-    }
-    if (devDataDir is not null && Directory.Exists(devDataDir))
-    {
-        // Dev mode's data lives only as long as the process.
-        Directory.Delete(devDataDir, recursive: true);
+        try
+        {
+            await app.RunAsync();
+        }
+        catch (IOException ex) when (ex.InnerException is AddressInUseException)
+        {
+            // Taken after the check in Build, before Kestrel bound it.
+            throw new ValidationException("listen", $"address {options.Listen} is already in use");
+        }
     }
     return 0;
 }
@@ -27,4 +31,12 @@ catch (OptionsValidationException ex)
 {
     await Console.Error.WriteLineAsync($"vault: invalid configuration: {ex.Message}");
     return 2;
+}
+finally
+{
+    if (devDataDir is not null && Directory.Exists(devDataDir))
+    {
+        // Dev mode's data lives only as long as the process, however it ends.
+        Directory.Delete(devDataDir, recursive: true);
+    }
 }

@@ -106,10 +106,29 @@ internal static class AppRoleCommands
     private static Command SecretId()
     {
         var name = NameArgument();
-        var command = new Command("secret-id", "Issue a secret id for a role (printed once; the vault keeps only its hash)") { name };
+        var field = new Option<string>("--field") { Description = "Print only this field's value: secret_id or secret_id_accessor" };
+        var command = new Command("secret-id", "Issue a secret id for a role (printed once; the vault keeps only its hash)") { name, field };
         command.SetHandler(async (ctx, ct) =>
         {
+            // Checked before the call, so a mistyped field does not issue a secret id nobody sees.
+            if (ctx.Value(field) is not (null or "secret_id" or "secret_id_accessor"))
+            {
+                throw new UsageException($"--field: '{ctx.Value(field)}' is not secret_id or secret_id_accessor");
+            }
             var issued = await ctx.Client.CreateSecretIdAsync(ctx.Value(name), ct);
+            if (ctx.Value(field) is { } only)
+            {
+                var value = only == "secret_id" ? issued.SecretId : issued.SecretIdAccessor;
+                if (ctx.Out.IsJson)
+                {
+                    ctx.Out.Json(value);
+                }
+                else
+                {
+                    ctx.Out.Line(value);
+                }
+                return;
+            }
             if (ctx.Out.IsJson)
             {
                 ctx.Out.Json(new

@@ -43,7 +43,6 @@ internal static class DurationParser
         return total > TimeSpan.Zero ? total : throw Invalid(text, optionName);
     }
 
-    /// <summary>Formats a duration the way <see cref="Parse"/> reads it, e.g. <c>1h30m</c>.</summary>
     /// <summary>The <c>--default-ttl</c> / <c>--max-ttl</c> pair of a role or set, either one optional.</summary>
     /// <exception cref="UsageException">A value does not parse, or the default is longer than the max.</exception>
     public static (Google.Protobuf.WellKnownTypes.Duration? Default, Google.Protobuf.WellKnownTypes.Duration? Max) TtlPair(string? defaultText, string? maxText)
@@ -58,6 +57,7 @@ internal static class DurationParser
             maxValue is { } m ? Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(m) : null);
     }
 
+    /// <summary>Formats a duration the way <see cref="Parse"/> reads it, e.g. <c>1h30m</c>.</summary>
     public static string Format(TimeSpan value)
     {
         if (value <= TimeSpan.Zero)

@@ -40,6 +40,10 @@ public sealed class VaultClientOptionsValidator : IValidateOptions<VaultClientOp
         {
             failures.Add("ConnectTimeout: must be positive");
         }
+        if (options.Timeout <= TimeSpan.Zero)
+        {
+            failures.Add("Timeout: must be positive");
+        }
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

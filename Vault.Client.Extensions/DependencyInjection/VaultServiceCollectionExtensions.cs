@@ -15,7 +15,7 @@ public static class VaultServiceCollectionExtensions
     /// Registers one <see cref="VaultClient"/> (a singleton: it shares one channel) with
     /// <see cref="VaultClientOptions"/> bound from <paramref name="configuration"/> — e.g. the section
     /// <c>Vault</c> with <c>Address</c>, <c>Token</c> or <c>RoleId</c> and <c>SecretId</c>,
-    /// <c>CaCertificateFile</c>, <c>ConnectTimeout</c> — and validated when the host starts.
+    /// <c>CaCertificateFile</c>, <c>ConnectTimeout</c>, <c>Timeout</c> — and validated when the host starts.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The configuration section holding the client's options.</param>

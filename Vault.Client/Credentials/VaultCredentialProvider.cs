@@ -16,7 +16,9 @@ namespace Vault.Client.Credentials;
 /// When the user name changes (a new lease, the other account of an alternating-users target) the
 /// previous credential stays known through <see cref="GetPassword"/>: a connection that was being
 /// opened with the old user name still gets the matching password. A replaced lease is revoked
-/// after <see cref="VaultCredentialProviderOptions.Overlap"/>; the previous account of an
+/// after <see cref="VaultCredentialProviderOptions.Overlap"/>; a lease is replaced at its
+/// <see cref="VaultLease.ReplaceAt"/> (one TTL before its max end, at the earliest two thirds of
+/// its life), so the app never holds a user the vault is about to drop; the previous account of an
 /// alternating-users target stays valid until the target's next rotation.
 /// </para>
 /// <para>
@@ -30,6 +32,7 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
     private readonly VaultClient _client;
     private readonly VaultCredentialProviderOptions _options;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly SemaphoreSlim _startGate = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly List<VaultLease> _retiring = [];
@@ -50,6 +53,7 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
         _client = client;
         Source = source;
         _options = options ?? new VaultCredentialProviderOptions();
+        _time = _options.TimeProvider ?? TimeProvider.System;
         _logger = client.LoggerFactory.CreateLogger<VaultCredentialProvider>();
     }
 
@@ -202,18 +206,26 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
         ? _client.CheckoutAsync(Source.Name, Source.Ttl, _options.Lease, cancellationToken)
         : _client.CheckoutAccountAsync(Source.Name, Source.Ttl, Source.Wait, _options.Lease, cancellationToken);
 
-    /// <summary>Waits until the lease stops renewing, takes a new one, switches to it, and retires the old one after the overlap.</summary>
+    /// <summary>
+    /// Waits until the lease's planned replacement time (<see cref="VaultLease.ReplaceAt"/>, known
+    /// from its max end at issue), takes a new one, switches to it, and retires the old one after the
+    /// overlap. A lease whose renewal failed for good is replaced at once.
+    /// </summary>
     private async Task LeaseLoopAsync(VaultLease lease, CancellationToken stop)
     {
         while (!stop.IsCancellationRequested)
         {
-            await WhenCancelledAsync(lease.Ending, stop).ConfigureAwait(false);
-            // The lease ends at ExpiresAt. Replace it now — the time left is all the lead there is —
-            // but not before two thirds of its whole life, or a role whose default TTL equals its
-            // max TTL (renewal ends at once) would churn leases.
-            var replaceAt = lease.IssuedAt + (lease.ExpiresAt - lease.IssuedAt) * (_options.Lease?.RenewAt ?? 2.0 / 3.0);
-            var wait = replaceAt - DateTimeOffset.UtcNow;
-            if (wait > TimeSpan.Zero && !lease.Expired.IsCancellationRequested)
+            // Not learnt from the renewal that reaches the max TTL: on a busy machine that renewal runs
+            // late, and the replacement then landed at the lease's end, after the old user was dropped.
+            var wait = lease.ReplaceAt - _time.GetUtcNow();
+            if (wait > TimeSpan.Zero)
+            {
+                await WhenCancelledAsync(lease.Ending, stop, wait).ConfigureAwait(false);
+            }
+            // Renewal ending early is news only when it failed (the lease ends at ExpiresAt, or is gone
+            // already); reaching the max TTL changes nothing about the plan.
+            wait = lease.ReplaceAt - _time.GetUtcNow();
+            if (wait > TimeSpan.Zero && lease.RenewalError is null && !lease.Expired.IsCancellationRequested)
             {
                 await WhenCancelledAsync(lease.Expired, stop, wait).ConfigureAwait(false);
             }
@@ -231,13 +243,13 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
 
     private async Task RetireAsync(VaultLease lease, CancellationToken stop)
     {
-        var left = lease.ExpiresAt - DateTimeOffset.UtcNow;
+        var left = lease.ExpiresAt - _time.GetUtcNow();
         var wait = left < _options.Overlap ? left : _options.Overlap;
         try
         {
             if (wait > TimeSpan.Zero)
             {
-                await Task.Delay(wait, stop).ConfigureAwait(false);
+                await Task.Delay(wait, _time, stop).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
@@ -351,12 +363,12 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
     }
 
     /// <summary>Waits until <paramref name="token"/> fires or <paramref name="timeout"/> passes; throws when <paramref name="stop"/> fires.</summary>
-    private static async Task WhenCancelledAsync(CancellationToken token, CancellationToken stop, TimeSpan? timeout = null)
+    private async Task WhenCancelledAsync(CancellationToken token, CancellationToken stop, TimeSpan? timeout = null)
     {
         using var both = CancellationTokenSource.CreateLinkedTokenSource(token, stop);
         try
         {
-            await Task.Delay(timeout ?? Timeout.InfiniteTimeSpan, both.Token).ConfigureAwait(false);
+            await Task.Delay(timeout ?? Timeout.InfiniteTimeSpan, _time, both.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!stop.IsCancellationRequested)
         {

@@ -24,6 +24,12 @@ public sealed class VaultCredentialProviderOptions
     /// <summary>The longest wait between two attempts to reach the vault.</summary>
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The clock lease replacements are planned and waited on with. Default the system clock; tests
+    /// substitute a fake one to step through a lease's life without waiting it out.
+    /// </summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>How the leases of dynamic roles and check-out sets renew; null uses the defaults.</summary>
     public VaultLeaseOptions? Lease { get; set; }
 }

@@ -61,6 +61,7 @@ public sealed class VaultLease : IAsyncDisposable
         _expiresAtMs = issued.Lease.ExpiresAt.ToDateTimeOffset().ToUnixTimeMilliseconds();
         _renewedAtMs = IssuedAt.ToUnixTimeMilliseconds();
         var issuedTtl = ExpiresAt - IssuedAt;
+        Ttl = issuedTtl;
         _increment = options.Increment ?? (issuedTtl > MinimumIncrement ? issuedTtl : MinimumIncrement);
         _renewal = Task.Run(RenewLoopAsync);
     }
@@ -83,6 +84,9 @@ public sealed class VaultLease : IAsyncDisposable
     /// <summary>When the server issued the lease.</summary>
     public DateTimeOffset IssuedAt { get; }
 
+    /// <summary>The lease's TTL as issued (up to <see cref="MaxExpiresAt"/> when that came first): how long it runs between renewals.</summary>
+    public TimeSpan Ttl { get; }
+
     /// <summary>When the lease ends unless renewed; moves forward with each renewal.</summary>
     public DateTimeOffset ExpiresAt
     {
@@ -98,6 +102,30 @@ public sealed class VaultLease : IAsyncDisposable
     /// the token that took the lease (an AppRole token's max TTL) when that comes first.
     /// </summary>
     public DateTimeOffset MaxExpiresAt => _end;
+
+    /// <summary>
+    /// When a long-running user should have moved to a new lease: the later of
+    /// <see cref="MaxExpiresAt"/> minus one <see cref="Ttl"/>, and two thirds of the way from
+    /// <see cref="IssuedAt"/> to <see cref="MaxExpiresAt"/>. Known at issue, so it does not depend on
+    /// when the renewal that reaches the max TTL happens to run.
+    /// </summary>
+    /// <remarks>
+    /// One TTL of lead: the new lease is taken while the old one still has as long to run as the
+    /// vault gives any lease between renewals, so a slow or retried checkout (a busy vault, a busy
+    /// database) still lands well before the old user is dropped at the max end. Two thirds of the
+    /// whole life at the earliest: a lease whose TTL is close to its max TTL is still used for most
+    /// of its life instead of being replaced at once. <see cref="Credentials.VaultCredentialProvider"/>
+    /// switches at this time; a replaced lease is revoked after the provider's overlap.
+    /// </remarks>
+    public DateTimeOffset ReplaceAt
+    {
+        get
+        {
+            var planned = _end - Ttl;
+            var earliest = IssuedAt + (_end - IssuedAt) * (2.0 / 3.0);
+            return planned > earliest ? planned : earliest;
+        }
+    }
 
     /// <summary>
     /// Cancelled when the lease will not be renewed any more: its max TTL is reached, or renewal

@@ -312,14 +312,17 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
 
     public void Dispose()
     {
-        SetState(null);
+        // Disposal ends the process's barrier; it is not a seal to tell anyone about. Subscribers
+        // depend on the barrier, so the container has already disposed them (a dev server that
+        // failed to start crashed here, calling a disposed scheduler).
+        SetState(null, notify: false);
         _lifecycle.Dispose();
         _keyUse.Dispose();
     }
 
     private Keyring RequireKeyring() => (_state ?? throw new VaultSealedException()).Keyring;
 
-    private void SetState(UnsealedState? next, bool disposePrevious = true)
+    private void SetState(UnsealedState? next, bool disposePrevious = true, bool notify = true)
     {
         UnsealedState? previous;
         _keyUse.EnterWriteLock();
@@ -336,7 +339,7 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
         {
             _keyUse.ExitWriteLock();
         }
-        if ((previous is null) != (next is null))
+        if (notify && (previous is null) != (next is null))
         {
             SealStateChanged?.Invoke(next is null);
         }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 
 namespace Vault.Server.Hosting;
 
@@ -25,5 +26,29 @@ public sealed record ListenAddress(IPAddress Address, int Port)
             throw new ValidationException("listen", $"'{host}' is not an IP address");
         }
         return new ListenAddress(address, port);
+    }
+
+    /// <summary>Binds the address for a moment, as Kestrel will, to find out whether it is taken.</summary>
+    /// <param name="display">The address as configured, for the message.</param>
+    /// <exception cref="ValidationException">Another process listens there, or it is not an address of this host.</exception>
+    public void EnsureFree(string display)
+    {
+        using var probe = new Socket(Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        if (Address.Equals(IPAddress.IPv6Any))
+        {
+            probe.DualMode = true;
+        }
+        try
+        {
+            probe.Bind(new IPEndPoint(Address, Port));
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            throw new ValidationException("listen", $"address {display} is already in use");
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.AccessDenied)
+        {
+            throw new ValidationException("listen", $"cannot listen on {display}: {ex.Message}");
+        }
     }
 }

@@ -46,13 +46,7 @@ public static class VaultServerHost
         configure?.Invoke(builder);
 
         var options = builder.Configuration.GetSection(VaultServerOptions.Section).Get<VaultServerOptions>() ?? new VaultServerOptions();
-        if (options.Dev && string.IsNullOrEmpty(options.DataDir))
-        {
-            options.DataDir = Directory.CreateTempSubdirectory("vault-dev-").FullName;
-            builder.Configuration[$"{VaultServerOptions.Section}:DataDir"] = options.DataDir;
-            builder.Configuration[$"{VaultServerOptions.Section}:DataDirIsTemporary"] = "true";
-        }
-        if (string.IsNullOrEmpty(options.DataDir))
+        if (!options.Dev && string.IsNullOrEmpty(options.DataDir))
         {
             throw new ValidationException("data-dir", "is required (use --data-dir DIR, Vault__DataDir, or --dev)");
         }
@@ -65,6 +59,16 @@ public static class VaultServerHost
         if (certificate is null && !listen.IsLoopback && !options.InsecurePlaintext)
         {
             throw new ValidationException("listen", $"refusing plaintext on non-loopback address {options.Listen}: give --tls-cert and --tls-key, or --insecure-plaintext");
+        }
+        // Checked before anything is created (a dev server's temporary directory, the store, the
+        // keys), so a taken address refuses start-up in one line with nothing to clean up. Program
+        // still handles the address being taken between this check and Kestrel's bind.
+        listen.EnsureFree(options.Listen);
+        if (options.Dev && string.IsNullOrEmpty(options.DataDir))
+        {
+            options.DataDir = Directory.CreateTempSubdirectory("vault-dev-").FullName;
+            builder.Configuration[$"{VaultServerOptions.Section}:DataDir"] = options.DataDir;
+            builder.Configuration[$"{VaultServerOptions.Section}:DataDirIsTemporary"] = "true";
         }
 
         builder.WebHost.ConfigureKestrel(kestrel =>

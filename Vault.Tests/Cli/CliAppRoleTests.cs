@@ -40,4 +40,28 @@ public sealed class CliAppRoleTests(CliVaultFixture fixture) : IClassFixture<Cli
     {
         (await _ctl.RunAsync("approle", "write", CliVaultFixture.Unique("bad"), "--policy", "root", "--bound-cidr", "nope")).OneLineError(2, "role.bound_cidrs[0]");
     }
+
+    [Fact]
+    public async Task SecretId_WithField_PrintsOnlyThatValue_AndTheAppLogsInWithIt()
+    {
+        var name = CliVaultFixture.Unique("field");
+        (await _ctl.RunWithInputAsync($$"""{"rules":[{"path":"kv/{{name}}/*","capabilities":["read"]}]}""", "policy", "write", name, "-")).Ok();
+        (await _ctl.RunAsync("approle", "write", name, "--policy", name)).Ok();
+        var roleId = (await _ctl.RunAsync("approle", "role-id", name)).Ok().Trim();
+
+        var secretId = (await _ctl.RunAsync("approle", "secret-id", name, "--field", "secret_id")).Ok();
+        var accessor = (await _ctl.RunAsync("approle", "secret-id", name, "--field", "secret_id_accessor", "--json")).Json().GetString();
+
+        Assert.Matches("^vs_[^\\s]+\n$", secretId);
+        Assert.StartsWith("vsa_", accessor, StringComparison.Ordinal);
+        var login = await new VaultCtl(fixture.Vault.Address).RunWithInputAsync(secretId, "approle", "login", roleId, "--json");
+        Assert.StartsWith("vt_", login.Json().GetProperty("token").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SecretId_WithAnUnknownField_IsAUsageErrorBeforeAnyCall()
+    {
+        // Checked before the call: an unknown role would otherwise be NotFound (exit 2).
+        (await _ctl.RunAsync("approle", "secret-id", CliVaultFixture.Unique("nosuch"), "--field", "password")).OneLineError(1, "--field: 'password' is not secret_id or secret_id_accessor");
+    }
 }

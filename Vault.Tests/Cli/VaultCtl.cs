@@ -44,7 +44,7 @@ public sealed record CliResult(int ExitCode, string StdOut, string StdErr)
 
 /// <summary>
 /// Runs the real vaultctl (the vaultctl.dll copied beside the tests) as a child process with a
-/// controlled environment: VAULT_ADDR / VAULT_TOKEN / VAULT_CACERT come only from <see cref="Environment"/>.
+/// controlled environment: VAULT_ADDR / VAULT_TOKEN / VAULT_CACERT / VAULT_CLIENT_TIMEOUT come only from <see cref="Environment"/>.
 /// </summary>
 public sealed class VaultCtl(string address, string? token = null)
 {
@@ -56,6 +56,7 @@ public sealed class VaultCtl(string address, string? token = null)
         ["VAULT_ADDR"] = address,
         ["VAULT_TOKEN"] = token,
         ["VAULT_CACERT"] = null,
+        ["VAULT_CLIENT_TIMEOUT"] = null,
     };
 
     public Task<CliResult> RunAsync(params string[] args) => RunWithInputAsync("", args);

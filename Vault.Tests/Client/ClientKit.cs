@@ -26,13 +26,13 @@ internal static class ClientKit
     }
 
     /// <summary>A rotation target on the real server (admin: its superuser) and a dynamic role on it whose users may connect.</summary>
-    public static async Task<string> DynamicRoleAsync(TestVault vault, ITargetSystem system, TimeSpan? defaultTtl = null, TimeSpan? maxTtl = null)
+    public static async Task<string> DynamicRoleAsync(TestVault vault, ITargetSystem system, TimeSpan? defaultTtl = null, TimeSpan? maxTtl = null, string? name = null)
     {
         var admin = await RotationKit.PutAdminSecretAsync(vault.Kv, vault.As(), system);
         var account = await system.CreateAccountAsync("Unused-Account-1");
         var target = RotationKit.UniqueName(system.Kind);
         await vault.Targets().PutTargetAsync(new PutTargetRequest { Target = RotationKit.Describe(system, target, account, admin), CurrentPassword = "Unused-Account-1" }, vault.As());
-        var role = new DynamicRole { Name = RotationKit.UniqueName("dyn"), Target = target, MaxTtl = Duration.FromTimeSpan(maxTtl ?? TimeSpan.FromHours(1)) };
+        var role = new DynamicRole { Name = name ?? RotationKit.UniqueName("dyn"), Target = target, MaxTtl = Duration.FromTimeSpan(maxTtl ?? TimeSpan.FromHours(1)) };
         if (defaultTtl is { } ttl)
         {
             role.DefaultTtl = Duration.FromTimeSpan(ttl);

@@ -82,6 +82,43 @@ public sealed class VaultProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs the server with exactly <paramref name="args"/> (no data directory or address added)
+    /// until it exits by itself, e.g. because it refused to start; killed after 60 s.
+    /// </summary>
+    public static async Task<ExitedProcess> RunToExitAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Vault.Server.dll"));
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the server");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException($"server did not exit within 60 s; output:\n{await stdout}\n{await stderr}");
+        }
+        return new ExitedProcess(process.ExitCode, await stdout, await stderr);
+    }
+
     /// <summary>SIGKILL: no shutdown hooks, no flush.</summary>
     public async Task KillAsync()
     {
@@ -119,3 +156,6 @@ public sealed class VaultProcess : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+/// <summary>What a server process that ran to its end left behind.</summary>
+public sealed record ExitedProcess(int ExitCode, string Stdout, string Stderr);

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Vault.Server;
 using Vault.Server.Hosting;
 using Vault.Tests.Infrastructure;
@@ -53,5 +55,30 @@ public sealed class HostingTests
         var auth = new Grpc.Core.Metadata { { "authorization", "Bearer dev-token-for-test" } };
         await kv.PutAsync(new Protocol.V1.PutSecretRequest { Path = "dev/check", Data = { ["k"] = "v" } }, auth);
         Assert.Equal("v", (await kv.GetAsync(new Protocol.V1.GetSecretRequest { Path = "dev/check" }, auth)).Data["k"]);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AddressInUse_IsOneLineOnStderr_ExitsNonZero_AndLeavesNothingBehind(bool dev)
+    {
+        using var occupant = new TcpListener(IPAddress.Loopback, 0);
+        occupant.Start();
+        var address = $"127.0.0.1:{((IPEndPoint)occupant.LocalEndpoint).Port}";
+        // The child's temporary directory is ours, so whatever it leaves there is visible.
+        var tmp = Directory.CreateTempSubdirectory("vault-tmp-").FullName;
+        var dataDir = Directory.CreateTempSubdirectory("vault-host-").FullName;
+        string[] args = dev ? ["--dev", "--listen", address] : ["--data-dir", dataDir, "--listen", address];
+
+        var exited = await VaultProcess.RunToExitAsync(new Dictionary<string, string> { ["TMPDIR"] = tmp }, args);
+
+        Assert.NotEqual(0, exited.ExitCode);
+        var stderr = exited.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var line = Assert.Single(stderr);
+        Assert.Contains(address, line, StringComparison.Ordinal);
+        Assert.Contains("in use", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", exited.Stdout + exited.Stderr, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(tmp));
+        Directory.Delete(tmp);
     }
 }
