@@ -15,7 +15,7 @@ internal static class Report
 {
     private const int FewCallsPerClient = 3;
 
-    public static string Render(BenchmarkOptions options, IReadOnlyList<string> args, IReadOnlyList<RunResult> results, RunInfo info)
+    public static string Render(BenchmarkOptions options, IReadOnlyList<string> args, IReadOnlyList<RunResult> results, IReadOnlyList<LargePutResult> largePuts, RunInfo info)
     {
         var text = new StringBuilder();
         var kdf = BenchmarkVault.CheapKdf;
@@ -62,6 +62,10 @@ internal static class Report
             Line(text, $"{failed.Point.Scenario} {failed.Point.Transport ?? "–"} x{failed.Point.Clients}: {failed.Errors} failed calls, first: {failed.FirstError}");
         }
         text.AppendLine();
+        if (largePuts.Count > 0)
+        {
+            text.AppendLine(LargePutReport.Render(largePuts));
+        }
         text.Append(Goals.Render(options, results));
         return text.ToString();
     }
