@@ -38,6 +38,9 @@ public interface IVaultStore : IStoreReader, IDisposable
     /// never mutate it. If <paramref name="derive"/> throws, nothing is kept.
     /// </summary>
     TDerived? GetDerived<T, TDerived>(string collection, string id, Func<T, TDerived> derive) where T : class where TDerived : class;
+
+    /// <summary>Bytes of acknowledged changes the store still holds in memory (not yet in its data file).</summary>
+    long PendingBytes { get; }
 }
 
 /// <summary>Collection names, kept in one place.</summary>
