@@ -87,6 +87,8 @@ public static class VaultServerHost
         builder.Services.AddVaultServer(builder.Configuration);
         var app = builder.Build();
         app.Use(UndecodableRequestsAreInvalidArgument);
+        var admission = app.Services.GetRequiredService<RequestAdmission>();
+        app.Use((context, next) => admission.InvokeAsync(context, next));
         app.MapGrpcService<SystemGrpcService>();
         app.MapGrpcService<KvGrpcService>();
         app.MapGrpcService<TokenGrpcService>();
@@ -150,11 +152,15 @@ public static class VaultServerHost
         services.AddHostedService<SealHealthPublisher>();
         services.AddHostedService<DevModeInitializer>();
         services.AddSingleton<VaultInterceptor>();
+        services.AddSingleton<RequestAdmission>();
         services.AddGrpc(grpc =>
         {
             grpc.Interceptors.Add<VaultInterceptor>();
             grpc.EnableDetailedErrors = false;
         });
+        // A secret of the largest allowed size must fit in one message (grpc-dotnet's default is 4 MiB).
+        services.AddOptions<global::Grpc.AspNetCore.Server.GrpcServiceOptions>()
+            .Configure<IOptions<VaultServerOptions>>((grpc, vault) => grpc.MaxReceiveMessageSize = vault.Value.MaxMessageBytes);
         services.AddGrpcReflection();
         return services;
     }

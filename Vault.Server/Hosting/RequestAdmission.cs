@@ -1,0 +1,152 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Hosting;
+
+/// <summary>
+/// Bounds, in bytes, the memory requests can make the server hold: the request messages being
+/// handled plus the store's backlog (<see cref="IVaultStore.PendingBytes"/>). A request that would
+/// go beyond <see cref="VaultServerOptions.InFlightLimitBytes"/> is answered
+/// <c>RESOURCE_EXHAUSTED</c> at once, before its message is read, and changes nothing.
+/// <para>
+/// Where: an ASP.NET Core middleware in front of the gRPC endpoints, not the interceptor.
+/// grpc-dotnet reads a whole request message into memory and decodes it before any interceptor
+/// runs, so an interceptor would count a message only once it is buffered (twice over, bytes and
+/// decoded strings). gRPC frames every message as a 1-byte compression flag and a 4-byte
+/// big-endian length; the middleware waits for those 5 bytes and leaves them in the request pipe
+/// for grpc-dotnet. gRPC makes Content-Length optional, so the prefix is the earliest point at
+/// which every client's message size is known. What Kestrel has received by then is bounded by HTTP/2 flow
+/// control (the connection's receive window, 1 MiB by default), and is dropped with the
+/// stream when a request is refused.
+/// </para>
+/// <para>
+/// Small requests (at most <see cref="SmallRequestBytes"/>) are not starved by large ones: a large
+/// request is admitted only while the total stays within three quarters of the bound, so the
+/// last quarter is always left to small ones (reads, token lookups, small writes).
+/// </para>
+/// </summary>
+public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOptions> options)
+{
+    /// <summary>Requests whose message is at most this size may use the whole bound.</summary>
+    public const int SmallRequestBytes = 64 * 1024;
+
+    private const int PrefixBytes = 5;
+    private readonly long _limit = options.Value.InFlightLimitBytes;
+    private readonly int _maxMessage = options.Value.MaxMessageBytes;
+    private long _inFlight;
+
+    /// <summary>Bytes of the request messages admitted and not yet answered.</summary>
+    public long InFlightBytes => Interlocked.Read(ref _inFlight);
+
+    /// <summary>The middleware: admits, refuses or passes through (anything that is not a gRPC request).</summary>
+    public async Task InvokeAsync(HttpContext context, Func<Task> next)
+    {
+        if (!IsGrpc(context.Request))
+        {
+            await next();
+            return;
+        }
+        long charge;
+        try
+        {
+            if (await DeclaredMessageBytesAsync(context.Request.BodyReader, context.RequestAborted) is not { } declared)
+            {
+                // No complete prefix: grpc-dotnet answers the malformed request itself.
+                await next();
+                return;
+            }
+            charge = declared;
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return;
+        }
+        if (!TryAdmit(charge, out var used))
+        {
+            Refuse(context.Response, used);
+            return;
+        }
+        try
+        {
+            await next();
+        }
+        finally
+        {
+            Interlocked.Add(ref _inFlight, -charge);
+        }
+    }
+
+    /// <summary>
+    /// Takes <paramref name="bytes"/> from the bound if they fit (a large request: in three
+    /// quarters of it); otherwise takes nothing.
+    /// </summary>
+    /// <param name="used">What was in use when the request was turned away (or before it was admitted).</param>
+    public bool TryAdmit(long bytes, out long used)
+    {
+        var limit = bytes <= SmallRequestBytes ? _limit : _limit - (_limit / 4);
+        while (true)
+        {
+            var inFlight = Interlocked.Read(ref _inFlight);
+            used = inFlight + store.PendingBytes;
+            if (used + bytes > limit)
+            {
+                return false;
+            }
+            if (Interlocked.CompareExchange(ref _inFlight, inFlight + bytes, inFlight) == inFlight)
+            {
+                return true;
+            }
+        }
+    }
+
+    private static bool IsGrpc(HttpRequest request) =>
+        request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The size of the request's first message from its gRPC prefix, read without consuming it.
+    /// A compressed message is charged as the largest message the server accepts (it may expand
+    /// to that); a declared length beyond that is charged at that size, and grpc-dotnet refuses
+    /// the message itself without reading it.
+    /// </summary>
+    /// <returns>null if the body ends before a whole prefix.</returns>
+    private async Task<long?> DeclaredMessageBytesAsync(System.IO.Pipelines.PipeReader body, CancellationToken cancellationToken)
+    {
+        var result = await body.ReadAtLeastAsync(PrefixBytes, cancellationToken);
+        var buffer = result.Buffer;
+        try
+        {
+            if (buffer.Length < PrefixBytes)
+            {
+                return null;
+            }
+            var (compressed, length) = ParsePrefix(buffer);
+            return compressed ? _maxMessage : Math.Min(length, (long)_maxMessage);
+        }
+        finally
+        {
+            // Nothing consumed, nothing examined: grpc-dotnet's first read gets the same bytes.
+            body.AdvanceTo(buffer.Start);
+        }
+    }
+
+    private static (bool Compressed, uint Length) ParsePrefix(in ReadOnlySequence<byte> buffer)
+    {
+        Span<byte> prefix = stackalloc byte[PrefixBytes];
+        buffer.Slice(0, PrefixBytes).CopyTo(prefix);
+        return (prefix[0] != 0, BinaryPrimitives.ReadUInt32BigEndian(prefix[1..]));
+    }
+
+    /// <summary>A trailers-only gRPC response: RESOURCE_EXHAUSTED with a message a client can act on.</summary>
+    private static void Refuse(HttpResponse response, long used)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/grpc";
+        response.Headers["grpc-status"] = "8";
+        var mib = Math.Ceiling(used / (1024.0 * 1024.0)).ToString("0", CultureInfo.InvariantCulture);
+        response.Headers["grpc-message"] = $"server busy: {mib} MiB of requests in flight; retry";
+    }
+}
