@@ -26,18 +26,33 @@ namespace Vault.Server.Hosting;
 /// <para>
 /// Small requests (at most <see cref="SmallRequestBytes"/>) are not starved by large ones: a large
 /// request is admitted only while the total stays within three quarters of the bound, so the
-/// last quarter is always left to small ones (reads, token lookups, small writes).
+/// last quarter is always left to small ones (reads, token lookups, small writes). A small request
+/// that does not fit is refused at once. A large one waits in line (first come, first served) up
+/// to <see cref="VaultServerOptions.AdmissionQueueTimeout"/> for room, then is refused: refusing
+/// every large request at once turns a burst into a storm of retries, each resending its body,
+/// and Kestrel closes a connection whose streams are reset that fast (ENHANCE_YOUR_CALM). A
+/// waiting request holds no more than what flow control let its connection send; at most
+/// <see cref="MaxWaiting"/> wait, beyond that they are refused at once.
 /// </para>
 /// </summary>
-public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOptions> options)
+public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOptions> options) : IDisposable
 {
     /// <summary>Requests whose message is at most this size may use the whole bound.</summary>
     public const int SmallRequestBytes = 64 * 1024;
 
+    /// <summary>Large requests that may wait for room at once.</summary>
+    public const int MaxWaiting = 1024;
+
     private const int PrefixBytes = 5;
+    // The store's backlog shrinks without telling anyone: the request at the head of the line looks again this often.
+    private static readonly TimeSpan RecheckInterval = TimeSpan.FromMilliseconds(5);
     private readonly long _limit = options.Value.InFlightLimitBytes;
     private readonly int _maxMessage = options.Value.MaxMessageBytes;
+    private readonly TimeSpan _queueTimeout = options.Value.AdmissionQueueTimeout;
+    // One large request at a time stands at the head of the line; the others wait for it.
+    private readonly SemaphoreSlim _line = new(1, 1);
     private long _inFlight;
+    private int _waiting;
 
     /// <summary>Bytes of the request messages admitted and not yet answered.</summary>
     public long InFlightBytes => Interlocked.Read(ref _inFlight);
@@ -60,14 +75,14 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
                 return;
             }
             charge = declared;
+            if (!await AdmitAsync(charge, context.RequestAborted))
+            {
+                Refuse(context.Response, InFlightBytes + store.PendingBytes);
+                return;
+            }
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
-            return;
-        }
-        if (!TryAdmit(charge, out var used))
-        {
-            Refuse(context.Response, used);
             return;
         }
         try
@@ -81,11 +96,60 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
     }
 
     /// <summary>
+    /// Admits a request of <paramref name="bytes"/>: at once if it fits (and, for a large one, no
+    /// other large one is waiting); a large one otherwise waits in line for room.
+    /// </summary>
+    /// <returns>false if it was refused: a small one that did not fit, or a large one that found no room in time.</returns>
+    public async Task<bool> AdmitAsync(long bytes, CancellationToken cancellationToken)
+    {
+        var large = bytes > SmallRequestBytes;
+        if ((!large || Volatile.Read(ref _waiting) == 0) && TryAdmit(bytes, out _))
+        {
+            return true;
+        }
+        if (!large || _queueTimeout == TimeSpan.Zero)
+        {
+            return false;
+        }
+        if (Interlocked.Increment(ref _waiting) > MaxWaiting)
+        {
+            Interlocked.Decrement(ref _waiting);
+            return false;
+        }
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_queueTimeout);
+        try
+        {
+            await _line.WaitAsync(timeout.Token);
+            try
+            {
+                while (!TryAdmit(bytes, out _))
+                {
+                    await Task.Delay(RecheckInterval, timeout.Token);
+                }
+                return true;
+            }
+            finally
+            {
+                _line.Release();
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+    }
+
+    /// <summary>
     /// Takes <paramref name="bytes"/> from the bound if they fit (a large request: in three
     /// quarters of it); otherwise takes nothing.
     /// </summary>
     /// <param name="used">What was in use when the request was turned away (or before it was admitted).</param>
-    public bool TryAdmit(long bytes, out long used)
+    private bool TryAdmit(long bytes, out long used)
     {
         var limit = bytes <= SmallRequestBytes ? _limit : _limit - (_limit / 4);
         while (true)
@@ -149,4 +213,6 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
         var mib = Math.Ceiling(used / (1024.0 * 1024.0)).ToString("0", CultureInfo.InvariantCulture);
         response.Headers["grpc-message"] = $"server busy: {mib} MiB of requests in flight; retry";
     }
+
+    public void Dispose() => _line.Dispose();
 }

@@ -49,6 +49,13 @@ public sealed class VaultServerOptions : IValidatableObject
     /// </summary>
     public long? MaxInFlightBytes { get; set; }
 
+    /// <summary>
+    /// How long a large request (over 64 KiB) that does not fit in <see cref="MaxInFlightBytes"/> may
+    /// wait, in line, for room before it is refused; zero refuses at once.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:05:00")]
+    public TimeSpan AdmissionQueueTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary><see cref="MaxInFlightBytes"/> as configured, or its default.</summary>
     public long InFlightLimitBytes => MaxInFlightBytes ?? (long)DefaultInFlightSecrets * MaxSecretBytes;
 

@@ -28,7 +28,7 @@ public sealed class AdmissionTests
     [Fact]
     public async Task LargePut_BeyondTheBound_IsResourceExhausted_ChangesNothing_AndIsAdmittedOnceTheLoadIsGone()
     {
-        await using var vault = await TestVault.StartInitializedAsync($"--Vault:MaxInFlightBytes={Bound}");
+        await using var vault = await TestVault.StartInitializedAsync($"--Vault:MaxInFlightBytes={Bound}", "--Vault:AdmissionQueueTimeout=00:00:00");
         var path = $"admission/{Guid.NewGuid():N}";
         var big = new PutSecretRequest { Path = path, Data = { ["value"] = new string('x', 512 * 1024) } };
 
@@ -53,7 +53,7 @@ public sealed class AdmissionTests
     [Fact]
     public async Task SmallRequests_AreAdmitted_WhileLargeOnesAreRefused()
     {
-        await using var vault = await TestVault.StartInitializedAsync($"--Vault:MaxInFlightBytes={Bound}");
+        await using var vault = await TestVault.StartInitializedAsync($"--Vault:MaxInFlightBytes={Bound}", "--Vault:AdmissionQueueTimeout=00:00:00");
         var path = $"admission/{Guid.NewGuid():N}";
         await using var load = await StalledUploads.StartAsync(vault, count: 2);
 
@@ -67,6 +67,39 @@ public sealed class AdmissionTests
         Assert.Equal("small and admitted", read.Data["password"]);
         var status = await vault.System.StatusAsync(new StatusRequest());
         Assert.False(status.Sealed);
+    }
+
+    [Fact]
+    public async Task LargePut_BeyondTheBound_WaitsInLine_AndIsAdmittedWhenRoomIsMade()
+    {
+        await using var vault = await TestVault.StartInitializedAsync($"--Vault:MaxInFlightBytes={Bound}", "--Vault:AdmissionQueueTimeout=00:05:00");
+        var path = $"admission/{Guid.NewGuid():N}";
+        var load = await StalledUploads.StartAsync(vault, count: 2);
+        Task<PutSecretResponse> queued;
+        try
+        {
+            queued = vault.Kv.PutAsync(new PutSecretRequest { Path = path, Data = { ["value"] = new string('q', 512 * 1024) } }, vault.As()).ResponseAsync;
+            // Small requests pass the waiting large one.
+            var small = await vault.Kv.PutAsync(new PutSecretRequest { Path = path + "/small", Data = { ["k"] = "v" } }, vault.As());
+            Assert.Equal(1UL, small.Version);
+            Assert.False(queued.IsCompleted);
+        }
+        finally
+        {
+            await load.DisposeAsync();
+        }
+        var put = await queued;
+        Assert.Equal(1UL, put.Version);
+        Assert.Equal(512 * 1024, (await vault.Kv.GetAsync(new GetSecretRequest { Path = path }, vault.As())).Data["value"].Length);
+    }
+
+    [Fact]
+    public void AdmissionQueueTimeout_OutOfRange_RefusesToStart()
+    {
+        var dir = Directory.CreateTempSubdirectory("vault-admission-").FullName;
+        var ex = Assert.Throws<OptionsValidationException>(() => VaultServerHost.Build(["--data-dir", dir, "--listen", "127.0.0.1:0", "--Vault:AdmissionQueueTimeout=01:00:00"],
+            builder => builder.Logging.ClearProviders()));
+        Assert.Contains("AdmissionQueueTimeout", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
