@@ -24,10 +24,10 @@ namespace Vault.Server.Hosting;
 /// stream when a request is refused.
 /// </para>
 /// <para>
-/// Small requests (at most <see cref="SmallRequestBytes"/>) are not starved by large ones: a large
-/// request is admitted only while the total stays within three quarters of the bound, so the
-/// last quarter is always left to small ones (reads, token lookups, small writes). A small request
-/// that does not fit is refused at once. A large one waits in line (first come, first served) up
+/// Small requests (at most <see cref="SmallRequestBytes"/>) are not starved by large ones: they
+/// have a quarter of the bound to themselves, and large requests share the other three quarters
+/// with the store's backlog (which a burst of large writes fills, and small requests should not
+/// pay for). A small request that does not fit is refused at once. A large one waits in line (first come, first served) up
 /// to <see cref="VaultServerOptions.AdmissionQueueTimeout"/> for room, then is refused: refusing
 /// every large request at once turns a burst into a storm of retries, each resending its body,
 /// and Kestrel closes a connection whose streams are reset that fast (ENHANCE_YOUR_CALM). A
@@ -51,11 +51,13 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
     private readonly TimeSpan _queueTimeout = options.Value.AdmissionQueueTimeout;
     // One large request at a time stands at the head of the line; the others wait for it.
     private readonly SemaphoreSlim _line = new(1, 1);
+    private readonly long _smallLimit = options.Value.InFlightLimitBytes / 4;
     private long _inFlight;
+    private long _smallInFlight;
     private int _waiting;
 
     /// <summary>Bytes of the request messages admitted and not yet answered.</summary>
-    public long InFlightBytes => Interlocked.Read(ref _inFlight);
+    public long InFlightBytes => Interlocked.Read(ref _inFlight) + Interlocked.Read(ref _smallInFlight);
 
     /// <summary>The middleware: admits, refuses or passes through (anything that is not a gRPC request).</summary>
     public async Task InvokeAsync(HttpContext context, Func<Task> next)
@@ -91,7 +93,7 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
         }
         finally
         {
-            Interlocked.Add(ref _inFlight, -charge);
+            Interlocked.Add(ref charge > SmallRequestBytes ? ref _inFlight : ref _smallInFlight, -charge);
         }
     }
 
@@ -145,22 +147,23 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
     }
 
     /// <summary>
-    /// Takes <paramref name="bytes"/> from the bound if they fit (a large request: in three
-    /// quarters of it); otherwise takes nothing.
+    /// Takes <paramref name="bytes"/> from the bound if they fit: a small request in the quarter kept
+    /// for small ones, a large one in the rest beside the store's backlog. Otherwise takes nothing.
     /// </summary>
-    /// <param name="used">What was in use when the request was turned away (or before it was admitted).</param>
     private bool TryAdmit(long bytes, out long used)
     {
-        var limit = bytes <= SmallRequestBytes ? _limit : _limit - (_limit / 4);
+        var large = bytes > SmallRequestBytes;
+        ref var counter = ref large ? ref _inFlight : ref _smallInFlight;
+        var limit = large ? _limit - _smallLimit : _smallLimit;
         while (true)
         {
-            var inFlight = Interlocked.Read(ref _inFlight);
-            used = inFlight + store.PendingBytes;
+            var inFlight = Interlocked.Read(ref counter);
+            used = inFlight + (large ? store.PendingBytes : 0);
             if (used + bytes > limit)
             {
                 return false;
             }
-            if (Interlocked.CompareExchange(ref _inFlight, inFlight + bytes, inFlight) == inFlight)
+            if (Interlocked.CompareExchange(ref counter, inFlight + bytes, inFlight) == inFlight)
             {
                 return true;
             }

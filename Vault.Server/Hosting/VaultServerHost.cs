@@ -34,6 +34,8 @@ public static class VaultServerHost
         ["--dev-root-token"] = "Vault:DevRootToken",
     };
 
+    private const int StreamWindowBytes = 96 * 1024;
+
     private static readonly HashSet<string> Flags = new(StringComparer.Ordinal) { "--dev", "--insecure-plaintext" };
 
     /// <summary>Builds the server from command-line arguments and standard configuration.</summary>
@@ -70,6 +72,14 @@ public static class VaultServerHost
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // Request admission (RequestAdmission) leaves a large request that waits for room unread.
+            // Kestrel returns HTTP/2 connection window only as a request body is read, so with the
+            // defaults (768 KiB per stream, 1 MiB per connection) two waiting uploads could take the
+            // whole connection window and starve the admitted requests on the same connection of
+            // their bodies: a deadlock. Each stream may hold at most 96 KiB unread, and the
+            // connection window has room for every stream's share and 1 MiB more.
+            kestrel.Limits.Http2.InitialStreamWindowSize = StreamWindowBytes;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = (kestrel.Limits.Http2.MaxStreamsPerConnection * StreamWindowBytes) + (1024 * 1024);
             kestrel.Listen(listen.Address, listen.Port, endpoint =>
             {
                 if (certificate is null)
