@@ -34,7 +34,7 @@ public static class VaultServerHost
         ["--dev-root-token"] = "Vault:DevRootToken",
     };
 
-    private const int StreamWindowBytes = 96 * 1024;
+    private const int StreamWindowBytes = 64 * 1024;
 
     private static readonly HashSet<string> Flags = new(StringComparer.Ordinal) { "--dev", "--insecure-plaintext" };
 
@@ -73,13 +73,14 @@ public static class VaultServerHost
         {
             kestrel.AddServerHeader = false;
             // Request admission (RequestAdmission) leaves a large request that waits for room unread.
-            // Kestrel returns HTTP/2 connection window only as a request body is read, so with the
-            // defaults (768 KiB per stream, 1 MiB per connection) two waiting uploads could take the
-            // whole connection window and starve the admitted requests on the same connection of
-            // their bodies: a deadlock. Each stream may hold at most 96 KiB unread, and the
-            // connection window has room for every stream's share and 1 MiB more.
+            // Kestrel sends a connection WINDOW_UPDATE only once half the connection window has been
+            // read by requests, so with the defaults (768 KiB per stream, 1 MiB per connection) a
+            // few waiting uploads hold enough of the window unread that the admitted requests on the
+            // same connection never get the rest of their bodies: a deadlock. Each stream may hold
+            // at most 64 KiB unread, and the connection window is more than twice every stream's
+            // share, so at least half of it is always left for the requests being read.
             kestrel.Limits.Http2.InitialStreamWindowSize = StreamWindowBytes;
-            kestrel.Limits.Http2.InitialConnectionWindowSize = (kestrel.Limits.Http2.MaxStreamsPerConnection * StreamWindowBytes) + (1024 * 1024);
+            kestrel.Limits.Http2.InitialConnectionWindowSize = (2 * kestrel.Limits.Http2.MaxStreamsPerConnection * StreamWindowBytes) + (1024 * 1024);
             kestrel.Listen(listen.Address, listen.Port, endpoint =>
             {
                 if (certificate is null)
