@@ -27,8 +27,9 @@ namespace Vault.Server.Hosting;
 /// Small requests (at most <see cref="SmallRequestBytes"/>) are not starved by large ones: they
 /// have a quarter of the bound to themselves, and large requests share the other three quarters
 /// with the store's backlog (which a burst of large writes fills, and small requests should not
-/// pay for). A small request that does not fit is refused at once. A large one waits in line (first come, first served) up
-/// to <see cref="VaultServerOptions.AdmissionQueueTimeout"/> for room, then is refused: refusing
+/// pay for). A small request that does not fit is refused at once. A large one waits in line
+/// (first come, first served) up to <see cref="VaultServerOptions.AdmissionQueueTimeout"/> for
+/// room, then is refused: refusing
 /// every large request at once turns a burst into a storm of retries, each resending its body,
 /// and Kestrel closes a connection whose streams are reset that fast (ENHANCE_YOUR_CALM). A
 /// waiting request holds no more than what flow control let its connection send; at most
@@ -37,7 +38,7 @@ namespace Vault.Server.Hosting;
 /// </summary>
 public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOptions> options) : IDisposable
 {
-    /// <summary>Requests whose message is at most this size may use the whole bound.</summary>
+    /// <summary>Requests whose message is at most this size are small: they have a quarter of the bound to themselves and never wait.</summary>
     public const int SmallRequestBytes = 64 * 1024;
 
     /// <summary>Large requests that may wait for room at once.</summary>
@@ -50,8 +51,8 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
     private readonly int _maxMessage = options.Value.MaxMessageBytes;
     private readonly TimeSpan _queueTimeout = options.Value.AdmissionQueueTimeout;
     // One large request at a time stands at the head of the line; the others wait for it.
-    private readonly SemaphoreSlim _line = new(1, 1);
     private readonly long _smallLimit = options.Value.InFlightLimitBytes / 4;
+    private readonly SemaphoreSlim _line = new(1, 1);
     private long _inFlight;
     private long _smallInFlight;
     private int _waiting;
@@ -102,10 +103,10 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
     /// other large one is waiting); a large one otherwise waits in line for room.
     /// </summary>
     /// <returns>false if it was refused: a small one that did not fit, or a large one that found no room in time.</returns>
-    public async Task<bool> AdmitAsync(long bytes, CancellationToken cancellationToken)
+    private async Task<bool> AdmitAsync(long bytes, CancellationToken cancellationToken)
     {
         var large = bytes > SmallRequestBytes;
-        if ((!large || Volatile.Read(ref _waiting) == 0) && TryAdmit(bytes, out _))
+        if ((!large || Volatile.Read(ref _waiting) == 0) && TryAdmit(bytes))
         {
             return true;
         }
@@ -125,7 +126,7 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
             await _line.WaitAsync(timeout.Token);
             try
             {
-                while (!TryAdmit(bytes, out _))
+                while (!TryAdmit(bytes))
                 {
                     await Task.Delay(RecheckInterval, timeout.Token);
                 }
@@ -150,7 +151,7 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
     /// Takes <paramref name="bytes"/> from the bound if they fit: a small request in the quarter kept
     /// for small ones, a large one in the rest beside the store's backlog. Otherwise takes nothing.
     /// </summary>
-    private bool TryAdmit(long bytes, out long used)
+    private bool TryAdmit(long bytes)
     {
         var large = bytes > SmallRequestBytes;
         ref var counter = ref large ? ref _inFlight : ref _smallInFlight;
@@ -158,7 +159,7 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
         while (true)
         {
             var inFlight = Interlocked.Read(ref counter);
-            used = inFlight + (large ? store.PendingBytes : 0);
+            var used = inFlight + (large ? store.PendingBytes : 0);
             if (used + bytes > limit)
             {
                 return false;
