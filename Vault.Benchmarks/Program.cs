@@ -79,5 +79,5 @@ finally
 }
 
 var info = new RunInfo(startedUtc, clock.Elapsed, sweep.Tls is not null, sweep.PostgresMaxConnections, interrupted);
-Console.WriteLine(Report.Render(options, args, sweep.Results, info));
-return exitCode != 0 ? exitCode : sweep.Results.Any(r => r.Errors > 0) ? 1 : 0;
+Console.WriteLine(Report.Render(options, args, sweep.Results, sweep.LargePuts, info));
+return exitCode != 0 ? exitCode : sweep.Results.Any(r => r.Errors > 0) || sweep.LargePuts.Any(r => r.PutErrors + r.ReadErrors > 0) ? 1 : 0;

@@ -15,7 +15,7 @@ internal static class Report
 {
     private const int FewCallsPerClient = 3;
 
-    public static string Render(BenchmarkOptions options, IReadOnlyList<string> args, IReadOnlyList<RunResult> results, RunInfo info)
+    public static string Render(BenchmarkOptions options, IReadOnlyList<string> args, IReadOnlyList<RunResult> results, IReadOnlyList<LargePutResult> largePuts, RunInfo info)
     {
         var text = new StringBuilder();
         var kdf = BenchmarkVault.CheapKdf;
@@ -33,8 +33,11 @@ internal static class Report
         }
         Line(text, $"- server CPU: user+system time of the server process over the window ÷ calls; peak MB: its VmHWM {(results.Any(r => r.Server is { PeakIsWindow: false }) ? "since the process started (resetting it failed)" : "since the window started (reset through /proc/<pid>/clear_refs)")}; RSS MB: its VmRSS at the window's end; load-gen CPU: this process over the window ÷ calls");
         text.AppendLine();
-        text.AppendLine("| scenario | transport | payload B | clients | ops/s | p50 ms | p99 ms | p99.9 ms | mean ms | errors | server CPU µs/call | server peak MB | server RSS MB | load-gen CPU µs/call | ops/s vs echo | p99 vs echo | mean vs floor |");
-        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        if (results.Count > 0)
+        {
+            text.AppendLine("| scenario | transport | payload B | clients | ops/s | p50 ms | p99 ms | p99.9 ms | mean ms | errors | server CPU µs/call | server peak MB | server RSS MB | load-gen CPU µs/call | ops/s vs echo | p99 vs echo | mean vs floor |");
+            text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        }
         foreach (var result in results)
         {
             var point = result.Point;
@@ -62,6 +65,10 @@ internal static class Report
             Line(text, $"{failed.Point.Scenario} {failed.Point.Transport ?? "–"} x{failed.Point.Clients}: {failed.Errors} failed calls, first: {failed.FirstError}");
         }
         text.AppendLine();
+        if (largePuts.Count > 0)
+        {
+            text.AppendLine(LargePutReport.Render(largePuts));
+        }
         text.Append(Goals.Render(options, results));
         return text.ToString();
     }

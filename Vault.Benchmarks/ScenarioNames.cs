@@ -11,11 +11,13 @@ internal static class ScenarioNames
     public const string LeaseCheckout = "lease-checkout";
     public const string Rotate = "rotate";
     public const string RotateFloor = "rotate-floor";
+    public const string KvPutLarge = "kv-put-large";
 
     /// <summary>Every scenario, in the order they run at each point of the sweep (echo first).</summary>
-    public static readonly string[] All = [Echo, KvGet, KvGetScale, KvPut, TokenLookup, LeaseCheckout, Rotate, RotateFloor];
+    public static readonly string[] All = [Echo, KvGet, KvGetScale, KvPut, TokenLookup, LeaseCheckout, Rotate, RotateFloor, KvPutLarge];
 
-    /// <summary>What <c>--scenario all</c> (the default) runs: everything but the scale run, which seeds 100,000 secrets.</summary>
+    /// <summary>What <c>--scenario all</c> (the default) runs: everything but the scale run, which seeds
+    /// 100,000 secrets, and kv-put-large, which is a memory test with a report of its own.</summary>
     public static readonly string[] Default = [Echo, KvGet, KvPut, TokenLookup, LeaseCheckout, Rotate, RotateFloor];
 
     /// <summary>Scenarios whose requests carry <c>--payload</c> bytes; the others run at the reference payload only.</summary>

@@ -26,9 +26,13 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
     private static readonly TimeSpan LeaseTtl = TimeSpan.FromHours(1);
 
     private readonly List<RunResult> _results = [];
+    private readonly List<LargePutResult> _largePuts = [];
     private BenchmarkPostgres? _postgres;
 
     public IReadOnlyList<RunResult> Results => _results;
+
+    /// <summary>kv-put-large, one per transport and client count; reported apart from the rows.</summary>
+    public IReadOnlyList<LargePutResult> LargePuts => _largePuts;
 
     /// <summary>The certificate the TLS rows used, if any.</summary>
     public TlsFiles? Tls { get; private set; }
@@ -88,6 +92,11 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
                     {
                         continue;
                     }
+                    if (scenario == KvPutLarge)
+                    {
+                        _largePuts.Add(await RunLargePutsAsync(transport, clients, cancellationToken));
+                        continue;
+                    }
                     var point = new Point(
                         scenario,
                         scenario == RotateFloor ? null : transport.Name,
@@ -121,6 +130,17 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
         await Console.Error.WriteLineAsync(
             $"{result.OpsPerSecond:N0} ops/s, p99 {result.Latency.PercentileNanos(99) / 1e6:0.000} ms, {result.Errors} errors" +
             (result.ServerCpuMicrosPerCall is { } cpu ? $", server {cpu:0} µs/call, {result.Server!.Memory.RssMb:0} MB" : ""));
+        return result;
+    }
+
+    private async Task<LargePutResult> RunLargePutsAsync(Transport transport, int clients, CancellationToken cancellationToken)
+    {
+        await Console.Error.WriteAsync($"{KvPutLarge} {transport.Name} x{clients} (idle reader, then loaded) ... ");
+        var result = await LargePutScenario.RunAsync(runDirectory, transport, clients, options.Warmup, options.Duration, cancellationToken);
+        await Console.Error.WriteLineAsync(
+            $"{result.Puts.Count / result.Measured.TotalSeconds:N0} puts/s, {result.Refused} refused, {result.PutErrors} failed; " +
+            $"reader p99 {result.IdleRead.PercentileNanos(99) / 1e6:0.000} ms idle, {result.LoadedRead.PercentileNanos(99) / 1e6:0.000} ms loaded; " +
+            $"server peak {result.LoadedServer.Memory.PeakMb:0} MB");
         return result;
     }
 

@@ -34,6 +34,8 @@ public static class VaultServerHost
         ["--dev-root-token"] = "Vault:DevRootToken",
     };
 
+    private const int StreamWindowBytes = 64 * 1024;
+
     private static readonly HashSet<string> Flags = new(StringComparer.Ordinal) { "--dev", "--insecure-plaintext" };
 
     /// <summary>Builds the server from command-line arguments and standard configuration.</summary>
@@ -74,6 +76,15 @@ public static class VaultServerHost
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // Request admission (RequestAdmission) leaves a large request that waits for room unread.
+            // Kestrel sends a connection WINDOW_UPDATE only once half the connection window has been
+            // read by requests, so with the defaults (768 KiB per stream, 1 MiB per connection) a
+            // few waiting uploads hold enough of the window unread that the admitted requests on the
+            // same connection never get the rest of their bodies: a deadlock. Each stream may hold
+            // at most 64 KiB unread, and the connection window is more than twice every stream's
+            // share, so at least half of it is always left for the requests being read.
+            kestrel.Limits.Http2.InitialStreamWindowSize = StreamWindowBytes;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = (2 * kestrel.Limits.Http2.MaxStreamsPerConnection * StreamWindowBytes) + (1024 * 1024);
             kestrel.Listen(listen.Address, listen.Port, endpoint =>
             {
                 if (certificate is null)
@@ -91,6 +102,8 @@ public static class VaultServerHost
         builder.Services.AddVaultServer(builder.Configuration);
         var app = builder.Build();
         app.Use(UndecodableRequestsAreInvalidArgument);
+        var admission = app.Services.GetRequiredService<RequestAdmission>();
+        app.Use((context, next) => admission.InvokeAsync(context, next));
         app.MapGrpcService<SystemGrpcService>();
         app.MapGrpcService<KvGrpcService>();
         app.MapGrpcService<TokenGrpcService>();
@@ -155,11 +168,15 @@ public static class VaultServerHost
         services.AddHostedService<SealHealthPublisher>();
         services.AddHostedService<DevModeInitializer>();
         services.AddSingleton<VaultInterceptor>();
+        services.AddSingleton<RequestAdmission>();
         services.AddGrpc(grpc =>
         {
             grpc.Interceptors.Add<VaultInterceptor>();
             grpc.EnableDetailedErrors = false;
         });
+        // A secret of the largest allowed size must fit in one message (grpc-dotnet's default is 4 MiB).
+        services.AddOptions<global::Grpc.AspNetCore.Server.GrpcServiceOptions>()
+            .Configure<IOptions<VaultServerOptions>>((grpc, vault) => grpc.MaxReceiveMessageSize = vault.Value.MaxMessageBytes);
         services.AddGrpcReflection();
         return services;
     }

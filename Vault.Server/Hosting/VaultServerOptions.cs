@@ -4,9 +4,15 @@ namespace Vault.Server.Hosting;
 
 /// <summary>Server settings, bound from the "Vault" configuration section (appsettings.json,
 /// VAULT__* environment variables, command line).</summary>
-public sealed class VaultServerOptions
+public sealed class VaultServerOptions : IValidatableObject
 {
     public const string Section = "Vault";
+
+    /// <summary>The default <see cref="MaxInFlightBytes"/>, in multiples of <see cref="MaxSecretBytes"/>.</summary>
+    public const int DefaultInFlightSecrets = 16;
+
+    // Room beside a value in a request message: its path, keys and protobuf framing.
+    private const int MessageOverheadBytes = 64 * 1024;
 
     /// <summary>Where the data file lives. Required unless <see cref="Dev"/>.</summary>
     public string? DataDir { get; set; }
@@ -36,6 +42,29 @@ public sealed class VaultServerOptions
     [Range(1024, 4 * 1024 * 1024)]
     public int MaxSecretBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// Bytes of requests being handled plus the store's backlog (changes acknowledged but not yet
+    /// in the data file) beyond which a request is refused <c>RESOURCE_EXHAUSTED</c>. Unset: 16 ×
+    /// <see cref="MaxSecretBytes"/>. See <see cref="RequestAdmission"/>.
+    /// </summary>
+    public long? MaxInFlightBytes { get; set; }
+
+    /// <summary>
+    /// How long a large request (over 64 KiB) that does not fit in <see cref="MaxInFlightBytes"/> may
+    /// wait, in line, for room before it is refused; zero refuses at once.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:05:00")]
+    public TimeSpan AdmissionQueueTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary><see cref="MaxInFlightBytes"/> as configured, or its default.</summary>
+    public long InFlightLimitBytes => MaxInFlightBytes ?? (long)DefaultInFlightSecrets * MaxSecretBytes;
+
+    /// <summary>
+    /// The largest request message the server reads: a secret of <see cref="MaxSecretBytes"/> with
+    /// room for its path and framing, and never less than grpc-dotnet's default of 4 MiB.
+    /// </summary>
+    public int MaxMessageBytes => Math.Max(4 * 1024 * 1024, MaxSecretBytes + MessageOverheadBytes);
+
     /// <summary>How audit entries are flushed: Grouped (one fsync per group of concurrent entries) or EveryEntry.</summary>
     public Audit.AuditFlush AuditFlush { get; set; } = Audit.AuditFlush.Grouped;
 
@@ -54,4 +83,16 @@ public sealed class VaultServerOptions
     /// <summary>Argon2id lanes for a new vault, when init does not say.</summary>
     [Range(1, 16)]
     public int KdfParallelism { get; set; } = 2;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // Large requests may use three quarters of the bound (the rest is kept for small ones), and
+        // the largest message must fit in that with room to spare.
+        if (MaxInFlightBytes is { } bytes && bytes < 2L * MaxMessageBytes)
+        {
+            yield return new ValidationResult(
+                $"Vault:MaxInFlightBytes ({bytes}) must be at least twice the largest request message ({MaxMessageBytes} bytes, from Vault:MaxSecretBytes), i.e. at least {2L * MaxMessageBytes}",
+                [nameof(MaxInFlightBytes)]);
+        }
+    }
 }

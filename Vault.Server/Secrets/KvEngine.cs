@@ -29,13 +29,36 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
     {
         SecretValidation.Path(path);
         SecretValidation.Data(data, options.Value.MaxSecretBytes);
-        var plaintext = JsonSerializer.SerializeToUtf8Bytes(data, Json.IReadOnlyDictionaryStringString);
-        if (plaintext.Length > 2 * options.Value.MaxSecretBytes + 64 * 1024)
+        var plaintext = Serialize(data);
+        if (plaintext.WrittenSpan.Length > 2 * options.Value.MaxSecretBytes + 64 * 1024)
         {
-            CryptographicOperations.ZeroMemory(plaintext);
+            plaintext.Dispose();
             throw new ValidationException("data", $"is larger than the limit of {options.Value.MaxSecretBytes} bytes once encoded");
         }
-        return WriteAndZero(plaintext, tx => PutWithin(tx, path, plaintext, cas), cancellationToken);
+        return WriteAndZero(plaintext, tx => PutWithin(tx, path, plaintext.WrittenSpan, cas), cancellationToken);
+    }
+
+    /// <summary>The value as JSON in a pooled buffer that is zeroed when disposed.</summary>
+    private static PlaintextBuffer Serialize(IReadOnlyDictionary<string, string> data)
+    {
+        // Sized for the usual case (ASCII, little escaping) so that one rental holds it.
+        long estimate = 16;
+        foreach (var (key, value) in data)
+        {
+            estimate += key.Length + value.Length + 8;
+        }
+        var buffer = new PlaintextBuffer((int)Math.Min(estimate, Array.MaxLength));
+        try
+        {
+            using var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = Json.Options.Encoder, SkipValidation = true });
+            JsonSerializer.Serialize(writer, data, Json.IReadOnlyDictionaryStringString);
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -46,18 +69,11 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
     internal (long Version, DateTimeOffset CreatedAt) PutWithin(IStoreWriter tx, string path, IReadOnlyDictionary<string, string> data, ulong expectedVersion)
     {
         SecretValidation.Path(path);
-        var plaintext = JsonSerializer.SerializeToUtf8Bytes(data, Json.IReadOnlyDictionaryStringString);
-        try
-        {
-            return PutWithin(tx, path, plaintext, cas: expectedVersion);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(plaintext);
-        }
+        using var plaintext = Serialize(data);
+        return PutWithin(tx, path, plaintext.WrittenSpan, cas: expectedVersion);
     }
 
-    private (long Version, DateTimeOffset CreatedAt) PutWithin(IStoreWriter tx, string path, byte[] plaintext, ulong? cas)
+    private (long Version, DateTimeOffset CreatedAt) PutWithin(IStoreWriter tx, string path, ReadOnlySpan<byte> plaintext, ulong? cas)
     {
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var meta = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)
@@ -329,7 +345,7 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
         }
     }
 
-    private async Task<T> WriteAndZero<T>(byte[] plaintext, Func<IStoreWriter, T> work, CancellationToken cancellationToken)
+    private async Task<T> WriteAndZero<T>(PlaintextBuffer plaintext, Func<IStoreWriter, T> work, CancellationToken cancellationToken)
     {
         try
         {
@@ -337,7 +353,7 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(plaintext);
+            plaintext.Dispose();
         }
     }
 }

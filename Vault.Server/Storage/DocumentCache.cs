@@ -53,7 +53,9 @@ internal sealed class CachedDocument
 /// </para>
 /// <para>
 /// Bounded by an approximate byte budget: once it is spent, further documents are read from
-/// LiteDB uncached until evictions make room.
+/// LiteDB uncached until evictions make room. A document larger than 1/1024 of the budget (256 KiB
+/// by default) is never kept: a few hundred secrets of a megabyte would otherwise take the room of
+/// 100,000 small ones, and a LiteDB lookup costs little beside reading and sending that much.
 /// </para>
 /// </summary>
 internal sealed class DocumentCache(long budgetBytes)
@@ -61,6 +63,7 @@ internal sealed class DocumentCache(long budgetBytes)
     // Per entry beyond the document: the dictionary node, the key tuple and the key's strings.
     private const int EntryOverhead = 96;
     private readonly ConcurrentDictionary<(string Collection, string Id), CachedDocument> _entries = new();
+    private readonly long _largestEntry = budgetBytes / 1024;
     private long _bytes;
 
     public long Bytes => Interlocked.Read(ref _bytes);
@@ -74,7 +77,7 @@ internal sealed class DocumentCache(long budgetBytes)
     {
         var entry = CachedDocument.Compact(document);
         var size = Charge(collection, id, entry);
-        if (Interlocked.Read(ref _bytes) + size > budgetBytes)
+        if (size > _largestEntry || Interlocked.Read(ref _bytes) + size > budgetBytes)
         {
             return entry;
         }
@@ -93,13 +96,14 @@ internal sealed class DocumentCache(long budgetBytes)
     public void Replace(string collection, string id, BsonDocument? document)
     {
         Evict(collection, id);
-        if (document is null)
+        if (document is null || BsonSize.Of(document) > _largestEntry)
         {
+            // Not serialised just to be dropped.
             return;
         }
         var entry = CachedDocument.Compact(document);
         var size = Charge(collection, id, entry);
-        if (Interlocked.Read(ref _bytes) + size <= budgetBytes && _entries.TryAdd((collection, id), entry))
+        if (size <= _largestEntry && Interlocked.Read(ref _bytes) + size <= budgetBytes && _entries.TryAdd((collection, id), entry))
         {
             Interlocked.Add(ref _bytes, size);
         }

@@ -41,6 +41,9 @@ public interface IVaultStore : IStoreReader, IDisposable
 
     /// <summary>Makes <paramref name="participant"/> part of every commit whose units carry a <see cref="CommitContext"/> tag (one participant).</summary>
     void Enlist(ICommitParticipant participant);
+
+    /// <summary>Bytes of acknowledged changes the store still holds in memory (not yet in its data file).</summary>
+    long PendingBytes { get; }
 }
 
 /// <summary>Collection names, kept in one place.</summary>

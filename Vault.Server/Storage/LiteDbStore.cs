@@ -27,6 +27,10 @@ public sealed class LiteDbStore : IVaultStore
     // the writer waits for it (so memory stays bounded when the disk is slower than the clients).
     private const int ApplyThreshold = 2048;
     private const int MaxPending = 16384;
+    // The same two bounds in bytes of pending documents (a few large secrets weigh more than
+    // thousands of small ones).
+    private const long ApplyThresholdBytes = 4L * 1024 * 1024;
+    private const long MaxPendingBytes = 256L * 1024 * 1024;
     private const int ReplayTransactionSize = 4096;
     private static readonly TimeSpan DefaultApplyInterval = TimeSpan.FromMilliseconds(200);
     private static readonly BsonMapper Mapper = CreateMapper();
@@ -58,6 +62,9 @@ public sealed class LiteDbStore : IVaultStore
     private long _commits;
     private long _writes;
     private long _applies;
+    // BSON bytes of the documents in _pending: added when a change is published, taken off when
+    // it is replaced or applied.
+    private long _pendingBytes;
     private volatile IOException? _failure;
     private ICommitParticipant? _participant;
 
@@ -173,6 +180,12 @@ public sealed class LiteDbStore : IVaultStore
     /// writes is group commit at work — and the times pending changes were moved into the data file.
     /// </summary>
     public (long Writes, long Commits, long Applies) Statistics => (Interlocked.Read(ref _writes), Interlocked.Read(ref _commits), Interlocked.Read(ref _applies));
+
+    /// <summary>
+    /// BSON bytes of the acknowledged changes not yet applied to the data file: memory the store
+    /// holds until its applier catches up. Request admission counts it against its bound.
+    /// </summary>
+    public long PendingBytes => Interlocked.Read(ref _pendingBytes);
 
     public Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken)
     {
@@ -417,7 +430,7 @@ public sealed class LiteDbStore : IVaultStore
             }
             CommitBatch(batch);
             // Back-pressure: while the applier is far behind, wait for it rather than grow.
-            while (_pending.Count > MaxPending && _failure is null)
+            while ((_pending.Count > MaxPending || PendingBytes > MaxPendingBytes) && _failure is null)
             {
                 _wakeApplier.Set();
                 _applied.WaitOne(TimeSpan.FromMilliseconds(100));
@@ -490,7 +503,7 @@ public sealed class LiteDbStore : IVaultStore
                 }
                 foreach (var change in log)
                 {
-                    _pending[(change.Collection, change.Id)] = new PendingChange(change.Document is null ? null : CachedDocument.Parsed(change.Document));
+                    Publish((change.Collection, change.Id), new PendingChange(change.Document is null ? null : CachedDocument.Parsed(change.Document), change.Document is null ? 0 : BsonSize.Of(change.Document)));
                 }
             }
             Interlocked.Increment(ref _commits);
@@ -500,11 +513,34 @@ public sealed class LiteDbStore : IVaultStore
         {
             write.Complete();
         }
-        if (_pending.Count >= ApplyThreshold)
+        if (_pending.Count >= ApplyThreshold || PendingBytes >= ApplyThresholdBytes)
         {
             _wakeApplier.Set();
         }
         StoreLog.BatchCommitted(_logger, batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    /// <summary>Makes a change pending, replacing (and uncounting) an older one of the same document.</summary>
+    private void Publish((string Collection, string Id) key, PendingChange change)
+    {
+        // Only the applier removes entries concurrently, and only the exact change it applied:
+        // retrying on a lost race keeps _pendingBytes equal to the sum over _pending.
+        while (true)
+        {
+            if (_pending.TryGetValue(key, out var older))
+            {
+                if (_pending.TryUpdate(key, change, older))
+                {
+                    Interlocked.Add(ref _pendingBytes, change.Bytes - older.Bytes);
+                    return;
+                }
+            }
+            else if (_pending.TryAdd(key, change))
+            {
+                Interlocked.Add(ref _pendingBytes, change.Bytes);
+                return;
+            }
+        }
     }
 
     private void ApplierLoop()
@@ -598,7 +634,10 @@ public sealed class LiteDbStore : IVaultStore
                 // The cache takes the applied version before the pending change leaves, so no
                 // lock-free reader can fall between them onto an older cached version.
                 _cache.Replace(collection, id, change.Document?.Document);
-                _pending.TryRemove(KeyValuePair.Create((collection, id), change));
+                if (_pending.TryRemove(KeyValuePair.Create((collection, id), change)))
+                {
+                    Interlocked.Add(ref _pendingBytes, -change.Bytes);
+                }
             }
         }
         finally
@@ -716,9 +755,12 @@ public sealed class LiteDbStore : IVaultStore
     }
 
     /// <summary>An acknowledged change not yet in the data file; a null document is a delete.</summary>
-    private sealed class PendingChange(CachedDocument? document)
+    private sealed class PendingChange(CachedDocument? document, int bytes)
     {
         public CachedDocument? Document { get; } = document;
+
+        /// <summary>The document's BSON size (0 for a delete), counted in <see cref="PendingBytes"/>.</summary>
+        public int Bytes { get; } = bytes;
     }
 
     /// <summary>

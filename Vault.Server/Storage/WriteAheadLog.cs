@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -88,23 +89,65 @@ internal sealed class WriteAheadLog : IDisposable
     /// <summary>Appends one group commit and fsyncs it.</summary>
     public void Append(IReadOnlyList<StoreChange> changes)
     {
-        var payload = Encode(changes);
-        var record = new byte[HeaderSize + payload.Length];
-        BinaryPrimitives.WriteInt32LittleEndian(record, payload.Length);
-        SHA256.HashData(payload, record.AsSpan(4, 32));
-        payload.CopyTo(record.AsSpan(HeaderSize));
-        var start = _current.Length;
+        // The record is laid out in one pooled array of its exact size (header first) and written
+        // once: a group of large documents costs their BSON once, not again in a growing stream,
+        // its copy and the record's.
+        var documents = new byte[]?[changes.Count];
+        long payloadLength = 4;
+        for (var i = 0; i < changes.Count; i++)
+        {
+            documents[i] = changes[i].Document is { } document ? BsonSerializer.Serialize(document) : null;
+            payloadLength += StringSize(changes[i].Collection) + StringSize(changes[i].Id) + 4 + (documents[i]?.Length ?? 0);
+        }
+        var length = checked((int)payloadLength);
+        var record = ArrayPool<byte>.Shared.Rent(HeaderSize + length);
         try
         {
-            _current.Write(record);
-            _current.Flush(flushToDisk: true);
+            using (var writer = new BinaryWriter(new MemoryStream(record, HeaderSize, length, writable: true)))
+            {
+                writer.Write(changes.Count);
+                for (var i = 0; i < changes.Count; i++)
+                {
+                    writer.Write(changes[i].Collection);
+                    writer.Write(changes[i].Id);
+                    writer.Write(documents[i]?.Length ?? -1);
+                    if (documents[i] is { } bson)
+                    {
+                        writer.Write(bson);
+                    }
+                }
+            }
+            BinaryPrimitives.WriteInt32LittleEndian(record, length);
+            SHA256.HashData(record.AsSpan(HeaderSize, length), record.AsSpan(4, 32));
+            var start = _current.Length;
+            try
+            {
+                _current.Write(record, 0, HeaderSize + length);
+                _current.Flush(flushToDisk: true);
+            }
+            catch
+            {
+                // Never leave a fragment for the next record to follow.
+                _current.SetLength(start);
+                throw;
+            }
         }
-        catch
+        finally
         {
-            // Never leave a fragment for the next record to follow.
-            _current.SetLength(start);
-            throw;
+            ArrayPool<byte>.Shared.Return(record);
         }
+    }
+
+    /// <summary>What <see cref="BinaryWriter.Write(string)"/> takes: a 7-bit encoded byte count, then the UTF-8 bytes.</summary>
+    private static int StringSize(string value)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(value);
+        var prefix = 1;
+        for (var rest = (uint)bytes >> 7; rest != 0; rest >>= 7)
+        {
+            prefix++;
+        }
+        return prefix + bytes;
     }
 
     /// <summary>Closes the current segment and starts the next; returns the closed segment's number.</summary>
@@ -166,31 +209,6 @@ internal sealed class WriteAheadLog : IDisposable
         }
         payload = body.ToArray();
         return true;
-    }
-
-    private static byte[] Encode(IReadOnlyList<StoreChange> changes)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = new BinaryWriter(buffer))
-        {
-            writer.Write(changes.Count);
-            foreach (var change in changes)
-            {
-                writer.Write(change.Collection);
-                writer.Write(change.Id);
-                if (change.Document is null)
-                {
-                    writer.Write(-1);
-                }
-                else
-                {
-                    var bson = BsonSerializer.Serialize(change.Document);
-                    writer.Write(bson.Length);
-                    writer.Write(bson);
-                }
-            }
-        }
-        return buffer.ToArray();
     }
 
     private static List<StoreChange> Decode(byte[] payload)

@@ -61,6 +61,7 @@ public sealed class ExactNameTests
             {
                 Target = new Target { Name = $"t-{name}", Kind = "postgres", Connection = new Vault.Protocol.V1.TargetConnection { Host = "127.0.0.1", Port = 9 }, Account = $"acct_{name}", AdminSecret = "admin/pg" },
                 CurrentPassword = $"pw-{name}-123",
+                SkipVerification = true,
             }, vault.As());
             await leases.PutDynamicRoleAsync(new PutDynamicRoleRequest { Role = new DynamicRole { Name = $"dyn-{name}", Target = $"t-{name}", CreationStatements = { $"CREATE ROLE \"{{{{name}}}}\" LOGIN PASSWORD '{{{{password}}}}' -- {name}" } } }, vault.As());
             await leases.PutCheckoutSetAsync(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = $"set-{name}", Targets = { $"t-{name}" } } }, vault.As());
