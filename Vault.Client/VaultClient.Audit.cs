@@ -57,4 +57,12 @@ public sealed partial class VaultClient
         ArgumentNullException.ThrowIfNull(value);
         return (await _audit.HashAsync(new HashAuditRequest { Value = value }, Call(cancellationToken)).ConfigureAwait(false)).Hash;
     }
+
+    /// <summary>Acknowledges entries found missing from the audit log (see the refusal that named them), so the vault serves again. Needs <c>update</c> on <c>sys/audit/acknowledge</c>.</summary>
+    /// <param name="lastMissing">The last missing entry, as the refusal named it.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The gap that was acknowledged.</returns>
+    /// <exception cref="Grpc.Core.RpcException">The server refused the call (nothing is missing, or another gap is).</exception>
+    public async Task<AcknowledgeAuditGapResponse> AcknowledgeAuditGapAsync(ulong lastMissing, CancellationToken cancellationToken = default) =>
+        await _audit.AcknowledgeGapAsync(new AcknowledgeAuditGapRequest { LastMissing = lastMissing }, Call(cancellationToken)).ConfigureAwait(false);
 }

@@ -20,6 +20,7 @@ internal static class AuditCommands
         command.Subcommands.Add(Tail());
         command.Subcommands.Add(Verify());
         command.Subcommands.Add(Hash());
+        command.Subcommands.Add(AcknowledgeGap());
         return command;
     }
 
@@ -148,6 +149,26 @@ internal static class AuditCommands
                 var where = result.File.Length > 0 ? $"{result.File} line {result.Line}" : $"entry {result.Line}";
                 throw new VerificationFailedException($"audit log broken at {where}: {result.Reason} ({result.EntriesChecked} entries before it intact)");
             }
+        });
+        return command;
+    }
+
+    private static Command AcknowledgeGap()
+    {
+        var lastMissing = new Option<ulong>("--last-missing") { Description = "The last missing entry, as the server's refusal named it", Required = true };
+        var command = new Command("acknowledge-gap",
+            "After the server found entries missing from its audit log (cut or deleted) and refuses requests, acknowledge the gap once you know why: "
+            + "it is recorded (verify reports it) and the server serves again (needs update on sys/audit/acknowledge)")
+        { lastMissing };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var gap = await ctx.Client.AcknowledgeAuditGapAsync(ctx.Value(lastMissing), ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { gap.FirstMissing, gap.LastMissing });
+                return;
+            }
+            ctx.Out.Line($"acknowledged missing audit entries {gap.FirstMissing}–{gap.LastMissing}; the chain goes on");
         });
         return command;
     }

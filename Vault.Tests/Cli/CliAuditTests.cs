@@ -32,6 +32,12 @@ public sealed class CliAuditTests(CliVaultFixture fixture) : IClassFixture<CliVa
         entry.TryGetProperty(name, out var value) ? value.GetString() : null;
 
     [Fact]
+    public async Task AcknowledgeGap_WhenNothingIsMissing_IsAOneLineErrorThatSaysSo()
+    {
+        (await _ctl.RunAsync("audit", "acknowledge-gap", "--last-missing", "7")).OneLineError(2, "not missing any entries");
+    }
+
+    [Fact]
     public async Task Tail_Json_ShowsTheKvPutTheTestMade()
     {
         var path = NewPath();
