@@ -119,14 +119,7 @@ internal static class AppRoleCommands
             if (ctx.Value(field) is { } only)
             {
                 var value = only == "secret_id" ? issued.SecretId : issued.SecretIdAccessor;
-                if (ctx.Out.IsJson)
-                {
-                    ctx.Out.Json(value);
-                }
-                else
-                {
-                    ctx.Out.Line(value);
-                }
+                ctx.Out.Field(value);
                 return;
             }
             if (ctx.Out.IsJson)

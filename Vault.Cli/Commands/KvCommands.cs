@@ -63,14 +63,7 @@ internal static class KvCommands
                 {
                     throw new UsageException($"secret '{secret.Path}' version {secret.Version} has no key '{key}'");
                 }
-                if (ctx.Out.IsJson)
-                {
-                    ctx.Out.Json(value);
-                }
-                else
-                {
-                    ctx.Out.Line(value);
-                }
+                ctx.Out.Field(value);
                 return;
             }
             if (ctx.Out.IsJson)

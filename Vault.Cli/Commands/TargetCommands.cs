@@ -245,14 +245,7 @@ internal static class TargetCommands
             if (ctx.Value(field) is { } only)
             {
                 var value = only == "username" ? credential.Username : credential.Password;
-                if (ctx.Out.IsJson)
-                {
-                    ctx.Out.Json(value);
-                }
-                else
-                {
-                    ctx.Out.Line(value);
-                }
+                ctx.Out.Field(value);
                 return;
             }
             if (ctx.Out.IsJson)

@@ -50,6 +50,19 @@ internal sealed class Printer(TextWriter output, bool json)
 
     public void Line(string text) => output.WriteLine(text);
 
+    /// <summary>One value asked for with <c>--field</c>: a JSON string with <c>--json</c>, else the bare text.</summary>
+    public void Field(string value)
+    {
+        if (IsJson)
+        {
+            Json(value);
+        }
+        else
+        {
+            Line(value);
+        }
+    }
+
     /// <summary>Two aligned columns: label, value.</summary>
     public void Fields(params (string Label, string Value)[] fields)
     {

@@ -283,7 +283,8 @@ public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
     /// </summary>
     /// <param name="lastMissing">The last missing entry, as the refusal named it: a confirmation.</param>
     /// <param name="acknowledgedBy">The operator's token accessor.</param>
-    public async Task AcknowledgeGapAsync(ulong lastMissing, string acknowledgedBy, CancellationToken cancellationToken)
+    /// <returns>The gap acknowledged.</returns>
+    public async Task<MissingEntries> AcknowledgeGapAsync(ulong lastMissing, string acknowledgedBy, CancellationToken cancellationToken)
     {
         AuditAnchorRecord updated;
         MissingEntries missing;
@@ -321,7 +322,10 @@ public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
             _missing = null;
         }
         AuditLogMessages.GapAcknowledged(_logger, missing.FirstMissing, missing.LastMissing, acknowledgedBy);
-        SetFailure(null, force: true);
+        _failure = null;
+        // Failing until now (the gap), whatever the last append did: health serves again.
+        FailingChanged?.Invoke(false);
+        return missing;
     }
 
     /// <summary>
@@ -682,11 +686,11 @@ public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
         }
     }
 
-    private void SetFailure(string? failure, bool force = false)
+    private void SetFailure(string? failure)
     {
         var wasFailing = _failure is not null;
         _failure = failure;
-        if (force || wasFailing != (failure is not null))
+        if (wasFailing != (failure is not null))
         {
             FailingChanged?.Invoke(Failure is not null);
         }

@@ -70,8 +70,7 @@ public sealed class AuditGrpcService(AuditLog audit) : AuditService.AuditService
 
     public override async Task<AcknowledgeAuditGapResponse> AcknowledgeGap(AcknowledgeAuditGapRequest request, ServerCallContext context)
     {
-        var missing = audit.Missing ?? throw new PreconditionException("the audit log is not missing any entries");
-        await audit.AcknowledgeGapAsync(request.LastMissing, VaultInterceptor.Caller(context).Accessor, context.CancellationToken);
+        var missing = await audit.AcknowledgeGapAsync(request.LastMissing, VaultInterceptor.Caller(context).Accessor, context.CancellationToken);
         return new AcknowledgeAuditGapResponse { FirstMissing = missing.FirstMissing, LastMissing = missing.LastMissing };
     }
 

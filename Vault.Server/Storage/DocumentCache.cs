@@ -93,10 +93,11 @@ internal sealed class DocumentCache(long budgetBytes)
     /// Puts the version just written to the data file in place of whatever was cached (or drops
     /// the key, for a delete or when the budget is spent). Call only while holding the store's write lock.
     /// </summary>
-    public void Replace(string collection, string id, BsonDocument? document)
+    /// <param name="bsonBytes">The document's size in BSON, as the write-ahead log wrote it.</param>
+    public void Replace(string collection, string id, BsonDocument? document, int bsonBytes)
     {
         Evict(collection, id);
-        if (document is null || BsonSize.Of(document) > _largestEntry)
+        if (document is null || bsonBytes > _largestEntry)
         {
             // Not serialised just to be dropped.
             return;

@@ -489,11 +489,12 @@ public sealed class LiteDbStore : IVaultStore
         if (changes.Count > 0)
         {
             var log = changes.Select(c => new StoreChange(c.Key.Collection, c.Key.Id, c.Value)).ToList();
+            int[] sizes;
             lock (_walLock)
             {
                 try
                 {
-                    _wal.Append(log);
+                    sizes = _wal.Append(log);
                 }
                 catch (Exception ex)
                 {
@@ -501,9 +502,10 @@ public sealed class LiteDbStore : IVaultStore
                     FailAll(batch, _failure!);
                     return;
                 }
-                foreach (var change in log)
+                for (var i = 0; i < log.Count; i++)
                 {
-                    Publish((change.Collection, change.Id), new PendingChange(change.Document is null ? null : CachedDocument.Parsed(change.Document), change.Document is null ? 0 : BsonSize.Of(change.Document)));
+                    var change = log[i];
+                    Publish((change.Collection, change.Id), new PendingChange(change.Document is null ? null : CachedDocument.Parsed(change.Document), sizes[i]));
                 }
             }
             Interlocked.Increment(ref _commits);
@@ -633,7 +635,7 @@ public sealed class LiteDbStore : IVaultStore
             {
                 // The cache takes the applied version before the pending change leaves, so no
                 // lock-free reader can fall between them onto an older cached version.
-                _cache.Replace(collection, id, change.Document?.Document);
+                _cache.Replace(collection, id, change.Document?.Document, change.Bytes);
                 if (_pending.TryRemove(KeyValuePair.Create((collection, id), change)))
                 {
                     Interlocked.Add(ref _pendingBytes, -change.Bytes);

@@ -87,7 +87,8 @@ internal sealed class WriteAheadLog : IDisposable
     }
 
     /// <summary>Appends one group commit and fsyncs it.</summary>
-    public void Append(IReadOnlyList<StoreChange> changes)
+    /// <returns>Each change's document size in BSON (0 for a delete), in order: what it costs to keep.</returns>
+    public int[] Append(IReadOnlyList<StoreChange> changes)
     {
         // The record is laid out in one pooled array of its exact size (header first) and written
         // once: a group of large documents costs their BSON once, not again in a growing stream,
@@ -136,6 +137,7 @@ internal sealed class WriteAheadLog : IDisposable
         {
             ArrayPool<byte>.Shared.Return(record);
         }
+        return Array.ConvertAll(documents, bson => bson?.Length ?? 0);
     }
 
     /// <summary>What <see cref="BinaryWriter.Write(string)"/> takes: a 7-bit encoded byte count, then the UTF-8 bytes.</summary>
