@@ -219,7 +219,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             AccessDeniedException => new Status(StatusCode.PermissionDenied, ex.Message),
             DataIntegrityException => new Status(StatusCode.DataLoss, ex.Message),
             AuditUnavailableException or UnavailableException => new Status(StatusCode.Unavailable, ex.Message),
-            RateLimitedException => new Status(StatusCode.ResourceExhausted, ex.Message),
+            RateLimitedException or DiskFullException => new Status(StatusCode.ResourceExhausted, ex.Message),
             OperationCanceledException when context.CancellationToken.IsCancellationRequested => new Status(StatusCode.Cancelled, "request cancelled"),
             _ => new Status(StatusCode.Internal, "internal error"),
         };
