@@ -5,6 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 using Vault.Protocol.V1;
 using Vault.Server;
 using Vault.Server.Storage;
+using Vault.Tests.Cli;
 using Vault.Tests.Client;
 using Vault.Tests.Infrastructure;
 
@@ -55,6 +56,7 @@ public sealed class DiskFullTests
         Assert.Contains("disk full", refused!.Status.Detail, StringComparison.Ordinal);
         Assert.Contains("disk full", (await vault.System.StatusAsync(new StatusRequest())).StorageFailure, StringComparison.Ordinal);
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, (await health.CheckAsync(new HealthCheckRequest())).Status);
+        Assert.Matches("(?m)^Storage Failure +disk full", (await new VaultCtl(vault.Address).RunAsync("operator", "status")).Ok());
         // Reads are served (and audited, in the space given back by the reserve); nothing of the refused write applied.
         Assert.Equal("before", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "disk/kept" }, vault.As())).Data["v"]);
         await Rpc.FailsWith(StatusCode.NotFound, () => vault.Kv.GetAsync(new GetSecretRequest { Path = $"disk/w{acknowledged.Count}" }, vault.As()));
@@ -70,6 +72,7 @@ public sealed class DiskFullTests
 
         await ClientKit.WaitUntilAsync(async () => (await health.CheckAsync(new HealthCheckRequest())).Status == HealthCheckResponse.Types.ServingStatus.Serving, TimeSpan.FromSeconds(30), "health to serve again once space was freed");
         Assert.Empty((await vault.System.StatusAsync(new StatusRequest())).StorageFailure);
+        Assert.DoesNotContain("Storage Failure", (await new VaultCtl(vault.Address).RunAsync("operator", "status")).Ok(), StringComparison.Ordinal);
         await vault.Kv.PutAsync(new PutSecretRequest { Path = "disk/after", Data = { ["v"] = "after" } }, vault.As());
         Assert.Equal(Reserve, new FileInfo(Path.Combine(dataDir, DiskReserve.FileName)).Length);
         var verdict = await audit.VerifyAsync(new VerifyAuditRequest(), vault.As());
