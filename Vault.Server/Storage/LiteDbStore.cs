@@ -101,6 +101,7 @@ public sealed class LiteDbStore : IVaultStore
         _logger = logger;
         _applyInterval = applyInterval;
         _reserve = reserve ?? DiskReserve.None(dataDirectory);
+        _reserve.FullChanged += _ => FailingChanged?.Invoke(Failure is not null);
         _cache = new DocumentCache(cacheBytes);
         lock (Mapper)
         {
@@ -201,6 +202,10 @@ public sealed class LiteDbStore : IVaultStore
     /// holds until its applier catches up. Request admission counts it against its bound.
     /// </summary>
     public long PendingBytes => Interlocked.Read(ref _pendingBytes);
+
+    public string? Failure => _failure?.Message ?? _reserve.Failure;
+
+    public event Action<bool>? FailingChanged;
 
     public Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken)
     {
@@ -424,8 +429,12 @@ public sealed class LiteDbStore : IVaultStore
     /// </summary>
     private void Fail(Exception ex)
     {
-        _failure ??= new IOException("storage cannot make writes durable; restart the server", ex);
+        var first = Interlocked.CompareExchange(ref _failure, new IOException("storage cannot make writes durable; restart the server", ex), null) is null;
         StoreLog.DurabilityLost(_logger, ex);
+        if (first)
+        {
+            FailingChanged?.Invoke(true);
+        }
     }
 
     private static void FailAll(List<IPendingWrite> batch, Exception error)
