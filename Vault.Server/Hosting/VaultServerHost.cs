@@ -168,6 +168,7 @@ public static class VaultServerHost
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<LeaseManager>();
+        services.AddSingleton<TargetLeaseRules>();
         services.AddSingleton<LeaseReaper>();
         services.AddHostedService(sp => sp.GetRequiredService<LeaseReaper>());
         services.AddSingleton<HealthServiceImpl>();
