@@ -1,6 +1,9 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Vault.Protocol.V1;
+using Microsoft.Extensions.DependencyInjection;
+using Vault.Server.Auth;
+using Vault.Server.Grpc;
 using Vault.Tests.Infrastructure;
 
 namespace Vault.Tests.Security;
@@ -96,6 +99,31 @@ public sealed class AuthorizationMatrixTests(MatrixVault fixture) : IClassFixtur
             await UnsealIfSealedAsync();
         }
     }
+
+    /// <summary>
+    /// The rows are written from the API contract; the server decides from its one table,
+    /// <see cref="AccessRules"/>. They must say the same thing — every access the RPC needs, no
+    /// more — so the table cannot drift from the contract the other tests hold the server to.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(AuthenticatedRpcs))]
+    public async Task Rpc_Row_NeedsExactlyWhatTheServersAccessTableSays(string rpc)
+    {
+        var row = RpcMatrix.Case(rpc);
+        var prepared = await row.PrepareAsync(Vault);
+        var access = prepared.Access!;
+        var caller = Vault.Services.GetRequiredService<TokenManager>().Resolve(await TokenWithAsync("sys/none", ["read"]));
+
+        var check = Vault.Services.GetRequiredService<AccessRules>().For($"/{row.Method}", prepared.Request, caller);
+
+        Assert.NotNull(check);
+        Assert.Equal(access.Path, check.Primary.Path);
+        string[] expected = [$"{access.Path} {Parse(access.AnyOf)}", .. (access.AlsoRead ?? []).Select(path => $"{path} {Capability.Read}")];
+        Assert.Equal(expected.Order(StringComparer.Ordinal), check.All.Select(a => $"{a.Path} {a.AnyOf}").Order(StringComparer.Ordinal));
+    }
+
+    private static Capability Parse(string[] names) =>
+        names.Aggregate(Capability.None, (all, name) => all | System.Enum.Parse<Capability>(name, ignoreCase: true));
 
     [Theory]
     [MemberData(nameof(AllRpcs))]
