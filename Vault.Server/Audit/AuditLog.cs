@@ -30,9 +30,11 @@ public enum AuditFlush
 /// (<see cref="BeforeCommit"/>), so a change and its entry are durable together. Where the chain
 /// stands is anchored in the store (<see cref="AuditAnchorRecord"/>), so a log cut short or
 /// deleted is found at start-up and by <see cref="Verify"/>; the vault then refuses every request
-/// until an operator acknowledges the gap (<see cref="AcknowledgeGapAsync"/>).
+/// until an operator acknowledges the gap (<see cref="AcknowledgeGapAsync"/>). Older files leave
+/// the kept chain only through <see cref="ArchiveAsync"/>, which records in the anchor where it
+/// now begins.
 /// </summary>
-public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
+public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
 {
     public const string HmacPurpose = "audit";
     private readonly System.Collections.Concurrent.BlockingCollection<Pending> _queue = new();

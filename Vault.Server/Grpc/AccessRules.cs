@@ -79,6 +79,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, VerifyAuditRequest) => new("sys/audit", Capability.Read),
         (_, HashAuditRequest) => new("sys/audit/hash", Capability.Update),
         (_, AcknowledgeAuditGapRequest) => new("sys/audit/acknowledge", Capability.Update),
+        (_, ArchiveAuditRequest) => new("sys/audit/archive", Capability.Update),
         _ => throw new AccessDeniedException($"{method} has no access rule"),
     };
 
