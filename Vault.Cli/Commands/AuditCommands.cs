@@ -16,7 +16,7 @@ internal static class AuditCommands
 
     public static Command Build()
     {
-        var command = new Command("audit", "Read, verify and search the audit trail (needs read on sys/audit)");
+        var command = new Command("audit", "Read, verify, search and archive the audit trail (needs read on sys/audit)");
         command.Subcommands.Add(Tail());
         command.Subcommands.Add(Verify());
         command.Subcommands.Add(Hash());
