@@ -184,7 +184,7 @@ public sealed class OfflineAuditVerifyTests
         {
             AssertOneLineError(await AuditDirectory.OfflineVerifyAsync(missing), 2, $"data directory {missing} does not exist");
             AssertOneLineError(await AuditDirectory.OfflineVerifyAsync(empty), 2, "holds no vault");
-            var usage = await VaultProcess.RunToExitAsync(new Dictionary<string, string>(), stdin: "", ["audit", "verify"]);
+            var usage = await VaultProcess.RunToExitWithInputAsync(new Dictionary<string, string>(), stdin: "", ["audit", "verify"]);
             AssertOneLineError(usage, 2, "--data-dir is required");
             Assert.Empty(Directory.GetFileSystemEntries(empty));
         }

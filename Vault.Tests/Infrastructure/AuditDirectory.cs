@@ -31,5 +31,5 @@ public static class AuditDirectory
 
     /// <summary>Runs <c>Vault.Server audit verify --data-dir</c> as a user would, the passphrase on standard input.</summary>
     public static Task<ExitedProcess> OfflineVerifyAsync(string dataDir, string stdin = TestVault.Passphrase + "\n", params string[] extra) =>
-        VaultProcess.RunToExitAsync(new Dictionary<string, string>(), stdin: stdin, ["audit", "verify", "--data-dir", dataDir, .. extra]);
+        VaultProcess.RunToExitWithInputAsync(new Dictionary<string, string>(), stdin: stdin, ["audit", "verify", "--data-dir", dataDir, .. extra]);
 }

@@ -87,10 +87,11 @@ public sealed class VaultProcess : IAsyncDisposable
     /// until it exits by itself, e.g. because it refused to start; killed after 60 s.
     /// </summary>
     public static Task<ExitedProcess> RunToExitAsync(IReadOnlyDictionary<string, string> environment, params string[] args) =>
-        RunToExitAsync(environment, stdin: "", args);
+        RunToExitWithInputAsync(environment, stdin: "", args);
 
-    /// <summary>As <see cref="RunToExitAsync(IReadOnlyDictionary{string, string}, string[])"/>, with <paramref name="stdin"/> as its (redirected) standard input.</summary>
-    public static async Task<ExitedProcess> RunToExitAsync(IReadOnlyDictionary<string, string> environment, string stdin, params string[] args)
+    /// <summary>As <see cref="RunToExitAsync"/>, with <paramref name="stdin"/> as its (redirected) standard input.</summary>
+    /// <remarks>A name of its own: as an overload, a call passing plain string arguments would bind its first one to <paramref name="stdin"/>.</remarks>
+    public static async Task<ExitedProcess> RunToExitWithInputAsync(IReadOnlyDictionary<string, string> environment, string stdin, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
