@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Vault.Server;
 using Vault.Server.Audit;
 using Vault.Server.Hosting;
+using Vault.Server.Storage;
 
 if (args is ["audit", .. var auditArgs])
 {
@@ -39,6 +40,12 @@ catch (OptionsValidationException ex)
     await Console.Error.WriteLineAsync($"vault: invalid configuration: {ex.Message}");
     return 2;
 }
+catch (Exception ex) when (DiskFull(ex) is { } reason)
+{
+    // Out of space before serving (the reserve, the data file, the log): one line, not a trace.
+    await Console.Error.WriteLineAsync($"vault: {reason}");
+    return 1;
+}
 finally
 {
     if (devDataDir is not null && Directory.Exists(devDataDir))
@@ -47,3 +54,13 @@ finally
         Directory.Delete(devDataDir, recursive: true);
     }
 }
+
+/// <summary>Why start-up failed, if it was for want of disk space (anywhere in the exception's causes).</summary>
+static string? DiskFull(Exception? error) => error switch
+{
+    null => null,
+    DiskFullException full => full.Message,
+    IOException io when DiskReserve.IsDiskFull(io) => $"disk full: {io.Message}",
+    AggregateException all => all.InnerExceptions.Select(DiskFull).FirstOrDefault(r => r is not null),
+    _ => DiskFull(error.InnerException),
+};

@@ -36,3 +36,6 @@ public sealed class RateLimitedException(string message) : VaultException(messag
 
 /// <summary>A system the vault depends on (a rotation target's database) did not answer; try again (UNAVAILABLE).</summary>
 public sealed class UnavailableException(string message) : VaultException(message);
+
+/// <summary>The disk has no space for the write (RESOURCE_EXHAUSTED); nothing of it applied. See <see cref="Storage.DiskReserve"/>.</summary>
+public sealed class DiskFullException(string message) : VaultException(message);

@@ -112,15 +112,29 @@ internal static class OperatorCommands
                 status.RecordsPendingRewrap,
                 status.Version,
                 Kdf = status.Kdf is null ? null : new { status.Kdf.MemoryKib, status.Kdf.Iterations, status.Kdf.Parallelism },
+                status.AuditFailure,
+                status.StorageFailure,
             });
             return;
         }
-        output.Fields(
+        List<(string, string)> fields =
+        [
             ("Initialized", status.Initialized ? "true" : "false"),
             ("Sealed", status.Sealed ? "true" : "false"),
             ("Key Version", status.KeyVersion.ToString()),
             ("Records Pending Rewrap", status.RecordsPendingRewrap.ToString()),
             ("Server Version", status.Version),
-            ("KDF", status.Kdf is null ? "-" : $"argon2id m={status.Kdf.MemoryKib}KiB t={status.Kdf.Iterations} p={status.Kdf.Parallelism}"));
+            ("KDF", status.Kdf is null ? "-" : $"argon2id m={status.Kdf.MemoryKib}KiB t={status.Kdf.Iterations} p={status.Kdf.Parallelism}"),
+        ];
+        // Why requests are being refused, only while they are.
+        if (status.AuditFailure.Length > 0)
+        {
+            fields.Add(("Audit Failure", status.AuditFailure));
+        }
+        if (status.StorageFailure.Length > 0)
+        {
+            fields.Add(("Storage Failure", status.StorageFailure));
+        }
+        output.Fields([.. fields]);
     }
 }

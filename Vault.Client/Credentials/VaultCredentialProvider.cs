@@ -176,12 +176,13 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
         else
         {
             var lease = await AcquireAsync(cancellationToken).ConfigureAwait(false);
+            var skew = SkewOf(lease);
             lock (_lock)
             {
                 _lease = lease;
             }
             Publish(lease.Credential, version: null);
-            _loop = Task.Run(() => GuardAsync(() => LeaseLoopAsync(lease, _stop.Token)), CancellationToken.None);
+            _loop = Task.Run(() => GuardAsync(() => LeaseLoopAsync(lease, skew, _stop.Token)), CancellationToken.None);
         }
     }
 
@@ -210,40 +211,51 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
     /// Waits until the lease's planned replacement time (<see cref="VaultLease.ReplaceAt"/>, known
     /// from its max end at issue), takes a new one, switches to it, and retires the old one after the
     /// overlap. A lease whose renewal failed for good is replaced at once.
+    /// <para>
+    /// The lease's times are the server's clock; they are planned on this process's clock as
+    /// offsets from when the lease arrived (<paramref name="skew"/>), so a client clock that runs
+    /// ahead of the server's does not replace a lease as soon as it arrives, nor retire the old one
+    /// before the overlap.
+    /// </para>
     /// </summary>
-    private async Task LeaseLoopAsync(VaultLease lease, CancellationToken stop)
+    private async Task LeaseLoopAsync(VaultLease lease, TimeSpan skew, CancellationToken stop)
     {
         while (!stop.IsCancellationRequested)
         {
             // Not learnt from the renewal that reaches the max TTL: on a busy machine that renewal runs
             // late, and the replacement then landed at the lease's end, after the old user was dropped.
-            var wait = lease.ReplaceAt - _time.GetUtcNow();
+            var wait = lease.ReplaceAt + skew - _time.GetUtcNow();
             if (wait > TimeSpan.Zero)
             {
                 await WhenCancelledAsync(lease.Ending, stop, wait).ConfigureAwait(false);
             }
             // Renewal ending early is news only when it failed (the lease ends at ExpiresAt, or is gone
             // already); reaching the max TTL changes nothing about the plan.
-            wait = lease.ReplaceAt - _time.GetUtcNow();
+            wait = lease.ReplaceAt + skew - _time.GetUtcNow();
             if (wait > TimeSpan.Zero && lease.RenewalError is null && !lease.Expired.IsCancellationRequested)
             {
                 await WhenCancelledAsync(lease.Expired, stop, wait).ConfigureAwait(false);
             }
             var replacement = await RetryAsync(AcquireAsync, stop).ConfigureAwait(false);
+            var replacementSkew = SkewOf(replacement);
             lock (_lock)
             {
                 _lease = replacement;
                 _retiring.Add(lease);
             }
             Publish(replacement.Credential, version: null);
-            _ = RetireAsync(lease, stop);
+            _ = RetireAsync(lease, skew, stop);
             lease = replacement;
+            skew = replacementSkew;
         }
     }
 
-    private async Task RetireAsync(VaultLease lease, CancellationToken stop)
+    /// <summary>This process's clock minus the server's, as seen when <paramref name="lease"/> arrived.</summary>
+    private TimeSpan SkewOf(VaultLease lease) => _time.GetUtcNow() - lease.IssuedAt;
+
+    private async Task RetireAsync(VaultLease lease, TimeSpan skew, CancellationToken stop)
     {
-        var left = lease.ExpiresAt - _time.GetUtcNow();
+        var left = lease.ExpiresAt + skew - _time.GetUtcNow();
         var wait = left < _options.Overlap ? left : _options.Overlap;
         try
         {

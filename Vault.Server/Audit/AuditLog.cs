@@ -58,11 +58,16 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     private volatile MissingEntries? _missing;
     private volatile string? _failure;
     private Task _lastAnchorWrite = Task.CompletedTask;
+    private readonly DiskReserve _reserve;
+    // The scopes whose entries the store's current group carries (store writer thread only):
+    // given back if the group cannot be committed after all.
+    private List<AuditScope> _claimed = [];
 
-    public AuditLog(IOptions<VaultServerOptions> options, SecurityBarrier barrier, IVaultStore store, TimeProvider clock, ILogger<AuditLog> logger)
+    public AuditLog(IOptions<VaultServerOptions> options, SecurityBarrier barrier, IVaultStore store, DiskReserve reserve, TimeProvider clock, ILogger<AuditLog> logger)
     {
         _barrier = barrier;
         _store = store;
+        _reserve = reserve;
         _clock = clock;
         _logger = logger;
         var o = options.Value;
@@ -250,6 +255,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
                 scopes.Add(scope);
             }
         }
+        _claimed = scopes;
         if (scopes.Count == 0)
         {
             return;
@@ -279,10 +285,32 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
             {
                 throw;
             }
+            if (DiskReserve.IsDiskFull(ex))
+            {
+                // The entries were taken back; the reserve given up now is the room the
+                // requests' refusals are written in.
+                _reserve.ReportFull(ex);
+                throw _reserve.Refusal();
+            }
             SetFailure(ex.Message);
             AuditLogMessages.AppendFailed(_logger, scopes.Count, ex);
             throw new AuditUnavailableException("audit log unavailable: request refused");
         }
+    }
+
+    /// <summary>
+    /// The group whose entries <see cref="BeforeCommit"/> wrote was not committed (the disk had
+    /// no room for the store's log): its requests' entries are given back, so each request's end
+    /// writes one more, with the error it was answered with. Its entries said the change was
+    /// being committed; the later entry of the same request id is its outcome.
+    /// </summary>
+    public void CommitFailed(IReadOnlyList<object> tags)
+    {
+        foreach (var scope in _claimed)
+        {
+            scope.Release();
+        }
+        _claimed = [];
     }
 
     public async ValueTask DisposeAsync()
@@ -333,7 +361,18 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
             }
             try
             {
-                var head = WriteGroup(group);
+                AuditAnchorRecord? head;
+                try
+                {
+                    head = WriteGroup(group);
+                }
+                catch (IOException ex) when (DiskReserve.IsDiskFull(ex) && !_reserve.IsFull)
+                {
+                    // The disk filled: the reserve is given up for exactly this, and the group
+                    // (the refusals among them) is written once more in its room.
+                    _reserve.ReportFull(ex);
+                    head = WriteGroup(group);
+                }
                 SetFailure(null);
                 var done = group.ToArray();
                 if (head is null)
@@ -383,6 +422,13 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     /// </summary>
     private void AnchorThenAcknowledge(AuditAnchorRecord head, Pending[] group)
     {
+        if (_reserve.IsFull)
+        {
+            // The store takes no writes; the anchor catches up with the next group once it does
+            // (a log longer than its anchor is not a gap).
+            Acknowledge(group);
+            return;
+        }
         Task write;
         try
         {

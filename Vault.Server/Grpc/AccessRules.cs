@@ -6,89 +6,172 @@ using Vault.Server.Secrets;
 
 namespace Vault.Server.Grpc;
 
-/// <summary>What one RPC needs: any of <paramref name="AnyOf"/> on <paramref name="Path"/>.</summary>
+/// <summary>One access an RPC needs: any of <paramref name="AnyOf"/> on <paramref name="Path"/>.</summary>
 public readonly record struct RequiredAccess(string Path, Capability AnyOf);
 
+/// <summary>Removes from a listing what the caller may not see; <c>allows</c> is the caller's policy.</summary>
+public delegate void ResponseFilter(object response, Func<RequiredAccess, bool> allows);
+
 /// <summary>
-/// The resource path and capability every RPC needs, in one table. The interceptor checks it
-/// before any handler runs; an RPC missing from the table is refused, so a new RPC cannot be
-/// exposed by accident.
+/// What one RPC needs before it runs: every access in <see cref="All"/> (the first is the one the
+/// audit entry names), and for a listing, a <see cref="Filter"/> that drops the entries the
+/// caller could not read one by one.
+/// </summary>
+public sealed record AccessCheck(IReadOnlyList<RequiredAccess> All, ResponseFilter? Filter = null)
+{
+    public RequiredAccess Primary => All[0];
+
+    public static implicit operator AccessCheck(RequiredAccess access) => new([access]);
+}
+
+/// <summary>
+/// Every access every RPC needs, in one table: the resource and capability it acts on, and what
+/// else it touches — an admin credential a target will use, the passwords a move sends elsewhere,
+/// the accounts a set will lend. The interceptor checks all of them before any handler runs, and
+/// is the only code that asks a policy anything; an RPC missing from the table is refused, so a
+/// new RPC cannot be exposed by accident. Paths come from <see cref="ResourcePaths"/>.
 /// </summary>
 public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles, TargetManager targets, LeaseManager leases)
 {
-    /// <returns>The access needed, or null when any valid token may call (a token acting on itself).</returns>
+    /// <returns>The accesses needed, or null when any valid token may call (a token acting on itself, or on a lease it took).</returns>
     /// <exception cref="AccessDeniedException">The RPC is not in the table.</exception>
-    public RequiredAccess? For(string method, object request, CallerContext caller) => (method, request) switch
+    /// <exception cref="ValidationException">A name the paths are made of is not valid.</exception>
+    public AccessCheck? For(string method, object request, CallerContext caller) => (method, request) switch
     {
-        (_, PutSecretRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", kv.Exists(r.Path) ? Capability.Update : Capability.Create),
-        (_, GetSecretRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Read),
-        (_, ListSecretsRequest r) => new($"kv/{SecretValidation.Prefix(r.Prefix)}", Capability.List),
-        (_, DeleteSecretRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Delete),
-        (_, UndeleteSecretRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Update),
-        (_, DestroySecretRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Delete),
-        (_, GetMetadataRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Read),
-        (_, UpdateMetadataRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Update),
-        (_, DeleteMetadataRequest r) => new($"kv/{SecretValidation.Path(r.Path)}", Capability.Delete),
-        (_, CreateTokenRequest) => new("auth/token/create", Capability.Create | Capability.Update),
+        (_, PutSecretRequest r) => new RequiredAccess(ResourcePaths.Kv(r.Path), kv.Exists(r.Path) ? Capability.Update : Capability.Create),
+        (_, GetSecretRequest r) => new RequiredAccess(ResourcePaths.Kv(r.Path), Capability.Read),
+        (_, ListSecretsRequest r) => new RequiredAccess(ResourcePaths.KvPrefix(r.Prefix), Capability.List),
+        (_, DeleteSecretRequest r) => new RequiredAccess(ResourcePaths.Kv(r.Path), Capability.Delete),
+        (_, UndeleteSecretRequest r) => new RequiredAccess(ResourcePaths.Kv(r.Path), Capability.Update),
+        (_, DestroySecretRequest r) => new RequiredAccess(ResourcePaths.Kv(r.Path), Capability.Delete),
+        (_, GetMetadataRequest r) => new RequiredAccess(ResourcePaths.Kv(r.Path), Capability.Read),
+        (_, UpdateMetadataRequest r) => new RequiredAccess(ResourcePaths.Kv(r.Path), Capability.Update),
+        (_, DeleteMetadataRequest r) => new RequiredAccess(ResourcePaths.Kv(r.Path), Capability.Delete),
+        (_, CreateTokenRequest) => new RequiredAccess("auth/token/create", Capability.Create | Capability.Update),
         (_, LookupTokenRequest r) => OtherToken(r.Accessor, caller, Capability.Read),
         (_, RenewTokenRequest r) => OtherToken(r.Accessor, caller, Capability.Update),
         (_, RevokeTokenRequest r) => OtherToken(r.Accessor, caller, Capability.Delete),
-        (_, PutPolicyRequest r) => new($"sys/policy/{PolicyStore.ValidateName(r.Policy?.Name, "policy.name")}",
+        (_, PutPolicyRequest r) => new RequiredAccess(ResourcePaths.Policy(r.Policy?.Name, "policy.name"),
             policies.Exists(r.Policy!.Name) ? Capability.Update : Capability.Create),
-        (_, GetPolicyRequest r) => new($"sys/policy/{PolicyStore.ValidateName(r.Name)}", Capability.Read),
-        (_, ListPoliciesRequest) => new("sys/policy", Capability.List),
-        (_, DeletePolicyRequest r) => new($"sys/policy/{PolicyStore.ValidateName(r.Name)}", Capability.Delete),
-        (_, SealRequest) => new("sys/seal", Capability.Update),
-        (_, RotateKeyRequest) => new("sys/rotate-key", Capability.Update),
-        (_, PutRoleRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Role?.Name, "role.name")}",
+        (_, GetPolicyRequest r) => new RequiredAccess(ResourcePaths.Policy(r.Name), Capability.Read),
+        (_, ListPoliciesRequest) => new RequiredAccess(ResourcePaths.Policies, Capability.List),
+        (_, DeletePolicyRequest r) => new RequiredAccess(ResourcePaths.Policy(r.Name), Capability.Delete),
+        (_, SealRequest) => new RequiredAccess("sys/seal", Capability.Update),
+        (_, RotateKeyRequest) => new RequiredAccess("sys/rotate-key", Capability.Update),
+        (_, PutRoleRequest r) => new RequiredAccess(ResourcePaths.AppRole(r.Role?.Name, "role.name"),
             approles.Exists(r.Role!.Name) ? Capability.Update : Capability.Create),
-        (_, GetRoleRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Name)}", Capability.Read),
-        (_, ListRolesRequest) => new("auth/approle/role", Capability.List),
-        (_, DeleteRoleRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Name)}", Capability.Delete),
-        (_, GetRoleIdRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Name)}/role-id", Capability.Read),
-        (_, CreateSecretIdRequest r) => new($"auth/approle/role/{PolicyStore.ValidateName(r.Name)}/secret-id", Capability.Create | Capability.Update),
-        (_, PutTargetRequest r) => new(Target(r.Target?.Name, "target.name"), targets.Exists(r.Target!.Name) ? Capability.Update : Capability.Create),
-        (_, GetTargetRequest r) => new(Target(r.Name), Capability.Read),
-        (_, ListTargetsRequest) => new("rotation/target", Capability.List),
-        (_, DeleteTargetRequest r) => new(Target(r.Name), Capability.Delete),
-        (_, RotateTargetRequest r) => new(Target(r.Name), Capability.Rotate),
-        (_, PauseTargetRequest r) => new($"{Target(r.Name)}/pause", Capability.Update),
-        (_, ResumeTargetRequest r) => new($"{Target(r.Name)}/pause", Capability.Update),
-        (_, ListTargetHistoryRequest r) => new($"{Target(r.Name)}/history", Capability.Read),
-        (_, GetTargetCredentialRequest r) => new($"{Target(r.Name)}/credential", Capability.Read),
-        (_, WatchTargetRequest r) => new($"{Target(r.Name)}/credential", Capability.Read),
-        (_, PutDynamicRoleRequest r) => new($"lease/role/{PolicyStore.ValidateName(r.Role?.Name, "role.name")}",
-            leases.RoleExists(r.Role!.Name) ? Capability.Update : Capability.Create),
-        (_, GetDynamicRoleRequest r) => new($"lease/role/{PolicyStore.ValidateName(r.Name)}", Capability.Read),
-        (_, ListDynamicRolesRequest) => new("lease/role", Capability.List),
-        (_, DeleteDynamicRoleRequest r) => new($"lease/role/{PolicyStore.ValidateName(r.Name)}", Capability.Delete),
-        (_, IssueCredentialRequest r) => new($"lease/creds/{PolicyStore.ValidateName(r.Role, "role")}", Capability.Read),
+        (_, GetRoleRequest r) => new RequiredAccess(ResourcePaths.AppRole(r.Name), Capability.Read),
+        (_, ListRolesRequest) => new RequiredAccess(ResourcePaths.AppRoles, Capability.List),
+        (_, DeleteRoleRequest r) => new RequiredAccess(ResourcePaths.AppRole(r.Name), Capability.Delete),
+        (_, GetRoleIdRequest r) => new RequiredAccess($"{ResourcePaths.AppRole(r.Name)}/role-id", Capability.Read),
+        (_, CreateSecretIdRequest r) => new RequiredAccess($"{ResourcePaths.AppRole(r.Name)}/secret-id", Capability.Create | Capability.Update),
+        (_, PutTargetRequest r) => PutTarget(r),
+        (_, GetTargetRequest r) => new RequiredAccess(ResourcePaths.Target(r.Name), Capability.Read),
+        (_, ListTargetsRequest) => new AccessCheck([new(ResourcePaths.Targets, Capability.List)], ReadableTargetsOnly),
+        (_, DeleteTargetRequest r) => new RequiredAccess(ResourcePaths.Target(r.Name), Capability.Delete),
+        (_, RotateTargetRequest r) => new RequiredAccess(ResourcePaths.Target(r.Name), Capability.Rotate),
+        (_, PauseTargetRequest r) => new RequiredAccess($"{ResourcePaths.Target(r.Name)}/pause", Capability.Update),
+        (_, ResumeTargetRequest r) => new RequiredAccess($"{ResourcePaths.Target(r.Name)}/pause", Capability.Update),
+        (_, ListTargetHistoryRequest r) => new RequiredAccess($"{ResourcePaths.Target(r.Name)}/history", Capability.Read),
+        (_, GetTargetCredentialRequest r) => new RequiredAccess(ResourcePaths.TargetCredential(r.Name), Capability.Read),
+        (_, WatchTargetRequest r) => new RequiredAccess(ResourcePaths.TargetCredential(r.Name), Capability.Read),
+        (_, PutDynamicRoleRequest r) => PutDynamicRole(r),
+        (_, GetDynamicRoleRequest r) => new RequiredAccess(ResourcePaths.DynamicRole(r.Name), Capability.Read),
+        (_, ListDynamicRolesRequest) => new RequiredAccess(ResourcePaths.DynamicRoles, Capability.List),
+        (_, DeleteDynamicRoleRequest r) => new RequiredAccess(ResourcePaths.DynamicRole(r.Name), Capability.Delete),
+        (_, IssueCredentialRequest r) => new RequiredAccess(ResourcePaths.DynamicCredentials(r.Role), Capability.Read),
         (_, RenewLeaseRequest r) => OwnLease(r.LeaseId, caller, Capability.Update),
         (_, RevokeLeaseRequest r) => OwnLease(r.LeaseId, caller, Capability.Delete),
         (_, LookupLeaseRequest r) => OwnLease(r.LeaseId, caller, Capability.Read),
-        (_, RevokeLeasePrefixRequest r) => new($"lease/id/{LeaseManager.ValidatePrefix(r.Prefix)}", Capability.Delete),
-        (_, ListLeasesRequest r) => new($"lease/id/{LeaseManager.ValidatePrefix(r.Prefix)}", Capability.List),
-        (_, PutCheckoutSetRequest r) => new($"lease/set/{PolicyStore.ValidateName(r.Set?.Name, "set.name")}",
-            leases.SetExists(r.Set!.Name) ? Capability.Update : Capability.Create),
-        (_, GetCheckoutSetRequest r) => new($"lease/set/{PolicyStore.ValidateName(r.Name)}", Capability.Read),
-        (_, ListCheckoutSetsRequest) => new("lease/set", Capability.List),
-        (_, DeleteCheckoutSetRequest r) => new($"lease/set/{PolicyStore.ValidateName(r.Name)}", Capability.Delete),
-        (_, CheckoutAccountRequest r) => new($"lease/set/{PolicyStore.ValidateName(r.Set, "set")}", Capability.Checkout),
-        (_, LeaseStaticCredentialRequest r) => new($"{Target(r.Target, "target")}/credential", Capability.Read),
-        (_, TailAuditRequest) => new("sys/audit", Capability.Read),
-        (_, VerifyAuditRequest) => new("sys/audit", Capability.Read),
-        (_, HashAuditRequest) => new("sys/audit/hash", Capability.Update),
-        (_, AcknowledgeAuditGapRequest) => new("sys/audit/acknowledge", Capability.Update),
-        (_, ArchiveAuditRequest) => new("sys/audit/archive", Capability.Update),
+        (_, RevokeLeasePrefixRequest r) => new RequiredAccess(ResourcePaths.LeasePrefix(r.Prefix), Capability.Delete),
+        (_, ListLeasesRequest r) => new RequiredAccess(ResourcePaths.LeasePrefix(r.Prefix), Capability.List),
+        (_, PutCheckoutSetRequest r) => PutCheckoutSet(r),
+        (_, GetCheckoutSetRequest r) => new RequiredAccess(ResourcePaths.CheckoutSet(r.Name), Capability.Read),
+        (_, ListCheckoutSetsRequest) => new RequiredAccess(ResourcePaths.CheckoutSets, Capability.List),
+        (_, DeleteCheckoutSetRequest r) => new RequiredAccess(ResourcePaths.CheckoutSet(r.Name), Capability.Delete),
+        (_, CheckoutAccountRequest r) => new RequiredAccess(ResourcePaths.CheckoutSet(r.Set, "set"), Capability.Checkout),
+        (_, LeaseStaticCredentialRequest r) => new RequiredAccess(ResourcePaths.TargetCredential(r.Target, "target"), Capability.Read),
+        (_, TailAuditRequest) => new RequiredAccess("sys/audit", Capability.Read),
+        (_, VerifyAuditRequest) => new RequiredAccess("sys/audit", Capability.Read),
+        (_, HashAuditRequest) => new RequiredAccess("sys/audit/hash", Capability.Update),
+        (_, AcknowledgeAuditGapRequest) => new RequiredAccess("sys/audit/acknowledge", Capability.Update),
+        (_, ArchiveAuditRequest) => new RequiredAccess("sys/audit/archive", Capability.Update),
         _ => throw new AccessDeniedException($"{method} has no access rule"),
     };
 
-    private static string Target(string? name, string field = "name") => $"rotation/target/{PolicyStore.ValidateName(name, field)}";
+    /// <summary>
+    /// Registering or changing a target. Whoever points it at an admin credential must be allowed
+    /// to read that credential (the vault presents it to a host the caller chooses), and to
+    /// update it if the vault is to manage it. Moving an existing target (another host, database,
+    /// options or admin credential: <see cref="TargetManager.Moves"/>) sends its stored passwords
+    /// to the new place, so it needs what reading them needs, and the old admin credential.
+    /// </summary>
+    private AccessCheck PutTarget(PutTargetRequest request)
+    {
+        var target = request.Target ?? throw new ValidationException("target", "is required");
+        List<RequiredAccess> all = [new(ResourcePaths.Target(target.Name, "target.name"), targets.Exists(target.Name) ? Capability.Update : Capability.Create)];
+        var existing = targets.TryGet(target.Name);
+        if (target.AdminSecret.Length > 0)
+        {
+            var adminSecret = ResourcePaths.Kv(target.AdminSecret, "target.admin_secret");
+            all.Add(new(adminSecret, Capability.Read));
+            if (target.ManagesAdminSecret)
+            {
+                all.Add(new(adminSecret, Capability.Update));
+            }
+        }
+        if (existing is not null && TargetManager.Moves(existing, TargetGrpcService.ToSpec(target)))
+        {
+            all.Add(new(ResourcePaths.TargetCredential(target.Name), Capability.Read));
+            if (existing.AdminSecret.Length > 0)
+            {
+                all.Add(new(ResourcePaths.Kv(existing.AdminSecret), Capability.Read));
+            }
+        }
+        return new AccessCheck(all);
+    }
+
+    /// <summary>A role's statements run as its target's admin credential: it needs what reading the target and that credential needs.</summary>
+    private AccessCheck PutDynamicRole(PutDynamicRoleRequest request)
+    {
+        var role = request.Role ?? throw new ValidationException("role", "is required");
+        List<RequiredAccess> all = [new(ResourcePaths.DynamicRole(role.Name, "role.name"), leases.RoleExists(role.Name) ? Capability.Update : Capability.Create)];
+        if (role.Target.Length > 0)
+        {
+            all.Add(new(ResourcePaths.Target(role.Target, "role.target"), Capability.Read));
+            if (targets.TryGet(role.Target) is { } target)
+            {
+                all.Add(new(ResourcePaths.Kv(target.AdminSecret), Capability.Read));
+            }
+        }
+        return new AccessCheck(all);
+    }
+
+    /// <summary>Lending an account hands out its password: a set needs what reading each of its targets' passwords needs.</summary>
+    private AccessCheck PutCheckoutSet(PutCheckoutSetRequest request)
+    {
+        var set = request.Set ?? throw new ValidationException("set", "is required");
+        List<RequiredAccess> all = [new(ResourcePaths.CheckoutSet(set.Name, "set.name"), leases.SetExists(set.Name) ? Capability.Update : Capability.Create)];
+        for (var i = 0; i < set.Targets.Count; i++)
+        {
+            all.Add(new(ResourcePaths.TargetCredential(set.Targets[i], $"set.targets[{i}]"), Capability.Read));
+        }
+        return new AccessCheck(all);
+    }
+
+    /// <summary>A listing of targets shows only those the caller may read.</summary>
+    private static void ReadableTargetsOnly(object response, Func<RequiredAccess, bool> allows)
+    {
+        var list = (ListTargetsResponse)response;
+        var readable = list.Targets.Where(t => allows(new(ResourcePaths.Target(t.Name), Capability.Read))).ToList();
+        list.Targets.Clear();
+        list.Targets.AddRange(readable);
+    }
 
     /// <summary>The token that took a lease may act on it; anyone else needs the capability on <c>lease/id/&lt;id&gt;</c>.</summary>
-    private RequiredAccess? OwnLease(string leaseId, CallerContext caller, Capability capability) =>
-        leases.HolderOf(leaseId) == caller.Accessor ? null : new RequiredAccess($"lease/id/{leaseId}", capability);
+    private AccessCheck? OwnLease(string leaseId, CallerContext caller, Capability capability) =>
+        leases.HolderOf(leaseId) == caller.Accessor ? null : new RequiredAccess(ResourcePaths.Lease(leaseId), capability);
 
-    private static RequiredAccess? OtherToken(string accessor, CallerContext caller, Capability capability) =>
-        accessor.Length == 0 || accessor == caller.Accessor ? null : new RequiredAccess($"auth/token/accessors/{TokenManager.ValidateAccessor(accessor)}", capability);
+    private static AccessCheck? OtherToken(string accessor, CallerContext caller, Capability capability) =>
+        accessor.Length == 0 || accessor == caller.Accessor ? null : new RequiredAccess(ResourcePaths.TokenAccessor(accessor), capability);
 }

@@ -7,27 +7,12 @@ using Vault.Server.Leases;
 namespace Vault.Server.Grpc;
 
 /// <summary>Dynamic roles and leases over gRPC: maps messages to <see cref="LeaseManager"/>.</summary>
-public sealed class LeaseGrpcService(LeaseManager leases, Rotation.TargetManager targets, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) : LeaseService.LeaseServiceBase
+public sealed class LeaseGrpcService(LeaseManager leases, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) : LeaseService.LeaseServiceBase
 {
     public override async Task<DynamicRole> PutDynamicRole(PutDynamicRoleRequest request, ServerCallContext context)
     {
         var role = request.Role ?? throw new ValidationException("role", "is required");
-        PolicyStore.ValidateName(role.Name, "role.name");
-        // The role's statements run as the target's admin credential: only for whoever may read
-        // the target and that credential itself (as registering the target needed).
-        if (role.Target.Length > 0)
-        {
-            PolicyStore.ValidateName(role.Target, "role.target");
-            var acl = VaultInterceptor.Caller(context).Acl;
-            if (!acl.Allows($"rotation/target/{role.Target}", Capability.Read))
-            {
-                throw new AccessDeniedException($"permission denied: a role on target '{role.Target}' needs read on rotation/target/{role.Target}");
-            }
-            if (targets.TryGet(role.Target) is { } target && !acl.Allows($"kv/{target.AdminSecret}", Capability.Read))
-            {
-                throw new AccessDeniedException($"permission denied: a role on target '{role.Target}' runs its statements as that target's admin and needs read on kv/{target.AdminSecret}");
-            }
-        }
+        // Access to the target and its admin credential was checked with the request (AccessRules).
         var record = await leases.PutRoleAsync(role.Name, role.Target, role.CreationStatements,
             role.DefaultTtl.AsTimeSpan("role.default_ttl"), role.MaxTtl.AsTimeSpan("role.max_ttl"), context.CancellationToken);
         return ToProto(role.Name, record);
@@ -78,17 +63,7 @@ public sealed class LeaseGrpcService(LeaseManager leases, Rotation.TargetManager
     public override async Task<CheckoutSet> PutCheckoutSet(PutCheckoutSetRequest request, ServerCallContext context)
     {
         var set = request.Set ?? throw new ValidationException("set", "is required");
-        PolicyStore.ValidateName(set.Name, "set.name");
-        var acl = VaultInterceptor.Caller(context).Acl;
-        for (var i = 0; i < set.Targets.Count; i++)
-        {
-            // Lending an account hands out its password: only for whoever may read that password.
-            PolicyStore.ValidateName(set.Targets[i], $"set.targets[{i}]");
-            if (!acl.Allows($"rotation/target/{set.Targets[i]}/credential", Capability.Read))
-            {
-                throw new AccessDeniedException($"permission denied: a set lending target '{set.Targets[i]}' needs read on rotation/target/{set.Targets[i]}/credential");
-            }
-        }
+        // Read access to every lent target's password was checked with the request (AccessRules).
         var record = await leases.PutSetAsync(set.Name, set.Targets, set.DefaultTtl.AsTimeSpan("set.default_ttl"), set.MaxTtl.AsTimeSpan("set.max_ttl"), context.CancellationToken);
         return ToProto(set.Name, record);
     }

@@ -10,7 +10,7 @@ using Vault.Server.Secrets;
 namespace Vault.Server.Grpc;
 
 /// <summary>Init, unseal, seal, status and key rotation.</summary>
-public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RewrapService rewrap, Audit.AuditLog audit, IOptions<VaultServerOptions> options)
+public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RewrapService rewrap, Audit.AuditLog audit, Storage.IVaultStore store, IOptions<VaultServerOptions> options)
     : SystemService.SystemServiceBase
 {
     public override async Task<InitResponse> Init(InitRequest request, ServerCallContext context)
@@ -62,6 +62,7 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
             response.RewrapInProgress = rewrap.InProgress;
         }
         response.AuditFailure = audit.Failure ?? "";
+        response.StorageFailure = store.Failure ?? "";
         if (storedKdf is { } kdf)
         {
             response.Kdf = new Protocol.V1.KdfParameters { MemoryKib = (uint)kdf.MemoryKib, Iterations = (uint)kdf.Iterations, Parallelism = (uint)kdf.Parallelism };

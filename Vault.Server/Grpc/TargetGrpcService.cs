@@ -10,7 +10,7 @@ using DomainPolicy = Vault.Rotators.Passwords.PasswordPolicy;
 namespace Vault.Server.Grpc;
 
 /// <summary>Rotation targets over gRPC: maps messages to <see cref="TargetManager"/> and <see cref="RotationEngine"/>.</summary>
-public sealed class TargetGrpcService(TargetManager targets, RotationEngine engine, Leases.LeaseManager leases, IHostApplicationLifetime lifetime) : TargetService.TargetServiceBase
+public sealed class TargetGrpcService(TargetManager targets, RotationEngine engine, Leases.TargetLeaseRules targetRules, IHostApplicationLifetime lifetime) : TargetService.TargetServiceBase
 {
     private const int DefaultHistory = 50;
     private const int MaxHistoryPage = 1000;
@@ -18,30 +18,40 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
     public override async Task<Target> PutTarget(PutTargetRequest request, ServerCallContext context)
     {
         var target = request.Target ?? throw new ValidationException("target", "is required");
-        // Whoever points a target at an admin credential must be allowed to read it: the vault
-        // presents it to the target's host, which the caller chooses.
-        if (!string.IsNullOrEmpty(target.AdminSecret))
+        var spec = ToSpec(target);
+        TargetRecord? record = null;
+        // Under the target's rotation lock: a rotation must not set a password on one host and
+        // store it for another.
+        await engine.ExclusiveAsync(target.Name, async () =>
         {
-            try
+            var existing = targets.TryGet(target.Name);
+            var moves = existing is not null && TargetManager.Moves(existing, spec);
+            if (moves && !AuthorisedToMove(target.Name, existing!, context))
             {
-                SecretValidation.Path(target.AdminSecret);
+                throw new VersionConflictException($"target '{target.Name}' changed while the request was checked (it would now move it); retry");
             }
-            catch (ValidationException ex)
-            {
-                throw new ValidationException("target.admin_secret", ex.Message);
-            }
-            var acl = VaultInterceptor.Caller(context).Acl;
-            if (!acl.Allows($"kv/{target.AdminSecret}", Capability.Read))
-            {
-                throw new AccessDeniedException($"permission denied: registering a target with admin secret '{target.AdminSecret}' needs read on kv/{target.AdminSecret}");
-            }
-            // The vault will write verified passwords into a secret it manages.
-            if (target.ManagesAdminSecret && !acl.Allows($"kv/{target.AdminSecret}", Capability.Update))
-            {
-                throw new AccessDeniedException($"permission denied: managing admin secret '{target.AdminSecret}' needs update on kv/{target.AdminSecret}");
-            }
+            targetRules.CheckPut(target.Name, spec, request.RotateNow, moves);
+            record = await targets.PutAsync(spec, request.RotateNow, Empty(request.CurrentPassword), Empty(request.SecondCurrentPassword), verify: !request.SkipVerification, context.CancellationToken);
+        }, context.CancellationToken);
+        return ToProto(target.Name, record!);
+    }
+
+    /// <summary>Whether the request was checked for moving <paramref name="existing"/> as it is now (see <see cref="AccessRules"/>).</summary>
+    private static bool AuthorisedToMove(string name, TargetRecord existing, ServerCallContext context)
+    {
+        var authorised = VaultInterceptor.Authorised(context);
+        return authorised.Contains(new RequiredAccess(ResourcePaths.TargetCredential(name), Capability.Read))
+            && (existing.AdminSecret.Length == 0 || authorised.Contains(new RequiredAccess(ResourcePaths.Kv(existing.AdminSecret), Capability.Read)));
+    }
+
+    /// <summary>The domain's specification of a target, from its message (the access table reads it too).</summary>
+    internal static TargetSpec ToSpec(Target target)
+    {
+        if (target.Connection?.Port > 65535)
+        {
+            throw new ValidationException("target.connection.port", "must be between 1 and 65535 (0 for the kind's default)");
         }
-        var spec = new TargetSpec(
+        return new TargetSpec(
             target.Name,
             target.Kind,
             target.Connection?.Host ?? "",
@@ -64,43 +74,6 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
             target.Schedule?.WindowStart,
             target.Schedule?.WindowEnd,
             target.Schedule?.MaxJitter.AsTimeSpan("target.schedule.max_jitter"));
-        if (target.Connection?.Port > 65535)
-        {
-            throw new ValidationException("target.connection.port", "must be between 1 and 65535 (0 for the kind's default)");
-        }
-        TargetRecord? record = null;
-        // Under the target's rotation lock: a rotation must not set a password on one host and
-        // store it for another.
-        await engine.ExclusiveAsync(target.Name, async () =>
-        {
-            if (leases.SetOf(target.Name) is { } set
-                && (spec.AlternatingUsers || spec.ManagesAdminSecret || spec.Interval is not null || !string.IsNullOrWhiteSpace(spec.Cron)))
-            {
-                // Its password changes only at check-in; anything else would kill a holder's copy.
-                throw new PreconditionException($"target '{target.Name}' is lent by set '{set}': it must stay single-user with no schedule");
-            }
-            if (request.RotateNow && leases.IsLent(target.Name))
-            {
-                throw new PreconditionException($"target '{target.Name}' is checked out; it rotates when checked in");
-            }
-            if (targets.TryGet(target.Name) is { } existingTarget && Moves(existingTarget, spec))
-            {
-                if (leases.HasLeasesOn(target.Name))
-                {
-                    // Leases remember the user, not where it lives: ending them needs the old place.
-                    throw new PreconditionException($"target '{target.Name}' has live leases; revoke them before moving it");
-                }
-                // Moving a target sends its stored passwords to the new place: only for whoever
-                // could read them (and the old admin credential) anyway.
-                var acl = VaultInterceptor.Caller(context).Acl;
-                if (!acl.Allows($"rotation/target/{target.Name}/credential", Capability.Read) || !acl.Allows($"kv/{existingTarget.AdminSecret}", Capability.Read))
-                {
-                    throw new AccessDeniedException($"permission denied: moving target '{target.Name}' (connection or admin secret) needs read on rotation/target/{target.Name}/credential and on kv/{existingTarget.AdminSecret}");
-                }
-            }
-            record = await targets.PutAsync(spec, request.RotateNow, Empty(request.CurrentPassword), Empty(request.SecondCurrentPassword), verify: !request.SkipVerification, context.CancellationToken);
-        }, context.CancellationToken);
-        return ToProto(target.Name, record!);
     }
 
     public override Task<Target> GetTarget(GetTargetRequest request, ServerCallContext context) =>
@@ -108,28 +81,15 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
 
     public override Task<ListTargetsResponse> ListTargets(ListTargetsRequest request, ServerCallContext context)
     {
+        // Only the targets the caller may read reach it: the access table filters the listing.
         var response = new ListTargetsResponse();
-        var acl = VaultInterceptor.Caller(context).Acl;
-        response.Targets.AddRange(targets.List()
-            .Where(t => acl.Allows($"rotation/target/{t.Name}", Capability.Read))
-            .Select(t => ToProto(t.Name, t.Record)));
+        response.Targets.AddRange(targets.List().Select(t => ToProto(t.Name, t.Record)));
         return Task.FromResult(response);
     }
 
     public override async Task<DeleteTargetResponse> DeleteTarget(DeleteTargetRequest request, ServerCallContext context)
     {
-        if (leases.RolesOn(request.Name) is { Count: > 0 } roles)
-        {
-            throw new PreconditionException($"target '{request.Name}' is used by dynamic role(s) {string.Join(", ", roles)}; delete them first");
-        }
-        if (leases.SetOf(request.Name) is { } set)
-        {
-            throw new PreconditionException($"target '{request.Name}' is lent by check-out set '{set}'; remove it from the set first");
-        }
-        if (leases.HasLeasesOn(request.Name))
-        {
-            throw new PreconditionException($"target '{request.Name}' has live leases; revoke them first");
-        }
+        targetRules.CheckDelete(request.Name);
         await engine.ExclusiveAsync(request.Name, () => targets.DeleteAsync(request.Name, request.Force, context.CancellationToken), context.CancellationToken);
         return new DeleteTargetResponse();
     }
@@ -137,10 +97,7 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
     public override async Task<RotateTargetResponse> RotateTarget(RotateTargetRequest request, ServerCallContext context)
     {
         targets.Get(request.Name);
-        if (leases.IsLent(request.Name))
-        {
-            throw new PreconditionException($"target '{request.Name}' is checked out; it rotates when checked in");
-        }
+        targetRules.CheckRotate(request.Name);
         // The rotation runs to its end even if the caller goes away: stopping between steps would
         // only leave a pending password for reconciliation.
         var entry = await engine.RotateAsync(request.Name, RotationTriggers.Manual, lifetime.ApplicationStopping).WaitAsync(context.CancellationToken);
@@ -247,15 +204,6 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
         policy.RequireLower, policy.RequireUpper, policy.RequireDigit, policy.RequireSymbol);
 
     private static string? Empty(string value) => value.Length == 0 ? null : value;
-
-    private static bool Moves(TargetRecord existing, TargetSpec spec) =>
-        !string.Equals(existing.Host, spec.Host.Trim(), StringComparison.Ordinal)
-        || existing.Port != spec.Port
-        || !string.Equals(existing.Database, spec.Database ?? "", StringComparison.Ordinal)
-        || !string.Equals(existing.AdminSecret, spec.AdminSecret, StringComparison.Ordinal)
-        || existing.ManagesAdminSecret != spec.ManagesAdminSecret
-        || existing.Options.Count != spec.Options.Count
-        || existing.Options.Any(o => !spec.Options.TryGetValue(o.Key, out var v) || v != o.Value);
 
     internal static Target ToProto(string name, TargetRecord record)
     {

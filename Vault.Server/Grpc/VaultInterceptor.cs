@@ -16,12 +16,21 @@ namespace Vault.Server.Grpc;
 public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager tokens, AccessRules rules, AuditLog audit, ILogger<VaultInterceptor> logger) : Interceptor
 {
     private const string AuthKey = "vault.auth";
+    private const string AccessKey = "vault.access";
 
     /// <summary>The caller of the current RPC, set by the interceptor.</summary>
     public static CallerContext Caller(ServerCallContext context) =>
         context.UserState.TryGetValue(AuthKey, out var auth) && auth is CallerContext ctx
             ? ctx
             : throw new UnauthenticatedException("no authenticated caller");
+
+    /// <summary>
+    /// The accesses the current RPC was authorised with. A handler that finds, under its lock,
+    /// that the request now needs more than was checked (the resource changed meanwhile) refuses
+    /// rather than act on the stale check.
+    /// </summary>
+    public static IReadOnlyList<RequiredAccess> Authorised(ServerCallContext context) =>
+        context.UserState.TryGetValue(AccessKey, out var check) && check is AccessCheck c ? c.All : [];
 
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
@@ -54,6 +63,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         }
         var trail = new AuditScope(context.GetHttpContext().TraceIdentifier, RpcNames.For(request));
         TResponse? response = default;
+        AccessCheck? check = null;
         RpcException? failure = null;
         // Every write the request makes carries it, so its entry commits with the first of them.
         AuditScope.Current = trail;
@@ -67,7 +77,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             }
             else
             {
-                Authorize(request, context, trail);
+                check = Authorize(request, context, trail);
             }
             if (request is SealRequest)
             {
@@ -75,6 +85,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
                 await AppendAsync(context, trail, failure: null);
             }
             response = await continuation(request, context);
+            Filter(check, response, context);
             if (request is SealRequest || trail.Recorded)
             {
                 // Recorded already: with the seal's own entry, or with the request's first commit.
@@ -182,17 +193,36 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
 
     private static RpcException StreamingRefused() => new(new Status(StatusCode.PermissionDenied, "streaming RPC has no access rule"));
 
-    private void Authorize(object request, ServerCallContext context, AuditScope trail)
+    /// <summary>Checks every access the RPC needs (<see cref="AccessRules"/>); the check, for its response filter, or null.</summary>
+    private AccessCheck? Authorize(object request, ServerCallContext context, AuditScope trail)
     {
         trail.Credential = BearerToken(context);
         var caller = tokens.Resolve(trail.Credential);
         context.UserState[AuthKey] = caller;
         trail.Accessor = caller.Accessor;
-        var required = rules.For(context.Method, request, caller);
-        trail.Path = required?.Path ?? "";
-        if (required is { } access && !caller.Acl.Allows(access.Path, access.AnyOf))
+        var check = rules.For(context.Method, request, caller);
+        trail.Path = check?.Primary.Path ?? "";
+        if (check is not null)
         {
-            throw new AccessDeniedException($"permission denied: {Capabilities.Describe(access.AnyOf)} on '{access.Path}' is not granted");
+            context.UserState[AccessKey] = check;
+        }
+        foreach (var access in check?.All ?? [])
+        {
+            if (!caller.Acl.Allows(access.Path, access.AnyOf))
+            {
+                throw new AccessDeniedException($"permission denied: {Capabilities.Describe(access.AnyOf)} on '{access.Path}' is not granted");
+            }
+        }
+        return check;
+    }
+
+    /// <summary>Drops from a listing what the caller may not see, as the RPC's access check says.</summary>
+    private static void Filter(AccessCheck? check, object? response, ServerCallContext context)
+    {
+        if (check?.Filter is { } filter && response is not null)
+        {
+            var acl = Caller(context).Acl;
+            filter(response, access => acl.Allows(access.Path, access.AnyOf));
         }
     }
 
@@ -219,7 +249,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             AccessDeniedException => new Status(StatusCode.PermissionDenied, ex.Message),
             DataIntegrityException => new Status(StatusCode.DataLoss, ex.Message),
             AuditUnavailableException or UnavailableException => new Status(StatusCode.Unavailable, ex.Message),
-            RateLimitedException => new Status(StatusCode.ResourceExhausted, ex.Message),
+            RateLimitedException or DiskFullException => new Status(StatusCode.ResourceExhausted, ex.Message),
             OperationCanceledException when context.CancellationToken.IsCancellationRequested => new Status(StatusCode.Cancelled, "request cancelled"),
             _ => new Status(StatusCode.Internal, "internal error"),
         };

@@ -3,11 +3,12 @@ using Grpc.HealthCheck;
 using Microsoft.Extensions.Hosting;
 using Vault.Server.Audit;
 using Vault.Server.Crypto;
+using Vault.Server.Storage;
 
 namespace Vault.Server.Hosting;
 
-/// <summary>Keeps the standard gRPC health service in step: NOT_SERVING while sealed or while the audit log fails.</summary>
-public sealed class SealHealthPublisher(SecurityBarrier barrier, AuditLog audit, HealthServiceImpl health) : IHostedService
+/// <summary>Keeps the standard gRPC health service in step: NOT_SERVING while sealed, while the audit log fails, or while the store refuses writes (a full disk).</summary>
+public sealed class SealHealthPublisher(SecurityBarrier barrier, AuditLog audit, IVaultStore store, HealthServiceImpl health) : IHostedService
 {
     private static readonly string[] Services = ["", "vault.v1.KvService", "vault.v1.TokenService", "vault.v1.PolicyService", "vault.v1.SystemService", "vault.v1.AuditService", "vault.v1.AppRoleService"];
 
@@ -15,6 +16,7 @@ public sealed class SealHealthPublisher(SecurityBarrier barrier, AuditLog audit,
     {
         barrier.SealStateChanged += Publish;
         audit.FailingChanged += Publish;
+        store.FailingChanged += Publish;
         Publish(barrier.IsSealed);
         return Task.CompletedTask;
     }
@@ -23,12 +25,13 @@ public sealed class SealHealthPublisher(SecurityBarrier barrier, AuditLog audit,
     {
         barrier.SealStateChanged -= Publish;
         audit.FailingChanged -= Publish;
+        store.FailingChanged -= Publish;
         return Task.CompletedTask;
     }
 
     private void Publish(bool _)
     {
-        var status = barrier.IsSealed || audit.Failure is not null ? HealthCheckResponse.Types.ServingStatus.NotServing : HealthCheckResponse.Types.ServingStatus.Serving;
+        var status = barrier.IsSealed || audit.Failure is not null || store.Failure is not null ? HealthCheckResponse.Types.ServingStatus.NotServing : HealthCheckResponse.Types.ServingStatus.Serving;
         foreach (var service in Services)
         {
             health.SetStatus(service, status);

@@ -125,6 +125,11 @@ public static class VaultServerHost
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new DiskReserve(
+            sp.GetRequiredService<IOptions<VaultServerOptions>>().Value.DataDir!,
+            sp.GetRequiredService<IOptions<VaultServerOptions>>().Value.ReservedDiskBytes,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<DiskReserve>>()));
         services.AddSingleton<IVaultStore>(sp => new LiteDbStore(
             sp.GetRequiredService<IOptions<VaultServerOptions>>().Value.DataDir!,
             sp.GetRequiredService<ILogger<LiteDbStore>>(),
@@ -136,7 +141,8 @@ public static class VaultServerHost
                 typeof(DynamicRoleRecord), typeof(LeaseRecord), typeof(CheckoutSetRecord),
                 typeof(AuditAnchorRecord), typeof(AuditGapRecord),
             ],
-            Collections.All));
+            Collections.All,
+            reserve: sp.GetRequiredService<DiskReserve>()));
         services.AddSingleton<SecurityBarrier>();
         services.AddSingleton<KvEngine>();
         services.AddSingleton<PolicyStore>();
@@ -162,6 +168,7 @@ public static class VaultServerHost
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<LeaseManager>();
+        services.AddSingleton<TargetLeaseRules>();
         services.AddSingleton<LeaseReaper>();
         services.AddHostedService(sp => sp.GetRequiredService<LeaseReaper>());
         services.AddSingleton<HealthServiceImpl>();

@@ -65,6 +65,14 @@ public sealed class VaultServerOptions : IValidatableObject
     /// </summary>
     public int MaxMessageBytes => Math.Max(4 * 1024 * 1024, MaxSecretBytes + MessageOverheadBytes);
 
+    /// <summary>
+    /// Space held back on the data directory's filesystem (a file of zeros, <c>reserved-space</c>):
+    /// given up when the disk fills, so that the refusals can still be audited and acknowledged
+    /// writes moved into the data file; writes resume once it can be set aside again. 0: none.
+    /// </summary>
+    [Range(0, long.MaxValue)]
+    public long ReservedDiskBytes { get; set; } = Storage.DiskReserve.DefaultBytes;
+
     /// <summary>How audit entries are flushed: Grouped (one fsync per group of concurrent entries) or EveryEntry.</summary>
     public Audit.AuditFlush AuditFlush { get; set; } = Audit.AuditFlush.Grouped;
 

@@ -62,6 +62,20 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
 
     private sealed record ManagerIndex(long Version, ILookup<string, string> Managers);
 
+    /// <summary>
+    /// Whether <paramref name="spec"/> moves the target recorded as <paramref name="existing"/>:
+    /// another host, port, database, connection options or admin credential. Its stored passwords
+    /// then go to the new place, which needs more than changing its schedule does.
+    /// </summary>
+    public static bool Moves(TargetRecord existing, TargetSpec spec) =>
+        !string.Equals(existing.Host, spec.Host.Trim(), StringComparison.Ordinal)
+        || existing.Port != spec.Port
+        || !string.Equals(existing.Database, spec.Database ?? "", StringComparison.Ordinal)
+        || !string.Equals(existing.AdminSecret, spec.AdminSecret, StringComparison.Ordinal)
+        || existing.ManagesAdminSecret != spec.ManagesAdminSecret
+        || existing.Options.Count != spec.Options.Count
+        || existing.Options.Any(o => !spec.Options.TryGetValue(o.Key, out var v) || v != o.Value);
+
     public bool Exists(string name) => store.Get<TargetRecord>(Collections.RotationTargets, name) is not null;
 
     /// <summary>Registers or updates a target.</summary>

@@ -15,6 +15,13 @@ public interface ICommitParticipant
     /// with that exception and none of its writes apply.
     /// </summary>
     void BeforeCommit(IReadOnlyList<object> tags, IStoreWriter writer);
+
+    /// <summary>
+    /// Called on the writer thread when a group whose <see cref="BeforeCommit"/> returned could
+    /// not be committed after all, and nothing of it applied: the disk refused its log append for
+    /// want of space. The units fail with <see cref="DiskFullException"/>.
+    /// </summary>
+    void CommitFailed(IReadOnlyList<object> tags);
 }
 
 /// <summary>The tag that writes queued from the current asynchronous flow carry into their commit.</summary>

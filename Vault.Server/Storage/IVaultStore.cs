@@ -44,6 +44,15 @@ public interface IVaultStore : IStoreReader, IDisposable
 
     /// <summary>Bytes of acknowledged changes the store still holds in memory (not yet in its data file).</summary>
     long PendingBytes { get; }
+
+    /// <summary>
+    /// Why the store refuses writes — the disk is full (until space is freed), or it could not
+    /// make a write durable (until a restart) — or null while it takes them.
+    /// </summary>
+    string? Failure { get; }
+
+    /// <summary>Raised when the store starts or stops refusing writes, with whether it now does.</summary>
+    event Action<bool>? FailingChanged;
 }
 
 /// <summary>Collection names, kept in one place.</summary>

@@ -35,7 +35,9 @@ public sealed class LiteDbStore : IVaultStore
     private static readonly TimeSpan DefaultApplyInterval = TimeSpan.FromMilliseconds(200);
     private static readonly BsonMapper Mapper = CreateMapper();
 
-    private readonly LiteDatabase _db;
+    // Replaced (under the write lock) after LiteDB fails for want of space: its engine refuses
+    // every later call, and reopening the file is how it recovers.
+    private LiteDatabase _db;
     // A second handle on the data file, used only to fsync it: fsync flushes the file, not
     // the descriptor, so this covers what LiteDB wrote through its own handles.
     private readonly FileStream _dataSync;
@@ -54,6 +56,8 @@ public sealed class LiteDbStore : IVaultStore
     private readonly AutoResetEvent _applied = new(false);
     private readonly ILogger _logger;
     private readonly string _directory;
+    private readonly string _path;
+    private readonly DiskReserve _reserve;
     private readonly TimeSpan _applyInterval;
     // LiteDB reads share this lock; changing the data file takes it alone (see ApplyPending).
     private readonly ReaderWriterLockSlim _storeLock = new();
@@ -67,6 +71,11 @@ public sealed class LiteDbStore : IVaultStore
     private long _pendingBytes;
     private volatile IOException? _failure;
     private ICommitParticipant? _participant;
+    // LiteDB could not roll back a failed commit. Its engine then holds a transaction that
+    // throws when disposed, and LiteDB 5 disposes it again from a finalizer, which ends the
+    // process (LiteDB issues 2561, 2586): such an engine is never disposed, only kept alive.
+    private bool _engineBroken;
+    private static readonly List<LiteDatabase> BrokenEngines = [];
 
     /// <param name="dataDirectory">Where vault.db and the write-ahead log live.</param>
     /// <param name="logger">Store log.</param>
@@ -78,16 +87,21 @@ public sealed class LiteDbStore : IVaultStore
     /// LiteDB 5 corrupts a reader's snapshot ("page type must be collection page") when a
     /// collection is created by a commit while another thread reads it.</param>
     /// <param name="cacheBytes">Memory for documents kept to serve reads (0: none).</param>
-    public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes = null, IEnumerable<string>? collections = null, long cacheBytes = DefaultCacheBytes)
-        : this(dataDirectory, logger, documentTypes, collections, cacheBytes, DefaultApplyInterval)
+    /// <param name="reserve">Space held back on the data directory's filesystem, set aside here
+    /// before anything else is written (none if null). While it is given up, writes are refused.</param>
+    /// <exception cref="DiskFullException">The filesystem cannot hold the reserve.</exception>
+    public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes = null, IEnumerable<string>? collections = null, long cacheBytes = DefaultCacheBytes, DiskReserve? reserve = null)
+        : this(dataDirectory, logger, documentTypes, collections, cacheBytes, DefaultApplyInterval, reserve)
     {
     }
 
     /// <param name="applyInterval">How long acknowledged changes may wait before the applier moves them into the data file (tests stretch it to hold them in the log).</param>
-    internal LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes, IEnumerable<string>? collections, long cacheBytes, TimeSpan applyInterval)
+    internal LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes, IEnumerable<string>? collections, long cacheBytes, TimeSpan applyInterval, DiskReserve? reserve = null)
     {
         _logger = logger;
         _applyInterval = applyInterval;
+        _reserve = reserve ?? DiskReserve.None(dataDirectory);
+        _reserve.FullChanged += _ => FailingChanged?.Invoke(Failure is not null);
         _cache = new DocumentCache(cacheBytes);
         lock (Mapper)
         {
@@ -97,8 +111,10 @@ public sealed class LiteDbStore : IVaultStore
             }
         }
         Directory.CreateDirectory(dataDirectory);
+        _reserve.Claim();
         _directory = dataDirectory;
         var path = Path.Combine(dataDirectory, "vault.db");
+        _path = path;
         // File mode, not LiteDB's Stream constructor: with a caller's stream LiteDB shares one
         // stream between concurrent readers, and reads racing a commit corrupt pages.
         // Names are exact byte strings: LiteDB's default collation (the current culture, ignoring
@@ -187,6 +203,10 @@ public sealed class LiteDbStore : IVaultStore
     /// </summary>
     public long PendingBytes => Interlocked.Read(ref _pendingBytes);
 
+    public string? Failure => _failure?.Message ?? _reserve.Failure;
+
+    public event Action<bool>? FailingChanged;
+
     public Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -194,6 +214,10 @@ public sealed class LiteDbStore : IVaultStore
         if (_failure is { } failure)
         {
             return Task.FromException<TResult>(failure);
+        }
+        if (_reserve.IsFull)
+        {
+            return Task.FromException<TResult>(_reserve.Refusal());
         }
         var pending = new PendingWrite<TResult>(work, CommitContext.Current);
         _queue.Add(pending, CancellationToken.None);
@@ -405,8 +429,12 @@ public sealed class LiteDbStore : IVaultStore
     /// </summary>
     private void Fail(Exception ex)
     {
-        _failure ??= new IOException("storage cannot make writes durable; restart the server", ex);
+        var first = Interlocked.CompareExchange(ref _failure, new IOException("storage cannot make writes durable; restart the server", ex), null) is null;
         StoreLog.DurabilityLost(_logger, ex);
+        if (first)
+        {
+            FailingChanged?.Invoke(true);
+        }
     }
 
     private static void FailAll(List<IPendingWrite> batch, Exception error)
@@ -430,7 +458,7 @@ public sealed class LiteDbStore : IVaultStore
             }
             CommitBatch(batch);
             // Back-pressure: while the applier is far behind, wait for it rather than grow.
-            while ((_pending.Count > MaxPending || PendingBytes > MaxPendingBytes) && _failure is null)
+            while ((_pending.Count > MaxPending || PendingBytes > MaxPendingBytes) && _failure is null && !_reserve.IsFull)
             {
                 _wakeApplier.Set();
                 _applied.WaitOne(TimeSpan.FromMilliseconds(100));
@@ -444,6 +472,12 @@ public sealed class LiteDbStore : IVaultStore
         if (_failure is not null)
         {
             FailAll(batch, _failure);
+            return;
+        }
+        if (_reserve.IsFull)
+        {
+            // Queued before the disk filled.
+            FailAll(batch, _reserve.Refusal());
             return;
         }
         var changes = new Dictionary<(string Collection, string Id), BsonDocument?>();
@@ -495,6 +529,18 @@ public sealed class LiteDbStore : IVaultStore
                 try
                 {
                     sizes = _wal.Append(log);
+                }
+                catch (Exception ex) when (DiskReserve.IsDiskFull(ex))
+                {
+                    // The disk refused the record and the log is as it was: nothing of the group
+                    // applied, and the store takes writes again once there is room.
+                    _reserve.ReportFull(ex);
+                    if (tags.Count > 0)
+                    {
+                        _participant?.CommitFailed(tags);
+                    }
+                    FailAll(batch, _reserve.Refusal());
+                    return;
                 }
                 catch (Exception ex)
                 {
@@ -550,6 +596,8 @@ public sealed class LiteDbStore : IVaultStore
         while (!_stopping)
         {
             _wakeApplier.WaitOne(_applyInterval);
+            // The applier is also what notices that space came back (at most once a second).
+            _reserve.TryRecover();
             if (!_stopping && !_pending.IsEmpty && _failure is null)
             {
                 ApplyPending();
@@ -571,6 +619,7 @@ public sealed class LiteDbStore : IVaultStore
     public void Flush()
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        _reserve.TryRecover();
         if (_failure is null && !_pending.IsEmpty)
         {
             ApplyPending();
@@ -593,9 +642,23 @@ public sealed class LiteDbStore : IVaultStore
         lock (_walLock)
         {
             snapshot = _pending.ToArray();
+            // LiteDB is never asked to write what the disk has no room for: after a failed write
+            // its engine refuses every call and cannot roll back (see _engineBroken). The changes
+            // wait, readable, in memory and in the log; the applier looks again on its next pass.
+            var needed = SpaceToApply(snapshot);
+            if (_reserve.FreeBytes() < needed)
+            {
+                Defer(new DiskFullException($"disk full: moving {snapshot.Length} acknowledged changes into the data file needs about {needed} free bytes"));
+                return;
+            }
             try
             {
                 closed = _wal.Roll();
+            }
+            catch (Exception ex) when (DiskReserve.IsDiskFull(ex))
+            {
+                Defer(ex);
+                return;
             }
             catch (Exception ex)
             {
@@ -625,9 +688,15 @@ public sealed class LiteDbStore : IVaultStore
                 catch (Exception rollbackError)
                 {
                     StoreLog.RollbackFailed(_logger, rollbackError);
+                    _engineBroken = true;
                 }
                 // The changes stay pending (reads still see them) and in the log (a restart
-                // replays them); no further writes are taken.
+                // replays them); no further writes are taken. Running out of space gets here
+                // only if the disk filled between the check above and LiteDB's write.
+                if (DiskReserve.IsDiskFull(ex))
+                {
+                    _reserve.ReportFull(ex);
+                }
                 Fail(ex);
                 return;
             }
@@ -660,6 +729,32 @@ public sealed class LiteDbStore : IVaultStore
         StoreLog.Applied(_logger, snapshot.Length, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
+    /// <summary>No room to move the pending changes into the data file: the disk is full until there is.</summary>
+    private void Defer(Exception ex)
+    {
+        if (!_reserve.IsFull)
+        {
+            StoreLog.ApplyDeferred(_logger, ex);
+        }
+        _reserve.ReportFull(ex);
+    }
+
+    /// <summary>
+    /// A generous bound on what LiteDB writes to move <paramref name="changes"/> into the data
+    /// file: each document and a page of its own (data, index), once into LiteDB's log and once
+    /// more as the data file grows at the checkpoint, and a MiB beside.
+    /// </summary>
+    private static long SpaceToApply(KeyValuePair<(string Collection, string Id), PendingChange>[] changes)
+    {
+        const long PageBytes = 8192;
+        long bytes = 1024 * 1024;
+        foreach (var (_, change) in changes)
+        {
+            bytes += 2 * (change.Bytes + PageBytes);
+        }
+        return bytes;
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -682,7 +777,17 @@ public sealed class LiteDbStore : IVaultStore
             WriteAheadLog.DeleteThrough(_directory, int.MaxValue);
         }
         _queue.Dispose();
-        _db.Dispose();
+        if (_engineBroken)
+        {
+            lock (BrokenEngines)
+            {
+                BrokenEngines.Add(_db);
+            }
+        }
+        else
+        {
+            _db.Dispose();
+        }
         _dataSync.Dispose();
         _storeLock.Dispose();
         _wakeApplier.Dispose();

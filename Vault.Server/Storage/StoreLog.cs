@@ -30,4 +30,13 @@ internal static partial class StoreLog
 
     [LoggerMessage(1009, LogLevel.Information, "Data file rebuilt: names now compare as exact strings")]
     public static partial void MigratedCollation(ILogger logger);
+
+    [LoggerMessage(1010, LogLevel.Critical, "Disk full in {Directory}: gave up the {ReservedBytes} reserved bytes so refusals can be audited; refusing writes until space is freed")]
+    public static partial void DiskFull(ILogger logger, string directory, long reservedBytes, Exception exception);
+
+    [LoggerMessage(1011, LogLevel.Warning, "Disk space in {Directory} is back: reserve set aside again, taking writes")]
+    public static partial void DiskRecovered(ILogger logger, string directory);
+
+    [LoggerMessage(1012, LogLevel.Error, "Moving acknowledged writes into the data file failed for want of space; they stay in the write-ahead log and are retried once space is freed")]
+    public static partial void ApplyDeferred(ILogger logger, Exception exception);
 }

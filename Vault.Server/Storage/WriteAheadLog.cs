@@ -124,13 +124,26 @@ internal sealed class WriteAheadLog : IDisposable
             try
             {
                 _current.Write(record, 0, HeaderSize + length);
+            }
+            catch (IOException)
+            {
+                // Never leave a fragment for the next record to follow. The disk refused the
+                // bytes (e.g. it is full): nothing of the record is in the log, and a caller may
+                // go on appending once there is room.
+                CutBack(start);
+                throw;
+            }
+            try
+            {
                 _current.Flush(flushToDisk: true);
             }
-            catch
+            catch (IOException ex)
             {
-                // Never leave a fragment for the next record to follow.
-                _current.SetLength(start);
-                throw;
+                // A failed fsync is not "no room": the kernel may have dropped pages it could not
+                // write, so what the log holds is unknown. Said as a different error, whatever
+                // the cause, so that no caller takes it for a refusal it can recover from.
+                CutBack(start);
+                throw new IOException("write-ahead log fsync failed; what reached the disk is unknown", ex);
             }
         }
         finally
@@ -153,13 +166,27 @@ internal sealed class WriteAheadLog : IDisposable
     }
 
     /// <summary>Closes the current segment and starts the next; returns the closed segment's number.</summary>
+    /// <exception cref="IOException">The next segment cannot be created; the current one stays open.</exception>
     public int Roll()
     {
+        var next = Open(_index + 1);
         var closed = _index;
         _current.Dispose();
+        _current = next;
         _index++;
-        _current = Open(_index);
         return closed;
+    }
+
+    private void CutBack(long length)
+    {
+        try
+        {
+            _current.SetLength(length);
+        }
+        catch (IOException ex)
+        {
+            throw new IOException("write-ahead log could not be cut back after a failed append", ex);
+        }
     }
 
     /// <summary>Deletes every segment up to and including <paramref name="index"/>: their changes are durable in the data file.</summary>

@@ -70,6 +70,16 @@ public sealed class TestVault : IAsyncDisposable
         return vault;
     }
 
+    /// <summary>Starts, initialises and unseals a server over <paramref name="dataDir"/> (which the test owns, e.g. a small filesystem).</summary>
+    public static async Task<TestVault> StartInitializedInAsync(string dataDir, params string[] extraArgs)
+    {
+        var vault = new TestVault(dataDir, extraArgs);
+        await vault.StartServerAsync();
+        var init = await vault.System.InitAsync(new InitRequest { Passphrase = Passphrase, Kdf = FastKdf });
+        vault.RootToken = init.RootToken;
+        return vault;
+    }
+
     /// <summary>Starts a server over an existing data directory (sealed); <paramref name="rootToken"/> is the token it was initialised with.</summary>
     public static async Task<TestVault> OpenAsync(string dataDir, string rootToken, params string[] extraArgs)
     {
@@ -122,7 +132,9 @@ public sealed class TestVault : IAsyncDisposable
 
     private async Task StartServerAsync()
     {
-        string[] args = ["--data-dir", DataDir, "--listen", "127.0.0.1:0", .. ExtraArgs];
+        // A 1 MiB disk reserve rather than the 64 MiB default: hundreds of test servers each write
+        // theirs. A test's own setting comes later and wins.
+        string[] args = ["--data-dir", DataDir, "--listen", "127.0.0.1:0", "--Vault:ReservedDiskBytes=1048576", .. ExtraArgs];
         _app = VaultServerHost.Build(args, builder =>
         {
             // VAULT_TEST_LOG=1 keeps the console logger, to see why a test's server answered INTERNAL.

@@ -1,0 +1,60 @@
+using Vault.Server.Auth;
+using Vault.Server.Leases;
+using Vault.Server.Secrets;
+
+namespace Vault.Server.Grpc;
+
+/// <summary>
+/// Every resource path a policy names, built in one place. Each takes the name as the request
+/// carries it and validates it (INVALID_ARGUMENT naming <c>field</c>) before it becomes part of a
+/// path, so no path is made of an unchecked name.
+/// </summary>
+public static class ResourcePaths
+{
+    public static string Kv(string? path, string field = "path") => $"kv/{WithField(() => SecretValidation.Path(path!), field)}";
+
+    public static string KvPrefix(string? prefix) => $"kv/{SecretValidation.Prefix(prefix!)}";
+
+    public static string Policy(string? name, string field = "name") => $"sys/policy/{PolicyStore.ValidateName(name, field)}";
+
+    public const string Policies = "sys/policy";
+
+    public static string AppRole(string? name, string field = "name") => $"auth/approle/role/{PolicyStore.ValidateName(name, field)}";
+
+    public const string AppRoles = "auth/approle/role";
+
+    public static string TokenAccessor(string accessor) => $"auth/token/accessors/{TokenManager.ValidateAccessor(accessor)}";
+
+    public static string Target(string? name, string field = "name") => $"rotation/target/{PolicyStore.ValidateName(name, field)}";
+
+    /// <summary>The target's current password: reading it, or anything that hands it out or sends it elsewhere.</summary>
+    public static string TargetCredential(string? name, string field = "name") => $"{Target(name, field)}/credential";
+
+    public const string Targets = "rotation/target";
+
+    public static string DynamicRole(string? name, string field = "name") => $"lease/role/{PolicyStore.ValidateName(name, field)}";
+
+    public const string DynamicRoles = "lease/role";
+
+    public static string DynamicCredentials(string? role, string field = "role") => $"lease/creds/{PolicyStore.ValidateName(role, field)}";
+
+    public static string Lease(string leaseId) => $"lease/id/{leaseId}";
+
+    public static string LeasePrefix(string? prefix) => $"lease/id/{LeaseManager.ValidatePrefix(prefix!)}";
+
+    public static string CheckoutSet(string? name, string field = "name") => $"lease/set/{PolicyStore.ValidateName(name, field)}";
+
+    public const string CheckoutSets = "lease/set";
+
+    private static string WithField(Func<string> validate, string field)
+    {
+        try
+        {
+            return validate();
+        }
+        catch (ValidationException ex) when (ex.Field != field)
+        {
+            throw new ValidationException(field, ex.Message);
+        }
+    }
+}
