@@ -65,4 +65,20 @@ public sealed partial class VaultClient
     /// <exception cref="Grpc.Core.RpcException">The server refused the call (nothing is missing, or another gap is).</exception>
     public async Task<AcknowledgeAuditGapResponse> AcknowledgeAuditGapAsync(ulong lastMissing, CancellationToken cancellationToken = default) =>
         await _audit.AcknowledgeGapAsync(new AcknowledgeAuditGapRequest { LastMissing = lastMissing }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>
+    /// Archives the older, closed audit files (retention): the server records where the kept chain
+    /// now begins, then moves the files before it into <c>DATA_DIR/audit/archive/</c> (it never
+    /// deletes them). Verify then starts at the new start, so archived files may be moved away or
+    /// deleted, while a kept file removed by hand is still found. The current file is never
+    /// archived. Needs <c>update</c> on <c>sys/audit/archive</c>.
+    /// </summary>
+    /// <param name="keepFiles">Keep the newest this many files (the current one counts) and archive the rest; 0 when <paramref name="beforeFile"/> is given.</param>
+    /// <param name="beforeFile">Or: archive every file named before this one (e.g. <c>audit-000004.jsonl</c>); null when <paramref name="keepFiles"/> is given.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The files moved (none when nothing was older than the kept chain's start), and where the kept chain now begins.</returns>
+    /// <exception cref="Grpc.Core.RpcException">InvalidArgument when neither or both of <paramref name="keepFiles"/> and <paramref name="beforeFile"/> are given, or the file is not one of the kept chain;
+    /// FailedPrecondition when the chain is broken (nothing is archived); PermissionDenied without <c>update</c> on <c>sys/audit/archive</c>.</exception>
+    public async Task<ArchiveAuditResponse> ArchiveAuditAsync(uint keepFiles = 0, string? beforeFile = null, CancellationToken cancellationToken = default) =>
+        await _audit.ArchiveAsync(new ArchiveAuditRequest { KeepFiles = keepFiles, BeforeFile = beforeFile ?? "" }, Call(cancellationToken)).ConfigureAwait(false);
 }

@@ -1,8 +1,15 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Options;
 using Vault.Server;
+using Vault.Server.Audit;
 using Vault.Server.Hosting;
 using Vault.Server.Storage;
+
+if (args is ["audit", .. var auditArgs])
+{
+    // Offline: a stopped vault's data directory, checked without building a host.
+    return await OfflineAuditVerify.RunAsync(auditArgs, CancellationToken.None);
+}
 
 string? devDataDir = null;
 try

@@ -6,7 +6,7 @@ using Vault.Protocol.V1;
 
 namespace Vault.Cli.Commands;
 
-/// <summary><c>vaultctl audit tail|verify|hash</c>: the server's hash-chained audit trail.</summary>
+/// <summary><c>vaultctl audit tail|verify|hash|acknowledge-gap|archive</c>: the server's hash-chained audit trail.</summary>
 internal static class AuditCommands
 {
     /// <summary>The most entries the server returns for one Tail call.</summary>
@@ -16,11 +16,12 @@ internal static class AuditCommands
 
     public static Command Build()
     {
-        var command = new Command("audit", "Read, verify and search the audit trail (needs read on sys/audit)");
+        var command = new Command("audit", "Read, verify, search and archive the audit trail (needs read on sys/audit)");
         command.Subcommands.Add(Tail());
         command.Subcommands.Add(Verify());
         command.Subcommands.Add(Hash());
         command.Subcommands.Add(AcknowledgeGap());
+        command.Subcommands.Add(Archive());
         return command;
     }
 
@@ -169,6 +170,40 @@ internal static class AuditCommands
                 return;
             }
             ctx.Out.Line($"acknowledged missing audit entries {gap.FirstMissing}–{gap.LastMissing}; the chain goes on");
+        });
+        return command;
+    }
+
+    private static Command Archive()
+    {
+        var keepFiles = new Option<uint?>("--keep-files") { Description = "Keep the newest N audit files (the current one counts) and archive the rest" };
+        var beforeFile = new Option<string>("--before-file") { Description = "Or: archive every audit file named before this one, e.g. audit-000004.jsonl" };
+        var command = new Command("archive",
+            "Move the older, closed audit files into DATA_DIR/audit/archive/ on the server, recording where the kept chain now begins; "
+            + "verify then starts there (needs update on sys/audit/archive)")
+        { keepFiles, beforeFile };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var keep = ctx.Value(keepFiles);
+            var before = ctx.Value(beforeFile);
+            if (keep is null == before is null)
+            {
+                throw new UsageException("give --keep-files N or --before-file FILE (one of them)");
+            }
+            if (keep == 0)
+            {
+                throw new UsageException("--keep-files: must be at least 1 (the current file is never archived)");
+            }
+            var result = await ctx.Client.ArchiveAuditAsync(keep ?? 0, before, ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { result.ArchivedFiles, result.StartFile, result.StartSeq });
+                return;
+            }
+            var start = $"the kept chain begins at entry {result.StartSeq} in {result.StartFile}";
+            ctx.Out.Line(result.ArchivedFiles.Count == 0
+                ? $"nothing to archive; {start}"
+                : $"archived {result.ArchivedFiles.Count} files to audit/archive/ ({string.Join(", ", result.ArchivedFiles)}); {start}");
         });
         return command;
     }

@@ -20,6 +20,8 @@ public sealed class AuditAnchorRecord
     /// <summary>The first entry of the kept chain (1 until older files are archived) and the hash it chains to.</summary>
     public ulong StartSeq { get; set; } = 1;
     public string StartPrevHash { get; set; } = "";
+    /// <summary>The file the kept chain begins in; files named before it are archived (empty until the first archive).</summary>
+    public string StartFile { get; set; } = "";
     public List<AuditGapRecord> Gaps { get; set; } = [];
     public byte[]? Seal { get; set; }
 
@@ -30,6 +32,7 @@ public sealed class AuditAnchorRecord
         File = File,
         StartSeq = StartSeq,
         StartPrevHash = StartPrevHash,
+        StartFile = StartFile,
         Gaps = [.. Gaps],
     };
 
@@ -38,6 +41,11 @@ public sealed class AuditAnchorRecord
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"{Seq}\n{Hash}\n{File}\n{StartSeq}\n{StartPrevHash}");
+        if (StartFile.Length > 0)
+        {
+            // Only once set, so anchors sealed before archiving existed still verify.
+            text.Append(CultureInfo.InvariantCulture, $"\nstart-file {StartFile}");
+        }
         foreach (var gap in Gaps)
         {
             text.Append(CultureInfo.InvariantCulture, $"\ngap {gap.FirstMissing} {gap.LastMissing} {gap.LastHash} {gap.AcknowledgedAtUnixMs} {gap.AcknowledgedBy}");

@@ -30,13 +30,13 @@ public enum AuditFlush
 /// (<see cref="BeforeCommit"/>), so a change and its entry are durable together. Where the chain
 /// stands is anchored in the store (<see cref="AuditAnchorRecord"/>), so a log cut short or
 /// deleted is found at start-up and by <see cref="Verify"/>; the vault then refuses every request
-/// until an operator acknowledges the gap (<see cref="AcknowledgeGapAsync"/>).
+/// until an operator acknowledges the gap (<see cref="AcknowledgeGapAsync"/>). Older files leave
+/// the kept chain only through <see cref="ArchiveAsync"/>, which records in the anchor where it
+/// now begins.
 /// </summary>
-public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
+public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
 {
     public const string HmacPurpose = "audit";
-    private const string FilePrefix = "audit-";
-    private const string FileSuffix = ".jsonl";
     private readonly System.Collections.Concurrent.BlockingCollection<Pending> _queue = new();
     // Guards the chain head (_seq, _prevHash, _fileIndex, _headLoaded) between the writer and Verify.
     private readonly Lock _chain = new();
@@ -48,6 +48,7 @@ public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
     private readonly long _maxFileBytes;
     private readonly AuditFlush _flush;
     private readonly Thread _writer;
+    private readonly AuditVerifier _verifier;
     private ulong _seq;
     private string _prevHash = "";
     private int _fileIndex;
@@ -73,6 +74,7 @@ public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
         _directory = System.IO.Path.Combine(o.DataDir!, "audit");
         _maxFileBytes = o.AuditMaxFileBytes;
         _flush = o.AuditFlush;
+        _verifier = new AuditVerifier(_directory, SealHmac);
         Directory.CreateDirectory(_directory);
         // A thread of its own: each group blocks in fsync, which must not hold a pool thread.
         _writer = new Thread(WriterLoop) { Name = "vault-audit-writer", IsBackground = true };
@@ -143,16 +145,10 @@ public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
 
     private byte[] SealHmac(string purpose, byte[] value) => _barrier.Hmac(purpose, value);
 
-    /// <summary>The audit files, oldest first.</summary>
-    public IReadOnlyList<string> Files() =>
-        Directory.GetFiles(_directory, FilePrefix + "*" + FileSuffix)
-            .Where(f => System.IO.Path.GetFileName(f) is var name
-                && name.Length == FilePrefix.Length + 6 + FileSuffix.Length
-                && name.AsSpan(FilePrefix.Length, 6).ContainsAnyExceptInRange('0', '9') is false)
-            .Order(StringComparer.Ordinal)
-            .ToList();
+    /// <summary>The audit files of the kept chain (archived ones aside), oldest first.</summary>
+    public IReadOnlyList<string> Files() => AuditFiles.Kept(_directory, _anchor.StartFile);
 
-    /// <summary>Every entry, oldest first; lines that do not parse are skipped.</summary>
+    /// <summary>Every entry of the kept chain, oldest first; lines that do not parse are skipped.</summary>
     public IEnumerable<AuditLine> ReadAll()
     {
         foreach (var file in Files())
@@ -185,100 +181,12 @@ public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
     {
         // Entries up to this one were completely written and fsync'd before we start reading;
         // a line after them that does not parse may be a group still being written.
-        ulong written;
-        bool headKnown;
+        ulong? written;
         lock (_chain)
         {
-            written = _seq;
-            headKnown = _headLoaded;
+            written = _headLoaded ? _seq : null;
         }
-        var anchor = _store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id);
-        if (anchor is not null)
-        {
-            try
-            {
-                RecordSeal.Verify(SealHmac, Collections.System, AuditAnchorRecord.Id, anchor.Canonical(), anchor.Seal);
-            }
-            catch (DataIntegrityException)
-            {
-                return AuditVerification.Broken(0, "", 0, "the audit anchor in the store failed its integrity check (edited outside the vault)");
-            }
-        }
-        var expectedSeq = anchor?.StartSeq ?? 1;
-        var prev = anchor?.StartPrevHash ?? "";
-        ulong checkedCount = 0;
-        var lastName = "";
-        var lastLine = 0UL;
-        foreach (var file in Files())
-        {
-            var lineNumber = 0UL;
-            var name = System.IO.Path.GetFileName(file);
-            lastName = name;
-            lastLine = 0;
-            foreach (var line in File.ReadLines(file))
-            {
-                lineNumber++;
-                AuditLine? entry;
-                try
-                {
-                    entry = JsonSerializer.Deserialize(line, AuditJson.Default.AuditLine);
-                }
-                catch (JsonException)
-                {
-                    if (headKnown && expectedSeq > written)
-                    {
-                        // Past every entry known to be complete: a group still being written.
-                        return AuditVerification.Intact(checkedCount);
-                    }
-                    return AuditVerification.Broken(checkedCount, name, lineNumber, "not a valid entry (edited or truncated)");
-                }
-                if (entry?.Hash is null)
-                {
-                    return AuditVerification.Broken(checkedCount, name, lineNumber, "not a valid entry (no hash)");
-                }
-                if (entry.Seq != expectedSeq && anchor?.Gaps.Find(g => g.FirstMissing == expectedSeq && g.LastMissing + 1 == entry.Seq) is { } gap)
-                {
-                    // Entries an operator acknowledged as lost: the chain goes on from the last of them.
-                    expectedSeq = entry.Seq;
-                    prev = gap.LastHash;
-                }
-                if (entry.Seq != expectedSeq)
-                {
-                    return AuditVerification.Broken(checkedCount, name, lineNumber,
-                        entry.Seq > expectedSeq ? $"entry {expectedSeq} is missing (found {entry.Seq}): deleted or reordered" : $"entry {entry.Seq} appears again or out of order (expected {expectedSeq})");
-                }
-                if (entry.PrevHash != prev)
-                {
-                    return AuditVerification.Broken(checkedCount, name, lineNumber, "does not chain to the entry before it");
-                }
-                if (ComputeHash(entry) != entry.Hash || JsonSerializer.Serialize(entry, AuditJson.Default.AuditLine) != line)
-                {
-                    return AuditVerification.Broken(checkedCount, name, lineNumber, "hash does not match its content: edited or forged");
-                }
-                if (anchor is not null && entry.Seq == anchor.Seq && entry.Hash != anchor.Hash)
-                {
-                    return AuditVerification.Broken(checkedCount, name, lineNumber, $"entry {entry.Seq} is not the one the store's anchor records: the log was replaced");
-                }
-                prev = entry.Hash;
-                expectedSeq++;
-                checkedCount++;
-                lastLine = lineNumber;
-            }
-        }
-        var last = expectedSeq - 1;
-        if (anchor is not null && last < anchor.Seq
-            && anchor.Gaps.Find(g => g.FirstMissing == last + 1 && g.LastMissing == anchor.Seq) is null)
-        {
-            // The line where the first missing entry should be, when its file is still there.
-            return AuditVerification.Broken(checkedCount, anchor.File, anchor.File == lastName ? lastLine + 1 : 0,
-                $"log ends at entry {last} but the store's anchor records entry {anchor.Seq} in {anchor.File}: entries {last + 1}–{anchor.Seq} are missing (cut or deleted)");
-        }
-        if (headKnown && last < written)
-        {
-            return AuditVerification.Broken(checkedCount, lastName, lastLine + 1,
-                $"log ends at entry {last} but {written} were written: truncated");
-        }
-        return AuditVerification.Intact(checkedCount);
+        return _verifier.Verify(_store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id), written);
     }
 
     /// <summary>
@@ -437,21 +345,6 @@ public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
         {
             // Adding after CompleteAdding: the log is closing.
             return false;
-        }
-    }
-
-    private string ComputeHash(AuditLine entry)
-    {
-        var hash = entry.Hash;
-        entry.Hash = null;
-        try
-        {
-            var canonical = JsonSerializer.SerializeToUtf8Bytes(entry, AuditJson.Default.AuditLine);
-            return Convert.ToHexStringLower(_barrier.Hmac(HmacPurpose, canonical));
-        }
-        finally
-        {
-            entry.Hash = hash;
         }
     }
 
@@ -658,7 +551,7 @@ public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
         return anchor;
     }
 
-    private string CurrentFile() => System.IO.Path.Combine(_directory, $"{FilePrefix}{_fileIndex:D6}{FileSuffix}");
+    private string CurrentFile() => System.IO.Path.Combine(_directory, AuditFiles.Name(_fileIndex));
 
     /// <summary>
     /// Picks up the chain where the last run left it: the newest file's last entry. A log that
@@ -671,15 +564,19 @@ public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
         {
             return;
         }
+        var anchor = _store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id);
+        _anchor = anchor?.Copy() ?? new AuditAnchorRecord();
         var files = Files();
-        _fileIndex = 1;
-        _seq = 0;
-        _prevHash = "";
+        // With no kept file left, the chain goes on where the kept chain began, and in a file
+        // named no earlier than its start (a file named before it would count as archived).
+        _fileIndex = Math.Max(1, AuditFiles.Index(_anchor.StartFile));
+        _seq = _anchor.StartSeq - 1;
+        _prevHash = _anchor.StartPrevHash;
         if (files.Count > 0)
         {
             var newest = files[^1];
             CutTornTail(newest);
-            _fileIndex = int.Parse(System.IO.Path.GetFileName(newest)[FilePrefix.Length..^FileSuffix.Length], CultureInfo.InvariantCulture);
+            _fileIndex = AuditFiles.Index(System.IO.Path.GetFileName(newest));
             var last = File.ReadLines(newest).LastOrDefault(l => l.Length > 0)
                 ?? (files.Count > 1 ? File.ReadLines(files[^2]).LastOrDefault(l => l.Length > 0) : null);
             if (last is not null)
@@ -690,8 +587,6 @@ public sealed class AuditLog : ICommitParticipant, IAsyncDisposable
                 _prevHash = entry.Hash ?? "";
             }
         }
-        var anchor = _store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id);
-        _anchor = anchor?.Copy() ?? new AuditAnchorRecord();
         if (anchor is not null && _seq < anchor.Seq)
         {
             _missing = new MissingEntries(_seq + 1, anchor.Seq, anchor.Hash, anchor.File);

@@ -95,6 +95,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, VerifyAuditRequest) => new RequiredAccess("sys/audit", Capability.Read),
         (_, HashAuditRequest) => new RequiredAccess("sys/audit/hash", Capability.Update),
         (_, AcknowledgeAuditGapRequest) => new RequiredAccess("sys/audit/acknowledge", Capability.Update),
+        (_, ArchiveAuditRequest) => new RequiredAccess("sys/audit/archive", Capability.Update),
         _ => throw new AccessDeniedException($"{method} has no access rule"),
     };
 

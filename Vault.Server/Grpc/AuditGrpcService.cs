@@ -5,7 +5,7 @@ using Vault.Server.Audit;
 
 namespace Vault.Server.Grpc;
 
-/// <summary>Reading, verifying and searching the audit trail.</summary>
+/// <summary>Reading, verifying, searching and archiving the audit trail.</summary>
 public sealed class AuditGrpcService(AuditLog audit) : AuditService.AuditServiceBase
 {
     private const int DefaultLimit = 100;
@@ -72,6 +72,12 @@ public sealed class AuditGrpcService(AuditLog audit) : AuditService.AuditService
     {
         var missing = await audit.AcknowledgeGapAsync(request.LastMissing, VaultInterceptor.Caller(context).Accessor, context.CancellationToken);
         return new AcknowledgeAuditGapResponse { FirstMissing = missing.FirstMissing, LastMissing = missing.LastMissing };
+    }
+
+    public override async Task<ArchiveAuditResponse> Archive(ArchiveAuditRequest request, ServerCallContext context)
+    {
+        var result = await audit.ArchiveAsync(request.KeepFiles, request.BeforeFile, VaultInterceptor.Caller(context).Accessor, context.CancellationToken);
+        return new ArchiveAuditResponse { ArchivedFiles = { result.ArchivedFiles }, StartFile = result.StartFile, StartSeq = result.StartSeq };
     }
 
     public override Task<HashAuditResponse> Hash(HashAuditRequest request, ServerCallContext context) =>

@@ -226,6 +226,63 @@ public sealed class CliAuditTests(CliVaultFixture fixture) : IClassFixture<CliVa
     }
 
     [Fact]
+    public async Task Archive_KeepFiles_PrintsTheFilesMovedAndWhereTheKeptChainBegins()
+    {
+        // Its own vault, with small files: archiving changes where every later verify starts.
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:AuditMaxFileBytes=65536");
+        await AuditDirectory.FillAsync(vault, files: 3);
+        var ctl = new VaultCtl(vault.Address, vault.RootToken);
+        var files = AuditDirectory.Files(vault.DataDir).Select(f => Path.GetFileName(f)!).ToList();
+        var older = files.SkipLast(2).ToList();
+
+        var human = await ctl.RunAsync("audit", "archive", "--keep-files", "2");
+        var json = (await ctl.RunAsync("audit", "archive", "--keep-files", "2", "--json")).Json();
+
+        Assert.Matches($@"^archived {older.Count} files to audit/archive/ \({string.Join(", ", older)}\); the kept chain begins at entry [1-9]\d* in {files[^2]}\n$", human.Ok());
+        Assert.Empty(json.GetProperty("archived_files").EnumerateArray());
+        Assert.Equal(files[^2], json.GetProperty("start_file").GetString());
+        Assert.True(json.GetProperty("start_seq").GetUInt64() > 1);
+        Assert.Equal(older, Directory.GetFiles(Path.Combine(vault.DataDir, "audit", "archive")).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToList());
+        Assert.Matches(@"^audit log intact: [1-9]\d* entries\n$", (await ctl.RunAsync("audit", "verify")).Ok());
+    }
+
+    [Fact]
+    public async Task Archive_WithNothingOlderThanTheKeptChain_SaysSo()
+    {
+        var result = await _ctl.RunAsync("audit", "archive", "--before-file", "audit-000001.jsonl");
+
+        Assert.Equal("nothing to archive; the kept chain begins at entry 1 in audit-000001.jsonl\n", result.Ok());
+    }
+
+    [Theory]
+    [InlineData("give --keep-files N or --before-file FILE")]
+    [InlineData("give --keep-files N or --before-file FILE", "--keep-files", "1", "--before-file", "audit-000001.jsonl")]
+    [InlineData("--keep-files: must be at least 1", "--keep-files", "0")]
+    public async Task Archive_WithoutExactlyOneChoice_IsAOneLineUsageError(string error, params string[] options)
+    {
+        (await _ctl.RunAsync(["audit", "archive", .. options])).OneLineError(1, error);
+    }
+
+    [Fact]
+    public async Task Archive_WithoutTheCapability_IsPermissionDenied()
+    {
+        var policy = CliVaultFixture.Unique("auditor");
+        var file = Path.GetTempFileName();
+        await File.WriteAllTextAsync(file, """{"rules":[{"path":"sys/audit","capabilities":["read"]}]}""");
+        try
+        {
+            (await _ctl.RunAsync("policy", "write", policy, file)).Ok();
+            var token = (await _ctl.RunAsync("token", "create", "--policy", policy, "--json")).Json().GetProperty("token").GetString();
+
+            (await fixture.Ctl(token).RunAsync("audit", "archive", "--keep-files", "1")).OneLineError(2, "PermissionDenied: ");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task Hash_FromStdin_EqualsServerHashAndNeverPrintsTheValue()
     {
         var value = $"s3cr3t-{Guid.NewGuid():N}";

@@ -107,6 +107,14 @@ public sealed class TestVault : IAsyncDisposable
         await StartServerAsync();
     }
 
+    /// <summary>As <see cref="RestartAsync(Action?)"/>, with asynchronous work while stopped (e.g. running a tool over the data directory).</summary>
+    public async Task RestartAsync(Func<Task> whileStopped)
+    {
+        await StopServerAsync();
+        await whileStopped();
+        await StartServerAsync();
+    }
+
     public async Task UnsealAsync() => await System.UnsealAsync(new UnsealRequest { Passphrase = Passphrase });
 
     public async ValueTask DisposeAsync()

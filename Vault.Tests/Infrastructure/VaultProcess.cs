@@ -86,10 +86,16 @@ public sealed class VaultProcess : IAsyncDisposable
     /// Runs the server with exactly <paramref name="args"/> (no data directory or address added)
     /// until it exits by itself, e.g. because it refused to start; killed after 60 s.
     /// </summary>
-    public static async Task<ExitedProcess> RunToExitAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static Task<ExitedProcess> RunToExitAsync(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        RunToExitWithInputAsync(environment, stdin: "", args);
+
+    /// <summary>As <see cref="RunToExitAsync"/>, with <paramref name="stdin"/> as its (redirected) standard input.</summary>
+    /// <remarks>A name of its own: as an overload, a call passing plain string arguments would bind its first one to <paramref name="stdin"/>.</remarks>
+    public static async Task<ExitedProcess> RunToExitWithInputAsync(IReadOnlyDictionary<string, string> environment, string stdin, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
+            RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -106,6 +112,8 @@ public sealed class VaultProcess : IAsyncDisposable
         using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the server");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
+        await process.StandardInput.WriteAsync(stdin);
+        process.StandardInput.Close();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {

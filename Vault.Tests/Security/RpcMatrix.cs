@@ -352,6 +352,9 @@ public static class RpcMatrix
         new("vault.v1.AuditService/Hash", "", _ => Ready(new HashAuditRequest { Value = "matrix" }, new("sys/audit/hash", ["update"]))),
         // A healthy log has no gap: an allowed caller gets past authorisation to "nothing is missing".
         new("vault.v1.AuditService/AcknowledgeGap", "", _ => Task.FromResult(new PreparedCall(new AcknowledgeAuditGapRequest { LastMissing = 1 }, new("sys/audit/acknowledge", ["update"]), Allowed: StatusCode.FailedPrecondition))),
+        // Keep the newest file: on a vault with one file an allowed call archives nothing, and a
+        // refused one must not move a file either (AuditArchiveTests archives for real).
+        new("vault.v1.AuditService/Archive", "", v => Ready(new ArchiveAuditRequest { KeepFiles = 1 }, new("sys/audit/archive", ["update"]), () => AuditFilesAsync(v))),
     ];
 
     /// <summary>The rows for every vault.v1 method; a method with no row yields a row that fails.</summary>
@@ -394,6 +397,11 @@ public static class RpcMatrix
 
     private static Task<PreparedCall> Ready(IMessage request, Requirement access, Func<Task<string>>? state = null) =>
         Task.FromResult(new PreparedCall(request, access, state));
+
+    /// <summary>The audit files and the archived ones, by name.</summary>
+    private static Task<string> AuditFilesAsync(TestVault v) =>
+        Task.FromResult(string.Join(",", Directory.GetFiles(Path.Combine(v.DataDir, "audit"), "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(v.DataDir, f)).Order(StringComparer.Ordinal)));
 
     private static async Task<string> SeedAsync(TestVault v, string? path = null)
     {

@@ -1,0 +1,249 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vault.Server.Crypto;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Audit;
+
+/// <summary>
+/// <c>Vault.Server audit verify --data-dir DIR [--passphrase-file F] [--json]</c>: verifies the
+/// audit chain of a stopped vault's data directory with the operator's passphrase, with the same
+/// checks as the running vault's <c>Verify</c> (<see cref="AuditVerifier"/>: the chain, the HMACs,
+/// the sealed anchor, acknowledged gaps, where the kept chain begins) and the same output as
+/// <c>vaultctl audit verify</c>. It lives in the server binary because it needs the store and the
+/// keyring, which vaultctl never touches.
+/// <para>
+/// It changes nothing in the data directory. The store is opened over a private copy of its
+/// files (in the system's temporary directory, deleted afterwards): opening a store replays its
+/// write-ahead log into the data file, which the anchor may still be in. The audit files are only
+/// read. A data directory a running server holds is refused (the server keeps a shared lock on
+/// <c>vault.db</c>; this takes an exclusive one for as long as it runs), since its files change
+/// under the reader: verify a running vault with <c>vaultctl audit verify</c>.
+/// </para>
+/// </summary>
+internal static class OfflineAuditVerify
+{
+    /// <summary>The chain is intact.</summary>
+    public const int Intact = 0;
+
+    /// <summary>Verification could not run: usage, no such data directory, in use, wrong passphrase.</summary>
+    public const int Error = 2;
+
+    /// <summary>The chain is broken, as <c>vaultctl audit verify</c> exits for it.</summary>
+    public const int Broken = 4;
+
+    private const string Usage = "usage: Vault.Server audit verify --data-dir DIR [--passphrase-file FILE] [--json] "
+        + "(the passphrase comes from FILE, from standard input when it is redirected, or from a prompt; never from an argument)";
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <param name="args">The arguments after <c>audit</c>.</param>
+    /// <returns>The exit code: <see cref="Intact"/>, <see cref="Broken"/> or <see cref="Error"/>.</returns>
+    public static async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var (dataDir, passphraseFile, json) = Parse(args);
+            var verdict = await VerifyAsync(dataDir, () => ReadPassphrase(passphraseFile), cancellationToken);
+            Report(verdict, json);
+            return verdict.Ok ? Intact : Broken;
+        }
+        catch (OfflineVerifyException ex)
+        {
+            await Console.Error.WriteLineAsync($"vault: audit verify: {ex.Message}");
+            return Error;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or VaultException or LiteDB.LiteException)
+        {
+            await Console.Error.WriteLineAsync($"vault: audit verify: {ex.Message}");
+            return Error;
+        }
+    }
+
+    /// <summary>Verifies the audit chain of the stopped vault in <paramref name="dataDir"/>, leaving the directory as it was.</summary>
+    /// <param name="passphrase">Asked only once the directory is known to hold a vault no server holds.</param>
+    /// <exception cref="OfflineVerifyException">No vault there, a server holds it, or the passphrase is wrong.</exception>
+    public static async Task<AuditVerification> VerifyAsync(string dataDir, Func<string> passphrase, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(dataDir))
+        {
+            throw new OfflineVerifyException($"data directory {dataDir} does not exist");
+        }
+        var dataFile = Path.Combine(dataDir, "vault.db");
+        if (!File.Exists(dataFile))
+        {
+            throw new OfflineVerifyException($"{dataDir} holds no vault (no vault.db)");
+        }
+        FileStream held;
+        try
+        {
+            // Exclusive: refused while a server has the file open (it holds a shared lock), and
+            // keeps a server from starting over the directory while its files are read.
+            held = new FileStream(dataFile, FileMode.Open, FileAccess.Read, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new OfflineVerifyException($"{dataDir} is in use by a running server: stop it first, or verify it online with `vaultctl audit verify`");
+        }
+        await using (held)
+        {
+            var secret = passphrase();
+            var copy = Directory.CreateTempSubdirectory("vault-audit-verify-");
+            try
+            {
+                await using (var target = new FileStream(Path.Combine(copy.FullName, "vault.db"), FileMode.CreateNew, FileAccess.Write))
+                {
+                    await held.CopyToAsync(target, cancellationToken);
+                }
+                // LiteDB's own log and the store's write-ahead log: acknowledged changes may still be only there.
+                foreach (var file in Directory.GetFiles(dataDir).Where(f => Path.GetFileName(f) != "vault.db"))
+                {
+                    File.Copy(file, Path.Combine(copy.FullName, Path.GetFileName(file)));
+                }
+                using var store = new LiteDbStore(copy.FullName, NullLogger<LiteDbStore>.Instance,
+                    [typeof(KeyringRecord), typeof(AuditAnchorRecord), typeof(AuditGapRecord)], Collections.All, cacheBytes: 0);
+                using var barrier = new SecurityBarrier(store, TimeProvider.System, NullLogger<SecurityBarrier>.Instance);
+                if (!barrier.IsInitialized)
+                {
+                    throw new OfflineVerifyException($"the vault in {dataDir} was never initialised");
+                }
+                try
+                {
+                    await barrier.UnsealAsync(secret, cancellationToken);
+                }
+                catch (UnauthenticatedException)
+                {
+                    throw new OfflineVerifyException("wrong passphrase (it does not unwrap the keyring); nothing verified");
+                }
+                catch (ValidationException ex)
+                {
+                    throw new OfflineVerifyException($"{ex.Message}; nothing verified");
+                }
+                var anchor = store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id);
+                return new AuditVerifier(Path.Combine(dataDir, "audit"), (purpose, value) => barrier.Hmac(purpose, value)).Verify(anchor, written: null);
+            }
+            finally
+            {
+                copy.Delete(recursive: true);
+            }
+        }
+    }
+
+    private static (string DataDir, string? PassphraseFile, bool Json) Parse(string[] args)
+    {
+        if (args is not ["verify", .. var rest])
+        {
+            throw new OfflineVerifyException(args.Length == 0 ? $"no command given; {Usage}" : $"unknown command 'audit {args[0]}'; {Usage}");
+        }
+        string? dataDir = null;
+        string? passphraseFile = null;
+        var json = false;
+        for (var i = 0; i < rest.Length; i++)
+        {
+            switch (rest[i])
+            {
+                case "--data-dir" when i + 1 < rest.Length:
+                    dataDir = rest[++i];
+                    break;
+                case "--passphrase-file" when i + 1 < rest.Length:
+                    passphraseFile = rest[++i];
+                    break;
+                case "--json":
+                    json = true;
+                    break;
+                case "--passphrase":
+                    throw new OfflineVerifyException("the passphrase is never an argument (other users can read the process list): use --passphrase-file or standard input");
+                default:
+                    throw new OfflineVerifyException($"unexpected argument '{rest[i]}'; {Usage}");
+            }
+        }
+        return dataDir is null or "" ? throw new OfflineVerifyException($"--data-dir is required; {Usage}") : (dataDir, passphraseFile, json);
+    }
+
+    /// <summary>From the file, from redirected standard input (its first line), or from a prompt without echo.</summary>
+    private static string ReadPassphrase(string? file)
+    {
+        string? passphrase;
+        if (file is not null)
+        {
+            try
+            {
+                passphrase = File.ReadAllText(file);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new OfflineVerifyException($"cannot read the passphrase from {file}: {ex.Message}");
+            }
+            passphrase = passphrase.EndsWith("\r\n", StringComparison.Ordinal) ? passphrase[..^2] : passphrase.EndsWith('\n') ? passphrase[..^1] : passphrase;
+        }
+        else if (Console.IsInputRedirected)
+        {
+            passphrase = Console.In.ReadLine();
+        }
+        else
+        {
+            passphrase = Prompt("Passphrase: ");
+        }
+        return string.IsNullOrEmpty(passphrase)
+            ? throw new OfflineVerifyException("no passphrase given (type it at the prompt, pipe it on standard input, or use --passphrase-file)")
+            : passphrase;
+    }
+
+    private static string Prompt(string label)
+    {
+        Console.Error.Write(label);
+        var buffer = new StringBuilder();
+        while (true)
+        {
+            var key = Console.ReadKey(intercept: true);
+            if (key.Key == ConsoleKey.Enter)
+            {
+                break;
+            }
+            if (key.Key == ConsoleKey.Backspace)
+            {
+                buffer.Length = Math.Max(0, buffer.Length - 1);
+            }
+            else if (!char.IsControl(key.KeyChar))
+            {
+                buffer.Append(key.KeyChar);
+            }
+        }
+        Console.Error.WriteLine();
+        return buffer.ToString();
+    }
+
+    /// <summary>Prints as <c>vaultctl audit verify</c> does: a line (or JSON) on stdout, and for a broken chain one line on stderr.</summary>
+    private static void Report(AuditVerification verdict, bool json)
+    {
+        if (json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                verdict.Ok,
+                verdict.EntriesChecked,
+                File = verdict.Ok || verdict.File.Length == 0 ? null : verdict.File,
+                Line = verdict.Ok ? (ulong?)null : verdict.Line,
+                Reason = verdict.Ok ? null : verdict.Reason,
+            }, JsonOptions));
+        }
+        else if (verdict.Ok)
+        {
+            Console.Out.WriteLine($"audit log intact: {verdict.EntriesChecked} entries");
+        }
+        if (!verdict.Ok)
+        {
+            var where = verdict.File.Length > 0 ? $"{verdict.File} line {verdict.Line}" : $"entry {verdict.Line}";
+            Console.Error.WriteLine($"vault: audit log broken at {where}: {verdict.Reason} ({verdict.EntriesChecked} entries before it intact)");
+        }
+    }
+}
+
+/// <summary>Offline verification could not run; the message says why, in one line.</summary>
+internal sealed class OfflineVerifyException(string message) : Exception(message);
