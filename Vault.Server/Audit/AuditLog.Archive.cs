@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Vault.Server.Auth;
+using Vault.Server.Crypto;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Audit;

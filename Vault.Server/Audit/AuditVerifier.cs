@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Vault.Server.Auth;
+using Vault.Server.Crypto;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Audit;

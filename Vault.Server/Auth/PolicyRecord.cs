@@ -1,3 +1,5 @@
+using Vault.Server.Crypto;
+
 namespace Vault.Server.Auth;
 
 /// <summary>A named policy as stored: its rules, in order.</summary>

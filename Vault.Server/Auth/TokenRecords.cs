@@ -1,3 +1,5 @@
+using Vault.Server.Crypto;
+
 namespace Vault.Server.Auth;
 
 /// <summary>A token as stored, keyed by the HMAC of the token. The token itself is never stored.</summary>

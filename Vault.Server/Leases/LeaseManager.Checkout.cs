@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Vault.Server.Auth;
+using Vault.Server.Crypto;
 using Vault.Server.Rotation;
 using Vault.Server.Storage;
 

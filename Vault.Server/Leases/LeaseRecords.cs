@@ -1,4 +1,5 @@
 using System.Globalization;
+using Vault.Server.Crypto;
 
 namespace Vault.Server.Leases;
 
@@ -43,8 +44,11 @@ public sealed class LeaseRecord
     public long MaxExpiresAtUnixMs { get; set; }
     /// <summary><see cref="LeaseStates"/>.</summary>
     public string State { get; set; } = LeaseStates.Active;
+    [NotSealed("Revocation retry bookkeeping the reaper rewrites; the lease's end and state are sealed")]
     public int RevokeAttempts { get; set; }
+    [NotSealed("Revocation retry bookkeeping the reaper rewrites. An open gap: moving it delays a retry of a lease already revoking (sealing it would refuse leases stored mid-retry by older versions)")]
     public long? NextAttemptAtUnixMs { get; set; }
+    [NotSealed("A message for the operator")]
     public string? LastError { get; set; }
     public byte[]? Seal { get; set; }
 

@@ -37,31 +37,50 @@ public sealed class TargetRecord
 
     // ---- passwords (each its own ciphertext; Serial makes every encryption's identity unique) ----
     /// <summary>The password of each account in <see cref="Accounts"/> (null until known).</summary>
+    [NotSealed("Password ciphertexts carry their own integrity: each is AEAD-bound to the target, its generation and serial")]
     public List<StoredPassword?> Passwords { get; set; } = [];
     /// <summary>Single user: the password before the last rotation, kept for reference.</summary>
+    [NotSealed("Password ciphertexts carry their own integrity: each is AEAD-bound to the target, its generation and serial")]
     public StoredPassword? Previous { get; set; }
+    [NotSealed("Password ciphertexts carry their own integrity: each is AEAD-bound to the target, its generation and serial")]
     public long SecretSerial { get; set; }
 
     // ---- state ----
     /// <summary>Index into <see cref="Accounts"/> of the credential applications use.</summary>
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public int ActiveIndex { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public long Version { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public long? LastRotatedAtUnixMs { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public long? NextDueAtUnixMs { get; set; }
     /// <summary>What the due run is, when not a plain scheduled one (e.g. <c>registration</c> for rotate-now).</summary>
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public string? DueTrigger { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public bool Paused { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public bool NeedsAttention { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public string? LastError { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public int ConsecutiveFailures { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public bool Drifted { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public long? DriftedAtUnixMs { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public long? LastCheckedAtUnixMs { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public long? NextDriftCheckAtUnixMs { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public long CreatedAtUnixMs { get; set; }
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public long NextEventId { get; set; } = 1;
 
     /// <summary>The rotation under way, persisted before each step; null when idle.</summary>
+    [NotSealed("Rotation state the engine rewrites at every step, not configuration: it cannot point the target or its admin credential elsewhere")]
     public PendingRotation? Pending { get; set; }
 
     public bool Alternating => Accounts.Count == 2;
