@@ -5,7 +5,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Vault.Server.Auth;
 using Vault.Server.Crypto;
-using Vault.Server.Hosting;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Audit;
@@ -63,7 +62,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     // given back if the group cannot be committed after all.
     private List<AuditScope> _claimed = [];
 
-    public AuditLog(IOptions<VaultServerOptions> options, SecurityBarrier barrier, IVaultStore store, DiskReserve reserve, TimeProvider clock, ILogger<AuditLog> logger)
+    public AuditLog(IOptions<AuditOptions> options, SecurityBarrier barrier, IVaultStore store, DiskReserve reserve, TimeProvider clock, ILogger<AuditLog> logger)
     {
         _barrier = barrier;
         _store = store;
@@ -71,9 +70,9 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         _clock = clock;
         _logger = logger;
         var o = options.Value;
-        _directory = System.IO.Path.Combine(o.DataDir!, "audit");
-        _maxFileBytes = o.AuditMaxFileBytes;
-        _flush = o.AuditFlush;
+        _directory = o.Directory;
+        _maxFileBytes = o.MaxFileBytes;
+        _flush = o.Flush;
         _verifier = new AuditVerifier(_directory, SealHmac);
         Directory.CreateDirectory(_directory);
         // A thread of its own: each group blocks in fsync, which must not hold a pool thread.

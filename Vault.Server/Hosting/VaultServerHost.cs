@@ -117,7 +117,11 @@ public static class VaultServerHost
         return app;
     }
 
-    /// <summary>Registers the vault's domain services, the store and the gRPC plumbing.</summary>
+    /// <summary>
+    /// Registers every area (each registers its services, options and stored document types) and
+    /// fills the areas' options from the host's configuration (<see cref="VaultServerOptions"/>, the
+    /// <c>Vault</c> section): no area takes the host's options itself.
+    /// </summary>
     public static IServiceCollection AddVaultServer(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<VaultServerOptions>()
@@ -125,66 +129,37 @@ public static class VaultServerHost
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => new DiskReserve(
-            sp.GetRequiredService<IOptions<VaultServerOptions>>().Value.DataDir!,
-            sp.GetRequiredService<IOptions<VaultServerOptions>>().Value.ReservedDiskBytes,
-            sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<DiskReserve>>()));
-        services.AddSingleton<IVaultStore>(sp => new LiteDbStore(
-            sp.GetRequiredService<IOptions<VaultServerOptions>>().Value.DataDir!,
-            sp.GetRequiredService<ILogger<LiteDbStore>>(),
-            [
-                typeof(KeyringRecord), typeof(SecretMetadataRecord), typeof(SecretVersionEntry), typeof(SecretVersionRecord),
-                typeof(TokenRecord), typeof(TokenAccessorRecord), typeof(TokenChildRecord), typeof(PolicyRecord), typeof(PolicyRuleRecord),
-                typeof(AppRoleRecord), typeof(AppRoleIdRecord), typeof(SecretIdRecord),
-                typeof(TargetRecord), typeof(StoredPassword), typeof(PendingRotation), typeof(RotationEventRecord),
-                typeof(DynamicRoleRecord), typeof(LeaseRecord), typeof(CheckoutSetRecord),
-                typeof(AuditAnchorRecord), typeof(AuditGapRecord),
-            ],
-            Collections.All,
-            reserve: sp.GetRequiredService<DiskReserve>()));
-        services.AddSingleton<SecurityBarrier>();
-        services.AddSingleton<KvEngine>();
-        services.AddSingleton<PolicyStore>();
-        services.AddSingleton<TokenManager>();
-        services.AddSingleton<AccessRules>();
-        services.AddSingleton<AuditLog>();
-        services.AddSingleton<LoginThrottle>();
-        services.AddSingleton<AppRoleManager>();
-        services.AddSingleton<RewrapService>();
-        services.AddHostedService(sp => sp.GetRequiredService<RewrapService>());
-        services.AddOptions<RotationOptions>()
-            .Bind(configuration.GetSection(RotationOptions.Section))
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
-        services.AddVaultRotators();
-        services.AddSingleton<TargetManager>();
-        services.AddSingleton<RotationEngine>();
-        services.TryAddSingleton<IRotationStepObserver, HaltingStepObserver>();
-        services.AddSingleton<RotationScheduler>();
-        services.AddHostedService(sp => sp.GetRequiredService<RotationScheduler>());
-        services.AddOptions<LeaseOptions>()
-            .Bind(configuration.GetSection(LeaseOptions.Section))
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
-        services.AddSingleton<LeaseManager>();
-        services.AddSingleton<TargetLeaseRules>();
-        services.AddSingleton<LeaseReaper>();
-        services.AddHostedService(sp => sp.GetRequiredService<LeaseReaper>());
+        services.AddOptions<StorageOptions>().Configure<IOptions<VaultServerOptions>>((storage, host) =>
+        {
+            storage.DataDir = host.Value.DataDir!;
+            storage.ReservedDiskBytes = host.Value.ReservedDiskBytes;
+        });
+        services.AddOptions<AuditOptions>().Configure<IOptions<VaultServerOptions>>((audit, host) =>
+        {
+            audit.Directory = Path.Combine(host.Value.DataDir!, "audit");
+            audit.MaxFileBytes = host.Value.AuditMaxFileBytes;
+            audit.Flush = host.Value.AuditFlush;
+        });
+        services.AddOptions<KvOptions>().Configure<IOptions<VaultServerOptions>>((kv, host) => kv.MaxSecretBytes = host.Value.MaxSecretBytes);
+        services.AddOptions<RotationOptions>().Bind(configuration.GetSection(RotationOptions.Section));
+        services.AddOptions<LeaseOptions>().Bind(configuration.GetSection(LeaseOptions.Section));
+
+        services.AddVaultStorage();
+        services.AddVaultBarrier();
+        services.AddVaultAuth();
+        services.AddVaultKv();
+        services.AddVaultAudit();
+        services.AddVaultRotation();
+        services.AddVaultLeases();
+        services.AddVaultGrpc();
+
         services.AddSingleton<HealthServiceImpl>();
         services.AddHostedService<SealHealthPublisher>();
         services.AddHostedService<DevModeInitializer>();
-        services.AddSingleton<VaultInterceptor>();
         services.AddSingleton<RequestAdmission>();
-        services.AddGrpc(grpc =>
-        {
-            grpc.Interceptors.Add<VaultInterceptor>();
-            grpc.EnableDetailedErrors = false;
-        });
         // A secret of the largest allowed size must fit in one message (grpc-dotnet's default is 4 MiB).
         services.AddOptions<global::Grpc.AspNetCore.Server.GrpcServiceOptions>()
             .Configure<IOptions<VaultServerOptions>>((grpc, vault) => grpc.MaxReceiveMessageSize = vault.Value.MaxMessageBytes);
-        services.AddGrpcReflection();
         return services;
     }
 

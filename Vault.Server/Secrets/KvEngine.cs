@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Vault.Server.Crypto;
-using Vault.Server.Hosting;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Secrets;
@@ -14,7 +13,7 @@ public sealed record SecretValue(string Path, long Version, IReadOnlyDictionary<
 /// The versioned KV secrets engine: versions, check-and-set, soft delete, destroy, pruning.
 /// Values cross the barrier here and nowhere else.
 /// </summary>
-public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimeProvider clock, IOptions<VaultServerOptions> options)
+public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimeProvider clock, IOptions<KvOptions> options)
 {
     public const string Kind = "kv";
     public const int DefaultMaxVersions = 10;

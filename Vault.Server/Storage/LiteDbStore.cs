@@ -71,6 +71,8 @@ public sealed class LiteDbStore : IVaultStore
     private long _pendingBytes;
     private volatile IOException? _failure;
     private ICommitParticipant? _participant;
+    // The document types the store may read and write (null: any, for a store opened on its own).
+    private readonly HashSet<Type>? _documentTypes;
     // LiteDB could not roll back a failed commit. Its engine then holds a transaction that
     // throws when disposed, and LiteDB 5 disposes it again from a finalizer, which ends the
     // process (LiteDB issues 2561, 2586): such an engine is never disposed, only kept alive.
@@ -79,10 +81,12 @@ public sealed class LiteDbStore : IVaultStore
 
     /// <param name="dataDirectory">Where vault.db and the write-ahead log live.</param>
     /// <param name="logger">Store log.</param>
-    /// <param name="documentTypes">Every document type (nested ones too) the store will map.
-    /// LiteDB's mapper builds a type's map lazily and not thread-safely: two threads meeting a
-    /// type for the first time can see a half-built map ("Collection was modified"), so maps are
-    /// built here, before any request runs.</param>
+    /// <param name="documentTypes">Every document type the store will read or write (the types
+    /// nested in their properties are found here). LiteDB's mapper builds a type's map lazily and
+    /// not thread-safely: two threads meeting a type for the first time can see a half-built map
+    /// ("Collection was modified"), so maps are built here, before any request runs, and any other
+    /// type is refused every time it is used, not only when two threads race. Null: any type
+    /// (a store opened on its own, by a tool or a test).</param>
     /// <param name="collections">Every collection the store will use. They are created here:
     /// LiteDB 5 corrupts a reader's snapshot ("page type must be collection page") when a
     /// collection is created by a commit while another thread reads it.</param>
@@ -103,9 +107,10 @@ public sealed class LiteDbStore : IVaultStore
         _reserve = reserve ?? DiskReserve.None(dataDirectory);
         _reserve.FullChanged += _ => FailingChanged?.Invoke(Failure is not null);
         _cache = new DocumentCache(cacheBytes);
+        _documentTypes = documentTypes is null ? null : WithNested(documentTypes);
         lock (Mapper)
         {
-            foreach (var type in documentTypes ?? [])
+            foreach (var type in _documentTypes ?? [])
             {
                 Mapper.ToObject(type, Mapper.ToDocument(type, Activator.CreateInstance(type)!));
             }
@@ -162,7 +167,45 @@ public sealed class LiteDbStore : IVaultStore
     }
 
     public T? Get<T>(string collection, string id) where T : class =>
-        Lookup(collection, id) is { } found ? Mapper.ToObject<T>(found.Document) : null;
+        Lookup(collection, Require<T>(id)) is { } found ? Mapper.ToObject<T>(found.Document) : null;
+
+    /// <summary>Refuses a document type that was not declared (passes <paramref name="id"/> through).</summary>
+    private string Require<T>(string id)
+    {
+        if (_documentTypes is { } known && !known.Contains(typeof(T)))
+        {
+            throw new InvalidOperationException($"{typeof(T).FullName} is not a stored document type: declare it with AddStoredDocuments in its area's registration");
+        }
+        return id;
+    }
+
+    /// <summary><paramref name="roots"/> and every class type reachable through their properties (lists and nullables included).</summary>
+    private static HashSet<Type> WithNested(IEnumerable<Type> roots)
+    {
+        var found = new HashSet<Type>();
+        var pending = new Queue<Type>(roots);
+        while (pending.TryDequeue(out var type))
+        {
+            if (!found.Add(type))
+            {
+                continue;
+            }
+            foreach (var property in type.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+            {
+                var candidate = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+                if (candidate.IsGenericType && candidate.GetGenericTypeDefinition() == typeof(List<>))
+                {
+                    candidate = candidate.GetGenericArguments()[0];
+                }
+                if (candidate.IsClass && candidate != typeof(string) && !candidate.IsArray && !candidate.IsGenericType
+                    && candidate.Namespace?.StartsWith("Vault.", StringComparison.Ordinal) == true)
+                {
+                    pending.Enqueue(candidate);
+                }
+            }
+        }
+        return found;
+    }
 
     /// <summary>
     /// Like <see cref="Get{T}"/>, but keeps what <paramref name="derive"/> makes of the document
@@ -172,7 +215,7 @@ public sealed class LiteDbStore : IVaultStore
     /// </summary>
     public TDerived? GetDerived<T, TDerived>(string collection, string id, Func<T, TDerived> derive) where T : class where TDerived : class
     {
-        if (Lookup(collection, id) is not { } found)
+        if (Lookup(collection, Require<T>(id)) is not { } found)
         {
             return null;
         }
@@ -186,7 +229,7 @@ public sealed class LiteDbStore : IVaultStore
     }
 
     public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class =>
-        ListWithin<T>(collection, idPrefix, limit);
+        ListWithin<T>(collection, Require<T>(idPrefix), limit);
 
     /// <summary>Documents held by the read cache and their approximate size.</summary>
     public (int Documents, long Bytes) CacheStatistics => (_cache.Count, _cache.Bytes);
@@ -881,6 +924,7 @@ public sealed class LiteDbStore : IVaultStore
 
         public T? Get<T>(string collection, string id) where T : class
         {
+            store.Require<T>(id);
             if (_own.TryGetValue((collection, id), out var doc) || group.TryGetValue((collection, id), out doc))
             {
                 return doc is null ? null : Mapper.ToObject<T>(doc);
@@ -889,10 +933,11 @@ public sealed class LiteDbStore : IVaultStore
         }
 
         public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class =>
-            store.ListWithin<T>(collection, idPrefix, limit, Under(group, collection, idPrefix), Under(_own, collection, idPrefix));
+            store.ListWithin<T>(collection, store.Require<T>(idPrefix), limit, Under(group, collection, idPrefix), Under(_own, collection, idPrefix));
 
         public void Put<T>(string collection, string id, T document) where T : class
         {
+            store.Require<T>(id);
             var doc = Mapper.ToDocument(document);
             doc["_id"] = id;
             _own[(collection, id)] = doc;

@@ -1,0 +1,22 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Vault.Rotators;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Rotation;
+
+public static class RotationRegistration
+{
+    /// <summary>Rotation targets, the rotation engine and its schedule, the rotators, and the records they store.</summary>
+    public static IServiceCollection AddVaultRotation(this IServiceCollection services)
+    {
+        services.AddOptions<RotationOptions>().ValidateDataAnnotations().ValidateOnStart();
+        services.AddVaultRotators();
+        services.AddSingleton<TargetManager>();
+        services.AddSingleton<RotationEngine>();
+        services.TryAddSingleton<IRotationStepObserver, HaltingStepObserver>();
+        services.AddSingleton<RotationScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<RotationScheduler>());
+        return services.AddStoredDocuments(typeof(TargetRecord), typeof(RotationEventRecord));
+    }
+}

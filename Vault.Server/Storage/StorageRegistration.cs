@@ -1,0 +1,62 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Vault.Server.Storage;
+
+/// <summary>Where and how the store keeps its files. The host fills it from its configuration.</summary>
+public sealed class StorageOptions
+{
+    /// <summary>Where <c>vault.db</c>, its write-ahead log and the disk reserve live.</summary>
+    public string DataDir { get; set; } = "";
+
+    /// <summary>See <see cref="DiskReserve"/>.</summary>
+    public long ReservedDiskBytes { get; set; } = DiskReserve.DefaultBytes;
+
+    /// <summary>Memory for documents kept to serve reads.</summary>
+    public long CacheBytes { get; set; } = LiteDbStore.DefaultCacheBytes;
+}
+
+/// <summary>A document type an area stores. The types nested in it are found from its properties.</summary>
+public sealed record StoredDocumentType(Type Type);
+
+public static class StorageRegistration
+{
+    /// <summary>The store and its disk reserve, holding the document types every area declared with <see cref="AddStoredDocuments"/>.</summary>
+    public static IServiceCollection AddVaultStorage(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<StorageOptions>();
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
+            return new DiskReserve(options.DataDir, options.ReservedDiskBytes, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DiskReserve>>());
+        });
+        services.AddSingleton<IVaultStore>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
+            return new LiteDbStore(
+                options.DataDir,
+                sp.GetRequiredService<ILogger<LiteDbStore>>(),
+                sp.GetServices<StoredDocumentType>().Select(t => t.Type),
+                Collections.All,
+                options.CacheBytes,
+                sp.GetRequiredService<DiskReserve>());
+        });
+        return services;
+    }
+
+    /// <summary>
+    /// Declares the document types an area stores. The store maps them (and every type nested in
+    /// them) before any request runs, and refuses to read or write any other type, every time.
+    /// </summary>
+    public static IServiceCollection AddStoredDocuments(this IServiceCollection services, params Type[] types)
+    {
+        foreach (var type in types)
+        {
+            services.AddSingleton(new StoredDocumentType(type));
+        }
+        return services;
+    }
+}
