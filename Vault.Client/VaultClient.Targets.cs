@@ -22,6 +22,9 @@ public sealed partial class VaultClient
     /// FailedPrecondition when the system cannot be reached to check them; PermissionDenied without
     /// <c>create</c>/<c>update</c> on the target or <c>read</c> on its admin secret.
     /// </exception>
+    // Two overloads with optional parameters (RS0026): the second, with skip_verification, came
+    // before the public API was tracked; a later parameter goes into a request-options type instead.
+#pragma warning disable RS0026
     public Task<Target> PutTargetAsync(Target target, bool rotateNow = false, string? currentPassword = null, string? secondCurrentPassword = null, CancellationToken cancellationToken = default) =>
         PutTargetAsync(target, rotateNow, currentPassword, secondCurrentPassword, skipVerification: false, cancellationToken);
 
@@ -38,6 +41,7 @@ public sealed partial class VaultClient
     /// <returns>The target as stored, with its status.</returns>
     /// <exception cref="Grpc.Core.RpcException">As for <see cref="PutTargetAsync(Target, bool, string?, string?, CancellationToken)"/>.</exception>
     public async Task<Target> PutTargetAsync(Target target, bool rotateNow, string? currentPassword, string? secondCurrentPassword, bool skipVerification, CancellationToken cancellationToken = default)
+#pragma warning restore RS0026
     {
         ArgumentNullException.ThrowIfNull(target);
         var request = new PutTargetRequest
