@@ -133,18 +133,20 @@ public sealed partial class VaultClient : IDisposable
     /// </summary>
     /// <param name="leaseTtl">The TTL the lease will be asked for; a token that cannot outlive two of them is replaced by a new login first.</param>
     /// <param name="cancellationToken">Cancels a login.</param>
-    private async ValueTask<LeaseHolder> LeaseHolderAsync(TimeSpan? leaseTtl, CancellationToken cancellationToken)
+    /// <param name="time">The clock the lease plans its renewals on.</param>
+    private async ValueTask<LeaseHolder> LeaseHolderAsync(TimeSpan? leaseTtl, TimeProvider time, CancellationToken cancellationToken)
     {
         if (_appRole is null)
         {
-            return new LeaseHolder(_headers ?? [], tokens: null, expiresAt: null, maxExpiresAt: null);
+            return new LeaseHolder(_headers ?? [], tokens: null, expiresAt: null, maxExpiresAt: null, time);
         }
         var token = await _appRole.GetTokenAsync((leaseTtl ?? DefaultLeaseTtl) * 2, cancellationToken).ConfigureAwait(false);
         return new LeaseHolder(
             new Metadata { { "authorization", $"Bearer {token.Token}" } },
             _tokens,
             token.ExpiresAt == DateTimeOffset.MaxValue ? null : token.ExpiresAt,
-            token.HardEnd == DateTimeOffset.MaxValue ? null : token.HardEnd);
+            token.HardEnd == DateTimeOffset.MaxValue ? null : token.HardEnd,
+            time);
     }
 
     /// <summary>The server's default lease TTL, assumed when the caller asks for none.</summary>

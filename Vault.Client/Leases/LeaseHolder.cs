@@ -8,10 +8,10 @@ namespace Vault.Client.Leases;
 /// taken with a token the client manages (an AppRole login) keeps that token renewed for as long
 /// as the lease lives — even after the client has logged in again and moved on to a new token.
 /// </summary>
-internal sealed class LeaseHolder(Metadata headers, TokenService.TokenServiceClient? tokens, DateTimeOffset? expiresAt, DateTimeOffset? maxExpiresAt)
+internal sealed class LeaseHolder(Metadata headers, TokenService.TokenServiceClient? tokens, DateTimeOffset? expiresAt, DateTimeOffset? maxExpiresAt, TimeProvider time)
 {
     private long _expiresAtMs = (expiresAt ?? DateTimeOffset.MaxValue).ToUnixTimeMilliseconds();
-    private long _renewedAtMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    private long _renewedAtMs = time.GetUtcNow().ToUnixTimeMilliseconds();
     private long _retryAtMs;
 
     /// <summary>The authorization header of the token.</summary>
@@ -50,7 +50,7 @@ internal sealed class LeaseHolder(Metadata headers, TokenService.TokenServiceCli
         try
         {
             var info = await tokens!.RenewAsync(new RenewTokenRequest(), new CallOptions(Headers, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            Interlocked.Exchange(ref _renewedAtMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            Interlocked.Exchange(ref _renewedAtMs, time.GetUtcNow().ToUnixTimeMilliseconds());
             Interlocked.Exchange(ref _retryAtMs, 0);
             if (info.ExpiresAt is not null)
             {
@@ -60,7 +60,7 @@ internal sealed class LeaseHolder(Metadata headers, TokenService.TokenServiceCli
         catch (RpcException ex) when (ex.StatusCode is not (StatusCode.Unauthenticated or StatusCode.PermissionDenied or StatusCode.Cancelled))
         {
             // Try again soon; the lease's own renewal reports a lasting failure.
-            Interlocked.Exchange(ref _retryAtMs, (DateTimeOffset.UtcNow + retryAfterFailure).ToUnixTimeMilliseconds());
+            Interlocked.Exchange(ref _retryAtMs, (time.GetUtcNow() + retryAfterFailure).ToUnixTimeMilliseconds());
             throw;
         }
     }

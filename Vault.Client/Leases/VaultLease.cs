@@ -30,6 +30,7 @@ public sealed class VaultLease : IAsyncDisposable
 {
     private static readonly TimeSpan MinimumIncrement = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxCallTime = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan ClockRecheck = TimeSpan.FromMinutes(1);
     private readonly LeaseService.LeaseServiceClient _leases;
     private readonly LeaseHolder _holder;
     private readonly VaultLeaseOptions _options;
@@ -37,7 +38,8 @@ public sealed class VaultLease : IAsyncDisposable
     private readonly TimeSpan _increment;
     private readonly CancellationTokenSource _stop = new();
     private readonly CancellationTokenSource _ending = new();
-    private readonly CancellationTokenSource _expired = new();
+    private readonly CancellationTokenSource _expired;
+    private readonly TimeProvider _time;
     private readonly Task _renewal;
     private readonly DateTimeOffset _end;
     private long _expiresAtMs;
@@ -50,6 +52,9 @@ public sealed class VaultLease : IAsyncDisposable
         _leases = leases;
         _holder = holder;
         _options = options;
+        _time = options.TimeProvider;
+        // Its CancelAfter (the end of a lease that is no longer renewed) runs on the same clock.
+        _expired = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
         _logger = logger;
         LeaseId = issued.Lease.Id;
         Role = issued.Lease.Role;
@@ -257,11 +262,7 @@ public sealed class VaultLease : IAsyncDisposable
             {
                 return;
             }
-            var wait = due - DateTimeOffset.UtcNow;
-            if (wait > TimeSpan.Zero)
-            {
-                await Task.Delay(wait, stop).ConfigureAwait(false);
-            }
+            await WaitUntilAsync(due, stop).ConfigureAwait(false);
             if (holderDue <= leaseDue && !await RenewHolderAsync(stop).ConfigureAwait(false))
             {
                 return;
@@ -270,6 +271,19 @@ public sealed class VaultLease : IAsyncDisposable
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="due"/> on the lease's clock, looking at the clock again at least
+    /// once a minute: a machine that slept, or a clock set forward, delays a renewal by at most a
+    /// minute, not by the time it lost (a delay counts elapsed time, not the time of day).
+    /// </summary>
+    private async Task WaitUntilAsync(DateTimeOffset due, CancellationToken stop)
+    {
+        for (var left = due - _time.GetUtcNow(); left > TimeSpan.Zero; left = due - _time.GetUtcNow())
+        {
+            await Task.Delay(left < ClockRecheck ? left : ClockRecheck, _time, stop).ConfigureAwait(false);
         }
     }
 
@@ -325,14 +339,14 @@ public sealed class VaultLease : IAsyncDisposable
             }
             catch (RpcException ex)
             {
-                var left = ExpiresAt - DateTimeOffset.UtcNow;
+                var left = ExpiresAt - _time.GetUtcNow();
                 if (left <= delay)
                 {
                     EndRenewal(ex, gone: false);
                     return false;
                 }
                 ClientLog.LeaseRenewRetrying(_logger, LeaseId, ex.StatusCode, ex.Status.Detail, delay);
-                await Task.Delay(delay, stop).ConfigureAwait(false);
+                await Task.Delay(delay, _time, stop).ConfigureAwait(false);
                 delay = delay * 2 < _options.MaxRetryDelay ? delay * 2 : _options.MaxRetryDelay;
             }
         }
@@ -341,11 +355,11 @@ public sealed class VaultLease : IAsyncDisposable
     private async Task<Lease> RenewOnceAsync(TimeSpan increment, CancellationToken cancellationToken)
     {
         var request = new RenewLeaseRequest { LeaseId = LeaseId, Increment = Duration.FromTimeSpan(increment) };
-        var left = ExpiresAt - DateTimeOffset.UtcNow;
+        var left = ExpiresAt - _time.GetUtcNow();
         // A hung call must not outlast the lease: bound it by the time left (at least 1 s, at most 30 s).
         var callTime = left < MinimumIncrement ? MinimumIncrement : left > MaxCallTime ? MaxCallTime : left;
         var lease = await _leases.RenewLeaseAsync(request, Call(cancellationToken).WithDeadline(DateTime.UtcNow + callTime)).ConfigureAwait(false);
-        Interlocked.Exchange(ref _renewedAtMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        Interlocked.Exchange(ref _renewedAtMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
         Interlocked.Exchange(ref _expiresAtMs, lease.ExpiresAt.ToDateTimeOffset().ToUnixTimeMilliseconds());
         return lease;
     }
@@ -364,7 +378,7 @@ public sealed class VaultLease : IAsyncDisposable
             ClientLog.LeaseRenewFailed(_logger, LeaseId, code, error is RpcException r ? r.Status.Detail : error.Message, expiresAt);
         }
         Cancel(_ending);
-        var left = expiresAt - DateTimeOffset.UtcNow;
+        var left = expiresAt - _time.GetUtcNow();
         if (gone || left <= TimeSpan.Zero)
         {
             Cancel(_expired);
@@ -375,7 +389,7 @@ public sealed class VaultLease : IAsyncDisposable
         }
         if (error is not null)
         {
-            Raise(RenewalFailed, new VaultLeaseRenewalFailedEventArgs(error, gone ? DateTimeOffset.UtcNow : expiresAt));
+            Raise(RenewalFailed, new VaultLeaseRenewalFailedEventArgs(error, gone ? _time.GetUtcNow() : expiresAt));
         }
     }
 

@@ -27,6 +27,12 @@ public sealed class VaultLeaseOptions
     /// <summary>How long <see cref="VaultLease.DisposeAsync"/> waits for the revocation before giving up (the lease then ends at its expiry).</summary>
     public TimeSpan RevokeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The clock renewals are planned and waited on (the system clock by default; a fake one in
+    /// tests). Call deadlines stay on the system clock: the server enforces them.
+    /// </summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     internal void Validate()
     {
         if (!(RenewAt is > 0 and < 1))

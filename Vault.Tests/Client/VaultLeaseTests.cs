@@ -51,6 +51,60 @@ public sealed class VaultLeaseTests(TargetSystems systems)
     }
 
     [Fact]
+    public async Task Lease_RenewsAtTwoThirdsOfItsTimeLeft_OnTheClockItIsGiven_WithoutWaitingAnHour()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromHours(24));
+        // A token the client does not renew itself (an AppRole login's would be renewed on the same
+        // clock, against expiries the server gives on its own: see the note on clock skew).
+        using var client = new VaultClient(new VaultClientOptions { Address = vault.Address, Token = vault.RootToken });
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var lease = await client.CheckoutAsync(role, ttl: TimeSpan.FromHours(1), options: new VaultLeaseOptions { TimeProvider = clock });
+        var renewed = System.Threading.Channels.Channel.CreateUnbounded<DateTimeOffset>();
+        lease.Renewed += (_, expiresAt) => renewed.Writer.TryWrite(expiresAt);
+
+        var issued = clock.GetUtcNow();
+
+        // Its clock moves a minute at a time (the lease looks at it at least once a minute): the
+        // first renewal comes at two thirds of the hour on that clock, never before.
+        var first = await AdvanceUntilRenewedAsync(clock, renewed.Reader);
+        Assert.True(first.At - issued >= TimeSpan.FromMinutes(40), $"renewed {first.At - issued} after issue, before two thirds of its hour");
+        var onServer = await vault.Leases().LookupLeaseAsync(new LookupLeaseRequest { LeaseId = lease.LeaseId }, vault.As());
+        Assert.Equal(first.ExpiresAt, onServer.ExpiresAt.ToDateTimeOffset());
+
+        // The next one is planned from that renewal, on the same clock.
+        var second = await AdvanceUntilRenewedAsync(clock, renewed.Reader);
+        Assert.True(second.At > first.At);
+        Assert.Null(lease.RenewalError);
+        Assert.False(lease.Ending.IsCancellationRequested);
+    }
+
+    /// <summary>Moves <paramref name="clock"/> a minute at a time, letting the lease run between steps, until it renews; when it did (on that clock) and to what.</summary>
+    private static async Task<(DateTimeOffset At, DateTimeOffset ExpiresAt)> AdvanceUntilRenewedAsync(Microsoft.Extensions.Time.Testing.FakeTimeProvider clock, System.Threading.Channels.ChannelReader<DateTimeOffset> renewed)
+    {
+        for (var minute = 0; minute < 120; minute++)
+        {
+            if (renewed.TryRead(out var expiresAt))
+            {
+                return (clock.GetUtcNow(), expiresAt);
+            }
+            clock.Advance(TimeSpan.FromMinutes(1));
+            // Real time for the lease to see the step (and, when due, to renew over the network).
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (waited.ElapsedMilliseconds < 50 && !renewed.TryPeek(out _))
+            {
+                await Task.Delay(5);
+            }
+            if (renewed.TryPeek(out _))
+            {
+                // Renewed during this step: wait no further before reading the clock.
+                continue;
+            }
+        }
+        throw new TimeoutException("the lease did not renew within two hours on its clock");
+    }
+
+    [Fact]
     public async Task Lease_RevokedBehindItsBack_ReportsTheFailedRenewal_AndDisposesQuietly()
     {
         await using var vault = await TestVault.StartInitializedAsync();
