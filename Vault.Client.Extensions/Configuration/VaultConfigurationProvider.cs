@@ -86,6 +86,12 @@ public sealed partial class VaultConfigurationProvider : ConfigurationProvider, 
             {
                 Log.ReloadFailed(_logger, ex.StatusCode, ex.Status.Detail);
             }
+            catch (RpcException) when (stop.IsCancellationRequested)
+            {
+                // Disposed while a read was in flight: gRPC reports the cancelled call as
+                // Cancelled, not as an OperationCanceledException. The expected end of polling.
+                return;
+            }
         }
     }
 

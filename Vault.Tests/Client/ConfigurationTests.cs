@@ -12,6 +12,32 @@ namespace Vault.Tests.Client;
 /// <summary>AddVault (KV secrets as configuration) and AddVaultClient (dependency injection) against a real vault.</summary>
 public sealed class ConfigurationTests
 {
+    /// <summary>
+    /// Disposing the configuration while a reload's read is in flight ends the polling quietly: the
+    /// cancelled call surfaces as an RpcException (Cancelled), which once escaped Dispose and failed
+    /// a full test run. Reloads every millisecond, disposed at varying moments, many times.
+    /// </summary>
+    [Fact]
+    public async Task DisposingTheConfiguration_WhileAReloadIsInFlight_NeverThrows()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var path = $"apps/dispose-{Guid.NewGuid():N}/db";
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = path, Data = { ["password"] = "p" } }, vault.As());
+        using var client = new VaultClient(new VaultClientOptions { Address = vault.Address, Token = vault.RootToken });
+        for (var i = 0; i < 60; i++)
+        {
+            var configuration = (ConfigurationRoot)new ConfigurationBuilder()
+                .AddVault(client, o =>
+                {
+                    o.Map(path);
+                    o.ReloadInterval = TimeSpan.FromMilliseconds(1);
+                })
+                .Build();
+            await Task.Delay(i % 7);
+            configuration.Dispose();
+        }
+    }
+
     [Fact]
     public async Task AddVault_PicksUpAChangedSecret_WithoutARestart_AndFiresTheChangeToken()
     {
