@@ -109,8 +109,9 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
     private AccessCheck PutTarget(PutTargetRequest request)
     {
         var target = request.Target ?? throw new ValidationException("target", "is required");
-        List<RequiredAccess> all = [new(ResourcePaths.Target(target.Name, "target.name"), targets.Exists(target.Name) ? Capability.Update : Capability.Create)];
+        var path = ResourcePaths.Target(target.Name, "target.name");
         var existing = targets.TryGet(target.Name);
+        List<RequiredAccess> all = [new(path, existing is null ? Capability.Create : Capability.Update)];
         if (target.AdminSecret.Length > 0)
         {
             var adminSecret = ResourcePaths.Kv(target.AdminSecret, "target.admin_secret");

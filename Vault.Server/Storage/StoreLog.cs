@@ -37,6 +37,6 @@ internal static partial class StoreLog
     [LoggerMessage(1011, LogLevel.Warning, "Disk space in {Directory} is back: reserve set aside again, taking writes")]
     public static partial void DiskRecovered(ILogger logger, string directory);
 
-    [LoggerMessage(1012, LogLevel.Error, "Moving acknowledged writes into the data file failed for want of space; they stay in the write-ahead log and are retried once space is freed")]
+    [LoggerMessage(1012, LogLevel.Error, "Not moving acknowledged writes into the data file: the disk has no room for them; they stay in memory and in the write-ahead log until space is freed")]
     public static partial void ApplyDeferred(ILogger logger, Exception exception);
 }
