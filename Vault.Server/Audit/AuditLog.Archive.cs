@@ -38,7 +38,7 @@ public sealed partial class AuditLog
         }
         if (beforeFile.Length != 0 && !AuditFiles.IsAuditFile(beforeFile))
         {
-            throw new ValidationException("before_file", $"'{beforeFile}' is not an audit file name (audit-NNNNNN.jsonl)");
+            throw new ValidationException("before_file", "is not an audit file name (audit-NNNNNN.jsonl)");
         }
         // Whatever is archived leaves the kept chain for good: it must be sound up to now, or a
         // break (an edited line, a file removed by hand) would disappear with it.

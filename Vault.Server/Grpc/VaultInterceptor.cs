@@ -257,6 +257,18 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         {
             GrpcLog.RequestFailed(logger, context.Method, status.StatusCode, ex);
         }
-        return new RpcException(status);
+        return new RpcException(new Status(status.StatusCode, Bounded(status.Detail)));
     }
+
+    // A status detail travels as an HTTP/2 header (grpc-message, percent-encoded: up to three bytes
+    // a character); clients refuse header blocks over their limit and drop the whole connection.
+    private const int MaxDetailChars = 1024;
+
+    /// <summary>
+    /// A domain message cut to <see cref="MaxDetailChars"/>: a message that quotes what the caller
+    /// sent (a file name, a path) must not grow with it. A 100 KB before_file once made the detail
+    /// big enough that the client dropped the connection, failing every call on it.
+    /// </summary>
+    private static string Bounded(string detail) =>
+        detail.Length <= MaxDetailChars ? detail : string.Concat(detail.AsSpan(0, MaxDetailChars), "… (cut)");
 }
