@@ -9,21 +9,14 @@ using Vault.Server.Storage;
 
 namespace Vault.Server.Audit;
 
-/// <summary>How audit entries reach the disk before the reply goes out.</summary>
-public enum AuditFlush
-{
-    /// <summary>Entries queued together are written and fsync'd once (group commit).</summary>
-    Grouped,
-    /// <summary>Every entry is written and fsync'd on its own.</summary>
-    EveryEntry,
-}
-
 /// <summary>
 /// The append-only, hash-chained audit trail: JSON lines under <c>DATA_DIR/audit/</c>, rolled
 /// over by size. Each entry carries the previous entry's hash, and its own hash is an HMAC
 /// (keyring-derived key) over the entry, so only the vault can extend the chain and any edit,
 /// deletion, reordering or forged line breaks it. A request is answered only after its entry is
-/// written and fsync'd, and fails closed when that is impossible. Two paths append, one at a
+/// written, and fails closed when that is impossible; an entry of a change is fsync'd with the
+/// change, one of a read-only request within <see cref="AuditOptions.ReadOnlyFlushWindow"/>
+/// (see <see cref="AppendReadOnlyAsync"/>). Two paths append, one at a
 /// time: the writer thread (requests that changed nothing, failures) and the store's writer,
 /// which writes the entries of the requests whose changes it is about to commit
 /// (<see cref="BeforeCommit"/>), so a change and its entry are durable together. Where the chain
@@ -47,8 +40,12 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     private readonly long _maxFileBytes;
     private readonly AuditFlush _flush;
     private readonly Thread _writer;
+    private readonly Thread _flusher;
+    private readonly TimeSpan _readOnlyWindow;
     private readonly AuditVerifier _verifier;
     private ulong _seq;
+    // The last entry known to be fsync'd (under _chain); the flusher makes the rest durable.
+    private ulong _durableSeq;
     private string _prevHash = "";
     private int _fileIndex;
     private bool _headLoaded;
@@ -73,11 +70,14 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         _directory = o.Directory;
         _maxFileBytes = o.MaxFileBytes;
         _flush = o.Flush;
+        _readOnlyWindow = o.ReadOnlyFlushWindow;
         _verifier = new AuditVerifier(_directory, SealHmac);
         Directory.CreateDirectory(_directory);
         // A thread of its own: each group blocks in fsync, which must not hold a pool thread.
         _writer = new Thread(WriterLoop) { Name = "vault-audit-writer", IsBackground = true };
         _writer.Start();
+        _flusher = new Thread(FlusherLoop) { Name = "vault-audit-flusher", IsBackground = true };
+        _flusher.Start();
         store.Enlist(this);
         // At start-up, not at the first request: a log shorter than its anchor must keep the
         // vault from serving (and health from saying it serves) before anyone asks.
@@ -104,11 +104,22 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     /// <summary>Entries the anchor records that the log no longer holds, until an operator acknowledges them.</summary>
     public MissingEntries? Missing => _missing;
 
-    /// <summary>Appends one entry; completes once it is on disk.</summary>
+    /// <summary>Appends one entry; completes once it is on disk (fsync'd) and anchored.</summary>
     /// <exception cref="AuditUnavailableException">The entry could not be written.</exception>
-    public Task AppendAsync(AuditEvent entry)
+    public Task AppendAsync(AuditEvent entry) => Append(entry, durableBeforeReply: _readOnlyWindow == TimeSpan.Zero);
+
+    /// <summary>
+    /// Appends the entry of a request that changed nothing; completes once it is written (a
+    /// crash of the vault's process cannot lose it), and the flusher fsyncs and anchors it
+    /// within <see cref="AuditOptions.ReadOnlyFlushWindow"/> (at once when that is zero). A
+    /// reply then waits for no fsync of a disk that a heavy writer keeps busy.
+    /// </summary>
+    /// <exception cref="AuditUnavailableException">The entry could not be written.</exception>
+    public Task AppendReadOnlyAsync(AuditEvent entry) => Append(entry, durableBeforeReply: _readOnlyWindow == TimeSpan.Zero);
+
+    private Task Append(AuditEvent entry, bool durableBeforeReply)
     {
-        var pending = new Pending(entry);
+        var pending = new Pending(entry, durableBeforeReply);
         if (!TryEnqueue(pending))
         {
             throw new AuditUnavailableException("audit log is closed");
@@ -123,7 +134,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     /// <returns>True when the log is writable again.</returns>
     public async Task<bool> ProbeAsync()
     {
-        var pending = new Pending(null);
+        var pending = new Pending(null, DurableBeforeReply: true);
         if (!TryEnqueue(pending))
         {
             return false;
@@ -189,58 +200,6 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     }
 
     /// <summary>
-    /// Acknowledges the entries found missing at start-up (<see cref="Missing"/>), after an
-    /// operator has looked into why: the gap is recorded in the anchor (so verify accepts it and
-    /// says so), the chain goes on from the hash the anchor kept, and requests are served again.
-    /// </summary>
-    /// <param name="lastMissing">The last missing entry, as the refusal named it: a confirmation.</param>
-    /// <param name="acknowledgedBy">The operator's token accessor.</param>
-    /// <returns>The gap acknowledged.</returns>
-    public async Task<MissingEntries> AcknowledgeGapAsync(ulong lastMissing, string acknowledgedBy, CancellationToken cancellationToken)
-    {
-        AuditAnchorRecord updated;
-        MissingEntries missing;
-        lock (_chain)
-        {
-            LoadHead();
-            missing = _missing ?? throw new PreconditionException("the audit log is not missing any entries");
-            if (lastMissing != missing.LastMissing)
-            {
-                throw new ValidationException("last_missing", $"must be {missing.LastMissing}, the last missing entry (entries {missing.FirstMissing}–{missing.LastMissing} are missing)");
-            }
-            updated = _anchor.Copy();
-            updated.Gaps.Add(new AuditGapRecord
-            {
-                FirstMissing = missing.FirstMissing,
-                LastMissing = missing.LastMissing,
-                LastHash = missing.LastHash,
-                AcknowledgedAtUnixMs = _clock.GetUtcNow().ToUnixTimeMilliseconds(),
-                AcknowledgedBy = acknowledgedBy,
-            });
-            updated.Seal = RecordSeal.Compute(SealHmac, Collections.System, AuditAnchorRecord.Id, updated.Canonical());
-        }
-        // Not the request's own commit: its entry is appended once the gap is acknowledged.
-        CommitContext.Current = null;
-        await _store.WriteAsync(tx =>
-        {
-            tx.Put(Collections.System, AuditAnchorRecord.Id, updated);
-            return true;
-        }, cancellationToken);
-        lock (_chain)
-        {
-            _anchor = updated;
-            _seq = missing.LastMissing;
-            _prevHash = missing.LastHash;
-            _missing = null;
-        }
-        AuditLogMessages.GapAcknowledged(_logger, missing.FirstMissing, missing.LastMissing, acknowledgedBy);
-        _failure = null;
-        // Failing until now (the gap), whatever the last append did: health serves again.
-        FailingChanged?.Invoke(false);
-        return missing;
-    }
-
-    /// <summary>
     /// Writes the entries of the requests whose changes the store is about to commit, and puts
     /// the new anchor into that same commit. Runs on the store's writer thread.
     /// </summary>
@@ -261,7 +220,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         }
         try
         {
-            AuditAnchorRecord? head;
+            AuditAnchorRecord head;
             lock (_chain)
             {
                 LoadHead();
@@ -269,10 +228,17 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
                 {
                     throw new AuditUnavailableException($"audit log unavailable: {missing.Describe()}");
                 }
-                head = WriteEntries(scopes.Select(s => s.ToEvent("ok", "", HashValue)).ToList());
+                head = WriteEntries(scopes.Select(s => s.ToEvent("ok", "", HashValue)).ToList(), sync: false);
+            }
+            // Fsync'd outside the chain's lock, so read-only requests append meanwhile rather
+            // than wait for a disk the store's log keeps busy; the commit waits for it, as it must.
+            SyncFile(head.File);
+            lock (_chain)
+            {
+                _durableSeq = Math.Max(_durableSeq, head.Seq);
             }
             SetFailure(null);
-            AdvanceAnchor(writer, head!);
+            AdvanceAnchor(writer, head);
         }
         catch (Exception ex)
         {
@@ -324,6 +290,13 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         }
         await Task.Run(_writer.Join);
         _queue.Dispose();
+        // The flusher makes the last entries written durable and anchors them before it ends.
+        _writerEnded = true;
+        await _closing.CancelAsync();
+        _flushSignal.Set();
+        await Task.Run(_flusher.Join);
+        _flushSignal.Dispose();
+        _closing.Dispose();
         try
         {
             await _lastAnchorWrite;
@@ -358,25 +331,33 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
             {
                 group.Add(next);
             }
+            // One entry that must be durable before its reply makes the whole group so.
+            var sync = group.Exists(p => p.DurableBeforeReply);
             try
             {
                 AuditAnchorRecord? head;
                 try
                 {
-                    head = WriteGroup(group);
+                    head = WriteGroup(group, sync);
                 }
                 catch (IOException ex) when (DiskReserve.IsDiskFull(ex) && !_reserve.IsFull)
                 {
                     // The disk filled: the reserve is given up for exactly this, and the group
                     // (the refusals among them) is written once more in its room.
                     _reserve.ReportFull(ex);
-                    head = WriteGroup(group);
+                    head = WriteGroup(group, sync);
                 }
                 SetFailure(null);
                 var done = group.ToArray();
                 if (head is null)
                 {
                     Acknowledge(done);
+                }
+                else if (!sync)
+                {
+                    // Written: the flusher fsyncs and anchors it, and the replies go now.
+                    Acknowledge(done);
+                    _flushSignal.Set();
                 }
                 else
                 {
@@ -462,7 +443,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     }
 
     /// <summary>Writes a group's entries (none for a probe: then only checks the file opens); the new anchor, or null if nothing was written.</summary>
-    private AuditAnchorRecord? WriteGroup(List<Pending> group)
+    private AuditAnchorRecord? WriteGroup(List<Pending> group, bool sync)
     {
         lock (_chain)
         {
@@ -478,12 +459,15 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
                 probe.Flush(flushToDisk: true);
                 return null;
             }
-            return WriteEntries(events);
+            return WriteEntries(events, sync);
         }
     }
 
-    /// <summary>Appends entries to the chain and fsyncs them; the anchor that records them, sealed. Under <see cref="_chain"/>.</summary>
-    private AuditAnchorRecord WriteEntries(IReadOnlyList<AuditEvent> events)
+    /// <summary>
+    /// Appends entries to the chain, and fsyncs them (with every entry written before them) if
+    /// <paramref name="sync"/>; the anchor that records them, sealed. Under <see cref="_chain"/>.
+    /// </summary>
+    private AuditAnchorRecord WriteEntries(IReadOnlyList<AuditEvent> events, bool sync)
     {
         var seq = _seq;
         var prev = _prevHash;
@@ -523,13 +507,23 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         anchor.Seal = RecordSeal.Compute(SealHmac, Collections.System, AuditAnchorRecord.Id, anchor.Canonical());
         // Opened per group: a file that became unwritable (or was replaced) fails this group
         // and the next one tries again, so the log recovers once the disk does.
+        var durable = sync;
         using (var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1))
         {
             var committedLength = stream.Length;
             try
             {
                 stream.Write(text.GetBuffer().AsSpan(0, (int)text.Length));
-                stream.Flush(flushToDisk: true);
+                // A file is left only once everything in it is durable: the flusher fsyncs the current one.
+                durable |= stream.Length >= _maxFileBytes;
+                if (durable)
+                {
+                    stream.Flush(flushToDisk: true);
+                }
+                else
+                {
+                    stream.Flush();
+                }
             }
             catch
             {
@@ -547,84 +541,14 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         _seq = seq;
         _prevHash = prev;
         _anchor = anchor;
+        if (durable)
+        {
+            _durableSeq = seq;
+        }
         return anchor;
     }
 
     private string CurrentFile() => System.IO.Path.Combine(_directory, AuditFiles.Name(_fileIndex));
-
-    /// <summary>
-    /// Picks up the chain where the last run left it: the newest file's last entry. A log that
-    /// ends before the entry the store's anchor records has lost entries: they are noted in
-    /// <see cref="Missing"/>, and nothing is appended until an operator acknowledges them.
-    /// </summary>
-    private void LoadHead()
-    {
-        if (_headLoaded)
-        {
-            return;
-        }
-        var anchor = _store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id);
-        _anchor = anchor?.Copy() ?? new AuditAnchorRecord();
-        var files = Files();
-        // With no kept file left, the chain goes on where the kept chain began, and in a file
-        // named no earlier than its start (a file named before it would count as archived).
-        _fileIndex = Math.Max(1, AuditFiles.Index(_anchor.StartFile));
-        _seq = _anchor.StartSeq - 1;
-        _prevHash = _anchor.StartPrevHash;
-        if (files.Count > 0)
-        {
-            var newest = files[^1];
-            CutTornTail(newest);
-            _fileIndex = AuditFiles.Index(System.IO.Path.GetFileName(newest));
-            var last = File.ReadLines(newest).LastOrDefault(l => l.Length > 0)
-                ?? (files.Count > 1 ? File.ReadLines(files[^2]).LastOrDefault(l => l.Length > 0) : null);
-            if (last is not null)
-            {
-                var entry = JsonSerializer.Deserialize(last, AuditJson.Default.AuditLine)
-                    ?? throw new IOException("the last audit entry cannot be read");
-                _seq = entry.Seq;
-                _prevHash = entry.Hash ?? "";
-            }
-        }
-        if (anchor is not null && _seq < anchor.Seq)
-        {
-            _missing = new MissingEntries(_seq + 1, anchor.Seq, anchor.Hash, anchor.File);
-            AuditLogMessages.EntriesMissing(_logger, _seq + 1, anchor.Seq, anchor.File);
-        }
-        _headLoaded = true;
-    }
-
-    /// <summary>
-    /// A crash in the middle of a group can leave a last line without its newline: entries that
-    /// were never acknowledged. They are cut off before the chain continues.
-    /// </summary>
-    private void CutTornTail(string file)
-    {
-        using var stream = new FileStream(file, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
-        var length = stream.Length;
-        if (length == 0)
-        {
-            return;
-        }
-        var position = length;
-        var one = new byte[1];
-        while (position > 0)
-        {
-            stream.Position = position - 1;
-            stream.ReadExactly(one);
-            if (one[0] == (byte)'\n')
-            {
-                break;
-            }
-            position--;
-        }
-        if (position < length)
-        {
-            AuditLogMessages.TornTailCut(_logger, System.IO.Path.GetFileName(file), length - position);
-            stream.SetLength(position);
-            stream.Flush(flushToDisk: true);
-        }
-    }
 
     private void SetFailure(string? failure)
     {
@@ -636,47 +560,9 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         }
     }
 
-    /// <summary>An entry to write; null for a probe.</summary>
-    private sealed class Pending(AuditEvent? entry)
+    /// <summary>An entry to write (null for a probe), and whether its reply waits for its fsync and anchor.</summary>
+    private sealed record Pending(AuditEvent? Event, bool DurableBeforeReply)
     {
-        public AuditEvent? Event { get; } = entry;
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
-}
-
-/// <summary>The result of walking the chain.</summary>
-public sealed record AuditVerification(bool Ok, ulong EntriesChecked, string File, ulong Line, string Reason)
-{
-    public static AuditVerification Intact(ulong count) => new(true, count, "", 0, "");
-
-    public static AuditVerification Broken(ulong count, string file, ulong line, string reason) => new(false, count, file, line, reason);
-}
-
-/// <summary>The audit entry could not be written, so the request is refused (UNAVAILABLE).</summary>
-public sealed class AuditUnavailableException(string message) : VaultException(message);
-
-/// <summary>Entries the store's anchor records that the log no longer holds.</summary>
-public sealed record MissingEntries(ulong FirstMissing, ulong LastMissing, string LastHash, string File)
-{
-    public string Describe() =>
-        $"the audit log is missing entries {FirstMissing}–{LastMissing} (the store's anchor records entry {LastMissing} in {File}): it was cut short or deleted; "
-        + $"find out why, then acknowledge with `vaultctl audit acknowledge-gap --last-missing {LastMissing}`";
-}
-
-internal static partial class AuditLogMessages
-{
-    [LoggerMessage(5003, LogLevel.Critical, "Audit log is missing entries {First}–{Last} (anchored in {File}); refusing requests until an operator acknowledges the gap")]
-    public static partial void EntriesMissing(ILogger logger, ulong first, ulong last, string file);
-
-    [LoggerMessage(5004, LogLevel.Warning, "Audit gap {First}–{Last} acknowledged by {Accessor}; the chain goes on")]
-    public static partial void GapAcknowledged(ILogger logger, ulong first, ulong last, string accessor);
-
-    [LoggerMessage(5005, LogLevel.Error, "Audit anchor for entry {Seq} could not be stored")]
-    public static partial void AnchorFailed(ILogger logger, ulong seq, Exception exception);
-
-    [LoggerMessage(5002, LogLevel.Warning, "Audit file {File} ended in an unfinished entry ({Bytes} bytes, never acknowledged); cut off")]
-    public static partial void TornTailCut(ILogger logger, string file, long bytes);
-
-    [LoggerMessage(5001, LogLevel.Critical, "Audit log cannot be written; failing closed for {Count} requests")]
-    public static partial void AppendFailed(ILogger logger, int count, Exception exception);
 }

@@ -4,6 +4,15 @@ using Vault.Server.Storage;
 namespace Vault.Server.Audit;
 
 /// <summary>Where and how the audit trail is written. The host fills it from its configuration.</summary>
+/// <summary>How audit entries reach the disk before the reply goes out.</summary>
+public enum AuditFlush
+{
+    /// <summary>Entries queued together are written and fsync'd once (group commit).</summary>
+    Grouped,
+    /// <summary>Every entry is written and fsync'd on its own.</summary>
+    EveryEntry,
+}
+
 public sealed class AuditOptions
 {
     /// <summary>The directory of the audit files (the host's is <c>DATA_DIR/audit</c>).</summary>
@@ -13,6 +22,15 @@ public sealed class AuditOptions
     public long MaxFileBytes { get; set; } = 64L * 1024 * 1024;
 
     public AuditFlush Flush { get; set; } = AuditFlush.Grouped;
+
+    /// <summary>
+    /// How long the entry of a read-only request may wait for its fsync to start: it is written
+    /// before the reply and fsync'd and anchored by the flusher, at most once per window.
+    /// Zero: fsync'd and anchored before the reply, like every entry of a change.
+    /// </summary>
+    public TimeSpan ReadOnlyFlushWindow { get; set; } = DefaultReadOnlyFlushWindow;
+
+    public static readonly TimeSpan DefaultReadOnlyFlushWindow = TimeSpan.FromMilliseconds(10);
 }
 
 public static class AuditRegistration

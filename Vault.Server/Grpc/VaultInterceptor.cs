@@ -82,7 +82,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             if (request is SealRequest)
             {
                 // Sealing erases the key that chains the log: record it while it still can be.
-                await AppendAsync(context, trail, failure: null);
+                await AppendAsync(context, trail, failure: null, durableBeforeReply: true);
             }
             response = await continuation(request, context);
             Filter(check, response, context);
@@ -106,8 +106,9 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             // gap is acknowledged: the caller hears why it was refused.
             throw failure;
         }
-        // A failure after a commit is recorded too: a second entry of the same request id.
-        await AppendAsync(context, trail, failure);
+        // A failure after a commit is recorded too: a second entry of the same request id. An
+        // acknowledged gap is the one change not committed with its request's entry.
+        await AppendAsync(context, trail, failure, durableBeforeReply: request is AcknowledgeAuditGapRequest);
         return failure is null ? response! : throw failure;
     }
 
@@ -120,11 +121,17 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         }
     }
 
-    private async Task AppendAsync(ServerCallContext context, AuditScope trail, RpcException? failure)
+    /// <summary>
+    /// Writes the entry of a request whose changes (if any) are already recorded with their
+    /// commit, so what is left is read-only: durable within the audit's flush window, unless it
+    /// is a seal's, which must be durable before the key that chains the log is gone.
+    /// </summary>
+    private async Task AppendAsync(ServerCallContext context, AuditScope trail, RpcException? failure, bool durableBeforeReply = false)
     {
         try
         {
-            await audit.AppendAsync(trail.ToEvent(failure is null ? "ok" : "error", failure?.StatusCode.ToString() ?? "", audit.HashValue));
+            var entry = trail.ToEvent(failure is null ? "ok" : "error", failure?.StatusCode.ToString() ?? "", audit.HashValue);
+            await (durableBeforeReply ? audit.AppendAsync(entry) : audit.AppendReadOnlyAsync(entry));
             trail.MarkRecorded();
         }
         catch (Exception ex) when (ex is AuditUnavailableException or VaultSealedException)

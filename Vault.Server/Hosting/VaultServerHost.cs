@@ -128,7 +128,6 @@ public static class VaultServerHost
             .Bind(configuration.GetSection(VaultServerOptions.Section))
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.AddSingleton(TimeProvider.System);
         services.AddOptions<StorageOptions>().Configure<IOptions<VaultServerOptions>>((storage, host) =>
         {
             storage.DataDir = host.Value.DataDir!;
@@ -139,6 +138,7 @@ public static class VaultServerHost
             audit.Directory = Path.Combine(host.Value.DataDir!, "audit");
             audit.MaxFileBytes = host.Value.AuditMaxFileBytes;
             audit.Flush = host.Value.AuditFlush;
+            audit.ReadOnlyFlushWindow = host.Value.AuditReadOnlyFlushWindow;
         });
         services.AddOptions<KvOptions>().Configure<IOptions<VaultServerOptions>>((kv, host) => kv.MaxSecretBytes = host.Value.MaxSecretBytes);
         services.AddOptions<RotationOptions>().Bind(configuration.GetSection(RotationOptions.Section));

@@ -76,6 +76,14 @@ public sealed class VaultServerOptions : IValidatableObject
     /// <summary>How audit entries are flushed: Grouped (one fsync per group of concurrent entries) or EveryEntry.</summary>
     public Audit.AuditFlush AuditFlush { get; set; } = Audit.AuditFlush.Grouped;
 
+    /// <summary>
+    /// How long the audit entry of a read-only request (one that changed nothing) may wait for
+    /// its fsync to start, at most 1 s. It is always written before the reply goes; 0 makes it
+    /// durable (fsync'd and anchored) before the reply, as an entry of a change always is.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
+    public TimeSpan AuditReadOnlyFlushWindow { get; set; } = Audit.AuditOptions.DefaultReadOnlyFlushWindow;
+
     /// <summary>An audit file rolls over to the next once it reaches this size.</summary>
     [Range(64 * 1024, long.MaxValue)]
     public long AuditMaxFileBytes { get; set; } = 64L * 1024 * 1024;

@@ -636,6 +636,9 @@ public sealed class LiteDbStore : IVaultStore
 
     private void ApplierLoop()
     {
+        // Moving acknowledged changes into the data file can wait for requests; the backlog it
+        // leaves counts against request admission, so it cannot fall behind without bound.
+        BackgroundPriority.LowerCurrentThread();
         while (!_stopping)
         {
             _wakeApplier.WaitOne(_applyInterval);
@@ -650,12 +653,6 @@ public sealed class LiteDbStore : IVaultStore
     }
 
     /// <summary>
-    /// Moves every pending change into the data file: one LiteDB transaction and checkpoint
-    /// under the write lock (LiteDB 5 lets a reader's snapshot reach log pages its background
-    /// writer has not written yet, and its checkpoint fails with pages in use), then one fsync,
-    /// then the log segments those changes came from are deleted.
-    /// </summary>
-    /// <summary>
     /// Moves every change acknowledged so far into the data file now, rather than at the
     /// applier's next pass (tests use it to check what the data file itself holds).
     /// </summary>
@@ -669,6 +666,12 @@ public sealed class LiteDbStore : IVaultStore
         }
     }
 
+    /// <summary>
+    /// Moves every pending change into the data file: one LiteDB transaction and checkpoint
+    /// under the write lock (LiteDB 5 lets a reader's snapshot reach log pages its background
+    /// writer has not written yet, and its checkpoint fails with pages in use), then one fsync,
+    /// then the log segments those changes came from are deleted.
+    /// </summary>
     private void ApplyPending()
     {
         lock (_applyGate)

@@ -1,4 +1,6 @@
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using Vault.Client;
 using Vault.Client.Leases;
 using Vault.Protocol.V1;
@@ -16,12 +18,14 @@ public sealed class VaultLeaseTests(TargetSystems systems)
     [Fact]
     public async Task CheckoutAsync_RenewsBeforeExpiry_WithoutTheCaller_AndDisposeRevokesOnTheServer()
     {
-        await using var vault = await TestVault.StartInitializedAsync(FastReaper);
+        // One clock for the vault and the lease, moved by the test: three TTLs pass in well under
+        // a second, and no renewal can be late because the machine is busy.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var vault = await TestVault.StartInitializedAsync(b => b.Services.AddSingleton<TimeProvider>(clock), FastReaper);
         var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromMinutes(5));
         using var client = await ClientKit.AppClientAsync(vault, ($"lease/creds/{role}", ["read"]));
 
-        // 4 s: renewal (at two thirds) leaves over a second to spare on a busy 2-core CI box.
-        var lease = await client.CheckoutAsync(role, ttl: TimeSpan.FromSeconds(4));
+        var lease = await client.CheckoutAsync(role, ttl: TimeSpan.FromSeconds(4), options: new VaultLeaseOptions { TimeProvider = clock });
         var issuedExpiry = lease.ExpiresAt;
         var renewals = 0;
         lease.Renewed += (_, _) => Interlocked.Increment(ref renewals);
@@ -29,14 +33,15 @@ public sealed class VaultLeaseTests(TargetSystems systems)
         Assert.DoesNotContain(lease.Password, lease.Credential.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain(lease.Password, lease.ToString(), StringComparison.Ordinal);
 
-        // Three TTLs later, with a reaper that ends expired leases within 250 ms: only renewal keeps it alive.
-        await Task.Delay(TimeSpan.FromSeconds(12));
+        // Three TTLs later, with a reaper that ends expired leases: only renewal keeps it alive.
+        var until = clock.GetUtcNow() + TimeSpan.FromSeconds(12);
+        await StepAsync(clock, lease, () => clock.GetUtcNow() >= until);
 
         Assert.True(renewals >= 3, $"only {renewals} renewals in 12 s of a 4 s lease");
         Assert.True(lease.ExpiresAt > issuedExpiry + TimeSpan.FromSeconds(5), $"expiry moved from {issuedExpiry:O} only to {lease.ExpiresAt:O}");
         var onServer = await vault.Leases().LookupLeaseAsync(new LookupLeaseRequest { LeaseId = lease.LeaseId }, vault.As());
         Assert.Equal(LeaseState.Active, onServer.State);
-        Assert.True(onServer.ExpiresAt.ToDateTimeOffset() > DateTimeOffset.UtcNow, "the server's expiry is in the past");
+        Assert.True(onServer.ExpiresAt.ToDateTimeOffset() > clock.GetUtcNow(), "the server's expiry is in the past");
         Assert.False(lease.Ending.IsCancellationRequested);
         Assert.True(await systems.Postgres.CanLoginAsync(lease.Username, lease.Password), "the renewed credential is refused");
 
@@ -50,6 +55,35 @@ public sealed class VaultLeaseTests(TargetSystems systems)
         await lease.DisposeAsync(); // twice is fine
     }
 
+    /// <summary>
+    /// Moves the clock the vault and <paramref name="lease"/> share a step at a time until
+    /// <paramref name="done"/>, giving them real time to act between steps. It never moves past
+    /// the lease's expiry while it can still be renewed: there it waits (in real time) for the
+    /// renewal, which must come, so a busy machine slows the test rather than failing it.
+    /// </summary>
+    private static async Task StepAsync(FakeTimeProvider clock, VaultLease lease, Func<bool> done)
+    {
+        var step = TimeSpan.FromMilliseconds(250);
+        for (var steps = 0; !done(); steps++)
+        {
+            Assert.True(steps < 2_000, "gave up after 2,000 steps");
+            var renewable = lease.ExpiresAt < lease.MaxExpiresAt && !lease.Ending.IsCancellationRequested;
+            if (renewable && clock.GetUtcNow() + step >= lease.ExpiresAt)
+            {
+                var expiresAt = lease.ExpiresAt;
+                var waited = System.Diagnostics.Stopwatch.StartNew();
+                while (lease.ExpiresAt == expiresAt && !lease.Ending.IsCancellationRequested)
+                {
+                    Assert.True(waited.Elapsed < TimeSpan.FromSeconds(30), $"the lease did not renew before its expiry at {expiresAt:O} (its clock at {clock.GetUtcNow():O}, renewal error: {lease.RenewalError?.Message})");
+                    await Task.Delay(10);
+                }
+                continue;
+            }
+            clock.Advance(step);
+            await Task.Delay(10);
+        }
+    }
+
     [Fact]
     public async Task Lease_RenewsAtTwoThirdsOfItsTimeLeft_OnTheClockItIsGiven_WithoutWaitingAnHour()
     {
@@ -58,7 +92,7 @@ public sealed class VaultLeaseTests(TargetSystems systems)
         // A token the client does not renew itself (an AppRole login's would be renewed on the same
         // clock, against expiries the server gives on its own: see the note on clock skew).
         using var client = new VaultClient(new VaultClientOptions { Address = vault.Address, Token = vault.RootToken });
-        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var lease = await client.CheckoutAsync(role, ttl: TimeSpan.FromHours(1), options: new VaultLeaseOptions { TimeProvider = clock });
         var renewed = System.Threading.Channels.Channel.CreateUnbounded<DateTimeOffset>();
         lease.Renewed += (_, expiresAt) => renewed.Writer.TryWrite(expiresAt);
@@ -80,7 +114,7 @@ public sealed class VaultLeaseTests(TargetSystems systems)
     }
 
     /// <summary>Moves <paramref name="clock"/> a minute at a time, letting the lease run between steps, until it renews; when it did (on that clock) and to what.</summary>
-    private static async Task<(DateTimeOffset At, DateTimeOffset ExpiresAt)> AdvanceUntilRenewedAsync(Microsoft.Extensions.Time.Testing.FakeTimeProvider clock, System.Threading.Channels.ChannelReader<DateTimeOffset> renewed)
+    private static async Task<(DateTimeOffset At, DateTimeOffset ExpiresAt)> AdvanceUntilRenewedAsync(FakeTimeProvider clock, System.Threading.Channels.ChannelReader<DateTimeOffset> renewed)
     {
         for (var minute = 0; minute < 120; minute++)
         {
@@ -125,17 +159,20 @@ public sealed class VaultLeaseTests(TargetSystems systems)
     [Fact]
     public async Task Lease_AtItsMaxTtl_StopsRenewing_SignalsEnding_ThenExpires()
     {
-        await using var vault = await TestVault.StartInitializedAsync(FastReaper);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var vault = await TestVault.StartInitializedAsync(b => b.Services.AddSingleton<TimeProvider>(clock), FastReaper);
         var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromSeconds(5));
         using var client = new VaultClient(new VaultClientOptions { Address = vault.Address, Token = vault.RootToken });
-        await using var lease = await client.CheckoutAsync(role, ttl: TimeSpan.FromSeconds(2));
+        await using var lease = await client.CheckoutAsync(role, ttl: TimeSpan.FromSeconds(2), options: new VaultLeaseOptions { TimeProvider = clock });
 
-        await WhenCancelledAsync("Ending", TimeSpan.FromSeconds(10), lease.Ending);
+        await StepAsync(clock, lease, () => lease.Ending.IsCancellationRequested);
+
         Assert.Null(lease.RenewalError);
         Assert.Equal(lease.MaxExpiresAt, lease.ExpiresAt);
         Assert.False(lease.Expired.IsCancellationRequested, "expired before its max TTL");
-        await WhenCancelledAsync("Expired", TimeSpan.FromSeconds(10), lease.Expired);
-        Assert.True(DateTimeOffset.UtcNow >= lease.MaxExpiresAt - TimeSpan.FromMilliseconds(50));
+        await StepAsync(clock, lease, () => lease.Expired.IsCancellationRequested);
+        Assert.True(clock.GetUtcNow() >= lease.MaxExpiresAt, $"expired at {clock.GetUtcNow():O}, before its max TTL {lease.MaxExpiresAt:O}");
+        Assert.Null(lease.RenewalError);
     }
 
     [Fact]
@@ -165,18 +202,5 @@ public sealed class VaultLeaseTests(TargetSystems systems)
         Assert.False(await system.CanLoginAsync(account, lease.Password), "the checked-in password still logs in");
         await using var next = await client.CheckoutAccountAsync(set, wait: TimeSpan.FromSeconds(10));
         Assert.True(await system.CanLoginAsync(account, next.Password));
-    }
-
-    private static async Task WhenCancelledAsync(string what, TimeSpan timeout, CancellationToken token)
-    {
-        try
-        {
-            await Task.Delay(timeout, token);
-        }
-        catch (OperationCanceledException)
-        {
-            return;
-        }
-        throw new Xunit.Sdk.XunitException($"{what} did not fire within {timeout.TotalSeconds:F0} s");
     }
 }
