@@ -7,8 +7,7 @@ using Vault.Tests.Rotation;
 namespace Vault.Tests.Client;
 
 /// <summary>An application on <see cref="VaultMySqlDataSource"/> against a real MariaDB.</summary>
-[Collection("target-systems")]
-public sealed class MySqlDataSourceTests(TargetSystems systems)
+public sealed class MySqlDataSourceTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public async Task App_KeepsQuerying_AcrossLeaseRenewalsAndASwitchToANewDynamicUser_WithoutAFailedQuery()

@@ -14,8 +14,7 @@ namespace Vault.Tests.Client;
 /// vault rotates, renews and replaces its credential. Pooling is off, so every query opens a new
 /// physical connection and logs in with the credential the data source holds at that moment.
 /// </summary>
-[Collection("target-systems")]
-public sealed class NpgsqlDataSourceTests(TargetSystems systems)
+public sealed class NpgsqlDataSourceTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public async Task App_KeepsQuerying_WhileItsAlternatingUsersCredentialRotatesTenTimes_WithoutAFailedQuery()

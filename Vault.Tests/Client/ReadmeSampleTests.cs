@@ -13,8 +13,7 @@ namespace Vault.Tests.Client;
 /// the README shows that file word for word, and the built sample is run against a real vault and
 /// PostgreSQL and stopped with Ctrl+C.
 /// </summary>
-[Collection("target-systems")]
-public sealed partial class ReadmeSampleTests(TargetSystems systems)
+public sealed partial class ReadmeSampleTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public void Readme_ShowsTheCompiledSample_WordForWord()

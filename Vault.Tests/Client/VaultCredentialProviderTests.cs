@@ -13,8 +13,7 @@ namespace Vault.Tests.Client;
 /// from the lease's max end at issue, not learnt from the renewal that hits the cap (which a busy
 /// machine delays until the old user is about to be dropped).
 /// </summary>
-[Collection("target-systems")]
-public sealed class VaultCredentialProviderTests(TargetSystems systems)
+public sealed class VaultCredentialProviderTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public async Task Lease_ReplaceAt_IsOneTtlBeforeItsMaxEnd_OrTwoThirdsOfItsLifeWhenThatIsLater()

@@ -10,8 +10,7 @@ using Vault.Tests.Rotation;
 namespace Vault.Tests.Client;
 
 /// <summary>VaultLease from the client library, against a real vault and a real PostgreSQL.</summary>
-[Collection("target-systems")]
-public sealed class VaultLeaseTests(TargetSystems systems)
+public sealed class VaultLeaseTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     private const string FastReaper = "--Vault:Leases:ReaperInterval=00:00:00.250";
 

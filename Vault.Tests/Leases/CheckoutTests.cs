@@ -7,8 +7,7 @@ using Vault.Tests.Rotation;
 namespace Vault.Tests.Leases;
 
 /// <summary>Exclusive check-out of service accounts against a real PostgreSQL: one holder at a time, and a dead password after check-in.</summary>
-[Collection("target-systems")]
-public sealed class CheckoutTests(TargetSystems systems)
+public sealed class CheckoutTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public async Task SixtyFourConcurrentCheckouts_OfOneAccount_ExactlyOneSucceeds_AndAfterCheckInItsPasswordIsRefused()

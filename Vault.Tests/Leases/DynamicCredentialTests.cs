@@ -7,8 +7,7 @@ using Vault.Tests.Rotation;
 namespace Vault.Tests.Leases;
 
 /// <summary>Dynamic database users under leases, against real PostgreSQL and MariaDB.</summary>
-[Collection("target-systems")]
-public sealed class DynamicCredentialTests(TargetSystems systems)
+public sealed class DynamicCredentialTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     public static TheoryData<string> Kinds() => new() { "postgres", "mysql" };
 

@@ -10,8 +10,7 @@ namespace Vault.Tests.Leases;
 /// Static leases against a real PostgreSQL: the target's current (shared) password under a lease
 /// that records its holder. Ending the lease deletes it and leaves the password alone.
 /// </summary>
-[Collection("target-systems")]
-public sealed class StaticLeaseTests(TargetSystems systems)
+public sealed class StaticLeaseTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public async Task AStaticLease_GivesTheCurrentPasswordThatLogsIn_IsListedAndPersisted_AndRevokingItLeavesThePasswordWorking()

@@ -4,8 +4,7 @@ using Vault.Tests.Infrastructure;
 namespace Vault.Tests.Rotation;
 
 /// <summary>The vault rotates the admin credential its other targets use, and they keep working.</summary>
-[Collection("target-systems")]
-public sealed class AdminCredentialRotationTests(TargetSystems systems)
+public sealed class AdminCredentialRotationTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public async Task AdminTarget_RotatesItself_PublishesTheVerifiedPassword_AndDependentTargetsStillRotate()

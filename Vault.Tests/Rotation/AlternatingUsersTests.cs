@@ -5,8 +5,7 @@ using Vault.Tests.Infrastructure;
 namespace Vault.Tests.Rotation;
 
 /// <summary>Two accounts, one current: a client that keeps reading the current credential never holds a dead one.</summary>
-[Collection("target-systems")]
-public sealed class AlternatingUsersTests(TargetSystems systems)
+public sealed class AlternatingUsersTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public async Task ClientReadingTheCurrentCredentialInALoop_SeesNoLoginFailure_WhileTenRotationsRun()

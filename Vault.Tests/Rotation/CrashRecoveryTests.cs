@@ -9,8 +9,7 @@ namespace Vault.Tests.Rotation;
 /// each kind of system; the restarted, unsealed server reconciles the target, and the password it
 /// then holds logs in to the real server.
 /// </summary>
-[Collection("target-systems")]
-public sealed class CrashRecoveryTests(TargetSystems systems)
+public sealed class CrashRecoveryTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     public static TheoryData<string, string> Cases()
     {

@@ -4,8 +4,7 @@ using Vault.Tests.Infrastructure;
 namespace Vault.Tests.Rotation;
 
 /// <summary>A password changed behind the vault's back shows as drifted at the next check.</summary>
-[Collection("target-systems")]
-public sealed class DriftTests(TargetSystems systems)
+public sealed class DriftTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Theory]
     [InlineData("postgres")]

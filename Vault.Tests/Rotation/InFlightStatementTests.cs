@@ -13,8 +13,7 @@ namespace Vault.Tests.Rotation;
 /// statement can still take effect, or it keeps a password the database no longer accepts.
 /// (LDAP has no case here: a directory client cannot hold a lock across operations.)
 /// </summary>
-[Collection("target-systems")]
-public sealed class InFlightStatementTests(TargetSystems systems)
+public sealed class InFlightStatementTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     // Short, so the test does not wait long; the vault waits this (plus a margin) before reconciling.
     private const string StatementTimeout = "--Vault:Rotation:StatementTimeout=00:00:04";

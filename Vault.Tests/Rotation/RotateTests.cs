@@ -5,8 +5,7 @@ using Vault.Tests.Infrastructure;
 namespace Vault.Tests.Rotation;
 
 /// <summary>`vaultctl target rotate` against each real system: the vault's password logs in, the old one no longer does.</summary>
-[Collection("target-systems")]
-public sealed class RotateTests(TargetSystems systems) : IAsyncLifetime
+public sealed class RotateTests(TargetSystems systems) : IClassFixture<TargetSystems>, IAsyncLifetime
 {
     private TestVault _vault = null!;
 

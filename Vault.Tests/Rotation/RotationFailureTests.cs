@@ -5,8 +5,7 @@ using Vault.Tests.Infrastructure.Servers;
 namespace Vault.Tests.Rotation;
 
 /// <summary>Rotations that cannot complete: a server that is down, a new password that cannot log in.</summary>
-[Collection("target-systems")]
-public sealed class RotationFailureTests(TargetSystems systems)
+public sealed class RotationFailureTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public async Task ServerDown_RotationFailsWithItsReason_RetriesBackOff_OldPasswordSurvives_AndTheNextRotationSucceeds()

@@ -4,8 +4,7 @@ using Vault.Tests.Infrastructure;
 namespace Vault.Tests.Rotation;
 
 /// <summary>A rotated password's plaintext reaches neither the database server's log nor the vault's data files.</summary>
-[Collection("target-systems")]
-public sealed class RotationLeakTests(TargetSystems systems)
+public sealed class RotationLeakTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public async Task Postgres_WithLogStatementAll_NeverLogsTheRotatedPassword()

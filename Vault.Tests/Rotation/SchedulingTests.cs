@@ -7,8 +7,7 @@ using Vault.Tests.Infrastructure;
 namespace Vault.Tests.Rotation;
 
 /// <summary>The scheduler on its own: short intervals rotate repeatedly, paused targets do not, manual and scheduled runs never overlap.</summary>
-[Collection("target-systems")]
-public sealed class SchedulingTests(TargetSystems systems)
+public sealed class SchedulingTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public async Task ShortInterval_RotatesOnItsOwn_Repeatedly_AndEachPasswordLogsIn()

@@ -32,9 +32,17 @@ internal sealed class LdapSystem(LdapServer server) : ITargetSystem
     public TargetConnection Connection => new() { Host = server.Host, Port = (uint)server.Port, Database = server.BaseDn };
 }
 
-/// <summary>Private PostgreSQL, MariaDB and slapd instances, started together once for the rotation tests.</summary>
+/// <summary>
+/// Private PostgreSQL, MariaDB and slapd instances, started together once per test run for every
+/// class that takes them as a class fixture: those classes run in parallel with each other (each
+/// test makes its own accounts, roles and users), not one after another in one collection. The
+/// servers are not stopped by a fixture's disposal: each has a watchdog that stops it and
+/// deletes its directory when the test process ends.
+/// </summary>
 public sealed class TargetSystems : IAsyncLifetime
 {
+    private static readonly Lazy<Task<(PostgresServer Postgres, MariaDbServer MariaDb, LdapServer Ldap)>> Shared = new(StartAsync);
+
     private PostgresServer? _postgres;
     private MariaDbServer? _mariadb;
     private LdapServer? _ldap;
@@ -55,32 +63,32 @@ public sealed class TargetSystems : IAsyncLifetime
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no such target system"),
     };
 
-    public async Task InitializeAsync()
+    public async Task InitializeAsync() => (_postgres, _mariadb, _ldap) = await Shared.Value;
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    private static async Task<(PostgresServer, MariaDbServer, LdapServer)> StartAsync()
     {
         var pg = PostgresServer.StartAsync();
         var maria = MariaDbServer.StartAsync();
         var ldap = LdapServer.StartAsync();
         try
         {
-            _postgres = await pg;
-            _mariadb = await maria;
-            _ldap = await ldap;
+            return (await pg, await maria, await ldap);
         }
         catch
         {
-            await DisposeAsync();
+            foreach (var started in new Task<IAsyncDisposable>[] { AsDisposable(pg), AsDisposable(maria), AsDisposable(ldap) })
+            {
+                if (started.IsCompletedSuccessfully)
+                {
+                    await started.Result.DisposeAsync();
+                }
+            }
             throw;
         }
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_postgres is not null) { await _postgres.DisposeAsync(); }
-        if (_mariadb is not null) { await _mariadb.DisposeAsync(); }
-        if (_ldap is not null) { await _ldap.DisposeAsync(); }
-    }
+    private static async Task<IAsyncDisposable> AsDisposable<T>(Task<T> task)
+        where T : IAsyncDisposable => await task;
 }
-
-[CollectionDefinition("target-systems")]
-public sealed class TargetSystemsCollection : ICollectionFixture<TargetSystems>;
-

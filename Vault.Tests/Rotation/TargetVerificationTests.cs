@@ -11,8 +11,7 @@ namespace Vault.Tests.Rotation;
 /// account must exist, and the error names which one failed. <c>skip_verification</c> registers
 /// it anyway (a system that is down during onboarding).
 /// </summary>
-[Collection("target-systems")]
-public sealed class TargetVerificationTests(TargetSystems systems) : IAsyncLifetime
+public sealed class TargetVerificationTests(TargetSystems systems) : IClassFixture<TargetSystems>, IAsyncLifetime
 {
     private TestVault _vault = null!;
 

@@ -5,8 +5,7 @@ using Vault.Tests.Infrastructure;
 namespace Vault.Tests.Rotation;
 
 /// <summary>WatchTarget tells a consumer when a target's credential changes, without carrying the password.</summary>
-[Collection("target-systems")]
-public sealed class WatchTests(TargetSystems systems)
+public sealed class WatchTests(TargetSystems systems) : IClassFixture<TargetSystems>
 {
     [Fact]
     public async Task Watch_SendsTheCurrentVersion_ThenOneMessagePerRotation()
