@@ -25,16 +25,28 @@ public sealed class TamperTests
         Assert.True(ciphertextLength > 28 && keyLength > 28);
         var positions = Enumerable.Range(0, ciphertextLength).Select(i => ("Ciphertext", i))
             .Concat(Enumerable.Range(0, keyLength).Select(i => ("WrappedDataKey", i)));
+        // One restart per position: the bit flipped last time is put back while the next is flipped,
+        // so each read sees exactly one flipped bit; the record reads genuine again at the end.
+        (string Field, int Index)? flipped = null;
         foreach (var (field, index) in positions)
         {
-            await vault.RestartAsync(() => FlipBit(vault, field, index));
+            var previous = flipped;
+            await vault.RestartAsync(() =>
+            {
+                if (previous is { } back)
+                {
+                    FlipBit(vault, back.Field, back.Index);
+                }
+                FlipBit(vault, field, index);
+            });
+            flipped = (field, index);
             await vault.UnsealAsync();
             var ex = await Rpc.FailsWith(StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "tamper/one" }, vault.As()));
             Assert.DoesNotContain("genuine", ex.Status.Detail, StringComparison.Ordinal);
-            await vault.RestartAsync(() => FlipBit(vault, field, index));
-            await vault.UnsealAsync();
-            Assert.Equal("genuine", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "tamper/one" }, vault.As())).Data["v"]);
         }
+        await vault.RestartAsync(() => FlipBit(vault, flipped!.Value.Field, flipped.Value.Index));
+        await vault.UnsealAsync();
+        Assert.Equal("genuine", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "tamper/one" }, vault.As())).Data["v"]);
     }
 
     [Fact]
