@@ -222,6 +222,29 @@ public sealed class PostgresRotatorTests(PostgresServer server) : IDisposable
     }
 
     [Fact]
+    public async Task ManyEphemeralUsers_CreatedAndRevokedAtOnce_OnTheSameDatabase_AllSucceed()
+    {
+        // Concurrent GRANTs on (and DROP OWNEDs of) one database update its one catalog row, and
+        // PostgreSQL refuses all but one with XX000 "tuple concurrently updated": many apps asking
+        // for credentials at once must not see that.
+        var users = Enumerable.Range(0, 24).Select(_ => new EphemeralUser(
+            $"eph_{Guid.NewGuid():N}"[..24], NewPassword(), DateTimeOffset.UtcNow.AddHours(1),
+            [$"GRANT CONNECT ON DATABASE \"{server.Database}\" TO {{{{name}}}}", $"GRANT TEMPORARY ON DATABASE \"{server.Database}\" TO {{{{name}}}}"])).ToList();
+
+        await Task.WhenAll(users.Select(u => Task.Run(() => _rotator.CreateEphemeralUserAsync(Target(), Admin, u, CancellationToken.None))));
+
+        foreach (var user in users)
+        {
+            Assert.Equal(LoginOutcome.Accepted, (await _rotator.VerifyLoginAsync(Target(), new Credential(user.Username, user.Password), CancellationToken.None)).Outcome);
+        }
+        await Task.WhenAll(users.Select(u => Task.Run(() => _rotator.RevokeEphemeralUserAsync(Target(), Admin, u.Username, CancellationToken.None))));
+        foreach (var user in users)
+        {
+            Assert.False(await RoleExistsAsync(user.Username), $"{user.Username} is left behind");
+        }
+    }
+
+    [Fact]
     public async Task EphemeralUser_PastItsExpiry_IsRefusedByTheServerItself()
     {
         var name = $"eph_{Guid.NewGuid():N}"[..24];
