@@ -228,14 +228,10 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
                 {
                     throw new AuditUnavailableException($"audit log unavailable: {missing.Describe()}");
                 }
-                head = WriteEntries(scopes.Select(s => s.ToEvent("ok", "", HashValue)).ToList(), sync: false);
-            }
-            // Fsync'd outside the chain's lock, so read-only requests append meanwhile rather
-            // than wait for a disk the store's log keeps busy; the commit waits for it, as it must.
-            SyncFile(head.File);
-            lock (_chain)
-            {
-                _durableSeq = Math.Max(_durableSeq, head.Seq);
+                // Fsync'd under the lock, on the handle that wrote them: if that fails the entries
+                // are cut off again (no read has chained after them yet), so a change refused
+                // here never leaves an "ok" entry behind.
+                head = WriteEntries(scopes.Select(s => s.ToEvent("ok", "", HashValue)).ToList(), sync: true);
             }
             SetFailure(null);
             AdvanceAnchor(writer, head);
