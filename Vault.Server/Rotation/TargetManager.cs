@@ -95,10 +95,6 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
         {
             throw new ValidationException("target.connection.host", "is required");
         }
-        if (spec.Port is < 0 or > 65535)
-        {
-            throw new ValidationException("target.connection.port", "must be between 1 and 65535 (0 for the kind's default)");
-        }
         foreach (var option in spec.Options)
         {
             if (option.Key.Length is 0 or > 64 || !option.Key.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))

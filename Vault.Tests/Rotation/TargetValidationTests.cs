@@ -21,6 +21,10 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
         { "unsatisfiable-policy", "target.password_policy.require_symbol" },
         { "weak-policy", "target.password_policy.length" },
         { "no-host", "target.connection.host" },
+        { "port-65536", "target.connection.port" },
+        { "port-max-uint", "target.connection.port" },
+        { "mysql-port-70000", "target.connection.port" },
+        { "ldap-port-70000", "target.connection.port" },
         { "no-account", "target.account" },
         { "second-account-without-alternating", "target.second_account" },
         { "alternating-without-second-account", "target.second_account" },
@@ -65,6 +69,10 @@ public sealed class TargetValidationTests(SharedVault fixture) : IClassFixture<S
             case "unsatisfiable-policy": target.PasswordPolicy = new PasswordPolicy { Length = 32, Alphabet = "abcdefghijklmnopqrstuvwxyz0123456789", RequireSymbol = true }; break;
             case "weak-policy": target.PasswordPolicy = new PasswordPolicy { Length = 8, Alphabet = "0123456789" }; break;
             case "no-host": target.Connection.Host = ""; break;
+            case "port-65536": target.Connection.Port = 65536; break;
+            case "port-max-uint": target.Connection.Port = uint.MaxValue; break;
+            case "mysql-port-70000": target.Kind = "mysql"; target.Connection.Port = 70000; break;
+            case "ldap-port-70000": target.Kind = "ldap"; target.Connection.Database = "dc=vault,dc=test"; target.Account = "uid=app,dc=vault,dc=test"; target.Connection.Port = 70000; break;
             case "no-account": target.Account = ""; break;
             case "second-account-without-alternating": target.SecondAccount = "app2"; break;
             case "alternating-without-second-account": target.Strategy = RotationStrategy.AlternatingUsers; break;
