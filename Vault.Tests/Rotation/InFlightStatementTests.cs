@@ -3,6 +3,7 @@ using MySqlConnector;
 using Npgsql;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
+using Vault.Tests.Infrastructure.Servers;
 
 namespace Vault.Tests.Rotation;
 
@@ -43,9 +44,13 @@ public sealed class InFlightStatementTests(TargetSystems systems) : IClassFixtur
     [Fact]
     public async Task MariaDb_SetWaitingOnALock_WhenTheVaultIsKilled_TheVaultsPasswordLogsInAfterTheLockIsReleased()
     {
-        var maria = systems.MariaDbServer;
+        // A server of its own: the table lock below holds off every ALTER and CREATE USER on the
+        // server, and (behind the waiting writer) every read of the grant tables, which would stall
+        // the tests that run beside this one on the shared server.
+        await using var maria = await MariaDbServer.StartAsync();
+        var system = new MariaDbSystem(maria);
         var initial = $"Initial-{Guid.NewGuid():N}";
-        var account = await systems.MariaDb.CreateAccountAsync(initial);
+        var account = await system.CreateAccountAsync(initial);
         await using var holder = new MySqlConnection(maria.SuperConnectionString);
         await holder.OpenAsync();
         // ALTER USER writes mysql.global_priv: a read lock on it from another session holds it off.
@@ -56,7 +61,7 @@ public sealed class InFlightStatementTests(TargetSystems systems) : IClassFixtur
         var waiting = $"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for%' AND INFO LIKE 'ALTER USER%{account}%'";
         try
         {
-            await RotateKillRestartAsync(systems.MariaDb, account, initial,
+            await RotateKillRestartAsync(system, account, initial,
                 isWaiting: async () => Convert.ToInt64(await maria.ScalarAsync(waiting)) > 0,
                 release: async () =>
                 {
