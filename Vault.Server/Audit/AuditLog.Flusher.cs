@@ -90,11 +90,7 @@ public sealed partial class AuditLog
         {
             try
             {
-                _store.WriteAsync(tx =>
-                {
-                    AdvanceAnchor(tx, head);
-                    return true;
-                }, CancellationToken.None).GetAwaiter().GetResult();
+                StoreAnchorAsync(head).GetAwaiter().GetResult();
             }
             catch (Exception ex) when (ex is IOException or ObjectDisposedException or VaultException)
             {

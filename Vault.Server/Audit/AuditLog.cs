@@ -106,7 +106,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
 
     /// <summary>Appends one entry; completes once it is on disk (fsync'd) and anchored.</summary>
     /// <exception cref="AuditUnavailableException">The entry could not be written.</exception>
-    public Task AppendAsync(AuditEvent entry) => Append(entry, durableBeforeReply: _readOnlyWindow == TimeSpan.Zero);
+    public Task AppendAsync(AuditEvent entry) => Append(entry, durableBeforeReply: true);
 
     /// <summary>
     /// Appends the entry of a request that changed nothing; completes once it is written (a
@@ -408,11 +408,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         Task write;
         try
         {
-            write = _store.WriteAsync(tx =>
-            {
-                AdvanceAnchor(tx, head);
-                return true;
-            }, CancellationToken.None);
+            write = StoreAnchorAsync(head);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
@@ -427,6 +423,13 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
             Acknowledge(group);
         }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
+
+    /// <summary>Anchors <paramref name="head"/> in the store, in a commit of its own.</summary>
+    private Task StoreAnchorAsync(AuditAnchorRecord head) => _store.WriteAsync(tx =>
+    {
+        AdvanceAnchor(tx, head);
+        return true;
+    }, CancellationToken.None);
 
     /// <summary>Puts <paramref name="head"/> unless the stored anchor is already past it (the two paths that append race to the store).</summary>
     private static void AdvanceAnchor(IStoreWriter tx, AuditAnchorRecord head)
@@ -515,10 +518,6 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
                 if (durable)
                 {
                     stream.Flush(flushToDisk: true);
-                }
-                else
-                {
-                    stream.Flush();
                 }
             }
             catch

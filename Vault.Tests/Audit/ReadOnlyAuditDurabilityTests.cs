@@ -60,6 +60,24 @@ public sealed class ReadOnlyAuditDurabilityTests
     }
 
     [Fact]
+    public async Task ASealsEntry_IsAnchoredBeforeItsReply_WhateverTheWindow()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var vault = await TestVault.StartInitializedAsync(
+            builder => builder.Services.AddSingleton<TimeProvider>(clock), "--Vault:AuditReadOnlyFlushWindow=00:00:00.010");
+        await vault.UnsealAsync();
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "seal/one", Data = { ["v"] = "1" } }, vault.As());
+        // A flush just happened, so the flusher now waits out the window on the stopped clock.
+        await vault.Kv.GetAsync(new GetSecretRequest { Path = "seal/one" }, vault.As());
+        await AnchoredThroughAsync(vault, SeqOfRead(vault, "seal/one"));
+
+        await vault.System.SealAsync(new SealRequest(), vault.As());
+
+        var sealSeq = vault.Services.GetRequiredService<AuditLog>().ReadAll().Last(e => e.Rpc == "vault.v1.SystemService/Seal").Seq;
+        Assert.Equal(sealSeq, AnchoredSeq(vault));
+    }
+
+    [Fact]
     public async Task WithAZeroWindow_AReadsEntry_IsAnchoredBeforeItsReply()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
