@@ -148,8 +148,13 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         var what = $"role {name}";
         try
         {
-            await PostgresTransactions.InTransactionAsync(ct => OpenAsAdminAsync(dataSource, step, connection, ct), async session =>
+            // Rolled back whole when refused, so run again on a new session.
+            await PostgresRetry.OnConcurrentCatalogUpdateAsync(async () =>
             {
+                var session = await OpenAsAdminAsync(dataSource, step, connection, cancellationToken).ConfigureAwait(false);
+                await using var sessionScope = session.ConfigureAwait(false);
+                var transaction = await session.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await using var transactionScope = transaction.ConfigureAwait(false);
                 what = $"role {name}";
                 await ExecuteAsync(session, create, cancellationToken).ConfigureAwait(false);
                 for (var i = 0; i < user.Grants.Count; i++)
@@ -157,6 +162,7 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
                     what = $"grant statement {i + 1} of {user.Grants.Count} for role {name}";
                     await ExecuteAsync(session, user.Grants[i].Replace("{{name}}", name, StringComparison.Ordinal), cancellationToken).ConfigureAwait(false);
                 }
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);
         }
         catch (NpgsqlException ex)
@@ -182,20 +188,10 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         const string step = "revoke ephemeral user";
         var name = PostgresSql.QuoteIdentifier(username);
 
-        // Dropping is safe to repeat; DROP OWNED revoking grants on a database that another
-        // session is granting on at the same moment is refused, and runs again.
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await OnAdminSessionAsync(connection, admin, step, $"role {name}", (session, ct) => DropRoleAsync(session, username, name, ct), cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            catch (RotatorException ex) when (ex.InnerException is PostgresException pg && PostgresTransactions.IsConcurrentCatalogUpdate(pg) && attempt < PostgresTransactions.ConcurrentUpdateAttempts)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 20 * attempt)), cancellationToken).ConfigureAwait(false);
-            }
-        }
+        // Dropping checks what is left, so it is safe to repeat when refused.
+        await PostgresRetry.OnConcurrentCatalogUpdateAsync(
+            () => OnAdminSessionAsync(connection, admin, step, $"role {name}", (session, ct) => DropRoleAsync(session, username, name, ct), cancellationToken),
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>NOLOGIN, end its sessions, then reassign, drop owned and drop the role in one transaction; a role already gone is success.</summary>
