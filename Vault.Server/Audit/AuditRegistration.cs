@@ -3,16 +3,16 @@ using Vault.Server.Storage;
 
 namespace Vault.Server.Audit;
 
-/// <summary>Where and how the audit trail is written. The host fills it from its configuration.</summary>
-/// <summary>How audit entries reach the disk before the reply goes out.</summary>
+/// <summary>How audit entries are written: together with the others queued at the time, or one by one.</summary>
 public enum AuditFlush
 {
-    /// <summary>Entries queued together are written and fsync'd once (group commit).</summary>
+    /// <summary>Entries queued together are written (and, when one must be durable before its reply, fsync'd) once: group commit.</summary>
     Grouped,
-    /// <summary>Every entry is written and fsync'd on its own.</summary>
+    /// <summary>Every entry is written (and fsync'd, when it must be durable before its reply) on its own.</summary>
     EveryEntry,
 }
 
+/// <summary>Where and how the audit trail is written. The host fills it from its configuration.</summary>
 public sealed class AuditOptions
 {
     /// <summary>The directory of the audit files (the host's is <c>DATA_DIR/audit</c>).</summary>

@@ -15,15 +15,14 @@ internal static class BackgroundPriority
 
     private const int PrioProcess = 0;
 
-    /// <summary>Lowers the calling thread's priority; false where the platform does not allow it.</summary>
-    public static bool LowerCurrentThread()
+    /// <summary>Lowers the calling thread's priority on Linux; elsewhere, or if refused, it stays as it is.</summary>
+    public static void LowerCurrentThread()
     {
-        if (!OperatingSystem.IsLinux())
+        if (OperatingSystem.IsLinux())
         {
-            return false;
+            // With PRIO_PROCESS and a thread id, setpriority changes that one thread (see setpriority(2), BUGS).
+            _ = setpriority(PrioProcess, gettid(), Nice);
         }
-        // With PRIO_PROCESS and a thread id, setpriority changes that one thread (see setpriority(2), BUGS).
-        return setpriority(PrioProcess, gettid(), Nice) == 0;
     }
 
     // DllImport, not LibraryImport: two int functions need no marshalling, and LibraryImport
