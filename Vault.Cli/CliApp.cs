@@ -10,10 +10,22 @@ namespace Vault.Cli;
 /// <summary>Builds the command tree, runs one command and turns every failure into one line on stderr and an exit code.</summary>
 internal static class CliApp
 {
-    public static async Task<int> RunAsync(string[] args)
+    /// <summary>Runs vaultctl as a process: the process's streams and environment, Ctrl+C cancels the command.</summary>
+    public static Task<int> RunAsync(string[] args) =>
+        // System.CommandLine 2.0.0 ships with no termination timeout (dotnet/command-line-api#2739),
+        // which leaves SIGINT/SIGTERM unhandled: the process died at once, the action's token was never
+        // cancelled and 'audit tail --follow' could not stop cleanly. Set it, so Ctrl+C cancels the token.
+        RunAsync(args, CliConsole.Process(), TimeSpan.FromSeconds(2), CancellationToken.None);
+
+    /// <summary>
+    /// Runs one vaultctl command with <paramref name="console"/>'s streams and environment. With no
+    /// <paramref name="processTerminationTimeout"/> it leaves the process's signals alone, so it can
+    /// run inside another program (the tests) and be stopped with <paramref name="cancellationToken"/>.
+    /// </summary>
+    /// <returns>The exit code (<see cref="ExitCodes"/>).</returns>
+    internal static async Task<int> RunAsync(string[] args, CliConsole console, TimeSpan? processTerminationTimeout, CancellationToken cancellationToken)
     {
-        var root = new RootCommand($"vaultctl: administer a Vault server over gRPC.\n\n{ExitCodes.Help}");
-        GlobalOptions.AddTo(root);
+        var root = new VaultCtlCommand(console);
         root.Subcommands.Add(OperatorCommands.Build());
         root.Subcommands.Add(KvCommands.Build());
         root.Subcommands.Add(TokenCommands.Build());
@@ -31,17 +43,16 @@ internal static class CliApp
         {
             // An unrecognised word explains more than the "required command" error it also causes.
             var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
-            await Console.Error.WriteLineAsync($"vaultctl: {OneLine(error.Message)} (see '{CommandPath(parse)} --help')");
+            await console.Error.WriteLineAsync($"vaultctl: {OneLine(error.Message)} (see '{CommandPath(parse)} --help')");
             return ExitCodes.Usage;
         }
-        // System.CommandLine 2.0.0 ships with no termination timeout (dotnet/command-line-api#2739),
-        // which leaves SIGINT/SIGTERM unhandled: the process died at once, the action's token was never
-        // cancelled and 'audit tail --follow' could not stop cleanly. Set it, so Ctrl+C cancels the token.
         return await parse.InvokeAsync(new InvocationConfiguration
         {
             EnableDefaultExceptionHandler = false,
-            ProcessTerminationTimeout = TimeSpan.FromSeconds(2),
-        });
+            ProcessTerminationTimeout = processTerminationTimeout,
+            Output = console.Out,
+            Error = console.Error,
+        }, cancellationToken);
     }
 
     /// <summary>Sets <paramref name="command"/>'s action: runs <paramref name="handler"/> and maps its failures.</summary>
@@ -57,7 +68,7 @@ internal static class CliApp
             catch (Exception ex)
             {
                 var (code, message) = Describe(ex, context);
-                await Console.Error.WriteLineAsync($"vaultctl: {OneLine(message)}");
+                await context.Console.Error.WriteLineAsync($"vaultctl: {OneLine(message)}");
                 return code;
             }
         });

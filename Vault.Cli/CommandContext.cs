@@ -5,13 +5,24 @@ using Vault.Client;
 namespace Vault.Cli;
 
 /// <summary>What one command invocation works with: its parse result, output and (lazily) a client.</summary>
-internal sealed class CommandContext(ParseResult parse) : IDisposable
+internal sealed class CommandContext : IDisposable
 {
+    private readonly VaultCtlCommand _root;
     private VaultClient? _client;
 
-    public ParseResult Parse { get; } = parse;
+    public CommandContext(ParseResult parse)
+    {
+        Parse = parse;
+        _root = (VaultCtlCommand)parse.RootCommandResult.Command;
+        Out = new Printer(_root.Console.Out, parse.GetValue(_root.Global.Json));
+    }
 
-    public Printer Out { get; } = new(Console.Out, parse.GetValue(GlobalOptions.Json));
+    public ParseResult Parse { get; }
+
+    /// <summary>Standard input, output, error and the environment of this run.</summary>
+    public CliConsole Console => _root.Console;
+
+    public Printer Out { get; }
 
     /// <summary>The server address, for error messages (set once the client exists).</summary>
     public string? Address => _client?.Address.ToString().TrimEnd('/');
@@ -31,7 +42,7 @@ internal sealed class CommandContext(ParseResult parse) : IDisposable
             {
                 try
                 {
-                    var options = GlobalOptions.ClientOptions(Parse);
+                    var options = _root.Global.ClientOptions(Parse, Console);
                     _client = new VaultClient(options);
                     CaCertificateFile = options.CaCertificateFile;
                     Timeout = options.Timeout;

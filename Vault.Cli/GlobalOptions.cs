@@ -4,22 +4,26 @@ using Vault.Client;
 
 namespace Vault.Cli;
 
-/// <summary>Options every command accepts; flags override the environment.</summary>
-internal static class GlobalOptions
+/// <summary>
+/// Options every command accepts; flags override the environment. One set per command tree: an
+/// option records the commands it was added to, so trees built side by side (the tests run many
+/// vaultctl invocations in one process) must not share them.
+/// </summary>
+internal sealed class GlobalOptions
 {
-    public static readonly Option<string> Address = new("--address")
+    public Option<string> Address { get; } = new("--address")
     {
         Description = $"Server address (env VAULT_ADDR; default {VaultClientOptions.DefaultAddress})",
         Recursive = true,
     };
 
-    public static readonly Option<string> Token = new("--token")
+    public Option<string> Token { get; } = new("--token")
     {
         Description = "Token to authenticate with (env VAULT_TOKEN)",
         Recursive = true,
     };
 
-    public static readonly Option<string> CaCert = new("--ca-cert")
+    public Option<string> CaCert { get; } = new("--ca-cert")
     {
         Description = "PEM file of the CA that signed the server's TLS certificate (env VAULT_CACERT)",
         Recursive = true,
@@ -30,19 +34,19 @@ internal static class GlobalOptions
 
     public const string TimeoutVariable = "VAULT_CLIENT_TIMEOUT";
 
-    public static readonly Option<string> Timeout = new("--timeout")
+    public Option<string> Timeout { get; } = new("--timeout")
     {
         Description = $"How long to wait for each answer from the server, e.g. 30s, 2m or plain seconds (env {TimeoutVariable}; default 60s)",
         Recursive = true,
     };
 
-    public static readonly Option<bool> Json = new("--json")
+    public Option<bool> Json { get; } = new("--json")
     {
         Description = "Print machine-readable JSON",
         Recursive = true,
     };
 
-    public static void AddTo(RootCommand root)
+    public void AddTo(RootCommand root)
     {
         root.Options.Add(Address);
         root.Options.Add(Token);
@@ -53,12 +57,12 @@ internal static class GlobalOptions
 
     /// <summary>Client options: flags first, then VAULT_ADDR / VAULT_TOKEN / VAULT_CACERT / VAULT_CLIENT_TIMEOUT.</summary>
     /// <exception cref="UsageException">The timeout is not a positive duration.</exception>
-    public static VaultClientOptions ClientOptions(ParseResult parse)
+    public VaultClientOptions ClientOptions(ParseResult parse, CliConsole console)
     {
-        var options = VaultClientOptions.FromEnvironment();
+        var options = VaultClientOptions.FromEnvironment(console.GetEnvironmentVariable);
         options.Timeout = parse.GetValue(Timeout) is { } timeout
             ? DurationParser.Parse(timeout, "--timeout")
-            : Environment.GetEnvironmentVariable(TimeoutVariable) is { Length: > 0 } fromEnvironment
+            : console.GetEnvironmentVariable(TimeoutVariable) is { Length: > 0 } fromEnvironment
                 ? DurationParser.Parse(fromEnvironment, TimeoutVariable)
                 : DefaultTimeout;
         if (parse.GetValue(Address) is { Length: > 0 } address)

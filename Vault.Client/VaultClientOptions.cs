@@ -52,18 +52,28 @@ public sealed class VaultClientOptions
     /// <c>VAULT_CACERT</c>, as the <c>vaultctl</c> CLI reads them. Unset or empty variables leave the defaults.
     /// </summary>
     /// <returns>A new options instance.</returns>
-    public static VaultClientOptions FromEnvironment()
+    public static VaultClientOptions FromEnvironment() => FromEnvironment(Environment.GetEnvironmentVariable);
+
+    /// <summary>
+    /// Options from <c>VAULT_ADDR</c>, <c>VAULT_TOKEN</c> and <c>VAULT_CACERT</c> as
+    /// <paramref name="getEnvironmentVariable"/> reads them: for a host whose settings come from
+    /// somewhere other than the process environment, or a test that must not change it.
+    /// </summary>
+    /// <param name="getEnvironmentVariable">Returns a variable's value, or null when it is unset.</param>
+    /// <returns>A new options instance.</returns>
+    public static VaultClientOptions FromEnvironment(Func<string, string?> getEnvironmentVariable)
     {
+        ArgumentNullException.ThrowIfNull(getEnvironmentVariable);
         var options = new VaultClientOptions();
-        if (Environment.GetEnvironmentVariable("VAULT_ADDR") is { Length: > 0 } address)
+        if (getEnvironmentVariable("VAULT_ADDR") is { Length: > 0 } address)
         {
             options.Address = address;
         }
-        if (Environment.GetEnvironmentVariable("VAULT_TOKEN") is { Length: > 0 } token)
+        if (getEnvironmentVariable("VAULT_TOKEN") is { Length: > 0 } token)
         {
             options.Token = token;
         }
-        if (Environment.GetEnvironmentVariable("VAULT_CACERT") is { Length: > 0 } caCert)
+        if (getEnvironmentVariable("VAULT_CACERT") is { Length: > 0 } caCert)
         {
             options.CaCertificateFile = caCert;
         }

@@ -149,7 +149,7 @@ internal static class AppRoleCommands
         var command = new Command("login", "Log in with a role id and a secret id (from a file or standard input, never an argument); prints the token") { roleId, file };
         command.SetHandler(async (ctx, ct) =>
         {
-            var secretId = (await SecretValueReader.ReadAsync(ctx.Value(file), "--secret-id-file", ct)).Trim();
+            var secretId = (await SecretValueReader.ReadAsync(ctx.Console, ctx.Value(file), "--secret-id-file", ct)).Trim();
             var login = await ctx.Client.AppRoleLoginAsync(ctx.Value(roleId), secretId, ct);
             TokenCommands.PrintInfo(ctx.Out, login.Info, login.Token);
         });

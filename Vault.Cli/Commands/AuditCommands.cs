@@ -50,7 +50,7 @@ internal static class AuditCommands
             // Ctrl+C is how a follow ends, so it ends as a success: whatever was printed is complete lines.
             try
             {
-                await FollowAsync(ctx.Out, Fetch, entries.Count > 0 ? entries[^1].Seq : 0, widths, ct);
+                await FollowAsync(ctx.Out, ctx.Console.Error, Fetch, entries.Count > 0 ? entries[^1].Seq : 0, widths, ct);
             }
             catch (Exception ex) when (ct.IsCancellationRequested && ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
             {
@@ -59,7 +59,7 @@ internal static class AuditCommands
         return command;
     }
 
-    private static async Task FollowAsync(Printer output, Func<uint, ulong, CancellationToken, Task<IReadOnlyList<AuditEntry>>> fetch, ulong lastSeq, int[]? widths, CancellationToken cancellationToken)
+    private static async Task FollowAsync(Printer output, TextWriter error, Func<uint, ulong, CancellationToken, Task<IReadOnlyList<AuditEntry>>> fetch, ulong lastSeq, int[]? widths, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -72,7 +72,7 @@ internal static class AuditCommands
             if (entries.Count == ServerMaxLimit)
             {
                 // The server answers with the newest matches, so a burst larger than one answer leaves a gap.
-                await Console.Error.WriteLineAsync($"vaultctl: {ServerMaxLimit} or more entries arrived between polls; some between seq {lastSeq} and {entries[0].Seq} may not be shown");
+                await error.WriteLineAsync($"vaultctl: {ServerMaxLimit} or more entries arrived between polls; some between seq {lastSeq} and {entries[0].Seq} may not be shown");
             }
             widths = PrintEntries(output, entries, widths);
             lastSeq = entries[^1].Seq;
@@ -218,7 +218,7 @@ internal static class AuditCommands
         command.SetHandler(async (ctx, ct) =>
         {
             var client = ctx.Client;
-            var value = await SecretValueReader.ReadAsync(ctx.Value(file), "--value-file", ct);
+            var value = await SecretValueReader.ReadAsync(ctx.Console, ctx.Value(file), "--value-file", ct);
             var hash = await client.HashAuditValueAsync(value, ct);
             if (ctx.Out.IsJson)
             {

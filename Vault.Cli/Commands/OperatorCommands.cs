@@ -44,7 +44,7 @@ internal static class OperatorCommands
                 };
             }
             var client = ctx.Client;
-            var passphrase = PassphraseReader.Read(ctx.Value(file), confirm: true);
+            var passphrase = PassphraseReader.Read(ctx.Console, ctx.Value(file), confirm: true);
             var init = await client.InitAsync(passphrase, kdf, ct);
             if (ctx.Out.IsJson)
             {
@@ -52,7 +52,7 @@ internal static class OperatorCommands
                 return;
             }
             ctx.Out.Fields(("Root Token", init.RootToken), ("Root Token Accessor", init.RootTokenAccessor));
-            await Console.Error.WriteLineAsync("The vault is initialised and unsealed. The root token is shown only this once: store it safely.");
+            await ctx.Console.Error.WriteLineAsync("The vault is initialised and unsealed. The root token is shown only this once: store it safely.");
         });
         return command;
     }
@@ -64,7 +64,7 @@ internal static class OperatorCommands
         command.SetHandler(async (ctx, ct) =>
         {
             var client = ctx.Client;
-            var passphrase = PassphraseReader.Read(ctx.Value(file), confirm: false);
+            var passphrase = PassphraseReader.Read(ctx.Console, ctx.Value(file), confirm: false);
             PrintStatus(ctx.Out, await client.UnsealAsync(passphrase, ct));
         });
         return command;

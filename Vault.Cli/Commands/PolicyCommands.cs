@@ -39,7 +39,7 @@ internal static class PolicyCommands
         command.SetHandler(async (ctx, ct) =>
         {
             var path = ctx.Value(file);
-            var text = path == "-" ? await Console.In.ReadToEndAsync(ct) : ArgumentParsers.ReadFile(path, "the policy");
+            var text = path == "-" ? await ctx.Console.In.ReadToEndAsync(ct) : ArgumentParsers.ReadFile(path, "the policy");
             var policy = Parse(text, path == "-" ? "standard input" : path);
             policy.Name = ctx.Value(name);
             await ctx.Client.PutPolicyAsync(policy, ct);

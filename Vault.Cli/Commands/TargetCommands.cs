@@ -93,14 +93,14 @@ internal static class TargetCommands
             string? current = null;
             if (ctx.Value(passwordFile) is { } file)
             {
-                current = await SecretValueReader.ReadAsync(file, "--current-password-file", "current password", ct);
+                current = await SecretValueReader.ReadAsync(ctx.Console, file, "--current-password-file", "current password", ct);
             }
             else if (ctx.Value(passwordStdin))
             {
-                current = await SecretValueReader.ReadAsync(null, "--current-password-file", "current password", ct);
+                current = await SecretValueReader.ReadAsync(ctx.Console, null, "--current-password-file", "current password", ct);
             }
             var secondCurrent = ctx.Value(secondPasswordFile) is { } secondFile
-                ? await SecretValueReader.ReadAsync(secondFile, "--second-current-password-file", "second current password", ct)
+                ? await SecretValueReader.ReadAsync(ctx.Console, secondFile, "--second-current-password-file", "second current password", ct)
                 : null;
             TargetPrinter.Print(ctx.Out, await ctx.Client.PutTargetAsync(target, ctx.Value(rotateNow), current, secondCurrent, ctx.Value(skipVerify), ct));
         });

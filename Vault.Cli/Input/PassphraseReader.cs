@@ -9,24 +9,25 @@ namespace Vault.Cli.Input;
 /// </summary>
 internal static class PassphraseReader
 {
+    /// <param name="console">Where to read it from when there is no file.</param>
     /// <param name="file">--passphrase-file, or null.</param>
     /// <param name="confirm">Prompt twice (interactive init).</param>
     /// <exception cref="UsageException">No passphrase could be read, or the two entries differ.</exception>
-    public static string Read(string? file, bool confirm)
+    public static string Read(CliConsole console, string? file, bool confirm)
     {
         string? passphrase;
         if (file is not null)
         {
             passphrase = TrimNewline(ArgumentParsers.ReadFile(file, "the passphrase"));
         }
-        else if (Console.IsInputRedirected)
+        else if (console.IsInputRedirected)
         {
-            passphrase = Console.In.ReadLine();
+            passphrase = console.In.ReadLine();
         }
         else
         {
-            passphrase = Prompt("Passphrase: ");
-            if (confirm && passphrase.Length > 0 && Prompt("Repeat passphrase: ") != passphrase)
+            passphrase = Prompt(console, "Passphrase: ");
+            if (confirm && passphrase.Length > 0 && Prompt(console, "Repeat passphrase: ") != passphrase)
             {
                 throw new UsageException("the passphrases do not match");
             }
@@ -40,10 +41,10 @@ internal static class PassphraseReader
     internal static string TrimNewline(string text) =>
         text.EndsWith("\r\n", StringComparison.Ordinal) ? text[..^2] : text.EndsWith('\n') ? text[..^1] : text;
 
-    /// <summary>Reads one line from the terminal without echoing it.</summary>
-    internal static string Prompt(string label)
+    /// <summary>Reads one line from the terminal without echoing it (only when standard input is the terminal).</summary>
+    internal static string Prompt(CliConsole console, string label)
     {
-        Console.Error.Write(label);
+        console.Error.Write(label);
         var buffer = new StringBuilder();
         while (true)
         {
@@ -64,7 +65,7 @@ internal static class PassphraseReader
                 buffer.Append(key.KeyChar);
             }
         }
-        Console.Error.WriteLine();
+        console.Error.WriteLine();
         return buffer.ToString();
     }
 }

@@ -7,31 +7,32 @@ namespace Vault.Cli.Input;
 /// </summary>
 internal static class SecretValueReader
 {
+    /// <param name="console">Where to read it from when there is no file.</param>
     /// <param name="file">The --value-file option, or null.</param>
     /// <param name="optionName">The option's name, for messages.</param>
     /// <param name="cancellationToken">Cancels reading standard input.</param>
     /// <returns>The value; one trailing newline is dropped (files and <c>echo</c> add one), anything else is kept.</returns>
     /// <exception cref="UsageException">No value could be read, or it is empty.</exception>
-    public static Task<string> ReadAsync(string? file, string optionName, CancellationToken cancellationToken) =>
-        ReadAsync(file, optionName, "value", cancellationToken);
+    public static Task<string> ReadAsync(CliConsole console, string? file, string optionName, CancellationToken cancellationToken) =>
+        ReadAsync(console, file, optionName, "value", cancellationToken);
 
-    /// <inheritdoc cref="ReadAsync(string?, string, CancellationToken)"/>
+    /// <inheritdoc cref="ReadAsync(CliConsole, string?, string, CancellationToken)"/>
     /// <param name="what">What the value is, lower-case, for the prompt and messages (e.g. <c>current password</c>).</param>
-    public static async Task<string> ReadAsync(string? file, string optionName, string what, CancellationToken cancellationToken)
+    public static async Task<string> ReadAsync(CliConsole console, string? file, string optionName, string what, CancellationToken cancellationToken)
     {
         string value;
         if (file is not null)
         {
             value = PassphraseReader.TrimNewline(ArgumentParsers.ReadFile(file, $"the {what}"));
         }
-        else if (Console.IsInputRedirected)
+        else if (console.IsInputRedirected)
         {
             // All of standard input, so a multi-line value (a PEM key) hashes as a whole.
-            value = PassphraseReader.TrimNewline(await Console.In.ReadToEndAsync(cancellationToken));
+            value = PassphraseReader.TrimNewline(await console.In.ReadToEndAsync(cancellationToken));
         }
         else
         {
-            value = PassphraseReader.Prompt($"{char.ToUpperInvariant(what[0])}{what[1..]}: ");
+            value = PassphraseReader.Prompt(console, $"{char.ToUpperInvariant(what[0])}{what[1..]}: ");
         }
         return value.Length == 0
             ? throw new UsageException($"no {what} given (pipe it on standard input, type it at the prompt, or use {optionName})")

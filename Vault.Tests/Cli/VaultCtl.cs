@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Vault.Cli;
 
 namespace Vault.Tests.Cli;
 
@@ -43,8 +44,13 @@ public sealed record CliResult(int ExitCode, string StdOut, string StdErr)
 }
 
 /// <summary>
-/// Runs the real vaultctl (the vaultctl.dll copied beside the tests) as a child process with a
-/// controlled environment: VAULT_ADDR / VAULT_TOKEN / VAULT_CACERT / VAULT_CLIENT_TIMEOUT come only from <see cref="Environment"/>.
+/// Runs vaultctl with a controlled environment: VAULT_ADDR / VAULT_TOKEN / VAULT_CACERT /
+/// VAULT_CLIENT_TIMEOUT come only from <see cref="Environment"/>. A run is vaultctl's own entry
+/// point (<see cref="CliApp"/>) inside the test process, with strings for its standard streams
+/// — the same parsing, client and error mapping as the binary, without starting a .NET process
+/// for each of the suite's hundreds of runs. <see cref="AsProcess"/> and <see cref="Start"/> run
+/// the built vaultctl.dll as a child process instead: for what only a process shows (its signals,
+/// its exit code as the shell sees it, that the binary starts at all).
 /// </summary>
 public sealed class VaultCtl(string address, string? token = null)
 {
@@ -59,6 +65,9 @@ public sealed class VaultCtl(string address, string? token = null)
         ["VAULT_CLIENT_TIMEOUT"] = null,
     };
 
+    /// <summary>Runs the built vaultctl.dll as a child process instead of in the test process.</summary>
+    public bool AsProcess { get; init; }
+
     public Task<CliResult> RunAsync(params string[] args) => RunWithInputAsync("", args);
 
     /// <summary>Starts vaultctl and returns while it runs (for --follow), its output read line by line.</summary>
@@ -70,7 +79,25 @@ public sealed class VaultCtl(string address, string? token = null)
     }
 
     /// <summary>Runs vaultctl with <paramref name="stdin"/> as its (redirected) standard input.</summary>
-    public async Task<CliResult> RunWithInputAsync(string stdin, params string[] args)
+    public Task<CliResult> RunWithInputAsync(string stdin, params string[] args) =>
+        AsProcess ? RunProcessAsync(stdin, args) : RunInProcessAsync(stdin, args);
+
+    private async Task<CliResult> RunInProcessAsync(string stdin, string[] args)
+    {
+        var environment = new Dictionary<string, string?>(Environment, StringComparer.Ordinal);
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var console = new CliConsole(new StringReader(stdin), stdout, stderr, IsInputRedirected: true, name => environment.GetValueOrDefault(name));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var exitCode = await CliApp.RunAsync(args, console, processTerminationTimeout: null, timeout.Token);
+        if (timeout.IsCancellationRequested)
+        {
+            throw new TimeoutException($"vaultctl {string.Join(' ', args)} did not finish in 60 s");
+        }
+        return new CliResult(exitCode, stdout.ToString(), stderr.ToString());
+    }
+
+    private async Task<CliResult> RunProcessAsync(string stdin, string[] args)
     {
         using var process = Process.Start(StartInfo(args)) ?? throw new InvalidOperationException("cannot start vaultctl");
         var stdout = process.StandardOutput.ReadToEndAsync();
