@@ -1,1 +1,3 @@
+global using Vault.Testing;
+global using Vault.Testing.Servers;
 global using Xunit;

@@ -2,7 +2,7 @@ using System.Globalization;
 using Npgsql;
 using Vault.Benchmarks.Hosting;
 using Vault.Protocol.V1;
-using Vault.Tests.Infrastructure.Servers;
+using Vault.Testing.Servers;
 
 namespace Vault.Benchmarks.Postgres;
 

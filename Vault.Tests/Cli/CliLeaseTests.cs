@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Vault.Tests.Infrastructure.Servers;
 
 namespace Vault.Tests.Cli;
 

@@ -1,4 +1,3 @@
-using Vault.Tests.Infrastructure.Servers;
 
 namespace Vault.Tests.Cli;
 

@@ -183,7 +183,7 @@ public sealed class DynamicCredentialTests(TargetSystems systems) : IClassFixtur
     [Fact]
     public async Task RevocationThatKeepsFailing_BacksOff_ThenIsMarkedIrrevocable_AndTheApiStaysResponsive()
     {
-        await using var pg = await Infrastructure.Servers.PostgresServer.StartAsync();
+        await using var pg = await PostgresServer.StartAsync();
         var system = new PostgresSystem(pg);
         await using var vault = await TestVault.StartInitializedAsync(
             "--Vault:Leases:ReaperInterval=00:00:00.200", "--Vault:Leases:RevokeRetryBase=00:00:00.500", "--Vault:Leases:MaxRevokeAttempts=3");

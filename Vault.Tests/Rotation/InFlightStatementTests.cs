@@ -3,7 +3,6 @@ using MySqlConnector;
 using Npgsql;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
-using Vault.Tests.Infrastructure.Servers;
 
 namespace Vault.Tests.Rotation;
 

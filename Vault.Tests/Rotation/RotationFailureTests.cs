@@ -1,6 +1,5 @@
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
-using Vault.Tests.Infrastructure.Servers;
 
 namespace Vault.Tests.Rotation;
 

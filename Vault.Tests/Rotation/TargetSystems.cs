@@ -1,7 +1,6 @@
 using Grpc.Core;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
-using Vault.Tests.Infrastructure.Servers;
 
 namespace Vault.Tests.Rotation;
 

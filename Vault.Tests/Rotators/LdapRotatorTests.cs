@@ -1,6 +1,5 @@
 using Vault.Rotators;
 using Vault.Rotators.Ldap;
-using Vault.Tests.Infrastructure.Servers;
 using static Vault.Tests.Rotators.RotatorTestKit;
 
 namespace Vault.Tests.Rotators;

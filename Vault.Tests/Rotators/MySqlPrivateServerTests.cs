@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Vault.Rotators;
 using Vault.Rotators.MySql;
-using Vault.Tests.Infrastructure.Servers;
 using Vault.Tests.Security;
 using static Vault.Tests.Rotators.RotatorTestKit;
 

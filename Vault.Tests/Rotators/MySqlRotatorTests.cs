@@ -1,7 +1,6 @@
 using MySqlConnector;
 using Vault.Rotators;
 using Vault.Rotators.MySql;
-using Vault.Tests.Infrastructure.Servers;
 using static Vault.Tests.Rotators.RotatorTestKit;
 
 namespace Vault.Tests.Rotators;

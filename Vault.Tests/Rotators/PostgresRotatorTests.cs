@@ -1,7 +1,6 @@
 using Npgsql;
 using Vault.Rotators;
 using Vault.Rotators.Postgres;
-using Vault.Tests.Infrastructure.Servers;
 using static Vault.Tests.Rotators.RotatorTestKit;
 
 namespace Vault.Tests.Rotators;

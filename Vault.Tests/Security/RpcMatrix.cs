@@ -452,7 +452,7 @@ public static class RpcMatrix
     }
 
     /// <summary>One private PostgreSQL for the rows that make real users; stopped by its watchdog when the test process ends.</summary>
-    private static readonly Lazy<Task<Infrastructure.Servers.PostgresServer>> Postgres = new(() => Infrastructure.Servers.PostgresServer.StartAsync());
+    private static readonly Lazy<Task<PostgresServer>> Postgres = new(() => PostgresServer.StartAsync());
 
     private static async Task<(string Name, string Target, string Admin)> SeedDynamicRoleAsync(TestVault v, bool realDatabase = false)
     {

@@ -3,7 +3,6 @@ using System.DirectoryServices.Protocols;
 using System.Formats.Asn1;
 using System.Net.Sockets;
 using System.Text;
-using Vault.Tests.Infrastructure.Servers;
 using Xunit.Abstractions;
 
 namespace Vault.Tests.Servers;

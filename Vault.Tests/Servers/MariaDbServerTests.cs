@@ -3,7 +3,6 @@ using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using System.Text;
 using MySqlConnector;
-using Vault.Tests.Infrastructure.Servers;
 using Xunit.Abstractions;
 
 namespace Vault.Tests.Servers;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Npgsql;
-using Vault.Tests.Infrastructure.Servers;
 using Xunit.Abstractions;
 
 namespace Vault.Tests.Servers;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using Vault.Tests.Infrastructure.Servers;
 
 namespace Vault.Tests.Servers;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Vault.Tests.Infrastructure.Servers;
+namespace Vault.Testing.Servers;
 
 /// <summary>
 /// Cleans up after a test process that died without disposing its servers (killed, crashed, hung

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Vault.Tests.Infrastructure.Servers;
+namespace Vault.Testing.Servers;
 
 /// <summary>
 /// What the server fixtures need from the machine: the binaries, a service user when we are root,

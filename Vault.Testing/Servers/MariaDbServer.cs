@@ -1,7 +1,8 @@
 using System.Globalization;
 using MySqlConnector;
+using Xunit;
 
-namespace Vault.Tests.Infrastructure.Servers;
+namespace Vault.Testing.Servers;
 
 /// <summary>
 /// A private MariaDB 10.11 on 127.0.0.1 and a free port, in its own temp directory, with the

@@ -1,4 +1,4 @@
-namespace Vault.Tests.Infrastructure.Servers;
+namespace Vault.Testing.Servers;
 
 /// <summary>The POSIX signals the fixtures send (Linux numbering); the names double as <c>kill -NAME</c>.</summary>
 internal enum Signal

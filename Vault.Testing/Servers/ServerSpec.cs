@@ -1,4 +1,4 @@
-namespace Vault.Tests.Infrastructure.Servers;
+namespace Vault.Testing.Servers;
 
 /// <summary>How to run one kind of server: what <see cref="ServerInstance"/> needs to start, probe and stop it.</summary>
 /// <param name="Kind">Short name for directories (<c>pg</c>, <c>mariadb</c>, <c>ldap</c>).</param>

@@ -6,7 +6,7 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Vault.Protocol.V1;
 
-namespace Vault.Tests.Infrastructure;
+namespace Vault.Testing;
 
 /// <summary>
 /// The real server as a separate process (<c>dotnet Vault.Server.dll</c>), so tests can kill it

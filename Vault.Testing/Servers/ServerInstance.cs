@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace Vault.Tests.Infrastructure.Servers;
+namespace Vault.Testing.Servers;
 
 /// <summary>
 /// The life of one private server: its temp directory, its port, its process, and the watchdog

@@ -1,8 +1,9 @@
 using System.DirectoryServices.Protocols;
 using System.Globalization;
 using System.Net;
+using Xunit;
 
-namespace Vault.Tests.Infrastructure.Servers;
+namespace Vault.Testing.Servers;
 
 /// <summary>
 /// A private OpenLDAP slapd on <c>ldap://127.0.0.1</c> and a free port, in its own temp
