@@ -4,32 +4,32 @@ using static Vault.Tests.Rotators.RotatorTestKit;
 
 namespace Vault.Tests.Rotators;
 
+/// <summary>The LDAP rotator against the shared slapd: the rotator contract, and what only LDAP (and libldap) has.</summary>
 [Collection("ldap")]
-public sealed class LdapRotatorTests(LdapServer server)
+public sealed class LdapRotatorTests(LdapServer server) : RotatorContractTests
 {
     private readonly LdapRotator _rotator = new();
 
-    private TargetConnection Target() => RotatorTestKit.Target(server.Host, server.Port, server.BaseDn);
+    protected override ICredentialRotator Rotator => _rotator;
 
-    private Credential Admin => new(server.AdminDn, server.AdminPassword);
+    protected override TargetConnection Target() => RotatorTestKit.Target(server.Host, server.Port, server.BaseDn);
 
-    [Fact]
-    public async Task SetPassword_NewPasswordBinds_AndTheOldIsRefused()
-    {
-        var old = NewPassword();
-        var dn = await server.CreateUserAsync(old, "ldrot");
-        var fresh = NewPassword();
+    protected override Credential Admin => new(server.AdminDn, server.AdminPassword);
 
-        await _rotator.SetPasswordAsync(Target(), Admin, dn, fresh, CancellationToken.None);
+    protected override Task<string> CreateAccountAsync(string password, string prefix) => server.CreateUserAsync(password, prefix);
 
-        Assert.True(await server.CanBindAsync(dn, fresh));
-        Assert.False(await server.CanBindAsync(dn, old));
-        Assert.Equal(LoginOutcome.Accepted, (await _rotator.VerifyLoginAsync(Target(), new Credential(dn, fresh), CancellationToken.None)).Outcome);
-        var refused = await _rotator.VerifyLoginAsync(Target(), new Credential(dn, old), CancellationToken.None);
-        Assert.Equal(LoginOutcome.Refused, refused.Outcome);
-        Assert.Contains("49", refused.Reason, StringComparison.Ordinal);
-        AssertNoSecret(refused.Reason!, old, fresh);
-    }
+    protected override Task<bool> CanLoginAsync(string account, string password) => server.CanBindAsync(account, password);
+
+    protected override string MissingAccount() => $"uid=missing-{Guid.NewGuid():N},{server.BaseDn}";
+
+    // invalidCredentials
+    protected override string RefusedLoginCode => "49";
+
+    // insufficientAccessRights
+    protected override string? NoPrivilegeCode => "50";
+
+    protected override string ServerLog() => server.LogText();
+
 
     [Fact]
     public async Task SetPassword_WithSymbolsAndALongPassword_RoundTrips()
@@ -43,69 +43,11 @@ public sealed class LdapRotatorTests(LdapServer server)
         Assert.Equal(LoginOutcome.Accepted, (await _rotator.VerifyLoginAsync(Target(), new Credential(dn, fresh), CancellationToken.None)).Outcome);
     }
 
-    [Fact]
-    public async Task VerifyLogin_ForAMissingEntry_IsRefused()
-    {
-        var check = await _rotator.VerifyLoginAsync(Target(), new Credential($"uid=missing-{Guid.NewGuid():N},{server.BaseDn}", NewPassword()), CancellationToken.None);
-        Assert.Equal(LoginOutcome.Refused, check.Outcome);
-    }
 
-    [Fact]
-    public async Task SetPassword_ForAMissingEntry_IsAccountNotFound()
-    {
-        var fresh = NewPassword();
-        var ex = await FailsWith(RotatorFailure.AccountNotFound,
-            () => _rotator.SetPasswordAsync(Target(), Admin, $"uid=missing-{Guid.NewGuid():N},{server.BaseDn}", fresh, CancellationToken.None), fresh, server.AdminPassword);
-        Assert.Contains("set password", ex.Message, StringComparison.Ordinal);
-    }
 
-    [Fact]
-    public async Task SetPassword_WithAWrongAdminPassword_IsAdminRefused()
-    {
-        var dn = await server.CreateUserAsync(NewPassword(), "ldadm");
-        var fresh = NewPassword();
-        var wrong = NewPassword();
-        await FailsWith(RotatorFailure.AdminRefused,
-            () => _rotator.SetPasswordAsync(Target(), new Credential(server.AdminDn, wrong), dn, fresh, CancellationToken.None), fresh, wrong);
-    }
 
-    [Fact]
-    public async Task SetPassword_ByAnAdminWithoutWriteAccess_IsAdminRefused_AndChangesNothing()
-    {
-        var adminPassword = NewPassword();
-        var weakAdmin = await server.CreateUserAsync(adminPassword, "ldweak");
-        var old = NewPassword();
-        var dn = await server.CreateUserAsync(old, "ldvictim");
-        var fresh = NewPassword();
 
-        var ex = await FailsWith(RotatorFailure.AdminRefused,
-            () => _rotator.SetPasswordAsync(Target(), new Credential(weakAdmin, adminPassword), dn, fresh, CancellationToken.None), fresh, adminPassword);
-        Assert.Contains("50", ex.Message, StringComparison.Ordinal);
-        Assert.True(await server.CanBindAsync(dn, old));
-    }
 
-    [Fact]
-    public async Task NothingListening_IsUnreachable_ForSetAndVerify()
-    {
-        var target = RotatorTestKit.Target("127.0.0.1", FreePort());
-        var fresh = NewPassword();
-        await FailsWith(RotatorFailure.Unreachable, () => _rotator.SetPasswordAsync(target, Admin, $"uid=svc,{server.BaseDn}", fresh, CancellationToken.None), fresh, server.AdminPassword);
-        Assert.Equal(LoginOutcome.Unreachable, (await _rotator.VerifyLoginAsync(target, new Credential($"uid=svc,{server.BaseDn}", fresh), CancellationToken.None)).Outcome);
-    }
-
-    [Fact]
-    public async Task AServerThatNeverAnswers_IsUnreachableAfterTheConnectTimeout()
-    {
-        // libldap's synchronous bind ignores LdapConnection.Timeout; LibLdapOptions bounds it.
-        Assert.True(LibLdapOptions.Available, "libldap's ldap_set_option was not found");
-        await using var silent = new SilentServer();
-        var target = RotatorTestKit.Target("127.0.0.1", silent.Port) with { ConnectTimeout = TimeSpan.FromSeconds(1) };
-        LoginCheck? check = null;
-        // WaitAsync: fail rather than hang if the bound is lost.
-        var elapsed = await TimeAsync(async () => check = await _rotator.VerifyLoginAsync(target, new Credential($"uid=svc,{server.BaseDn}", NewPassword()), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Equal(LoginOutcome.Unreachable, check!.Outcome);
-        Assert.True(elapsed < TimeSpan.FromSeconds(10), $"took {elapsed}");
-    }
 
     [Fact]
     public async Task AWaitInterruptedBySignals_StillRunsToTheTimeout()

@@ -5,16 +5,39 @@ using static Vault.Tests.Rotators.RotatorTestKit;
 
 namespace Vault.Tests.Rotators;
 
+/// <summary>The PostgreSQL rotator against the shared PostgreSQL 15: the rotator contract, and what only PostgreSQL has.</summary>
 [Collection("postgres")]
-public sealed class PostgresRotatorTests(PostgresServer server) : IDisposable
+public sealed class PostgresRotatorTests(PostgresServer server) : EphemeralUserContractTests, IDisposable
 {
     private readonly PostgresRotator _rotator = new();
 
     public void Dispose() => _rotator.Dispose();
 
-    private TargetConnection Target() => RotatorTestKit.Target(server.Host, server.Port, server.Database);
+    protected override ICredentialRotator Rotator => _rotator;
 
-    private Credential Admin => new(server.SuperUser, server.SuperPassword);
+    protected override TargetConnection Target() => RotatorTestKit.Target(server.Host, server.Port, server.Database);
+
+    protected override Credential Admin => new(server.SuperUser, server.SuperPassword);
+
+    protected override Task<string> CreateAccountAsync(string password, string prefix) => server.CreateLoginRoleAsync(password, prefix);
+
+    protected override Task<bool> CanLoginAsync(string account, string password) => server.CanLoginAsync(account, password);
+
+    protected override string MissingAccount() => $"missing_{Guid.NewGuid():N}";
+
+    protected override string RefusedLoginCode => "28P01";
+
+    protected override string? AccountNotFoundCode => "42704";
+
+    protected override string? NoPrivilegeCode => "42501";
+
+    protected override string ServerLog() => server.LogText();
+
+    protected override string WorkingGrant => $"GRANT CONNECT ON DATABASE \"{server.Database}\" TO {{{{name}}}}";
+
+    protected override string FailingGrant => "GRANT SELECT ON no_such_table TO {{name}}";
+
+    protected override Task<bool> UserExistsAsync(string name) => RoleExistsAsync(name);
 
     private async Task<bool> RoleExistsAsync(string name)
     {
@@ -24,22 +47,6 @@ public sealed class PostgresRotatorTests(PostgresServer server) : IDisposable
         return (long)(await command.ExecuteScalarAsync())! > 0;
     }
 
-    [Fact]
-    public async Task SetPassword_NewPasswordLogsIn_AndTheOldIsRefused()
-    {
-        var old = NewPassword();
-        var role = await server.CreateLoginRoleAsync(old, "pgrot");
-        var fresh = NewPassword();
-
-        await _rotator.SetPasswordAsync(Target(), Admin, role, fresh, CancellationToken.None);
-
-        Assert.True(await server.CanLoginAsync(role, fresh));
-        Assert.False(await server.CanLoginAsync(role, old));
-        Assert.Equal(LoginOutcome.Accepted, (await _rotator.VerifyLoginAsync(Target(), new Credential(role, fresh), CancellationToken.None)).Outcome);
-        var refused = await _rotator.VerifyLoginAsync(Target(), new Credential(role, old), CancellationToken.None);
-        Assert.Equal(LoginOutcome.Refused, refused.Outcome);
-        Assert.Contains("28P01", refused.Reason, StringComparison.Ordinal);
-    }
 
     [Fact]
     public async Task SetPassword_Repeatedly_RunsOnOnePooledAdminSession_NotALoginEach()
@@ -119,74 +126,11 @@ public sealed class PostgresRotatorTests(PostgresServer server) : IDisposable
         Assert.Contains("28000", check.Reason, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task SetPassword_ForAMissingRole_IsAccountNotFound()
-    {
-        var fresh = NewPassword();
-        var ex = await FailsWith(RotatorFailure.AccountNotFound,
-            () => _rotator.SetPasswordAsync(Target(), Admin, $"missing_{Guid.NewGuid():N}", fresh, CancellationToken.None), fresh, server.SuperPassword);
-        Assert.Contains("set password", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("42704", ex.Message, StringComparison.Ordinal);
-    }
 
-    [Fact]
-    public async Task SetPassword_WithAWrongAdminPassword_IsAdminRefused()
-    {
-        var role = await server.CreateLoginRoleAsync(NewPassword(), "pgadm");
-        var fresh = NewPassword();
-        var wrong = NewPassword();
-        await FailsWith(RotatorFailure.AdminRefused,
-            () => _rotator.SetPasswordAsync(Target(), new Credential(server.SuperUser, wrong), role, fresh, CancellationToken.None), fresh, wrong);
-    }
 
-    [Fact]
-    public async Task SetPassword_ByAnAdminWithoutThePrivilege_IsAdminRefused_AndChangesNothing()
-    {
-        var adminPassword = NewPassword();
-        var weakAdmin = await server.CreateLoginRoleAsync(adminPassword, "pgweak");
-        var old = NewPassword();
-        var role = await server.CreateLoginRoleAsync(old, "pgvictim");
-        var fresh = NewPassword();
 
-        var ex = await FailsWith(RotatorFailure.AdminRefused,
-            () => _rotator.SetPasswordAsync(Target(), new Credential(weakAdmin, adminPassword), role, fresh, CancellationToken.None), fresh, adminPassword);
-        Assert.Contains("42501", ex.Message, StringComparison.Ordinal);
-        Assert.True(await server.CanLoginAsync(role, old));
-    }
 
-    [Fact]
-    public async Task NothingListening_IsUnreachable_ForSetAndVerify()
-    {
-        var target = RotatorTestKit.Target("127.0.0.1", FreePort());
-        var fresh = NewPassword();
-        await FailsWith(RotatorFailure.Unreachable, () => _rotator.SetPasswordAsync(target, Admin, "svc", fresh, CancellationToken.None), fresh, server.SuperPassword);
-        Assert.Equal(LoginOutcome.Unreachable, (await _rotator.VerifyLoginAsync(target, new Credential("svc", fresh), CancellationToken.None)).Outcome);
-    }
 
-    [Fact]
-    public async Task AServerThatNeverAnswers_IsUnreachableAfterTheConnectTimeout()
-    {
-        await using var silent = new SilentServer();
-        var target = RotatorTestKit.Target("127.0.0.1", silent.Port) with { ConnectTimeout = TimeSpan.FromSeconds(1) };
-        LoginCheck? check = null;
-        var elapsed = await TimeAsync(async () => check = await _rotator.VerifyLoginAsync(target, new Credential("svc", NewPassword()), CancellationToken.None));
-        Assert.Equal(LoginOutcome.Unreachable, check!.Outcome);
-        Assert.True(elapsed < TimeSpan.FromSeconds(10), $"took {elapsed}");
-    }
-
-    [Fact]
-    public async Task Cancelling_AHungConnect_IsReportedAsCancellation_ByTheConnectTimeout()
-    {
-        // The driver does not observe the token while a hung server holds the handshake; it
-        // gives up at the connect timeout, and the rotator then reports the cancellation, not a
-        // failure of the target.
-        await using var silent = new SilentServer();
-        var target = RotatorTestKit.Target("127.0.0.1", silent.Port) with { ConnectTimeout = TimeSpan.FromSeconds(2) };
-        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
-        var elapsed = await TimeAsync(() => Assert.ThrowsAnyAsync<OperationCanceledException>(
-            () => _rotator.SetPasswordAsync(target, Admin, "svc", NewPassword(), cancel.Token)));
-        Assert.True(elapsed < TimeSpan.FromSeconds(10), $"took {elapsed}");
-    }
 
     [Fact]
     public async Task EphemeralUser_LogsInUntilRevoked_ThenIsRefused_AndItsOpenSessionIsTerminated()
@@ -254,15 +198,4 @@ public sealed class PostgresRotatorTests(PostgresServer server) : IDisposable
         await _rotator.RevokeEphemeralUserAsync(Target(), Admin, name, CancellationToken.None);
     }
 
-    [Fact]
-    public async Task EphemeralUser_WhoseGrantFails_IsNotLeftBehind()
-    {
-        var name = $"eph_{Guid.NewGuid():N}"[..24];
-        var password = NewPassword();
-        var user = new EphemeralUser(name, password, DateTimeOffset.UtcNow.AddHours(1), ["GRANT SELECT ON no_such_table TO {{name}}"]);
-
-        var ex = await FailsWith(RotatorFailure.Other, () => _rotator.CreateEphemeralUserAsync(Target(), Admin, user, CancellationToken.None), password);
-        Assert.Contains("grant statement 1 of 1", ex.Message, StringComparison.Ordinal);
-        Assert.False(await RoleExistsAsync(name));
-    }
 }
