@@ -65,7 +65,7 @@ public sealed class RotationScheduler(
                 }
                 try
                 {
-                    await _wake.WaitAsync(sleep < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : sleep, stoppingToken);
+                    await SleepAsync(sleep < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : sleep, stoppingToken);
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
@@ -77,6 +77,24 @@ public sealed class RotationScheduler(
         {
             targets.Changed -= Wake;
             barrier.SealStateChanged -= OnSealChanged;
+        }
+    }
+
+    /// <summary>
+    /// Waits until <see cref="Wake"/> or until <paramref name="sleep"/> has passed on the vault's
+    /// clock — its timer, not the machine's, so a test that moves a fake clock to a due time sees
+    /// the run start then, instead of waiting out the real interval.
+    /// </summary>
+    private async Task SleepAsync(TimeSpan sleep, CancellationToken stoppingToken)
+    {
+        using var timer = new CancellationTokenSource(sleep, clock);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timer.Token);
+        try
+        {
+            await _wake.WaitAsync(either.Token);
+        }
+        catch (OperationCanceledException) when (timer.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
+        {
         }
     }
 
