@@ -38,8 +38,8 @@ public sealed class SchedulingTests(TargetSystems systems) : IClassFixture<Targe
         Assert.Equal(0UL, paused.Status.Version);
         Assert.Null(paused.Status.NextRotationAt);
         Assert.DoesNotContain(await RotationKit.HistoryAsync(targets, vault.As(), name), e => e.Outcome == RotationOutcome.Succeeded);
-        var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, vault.As()));
-        Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, refused.StatusCode);
+        var refused = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(async () => await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, vault.As()));
+        Assert.Equal(global::Grpc.Core.StatusCode.FailedPrecondition, refused.StatusCode);
 
         await targets.ResumeTargetAsync(new ResumeTargetRequest { Name = name }, vault.As());
         await RotationKit.WaitForTargetAsync(targets, vault.As(), name, t => t.Status.Version >= 1, TimeSpan.FromSeconds(30), "a rotation after resume");

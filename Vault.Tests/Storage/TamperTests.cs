@@ -3,7 +3,7 @@ using LiteDB;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Storage;
 
 /// <summary>A stored record altered on disk fails to decrypt (DATA_LOSS); it never yields wrong data.</summary>
 public sealed class TamperTests

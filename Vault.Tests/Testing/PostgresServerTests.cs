@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Npgsql;
 using Xunit.Abstractions;
 
-namespace Vault.Tests.Servers;
+namespace Vault.Tests.Testing;
 
 [Collection("postgres")]
 public sealed class PostgresServerTests(PostgresServer server, ITestOutputHelper output)

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Vault.Server.Hosting;
 using Vault.Server.Storage;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Hosting;
 
 /// <summary>
 /// Each area registers its own services, options and stored document types; the host only fills

@@ -2,7 +2,7 @@ using LiteDB;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Crypto;
 
 public sealed class RotateKeyTests
 {
@@ -74,7 +74,7 @@ public sealed class RotateKeyTests
         }
         Assert.False(status.RewrapInProgress);
         Assert.Equal(1UL, status.RecordsPendingRewrap);
-        await Rpc.FailsWith(Grpc.Core.StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "rd/s0" }, vault.As()));
+        await Rpc.FailsWith(global::Grpc.Core.StatusCode.DataLoss, () => vault.Kv.GetAsync(new GetSecretRequest { Path = "rd/s0" }, vault.As()));
         Assert.Equal("v4", (await vault.Kv.GetAsync(new GetSecretRequest { Path = "rd/s4" }, vault.As())).Data["v"]);
     }
 }

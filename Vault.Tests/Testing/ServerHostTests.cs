@@ -1,5 +1,5 @@
 
-namespace Vault.Tests.Servers;
+namespace Vault.Tests.Testing;
 
 public sealed class ServerHostTests
 {

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Vault.Server.Storage;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Storage;
 
 public sealed class GroupCommitTests
 {

@@ -5,7 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using Xunit.Abstractions;
 
-namespace Vault.Tests.Servers;
+namespace Vault.Tests.Testing;
 
 [Collection("ldap")]
 public sealed class LdapServerTests(LdapServer server, ITestOutputHelper output)

@@ -10,7 +10,7 @@ using Vault.Server.Hosting;
 using Vault.Server.Storage;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Hosting;
 
 /// <summary>
 /// Admission is bounded in bytes: request messages being handled plus the store's backlog. The

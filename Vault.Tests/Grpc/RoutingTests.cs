@@ -3,7 +3,7 @@ using Grpc.Core;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Grpc;
 
 /// <summary>ASP.NET Core matches routes case-insensitively; the interceptor must not care how a path is spelled.</summary>
 public sealed class RoutingTests

@@ -2,7 +2,7 @@ using System.Text;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Storage;
 
 public sealed class PersistenceTests
 {

@@ -3,7 +3,7 @@ using Grpc.Health.V1;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Crypto;
 
 public sealed class SealTests
 {

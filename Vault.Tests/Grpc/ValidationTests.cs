@@ -2,7 +2,7 @@ using Grpc.Core;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Grpc;
 
 public sealed class ValidationTests
 {

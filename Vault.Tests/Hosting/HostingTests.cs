@@ -4,7 +4,7 @@ using Vault.Server;
 using Vault.Server.Hosting;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Hosting;
 
 public sealed class HostingTests
 {
@@ -52,7 +52,7 @@ public sealed class HostingTests
         }
         Assert.Contains("Root token:        dev-token-for-test", server.Output, StringComparison.Ordinal);
         var kv = new Protocol.V1.KvService.KvServiceClient(server.Channel);
-        var auth = new Grpc.Core.Metadata { { "authorization", "Bearer dev-token-for-test" } };
+        var auth = new global::Grpc.Core.Metadata { { "authorization", "Bearer dev-token-for-test" } };
         await kv.PutAsync(new Protocol.V1.PutSecretRequest { Path = "dev/check", Data = { ["k"] = "v" } }, auth);
         Assert.Equal("v", (await kv.GetAsync(new Protocol.V1.GetSecretRequest { Path = "dev/check" }, auth)).Data["k"]);
     }

@@ -3,7 +3,7 @@ using Grpc.Core;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Audit;
+namespace Vault.Tests.Auth;
 
 public sealed class AppRoleTests(SharedVault fixture) : IClassFixture<SharedVault>
 {

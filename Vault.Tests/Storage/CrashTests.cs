@@ -3,7 +3,7 @@ using Grpc.Core;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Storage;
 
 /// <summary>An acknowledged write survives SIGKILL: the store fsyncs before it replies.</summary>
 public sealed class CrashTests

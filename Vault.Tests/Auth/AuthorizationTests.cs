@@ -3,7 +3,7 @@ using Grpc.Core;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Auth;
 
 public sealed class AuthorizationTests(SharedVault fixture) : IClassFixture<SharedVault>
 {

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace Vault.Tests.Servers;
+namespace Vault.Tests.Testing;
 
 public sealed class WatchdogTests
 {

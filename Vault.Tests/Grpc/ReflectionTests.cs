@@ -1,7 +1,7 @@
 using Grpc.Reflection.V1Alpha;
 using Vault.Tests.Infrastructure;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Grpc;
 
 public sealed class ReflectionTests
 {

@@ -2,7 +2,7 @@ using LiteDB;
 using Microsoft.Extensions.Logging.Abstractions;
 using Vault.Server.Storage;
 
-namespace Vault.Tests.Server;
+namespace Vault.Tests.Storage;
 
 /// <summary>
 /// The store acknowledges a write once its group is fsync'd in the write-ahead log, and moves it

@@ -5,7 +5,7 @@ using System.Text;
 using MySqlConnector;
 using Xunit.Abstractions;
 
-namespace Vault.Tests.Servers;
+namespace Vault.Tests.Testing;
 
 [Collection("mariadb")]
 public sealed class MariaDbServerTests(MariaDbServer server, ITestOutputHelper output)
