@@ -12,6 +12,7 @@ public static class RotationRegistration
     {
         services.AddOptions<RotationOptions>().ValidateDataAnnotations().ValidateOnStart();
         services.AddVaultRotators();
+        services.AddSingleton<TargetRepository>();
         services.AddSingleton<TargetManager>();
         services.AddSingleton<RotationEngine>();
         services.TryAddSingleton<IRotationStepObserver, HaltingStepObserver>();

@@ -1,11 +1,8 @@
 using System.Security.Cryptography;
-using System.Text;
 using Vault.Rotators;
 using Vault.Rotators.Passwords;
 using Vault.Server.Auth;
-using Vault.Server.Crypto;
 using Vault.Server.Secrets;
-using Vault.Server.Storage;
 
 namespace Vault.Server.Rotation;
 
@@ -14,53 +11,9 @@ namespace Vault.Server.Rotation;
 /// written, reads that verify each record's seal, pause / resume, history and the current
 /// credential. The rotation itself is <see cref="RotationEngine"/>'s.
 /// </summary>
-public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, KvEngine kv, RotatorRegistry rotators, TimeProvider clock, Microsoft.Extensions.Options.IOptions<RotationOptions> options)
+public sealed class TargetManager(TargetRepository repository, KvEngine kv, RotatorRegistry rotators, TimeProvider clock, Microsoft.Extensions.Options.IOptions<RotationOptions> options)
 {
-    internal const string PasswordKind = "rotation-target";
-    public const int MaxHistory = 1000;
     private const int MaxPasswordLength = 1024;
-
-    /// <summary>Raised after a change that may move a due time (the scheduler re-plans).</summary>
-    public event Action? Changed;
-
-    /// <summary>Raised with a target's name after the credential applications should use changed.</summary>
-    public event Action<string>? CredentialChanged;
-
-    // Which targets manage which admin secret, as of _version (bumped after every put or delete).
-    private long _version;
-    private ManagerIndex? _managers;
-
-    /// <summary>
-    /// The targets that rotate the admin credential stored at <paramref name="adminSecret"/> (a
-    /// managed admin secret), from an index rebuilt only after a target is added, changed or
-    /// deleted — not a scan of every target per rotation.
-    /// </summary>
-    public IReadOnlyList<string> ManagersOf(string adminSecret)
-    {
-        var version = Interlocked.Read(ref _version);
-        var index = _managers;
-        if (index is null || index.Version != version)
-        {
-            index = new ManagerIndex(version, List().Where(t => t.Record.ManagesAdminSecret).ToLookup(t => t.Record.AdminSecret, t => t.Name, StringComparer.Ordinal));
-            // Published only if no change landed while it was built (a later call rebuilds).
-            if (Interlocked.Read(ref _version) == version)
-            {
-                _managers = index;
-            }
-        }
-        return [.. index.Managers[adminSecret]];
-    }
-
-    private void OnChanged()
-    {
-        Interlocked.Increment(ref _version);
-        Changed?.Invoke();
-    }
-
-    /// <summary>Called before a put or delete is written too: an index built while it commits is never published as current.</summary>
-    private void Changing() => Interlocked.Increment(ref _version);
-
-    private sealed record ManagerIndex(long Version, ILookup<string, string> Managers);
 
     /// <summary>
     /// Whether <paramref name="spec"/> moves the target recorded as <paramref name="existing"/>:
@@ -75,8 +28,6 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
         || existing.ManagesAdminSecret != spec.ManagesAdminSecret
         || existing.Options.Count != spec.Options.Count
         || existing.Options.Any(o => !spec.Options.TryGetValue(o.Key, out var v) || v != o.Value);
-
-    public bool Exists(string name) => store.Get<TargetRecord>(Collections.RotationTargets, name) is not null;
 
     /// <summary>Registers or updates a target.</summary>
     /// <param name="verify">Check on the system that the admin credential logs in and the account(s) exist before storing anything.</param>
@@ -138,7 +89,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
             {
                 throw new ValidationException("target.manages_admin_secret", "the admin secret's username must be this target's account");
             }
-            if (List().FirstOrDefault(t => t.Record.ManagesAdminSecret && t.Record.AdminSecret == spec.AdminSecret && t.Name != name) is { Name: { } other })
+            if (repository.List().FirstOrDefault(t => t.Record.ManagesAdminSecret && t.Record.AdminSecret == spec.AdminSecret && t.Name != name) is { Name: { } other })
             {
                 throw new ValidationException("target.manages_admin_secret", $"'{spec.AdminSecret}' is already managed by target '{other}'");
             }
@@ -175,11 +126,10 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
             }
         }
 
-        Changing();
-        var result = await store.WriteAsync(tx =>
+        var result = await repository.WriteAsync(tx =>
         {
             var now = clock.GetUtcNow();
-            var existing = Load(tx, name);
+            var existing = repository.Load(tx, name);
             if (existing is null && !rotateNow && string.IsNullOrEmpty(currentPassword))
             {
                 throw new ValidationException("current_password", "is required for a new target unless it rotates now (the vault must know the password applications use today)");
@@ -227,12 +177,12 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
             var replaced = false;
             if (!string.IsNullOrEmpty(currentPassword) && (existing is null || !spec.ManagesAdminSecret || existing.Passwords[0] is null))
             {
-                record.Passwords[0] = EncryptPassword(name, record, currentPassword);
+                record.Passwords[0] = repository.EncryptPassword(name, record, currentPassword);
                 replaced = existing is not null;
             }
             if (!string.IsNullOrEmpty(secondCurrentPassword))
             {
-                record.Passwords[1] = EncryptPassword(name, record, secondCurrentPassword);
+                record.Passwords[1] = repository.EncryptPassword(name, record, secondCurrentPassword);
                 replaced = replaced || existing is not null;
             }
             if (replaced)
@@ -240,18 +190,17 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
                 record.Drifted = false;
                 record.DriftedAtUnixMs = null;
                 record.NeedsAttention = false;
-                AppendEvent(tx, name, record, now, now, RotationTriggers.Admin, RotationOutcomes.PasswordReplaced, "", "the password the vault holds was replaced by an admin", accounts[record.ActiveIndex]);
+                TargetRepository.AppendEvent(tx, name, record, now, now, RotationTriggers.Admin, RotationOutcomes.PasswordReplaced, "", "the password the vault holds was replaced by an admin", accounts[record.ActiveIndex]);
             }
             record.DueTrigger = rotateNow ? RotationTriggers.Registration : null;
             record.NextDueAtUnixMs = rotateNow
                 ? now.ToUnixTimeMilliseconds()
                 : schedule.NextDue(name, record.LastRotatedAtUnixMs is { } last ? DateTimeOffset.FromUnixTimeMilliseconds(last) : now)?.ToUnixTimeMilliseconds();
             record.NextDriftCheckAtUnixMs ??= now.ToUnixTimeMilliseconds();
-            Save(tx, name, record);
+            repository.Save(tx, name, record);
             return record;
         }, cancellationToken);
-        OnChanged();
-        CredentialChanged?.Invoke(name);
+        repository.NotifyCredentialChanged(name);
         return result;
     }
 
@@ -275,78 +224,49 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
         }
     }
 
+    /// <summary>The target (show, and the checks of other areas); its seal is verified.</summary>
     /// <exception cref="NotFoundException">No such target.</exception>
-    public TargetRecord Get(string name)
-    {
-        PolicyStore.ValidateName(name);
-        return Load(store, name) ?? throw new NotFoundException($"no target named '{name}'");
-    }
+    public TargetRecord Get(string name) => repository.Get(name);
 
     /// <summary>Every target, by name; records failing their seal are left out (and reported by <see cref="Get"/>).</summary>
-    public IReadOnlyList<(string Name, TargetRecord Record)> List()
-    {
-        var result = new List<(string, TargetRecord)>();
-        foreach (var (name, record) in store.List<TargetRecord>(Collections.RotationTargets, ""))
-        {
-            if (IsSealed(name, record))
-            {
-                result.Add((name, record));
-            }
-        }
-        return result;
-    }
+    public IReadOnlyList<(string Name, TargetRecord Record)> List() => repository.List();
 
     /// <summary>The target, or null; its seal is verified.</summary>
-    public TargetRecord? TryGet(string name)
-    {
-        PolicyStore.ValidateName(name, "target.name");
-        return Load(store, name);
-    }
+    public TargetRecord? TryGet(string name) => repository.TryGet(name);
 
     /// <exception cref="PreconditionException">A pending password awaits reconciliation and <paramref name="force"/> is false.</exception>
     public async Task DeleteAsync(string name, bool force, CancellationToken cancellationToken)
     {
         PolicyStore.ValidateName(name);
-        Changing();
-        await store.WriteAsync(tx =>
+        await repository.WriteAsync(tx =>
         {
-            var record = tx.Get<TargetRecord>(Collections.RotationTargets, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var record = TargetRepository.LoadUnverified(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
             if (record.Pending is not null && !force)
             {
                 throw new PreconditionException($"target '{name}' has a pending password that may be the one its system holds; rotate it once the system answers, or delete with force");
             }
-            tx.Delete(Collections.RotationTargets, name);
-            foreach (var (id, _) in tx.List<RotationEventRecord>(Collections.RotationHistory, name + "/"))
-            {
-                tx.Delete(Collections.RotationHistory, id);
-            }
+            TargetRepository.Delete(tx, name);
             return true;
         }, cancellationToken);
-        OnChanged();
     }
 
     public async Task<TargetRecord> SetPausedAsync(string name, bool paused, CancellationToken cancellationToken)
     {
         PolicyStore.ValidateName(name);
-        var record = await store.WriteAsync(tx =>
+        return await repository.WriteAsync(tx =>
         {
-            var record = Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var record = repository.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
             record.Paused = paused;
-            Save(tx, name, record);
+            repository.Save(tx, name, record);
             return record;
         }, cancellationToken);
-        OnChanged();
-        return record;
     }
 
     /// <summary>Newest first.</summary>
     public IReadOnlyList<RotationEventRecord> History(string name, int limit)
     {
         Get(name);
-        return [.. store.List<RotationEventRecord>(Collections.RotationHistory, name + "/")
-            .Select(e => e.Value)
-            .OrderByDescending(e => e.Number)
-            .Take(limit)];
+        return repository.History(name, limit);
     }
 
     /// <exception cref="PreconditionException">The vault does not yet hold a password for the current account.</exception>
@@ -355,7 +275,7 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
         var record = Get(name);
         var stored = record.Passwords[record.ActiveIndex]
             ?? throw new PreconditionException($"target '{name}' has no password yet: its first rotation has not completed");
-        return new TargetCredentialValue(record.Accounts[record.ActiveIndex], DecryptPassword(name, record, stored), record.Version,
+        return new TargetCredentialValue(record.Accounts[record.ActiveIndex], repository.DecryptPassword(name, record, stored), record.Version,
             record.LastRotatedAtUnixMs is { } at ? DateTimeOffset.FromUnixTimeMilliseconds(at) : null,
             record.Paused || record.NextDueAtUnixMs is null ? null : DateTimeOffset.FromUnixTimeMilliseconds(record.NextDueAtUnixMs.Value));
     }
@@ -411,94 +331,6 @@ public sealed class TargetManager(IVaultStore store, SecurityBarrier barrier, Kv
             throw new ValidationException(field, $"the secret at '{path}' has no 'password' field");
         }
         return new Credential(username, password);
-    }
-
-    internal TargetRecord? Load(IStoreReader reader, string name)
-    {
-        var record = reader.Get<TargetRecord>(Collections.RotationTargets, name);
-        if (record is not null)
-        {
-            RecordSeal.Verify(Hmac, Collections.RotationTargets, name, record.Canonical(), record.Seal);
-        }
-        return record;
-    }
-
-    internal void Save(IStoreWriter tx, string name, TargetRecord record)
-    {
-        record.Seal = RecordSeal.Compute(Hmac, Collections.RotationTargets, name, record.Canonical());
-        tx.Put(Collections.RotationTargets, name, record);
-    }
-
-    internal StoredPassword EncryptPassword(string name, TargetRecord record, string password)
-    {
-        var serial = ++record.SecretSerial;
-        var bytes = Encoding.UTF8.GetBytes(password);
-        try
-        {
-            var sealedValue = barrier.Encrypt(new RecordIdentity(PasswordKind, $"{name}#{record.Generation}", serial), bytes);
-            return new StoredPassword { Serial = serial, KekVersion = sealedValue.KekVersion, WrappedDataKey = sealedValue.WrappedDataKey, Ciphertext = sealedValue.Ciphertext };
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(bytes);
-        }
-    }
-
-    internal string DecryptPassword(string name, TargetRecord record, StoredPassword stored)
-    {
-        var bytes = barrier.Decrypt(new RecordIdentity(PasswordKind, $"{name}#{record.Generation}", stored.Serial), stored.ToSealed());
-        try
-        {
-            return Encoding.UTF8.GetString(bytes);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(bytes);
-        }
-    }
-
-    internal static RotationEventRecord AppendEvent(IStoreWriter tx, string name, TargetRecord record, DateTimeOffset started, DateTimeOffset finished,
-        string trigger, string outcome, string step, string reason, string account)
-    {
-        var entry = new RotationEventRecord
-        {
-            Number = record.NextEventId++,
-            StartedAtUnixMs = started.ToUnixTimeMilliseconds(),
-            FinishedAtUnixMs = finished.ToUnixTimeMilliseconds(),
-            Trigger = trigger,
-            Outcome = outcome,
-            Step = step,
-            Reason = reason,
-            Version = record.Version,
-            Account = account,
-        };
-        tx.Put(Collections.RotationHistory, EventId(name, entry.Number), entry);
-        if (entry.Number > MaxHistory)
-        {
-            tx.Delete(Collections.RotationHistory, EventId(name, entry.Number - MaxHistory));
-        }
-        return entry;
-    }
-
-    internal void NotifyChanged() => OnChanged();
-
-    internal void NotifyCredentialChanged(string name) => CredentialChanged?.Invoke(name);
-
-    private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
-
-    private static string EventId(string name, long id) => $"{name}/{id:D12}";
-
-    private bool IsSealed(string name, TargetRecord record)
-    {
-        try
-        {
-            RecordSeal.Verify(Hmac, Collections.RotationTargets, name, record.Canonical(), record.Seal);
-            return true;
-        }
-        catch (DataIntegrityException)
-        {
-            return false;
-        }
     }
 
     private static TargetConnection Connection(string host, int port, string? database, IReadOnlyDictionary<string, string> options) =>
