@@ -50,7 +50,7 @@ public sealed class TargetGrpcService(TargetManager targets, TargetRepository re
     /// <summary>The domain's specification of a target, from its message (the access table reads it too).</summary>
     internal static TargetSpec ToSpec(Target target)
     {
-        // A port is checked in one place, the rotator's (TargetManager maps its field): one too
+        // A port is checked in one place, the rotator's (TargetSpecValidator maps its field): one too
         // large for an int stays too large.
         return new TargetSpec(
             target.Name,
