@@ -61,11 +61,8 @@ internal static class TargetCommands
         };
         command.SetHandler(async (ctx, ct) =>
         {
-            // Everything local is checked before anything is read from standard input or sent.
-            if (ctx.Value(port) > ushort.MaxValue)
-            {
-                throw new UsageException($"--port: {ctx.Value(port)} is not a TCP port (1 to 65535; leave it out for the kind's default)");
-            }
+            // Everything local is checked before anything is read from standard input or sent. A
+            // port's range is not local: the server checks it in one place, for every client.
             var target = new Target
             {
                 Name = ctx.Value(name),

@@ -9,8 +9,11 @@ using DomainPolicy = Vault.Rotators.Passwords.PasswordPolicy;
 
 namespace Vault.Server.Grpc;
 
-/// <summary>Rotation targets over gRPC: maps messages to <see cref="TargetManager"/> and <see cref="RotationEngine"/>.</summary>
-public sealed class TargetGrpcService(TargetManager targets, RotationEngine engine, Leases.TargetLeaseRules targetRules, IHostApplicationLifetime lifetime) : TargetService.TargetServiceBase
+/// <summary>
+/// Rotation targets over gRPC: maps messages to <see cref="TargetManager"/> and <see cref="RotationEngine"/>;
+/// a watch listens to <see cref="TargetRepository.CredentialChanged"/>.
+/// </summary>
+public sealed class TargetGrpcService(TargetManager targets, TargetRepository records, RotationEngine engine, Leases.TargetLeaseRules targetRules, IHostApplicationLifetime lifetime) : TargetService.TargetServiceBase
 {
     private const int DefaultHistory = 50;
     private const int MaxHistoryPage = 1000;
@@ -47,7 +50,7 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
     /// <summary>The domain's specification of a target, from its message (the access table reads it too).</summary>
     internal static TargetSpec ToSpec(Target target)
     {
-        // A port is checked in one place, the rotator's (TargetManager maps its field): one too
+        // A port is checked in one place, the rotator's (TargetSpecValidator maps its field): one too
         // large for an int stays too large.
         return new TargetSpec(
             target.Name,
@@ -153,13 +156,13 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
                 signal.Writer.TryWrite(true);
             }
         }
-        targets.CredentialChanged += OnChanged;
+        records.CredentialChanged += OnChanged;
         try
         {
             (long Version, int Active)? sent = null;
             while (!context.CancellationToken.IsCancellationRequested)
             {
-                var record = targets.Get(name);
+                var record = records.Get(name);
                 if (sent != (record.Version, record.ActiveIndex))
                 {
                     sent = (record.Version, record.ActiveIndex);
@@ -192,7 +195,7 @@ public sealed class TargetGrpcService(TargetManager targets, RotationEngine engi
         }
         finally
         {
-            targets.CredentialChanged -= OnChanged;
+            records.CredentialChanged -= OnChanged;
         }
     }
 

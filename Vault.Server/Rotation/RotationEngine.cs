@@ -20,6 +20,7 @@ namespace Vault.Server.Rotation;
 /// </summary>
 public sealed class RotationEngine(
     TargetManager targets,
+    TargetRepository records,
     IVaultStore store,
     KvEngine kv,
     RotatorRegistry rotators,
@@ -54,7 +55,7 @@ public sealed class RotationEngine(
     /// <exception cref="PreconditionException">A manual rotation of a paused target.</exception>
     public async Task<RotationEventRecord?> RotateAsync(string name, string trigger, CancellationToken cancellationToken)
     {
-        var record = targets.Get(name);
+        var record = records.Get(name);
         var held = new List<SemaphoreSlim>();
         try
         {
@@ -102,7 +103,7 @@ public sealed class RotationEngine(
         }
         try
         {
-            var record = targets.Get(name);
+            var record = records.Get(name);
             var now = clock.GetUtcNow();
             var next = now + options.Value.DriftCheckInterval;
             var stored = record.Passwords[record.ActiveIndex];
@@ -112,13 +113,13 @@ public sealed class RotationEngine(
                 var account = record.Accounts[record.ActiveIndex];
                 // Any failure to check (the database is gone, an odd answer) says nothing about drift.
                 check = await SafeVerifyAsync(rotator, targets.Connection(record, options.Value),
-                    new Credential(account, targets.DecryptPassword(name, record, stored)), cancellationToken);
+                    new Credential(account, records.DecryptPassword(name, record, stored)), cancellationToken);
             }
             var finished = clock.GetUtcNow();
             RotationEventRecord? entry = null;
             await store.WriteAsync(tx =>
             {
-                var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+                var r = records.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
                 r.NextDriftCheckAtUnixMs = next.ToUnixTimeMilliseconds();
                 if (check is not null && check.Outcome != LoginOutcome.Unreachable && r.Passwords[r.ActiveIndex]?.Serial == stored?.Serial)
                 {
@@ -128,18 +129,18 @@ public sealed class RotationEngine(
                     {
                         r.Drifted = true;
                         r.DriftedAtUnixMs = finished.ToUnixTimeMilliseconds();
-                        entry = TargetManager.AppendEvent(tx, name, r, now, finished, RotationTriggers.DriftCheck, RotationOutcomes.Drifted, "",
+                        entry = TargetRepository.AppendEvent(tx, name, r, now, finished, RotationTriggers.DriftCheck, RotationOutcomes.Drifted, "",
                             $"the current password was refused: {check.Reason}", account);
                     }
                     else if (check.Outcome == LoginOutcome.Accepted && r.Drifted)
                     {
                         r.Drifted = false;
                         r.DriftedAtUnixMs = null;
-                        entry = TargetManager.AppendEvent(tx, name, r, now, finished, RotationTriggers.DriftCheck, RotationOutcomes.DriftCleared, "",
+                        entry = TargetRepository.AppendEvent(tx, name, r, now, finished, RotationTriggers.DriftCheck, RotationOutcomes.DriftCleared, "",
                             "the current password logs in again", account);
                     }
                 }
-                targets.Save(tx, name, r);
+                records.Save(tx, name, r);
                 return true;
             }, cancellationToken);
             if (entry is not null)
@@ -163,7 +164,7 @@ public sealed class RotationEngine(
 
     private async Task<RotationEventRecord?> RotateLockedAsync(string name, string trigger, CancellationToken cancellationToken)
     {
-        var record = targets.Get(name);
+        var record = records.Get(name);
         var now = clock.GetUtcNow();
         if (trigger == RotationTriggers.Manual && record.Paused)
         {
@@ -182,7 +183,7 @@ public sealed class RotationEngine(
         {
             // Whatever asked, the pending password is tried first: it may be the one the system has.
             var reconciled = await ReconcileAsync(name, record, trigger, cancellationToken);
-            record = targets.Get(name);
+            record = records.Get(name);
             var freshRotationWanted = trigger == RotationTriggers.Manual && record.NeedsAttention && !record.ManagesAdminSecret;
             if (freshRotationWanted)
             {
@@ -234,7 +235,7 @@ public sealed class RotationEngine(
         // create: the new password is durable (encrypted) before any system sees it.
         await store.WriteAsync(tx =>
         {
-            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var r = records.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
             if (r.Pending is not null)
             {
                 throw new PreconditionException($"target '{name}' is already mid-rotation");
@@ -242,13 +243,13 @@ public sealed class RotationEngine(
             r.Pending = new PendingRotation
             {
                 AccountIndex = index,
-                Password = targets.EncryptPassword(name, r, password),
+                Password = records.EncryptPassword(name, r, password),
                 Step = RotationSteps.Create,
                 Trigger = trigger,
                 StartedAtUnixMs = started.ToUnixTimeMilliseconds(),
                 StatementTimeoutMs = (long)options.Value.StatementTimeout.TotalMilliseconds,
             };
-            targets.Save(tx, name, r);
+            records.Save(tx, name, r);
             return true;
         }, cancellationToken);
         await observer.AfterStepAsync(name, RotationSteps.Create, cancellationToken);
@@ -311,7 +312,7 @@ public sealed class RotationEngine(
         var connection = targets.Connection(record, options.Value);
         var account = record.Accounts[pending.AccountIndex];
         await WaitForStrayStatementsAsync(name, pending, cancellationToken);
-        var pendingCheck = await SafeVerifyAsync(rotator, connection, new Credential(account, targets.DecryptPassword(name, record, pending.Password)), cancellationToken);
+        var pendingCheck = await SafeVerifyAsync(rotator, connection, new Credential(account, records.DecryptPassword(name, record, pending.Password)), cancellationToken);
         if (pendingCheck.Outcome == LoginOutcome.Accepted)
         {
             var recovered = await FinishAsync(name, started, trigger, RotationOutcomes.Recovered,
@@ -321,7 +322,7 @@ public sealed class RotationEngine(
         }
         var current = record.Passwords[pending.AccountIndex];
         var currentCheck = current is null ? null
-            : await SafeVerifyAsync(rotator, connection, new Credential(account, targets.DecryptPassword(name, record, current)), cancellationToken);
+            : await SafeVerifyAsync(rotator, connection, new Credential(account, records.DecryptPassword(name, record, current)), cancellationToken);
         // No earlier password (onboarded with rotate-now, or an alternating account never set): a
         // refused pending password just means the set never landed; rotate again.
         var noEarlierPassword = current is null && pendingCheck.Outcome == LoginOutcome.Refused;
@@ -342,13 +343,13 @@ public sealed class RotationEngine(
         RotationEventRecord? entry = null;
         await store.WriteAsync(tx =>
         {
-            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var r = records.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
             r.NeedsAttention = true;
             r.LastError = $"neither password logs in ({why}); rotate it manually once the account is fixed";
             r.NextDueAtUnixMs = null;
             r.DueTrigger = null;
-            entry = TargetManager.AppendEvent(tx, name, r, started, clock.GetUtcNow(), trigger, RotationOutcomes.NeedsAttention, pending.Step, r.LastError, account);
-            targets.Save(tx, name, r);
+            entry = TargetRepository.AppendEvent(tx, name, r, started, clock.GetUtcNow(), trigger, RotationOutcomes.NeedsAttention, pending.Step, r.LastError, account);
+            records.Save(tx, name, r);
             return true;
         }, cancellationToken);
         await AuditAsync(name, entry!);
@@ -397,7 +398,7 @@ public sealed class RotationEngine(
     /// <param name="knownApplied">True when the set is known to have landed; false when it may or may not have.</param>
     private async Task<RotationEventRecord> RollBackAsync(string name, DateTimeOffset started, string trigger, string step, string reason, bool knownApplied, Credential admin, CancellationToken cancellationToken)
     {
-        var record = targets.Get(name);
+        var record = records.Get(name);
         var pending = record.Pending!;
         var account = record.Accounts[pending.AccountIndex];
         var current = record.Passwords[pending.AccountIndex];
@@ -414,10 +415,10 @@ public sealed class RotationEngine(
         {
             var rotator = rotators.Get(record.Kind);
             var connection = targets.Connection(record, options.Value);
-            var currentPassword = targets.DecryptPassword(name, record, current);
+            var currentPassword = records.DecryptPassword(name, record, current);
             try
             {
-                await RestoreAsync(rotator, connection, record, admin, account, currentPassword, targets.DecryptPassword(name, record, pending.Password), cancellationToken);
+                await RestoreAsync(rotator, connection, record, admin, account, currentPassword, records.DecryptPassword(name, record, pending.Password), cancellationToken);
                 note = "rolled back to the current password";
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -455,12 +456,12 @@ public sealed class RotationEngine(
     private async Task<RotationEventRecord> FinishAsync(string name, DateTimeOffset started, string trigger, string outcome, string reason, CancellationToken cancellationToken)
     {
         // Read what the write needs before it: a unit of work may only read through its writer.
-        var before = targets.Get(name);
+        var before = records.Get(name);
         var (adminData, adminVersion) = before.ManagesAdminSecret ? AdminSecretFields(before.AdminSecret) : (null, 0L);
         RotationEventRecord? entry = null;
         await store.WriteAsync(tx =>
         {
-            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var r = records.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
             var pending = r.Pending ?? throw new PreconditionException($"target '{name}' has no rotation to finish");
             var now = clock.GetUtcNow();
             if (!r.Alternating)
@@ -485,17 +486,17 @@ public sealed class RotationEngine(
                 // The verified password becomes the admin secret's in the same commit, keeping its other fields.
                 var data = adminData ?? new Dictionary<string, string>(StringComparer.Ordinal);
                 data["username"] = r.Accounts[0];
-                data["password"] = targets.DecryptPassword(name, r, pending.Password);
+                data["password"] = records.DecryptPassword(name, r, pending.Password);
                 // Against the version read above: a concurrent KV write fails this commit (the
                 // rotation stays pending and is finished again) rather than being overwritten.
                 kv.PutWithin(tx, r.AdminSecret, data, (ulong)adminVersion);
             }
-            entry = TargetManager.AppendEvent(tx, name, r, started, now, trigger, outcome, "", reason, r.Accounts[pending.AccountIndex]);
-            targets.Save(tx, name, r);
+            entry = TargetRepository.AppendEvent(tx, name, r, started, now, trigger, outcome, "", reason, r.Accounts[pending.AccountIndex]);
+            records.Save(tx, name, r);
             return true;
         }, cancellationToken);
-        targets.NotifyChanged();
-        targets.NotifyCredentialChanged(name);
+        records.NotifyChanged();
+        records.NotifyCredentialChanged(name);
         await AuditAsync(name, entry!);
         return entry!;
     }
@@ -520,7 +521,7 @@ public sealed class RotationEngine(
         long retrySeconds = 0;
         await store.WriteAsync(tx =>
         {
-            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var r = records.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
             var now = clock.GetUtcNow();
             r.ConsecutiveFailures++;
             r.LastError = reason;
@@ -529,11 +530,11 @@ public sealed class RotationEngine(
             r.NextDueAtUnixMs = (now + retry).ToUnixTimeMilliseconds();
             r.DueTrigger = null;
             var account = r.Accounts[r.Pending?.AccountIndex ?? (r.Alternating ? 1 - r.ActiveIndex : 0)];
-            entry = TargetManager.AppendEvent(tx, name, r, started, now, trigger, RotationOutcomes.Failed, step, reason, account);
-            targets.Save(tx, name, r);
+            entry = TargetRepository.AppendEvent(tx, name, r, started, now, trigger, RotationOutcomes.Failed, step, reason, account);
+            records.Save(tx, name, r);
             return true;
         }, cancellationToken);
-        targets.NotifyChanged();
+        records.NotifyChanged();
         RotationLog.RotationFailed(logger, name, step, trigger, reason, retrySeconds);
         await AuditAsync(name, entry!);
         return entry!;
@@ -542,9 +543,9 @@ public sealed class RotationEngine(
     private async Task<TargetRecord> ClearPendingAsync(string name, CancellationToken cancellationToken) =>
         await store.WriteAsync(tx =>
         {
-            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var r = records.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
             r.Pending = null;
-            targets.Save(tx, name, r);
+            records.Save(tx, name, r);
             return r;
         }, cancellationToken);
 
@@ -553,7 +554,7 @@ public sealed class RotationEngine(
         RotationEventRecord? entry = null;
         await store.WriteAsync(tx =>
         {
-            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var r = records.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
             var account = r.Accounts[r.Pending?.AccountIndex ?? r.ActiveIndex];
             r.Pending = null;
             var now = clock.GetUtcNow();
@@ -561,11 +562,11 @@ public sealed class RotationEngine(
             // The interrupted rotation did not happen: due again soon, not a whole period later.
             r.NextDueAtUnixMs = schedule.IsManualOnly ? null : (now + options.Value.RetryBase).ToUnixTimeMilliseconds();
             r.DueTrigger = null;
-            entry = TargetManager.AppendEvent(tx, name, r, started, now, trigger, outcome, "", reason, account);
-            targets.Save(tx, name, r);
+            entry = TargetRepository.AppendEvent(tx, name, r, started, now, trigger, outcome, "", reason, account);
+            records.Save(tx, name, r);
             return true;
         }, cancellationToken);
-        targets.NotifyChanged();
+        records.NotifyChanged();
         await AuditAsync(name, entry!);
         return entry!;
     }
@@ -573,9 +574,9 @@ public sealed class RotationEngine(
     private Task AdvanceAsync(string name, string step, CancellationToken cancellationToken) =>
         store.WriteAsync(tx =>
         {
-            var r = targets.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
+            var r = records.Load(tx, name) ?? throw new NotFoundException($"no target named '{name}'");
             r.Pending!.Step = step;
-            targets.Save(tx, name, r);
+            records.Save(tx, name, r);
             return true;
         }, cancellationToken);
 
@@ -640,7 +641,7 @@ public sealed class RotationEngine(
     private IEnumerable<string> LockNames(string name, TargetRecord record)
     {
         var names = new SortedSet<string>(StringComparer.Ordinal) { name };
-        names.UnionWith(targets.ManagersOf(record.AdminSecret ?? ""));
+        names.UnionWith(records.ManagersOf(record.AdminSecret ?? ""));
         return names;
     }
 

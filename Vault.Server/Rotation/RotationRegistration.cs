@@ -12,6 +12,9 @@ public static class RotationRegistration
     {
         services.AddOptions<RotationOptions>().ValidateDataAnnotations().ValidateOnStart();
         services.AddVaultRotators();
+        services.AddSingleton<TargetRepository>();
+        services.AddSingleton<AdminCredentialReader>();
+        services.AddSingleton<TargetSpecValidator>();
         services.AddSingleton<TargetManager>();
         services.AddSingleton<RotationEngine>();
         services.TryAddSingleton<IRotationStepObserver, HaltingStepObserver>();

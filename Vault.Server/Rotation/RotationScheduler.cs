@@ -13,7 +13,7 @@ namespace Vault.Server.Rotation;
 /// and plans again. Nothing runs while the vault is sealed: the passwords cannot be read.
 /// </summary>
 public sealed class RotationScheduler(
-    TargetManager targets,
+    TargetRepository targets,
     RotationEngine engine,
     SecurityBarrier barrier,
     TimeProvider clock,

@@ -1,3 +1,4 @@
+using Vault.Rotators;
 using Vault.Rotators.Passwords;
 
 namespace Vault.Server.Rotation;
@@ -20,7 +21,11 @@ public sealed record TargetSpec(
     string? Cron,
     string? WindowStart,
     string? WindowEnd,
-    TimeSpan? MaxJitter);
+    TimeSpan? MaxJitter)
+{
+    /// <summary>The connection as the rotator checks it and the record stores it: host trimmed, no database as empty.</summary>
+    internal TargetConnection Connection() => new(Host.Trim(), Port, Database ?? "", new Dictionary<string, string>(Options, StringComparer.Ordinal));
+}
 
 /// <summary>What a target's current credential is, for applications.</summary>
 public sealed record TargetCredentialValue(string Username, string Password, long Version, DateTimeOffset? RotatedAt, DateTimeOffset? NextRotationAt);
