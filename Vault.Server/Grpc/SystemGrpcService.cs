@@ -10,7 +10,7 @@ using Vault.Server.Secrets;
 namespace Vault.Server.Grpc;
 
 /// <summary>Init, unseal, seal, status and key rotation.</summary>
-public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RewrapService rewrap, Audit.AuditLog audit, Storage.IVaultStore store, IOptions<VaultServerOptions> options)
+public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RewrapService rewrap, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock, IOptions<VaultServerOptions> options)
     : SystemService.SystemServiceBase
 {
     public override async Task<InitResponse> Init(InitRequest request, ServerCallContext context)
@@ -42,7 +42,7 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
     {
         var version = await barrier.RotateKeyAsync(context.CancellationToken);
         rewrap.Wake();
-        return new RotateKeyResponse { KeyVersion = (uint)version, RotatedAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) };
+        return new RotateKeyResponse { KeyVersion = (uint)version, RotatedAt = Timestamp.FromDateTimeOffset(clock.GetUtcNow()) };
     }
 
     private StatusResponse BuildStatus()

@@ -39,9 +39,9 @@ public sealed class RotationSchedule
     /// <summary>Neither interval nor cron: the target rotates only when asked.</summary>
     public bool IsManualOnly => Interval is null && _cron is null;
 
-    /// <summary>Checks and builds a schedule; <paramref name="field"/> prefixes the field named in errors.</summary>
+    /// <summary>Checks and builds a schedule; <paramref name="field"/> prefixes the field named in errors, and a cron expression is judged (does it occur, how often) from <paramref name="now"/> on the vault's clock.</summary>
     /// <exception cref="ValidationException">A field is invalid; nothing is built.</exception>
-    public static RotationSchedule Create(TimeSpan? interval, string? cron, string? windowStart, string? windowEnd, TimeSpan? maxJitter, string field = "target.schedule")
+    public static RotationSchedule Create(DateTimeOffset now, TimeSpan? interval, string? cron, string? windowStart, string? windowEnd, TimeSpan? maxJitter, string field = "target.schedule")
     {
         cron = string.IsNullOrWhiteSpace(cron) ? null : cron.Trim();
         if (interval is not null && cron is not null)
@@ -72,7 +72,7 @@ public sealed class RotationSchedule
             {
                 throw new ValidationException($"{field}.cron", $"is not a valid cron expression: {ex.Message}");
             }
-            if (parsed.GetNextOccurrence(DateTime.UtcNow, TimeZoneInfo.Utc) is null)
+            if (parsed.GetNextOccurrence(now.UtcDateTime, TimeZoneInfo.Utc) is null)
             {
                 throw new ValidationException($"{field}.cron", "never occurs");
             }
@@ -91,7 +91,7 @@ public sealed class RotationSchedule
         {
             throw new ValidationException($"{field}.window_start", "a window needs an interval or a cron expression");
         }
-        var period = interval ?? CronPeriod(parsed);
+        var period = interval ?? CronPeriod(parsed, now);
         TimeSpan jitter;
         if (maxJitter is { } j)
         {
@@ -170,13 +170,13 @@ public sealed class RotationSchedule
         start < end ? time >= start && time < end : time >= start || time < end;
 
     /// <summary>The shortest gap between occurrences over the coming year (at most 1000 of them): jitter must stay below it whenever it runs.</summary>
-    private static TimeSpan? CronPeriod(CronExpression? cron)
+    private static TimeSpan? CronPeriod(CronExpression? cron, DateTimeOffset now)
     {
         if (cron is null)
         {
             return null;
         }
-        var from = DateTime.UtcNow;
+        var from = now.UtcDateTime;
         var occurrences = cron.GetOccurrences(from, from.AddYears(1), TimeZoneInfo.Utc).Take(1000).ToList();
         TimeSpan? shortest = null;
         for (var i = 1; i < occurrences.Count; i++)

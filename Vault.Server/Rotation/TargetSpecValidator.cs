@@ -12,7 +12,7 @@ namespace Vault.Server.Rotation;
 /// the connection and accounts (the one place a host or port is checked) next; then the stored admin
 /// secret; and last, only when asked, a check on the target's system, the one that talks to it.
 /// </summary>
-public sealed class TargetSpecValidator(TargetRepository repository, AdminCredentialReader adminCredentials, RotatorRegistry rotators, IOptions<RotationOptions> options)
+public sealed class TargetSpecValidator(TargetRepository repository, AdminCredentialReader adminCredentials, RotatorRegistry rotators, TimeProvider clock, IOptions<RotationOptions> options)
 {
     private const int MaxPasswordLength = 1024;
 
@@ -51,7 +51,7 @@ public sealed class TargetSpecValidator(TargetRepository repository, AdminCreden
         {
             throw new ValidationException($"target.password_policy.{weak.Field}", weak.Reason);
         }
-        var schedule = RotationSchedule.Create(spec.Interval, spec.Cron, spec.WindowStart, spec.WindowEnd, spec.MaxJitter);
+        var schedule = RotationSchedule.Create(clock.GetUtcNow(), spec.Interval, spec.Cron, spec.WindowStart, spec.WindowEnd, spec.MaxJitter);
         CheckPassword(currentPassword, "current_password");
         CheckPassword(secondCurrentPassword, "second_current_password");
         if (!spec.AlternatingUsers && !string.IsNullOrEmpty(secondCurrentPassword))
