@@ -5,7 +5,7 @@ using Vault.Tests.Infrastructure;
 
 namespace Vault.Tests.Auth;
 
-public sealed class AppRoleTests(SharedVault fixture) : IClassFixture<SharedVault>
+public sealed class AppRoleTests(ClockedVault fixture) : IClassFixture<ClockedVault>
 {
     private TestVault Vault => fixture.Vault;
 
@@ -63,7 +63,7 @@ public sealed class AppRoleTests(SharedVault fixture) : IClassFixture<SharedVaul
     {
         var (name, roleId) = await RoleAsync(r => r.SecretIdTtl = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)));
         var secret = await SecretIdAsync(name);
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        fixture.Clock.Advance(TimeSpan.FromSeconds(1.5));
         await Rpc.FailsWith(StatusCode.Unauthenticated, () => AppRoles.LoginAsync(new AppRoleLoginRequest { RoleId = roleId, SecretId = secret.SecretId }));
     }
 

@@ -5,7 +5,7 @@ using Vault.Tests.Infrastructure;
 
 namespace Vault.Tests.Auth;
 
-public sealed class AuthorizationTests(SharedVault fixture) : IClassFixture<SharedVault>
+public sealed class AuthorizationTests(ClockedVault fixture) : IClassFixture<ClockedVault>
 {
     private TestVault Vault => fixture.Vault;
 
@@ -52,7 +52,7 @@ public sealed class AuthorizationTests(SharedVault fixture) : IClassFixture<Shar
         var policy = await PolicyAsync(($"kv/{root}/*", ["read"]));
         var token = await TokenAsync(ttl: TimeSpan.FromSeconds(1), policies: policy);
         Assert.Equal("x", (await Vault.Kv.GetAsync(new GetSecretRequest { Path = $"{root}/s" }, Vault.As(token.Token))).Data["v"]);
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        fixture.Clock.Advance(TimeSpan.FromSeconds(1.5));
         await Rpc.FailsWith(StatusCode.Unauthenticated, () => Vault.Kv.GetAsync(new GetSecretRequest { Path = $"{root}/s" }, Vault.As(token.Token)));
     }
 
@@ -174,7 +174,7 @@ public sealed class AuthorizationTests(SharedVault fixture) : IClassFixture<Shar
         var parent = await TokenAsync(ttl: TimeSpan.FromSeconds(1), policies: policy);
         var child = await TokenAsync(parent.Token, ttl: TimeSpan.FromHours(1), policies: policy);
         await Vault.Kv.ListAsync(new ListSecretsRequest(), Vault.As(child.Token));
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        fixture.Clock.Advance(TimeSpan.FromSeconds(1.5));
         await Rpc.FailsWith(StatusCode.Unauthenticated, () => Vault.Kv.ListAsync(new ListSecretsRequest(), Vault.As(child.Token)));
     }
 
