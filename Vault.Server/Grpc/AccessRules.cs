@@ -31,7 +31,7 @@ public sealed record AccessCheck(IReadOnlyList<RequiredAccess> All, ResponseFilt
 /// is the only code that asks a policy anything; an RPC missing from the table is refused, so a
 /// new RPC cannot be exposed by accident. Paths come from <see cref="ResourcePaths"/>.
 /// </summary>
-public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles, TargetManager targets, LeaseManager leases)
+public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles, TargetManager targets, LeaseManager leases, LeaseStore leaseStore)
 {
     /// <returns>The accesses needed, or null when any valid token may call (a token acting on itself, or on a lease it took).</returns>
     /// <exception cref="AccessDeniedException">The RPC is not in the table.</exception>
@@ -171,7 +171,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
 
     /// <summary>The token that took a lease may act on it; anyone else needs the capability on <c>lease/id/&lt;id&gt;</c>.</summary>
     private AccessCheck? OwnLease(string leaseId, CallerContext caller, Capability capability) =>
-        leases.HolderOf(leaseId) == caller.Accessor ? null : new RequiredAccess(ResourcePaths.Lease(leaseId), capability);
+        leaseStore.HolderOf(leaseId) == caller.Accessor ? null : new RequiredAccess(ResourcePaths.Lease(leaseId), capability);
 
     private static AccessCheck? OtherToken(string accessor, CallerContext caller, Capability capability) =>
         accessor.Length == 0 || accessor == caller.Accessor ? null : new RequiredAccess(ResourcePaths.TokenAccessor(accessor), capability);

@@ -7,7 +7,7 @@ using Vault.Server.Leases;
 namespace Vault.Server.Grpc;
 
 /// <summary>Dynamic roles and leases over gRPC: maps messages to <see cref="LeaseManager"/>.</summary>
-public sealed class LeaseGrpcService(LeaseManager leases, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) : LeaseService.LeaseServiceBase
+public sealed class LeaseGrpcService(LeaseManager leases, LeaseStore store, Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime) : LeaseService.LeaseServiceBase
 {
     public override async Task<DynamicRole> PutDynamicRole(PutDynamicRoleRequest request, ServerCallContext context)
     {
@@ -51,12 +51,12 @@ public sealed class LeaseGrpcService(LeaseManager leases, Microsoft.Extensions.H
         new() { Count = (uint)await leases.RevokePrefixAsync(request.Prefix, lifetime.ApplicationStopping).WaitAsync(context.CancellationToken) };
 
     public override Task<Lease> LookupLease(LookupLeaseRequest request, ServerCallContext context) =>
-        Task.FromResult(ToProto(request.LeaseId, leases.Lookup(request.LeaseId)));
+        Task.FromResult(ToProto(request.LeaseId, store.Lookup(request.LeaseId)));
 
     public override Task<ListLeasesResponse> ListLeases(ListLeasesRequest request, ServerCallContext context)
     {
         var response = new ListLeasesResponse();
-        response.Leases.AddRange(leases.List(request.Prefix).Select(l => ToProto(l.Id, l.Lease)));
+        response.Leases.AddRange(store.List(request.Prefix).Select(l => ToProto(l.Id, l.Lease)));
         return Task.FromResult(response);
     }
 

@@ -56,7 +56,7 @@ public sealed partial class LeaseManager
                 throw new ValidationException("set.targets", $"target '{shared}' is already lent by set '{other}'");
             }
         }
-        var (ttl, max) = Ttls(defaultTtl, maxTtl, "set");
+        var (ttl, max) = LeaseTtls.Validate(defaultTtl, maxTtl, "set");
         var record = new CheckoutSetRecord { Targets = [.. targetNames], DefaultTtlSeconds = (long)ttl.TotalSeconds, MaxTtlSeconds = (long)max.TotalSeconds };
         record.Seal = RecordSeal.Compute(Hmac, Collections.CheckoutSets, name, record.Canonical());
         await store.WriteAsync(tx =>
@@ -86,7 +86,7 @@ public sealed partial class LeaseManager
         store.List<CheckoutSetRecord>(Collections.CheckoutSets, "").FirstOrDefault(s => s.Value.Targets.Contains(target, StringComparer.Ordinal)).Key;
 
     /// <summary>Whether <paramref name="target"/>'s account is lent right now.</summary>
-    public bool IsLent(string target) => LoadAll(CheckoutPrefix).Any(l => l.Lease.Target == target);
+    public bool IsLent(string target) => leases.LoadAll(CheckoutPrefix).Any(l => l.Lease.Target == target);
 
     /// <summary>Whether any lease (dynamic user or lent account) depends on <paramref name="target"/>.</summary>
     /// <summary>
@@ -95,12 +95,12 @@ public sealed partial class LeaseManager
     /// hold off an admin's delete or move with them.
     /// </summary>
     public bool HasLeasesOn(string target) =>
-        LoadAll("").Any(l => l.Lease.Target == target && !l.Id.StartsWith(StaticPrefix, StringComparison.Ordinal));
+        leases.LoadAll("").Any(l => l.Lease.Target == target && !l.Id.StartsWith(StaticPrefix, StringComparison.Ordinal));
 
     public IReadOnlyList<string> ListSets() => [.. store.List<CheckoutSetRecord>(Collections.CheckoutSets, "").Select(r => r.Key)];
 
     /// <summary>Targets of the set lent right now (their lease is live or still checking in).</summary>
-    public IReadOnlyList<string> Lent(string set) => [.. LoadAll($"{CheckoutPrefix}{set}/").Select(l => l.Lease.Target).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+    public IReadOnlyList<string> Lent(string set) => [.. leases.LoadAll($"{CheckoutPrefix}{set}/").Select(l => l.Lease.Target).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
 
     /// <exception cref="PreconditionException">An account of the set is lent.</exception>
     public async Task DeleteSetAsync(string name, CancellationToken cancellationToken)
@@ -108,7 +108,7 @@ public sealed partial class LeaseManager
         GetSet(name);
         await store.WriteAsync(tx =>
         {
-            if (tx.List<LeaseRecord>(Collections.Leases, $"{CheckoutPrefix}{name}/", 1).Count > 0)
+            if (LeaseStore.AnyUnder(tx, $"{CheckoutPrefix}{name}/"))
             {
                 throw new PreconditionException($"check-out set '{name}' has accounts lent; check them in first");
             }
@@ -152,7 +152,7 @@ public sealed partial class LeaseManager
                 return Task.CompletedTask;
             }, cancellationToken);
             var now = clock.GetUtcNow();
-            var leaseId = $"{CheckoutPrefix}{setName}/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12))}";
+            var leaseId = LeaseStore.NewId(CheckoutPrefix, setName);
             var lease = new LeaseRecord
             {
                 Role = setName,
@@ -163,7 +163,7 @@ public sealed partial class LeaseManager
                 ExpiresAtUnixMs = (now + lifetime).ToUnixTimeMilliseconds(),
                 MaxExpiresAtUnixMs = (now + max).ToUnixTimeMilliseconds(),
             };
-            await SaveAsync(leaseId, lease, cancellationToken);
+            await leases.SaveAsync(leaseId, lease, cancellationToken);
             LeaseLog.Issued(logger, leaseId, credential.Username, target, DateTimeOffset.FromUnixTimeMilliseconds(lease.ExpiresAtUnixMs));
             return (leaseId, lease, credential.Password);
         }
@@ -183,7 +183,7 @@ public sealed partial class LeaseManager
             throw new PreconditionException($"the account's password could not be rotated at check-in: {result?.Reason ?? "the target did not rotate"}");
         }
         // Only the call that ended the lease returns the account: a second check-in must not lend it twice.
-        if (await DeleteLeaseAsync(leaseId, cancellationToken))
+        if (await leases.DeleteAsync(leaseId, cancellationToken))
         {
             LeaseLog.Revoked(logger, leaseId, lease.Username, why);
             if (_gates.TryGetValue(lease.Role, out var gate))
@@ -193,21 +193,6 @@ public sealed partial class LeaseManager
         }
         lease.State = LeaseStates.Revoked;
         return lease;
-    }
-
-    private static (TimeSpan Ttl, TimeSpan Max) Ttls(TimeSpan? defaultTtl, TimeSpan? maxTtl, string prefix)
-    {
-        var max = maxTtl ?? DefaultMaxTtl;
-        if (max < TimeSpan.FromSeconds(1) || max > MaxTtlLimit)
-        {
-            throw new ValidationException($"{prefix}.max_ttl", $"must be between 1 s and {MaxTtlLimit.TotalDays:F0} days");
-        }
-        var ttl = defaultTtl ?? (DefaultTtl < max ? DefaultTtl : max);
-        if (ttl < TimeSpan.FromSeconds(1) || ttl > max)
-        {
-            throw new ValidationException($"{prefix}.default_ttl", "must be at least 1 s and at most max_ttl");
-        }
-        return (ttl, max);
     }
 
     /// <summary>The free accounts of one set and the callers waiting for one, in arrival order.</summary>

@@ -20,18 +20,18 @@ public sealed partial class LeaseManager
     public async Task<(string LeaseId, LeaseRecord Lease, TargetCredentialValue Credential)> LeaseStaticAsync(string targetName, TimeSpan? ttl, CallerContext caller, CancellationToken cancellationToken)
     {
         PolicyStore.ValidateName(targetName, "target");
-        var lifetime = ttl ?? DefaultTtl;
+        var lifetime = ttl ?? LeaseTtls.DefaultTtl;
         if (lifetime < TimeSpan.FromSeconds(1))
         {
             throw new ValidationException("ttl", "must be at least 1 s");
         }
-        if (lifetime > DefaultMaxTtl)
+        if (lifetime > LeaseTtls.DefaultMaxTtl)
         {
-            throw new ValidationException("ttl", $"is over the max TTL of a static lease ({DefaultMaxTtl})");
+            throw new ValidationException("ttl", $"is over the max TTL of a static lease ({LeaseTtls.DefaultMaxTtl})");
         }
         var credential = targets.Credential(targetName);
         var now = clock.GetUtcNow();
-        var leaseId = $"{StaticPrefix}{targetName}/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12))}";
+        var leaseId = LeaseStore.NewId(StaticPrefix, targetName);
         var lease = new LeaseRecord
         {
             Role = targetName,
@@ -40,7 +40,7 @@ public sealed partial class LeaseManager
             TokenAccessor = caller.Accessor,
             IssuedAtUnixMs = now.ToUnixTimeMilliseconds(),
             ExpiresAtUnixMs = (now + lifetime).ToUnixTimeMilliseconds(),
-            MaxExpiresAtUnixMs = (now + DefaultMaxTtl).ToUnixTimeMilliseconds(),
+            MaxExpiresAtUnixMs = (now + LeaseTtls.DefaultMaxTtl).ToUnixTimeMilliseconds(),
             State = LeaseStates.Active,
         };
         await store.WriteAsync(tx =>
@@ -50,7 +50,7 @@ public sealed partial class LeaseManager
             {
                 throw new NotFoundException($"no target named '{targetName}'");
             }
-            Save(tx, leaseId, lease);
+            leases.Save(tx, leaseId, lease);
             return true;
         }, cancellationToken);
         LeaseLog.StaticIssued(logger, leaseId, credential.Username, targetName, DateTimeOffset.FromUnixTimeMilliseconds(lease.ExpiresAtUnixMs));
@@ -59,7 +59,7 @@ public sealed partial class LeaseManager
 
     private async Task<LeaseRecord> EndStaticAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)
     {
-        await DeleteLeaseAsync(leaseId, cancellationToken);
+        await leases.DeleteAsync(leaseId, cancellationToken);
         LeaseLog.StaticEnded(logger, leaseId, why);
         lease.State = LeaseStates.Revoked;
         return lease;

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Vault.Rotators;
@@ -22,18 +21,15 @@ namespace Vault.Server.Leases;
 public sealed partial class LeaseManager(
     IVaultStore store,
     SecurityBarrier barrier,
+    LeaseStore leases,
     TargetManager targets,
     RotatorRegistry rotators,
     TokenManager tokens,
     RotationEngine engine,
     TimeProvider clock,
-    IOptions<LeaseOptions> options,
     IOptions<RotationOptions> rotation,
     ILogger<LeaseManager> logger)
 {
-    public static readonly TimeSpan DefaultTtl = TimeSpan.FromHours(1);
-    public static readonly TimeSpan DefaultMaxTtl = TimeSpan.FromHours(24);
-    public static readonly TimeSpan MaxTtlLimit = TimeSpan.FromDays(366);
     private const int MaxStatements = 32;
     private const int MaxStatementLength = 4096;
     private readonly ConcurrentDictionary<string, bool> _revoking = new(StringComparer.Ordinal);
@@ -66,7 +62,7 @@ public sealed partial class LeaseManager(
                 throw new ValidationException($"role.creation_statements[{i}]", $"must be a non-empty statement of at most {MaxStatementLength} characters");
             }
         }
-        var (ttl, max) = Ttls(defaultTtl, maxTtl, "role");
+        var (ttl, max) = LeaseTtls.Validate(defaultTtl, maxTtl, "role");
         var record = new DynamicRoleRecord
         {
             Target = target,
@@ -104,7 +100,7 @@ public sealed partial class LeaseManager(
         GetRole(name);
         await store.WriteAsync(tx =>
         {
-            if (tx.List<LeaseRecord>(Collections.Leases, $"dynamic/{name}/", 1).Count > 0)
+            if (LeaseStore.AnyUnder(tx, $"dynamic/{name}/"))
             {
                 throw new PreconditionException($"dynamic role '{name}' has live leases; revoke them first (prefix dynamic/{name}/)");
             }
@@ -135,7 +131,7 @@ public sealed partial class LeaseManager(
         var rotator = rotators.Get(target.Kind);
         var admin = targets.ReadAdminSecret(target.AdminSecret, "admin_secret");
         var now = clock.GetUtcNow();
-        var leaseId = $"dynamic/{roleName}/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12))}";
+        var leaseId = LeaseStore.NewId("dynamic/", roleName);
         var username = Username(roleName);
         var password = PasswordGenerator.Generate(TargetManager.Policy(target));
         var lease = new LeaseRecord
@@ -152,7 +148,7 @@ public sealed partial class LeaseManager(
         // The lease first, as "creating": a crash after this leaves a lease the reaper ends
         // (dropping a user that may not exist), never a user nobody knows about; and nothing
         // ends a creating lease while its user is being made (a drop would miss the user).
-        await SaveAsync(leaseId, lease, cancellationToken);
+        await leases.SaveAsync(leaseId, lease, cancellationToken);
         try
         {
             // The database's own expiry is the lease's latest possible end: renewals never pass it.
@@ -164,18 +160,18 @@ public sealed partial class LeaseManager(
             if (ex.Failure == RotatorFailure.Unreachable)
             {
                 // The connection broke: the user may exist. Leave the lease to the reaper to drop it.
-                await MarkRevokingAsync(leaseId, ex.Message, cancellationToken);
+                await leases.MarkRevokingAsync(leaseId, ex.Message, cancellationToken);
                 throw new UnavailableException($"target '{role.Target}' is unreachable: {ex.Message}");
             }
             // The database refused: the rotators make the user and its grants all or nothing.
-            await DeleteLeaseAsync(leaseId, cancellationToken);
+            await leases.DeleteAsync(leaseId, cancellationToken);
             throw new PreconditionException($"target '{role.Target}' refused to create the user: {ex.Message}");
         }
         lease = await store.WriteAsync(tx =>
         {
-            var current = Load(tx, leaseId) ?? throw new DataIntegrityException($"lease '{leaseId}' vanished while its user was created");
+            var current = leases.Load(tx, leaseId) ?? throw new DataIntegrityException($"lease '{leaseId}' vanished while its user was created");
             current.State = LeaseStates.Active;
-            Save(tx, leaseId, current);
+            leases.Save(tx, leaseId, current);
             return current;
         }, CancellationToken.None);
         LeaseLog.Issued(logger, leaseId, username, role.Target, DateTimeOffset.FromUnixTimeMilliseconds(lease.ExpiresAtUnixMs));
@@ -185,14 +181,14 @@ public sealed partial class LeaseManager(
     /// <summary>Extends an active lease to now + <paramref name="increment"/> (default: the role's TTL), never past its max.</summary>
     public async Task<LeaseRecord> RenewAsync(string leaseId, TimeSpan? increment, CancellationToken cancellationToken)
     {
-        ValidateLeaseId(leaseId);
+        LeaseStore.ValidateLeaseId(leaseId);
         if (increment is { } inc && inc < TimeSpan.FromSeconds(1))
         {
             throw new ValidationException("increment", "must be at least 1 s");
         }
         return await store.WriteAsync(tx =>
         {
-            var lease = Load(tx, leaseId) ?? throw new NotFoundException($"no lease '{leaseId}'");
+            var lease = leases.Load(tx, leaseId) ?? throw new NotFoundException($"no lease '{leaseId}'");
             var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
             if (lease.State != LeaseStates.Active || lease.ExpiresAtUnixMs <= now)
             {
@@ -201,11 +197,11 @@ public sealed partial class LeaseManager(
             var defaultSeconds = leaseId.StartsWith(CheckoutPrefix, StringComparison.Ordinal)
                 ? tx.Get<CheckoutSetRecord>(Collections.CheckoutSets, lease.Role)?.DefaultTtlSeconds
                 : leaseId.StartsWith(StaticPrefix, StringComparison.Ordinal)
-                    ? (long)DefaultTtl.TotalSeconds
+                    ? (long)LeaseTtls.DefaultTtl.TotalSeconds
                     : tx.Get<DynamicRoleRecord>(Collections.DynamicRoles, lease.Role)?.DefaultTtlSeconds;
-            var step = increment ?? TimeSpan.FromSeconds(defaultSeconds ?? (long)DefaultTtl.TotalSeconds);
+            var step = increment ?? TimeSpan.FromSeconds(defaultSeconds ?? (long)LeaseTtls.DefaultTtl.TotalSeconds);
             lease.ExpiresAtUnixMs = Math.Min(now + (long)step.TotalMilliseconds, lease.MaxExpiresAtUnixMs);
-            Save(tx, leaseId, lease);
+            leases.Save(tx, leaseId, lease);
             return lease;
         }, cancellationToken);
     }
@@ -214,20 +210,20 @@ public sealed partial class LeaseManager(
     /// <returns>The lease as it ended: <see cref="LeaseStates.Revoked"/>, or still revoking / irrevocable.</returns>
     public async Task<LeaseRecord> RevokeAsync(string leaseId, string why, CancellationToken cancellationToken)
     {
-        ValidateLeaseId(leaseId);
-        var lease = Load(store, leaseId) ?? throw new NotFoundException($"no lease '{leaseId}'");
+        LeaseStore.ValidateLeaseId(leaseId);
+        var lease = leases.Load(leaseId) ?? throw new NotFoundException($"no lease '{leaseId}'");
         if (lease.State == LeaseStates.Creating)
         {
             throw new PreconditionException($"lease '{leaseId}' is still being created; try again in a moment");
         }
         return await TryRevokeAsync(leaseId, l => l.State is LeaseStates.Active or LeaseStates.Revoking or LeaseStates.Irrevocable ? why : null, cancellationToken)
-            ?? Load(store, leaseId) ?? lease;
+            ?? leases.Load(leaseId) ?? lease;
     }
 
     public async Task<int> RevokePrefixAsync(string prefix, CancellationToken cancellationToken)
     {
         var count = 0;
-        foreach (var (id, lease) in LoadAll(ValidatePrefix(prefix)))
+        foreach (var (id, lease) in leases.List(prefix))
         {
             if (lease.State is LeaseStates.Active or LeaseStates.Revoking
                 && await TryRevokeAsync(id, l => l.State is LeaseStates.Active or LeaseStates.Revoking ? "revoked by prefix" : null, cancellationToken) is not null)
@@ -238,28 +234,13 @@ public sealed partial class LeaseManager(
         return count;
     }
 
-    public LeaseRecord Lookup(string leaseId)
-    {
-        ValidateLeaseId(leaseId);
-        return Load(store, leaseId) ?? throw new NotFoundException($"no lease '{leaseId}'");
-    }
-
-    public IReadOnlyList<(string Id, LeaseRecord Lease)> List(string prefix) => LoadAll(ValidatePrefix(prefix));
-
-    /// <summary>The accessor of the token holding the lease, or null when there is no such lease (the caller then needs the policy).</summary>
-    public string? HolderOf(string leaseId)
-    {
-        ValidateLeaseId(leaseId);
-        return store.Get<LeaseRecord>(Collections.Leases, leaseId)?.TokenAccessor;
-    }
-
     /// <summary>One reaper pass: ends expired leases and leases whose token is gone, retries due revocations.</summary>
     public async Task ReapAsync(CancellationToken cancellationToken)
     {
         // A cheap first look (no seal check, one liveness check per token) picks the candidates;
         // each is decided again on its verified record below.
         var live = new Dictionary<string, bool>(StringComparer.Ordinal);
-        var due = store.List<LeaseRecord>(Collections.Leases, "")
+        var due = leases.Unverified()
             .Where(l => DueReason(l.Value, accessor => live.TryGetValue(accessor, out var known) ? known : live[accessor] = tokens.IsLive(accessor)) is not null)
             .Select(l => l.Key)
             .ToList();
@@ -304,28 +285,6 @@ public sealed partial class LeaseManager(
     /// <summary>How long a user's creation may take before its lease is treated as abandoned (a crash mid-create).</summary>
     private TimeSpan CreatingTimeout => rotation.Value.ConnectTimeout * 6 + TimeSpan.FromMinutes(1);
 
-    public static string ValidateLeaseId(string? leaseId)
-    {
-        if (string.IsNullOrEmpty(leaseId) || leaseId.Length > 200 || !LeaseIdPattern().IsMatch(leaseId))
-        {
-            throw new ValidationException("lease_id", "must look like dynamic/<role>/<24 hex digits>, checkout/<set>/<24 hex digits> or static/<target>/<24 hex digits>");
-        }
-        return leaseId;
-    }
-
-    public static string ValidatePrefix(string? prefix)
-    {
-        if (string.IsNullOrEmpty(prefix))
-        {
-            return "";
-        }
-        if (prefix.Length > 200 || !PrefixPattern().IsMatch(prefix) || prefix.Contains("..", StringComparison.Ordinal) || prefix.Contains("//", StringComparison.Ordinal))
-        {
-            throw new ValidationException("prefix", "must be the start of a lease id, e.g. dynamic/<role>/");
-        }
-        return prefix;
-    }
-
     /// <summary>
     /// Ends a lease if <paramref name="reason"/> (given the lease as stored now) says so. One
     /// attempt per lease at a time; a lease already gone is left alone.
@@ -339,7 +298,7 @@ public sealed partial class LeaseManager(
         }
         try
         {
-            var lease = Load(store, leaseId);
+            var lease = leases.Load(leaseId);
             if (lease is null || reason(lease) is not { } why)
             {
                 return null;
@@ -359,7 +318,7 @@ public sealed partial class LeaseManager(
                 var rotator = rotators.Get(target.Kind);
                 var admin = targets.ReadAdminSecret(target.AdminSecret, "admin_secret");
                 await rotator.RevokeEphemeralUserAsync(targets.Connection(target, rotation.Value), admin, lease.Username, cancellationToken);
-                await DeleteLeaseAsync(leaseId, cancellationToken);
+                await leases.DeleteAsync(leaseId, cancellationToken);
                 LeaseLog.Revoked(logger, leaseId, lease.Username, why);
                 lease.State = LeaseStates.Revoked;
                 return lease;
@@ -368,104 +327,12 @@ public sealed partial class LeaseManager(
             {
                 failure = ex.Message;
             }
-            var retryBase = options.Value.RevokeRetryBase;
-            return await store.WriteAsync(tx =>
-            {
-                // Ended by someone else meanwhile: nothing to record.
-                var current = Load(tx, leaseId);
-                if (current is null)
-                {
-                    return lease;
-                }
-                current.RevokeAttempts++;
-                current.LastError = failure;
-                var delay = TimeSpan.FromTicks((long)Math.Min(retryBase.Ticks * Math.Pow(2, Math.Min(current.RevokeAttempts - 1, 30)), options.Value.RevokeRetryMax.Ticks));
-                if (current.RevokeAttempts >= options.Value.MaxRevokeAttempts)
-                {
-                    current.State = LeaseStates.Irrevocable;
-                    current.NextAttemptAtUnixMs = null;
-                    LeaseLog.Irrevocable(logger, leaseId, current.RevokeAttempts, current.Username, current.Target, failure);
-                }
-                else
-                {
-                    current.State = LeaseStates.Revoking;
-                    current.NextAttemptAtUnixMs = (clock.GetUtcNow() + delay).ToUnixTimeMilliseconds();
-                    LeaseLog.RevokeFailed(logger, leaseId, current.RevokeAttempts, failure, (long)delay.TotalSeconds);
-                }
-                Save(tx, leaseId, current);
-                return current;
-            }, cancellationToken);
+            return await leases.RecordRevokeFailureAsync(leaseId, lease, failure, cancellationToken);
         }
         finally
         {
             _revoking.TryRemove(leaseId, out _);
         }
-    }
-
-    /// <summary>Deletes the lease if it still exists; true when this call deleted it (only then may its account be lent again).</summary>
-    private Task<bool> DeleteLeaseAsync(string leaseId, CancellationToken cancellationToken) =>
-        store.WriteAsync(tx =>
-        {
-            if (tx.Get<LeaseRecord>(Collections.Leases, leaseId) is null)
-            {
-                return false;
-            }
-            tx.Delete(Collections.Leases, leaseId);
-            return true;
-        }, cancellationToken);
-
-    private IReadOnlyList<(string Id, LeaseRecord Lease)> LoadAll(string prefix)
-    {
-        var result = new List<(string, LeaseRecord)>();
-        foreach (var (id, lease) in store.List<LeaseRecord>(Collections.Leases, prefix))
-        {
-            try
-            {
-                RecordSeal.Verify(Hmac, Collections.Leases, id, lease.Canonical(), lease.Seal);
-                result.Add((id, lease));
-            }
-            catch (DataIntegrityException)
-            {
-                // Altered outside the vault: shown by Lookup as DATA_LOSS, never acted on.
-            }
-        }
-        return result;
-    }
-
-    private LeaseRecord? Load(IStoreReader reader, string leaseId)
-    {
-        var lease = reader.Get<LeaseRecord>(Collections.Leases, leaseId);
-        if (lease is not null)
-        {
-            RecordSeal.Verify(Hmac, Collections.Leases, leaseId, lease.Canonical(), lease.Seal);
-        }
-        return lease;
-    }
-
-    private Task MarkRevokingAsync(string leaseId, string reason, CancellationToken cancellationToken) =>
-        store.WriteAsync(tx =>
-        {
-            if (Load(tx, leaseId) is { } current)
-            {
-                current.State = LeaseStates.Revoking;
-                current.LastError = reason;
-                current.NextAttemptAtUnixMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
-                Save(tx, leaseId, current);
-            }
-            return true;
-        }, cancellationToken);
-
-    private Task SaveAsync(string leaseId, LeaseRecord lease, CancellationToken cancellationToken) =>
-        store.WriteAsync(tx =>
-        {
-            Save(tx, leaseId, lease);
-            return true;
-        }, cancellationToken);
-
-    private void Save(IStoreWriter tx, string leaseId, LeaseRecord lease)
-    {
-        lease.Seal = RecordSeal.Compute(Hmac, Collections.Leases, leaseId, lease.Canonical());
-        tx.Put(Collections.Leases, leaseId, lease);
     }
 
     private static string Username(string role)
@@ -475,10 +342,4 @@ public sealed partial class LeaseManager(
     }
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
-
-    [GeneratedRegex("^(dynamic|checkout|static)/[A-Za-z0-9._-]{1,128}/[0-9a-f]{24}$")]
-    private static partial Regex LeaseIdPattern();
-
-    [GeneratedRegex("^[A-Za-z0-9._/-]+$")]
-    private static partial Regex PrefixPattern();
 }

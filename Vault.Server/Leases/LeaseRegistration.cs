@@ -9,6 +9,7 @@ public static class LeaseRegistration
     public static IServiceCollection AddVaultLeases(this IServiceCollection services)
     {
         services.AddOptions<LeaseOptions>().ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<LeaseStore>();
         services.AddSingleton<LeaseManager>();
         services.AddSingleton<TargetLeaseRules>();
         services.AddSingleton<LeaseReaper>();
