@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
 using Vault.Server.Auth;
 using Vault.Server.Rotation;
 using Vault.Server.Storage;
@@ -10,14 +10,16 @@ namespace Vault.Server.Leases;
 /// out under a lease that records which token holds it and until when. The password changes on
 /// the target's own schedule, not when a lease ends, so ending one only deletes its record.
 /// </summary>
-public sealed partial class LeaseManager
+public sealed class StaticLeases(LeaseStore leases, TargetManager targets, TimeProvider clock, ILogger<StaticLeases> logger)
 {
-    public const string StaticPrefix = "static/";
+    /// <summary>The start of every static lease id: <c>static/&lt;target&gt;/&lt;24 hex digits&gt;</c>.</summary>
+    public const string Prefix = "static/";
 
+    /// <summary>Hands <paramref name="caller"/> the target's current credential under a new lease, so who holds it and until when is on record.</summary>
     /// <exception cref="ValidationException">The target name or TTL is invalid; nothing is written.</exception>
     /// <exception cref="NotFoundException">No such target.</exception>
     /// <exception cref="PreconditionException">The target has no password yet.</exception>
-    public async Task<(string LeaseId, LeaseRecord Lease, TargetCredentialValue Credential)> LeaseStaticAsync(string targetName, TimeSpan? ttl, CallerContext caller, CancellationToken cancellationToken)
+    public async Task<(string LeaseId, LeaseRecord Lease, TargetCredentialValue Credential)> LeaseAsync(string targetName, TimeSpan? ttl, CallerContext caller, CancellationToken cancellationToken)
     {
         PolicyStore.ValidateName(targetName, "target");
         var lifetime = ttl ?? LeaseTtls.DefaultTtl;
@@ -31,7 +33,7 @@ public sealed partial class LeaseManager
         }
         var credential = targets.Credential(targetName);
         var now = clock.GetUtcNow();
-        var leaseId = LeaseStore.NewId(StaticPrefix, targetName);
+        var leaseId = LeaseStore.NewId(Prefix, targetName);
         var lease = new LeaseRecord
         {
             Role = targetName,
@@ -43,7 +45,7 @@ public sealed partial class LeaseManager
             MaxExpiresAtUnixMs = (now + LeaseTtls.DefaultMaxTtl).ToUnixTimeMilliseconds(),
             State = LeaseStates.Active,
         };
-        await store.WriteAsync(tx =>
+        await leases.WriteAsync(tx =>
         {
             // Deleted while we read it: no lease on a target that is gone.
             if (tx.Get<TargetRecord>(Collections.RotationTargets, targetName) is null)
@@ -57,7 +59,11 @@ public sealed partial class LeaseManager
         return (leaseId, lease, credential);
     }
 
-    private async Task<LeaseRecord> EndStaticAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)
+    /// <summary>A renewal's step when the caller names none: a static lease has no role to name one.</summary>
+    internal static TimeSpan? RenewalStep() => LeaseTtls.DefaultTtl;
+
+    /// <summary>Ends the lease by deleting its record: the password is the target's and changes on its own schedule.</summary>
+    internal async Task<LeaseRecord> EndAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)
     {
         await leases.DeleteAsync(leaseId, cancellationToken);
         LeaseLog.StaticEnded(logger, leaseId, why);
