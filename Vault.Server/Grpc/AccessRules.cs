@@ -31,7 +31,7 @@ public sealed record AccessCheck(IReadOnlyList<RequiredAccess> All, ResponseFilt
 /// is the only code that asks a policy anything; an RPC missing from the table is refused, so a
 /// new RPC cannot be exposed by accident. Paths come from <see cref="ResourcePaths"/>.
 /// </summary>
-public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles, TargetManager targets, LeaseManager leases)
+public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles, TargetManager targets, DynamicRoles roles, CheckoutSets sets, LeaseStore leases)
 {
     /// <returns>The accesses needed, or null when any valid token may call (a token acting on itself, or on a lease it took).</returns>
     /// <exception cref="AccessDeniedException">The RPC is not in the table.</exception>
@@ -136,7 +136,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
     private AccessCheck PutDynamicRole(PutDynamicRoleRequest request)
     {
         var role = request.Role ?? throw new ValidationException("role", "is required");
-        List<RequiredAccess> all = [new(ResourcePaths.DynamicRole(role.Name, "role.name"), leases.RoleExists(role.Name) ? Capability.Update : Capability.Create)];
+        List<RequiredAccess> all = [new(ResourcePaths.DynamicRole(role.Name, "role.name"), roles.Exists(role.Name) ? Capability.Update : Capability.Create)];
         if (role.Target.Length > 0)
         {
             all.Add(new(ResourcePaths.Target(role.Target, "role.target"), Capability.Read));
@@ -152,7 +152,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
     private AccessCheck PutCheckoutSet(PutCheckoutSetRequest request)
     {
         var set = request.Set ?? throw new ValidationException("set", "is required");
-        List<RequiredAccess> all = [new(ResourcePaths.CheckoutSet(set.Name, "set.name"), leases.SetExists(set.Name) ? Capability.Update : Capability.Create)];
+        List<RequiredAccess> all = [new(ResourcePaths.CheckoutSet(set.Name, "set.name"), sets.Exists(set.Name) ? Capability.Update : Capability.Create)];
         for (var i = 0; i < set.Targets.Count; i++)
         {
             all.Add(new(ResourcePaths.TargetCredential(set.Targets[i], $"set.targets[{i}]"), Capability.Read));

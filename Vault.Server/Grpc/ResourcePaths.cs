@@ -40,7 +40,7 @@ public static class ResourcePaths
 
     public static string Lease(string leaseId) => $"lease/id/{leaseId}";
 
-    public static string LeasePrefix(string? prefix) => $"lease/id/{LeaseManager.ValidatePrefix(prefix!)}";
+    public static string LeasePrefix(string? prefix) => $"lease/id/{LeaseStore.ValidatePrefix(prefix!)}";
 
     public static string CheckoutSet(string? name, string field = "name") => $"lease/set/{PolicyStore.ValidateName(name, field)}";
 

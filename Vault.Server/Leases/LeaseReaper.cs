@@ -11,7 +11,7 @@ namespace Vault.Server.Leases;
 /// leases and leases whose token died, and retries revocations that are due. It runs beside the
 /// API, never in front of it.
 /// </summary>
-public sealed class LeaseReaper(LeaseManager leases, SecurityBarrier barrier, IOptions<LeaseOptions> options, ILogger<LeaseReaper> logger) : BackgroundService
+public sealed class LeaseReaper(LeaseLifecycle lifecycle, SecurityBarrier barrier, IOptions<LeaseOptions> options, ILogger<LeaseReaper> logger) : BackgroundService
 {
     private readonly SemaphoreSlim _wake = new(0);
 
@@ -34,7 +34,7 @@ public sealed class LeaseReaper(LeaseManager leases, SecurityBarrier barrier, IO
                 {
                     try
                     {
-                        await leases.ReapAsync(stoppingToken);
+                        await lifecycle.ReapAsync(stoppingToken);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {

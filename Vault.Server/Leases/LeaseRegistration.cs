@@ -5,11 +5,16 @@ namespace Vault.Server.Leases;
 
 public static class LeaseRegistration
 {
-    /// <summary>Dynamic roles, leases, check-out sets, the reaper, and the records they store.</summary>
+    /// <summary>The lease store, dynamic roles and their leases, check-out sets, static leases, the lifecycle every lease shares, the reaper, and the records they store.</summary>
     public static IServiceCollection AddVaultLeases(this IServiceCollection services)
     {
         services.AddOptions<LeaseOptions>().ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<LeaseManager>();
+        services.AddSingleton<LeaseStore>();
+        services.AddSingleton<DynamicRoles>();
+        services.AddSingleton<DynamicLeases>();
+        services.AddSingleton<CheckoutSets>();
+        services.AddSingleton<StaticLeases>();
+        services.AddSingleton<LeaseLifecycle>();
         services.AddSingleton<TargetLeaseRules>();
         services.AddSingleton<LeaseReaper>();
         services.AddHostedService(sp => sp.GetRequiredService<LeaseReaper>());

@@ -8,12 +8,12 @@ namespace Vault.Server.Leases;
 /// rotated by hand, a target with live leases is not moved or deleted (ending them needs the old
 /// place), and a target that roles or sets use is not deleted. Called under the target's rotation lock.
 /// </summary>
-public sealed class TargetLeaseRules(LeaseManager leases)
+public sealed class TargetLeaseRules(DynamicRoles roles, CheckoutSets sets, LeaseStore leases)
 {
     /// <exception cref="PreconditionException">The change would break a lease or a set.</exception>
     public void CheckPut(string name, TargetSpec spec, bool rotateNow, bool moves)
     {
-        if (leases.SetOf(name) is { } set
+        if (sets.SetOf(name) is { } set
             && (spec.AlternatingUsers || spec.ManagesAdminSecret || spec.Interval is not null || !string.IsNullOrWhiteSpace(spec.Cron)))
         {
             // Its password changes only at check-in; anything else would kill a holder's copy.
@@ -23,7 +23,7 @@ public sealed class TargetLeaseRules(LeaseManager leases)
         {
             CheckRotate(name);
         }
-        if (moves && leases.HasLeasesOn(name))
+        if (moves && HasLeasesOn(name))
         {
             // Leases remember the user, not where it lives: ending them needs the old place.
             throw new PreconditionException($"target '{name}' has live leases; revoke them before moving it");
@@ -33,7 +33,7 @@ public sealed class TargetLeaseRules(LeaseManager leases)
     /// <exception cref="PreconditionException">The target is checked out.</exception>
     public void CheckRotate(string name)
     {
-        if (leases.IsLent(name))
+        if (sets.IsLent(name))
         {
             throw new PreconditionException($"target '{name}' is checked out; it rotates when checked in");
         }
@@ -42,17 +42,25 @@ public sealed class TargetLeaseRules(LeaseManager leases)
     /// <exception cref="PreconditionException">Roles, a set or live leases use the target.</exception>
     public void CheckDelete(string name)
     {
-        if (leases.RolesOn(name) is { Count: > 0 } roles)
+        if (roles.On(name) is { Count: > 0 } users)
         {
-            throw new PreconditionException($"target '{name}' is used by dynamic role(s) {string.Join(", ", roles)}; delete them first");
+            throw new PreconditionException($"target '{name}' is used by dynamic role(s) {string.Join(", ", users)}; delete them first");
         }
-        if (leases.SetOf(name) is { } set)
+        if (sets.SetOf(name) is { } set)
         {
             throw new PreconditionException($"target '{name}' is lent by check-out set '{set}'; remove it from the set first");
         }
-        if (leases.HasLeasesOn(name))
+        if (HasLeasesOn(name))
         {
             throw new PreconditionException($"target '{name}' has live leases; revoke them first");
         }
     }
+
+    /// <summary>
+    /// Whether leases that need the target to end (dynamic users, lent accounts) are live on it.
+    /// Static leases do not count: ending one touches nothing on the target, so a reader cannot
+    /// hold off an admin's delete or move with them.
+    /// </summary>
+    private bool HasLeasesOn(string target) =>
+        leases.LoadAll("").Any(l => l.Lease.Target == target && !l.Id.StartsWith(StaticLeases.Prefix, StringComparison.Ordinal));
 }

@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
 using Vault.Server.Auth;
 using Vault.Server.Rotation;
 using Vault.Server.Storage;
@@ -10,28 +10,30 @@ namespace Vault.Server.Leases;
 /// out under a lease that records which token holds it and until when. The password changes on
 /// the target's own schedule, not when a lease ends, so ending one only deletes its record.
 /// </summary>
-public sealed partial class LeaseManager
+public sealed class StaticLeases(LeaseStore leases, TargetManager targets, TimeProvider clock, ILogger<StaticLeases> logger)
 {
-    public const string StaticPrefix = "static/";
+    /// <summary>The start of every static lease id: <c>static/&lt;target&gt;/&lt;24 hex digits&gt;</c>.</summary>
+    public const string Prefix = "static/";
 
+    /// <summary>Hands <paramref name="caller"/> the target's current credential under a new lease, so who holds it and until when is on record.</summary>
     /// <exception cref="ValidationException">The target name or TTL is invalid; nothing is written.</exception>
     /// <exception cref="NotFoundException">No such target.</exception>
     /// <exception cref="PreconditionException">The target has no password yet.</exception>
-    public async Task<(string LeaseId, LeaseRecord Lease, TargetCredentialValue Credential)> LeaseStaticAsync(string targetName, TimeSpan? ttl, CallerContext caller, CancellationToken cancellationToken)
+    public async Task<(string LeaseId, LeaseRecord Lease, TargetCredentialValue Credential)> LeaseAsync(string targetName, TimeSpan? ttl, CallerContext caller, CancellationToken cancellationToken)
     {
         PolicyStore.ValidateName(targetName, "target");
-        var lifetime = ttl ?? DefaultTtl;
+        var lifetime = ttl ?? LeaseTtls.DefaultTtl;
         if (lifetime < TimeSpan.FromSeconds(1))
         {
             throw new ValidationException("ttl", "must be at least 1 s");
         }
-        if (lifetime > DefaultMaxTtl)
+        if (lifetime > LeaseTtls.DefaultMaxTtl)
         {
-            throw new ValidationException("ttl", $"is over the max TTL of a static lease ({DefaultMaxTtl})");
+            throw new ValidationException("ttl", $"is over the max TTL of a static lease ({LeaseTtls.DefaultMaxTtl})");
         }
         var credential = targets.Credential(targetName);
         var now = clock.GetUtcNow();
-        var leaseId = $"{StaticPrefix}{targetName}/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12))}";
+        var leaseId = LeaseStore.NewId(Prefix, targetName);
         var lease = new LeaseRecord
         {
             Role = targetName,
@@ -40,26 +42,30 @@ public sealed partial class LeaseManager
             TokenAccessor = caller.Accessor,
             IssuedAtUnixMs = now.ToUnixTimeMilliseconds(),
             ExpiresAtUnixMs = (now + lifetime).ToUnixTimeMilliseconds(),
-            MaxExpiresAtUnixMs = (now + DefaultMaxTtl).ToUnixTimeMilliseconds(),
+            MaxExpiresAtUnixMs = (now + LeaseTtls.DefaultMaxTtl).ToUnixTimeMilliseconds(),
             State = LeaseStates.Active,
         };
-        await store.WriteAsync(tx =>
+        await leases.WriteAsync(tx =>
         {
             // Deleted while we read it: no lease on a target that is gone.
             if (tx.Get<TargetRecord>(Collections.RotationTargets, targetName) is null)
             {
                 throw new NotFoundException($"no target named '{targetName}'");
             }
-            Save(tx, leaseId, lease);
+            leases.Save(tx, leaseId, lease);
             return true;
         }, cancellationToken);
         LeaseLog.StaticIssued(logger, leaseId, credential.Username, targetName, DateTimeOffset.FromUnixTimeMilliseconds(lease.ExpiresAtUnixMs));
         return (leaseId, lease, credential);
     }
 
-    private async Task<LeaseRecord> EndStaticAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)
+    /// <summary>A renewal's step when the caller names none: a static lease has no role to name one.</summary>
+    internal static TimeSpan? RenewalStep() => LeaseTtls.DefaultTtl;
+
+    /// <summary>Ends the lease by deleting its record: the password is the target's and changes on its own schedule.</summary>
+    internal async Task<LeaseRecord> EndAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)
     {
-        await DeleteLeaseAsync(leaseId, cancellationToken);
+        await leases.DeleteAsync(leaseId, cancellationToken);
         LeaseLog.StaticEnded(logger, leaseId, why);
         lease.State = LeaseStates.Revoked;
         return lease;

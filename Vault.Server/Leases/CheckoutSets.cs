@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
 using Vault.Server.Auth;
 using Vault.Server.Crypto;
 using Vault.Server.Rotation;
@@ -14,15 +14,28 @@ namespace Vault.Server.Leases;
 /// holder's copy is dead. Callers that find no free account fail at once or queue, first come
 /// first served, up to the wait they chose.
 /// </summary>
-public sealed partial class LeaseManager
+public sealed class CheckoutSets(
+    IVaultStore store,
+    SecurityBarrier barrier,
+    LeaseStore leases,
+    TargetManager targets,
+    RotationEngine engine,
+    TimeProvider clock,
+    ILogger<CheckoutSets> logger)
 {
-    public const string CheckoutPrefix = "checkout/";
+    /// <summary>The start of every check-out lease id: <c>checkout/&lt;set&gt;/&lt;24 hex digits&gt;</c>.</summary>
+    public const string Prefix = "checkout/";
     private readonly ConcurrentDictionary<string, SetGate> _gates = new(StringComparer.Ordinal);
 
-    public bool SetExists(string name) => store.Get<CheckoutSetRecord>(Collections.CheckoutSets, name) is not null;
+    /// <summary>Whether the set exists (unverified): decides whether a put needs create or update.</summary>
+    public bool Exists(string name) => store.Get<CheckoutSetRecord>(Collections.CheckoutSets, name) is not null;
 
+    /// <summary>
+    /// Creates or replaces a set. Each account must be a single-user target with no schedule (its
+    /// password changes only at check-in) and lent by no other set (one holder at a time).
+    /// </summary>
     /// <exception cref="ValidationException">A field is invalid; nothing is written.</exception>
-    public async Task<CheckoutSetRecord> PutSetAsync(string name, IReadOnlyList<string> targetNames, TimeSpan? defaultTtl, TimeSpan? maxTtl, CancellationToken cancellationToken)
+    public async Task<CheckoutSetRecord> PutAsync(string name, IReadOnlyList<string> targetNames, TimeSpan? defaultTtl, TimeSpan? maxTtl, CancellationToken cancellationToken)
     {
         PolicyStore.ValidateName(name, "set.name");
         if (targetNames.Count is 0 or > 256)
@@ -56,7 +69,7 @@ public sealed partial class LeaseManager
                 throw new ValidationException("set.targets", $"target '{shared}' is already lent by set '{other}'");
             }
         }
-        var (ttl, max) = Ttls(defaultTtl, maxTtl, "set");
+        var (ttl, max) = LeaseTtls.Validate(defaultTtl, maxTtl, "set");
         var record = new CheckoutSetRecord { Targets = [.. targetNames], DefaultTtlSeconds = (long)ttl.TotalSeconds, MaxTtlSeconds = (long)max.TotalSeconds };
         record.Seal = RecordSeal.Compute(Hmac, Collections.CheckoutSets, name, record.Canonical());
         await store.WriteAsync(tx =>
@@ -72,8 +85,9 @@ public sealed partial class LeaseManager
         return record;
     }
 
+    /// <summary>The set, verified: its list of accounts decides whose password is handed out.</summary>
     /// <exception cref="NotFoundException">No such set.</exception>
-    public CheckoutSetRecord GetSet(string name)
+    public CheckoutSetRecord Get(string name)
     {
         PolicyStore.ValidateName(name, "set");
         var record = store.Get<CheckoutSetRecord>(Collections.CheckoutSets, name) ?? throw new NotFoundException($"no check-out set named '{name}'");
@@ -86,29 +100,22 @@ public sealed partial class LeaseManager
         store.List<CheckoutSetRecord>(Collections.CheckoutSets, "").FirstOrDefault(s => s.Value.Targets.Contains(target, StringComparer.Ordinal)).Key;
 
     /// <summary>Whether <paramref name="target"/>'s account is lent right now.</summary>
-    public bool IsLent(string target) => LoadAll(CheckoutPrefix).Any(l => l.Lease.Target == target);
+    public bool IsLent(string target) => leases.LoadAll(Prefix).Any(l => l.Lease.Target == target);
 
-    /// <summary>Whether any lease (dynamic user or lent account) depends on <paramref name="target"/>.</summary>
-    /// <summary>
-    /// Whether leases that need the target to end (dynamic users, lent accounts) are live on it.
-    /// Static leases do not count: ending one touches nothing on the target, so a reader cannot
-    /// hold off an admin's delete or move with them.
-    /// </summary>
-    public bool HasLeasesOn(string target) =>
-        LoadAll("").Any(l => l.Lease.Target == target && !l.Id.StartsWith(StaticPrefix, StringComparison.Ordinal));
-
-    public IReadOnlyList<string> ListSets() => [.. store.List<CheckoutSetRecord>(Collections.CheckoutSets, "").Select(r => r.Key)];
+    /// <summary>The names of every set.</summary>
+    public IReadOnlyList<string> List() => [.. store.List<CheckoutSetRecord>(Collections.CheckoutSets, "").Select(r => r.Key)];
 
     /// <summary>Targets of the set lent right now (their lease is live or still checking in).</summary>
-    public IReadOnlyList<string> Lent(string set) => [.. LoadAll($"{CheckoutPrefix}{set}/").Select(l => l.Lease.Target).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+    public IReadOnlyList<string> Lent(string set) => [.. leases.LoadAll($"{Prefix}{set}/").Select(l => l.Lease.Target).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
 
+    /// <summary>Deletes a set none of whose accounts is lent: a lent account goes back to its set at check-in.</summary>
     /// <exception cref="PreconditionException">An account of the set is lent.</exception>
-    public async Task DeleteSetAsync(string name, CancellationToken cancellationToken)
+    public async Task DeleteAsync(string name, CancellationToken cancellationToken)
     {
-        GetSet(name);
+        Get(name);
         await store.WriteAsync(tx =>
         {
-            if (tx.List<LeaseRecord>(Collections.Leases, $"{CheckoutPrefix}{name}/", 1).Count > 0)
+            if (LeaseStore.AnyUnder(tx, $"{Prefix}{name}/"))
             {
                 throw new PreconditionException($"check-out set '{name}' has accounts lent; check them in first");
             }
@@ -122,7 +129,7 @@ public sealed partial class LeaseManager
     /// <exception cref="RateLimitedException">No account became free in time (RESOURCE_EXHAUSTED).</exception>
     public async Task<(string LeaseId, LeaseRecord Lease, string Password)> CheckoutAsync(string setName, TimeSpan? ttl, TimeSpan? wait, CallerContext caller, CancellationToken cancellationToken)
     {
-        var set = GetSet(setName);
+        var set = Get(setName);
         var max = TimeSpan.FromSeconds(set.MaxTtlSeconds);
         var lifetime = ttl ?? TimeSpan.FromSeconds(set.DefaultTtlSeconds);
         if (lifetime < TimeSpan.FromSeconds(1) || lifetime > max)
@@ -152,7 +159,7 @@ public sealed partial class LeaseManager
                 return Task.CompletedTask;
             }, cancellationToken);
             var now = clock.GetUtcNow();
-            var leaseId = $"{CheckoutPrefix}{setName}/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12))}";
+            var leaseId = LeaseStore.NewId(Prefix, setName);
             var lease = new LeaseRecord
             {
                 Role = setName,
@@ -163,7 +170,7 @@ public sealed partial class LeaseManager
                 ExpiresAtUnixMs = (now + lifetime).ToUnixTimeMilliseconds(),
                 MaxExpiresAtUnixMs = (now + max).ToUnixTimeMilliseconds(),
             };
-            await SaveAsync(leaseId, lease, cancellationToken);
+            await leases.SaveAsync(leaseId, lease, cancellationToken);
             LeaseLog.Issued(logger, leaseId, credential.Username, target, DateTimeOffset.FromUnixTimeMilliseconds(lease.ExpiresAtUnixMs));
             return (leaseId, lease, credential.Password);
         }
@@ -174,8 +181,12 @@ public sealed partial class LeaseManager
         }
     }
 
+    /// <summary>A renewal's step when the caller names none: the set's default TTL as stored now (null when the set is gone).</summary>
+    internal static TimeSpan? RenewalStep(IStoreReader reader, LeaseRecord lease) =>
+        reader.Get<CheckoutSetRecord>(Collections.CheckoutSets, lease.Role) is { } set ? TimeSpan.FromSeconds(set.DefaultTtlSeconds) : null;
+
     /// <summary>Rotates a returned account; only once that is verified does the lease end and the account go back to its set.</summary>
-    private async Task<LeaseRecord> CheckInAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)
+    internal async Task<LeaseRecord> CheckInAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)
     {
         var result = await engine.RotateAsync(lease.Target, RotationTriggers.CheckIn, cancellationToken);
         if (result?.Outcome is not (RotationOutcomes.Succeeded or RotationOutcomes.Recovered))
@@ -183,7 +194,7 @@ public sealed partial class LeaseManager
             throw new PreconditionException($"the account's password could not be rotated at check-in: {result?.Reason ?? "the target did not rotate"}");
         }
         // Only the call that ended the lease returns the account: a second check-in must not lend it twice.
-        if (await DeleteLeaseAsync(leaseId, cancellationToken))
+        if (await leases.DeleteAsync(leaseId, cancellationToken))
         {
             LeaseLog.Revoked(logger, leaseId, lease.Username, why);
             if (_gates.TryGetValue(lease.Role, out var gate))
@@ -195,102 +206,5 @@ public sealed partial class LeaseManager
         return lease;
     }
 
-    private static (TimeSpan Ttl, TimeSpan Max) Ttls(TimeSpan? defaultTtl, TimeSpan? maxTtl, string prefix)
-    {
-        var max = maxTtl ?? DefaultMaxTtl;
-        if (max < TimeSpan.FromSeconds(1) || max > MaxTtlLimit)
-        {
-            throw new ValidationException($"{prefix}.max_ttl", $"must be between 1 s and {MaxTtlLimit.TotalDays:F0} days");
-        }
-        var ttl = defaultTtl ?? (DefaultTtl < max ? DefaultTtl : max);
-        if (ttl < TimeSpan.FromSeconds(1) || ttl > max)
-        {
-            throw new ValidationException($"{prefix}.default_ttl", "must be at least 1 s and at most max_ttl");
-        }
-        return (ttl, max);
-    }
-
-    /// <summary>The free accounts of one set and the callers waiting for one, in arrival order.</summary>
-    private sealed class SetGate(IReadOnlyList<string> targets, IReadOnlyList<string> lent)
-    {
-        private readonly Lock _lock = new();
-        private IReadOnlyList<string> _targets = targets;
-        private readonly HashSet<string> _busy = new(lent, StringComparer.Ordinal);
-        private readonly LinkedList<TaskCompletionSource<string>> _waiters = new();
-
-        public async Task<string?> AcquireAsync(TimeSpan wait, CancellationToken cancellationToken)
-        {
-            TaskCompletionSource<string> waiter;
-            LinkedListNode<TaskCompletionSource<string>> node;
-            lock (_lock)
-            {
-                if (_waiters.Count == 0 && _targets.FirstOrDefault(t => !_busy.Contains(t)) is { } free)
-                {
-                    _busy.Add(free);
-                    return free;
-                }
-                if (wait <= TimeSpan.Zero)
-                {
-                    return null;
-                }
-                waiter = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-                node = _waiters.AddLast(waiter);
-            }
-            try
-            {
-                return await waiter.Task.WaitAsync(wait, cancellationToken);
-            }
-            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
-            {
-                lock (_lock)
-                {
-                    if (node.List is not null)
-                    {
-                        _waiters.Remove(node);
-                    }
-                    else if (waiter.Task.IsCompletedSuccessfully)
-                    {
-                        // Handed an account just as the wait ended: pass it on.
-                        ReleaseLocked(waiter.Task.Result);
-                    }
-                }
-                if (ex is OperationCanceledException)
-                {
-                    throw;
-                }
-                return null;
-            }
-        }
-
-        public void SetTargets(IReadOnlyList<string> targets)
-        {
-            lock (_lock)
-            {
-                _targets = targets;
-            }
-        }
-
-        public void Release(string target)
-        {
-            lock (_lock)
-            {
-                ReleaseLocked(target);
-            }
-        }
-
-        private void ReleaseLocked(string target)
-        {
-            // The longest waiter gets it directly: no one can jump the queue in between. An
-            // account no longer in the set goes to no one.
-            while (_targets.Contains(target, StringComparer.Ordinal) && _waiters.First is { } first)
-            {
-                _waiters.RemoveFirst();
-                if (first.Value.TrySetResult(target))
-                {
-                    return;
-                }
-            }
-            _busy.Remove(target);
-        }
-    }
+    private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
 }
