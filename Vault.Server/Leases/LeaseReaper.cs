@@ -9,19 +9,13 @@ namespace Vault.Server.Leases;
 /// Ends leases on time: every <see cref="LeaseOptions.ReaperInterval"/> while unsealed (and at once
 /// after an unseal, which revokes what expired while the server was down) it revokes expired
 /// leases and leases whose token died, and retries revocations that are due. It runs beside the
-/// API, never in front of it.
+/// API, never in front of it, and keeps the vault's clock (<see cref="WakeSignal"/>).
 /// </summary>
-public sealed class LeaseReaper(LeaseLifecycle lifecycle, SecurityBarrier barrier, IOptions<LeaseOptions> options, ILogger<LeaseReaper> logger) : BackgroundService
+public sealed class LeaseReaper(LeaseLifecycle lifecycle, SecurityBarrier barrier, TimeProvider clock, IOptions<LeaseOptions> options, ILogger<LeaseReaper> logger) : BackgroundService
 {
-    private readonly SemaphoreSlim _wake = new(0);
+    private readonly WakeSignal _wake = new(clock);
 
-    public void Wake()
-    {
-        if (_wake.CurrentCount == 0)
-        {
-            _wake.Release();
-        }
-    }
+    public void Wake() => _wake.Wake();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

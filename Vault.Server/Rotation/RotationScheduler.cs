@@ -21,7 +21,7 @@ public sealed class RotationScheduler(
     ILogger<RotationScheduler> logger) : BackgroundService
 {
     private static readonly TimeSpan MaxSleep = TimeSpan.FromSeconds(30);
-    private readonly SemaphoreSlim _wake = new(0);
+    private readonly WakeSignal _wake = new(clock);
     private static readonly TimeSpan Cooldown = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan FailureCooldown = TimeSpan.FromMinutes(1);
     private readonly ConcurrentDictionary<string, bool> _running = new(StringComparer.Ordinal);
@@ -32,13 +32,7 @@ public sealed class RotationScheduler(
     private volatile bool _reconciled;
 
     /// <summary>Plans again now (a target changed, a run ended, the vault was unsealed).</summary>
-    public void Wake()
-    {
-        if (_wake.CurrentCount == 0)
-        {
-            _wake.Release();
-        }
-    }
+    public void Wake() => _wake.Wake();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -65,7 +59,7 @@ public sealed class RotationScheduler(
                 }
                 try
                 {
-                    await SleepAsync(sleep < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : sleep, stoppingToken);
+                    await _wake.WaitAsync(sleep < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : sleep, stoppingToken);
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
@@ -77,24 +71,6 @@ public sealed class RotationScheduler(
         {
             targets.Changed -= Wake;
             barrier.SealStateChanged -= OnSealChanged;
-        }
-    }
-
-    /// <summary>
-    /// Waits until <see cref="Wake"/> or until <paramref name="sleep"/> has passed on the vault's
-    /// clock — its timer, not the machine's, so a test that moves a fake clock to a due time sees
-    /// the run start then, instead of waiting out the real interval.
-    /// </summary>
-    private async Task SleepAsync(TimeSpan sleep, CancellationToken stoppingToken)
-    {
-        using var timer = new CancellationTokenSource(sleep, clock);
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timer.Token);
-        try
-        {
-            await _wake.WaitAsync(either.Token);
-        }
-        catch (OperationCanceledException) when (timer.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
-        {
         }
     }
 

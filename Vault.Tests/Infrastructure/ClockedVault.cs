@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Vault.Tests.Infrastructure;
@@ -16,8 +15,7 @@ public sealed class ClockedVault : IAsyncLifetime
 
     public TestVault Vault { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Vault = await TestVault.StartInitializedAsync(
-        builder => builder.Services.AddSingleton<TimeProvider>(Clock), "--Vault:AuditReadOnlyFlushWindow=00:00:00");
+    public async Task InitializeAsync() => Vault = await TestVault.StartInitializedOnAsync(Clock);
 
     public async Task DisposeAsync() => await Vault.DisposeAsync();
 }

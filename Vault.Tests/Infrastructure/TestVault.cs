@@ -70,6 +70,14 @@ public sealed class TestVault : IAsyncDisposable
         return vault;
     }
 
+    /// <summary>
+    /// As <see cref="StartInitializedAsync(string[])"/>, on <paramref name="clock"/>: TTLs, the
+    /// scheduler and the reaper move only when the test moves the clock. Read-only audit entries are
+    /// made durable before their replies (a zero window), so nothing waits for the clock on its own.
+    /// </summary>
+    public static Task<TestVault> StartInitializedOnAsync(Microsoft.Extensions.Time.Testing.FakeTimeProvider clock, params string[] extraArgs) =>
+        StartInitializedAsync(builder => builder.Services.AddSingleton<TimeProvider>(clock), ["--Vault:AuditReadOnlyFlushWindow=00:00:00", .. extraArgs]);
+
     /// <summary>Starts, initialises and unseals a server over <paramref name="dataDir"/> (which the test owns, e.g. a small filesystem).</summary>
     public static async Task<TestVault> StartInitializedInAsync(string dataDir, params string[] extraArgs)
     {

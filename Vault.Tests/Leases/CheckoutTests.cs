@@ -1,4 +1,5 @@
 using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Time.Testing;
 using Grpc.Core;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
@@ -84,11 +85,14 @@ public sealed class CheckoutTests(TargetSystems systems) : IClassFixture<TargetS
     [Fact]
     public async Task ExpiredCheckout_IsCheckedInByTheReaper_AndTheHoldersPasswordDies()
     {
-        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.500");
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var vault = await TestVault.StartInitializedOnAsync(clock, "--Vault:Leases:ReaperInterval=00:00:00.500");
         var (set, account) = await SetOfOneAsync(vault);
         var leases = new LeaseService.LeaseServiceClient(vault.Channel);
         var holder = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set, Ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(2)) }, vault.As());
         Assert.True(await systems.Postgres.CanLoginAsync(account, holder.Password));
+
+        clock.Advance(TimeSpan.FromSeconds(3));
 
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while ((await leases.GetCheckoutSetAsync(new GetCheckoutSetRequest { Name = set }, vault.As())).Lent.Count > 0)

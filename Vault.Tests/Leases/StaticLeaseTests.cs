@@ -1,4 +1,5 @@
 using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Time.Testing;
 using Grpc.Core;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
@@ -53,11 +54,14 @@ public sealed class StaticLeaseTests(TargetSystems systems) : IClassFixture<Targ
     [Fact]
     public async Task AnExpiredStaticLease_IsEndedByTheReaper()
     {
-        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.250");
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var vault = await TestVault.StartInitializedOnAsync(clock, "--Vault:Leases:ReaperInterval=00:00:00.250");
         var (target, _) = await TargetAsync(vault);
         var leases = Leases(vault);
         var issued = await leases.LeaseStaticCredentialAsync(new LeaseStaticCredentialRequest { Target = target, Ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)) }, vault.As());
         var kept = await leases.LeaseStaticCredentialAsync(new LeaseStaticCredentialRequest { Target = target }, vault.As());
+
+        clock.Advance(TimeSpan.FromSeconds(2));
 
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while ((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"static/{target}/" }, vault.As())).Leases.Any(l => l.Id == issued.Lease.Id))
