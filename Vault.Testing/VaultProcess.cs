@@ -1,21 +1,21 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using Grpc.Core;
 using Grpc.Net.Client;
 using Vault.Protocol.V1;
+using Vault.Testing.Servers;
 
 namespace Vault.Testing;
 
 /// <summary>
 /// The real server as a separate process (<c>dotnet Vault.Server.dll</c>), so tests can kill it
-/// with SIGKILL and restart it over the same data directory.
+/// with SIGKILL and restart it over the same data directory. Its life is a
+/// <see cref="ServerInstance"/>'s, like the database servers': one port kept across restarts, its
+/// output in a file, and a watchdog that kills it if the test process dies first.
 /// </summary>
 public sealed class VaultProcess : IAsyncDisposable
 {
-    private readonly StringBuilder _output = new();
-    private Process? _process;
+    private static readonly string ServerDll = Path.Combine(AppContext.BaseDirectory, "Vault.Server.dll");
+    private ServerInstance? _instance;
+    private string[] _extraArgs = [];
     private GrpcChannel? _channel;
 
     public VaultProcess(string dataDir) => DataDir = dataDir;
@@ -24,62 +24,37 @@ public sealed class VaultProcess : IAsyncDisposable
 
     public string Address { get; private set; } = "";
 
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
+    /// <summary>Everything the server has written to stdout and stderr, every start included.</summary>
+    public string Output => _instance is null ? "" : ServerHost.ReadShared(_instance.OutputPath);
 
     public GrpcChannel Channel => _channel ?? throw new InvalidOperationException("not started");
 
+    /// <summary>Starts the server (again) over <see cref="DataDir"/> with <paramref name="extraArgs"/> and returns once it answers.</summary>
     public async Task StartAsync(params string[] extraArgs)
     {
-        var port = FreePort();
-        Address = $"http://127.0.0.1:{port}";
-        var serverDll = Path.Combine(AppContext.BaseDirectory, "Vault.Server.dll");
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in (string[])[serverDll, "--data-dir", DataDir, "--listen", $"127.0.0.1:{port}", .. extraArgs])
-        {
-            info.ArgumentList.Add(arg);
-        }
-        info.Environment["Logging__LogLevel__Default"] = "Debug";
-        _process = Process.Start(info) ?? throw new InvalidOperationException("could not start the server");
-        _process.OutputDataReceived += (_, e) => Append(e.Data);
-        _process.ErrorDataReceived += (_, e) => Append(e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        _extraArgs = extraArgs;
+        _instance ??= await ServerInstance.CreateAsync(Spec(), CancellationToken.None);
+        await _instance.StartAsync(CancellationToken.None);
+        Address = $"http://127.0.0.1:{_instance.Port}";
+        _channel = GrpcChannel.ForAddress(Address);
+    }
+
+    private ServerSpec Spec() => new(
+        Kind: "vault",
+        Product: "the vault server",
+        User: null,
+        OutputFile: "vault.log",
+        StopSignal: Signal.Term,
+        DisposeSignal: Signal.Kill,
+        CommandLine: (_, port) => ["dotnet", ServerDll, "--data-dir", DataDir, "--listen", $"127.0.0.1:{port}", "--Logging:LogLevel:Default=Debug", .. _extraArgs],
+        Probe: ProbeAsync);
+
+    private static async Task ProbeAsync(int port, CancellationToken cancellationToken)
+    {
         // A fresh channel per attempt: a channel that saw "connection refused" backs off for
         // longer and longer, and would miss a server that is slow to start on a busy machine.
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var channel = GrpcChannel.ForAddress(Address);
-            try
-            {
-                await new SystemService.SystemServiceClient(channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
-                _channel = channel;
-                return;
-            }
-            catch (RpcException ex)
-            {
-                channel.Dispose();
-                if (DateTime.UtcNow >= deadline || _process.HasExited)
-                {
-                    throw new InvalidOperationException($"server did not come up ({ex.Status.Detail}); output:\n{Output}");
-                }
-                await Task.Delay(100);
-            }
-        }
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
+        await new SystemService.SystemServiceClient(channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: cancellationToken);
     }
 
     /// <summary>
@@ -127,41 +102,25 @@ public sealed class VaultProcess : IAsyncDisposable
         return new ExitedProcess(process.ExitCode, await stdout, await stderr);
     }
 
-    /// <summary>SIGKILL: no shutdown hooks, no flush.</summary>
+    /// <summary>SIGKILL: no shutdown hooks, no flush; the data directory stays for a restart.</summary>
     public async Task KillAsync()
     {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
         _channel?.Dispose();
         _channel = null;
+        if (_instance is not null)
+        {
+            await _instance.KillAsync();
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
-        await KillAsync();
-        _process?.Dispose();
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null)
+        _channel?.Dispose();
+        _channel = null;
+        if (_instance is not null)
         {
-            return;
+            await _instance.DisposeAsync();
         }
-        lock (_output)
-        {
-            _output.AppendLine(line);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 

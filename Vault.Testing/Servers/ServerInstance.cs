@@ -172,7 +172,7 @@ internal sealed class ServerInstance : IAsyncDisposable
                     var log = ServerHost.ReadShared(OutputPath);
                     var message = $"{_spec.Product} exited with code {_process.ExitCode} while starting on 127.0.0.1:{Port}. Its output ({OutputPath}):\n{ServerHost.Tail(log)}";
                     await StopProcessAsync(_spec.DisposeSignal, DisposeTimeout);
-                    if (log.Length > logStart && log[logStart..].Contains("Address already in use", StringComparison.Ordinal))
+                    if (log.Length > logStart && log[logStart..].Contains("address already in use", StringComparison.OrdinalIgnoreCase))
                     {
                         throw new PortInUseException(message, probeError);
                     }
