@@ -105,12 +105,14 @@ public sealed class VaultProcess : IAsyncDisposable
     /// <summary>SIGKILL: no shutdown hooks, no flush; the data directory stays for a restart.</summary>
     public async Task KillAsync()
     {
-        _channel?.Dispose();
-        _channel = null;
+        // Killed first: calls in flight on the channel then fail as a dead server's would
+        // (UNAVAILABLE), not with ObjectDisposedException.
         if (_instance is not null)
         {
             await _instance.KillAsync();
         }
+        _channel?.Dispose();
+        _channel = null;
     }
 
     public async ValueTask DisposeAsync()
