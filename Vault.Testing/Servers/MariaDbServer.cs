@@ -85,7 +85,7 @@ public sealed class MariaDbServer : IAsyncLifetime, IAsyncDisposable
     /// <summary>The server's error log (its stderr) so far.</summary>
     public string LogText() => _instance is null ? "" : ServerHost.ReadShared(_instance.OutputPath);
 
-    /// <summary>A connection string for <paramref name="user"/>; no pooling, 5 s connect timeout, no default database.</summary>
+    /// <summary>A connection string for <paramref name="user"/>; no pooling, 15 s connect timeout (as PostgresServer's, for the same reason), no default database.</summary>
     public string ConnectionString(string user, string password) =>
         new MySqlConnectionStringBuilder
         {
@@ -94,7 +94,7 @@ public sealed class MariaDbServer : IAsyncLifetime, IAsyncDisposable
             UserID = user,
             Password = password,
             Pooling = false,
-            ConnectionTimeout = 5,
+            ConnectionTimeout = 15,
         }.ConnectionString;
 
     /// <summary>Creates <c>'name'@'%' IDENTIFIED BY</c> <paramref name="password"/> with a unique name and returns the name.</summary>

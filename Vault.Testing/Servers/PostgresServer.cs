@@ -60,7 +60,12 @@ public sealed class PostgresServer : IAsyncLifetime, IAsyncDisposable
     /// <summary>Everything the server logged so far: one line per statement (<c>log_statement=all</c>) and per connection.</summary>
     public string LogText() => _instance is null ? "" : ServerHost.ReadShared(_instance.OutputPath);
 
-    /// <summary>A connection string for <paramref name="user"/> on <see cref="Database"/>; no pooling, 5 s connect timeout.</summary>
+    /// <summary>A connection string for <paramref name="user"/> on <see cref="Database"/>; no pooling, 15 s connect timeout.</summary>
+    /// <remarks>
+    /// Each connection is a forked backend and a SCRAM exchange; on a saturated 2-core machine that
+    /// has taken over 5 s (a test's own ALTER ROLE failed with a connect timeout). No test measures
+    /// the fixture's connect time, and a refused or unreachable server still fails at once.
+    /// </remarks>
     public string ConnectionString(string user, string password) => ConnectionString(user, password, Database);
 
     /// <summary>As <see cref="ConnectionString(string, string)"/>, on another database.</summary>
@@ -73,7 +78,7 @@ public sealed class PostgresServer : IAsyncLifetime, IAsyncDisposable
             Username = user,
             Password = password,
             Pooling = false,
-            Timeout = 5,
+            Timeout = 15,
         }.ConnectionString;
 
     /// <summary>Creates a uniquely named role <c>WITH LOGIN PASSWORD</c> <paramref name="password"/> and returns its name.</summary>
