@@ -1,0 +1,74 @@
+using Npgsql;
+using Vault.Client;
+using Vault.Client.Credentials;
+using Vault.Client.Leases;
+using Vault.Client.Npgsql;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+using Vault.Tests.Rotation;
+
+namespace Vault.Tests.Client;
+
+/// <summary>
+/// An application on <see cref="VaultNpgsqlDataSource"/> keeps querying when its lease, or the token
+/// that holds it, reaches its max TTL: the data source switches to a new user and the old one is dropped.
+/// </summary>
+public sealed class NpgsqlDataSourceMaxTtlTests(TargetSystems systems) : IClassFixture<TargetSystems>
+{
+    [Fact]
+    public async Task App_KeepsQuerying_WhenItsLeaseReachesItsMaxTtl_SwitchingToANewUser_AndTheOldUserIsDropped()
+    {
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.250");
+        // A 3 s TTL: renewal comes with a second to spare, which a busy 2-core CI box needs
+        // (with 2 s, a renewal delayed by two thirds of a second let the lease lapse mid-test).
+        var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromSeconds(8));
+        using var client = await ClientKit.AppClientAsync(vault, ($"lease/creds/{role}", ["read"]));
+        var options = new VaultCredentialProviderOptions { Overlap = TimeSpan.FromSeconds(1) };
+        await using var dataSource = await NpgsqlApp.Builder(systems).BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(3)), options);
+
+        await using var app = NpgsqlApp.QueryLoop.Start(dataSource);
+        await Task.Delay(TimeSpan.FromSeconds(12));
+        var run = await app.StopAsync();
+
+        run.AssertNoFailure();
+        Assert.True(run.Users.Count >= 2, $"the app used only {string.Join(", ", run.Users)} in 12 s of leases with an 8 s max TTL");
+        var current = dataSource.Credentials.Current!.Username;
+        foreach (var retired in run.Users.Where(u => u != current))
+        {
+            await ClientKit.WaitUntilAsync(async () => !await ClientKit.PostgresUserExistsAsync(systems, retired), TimeSpan.FromSeconds(10), $"retired user {retired} to be dropped");
+        }
+    }
+
+    [Fact]
+    public async Task App_OnAnAppRoleLogin_KeepsQuerying_WhenItsTokenReachesItsMaxTtl_AndLeasesMoveToTheNewToken()
+    {
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.250");
+        var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromHours(1));
+        await vault.Policies.PutAsync(new PutPolicyRequest { Policy = new Policy { Name = "app", Rules = { new PolicyRule { Path = $"lease/creds/{role}", Capabilities = { "read" } } } } }, vault.As());
+        var appRoles = new AppRoleService.AppRoleServiceClient(vault.Channel);
+        // Tokens of 4 s, at most 8 s: a lease taken with one dies with it, whatever the role's max TTL.
+        // (With 3 s / 6 s and 2 s leases, a busy 2-core CI box once let a switch land on a lease's end.)
+        await appRoles.PutRoleAsync(new PutRoleRequest
+        {
+            Role = new Role { Name = "app", Policies = { "app" }, TokenTtl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromSeconds(4)), TokenMaxTtl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromSeconds(8)) },
+        }, vault.As());
+        var roleId = (await appRoles.GetRoleIdAsync(new GetRoleIdRequest { Name = "app" }, vault.As())).RoleId;
+        var secretId = (await appRoles.CreateSecretIdAsync(new CreateSecretIdRequest { Name = "app" }, vault.As())).SecretId;
+        using var client = new VaultClient(new VaultClientOptions { Address = vault.Address, RoleId = roleId, SecretId = secretId });
+        var options = new VaultCredentialProviderOptions { Overlap = TimeSpan.FromSeconds(1) };
+        await using var dataSource = await NpgsqlApp.Builder(systems).BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(3)), options);
+
+        await using var app = NpgsqlApp.QueryLoop.Start(dataSource);
+        await Task.Delay(TimeSpan.FromSeconds(18));
+        var run = await app.StopAsync();
+
+        run.AssertNoFailure();
+        Assert.True(run.Users.Count >= 2, $"the app used only {string.Join(", ", run.Users)} across 18 s of 8 s tokens");
+        var current = dataSource.Credentials.CurrentLease!;
+        var onServer = await vault.Leases().LookupLeaseAsync(new LookupLeaseRequest { LeaseId = current.LeaseId }, vault.As());
+        // The lease's token is alive (kept renewed by the lease), and the lease is not renewed past that token's end.
+        var holder = await vault.Tokens.LookupAsync(new LookupTokenRequest { Accessor = onServer.TokenAccessor }, vault.As());
+        Assert.True(holder.ExpiresAt.ToDateTimeOffset() > DateTimeOffset.UtcNow, "the lease's token has expired");
+        Assert.True(current.MaxExpiresAt <= holder.MaxExpiresAt.ToDateTimeOffset(), $"the lease may be renewed until {current.MaxExpiresAt:O}, past its token's end {holder.MaxExpiresAt.ToDateTimeOffset():O}");
+    }
+}
