@@ -19,18 +19,37 @@ public sealed class WakeSignal(TimeProvider clock) : IDisposable
         }
     }
 
-    /// <summary>Waits until <see cref="Wake"/> or until <paramref name="timeout"/> has passed on the clock.</summary>
+    /// <summary>Waits until <see cref="Wake"/> or until the clock reads <paramref name="until"/>.</summary>
+    /// <remarks>
+    /// The timer is armed for exactly the time left, and armed again if the clock moved between
+    /// reading it and arming (a test's fake clock jumps; the system clock's timers are monotonic):
+    /// otherwise a jump to <paramref name="until"/> in that gap would leave a timer due later, and
+    /// the loop asleep past its due time.
+    /// </remarks>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    public async Task WaitUntilAsync(DateTimeOffset until, CancellationToken cancellationToken)
     {
-        using var timer = new CancellationTokenSource(timeout, clock);
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
-        try
+        while (true)
         {
-            await _wake.WaitAsync(either.Token);
-        }
-        catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-        {
+            var now = clock.GetUtcNow();
+            if (now >= until)
+            {
+                return;
+            }
+            using var timer = new CancellationTokenSource(until - now, clock);
+            if (clock.GetUtcNow() != now)
+            {
+                continue;
+            }
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+            try
+            {
+                await _wake.WaitAsync(either.Token);
+                return;
+            }
+            catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+            }
         }
     }
 

@@ -24,6 +24,7 @@ public sealed class LeaseReaper(LeaseLifecycle lifecycle, SecurityBarrier barrie
         {
             while (!stoppingToken.IsCancellationRequested)
             {
+                var passStarted = clock.GetUtcNow();
                 if (!barrier.IsSealed)
                 {
                     try
@@ -38,7 +39,7 @@ public sealed class LeaseReaper(LeaseLifecycle lifecycle, SecurityBarrier barrie
                 }
                 try
                 {
-                    await _wake.WaitAsync(options.Value.ReaperInterval, stoppingToken);
+                    await _wake.WaitUntilAsync(passStarted + options.Value.ReaperInterval, stoppingToken);
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {

@@ -43,23 +43,25 @@ public sealed class RotationScheduler(
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                var sleep = MaxSleep;
+                var planned = clock.GetUtcNow();
+                var wakeAt = planned + MaxSleep;
                 try
                 {
                     if (!barrier.IsSealed)
                     {
-                        sleep = Plan(stoppingToken);
+                        wakeAt = Plan(stoppingToken);
                     }
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     // Sealed between the check and a read, or a damaged record: try again shortly.
                     RotationLog.SchedulerFailed(logger, ex);
-                    sleep = TimeSpan.FromSeconds(5);
+                    wakeAt = planned + TimeSpan.FromSeconds(5);
                 }
                 try
                 {
-                    await _wake.WaitAsync(sleep < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : sleep, stoppingToken);
+                    var earliest = planned + TimeSpan.FromMilliseconds(10);
+                    await _wake.WaitUntilAsync(wakeAt < earliest ? earliest : wakeAt, stoppingToken);
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
@@ -74,7 +76,8 @@ public sealed class RotationScheduler(
         }
     }
 
-    private TimeSpan Plan(CancellationToken stoppingToken)
+    /// <returns>When to plan again: the earliest due time, drift check or cooldown end that is still ahead.</returns>
+    private DateTimeOffset Plan(CancellationToken stoppingToken)
     {
         var all = targets.List();
         if (!_reconciled)
@@ -129,7 +132,7 @@ public sealed class RotationScheduler(
                 _notBefore.TryRemove(key, out _);
             }
         }
-        return TimeSpan.FromMilliseconds(next - now);
+        return DateTimeOffset.FromUnixTimeMilliseconds(next);
     }
 
     private void Launch(string key, Func<Task> work, CancellationToken stoppingToken)
