@@ -182,8 +182,16 @@ public sealed class CheckoutSets(
     }
 
     /// <summary>A renewal's step when the caller names none: the set's default TTL as stored now (null when the set is gone).</summary>
-    internal static TimeSpan? RenewalStep(IStoreReader reader, LeaseRecord lease) =>
-        reader.Get<CheckoutSetRecord>(Collections.CheckoutSets, lease.Role) is { } set ? TimeSpan.FromSeconds(set.DefaultTtlSeconds) : null;
+    /// <exception cref="DataIntegrityException">The set's record was altered outside the vault (its seal does not match).</exception>
+    internal TimeSpan? RenewalStep(IStoreReader reader, LeaseRecord lease)
+    {
+        if (reader.Get<CheckoutSetRecord>(Collections.CheckoutSets, lease.Role) is not { } set)
+        {
+            return null;
+        }
+        RecordSeal.Verify(Hmac, Collections.CheckoutSets, lease.Role, set.Canonical(), set.Seal);
+        return TimeSpan.FromSeconds(set.DefaultTtlSeconds);
+    }
 
     /// <summary>Rotates a returned account; only once that is verified does the lease end and the account go back to its set.</summary>
     internal async Task<LeaseRecord> CheckInAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)

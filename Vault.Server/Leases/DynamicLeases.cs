@@ -103,7 +103,8 @@ public sealed class DynamicLeases(
     internal TimeSpan CreatingTimeout => rotation.Value.ConnectTimeout * 6 + TimeSpan.FromMinutes(1);
 
     /// <summary>A renewal's step when the caller names none: the role's default TTL as stored now (null when the role is gone).</summary>
-    internal static TimeSpan? RenewalStep(IStoreReader reader, LeaseRecord lease) => DynamicRoles.DefaultTtl(reader, lease.Role);
+    /// <exception cref="DataIntegrityException">The role's record was altered outside the vault.</exception>
+    internal TimeSpan? RenewalStep(IStoreReader reader, LeaseRecord lease) => roles.DefaultTtl(reader, lease.Role);
 
     /// <summary>Ends the lease by dropping its user; the caller records a failure for a retry.</summary>
     internal async Task<LeaseRecord> DropUserAsync(string leaseId, LeaseRecord lease, string why, CancellationToken cancellationToken)

@@ -96,8 +96,16 @@ public sealed class DynamicRoles(IVaultStore store, SecurityBarrier barrier, Tar
     }
 
     /// <summary>The role's default TTL as stored now, read in a renewal's transaction; null when the role is gone.</summary>
-    internal static TimeSpan? DefaultTtl(IStoreReader reader, string name) =>
-        reader.Get<DynamicRoleRecord>(Collections.DynamicRoles, name) is { } role ? TimeSpan.FromSeconds(role.DefaultTtlSeconds) : null;
+    /// <exception cref="DataIntegrityException">The role's record was altered outside the vault (its seal does not match).</exception>
+    internal TimeSpan? DefaultTtl(IStoreReader reader, string name)
+    {
+        if (reader.Get<DynamicRoleRecord>(Collections.DynamicRoles, name) is not { } role)
+        {
+            return null;
+        }
+        RecordSeal.Verify(Hmac, Collections.DynamicRoles, name, role.Canonical(), role.Seal);
+        return TimeSpan.FromSeconds(role.DefaultTtlSeconds);
+    }
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
 }

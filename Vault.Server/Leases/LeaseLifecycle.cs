@@ -42,12 +42,12 @@ public sealed class LeaseLifecycle(
             {
                 throw new PreconditionException($"lease '{leaseId}' has ended ({(lease.State == LeaseStates.Active ? "expired" : lease.State)})");
             }
-            var defaultStep = leaseId.StartsWith(CheckoutSets.Prefix, StringComparison.Ordinal)
-                ? CheckoutSets.RenewalStep(tx, lease)
+            // The role's or set's default is read (and its seal checked) only when it is used.
+            var step = increment ?? (leaseId.StartsWith(CheckoutSets.Prefix, StringComparison.Ordinal)
+                ? sets.RenewalStep(tx, lease)
                 : leaseId.StartsWith(StaticLeases.Prefix, StringComparison.Ordinal)
                     ? StaticLeases.RenewalStep()
-                    : DynamicLeases.RenewalStep(tx, lease);
-            var step = increment ?? defaultStep ?? LeaseTtls.DefaultTtl;
+                    : dynamic.RenewalStep(tx, lease)) ?? LeaseTtls.DefaultTtl;
             lease.ExpiresAtUnixMs = Math.Min(now + (long)step.TotalMilliseconds, lease.MaxExpiresAtUnixMs);
             leases.Save(tx, leaseId, lease);
             return lease;

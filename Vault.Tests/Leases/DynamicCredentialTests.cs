@@ -146,6 +146,37 @@ public sealed class DynamicCredentialTests(TargetSystems systems) : IClassFixtur
     }
 
     [Fact]
+    public async Task Renew_WithTheRolesDefault_RefusesARoleRecordAlteredOnDisk()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var role = await RoleAsync(vault, "postgres", maxTtl: TimeSpan.FromHours(10));
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role, Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(1)) }, vault.As());
+        var renewed = await leases.RenewLeaseAsync(new RenewLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
+        Assert.True(renewed.ExpiresAt < issued.Lease.MaxExpiresAt, "the role's default (one hour) already reaches the max");
+
+        // Someone with the data file raises the role's default TTL, so a renewal without an
+        // increment would run to the lease's max.
+        await vault.RestartAsync(() =>
+        {
+            using var db = new LiteDB.LiteDatabase(new LiteDB.ConnectionString { Filename = Path.Combine(vault.DataDir, "vault.db"), Connection = LiteDB.ConnectionType.Direct });
+            var roles = db.GetCollection(Server.Storage.Collections.DynamicRoles);
+            var record = roles.FindById(role);
+            Assert.NotNull(record);
+            record["DefaultTtlSeconds"] = (long)TimeSpan.FromHours(10).TotalSeconds;
+            Assert.True(roles.Update(record));
+        });
+        await vault.UnsealAsync();
+        leases = new LeaseService.LeaseServiceClient(vault.Channel);
+
+        await Rpc.FailsWith(StatusCode.DataLoss, () => leases.RenewLeaseAsync(new RenewLeaseRequest { LeaseId = issued.Lease.Id }, vault.As()));
+        var after = await leases.LookupLeaseAsync(new LookupLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
+        Assert.Equal(renewed.ExpiresAt, after.ExpiresAt);
+        await leases.RenewLeaseAsync(new RenewLeaseRequest { LeaseId = issued.Lease.Id, Increment = Duration.FromTimeSpan(TimeSpan.FromMinutes(5)) }, vault.As());
+        await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
+    }
+
+    [Fact]
     public async Task BadInput_GetsAClearStatus_AndChangesNothing()
     {
         await using var vault = await TestVault.StartInitializedAsync();
