@@ -8,7 +8,7 @@ namespace Vault.Testing;
 /// <summary>
 /// The real server as a separate process (<c>dotnet Vault.Server.dll</c>), so tests can kill it
 /// with SIGKILL and restart it over the same data directory. Its life is a
-/// <see cref="ServerInstance"/>'s, like the database servers': one port kept across restarts, its
+/// <see cref="ServerInstance"/>'s, like the database servers': a new port at every start, its
 /// output in a file, and a watchdog that kills it if the test process dies first.
 /// </summary>
 public sealed class VaultProcess : IAsyncDisposable
@@ -47,7 +47,10 @@ public sealed class VaultProcess : IAsyncDisposable
         StopSignal: Signal.Term,
         DisposeSignal: Signal.Kill,
         CommandLine: (_, port) => ["dotnet", ServerDll, "--data-dir", DataDir, "--listen", $"127.0.0.1:{port}", "--Logging:LogLevel:Default=Debug", .. _extraArgs],
-        Probe: ProbeAsync);
+        Probe: ProbeAsync,
+        // The probe's status call needs no login, so it cannot tell this vault from another
+        // test's that took the port while this one was down: a new port at every start.
+        NewPortEachStart: true);
 
     private static async Task ProbeAsync(int port, CancellationToken cancellationToken)
     {

@@ -31,7 +31,7 @@ internal sealed class ServerInstance : IAsyncDisposable
 
     public string Directory { get; }
 
-    /// <summary>Chosen at the first start, kept across restarts.</summary>
+    /// <summary>Chosen at the first start, kept across restarts (unless <see cref="ServerSpec.NewPortEachStart"/>).</summary>
     public int Port { get; private set; }
 
     public bool IsRunning => _process is { HasExited: false };
@@ -64,7 +64,7 @@ internal sealed class ServerInstance : IAsyncDisposable
             }
             // A server that died on its own still has its handle and PID file.
             await StopProcessAsync(_spec.DisposeSignal, DisposeTimeout);
-            if (Port != 0)
+            if (Port != 0 && !_spec.NewPortEachStart)
             {
                 await LaunchAsync(ct);
                 return;

@@ -9,6 +9,11 @@ namespace Vault.Testing.Servers;
 /// <param name="DisposeSignal">The quickest shutdown that leaves no stray processes; the data is thrown away anyway.</param>
 /// <param name="CommandLine">The server's argv for (directory, port).</param>
 /// <param name="Probe">Completes when a real client logs in on the port; throws while the server is not ready.</param>
+/// <param name="NewPortEachStart">
+/// Pick a free port at every start, not only the first: for a server whose probe cannot tell it
+/// from another of its kind (the vault's status call needs no login), since a port freed by a kill
+/// can be taken by another test's server before the restart.
+/// </param>
 internal sealed record ServerSpec(
     string Kind,
     string Product,
@@ -17,4 +22,5 @@ internal sealed record ServerSpec(
     Signal StopSignal,
     Signal DisposeSignal,
     Func<string, int, IReadOnlyList<string>> CommandLine,
-    Func<int, CancellationToken, Task> Probe);
+    Func<int, CancellationToken, Task> Probe,
+    bool NewPortEachStart = false);
