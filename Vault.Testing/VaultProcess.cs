@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Grpc.Net.Client;
 using Vault.Protocol.V1;
 using Vault.Testing.Servers;
@@ -69,41 +68,8 @@ public sealed class VaultProcess : IAsyncDisposable
 
     /// <summary>As <see cref="RunToExitAsync"/>, with <paramref name="stdin"/> as its (redirected) standard input.</summary>
     /// <remarks>A name of its own: as an overload, a call passing plain string arguments would bind its first one to <paramref name="stdin"/>.</remarks>
-    public static async Task<ExitedProcess> RunToExitWithInputAsync(IReadOnlyDictionary<string, string> environment, string stdin, params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Vault.Server.dll"));
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-        foreach (var (name, value) in environment)
-        {
-            info.Environment[name] = value;
-        }
-        using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the server");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.StandardInput.WriteAsync(stdin);
-        process.StandardInput.Close();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"server did not exit within 60 s; output:\n{await stdout}\n{await stderr}");
-        }
-        return new ExitedProcess(process.ExitCode, await stdout, await stderr);
-    }
+    public static Task<ExitedProcess> RunToExitWithInputAsync(IReadOnlyDictionary<string, string> environment, string stdin, params string[] args) =>
+        ExitedProcess.RunAsync("dotnet", [ServerDll, .. args], environment.Select(e => KeyValuePair.Create(e.Key, (string?)e.Value)), stdin, TimeSpan.FromSeconds(60));
 
     /// <summary>SIGKILL: no shutdown hooks, no flush; the data directory stays for a restart.</summary>
     public async Task KillAsync()
@@ -128,6 +94,3 @@ public sealed class VaultProcess : IAsyncDisposable
         }
     }
 }
-
-/// <summary>What a server process that ran to its end left behind.</summary>
-public sealed record ExitedProcess(int ExitCode, string Stdout, string Stderr);

@@ -1,7 +1,6 @@
 using System.DirectoryServices.Protocols;
 using System.Globalization;
 using System.Net;
-using Xunit;
 
 namespace Vault.Testing.Servers;
 
@@ -13,19 +12,13 @@ namespace Vault.Testing.Servers;
 /// (<c>[Collection("ldap")]</c>) or per test with <c>await using var ldap = await LdapServer.StartAsync();</c>.
 /// </summary>
 /// <remarks>As root slapd runs as <c>openldap</c>. It logs connections and operations (<c>-d stats</c>), never attribute values.</remarks>
-public sealed class LdapServer : IAsyncLifetime, IAsyncDisposable
+public sealed class LdapServer : ServerFixture
 {
     private const string Daemon = "/usr/sbin/slapd";
     private const string SlapAdd = "/usr/sbin/slapadd";
     private const string InstallCommand = "apt-get install -y slapd ldap-utils";
     private const string LogFileName = "slapd.log";
     private const int InvalidCredentials = 49;
-
-    private ServerInstance? _instance;
-
-    public string Host => "127.0.0.1";
-
-    public int Port => _instance?.Port ?? 0;
 
     /// <summary><c>ldap://127.0.0.1:{Port}/</c></summary>
     public string Uri => $"ldap://{Host}:{Port.ToString(CultureInfo.InvariantCulture)}/";
@@ -40,28 +33,9 @@ public sealed class LdapServer : IAsyncLifetime, IAsyncDisposable
 
     public string AdminPassword { get; } = ServerHost.NewPassword();
 
-    /// <summary>Whether the server process is up (false after <see cref="StopAsync"/>).</summary>
-    public bool IsRunning => _instance?.IsRunning ?? false;
-
     /// <summary>Starts a new private server; dispose it to stop it and delete its files.</summary>
     /// <exception cref="InvalidOperationException">slapd is not installed (the message has the install command), or it failed to start (the message has its log).</exception>
-    public static async Task<LdapServer> StartAsync(CancellationToken ct = default)
-    {
-        var server = new LdapServer();
-        try
-        {
-            await server.InitializeAsync(ct);
-            return server;
-        }
-        catch
-        {
-            await server.DisposeAsync();
-            throw;
-        }
-    }
-
-    /// <summary>slapd's output so far: connections, binds and operations with their results.</summary>
-    public string LogText() => _instance is null ? "" : ServerHost.ReadShared(_instance.OutputPath);
+    public static Task<LdapServer> StartAsync(CancellationToken ct = default) => StartNewAsync(new LdapServer(), ct);
 
     /// <summary>
     /// Adds <c>uid=&lt;unique&gt;,</c><see cref="PeopleDn"/> (an inetOrgPerson whose
@@ -109,47 +83,14 @@ public sealed class LdapServer : IAsyncLifetime, IAsyncDisposable
             }
         });
 
-    /// <summary>Stops slapd (clean shutdown) and keeps its data: the server is down until <see cref="RestartAsync"/>.</summary>
-    public Task StopAsync() => Instance.StopAsync();
-
-    /// <summary>Kills slapd with SIGKILL, as a crash would; completed writes survive (mdb writes through its memory map).</summary>
-    public Task KillAsync() => Instance.KillAsync();
-
-    /// <summary>Starts slapd again on the same port and data (stopping it first if it runs).</summary>
-    public async Task RestartAsync()
-    {
-        if (Instance.IsRunning)
-        {
-            await Instance.StopAsync();
-        }
-        await Instance.StartAsync(CancellationToken.None);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_instance is not null)
-        {
-            await _instance.DisposeAsync();
-        }
-    }
-
-    Task IAsyncLifetime.InitializeAsync() => InitializeAsync(CancellationToken.None);
-
-    Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
-
-    /// <summary>The temp directory with the data and logs (for the fixture's own tests).</summary>
-    internal string Directory => Instance.Directory;
-
-    private ServerInstance Instance => _instance ?? throw new InvalidOperationException("the server has not been started");
-
-    private async Task InitializeAsync(CancellationToken ct)
+    private protected override async Task InitializeAsync(CancellationToken ct)
     {
         ServerHost.RequireBinaries("OpenLDAP slapd", InstallCommand, Daemon, SlapAdd);
         var user = ServerHost.ServiceUser("openldap");
-        _instance = await ServerInstance.CreateAsync(
+        Instance = await ServerInstance.CreateAsync(
             new ServerSpec("ldap", "OpenLDAP slapd", user, LogFileName, Signal.Term, Signal.Kill, CommandLine, ProbeAsync),
             ct);
-        var directory = _instance.Directory;
+        var directory = Instance.Directory;
         var database = Path.Combine(directory, "db");
         await ServerHost.RunAsync(user, ["mkdir", database], ct, directory);
         // The root DN bypasses access control, so it can set any password (password modify
@@ -194,7 +135,7 @@ public sealed class LdapServer : IAsyncLifetime, IAsyncDisposable
             """,
             ct);
         await ServerHost.RunAsync(user, [SlapAdd, "-f", ConfigPath(directory), "-l", baseLdif], ct, directory);
-        await _instance.StartAsync(ct);
+        await Instance.StartAsync(ct);
     }
 
     private static string ConfigPath(string directory) => Path.Combine(directory, "slapd.conf");

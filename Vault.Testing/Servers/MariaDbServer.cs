@@ -1,6 +1,5 @@
 using System.Globalization;
 using MySqlConnector;
-using Xunit;
 
 namespace Vault.Testing.Servers;
 
@@ -16,7 +15,7 @@ namespace Vault.Testing.Servers;
 /// fast, but the redo log is written to the OS at every commit
 /// (<c>innodb_flush_log_at_trx_commit=2</c>): a killed server loses nothing it acknowledged.
 /// </remarks>
-public sealed class MariaDbServer : IAsyncLifetime, IAsyncDisposable
+public sealed class MariaDbServer : ServerFixture
 {
     private const string Daemon = "/usr/sbin/mariadbd";
     private const string InstallDb = "/usr/bin/mariadb-install-db";
@@ -44,12 +43,6 @@ public sealed class MariaDbServer : IAsyncLifetime, IAsyncDisposable
     private static string? _templateDataDirectory;
     private static Watchdog? _templateWatchdog;
 
-    private ServerInstance? _instance;
-
-    public string Host => "127.0.0.1";
-
-    public int Port => _instance?.Port ?? 0;
-
     /// <summary><c>vault_admin</c>@<c>%</c>: all privileges on <c>*.*</c> with grant option, password login over TCP.</summary>
     public string SuperUser => "vault_admin";
 
@@ -58,32 +51,13 @@ public sealed class MariaDbServer : IAsyncLifetime, IAsyncDisposable
     /// <summary>The admin's connection string (see <see cref="ConnectionString"/>).</summary>
     public string SuperConnectionString => ConnectionString(SuperUser, SuperPassword);
 
-    /// <summary>Whether the server process is up (false after <see cref="StopAsync"/>).</summary>
-    public bool IsRunning => _instance?.IsRunning ?? false;
-
     /// <summary>Starts a new private server; dispose it to stop it and delete its files.</summary>
     /// <exception cref="InvalidOperationException">MariaDB is not installed (the message has the install command), or it failed to start (the message has its log).</exception>
-    public static async Task<MariaDbServer> StartAsync(CancellationToken ct = default)
-    {
-        var server = new MariaDbServer();
-        try
-        {
-            await server.InitializeAsync(ct);
-            return server;
-        }
-        catch
-        {
-            await server.DisposeAsync();
-            throw;
-        }
-    }
+    public static Task<MariaDbServer> StartAsync(CancellationToken ct = default) => StartNewAsync(new MariaDbServer(), ct);
 
     /// <summary>The general query log so far: every connect and every statement, as the server received it.</summary>
     /// <remarks>MariaDB 10.11 logs <c>IDENTIFIED BY '…'</c> with the plaintext password (MySQL rewrites it; MariaDB does not).</remarks>
-    public string GeneralLogText() => _instance is null ? "" : ServerHost.ReadShared(Path.Combine(_instance.Directory, GeneralLogFileName));
-
-    /// <summary>The server's error log (its stderr) so far.</summary>
-    public string LogText() => _instance is null ? "" : ServerHost.ReadShared(_instance.OutputPath);
+    public string GeneralLogText() => InstanceOrNull is null ? "" : ServerHost.ReadShared(Path.Combine(InstanceOrNull.Directory, GeneralLogFileName));
 
     /// <summary>A connection string for <paramref name="user"/>; no pooling, 15 s connect timeout (as PostgresServer's, for the same reason), no default database.</summary>
     public string ConnectionString(string user, string password) =>
@@ -149,55 +123,19 @@ public sealed class MariaDbServer : IAsyncLifetime, IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the server (clean shutdown) and keeps its data: the server is down until <see cref="RestartAsync"/>.</summary>
-    public Task StopAsync() => Instance.StopAsync();
-
-    /// <summary>
-    /// Kills mariadbd with SIGKILL, as a crash would. Committed transactions survive (the redo
-    /// log is written to the OS at commit); the next <see cref="RestartAsync"/> runs crash recovery.
-    /// </summary>
-    public Task KillAsync() => Instance.KillAsync();
-
-    /// <summary>Starts the server again on the same port and data (stopping it first if it runs).</summary>
-    public async Task RestartAsync()
-    {
-        if (Instance.IsRunning)
-        {
-            await Instance.StopAsync();
-        }
-        await Instance.StartAsync(CancellationToken.None);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_instance is not null)
-        {
-            await _instance.DisposeAsync();
-        }
-    }
-
-    Task IAsyncLifetime.InitializeAsync() => InitializeAsync(CancellationToken.None);
-
-    Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
-
-    /// <summary>The temp directory with the data and logs (for the fixture's own tests).</summary>
-    internal string Directory => Instance.Directory;
-
-    private ServerInstance Instance => _instance ?? throw new InvalidOperationException("the server has not been started");
-
-    private async Task InitializeAsync(CancellationToken ct)
+    private protected override async Task InitializeAsync(CancellationToken ct)
     {
         ServerHost.RequireBinaries("MariaDB", InstallCommand, Daemon, InstallDb);
         var user = ServerHost.ServiceUser("mysql");
         var template = await TemplateAsync(user, ct);
-        _instance = await ServerInstance.CreateAsync(
+        Instance = await ServerInstance.CreateAsync(
             new ServerSpec("mariadb", "MariaDB 10.11", user, ErrorLogFileName, Signal.Term, Signal.Kill, CommandLine, ProbeAsync),
             ct);
         // cp -a keeps the service user as owner (we copy as root).
-        await ServerHost.RunAsync(null, ["cp", "-a", template, Path.Combine(_instance.Directory, "data")], ct);
+        await ServerHost.RunAsync(null, ["cp", "-a", template, Path.Combine(Instance.Directory, "data")], ct);
         // Runs once, at the first start, before the server accepts connections: the admin account
         // exists by the time the first login is tried.
-        var initFile = Path.Combine(_instance.Directory, InitFileName);
+        var initFile = Path.Combine(Instance.Directory, InitFileName);
         await File.WriteAllTextAsync(
             initFile,
             $"""
@@ -205,7 +143,7 @@ public sealed class MariaDbServer : IAsyncLifetime, IAsyncDisposable
             GRANT ALL PRIVILEGES ON *.* TO '{SuperUser}'@'%' WITH GRANT OPTION;
             """,
             ct);
-        await _instance.StartAsync(ct);
+        await Instance.StartAsync(ct);
         File.Delete(initFile);
     }
 

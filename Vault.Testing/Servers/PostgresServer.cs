@@ -1,6 +1,5 @@
 using System.Globalization;
 using Npgsql;
-using Xunit;
 
 namespace Vault.Testing.Servers;
 
@@ -16,17 +15,11 @@ namespace Vault.Testing.Servers;
 /// (<c>synchronous_commit</c> stays on): a killed server loses nothing it acknowledged, only a
 /// machine crash would.
 /// </remarks>
-public sealed class PostgresServer : IAsyncLifetime, IAsyncDisposable
+public sealed class PostgresServer : ServerFixture
 {
     private const string BinDirectory = "/usr/lib/postgresql/15/bin";
     private const string InstallCommand = "apt-get install -y postgresql-15";
     private const string LogFileName = "postgresql.log";
-
-    private ServerInstance? _instance;
-
-    public string Host => "127.0.0.1";
-
-    public int Port => _instance?.Port ?? 0;
 
     public string Database => "postgres";
 
@@ -37,28 +30,9 @@ public sealed class PostgresServer : IAsyncLifetime, IAsyncDisposable
     /// <summary>The superuser's connection string (see <see cref="ConnectionString(string, string)"/>).</summary>
     public string SuperConnectionString => ConnectionString(SuperUser, SuperPassword);
 
-    /// <summary>Whether the server process is up (false after <see cref="StopAsync"/>).</summary>
-    public bool IsRunning => _instance?.IsRunning ?? false;
-
     /// <summary>Starts a new private server; dispose it to stop it and delete its files.</summary>
     /// <exception cref="InvalidOperationException">PostgreSQL 15 is not installed (the message has the install command), or it failed to start (the message has its log).</exception>
-    public static async Task<PostgresServer> StartAsync(CancellationToken ct = default)
-    {
-        var server = new PostgresServer();
-        try
-        {
-            await server.InitializeAsync(ct);
-            return server;
-        }
-        catch
-        {
-            await server.DisposeAsync();
-            throw;
-        }
-    }
-
-    /// <summary>Everything the server logged so far: one line per statement (<c>log_statement=all</c>) and per connection.</summary>
-    public string LogText() => _instance is null ? "" : ServerHost.ReadShared(_instance.OutputPath);
+    public static Task<PostgresServer> StartAsync(CancellationToken ct = default) => StartNewAsync(new PostgresServer(), ct);
 
     /// <summary>A connection string for <paramref name="user"/> on <see cref="Database"/>; no pooling, 15 s connect timeout.</summary>
     /// <remarks>
@@ -133,51 +107,14 @@ public sealed class PostgresServer : IAsyncLifetime, IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the server (fast shutdown) and keeps its data: the server is down until <see cref="RestartAsync"/>.</summary>
-    public Task StopAsync() => Instance.StopAsync();
-
-    /// <summary>
-    /// Kills the postmaster with SIGKILL, as a crash would (its backends follow on their own).
-    /// Committed transactions survive (their WAL is written to the OS at commit); the next
-    /// <see cref="RestartAsync"/> runs crash recovery.
-    /// </summary>
-    public Task KillAsync() => Instance.KillAsync();
-
-    /// <summary>Starts the server again on the same port and data (stopping it first if it runs).</summary>
-    public async Task RestartAsync()
-    {
-        if (Instance.IsRunning)
-        {
-            await Instance.StopAsync();
-        }
-        await Instance.StartAsync(CancellationToken.None);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_instance is not null)
-        {
-            await _instance.DisposeAsync();
-        }
-    }
-
-    Task IAsyncLifetime.InitializeAsync() => InitializeAsync(CancellationToken.None);
-
-    Task IAsyncLifetime.DisposeAsync() => DisposeAsync().AsTask();
-
-    /// <summary>The temp directory with the data and logs (for the fixture's own tests).</summary>
-    internal string Directory => Instance.Directory;
-
-    private ServerInstance Instance => _instance ?? throw new InvalidOperationException("the server has not been started");
-
-    private async Task InitializeAsync(CancellationToken ct)
+    private protected override async Task InitializeAsync(CancellationToken ct)
     {
         ServerHost.RequireBinaries("PostgreSQL 15", InstallCommand, $"{BinDirectory}/initdb", $"{BinDirectory}/postgres");
         var user = ServerHost.ServiceUser("postgres");
-        _instance = await ServerInstance.CreateAsync(
+        Instance = await ServerInstance.CreateAsync(
             new ServerSpec("pg", "PostgreSQL 15", user, LogFileName, Signal.Int, Signal.Quit, CommandLine, ProbeAsync),
             ct);
-        var directory = _instance.Directory;
+        var directory = Instance.Directory;
         var passwordFile = Path.Combine(directory, "superuser.pw");
         await File.WriteAllTextAsync(passwordFile, SuperPassword, ct);
         await ServerHost.RunAsync(
@@ -193,7 +130,7 @@ public sealed class PostgresServer : IAsyncLifetime, IAsyncDisposable
             Path.Combine(directory, "data", "pg_hba.conf"),
             "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
             ct);
-        await _instance.StartAsync(ct);
+        await Instance.StartAsync(ct);
     }
 
     private static IReadOnlyList<string> CommandLine(string directory, int port) =>

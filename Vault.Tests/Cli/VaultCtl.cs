@@ -99,22 +99,8 @@ public sealed class VaultCtl(string address, string? token = null)
 
     private async Task<CliResult> RunProcessAsync(string stdin, string[] args)
     {
-        using var process = Process.Start(StartInfo(args)) ?? throw new InvalidOperationException("cannot start vaultctl");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.StandardInput.WriteAsync(stdin);
-        process.StandardInput.Close();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"vaultctl {string.Join(' ', args)} did not finish in 60 s");
-        }
-        return new CliResult(process.ExitCode, await stdout, await stderr);
+        var run = await ExitedProcess.RunAsync(DotNet, [Dll, .. args], Environment, stdin, TimeSpan.FromSeconds(60));
+        return new CliResult(run.ExitCode, run.Stdout, run.Stderr);
     }
 
     private ProcessStartInfo StartInfo(string[] args)

@@ -1,7 +1,5 @@
-using Npgsql;
 using Vault.Client;
 using Vault.Client.Credentials;
-using Vault.Client.Leases;
 using Vault.Client.Npgsql;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
