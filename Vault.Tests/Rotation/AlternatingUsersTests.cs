@@ -48,6 +48,7 @@ public sealed class AlternatingUsersTests(TargetSystems systems) : IClassFixture
                         failures.Add($"{credential.Username} v{credential.Version}: {ex.Message}");
                     }
                 }
+                await Task.Delay(Client.NpgsqlApp.PauseBetweenQueries);
             }
         });
 
