@@ -25,8 +25,12 @@ public sealed class RotationScheduler(
     private static readonly TimeSpan Cooldown = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan FailureCooldown = TimeSpan.FromMinutes(1);
     private readonly ConcurrentDictionary<string, bool> _running = new(StringComparer.Ordinal);
-    // After a run, its key waits a moment before it can run again: a run that could not move its
-    // due time (the target was busy, the store failed) must not turn into a tight loop.
+    // A key runs at most once a second (once a minute after a run that threw): a run that could not
+    // move its due time (the target was busy, the store failed) must not turn into a tight loop.
+    // Counted from when the run was launched, not from when it ended: a clock that reaches the next
+    // due time while a run is still ending (its audit write in flight, or a test's fake clock moved
+    // as soon as the failure was stored) must not find that due time inside the cooldown, where the
+    // scheduler would sleep on a timer the clock may never reach.
     private readonly ConcurrentDictionary<string, long> _notBefore = new(StringComparer.Ordinal);
     private SemaphoreSlim? _slots;
     private volatile bool _reconciled;
@@ -145,6 +149,7 @@ public sealed class RotationScheduler(
         {
             return;
         }
+        var launched = clock.GetUtcNow();
         _ = Task.Run(async () =>
         {
             var failed = false;
@@ -173,7 +178,7 @@ public sealed class RotationScheduler(
             }
             finally
             {
-                _notBefore[key] = (clock.GetUtcNow() + (failed ? FailureCooldown : Cooldown)).ToUnixTimeMilliseconds();
+                _notBefore[key] = (launched + (failed ? FailureCooldown : Cooldown)).ToUnixTimeMilliseconds();
                 _running.TryRemove(key, out _);
                 Wake();
             }

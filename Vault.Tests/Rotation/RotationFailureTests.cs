@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Vault.Protocol.V1;
+using Vault.Server.Rotation;
 using Vault.Tests.Infrastructure;
 
 namespace Vault.Tests.Rotation;
@@ -65,6 +66,47 @@ public sealed class RotationFailureTests(TargetSystems systems) : IClassFixture<
         Assert.False(await system.CanLoginAsync(account, initial));
         Assert.Equal(TargetState.Ready, next.Target.Status.State);
         Assert.Equal(0U, next.Target.Status.ConsecutiveFailures);
+    }
+
+    [Fact]
+    public async Task ARetryWhoseDueTimeComesWhileTheRunBeforeItIsEnding_RunsAtThatTime()
+    {
+        // The scheduler lets a target run at most once a second. That second used to be counted from
+        // when a run ended, after its audit write: a clock that reached the next retry before then
+        // found it inside the cooldown, and the scheduler slept on a timer the clock never reached
+        // (a full run caught the test above waiting 30 s for retry 3). Here the clock moves to the
+        // next retry the moment a scheduled retry's failure is stored, before that run has ended.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var vault = await TestVault.StartInitializedAsync(
+            builder => builder.Services.AddSingleton<TimeProvider>(clock), "--Vault:Rotation:RetryBase=00:00:02");
+        var targets = vault.Targets();
+        var admin = $"admin/{Guid.NewGuid():N}";
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = admin, Data = { ["username"] = "vault_admin", ["password"] = "admin-password" } }, vault.As());
+        var name = RotationKit.UniqueName("due-while-ending");
+        var target = new Target
+        {
+            Name = name, Kind = "postgres", Account = "app", AdminSecret = admin,
+            Connection = new TargetConnection { Host = "127.0.0.1", Port = (uint)UnreachableTargetTests.ClosedPort() },
+            Schedule = new Protocol.V1.RotationSchedule { Interval = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromHours(1)) },
+        };
+        await targets.PutTargetAsync(new PutTargetRequest { Target = target, CurrentPassword = "Initial-password-1", SkipVerification = true }, vault.As());
+        var repository = vault.Services.GetRequiredService<TargetRepository>();
+        var moved = 0;
+        repository.Changed += () =>
+        {
+            var record = repository.List().FirstOrDefault(t => t.Name == name).Record;
+            if (record is { ConsecutiveFailures: 2, NextDueAtUnixMs: { } due } && Interlocked.Exchange(ref moved, 1) == 0)
+            {
+                clock.SetUtcNow(DateTimeOffset.FromUnixTimeMilliseconds(due));
+            }
+        };
+
+        var first = await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, vault.As());
+        Assert.Equal(RotationOutcome.Failed, first.Event.Outcome);
+        clock.SetUtcNow(first.Target.Status.NextRotationAt.ToDateTimeOffset());
+
+        await RotationKit.WaitForTargetAsync(targets, vault.As(), name, t => t.Status.ConsecutiveFailures >= 3, TimeSpan.FromSeconds(30), "the retry due as the one before it ended");
+        Assert.Equal(1, moved);
     }
 
     [Fact]

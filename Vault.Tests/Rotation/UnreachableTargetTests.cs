@@ -64,7 +64,7 @@ public sealed class UnreachableTargetTests(SharedVault fixture) : IClassFixture<
     }
 
     /// <summary>A loopback port nothing listens on: bound, then released.</summary>
-    private static int ClosedPort()
+    internal static int ClosedPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
