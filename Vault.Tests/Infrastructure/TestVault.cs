@@ -96,6 +96,18 @@ public sealed class TestVault : IAsyncDisposable
         return vault;
     }
 
+    /// <summary>
+    /// As <see cref="OpenAsync"/>, on <paramref name="clock"/> (read-only audit entries durable before
+    /// their replies, as in <see cref="StartInitializedOnAsync"/>): for a data directory written at a
+    /// known moment, whose TTLs run from then.
+    /// </summary>
+    public static async Task<TestVault> OpenOnAsync(string dataDir, string rootToken, Microsoft.Extensions.Time.Testing.FakeTimeProvider clock, params string[] extraArgs)
+    {
+        var vault = new TestVault(dataDir, ["--Vault:AuditReadOnlyFlushWindow=00:00:00", .. extraArgs], builder => builder.Services.AddSingleton<TimeProvider>(clock)) { RootToken = rootToken };
+        await vault.StartServerAsync();
+        return vault;
+    }
+
     /// <summary>Moves every acknowledged change into the data file now (as the store's applier would, later).</summary>
     public void FlushStore() => ((Vault.Server.Storage.LiteDbStore)Services.GetRequiredService<Vault.Server.Storage.IVaultStore>()).Flush();
 

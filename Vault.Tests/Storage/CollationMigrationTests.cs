@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
 using Vault.Tests.Rotation;
@@ -12,6 +13,9 @@ namespace Vault.Tests.Storage;
 /// </summary>
 public sealed class CollationMigrationTests
 {
+    /// <summary>Just after the fixture's last audit entry (2026-12-03T09:30:34Z).</summary>
+    private static readonly DateTimeOffset WrittenAt = new(2026, 12, 3, 9, 31, 0, TimeSpan.Zero);
+
     [Fact]
     public async Task ADataDirectoryFromBeforeExactNames_OpensWithEveryRecord_AndThenKeepsCaseApart()
     {
@@ -19,7 +23,11 @@ public sealed class CollationMigrationTests
             .Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
         var dir = Directory.CreateTempSubdirectory("vault-migrate-").FullName;
         CopyDirectory(Path.Combine(AppContext.BaseDirectory, "Storage", "Fixtures", "datadir-v1"), dir);
-        await using var vault = await TestVault.OpenAsync(dir, tokens["root"]);
+        // The directory's tokens and AppRole secret id have TTLs counted from when it was written
+        // (a secret id lives 24 hours): the server runs on a clock set just after that moment, or the
+        // test would start failing a day after the fixture was made, as it once did.
+        var clock = new FakeTimeProvider(WrittenAt);
+        await using var vault = await TestVault.OpenOnAsync(dir, tokens["root"], clock);
         await vault.UnsealAsync();
 
         var expected = new Dictionary<string, string>
