@@ -39,3 +39,9 @@ public sealed class UnavailableException(string message) : VaultException(messag
 
 /// <summary>The disk has no space for the write (RESOURCE_EXHAUSTED); nothing of it applied. See <see cref="Storage.DiskReserve"/>.</summary>
 public sealed class DiskFullException(string message) : VaultException(message);
+
+/// <summary>
+/// The store stopped taking writes: it could not make one durable (a failed log append, data-file
+/// write or flush) and no longer trusts what is on disk; a restart recovers from the log (UNAVAILABLE).
+/// </summary>
+public sealed class StorageFailedException(string message, Exception inner) : VaultException(message, inner);

@@ -246,26 +246,32 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
 
     private RpcException ToRpcException(Exception ex, ServerCallContext context)
     {
-        var status = ex switch
-        {
-            ValidationException => new Status(StatusCode.InvalidArgument, ex.Message),
-            NotFoundException => new Status(StatusCode.NotFound, ex.Message),
-            VersionConflictException => new Status(StatusCode.Aborted, ex.Message),
-            VaultSealedException or PreconditionException => new Status(StatusCode.FailedPrecondition, ex.Message),
-            UnauthenticatedException => new Status(StatusCode.Unauthenticated, ex.Message),
-            AccessDeniedException => new Status(StatusCode.PermissionDenied, ex.Message),
-            DataIntegrityException => new Status(StatusCode.DataLoss, ex.Message),
-            AuditUnavailableException or UnavailableException => new Status(StatusCode.Unavailable, ex.Message),
-            RateLimitedException or DiskFullException => new Status(StatusCode.ResourceExhausted, ex.Message),
-            OperationCanceledException when context.CancellationToken.IsCancellationRequested => new Status(StatusCode.Cancelled, "request cancelled"),
-            _ => new Status(StatusCode.Internal, "internal error"),
-        };
+        var status = StatusOf(ex, context.CancellationToken.IsCancellationRequested);
         if (status.StatusCode is StatusCode.Internal or StatusCode.DataLoss)
         {
             GrpcLog.RequestFailed(logger, context.Method, status.StatusCode, ex);
         }
         return new RpcException(new Status(status.StatusCode, Bounded(status.Detail)));
     }
+
+    /// <summary>
+    /// The status a request's error is answered with: each <see cref="VaultException"/> its own
+    /// code and message (a test holds every one of them to it), anything else INTERNAL with no detail.
+    /// </summary>
+    internal static Status StatusOf(Exception ex, bool requestCancelled) => ex switch
+    {
+        ValidationException => new Status(StatusCode.InvalidArgument, ex.Message),
+        NotFoundException => new Status(StatusCode.NotFound, ex.Message),
+        VersionConflictException => new Status(StatusCode.Aborted, ex.Message),
+        VaultSealedException or PreconditionException => new Status(StatusCode.FailedPrecondition, ex.Message),
+        UnauthenticatedException => new Status(StatusCode.Unauthenticated, ex.Message),
+        AccessDeniedException => new Status(StatusCode.PermissionDenied, ex.Message),
+        DataIntegrityException => new Status(StatusCode.DataLoss, ex.Message),
+        AuditUnavailableException or UnavailableException or StorageFailedException => new Status(StatusCode.Unavailable, ex.Message),
+        RateLimitedException or DiskFullException => new Status(StatusCode.ResourceExhausted, ex.Message),
+        OperationCanceledException when requestCancelled => new Status(StatusCode.Cancelled, "request cancelled"),
+        _ => new Status(StatusCode.Internal, "internal error"),
+    };
 
     // A status detail travels as an HTTP/2 header (grpc-message, percent-encoded: up to three bytes
     // a character); clients refuse header blocks over their limit and drop the whole connection.

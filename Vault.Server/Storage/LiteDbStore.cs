@@ -69,7 +69,7 @@ public sealed class LiteDbStore : IVaultStore
     // BSON bytes of the documents in _pending: added when a change is published, taken off when
     // it is replaced or applied.
     private long _pendingBytes;
-    private volatile IOException? _failure;
+    private volatile StorageFailedException? _failure;
     private ICommitParticipant? _participant;
     // The document types the store may read and write (null: any, for a store opened on its own).
     private readonly HashSet<Type>? _documentTypes;
@@ -472,7 +472,7 @@ public sealed class LiteDbStore : IVaultStore
     /// </summary>
     private void Fail(Exception ex)
     {
-        var first = Interlocked.CompareExchange(ref _failure, new IOException("storage cannot make writes durable; restart the server", ex), null) is null;
+        var first = Interlocked.CompareExchange(ref _failure, new StorageFailedException("storage cannot make writes durable; restart the server", ex), null) is null;
         StoreLog.DurabilityLost(_logger, ex);
         if (first)
         {
@@ -544,7 +544,7 @@ public sealed class LiteDbStore : IVaultStore
         {
             // Only a failing read of the data file gets here (the units' own errors are theirs).
             StoreLog.BatchFailed(_logger, batch.Count, ex);
-            FailAll(batch, new IOException("storage write failed", ex));
+            FailAll(batch, new StorageFailedException("storage write failed", ex));
             return;
         }
         if (tags.Count > 0 && _participant is { } participant)
