@@ -91,7 +91,8 @@ internal static class NpgsqlApp
 
     public sealed record Run(int Queries, HashSet<string> Users, List<string> Failures)
     {
-        public void AssertNoFailure() =>
-            Assert.True(Failures.Count == 0, $"{Failures.Count} of {Queries + Failures.Count} queries failed: {string.Join("; ", Failures.Take(5))}");
+        /// <param name="context">What else to show if queries failed (e.g. the client's log).</param>
+        public void AssertNoFailure(Func<string>? context = null) =>
+            Assert.True(Failures.Count == 0, $"{Failures.Count} of {Queries + Failures.Count} queries failed: {string.Join("; ", Failures.Take(5))}{(Failures.Count > 0 && context is not null ? "\n" + context() : "")}");
     }
 }
