@@ -34,7 +34,14 @@ public sealed class NpgsqlDataSourceTests(TargetSystems systems) : IClassFixture
         for (var i = 0; i < 10; i++)
         {
             var result = await vault.Targets().RotateTargetAsync(new RotateTargetRequest { Name = name }, vault.As());
-            Assert.True(result.Event.Outcome == RotationOutcome.Succeeded, $"rotation {i + 1}: {result.Event.Step}: {result.Event.Reason}");
+            if (result.Event.Outcome != RotationOutcome.Succeeded)
+            {
+                // A full run once saw the verifying login time out after 10 s: what the server was
+                // doing then (sessions and their waits, its log) comes with the failure.
+                var sessions = await systems.PostgresServer.ScalarAsync(
+                    "SELECT string_agg(format('%s %s %s/%s %s', usename, state, wait_event_type, wait_event, left(query, 60)), E'\\n') FROM pg_catalog.pg_stat_activity");
+                Assert.Fail($"rotation {i + 1}: {result.Event.Step}: {result.Event.Reason}\nPostgreSQL sessions:\n{sessions}\nPostgreSQL log:\n{Vault.Testing.Servers.ServerHost.Tail(systems.PostgresServer.LogText())}");
+            }
             // Rotations come hours apart in production; here a moment apart, enough for the app to notice each.
             await Task.Delay(TimeSpan.FromMilliseconds(400));
         }
