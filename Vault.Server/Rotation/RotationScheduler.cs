@@ -27,7 +27,7 @@ public sealed class RotationScheduler(
     private readonly ConcurrentDictionary<string, bool> _running = new(StringComparer.Ordinal);
     // A key runs at most once a second (once a minute after a run that threw): a run that could not
     // move its due time (the target was busy, the store failed) must not turn into a tight loop.
-    // Counted from when the run was launched, not from when it ended: a clock that reaches the next
+    // Counted from when the run began, not from when it ended: a clock that reaches the next
     // due time while a run is still ending (its audit write in flight, or a test's fake clock moved
     // as soon as the failure was stored) must not find that due time inside the cooldown, where the
     // scheduler would sleep on a timer the clock may never reach.
@@ -149,13 +149,16 @@ public sealed class RotationScheduler(
         {
             return;
         }
-        var launched = clock.GetUtcNow();
         _ = Task.Run(async () =>
         {
             var failed = false;
+            var started = clock.GetUtcNow();
             try
             {
                 await _slots!.WaitAsync(stoppingToken);
+                // From when the run begins, not when it was queued: a run that waited for a slot
+                // longer than the cooldown must not be able to start again at once.
+                started = clock.GetUtcNow();
                 try
                 {
                     await work();
@@ -178,7 +181,7 @@ public sealed class RotationScheduler(
             }
             finally
             {
-                _notBefore[key] = (launched + (failed ? FailureCooldown : Cooldown)).ToUnixTimeMilliseconds();
+                _notBefore[key] = (started + (failed ? FailureCooldown : Cooldown)).ToUnixTimeMilliseconds();
                 _running.TryRemove(key, out _);
                 Wake();
             }
