@@ -41,7 +41,8 @@ public sealed class UnavailableException(string message) : VaultException(messag
 public sealed class DiskFullException(string message) : VaultException(message);
 
 /// <summary>
-/// The store stopped taking writes: it could not make one durable (a failed log append, data-file
-/// write or flush) and no longer trusts what is on disk; a restart recovers from the log (UNAVAILABLE).
+/// The store could not make a write durable (UNAVAILABLE). After a failed log append, data-file
+/// write or flush it no longer trusts what is on disk and refuses every write until a restart,
+/// which recovers from the log; a failed read of the data file fails only the writes of its batch.
 /// </summary>
 public sealed class StorageFailedException(string message, Exception inner) : VaultException(message, inner);

@@ -76,7 +76,13 @@ public sealed class TestVault : IAsyncDisposable
     /// made durable before their replies (a zero window), so nothing waits for the clock on its own.
     /// </summary>
     public static Task<TestVault> StartInitializedOnAsync(Microsoft.Extensions.Time.Testing.FakeTimeProvider clock, params string[] extraArgs) =>
-        StartInitializedAsync(builder => builder.Services.AddSingleton<TimeProvider>(clock), ["--Vault:AuditReadOnlyFlushWindow=00:00:00", .. extraArgs]);
+        StartInitializedAsync(On(clock), [NoReadOnlyFlushWindow, .. extraArgs]);
+
+    // What a server on a fake clock is started with (see StartInitializedOnAsync).
+    private const string NoReadOnlyFlushWindow = "--Vault:AuditReadOnlyFlushWindow=00:00:00";
+
+    private static Action<WebApplicationBuilder> On(Microsoft.Extensions.Time.Testing.FakeTimeProvider clock) =>
+        builder => builder.Services.AddSingleton<TimeProvider>(clock);
 
     /// <summary>Starts, initialises and unseals a server over <paramref name="dataDir"/> (which the test owns, e.g. a small filesystem).</summary>
     public static async Task<TestVault> StartInitializedInAsync(string dataDir, params string[] extraArgs)
@@ -89,21 +95,19 @@ public sealed class TestVault : IAsyncDisposable
     }
 
     /// <summary>Starts a server over an existing data directory (sealed); <paramref name="rootToken"/> is the token it was initialised with.</summary>
-    public static async Task<TestVault> OpenAsync(string dataDir, string rootToken, params string[] extraArgs)
-    {
-        var vault = new TestVault(dataDir, extraArgs) { RootToken = rootToken };
-        await vault.StartServerAsync();
-        return vault;
-    }
+    public static Task<TestVault> OpenAsync(string dataDir, string rootToken, params string[] extraArgs) =>
+        OpenWithAsync(dataDir, rootToken, configure: null, extraArgs);
 
     /// <summary>
-    /// As <see cref="OpenAsync"/>, on <paramref name="clock"/> (read-only audit entries durable before
-    /// their replies, as in <see cref="StartInitializedOnAsync"/>): for a data directory written at a
-    /// known moment, whose TTLs run from then.
+    /// As <see cref="OpenAsync"/>, on <paramref name="clock"/> as in <see cref="StartInitializedOnAsync"/>:
+    /// for a data directory written at a known moment, whose TTLs run from then.
     /// </summary>
-    public static async Task<TestVault> OpenOnAsync(string dataDir, string rootToken, Microsoft.Extensions.Time.Testing.FakeTimeProvider clock, params string[] extraArgs)
+    public static Task<TestVault> OpenOnAsync(string dataDir, string rootToken, Microsoft.Extensions.Time.Testing.FakeTimeProvider clock, params string[] extraArgs) =>
+        OpenWithAsync(dataDir, rootToken, On(clock), [NoReadOnlyFlushWindow, .. extraArgs]);
+
+    private static async Task<TestVault> OpenWithAsync(string dataDir, string rootToken, Action<WebApplicationBuilder>? configure, string[] extraArgs)
     {
-        var vault = new TestVault(dataDir, ["--Vault:AuditReadOnlyFlushWindow=00:00:00", .. extraArgs], builder => builder.Services.AddSingleton<TimeProvider>(clock)) { RootToken = rootToken };
+        var vault = new TestVault(dataDir, extraArgs, configure) { RootToken = rootToken };
         await vault.StartServerAsync();
         return vault;
     }

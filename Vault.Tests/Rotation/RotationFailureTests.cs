@@ -94,8 +94,7 @@ public sealed class RotationFailureTests(TargetSystems systems) : IClassFixture<
         var moved = 0;
         repository.Changed += () =>
         {
-            var record = repository.List().FirstOrDefault(t => t.Name == name).Record;
-            if (record is { ConsecutiveFailures: 2, NextDueAtUnixMs: { } due } && Interlocked.Exchange(ref moved, 1) == 0)
+            if (repository.TryGet(name) is { ConsecutiveFailures: 2, NextDueAtUnixMs: { } due } && Interlocked.Exchange(ref moved, 1) == 0)
             {
                 clock.SetUtcNow(DateTimeOffset.FromUnixTimeMilliseconds(due));
             }

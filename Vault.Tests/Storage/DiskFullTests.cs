@@ -36,7 +36,7 @@ public sealed class DiskFullTests
         // fills in the moment between the applier's free-space check and LiteDB's write stops the
         // store until a restart (LiteDB cannot be trusted after a failed write), which a full run
         // once caught here as the first write answered "internal error". That case now answers
-        // UNAVAILABLE "restart the server" (ErrorStatusTests); this test is about the disk filling
+        // UNAVAILABLE (the mapping is held by ErrorStatusTests); this test is about the disk filling
         // between writes, which is refused and recovers without a restart.
         vault.FlushStore();
 
