@@ -20,38 +20,9 @@ public sealed class WakeSignal(TimeProvider clock) : IDisposable
     }
 
     /// <summary>Waits until <see cref="Wake"/> or until the clock reads <paramref name="until"/>.</summary>
-    /// <remarks>
-    /// The timer is armed for exactly the time left, and armed again if the clock moved between
-    /// reading it and arming (a test's fake clock jumps; the system clock's timers are monotonic):
-    /// otherwise a jump to <paramref name="until"/> in that gap would leave a timer due later, and
-    /// the loop asleep past its due time.
-    /// </remarks>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task WaitUntilAsync(DateTimeOffset until, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var now = clock.GetUtcNow();
-            if (now >= until)
-            {
-                return;
-            }
-            using var timer = new CancellationTokenSource(until - now, clock);
-            if (clock.GetUtcNow() != now)
-            {
-                continue;
-            }
-            using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
-            try
-            {
-                await _wake.WaitAsync(either.Token);
-                return;
-            }
-            catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-            }
-        }
-    }
+    public Task WaitUntilAsync(DateTimeOffset until, CancellationToken cancellationToken) =>
+        ClockWait.WaitAsync(clock, () => until - clock.GetUtcNow(), _wake, cancellationToken);
 
     public void Dispose() => _wake.Dispose();
 }

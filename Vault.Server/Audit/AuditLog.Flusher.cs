@@ -31,17 +31,13 @@ public sealed partial class AuditLog
             if (!ending && lastStart is { } last)
             {
                 // At most one flush per window: entries written meanwhile join this one.
-                var wait = _readOnlyWindow - _clock.GetElapsedTime(last);
-                if (wait > TimeSpan.Zero)
+                try
                 {
-                    try
-                    {
-                        Task.Delay(wait, _clock, _closing.Token).GetAwaiter().GetResult();
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        // Closing: flush now, whatever the window says.
-                    }
+                    _clock.ElapsedAsync(last, _readOnlyWindow, _closing.Token).GetAwaiter().GetResult();
+                }
+                catch (OperationCanceledException)
+                {
+                    // Closing: flush now, whatever the window says.
                 }
             }
             lastStart = _clock.GetTimestamp();

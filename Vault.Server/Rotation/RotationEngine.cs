@@ -225,11 +225,7 @@ public sealed class RotationEngine(
         {
             // The account about to change was current until the last rotation: give clients that
             // read it just before the switch time to open their connection.
-            var wait = DateTimeOffset.FromUnixTimeMilliseconds(last) + options.Value.AlternatingGrace - clock.GetUtcNow();
-            if (wait > TimeSpan.Zero)
-            {
-                await Task.Delay(wait, clock, cancellationToken);
-            }
+            await clock.UntilAsync(DateTimeOffset.FromUnixTimeMilliseconds(last) + options.Value.AlternatingGrace, cancellationToken);
         }
 
         // create: the new password is durable (encrypted) before any system sees it.
@@ -380,7 +376,7 @@ public sealed class RotationEngine(
         if (wait > TimeSpan.Zero)
         {
             RotationLog.WaitingForStrayStatements(logger, name, (long)wait.TotalMilliseconds);
-            await Task.Delay(wait, clock, cancellationToken);
+            await clock.UntilAsync(until, cancellationToken);
         }
         _strayUntil.TryRemove(name, out _);
     }
