@@ -1,3 +1,5 @@
+using Vault.Clocks;
+
 namespace Vault.Server;
 
 /// <summary>

@@ -2,6 +2,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Vault.Client.Internal;
 using Vault.Client.Leases;
+using Vault.Clocks;
 
 namespace Vault.Client.Credentials;
 
@@ -224,17 +225,16 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
         {
             // Not learnt from the renewal that reaches the max TTL: on a busy machine that renewal runs
             // late, and the replacement then landed at the lease's end, after the old user was dropped.
-            var wait = lease.ReplaceAt + skew - _time.GetUtcNow();
-            if (wait > TimeSpan.Zero)
+            var replaceAt = lease.ReplaceAt + skew;
+            if (replaceAt > _time.GetUtcNow())
             {
-                await WhenCancelledAsync(lease.Ending, stop, wait).ConfigureAwait(false);
+                await WhenCancelledAsync(replaceAt, lease.Ending, stop).ConfigureAwait(false);
             }
             // Renewal ending early is news only when it failed (the lease ends at ExpiresAt, or is gone
             // already); reaching the max TTL changes nothing about the plan.
-            wait = lease.ReplaceAt + skew - _time.GetUtcNow();
-            if (wait > TimeSpan.Zero && lease.RenewalError is null && !lease.Expired.IsCancellationRequested)
+            if (replaceAt > _time.GetUtcNow() && lease.RenewalError is null && !lease.Expired.IsCancellationRequested)
             {
-                await WhenCancelledAsync(lease.Expired, stop, wait).ConfigureAwait(false);
+                await WhenCancelledAsync(replaceAt, lease.Expired, stop).ConfigureAwait(false);
             }
             var replacement = await RetryAsync(AcquireAsync, stop).ConfigureAwait(false);
             var replacementSkew = SkewOf(replacement);
@@ -255,14 +255,11 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
 
     private async Task RetireAsync(VaultLease lease, TimeSpan skew, CancellationToken stop)
     {
-        var left = lease.ExpiresAt + skew - _time.GetUtcNow();
-        var wait = left < _options.Overlap ? left : _options.Overlap;
+        var now = _time.GetUtcNow();
+        var end = lease.ExpiresAt + skew;
         try
         {
-            if (wait > TimeSpan.Zero)
-            {
-                await Task.Delay(wait, _time, stop).ConfigureAwait(false);
-            }
+            await _time.UntilAsync(end - now < _options.Overlap ? end : now + _options.Overlap, stop).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -374,13 +371,13 @@ public sealed class VaultCredentialProvider : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until <paramref name="token"/> fires or <paramref name="timeout"/> passes; throws when <paramref name="stop"/> fires.</summary>
-    private async Task WhenCancelledAsync(CancellationToken token, CancellationToken stop, TimeSpan? timeout = null)
+    /// <summary>Waits until <paramref name="token"/> fires or the clock reads <paramref name="until"/>; throws when <paramref name="stop"/> fires.</summary>
+    private async Task WhenCancelledAsync(DateTimeOffset until, CancellationToken token, CancellationToken stop)
     {
         using var both = CancellationTokenSource.CreateLinkedTokenSource(token, stop);
         try
         {
-            await Task.Delay(timeout ?? Timeout.InfiniteTimeSpan, _time, both.Token).ConfigureAwait(false);
+            await _time.UntilAsync(until, both.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!stop.IsCancellationRequested)
         {

@@ -2,6 +2,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Vault.Client.Internal;
+using Vault.Clocks;
 using Vault.Protocol.V1;
 
 namespace Vault.Client.Leases;
@@ -53,8 +54,8 @@ public sealed class VaultLease : IAsyncDisposable
         _holder = holder;
         _options = options;
         _time = options.TimeProvider;
-        // Its CancelAfter (the end of a lease that is no longer renewed) runs on the same clock.
-        _expired = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        // Cancelled at the end of a lease that is no longer renewed, on the lease's clock (ExpireAtAsync).
+        _expired = new CancellationTokenSource();
         _logger = logger;
         LeaseId = issued.Lease.Id;
         Role = issued.Lease.Role;
@@ -281,9 +282,9 @@ public sealed class VaultLease : IAsyncDisposable
     /// </summary>
     private async Task WaitUntilAsync(DateTimeOffset due, CancellationToken stop)
     {
-        for (var left = due - _time.GetUtcNow(); left > TimeSpan.Zero; left = due - _time.GetUtcNow())
+        for (var now = _time.GetUtcNow(); now < due; now = _time.GetUtcNow())
         {
-            await Task.Delay(left < ClockRecheck ? left : ClockRecheck, _time, stop).ConfigureAwait(false);
+            await _time.UntilAsync(due - now < ClockRecheck ? due : now + ClockRecheck, stop).ConfigureAwait(false);
         }
     }
 
@@ -346,7 +347,7 @@ public sealed class VaultLease : IAsyncDisposable
                     return false;
                 }
                 ClientLog.LeaseRenewRetrying(_logger, LeaseId, ex.StatusCode, ex.Status.Detail, delay);
-                await Task.Delay(delay, _time, stop).ConfigureAwait(false);
+                await _time.UntilAsync(_time.GetUtcNow() + delay, stop).ConfigureAwait(false);
                 delay = delay * 2 < _options.MaxRetryDelay ? delay * 2 : _options.MaxRetryDelay;
             }
         }
@@ -368,6 +369,20 @@ public sealed class VaultLease : IAsyncDisposable
     private static bool IsFinal(StatusCode code) =>
         code is StatusCode.NotFound or StatusCode.PermissionDenied or StatusCode.Unauthenticated or StatusCode.InvalidArgument or StatusCode.Unimplemented;
 
+    /// <summary>Ends <see cref="Expired"/> when the clock reads <paramref name="expiresAt"/>, unless a revoke or dispose ended it first.</summary>
+    private async Task ExpireAtAsync(DateTimeOffset expiresAt)
+    {
+        try
+        {
+            await _time.UntilAsync(expiresAt, _expired.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        Cancel(_expired);
+    }
+
     private void EndRenewal(Exception? error, bool gone)
     {
         var expiresAt = ExpiresAt;
@@ -385,7 +400,7 @@ public sealed class VaultLease : IAsyncDisposable
         }
         else
         {
-            _expired.CancelAfter(left);
+            _ = ExpireAtAsync(expiresAt);
         }
         if (error is not null)
         {

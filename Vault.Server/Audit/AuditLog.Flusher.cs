@@ -1,3 +1,4 @@
+using Vault.Clocks;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Audit;

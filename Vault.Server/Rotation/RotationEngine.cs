@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Vault.Clocks;
 using Vault.Rotators;
 using Vault.Rotators.Passwords;
 using Vault.Server.Audit;

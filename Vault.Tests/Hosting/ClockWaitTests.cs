@@ -1,5 +1,7 @@
 using System.Reflection;
 using Microsoft.Extensions.Time.Testing;
+using Vault.Clocks;
+using Vault.Client;
 using Vault.Server;
 using Vault.Tests.Infrastructure;
 
@@ -81,9 +83,14 @@ public sealed class ClockWaitTests
         await wait;
     }
 
-    [Fact]
-    public void OnlyClockWait_ArmsATimerOnTheVaultsClock()
+    public static TheoryData<string> Assemblies => new() { "Vault.Server", "Vault.Client" };
+
+    [Theory]
+    [MemberData(nameof(Assemblies))]
+    public void OnlyClockWait_ArmsATimerOnAnInjectedClock(string name)
     {
+        var assembly = name == "Vault.Server" ? typeof(WakeSignal).Assembly : typeof(VaultClient).Assembly;
+        var clockWait = assembly.GetType("Vault.Clocks.ClockWait") ?? throw new Xunit.Sdk.XunitException($"{name} has no Vault.Clocks.ClockWait");
         var arming = new MethodBase[]
         {
             typeof(Task).GetMethod(nameof(Task.Delay), [typeof(TimeSpan), typeof(TimeProvider)])!,
@@ -92,14 +99,14 @@ public sealed class ClockWaitTests
             typeof(TimeProvider).GetMethod(nameof(TimeProvider.CreateTimer))!,
         };
         var armers = arming
-            .SelectMany(m => IlScan.Callers(typeof(ClockWait).Assembly, m))
-            .Where(m => IlScan.Outermost(m.DeclaringType!) != typeof(ClockWait))
+            .SelectMany(m => IlScan.Callers(assembly, m))
+            .Where(m => IlScan.Outermost(m.DeclaringType!) != clockWait)
             .Select(m => $"{IlScan.Outermost(m.DeclaringType!).FullName}")
             .Distinct()
             .ToList();
 
-        Assert.True(armers.Count == 0, $"a timer armed on the vault's clock outside ClockWait (a jump of a fake clock while arming leaves it due late): {string.Join(", ", armers)}");
+        Assert.True(armers.Count == 0, $"a timer armed on an injected clock outside ClockWait in {name} (a jump of a fake clock while arming leaves it due late): {string.Join(", ", armers)}");
         // The scan would pass vacuously if it could not see a constructor call.
-        Assert.Contains(IlScan.Callers(typeof(ClockWait).Assembly, arming[2]), m => IlScan.Outermost(m.DeclaringType!) == typeof(ClockWait));
+        Assert.Contains(IlScan.Callers(assembly, arming[2]), m => IlScan.Outermost(m.DeclaringType!) == clockWait);
     }
 }

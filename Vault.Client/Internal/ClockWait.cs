@@ -1,18 +1,21 @@
-namespace Vault.Server;
+namespace Vault.Clocks;
 
 /// <summary>
-/// Sleeps on the vault's clock (the scheduler's, the reaper's, the audit flusher's, a rotation's
-/// grace and stray-statement waits), never on the machine's: a test's fake clock decides when
-/// they end. A timer is armed for the time left as its clock reads at arming, so a jump of the
-/// clock between reading the time left and arming would leave it due late by the jump — with a
-/// fake clock, asleep until the next jump. Every such wait goes through here: the timer is armed
-/// again when the clock moved while it was being armed (an architecture test holds the server to
-/// this).
+/// Sleeps on a <see cref="TimeProvider"/> (the server's scheduler, reaper, audit flusher and
+/// rotation waits; the client's lease renewal and replacement), never on the machine's clock: a
+/// test's fake clock decides when they end. A timer is armed for the time left as its clock reads
+/// at arming, so a jump of the clock between reading the time left and arming would leave it due
+/// late by the jump — with a fake clock, asleep until the next jump. Every such wait goes through
+/// here: the timer is armed again when the clock moved while it was being armed (an architecture
+/// test holds both assemblies to this). The server compiles this same file (linked).
 /// </summary>
-public static class ClockWait
+internal static class ClockWait
 {
     // Arming a timer takes microseconds; a clock that moved further meanwhile jumped.
     private static readonly TimeSpan ArmingSlack = TimeSpan.FromMilliseconds(1);
+
+    // A timer cannot be armed for more than about 49 days; a longer wait is armed in steps.
+    private static readonly TimeSpan LongestArm = TimeSpan.FromDays(1);
 
     /// <summary>Waits until <paramref name="clock"/> reads <paramref name="until"/> (its time of day).</summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -36,13 +39,14 @@ public static class ClockWait
     {
         while (true)
         {
-            var armedFor = left();
-            if (armedFor <= TimeSpan.Zero)
+            var before = left();
+            if (before <= TimeSpan.Zero)
             {
                 return;
             }
+            var armedFor = before < LongestArm ? before : LongestArm;
             using var timer = new CancellationTokenSource(armedFor, clock);
-            if (armedFor - left() > ArmingSlack)
+            if (before - left() > ArmingSlack)
             {
                 continue; // the clock jumped while the timer was armed: it would be due late
             }
@@ -51,11 +55,11 @@ public static class ClockWait
             {
                 if (wake is null)
                 {
-                    await Task.Delay(Timeout.InfiniteTimeSpan, either.Token);
+                    await Task.Delay(Timeout.InfiniteTimeSpan, either.Token).ConfigureAwait(false);
                 }
                 else
                 {
-                    await wake.WaitAsync(either.Token);
+                    await wake.WaitAsync(either.Token).ConfigureAwait(false);
                 }
                 return;
             }
