@@ -31,6 +31,9 @@ internal static class CliApp
         root.Subcommands.Add(TokenCommands.Build());
         root.Subcommands.Add(PolicyCommands.Build());
         root.Subcommands.Add(AppRoleCommands.Build());
+        root.Subcommands.Add(IdentityCommands.Login());
+        root.Subcommands.Add(IdentityCommands.Userpass());
+        root.Subcommands.Add(IdentityCommands.Identity());
         root.Subcommands.Add(TargetCommands.Build());
         root.Subcommands.Add(DynamicRoleCommands.Build());
         root.Subcommands.Add(SetCommands.Build());

@@ -19,7 +19,7 @@ internal sealed class GlobalOptions
 
     public Option<string> Token { get; } = new("--token")
     {
-        Description = "Token to authenticate with (env VAULT_TOKEN)",
+        Description = "Token to authenticate with (env VAULT_TOKEN; else the one 'vaultctl login' stored in ~/.vault-token)",
         Recursive = true,
     };
 
@@ -55,7 +55,7 @@ internal sealed class GlobalOptions
         root.Options.Add(Json);
     }
 
-    /// <summary>Client options: flags first, then VAULT_ADDR / VAULT_TOKEN / VAULT_CACERT / VAULT_CLIENT_TIMEOUT.</summary>
+    /// <summary>Client options: flags first, then VAULT_ADDR / VAULT_TOKEN / VAULT_CACERT / VAULT_CLIENT_TIMEOUT, then the token file of <c>vaultctl login</c>.</summary>
     /// <exception cref="UsageException">The timeout is not a positive duration.</exception>
     public VaultClientOptions ClientOptions(ParseResult parse, CliConsole console)
     {
@@ -72,6 +72,10 @@ internal sealed class GlobalOptions
         if (parse.GetValue(Token) is { Length: > 0 } token)
         {
             options.Token = token;
+        }
+        else if (string.IsNullOrEmpty(options.Token) && TokenFile.Read(console) is { } stored)
+        {
+            options.Token = stored;
         }
         if (parse.GetValue(CaCert) is { Length: > 0 } caCert)
         {

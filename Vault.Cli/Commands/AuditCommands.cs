@@ -93,11 +93,14 @@ internal static class AuditCommands
                     Time = Printer.Time(e.Time),
                     e.RequestId,
                     Accessor = NullIfEmpty(e.Accessor),
+                    Entity = NullIfEmpty(e.Entity),
+                    EntityId = NullIfEmpty(e.EntityId),
                     e.Rpc,
                     Path = NullIfEmpty(e.Path),
                     e.Outcome,
                     ErrorCode = NullIfEmpty(e.ErrorCode),
                     CredentialHmac = NullIfEmpty(e.CredentialHmac),
+                    Event = NullIfEmpty(e.Event),
                     PrevHash = NullIfEmpty(e.PrevHash),
                     e.Hash,
                 });
@@ -109,15 +112,16 @@ internal static class AuditCommands
             e.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture),
             Printer.Human(e.Time),
             DashIfEmpty(e.Accessor),
+            DashIfEmpty(e.Entity),
             // The package prefix is the same on every line; people read the service and method.
             e.Rpc.StartsWith("vault.v1.", StringComparison.Ordinal) ? e.Rpc["vault.v1.".Length..] : e.Rpc,
             DashIfEmpty(e.Path),
             e.Outcome,
-            DashIfEmpty(e.ErrorCode),
+            e.Event.Length > 0 ? $"{DashIfEmpty(e.ErrorCode)} ({e.Event})" : DashIfEmpty(e.ErrorCode),
         }).ToList();
         if (widths is null)
         {
-            return output.Table(["SEQ", "TIME", "ACCESSOR", "RPC", "PATH", "OUTCOME", "ERROR"], rows);
+            return output.Table(["SEQ", "TIME", "ACCESSOR", "ENTITY", "RPC", "PATH", "OUTCOME", "ERROR"], rows);
         }
         output.MoreRows(rows, widths);
         return widths;

@@ -104,6 +104,7 @@ internal static class TokenCommands
                 MaxExpiresAt = Printer.Time(info.MaxExpiresAt),
                 TtlSeconds = ttl is { } t ? (long?)t.TotalSeconds : null,
                 ParentAccessor = info.ParentAccessor.Length == 0 ? null : info.ParentAccessor,
+                Entity = info.Entity.Length == 0 ? null : info.Entity,
             });
             return;
         }
@@ -120,6 +121,7 @@ internal static class TokenCommands
         fields.Add(("Max Expires", info.MaxExpiresAt is null ? "never" : Printer.Human(info.MaxExpiresAt)));
         fields.Add(("TTL", ttl is { } value && value > TimeSpan.Zero ? DurationParser.Format(value) : "-"));
         fields.Add(("Parent Accessor", info.ParentAccessor.Length == 0 ? "-" : info.ParentAccessor));
+        fields.Add(("Entity", info.Entity.Length == 0 ? "-" : info.Entity));
         output.Fields([.. fields]);
     }
 }

@@ -479,11 +479,14 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
                 Time = _clock.GetUtcNow(),
                 RequestId = e.RequestId,
                 Accessor = e.Accessor,
+                Entity = e.Entity,
+                EntityId = e.EntityId,
                 Rpc = e.Rpc,
                 Path = e.Path,
                 Outcome = e.Outcome,
                 ErrorCode = e.ErrorCode,
                 CredentialHmac = e.CredentialHmac,
+                Event = e.Event,
                 PrevHash = prev,
             };
             // Serialised once: the hash covers these bytes (the entry without its hash, which

@@ -26,6 +26,14 @@ public sealed class AuditScope(string requestId, string rpc)
     /// <summary>The caller's token accessor; a login sets the accessor of the token it issues.</summary>
     public string Accessor { get; set; } = "";
 
+    /// <summary>The person the caller's token acts for; a person's login sets the entity it issues a token for.</summary>
+    public string? Entity { get; set; }
+
+    public string? EntityId { get; set; }
+
+    /// <summary>A security event the request raised (e.g. <c>user-locked</c>), for alerts.</summary>
+    public string? Event { get; set; }
+
     public string Path { get; set; } = "";
 
     /// <summary>The token or secret id presented; only its HMAC reaches the log.</summary>
@@ -42,7 +50,8 @@ public sealed class AuditScope(string requestId, string rpc)
 
     /// <summary>The entry for this request; <paramref name="hash"/> gives the HMAC of the credential presented.</summary>
     public AuditEvent ToEvent(string outcome, string errorCode, Func<string, string> hash) =>
-        new(RequestId, Accessor, Rpc, Path, outcome, errorCode, Credential is { Length: > 0 and <= 4096 } credential ? hash(credential) : "");
+        new(RequestId, Accessor, Rpc, Path, outcome, errorCode, Credential is { Length: > 0 and <= 4096 } credential ? hash(credential) : "",
+            Entity is { Length: > 0 } ? Entity : null, EntityId is { Length: > 0 } ? EntityId : null, Event);
 
     /// <summary>Marks the request as recorded by an entry written at its end.</summary>
     internal void MarkRecorded() => Volatile.Write(ref _recorded, 1);

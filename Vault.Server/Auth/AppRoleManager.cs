@@ -41,13 +41,13 @@ public sealed class AppRoleManager(IVaultStore store, SecurityBarrier barrier, P
                 throw new ValidationException("role.policies", $"no policy named '{policy}'");
             }
         }
-        var ttl = Ttl(spec.TokenTtl, TokenManager.DefaultTtl, "role.token_ttl");
-        var maxTtl = Ttl(spec.TokenMaxTtl, ttl > TokenManager.DefaultMaxTtl ? ttl : TokenManager.DefaultMaxTtl, "role.token_max_ttl");
+        var ttl = TokenManager.LoginTtl(spec.TokenTtl, TokenManager.DefaultTtl, "role.token_ttl");
+        var maxTtl = TokenManager.LoginTtl(spec.TokenMaxTtl, ttl > TokenManager.DefaultMaxTtl ? ttl : TokenManager.DefaultMaxTtl, "role.token_max_ttl");
         if (maxTtl < ttl)
         {
             throw new ValidationException("role.token_max_ttl", "must not be shorter than token_ttl");
         }
-        var secretIdTtl = Ttl(spec.SecretIdTtl, DefaultSecretIdTtl, "role.secret_id_ttl");
+        var secretIdTtl = TokenManager.LoginTtl(spec.SecretIdTtl, DefaultSecretIdTtl, "role.secret_id_ttl");
         if (spec.SecretIdNumUses > 1_000_000)
         {
             throw new ValidationException("role.secret_id_num_uses", "must be at most 1000000");
@@ -242,14 +242,4 @@ public sealed class AppRoleManager(IVaultStore store, SecurityBarrier barrier, P
         roleName + "/" + Convert.ToHexStringLower(barrier.Hmac(HmacPurpose, Encoding.UTF8.GetBytes(secretId)));
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
-
-    private static TimeSpan Ttl(TimeSpan? value, TimeSpan fallback, string field)
-    {
-        var ttl = value ?? fallback;
-        if (ttl < TokenManager.MinTtl || ttl > TokenManager.MaxTtl)
-        {
-            throw new ValidationException(field, $"must be between {TokenManager.MinTtl.TotalSeconds:0} second and {TokenManager.MaxTtl.TotalDays:0} days");
-        }
-        return ttl;
-    }
 }

@@ -25,6 +25,26 @@ public sealed class PolicyStore(IVaultStore store, SecurityBarrier barrier, Time
         return name;
     }
 
+    /// <summary>Checks a list of policy names a role, user, entity or group grants: at most 64, each valid and existing.</summary>
+    /// <returns>The names, each once, in order.</returns>
+    /// <exception cref="ValidationException">Too many, or a bad or unknown name (naming <paramref name="field"/>[i]).</exception>
+    public List<string> ValidateExisting(IReadOnlyList<string> names, string field)
+    {
+        if (names.Count > 64)
+        {
+            throw new ValidationException(field, "must name at most 64 policies");
+        }
+        for (var i = 0; i < names.Count; i++)
+        {
+            ValidateName(names[i], $"{field}[{i}]");
+            if (!Exists(names[i]))
+            {
+                throw new ValidationException($"{field}[{i}]", $"no policy named '{names[i]}'");
+            }
+        }
+        return names.Distinct(StringComparer.Ordinal).ToList();
+    }
+
     public bool Exists(string name) => name == RootPolicy || store.Get<PolicyRecord>(Collections.Policies, name) is not null;
 
     public async Task PutAsync(string name, IReadOnlyList<PolicyRuleRecord> rules, CancellationToken cancellationToken)

@@ -12,7 +12,7 @@ public sealed record TokenRequest(IReadOnlyList<string> Policies, TimeSpan? Ttl,
 /// Issues, resolves, renews and revokes tokens. Tokens are 256-bit random values, stored only
 /// as HMAC-SHA256 under a keyring-derived key; revoking a token revokes its descendants.
 /// </summary>
-public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, TimeProvider clock)
+public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, IEntityPolicies entities, TimeProvider clock)
 {
     public const string TokenPrefix = "vt_";
     public static readonly TimeSpan DefaultTtl = TimeSpan.FromHours(1);
@@ -105,6 +105,9 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
             ExpiresAtUnixMs = Math.Min(now + (long)ttl.TotalMilliseconds, maxExpires),
             MaxExpiresAtUnixMs = maxExpires,
             ParentAccessor = request.Orphan ? "" : caller.Accessor,
+            // A child acts for the same person as its parent (an orphan, made by root, for no one).
+            Entity = request.Orphan ? "" : caller.Token.Entity,
+            EntityId = request.Orphan ? "" : caller.Token.EntityId,
         };
         var token = NewToken();
         await SaveAsync(token, record, cancellationToken);
@@ -139,7 +142,11 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
                 throw new UnauthenticatedException("token is invalid, revoked or expired");
             }
         }
-        return new CallerContext(record, policies.AclFor(record.Policies));
+        if (record.EntityId.Length == 0)
+        {
+            return new CallerContext(record, policies.AclFor(record.Policies));
+        }
+        return new CallerContext(record, policies.AclFor([.. record.Policies, .. entities.PoliciesOf(record.Entity, record.EntityId)]));
     }
 
     /// <summary>Whether the token with <paramref name="accessor"/> and every ancestor of it still live (leases die with their token).</summary>
@@ -246,6 +253,15 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
             Write(tx, Hmac, hash, record);
             return true;
         }, cancellationToken);
+    }
+
+    /// <summary>A token lifetime a role or user sets: <paramref name="value"/>, or <paramref name="fallback"/> when unset, within the bounds every token has.</summary>
+    /// <exception cref="ValidationException">Outside <see cref="MinTtl"/>..<see cref="MaxTtl"/>, naming <paramref name="field"/>.</exception>
+    public static TimeSpan LoginTtl(TimeSpan? value, TimeSpan fallback, string field)
+    {
+        var ttl = value ?? fallback;
+        CheckTtl(ttl, field);
+        return ttl;
     }
 
     private static void CheckTtl(TimeSpan value, string field)

@@ -14,11 +14,17 @@ public sealed class TokenRecord
     public long? MaxExpiresAtUnixMs { get; set; }
     public long TtlSeconds { get; set; }
     public string ParentAccessor { get; set; } = "";
+    /// <summary>The person the token acts for (entity name), or empty for a program's token.</summary>
+    public string Entity { get; set; } = "";
+    /// <summary>The entity's id when the token was issued: a name deleted and created again is someone else.</summary>
+    public string EntityId { get; set; } = "";
     /// <summary>HMAC over the fields above (see <see cref="RecordSeal"/>).</summary>
     public byte[]? Seal { get; set; }
 
     internal string Canonical() =>
-        $"{Accessor}\n{string.Join(',', Policies)}\n{DisplayName}\n{CreatedAtUnixMs}\n{ExpiresAtUnixMs}\n{MaxExpiresAtUnixMs}\n{TtlSeconds}\n{ParentAccessor}";
+        $"{Accessor}\n{string.Join(',', Policies)}\n{DisplayName}\n{CreatedAtUnixMs}\n{ExpiresAtUnixMs}\n{MaxExpiresAtUnixMs}\n{TtlSeconds}\n{ParentAccessor}"
+        // Appended only when set, so the seals of tokens stored before entities existed still match.
+        + (Entity.Length > 0 || EntityId.Length > 0 ? $"\n{Entity}\n{EntityId}" : "");
 }
 
 /// <summary>Accessor → token hash, so a token can be looked up or revoked without knowing it.</summary>

@@ -1,5 +1,6 @@
 using Vault.Protocol.V1;
 using Vault.Server.Auth;
+using Vault.Server.Identity;
 using Vault.Server.Leases;
 using Vault.Server.Rotation;
 using Vault.Server.Secrets;
@@ -31,7 +32,8 @@ public sealed record AccessCheck(IReadOnlyList<RequiredAccess> All, ResponseFilt
 /// is the only code that asks a policy anything; an RPC missing from the table is refused, so a
 /// new RPC cannot be exposed by accident. Paths come from <see cref="ResourcePaths"/>.
 /// </summary>
-public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles, TargetManager targets, DynamicRoles roles, CheckoutSets sets, LeaseStore leases)
+public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles, TargetManager targets, DynamicRoles roles, CheckoutSets sets, LeaseStore leases,
+    Identities identities, UserpassManager users)
 {
     /// <returns>The accesses needed, or null when any valid token may call (a token acting on itself, or on a lease it took).</returns>
     /// <exception cref="AccessDeniedException">The RPC is not in the table.</exception>
@@ -65,6 +67,22 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, DeleteRoleRequest r) => new RequiredAccess(ResourcePaths.AppRole(r.Name), Capability.Delete),
         (_, GetRoleIdRequest r) => new RequiredAccess($"{ResourcePaths.AppRole(r.Name)}/role-id", Capability.Read),
         (_, CreateSecretIdRequest r) => new RequiredAccess($"{ResourcePaths.AppRole(r.Name)}/secret-id", Capability.Create | Capability.Update),
+        (_, PutUserRequest r) => new RequiredAccess(ResourcePaths.UserpassUser(r.User?.Name, "user.name"),
+            users.Exists(r.User!.Name) ? Capability.Update : Capability.Create),
+        (_, GetUserRequest r) => new RequiredAccess(ResourcePaths.UserpassUser(r.Name), Capability.Read),
+        (_, ListUsersRequest) => new RequiredAccess(ResourcePaths.UserpassUsers, Capability.List),
+        (_, DeleteUserRequest r) => new RequiredAccess(ResourcePaths.UserpassUser(r.Name), Capability.Delete),
+        (_, UnlockUserRequest r) => new RequiredAccess($"{ResourcePaths.UserpassUser(r.Name)}/lockout", Capability.Update),
+        (_, PutEntityRequest r) => new RequiredAccess(ResourcePaths.Entity(r.Entity?.Name, "entity.name"),
+            identities.EntityExists(r.Entity!.Name) ? Capability.Update : Capability.Create),
+        (_, GetEntityRequest r) => new RequiredAccess(ResourcePaths.Entity(r.Name), Capability.Read),
+        (_, ListEntitiesRequest) => new RequiredAccess(ResourcePaths.Entities, Capability.List),
+        (_, DeleteEntityRequest r) => new RequiredAccess(ResourcePaths.Entity(r.Name), Capability.Delete),
+        (_, PutGroupRequest r) => new RequiredAccess(ResourcePaths.Group(r.Group?.Name, "group.name"),
+            identities.GroupExists(r.Group!.Name) ? Capability.Update : Capability.Create),
+        (_, GetGroupRequest r) => new RequiredAccess(ResourcePaths.Group(r.Name), Capability.Read),
+        (_, ListGroupsRequest) => new RequiredAccess(ResourcePaths.Groups, Capability.List),
+        (_, DeleteGroupRequest r) => new RequiredAccess(ResourcePaths.Group(r.Name), Capability.Delete),
         (_, PutTargetRequest r) => PutTarget(r),
         (_, GetTargetRequest r) => new RequiredAccess(ResourcePaths.Target(r.Name), Capability.Read),
         (_, ListTargetsRequest) => new AccessCheck([new(ResourcePaths.Targets, Capability.List)], ReadableTargetsOnly),

@@ -48,6 +48,9 @@ public sealed class AuditGrpcService(AuditLog audit) : AuditService.AuditService
                 Outcome = e.Outcome,
                 ErrorCode = e.ErrorCode,
                 CredentialHmac = e.CredentialHmac,
+                Entity = e.Entity ?? "",
+                EntityId = e.EntityId ?? "",
+                Event = e.Event ?? "",
                 PrevHash = e.PrevHash,
                 Hash = e.Hash ?? "",
             });

@@ -19,6 +19,7 @@ internal static class ProtoMapping
             CreatedAt = Time(record.CreatedAtUnixMs),
             Ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(record.TtlSeconds)),
             ParentAccessor = record.ParentAccessor,
+            Entity = record.Entity,
         };
         info.Policies.AddRange(record.Policies);
         if (record.ExpiresAtUnixMs is { } expires)

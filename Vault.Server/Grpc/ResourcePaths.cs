@@ -23,6 +23,28 @@ public static class ResourcePaths
 
     public const string AppRoles = "auth/approle/role";
 
+    public static string UserpassUser(string? name, string field = "name") => $"auth/userpass/user/{PolicyStore.ValidateName(name, field)}";
+
+    public const string UserpassUsers = "auth/userpass/user";
+
+    /// <summary>
+    /// What a person's login is audited as (no policy names it: it needs no token). Not the
+    /// username: a password typed into that field would be kept in plaintext. The entry names the
+    /// user's entity instead, when there is such a user.
+    /// </summary>
+    public const string UserpassLogin = "auth/userpass/login";
+
+    /// <summary>What a person's change of their own password is audited as, like <see cref="UserpassLogin"/>.</summary>
+    public const string UserpassPasswordChange = "auth/userpass/password";
+
+    public static string Entity(string? name, string field = "name") => $"identity/entity/{PolicyStore.ValidateName(name, field)}";
+
+    public const string Entities = "identity/entity";
+
+    public static string Group(string? name, string field = "name") => $"identity/group/{PolicyStore.ValidateName(name, field)}";
+
+    public const string Groups = "identity/group";
+
     public static string TokenAccessor(string accessor) => $"auth/token/accessors/{TokenManager.ValidateAccessor(accessor)}";
 
     public static string Target(string? name, string field = "name") => $"rotation/target/{PolicyStore.ValidateName(name, field)}";

@@ -1,18 +1,22 @@
-using ServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
+using System.Reflection;
+using Google.Protobuf.Reflection;
 using Vault.Protocol.V1;
 
 namespace Vault.Server.Grpc;
 
 /// <summary>
 /// The canonical method name of a vault.v1 request message (each message is the input of one
-/// method), for the audit log: the request path as sent may be spelled in any case.
+/// method), for the audit log: the request path as sent may be spelled in any case. Read from
+/// every vault.v1 proto file of the protocol assembly, so a new service needs no entry here.
 /// </summary>
 internal static class RpcNames
 {
-    private static readonly Dictionary<Type, string> ByRequestType = new ServiceDescriptor[]
-        {
-            SystemService.Descriptor, KvService.Descriptor, TokenService.Descriptor, PolicyService.Descriptor, AuditService.Descriptor, AppRoleService.Descriptor, TargetService.Descriptor, LeaseService.Descriptor,
-        }
+    private static readonly Dictionary<Type, string> ByRequestType = typeof(KvService).Assembly.GetTypes()
+        .Select(t => t.GetProperty("Descriptor", BindingFlags.Public | BindingFlags.Static))
+        .Where(p => p?.PropertyType == typeof(FileDescriptor))
+        .Select(p => (FileDescriptor)p!.GetValue(null)!)
+        .Where(f => f.Package == "vault.v1")
+        .SelectMany(f => f.Services)
         .SelectMany(s => s.Methods)
         .ToDictionary(m => m.InputType.ClrType, m => $"{m.Service.FullName}/{m.Name}");
 

@@ -75,6 +75,12 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
                 trail.Path = "auth/approle/login";
                 trail.Credential = login.SecretId;
             }
+            else if (request is UserpassLoginRequest or ChangePasswordRequest)
+            {
+                // A person's login, or their password change: no token, the password (never in
+                // the entry, not even as an HMAC) proves who they are; failures count to a lockout.
+                trail.Path = request is UserpassLoginRequest ? ResourcePaths.UserpassLogin : ResourcePaths.UserpassPasswordChange;
+            }
             else
             {
                 check = Authorize(request, context, trail);
@@ -108,7 +114,8 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         }
         // A failure after a commit is recorded too: a second entry of the same request id. An
         // acknowledged gap is the one change not committed with its request's entry.
-        await AppendAsync(context, trail, failure, durableBeforeReply: request is AcknowledgeAuditGapRequest);
+        // A security event (a lockout) is durable before the reply, like a change.
+        await AppendAsync(context, trail, failure, durableBeforeReply: request is AcknowledgeAuditGapRequest || trail.Event is not null);
         return failure is null ? response! : throw failure;
     }
 
@@ -207,6 +214,8 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         var caller = tokens.Resolve(trail.Credential);
         context.UserState[AuthKey] = caller;
         trail.Accessor = caller.Accessor;
+        trail.Entity = caller.Token.Entity;
+        trail.EntityId = caller.Token.EntityId;
         var check = rules.For(context.Method, request, caller);
         trail.Path = check?.Primary.Path ?? "";
         if (check is not null)

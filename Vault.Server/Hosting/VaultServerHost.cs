@@ -11,6 +11,7 @@ using Vault.Server.Audit;
 using Vault.Server.Auth;
 using Vault.Server.Crypto;
 using Vault.Server.Grpc;
+using Vault.Server.Identity;
 using Vault.Server.Leases;
 using Vault.Server.Rotation;
 using Vault.Rotators;
@@ -110,6 +111,8 @@ public static class VaultServerHost
         app.MapGrpcService<PolicyGrpcService>();
         app.MapGrpcService<AuditGrpcService>();
         app.MapGrpcService<AppRoleGrpcService>();
+        app.MapGrpcService<IdentityGrpcService>();
+        app.MapGrpcService<UserpassGrpcService>();
         app.MapGrpcService<TargetGrpcService>();
         app.MapGrpcService<LeaseGrpcService>();
         app.MapGrpcService<HealthServiceImpl>();
@@ -147,6 +150,7 @@ public static class VaultServerHost
         services.AddVaultStorage();
         services.AddVaultBarrier();
         services.AddVaultAuth();
+        services.AddVaultIdentity();
         services.AddVaultKv();
         services.AddVaultAudit();
         services.AddVaultRotation();

@@ -73,6 +73,9 @@ public static class Collections
     public const string DynamicRoles = "dynamic_roles";
     public const string Leases = "leases";
     public const string CheckoutSets = "checkout_sets";
+    public const string Entities = "entities";
+    public const string Groups = "groups";
+    public const string UserpassUsers = "userpass_users";
 
-    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases, CheckoutSets];
+    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases, CheckoutSets, Entities, Groups, UserpassUsers];
 }

@@ -112,6 +112,13 @@ public sealed class LiteDbStore : IVaultStore
         {
             foreach (var type in _documentTypes ?? [])
             {
+                // LiteDB takes a property named Id, _id or <Type>Id (or marked [BsonId]) as the
+                // document's key, which the store sets to the record's own id: the property would
+                // read back as the key, and a seal over it would fail. Refused here, at start-up.
+                if (type.GetProperties().FirstOrDefault(p => p.Name is "Id" or "_id" || p.Name == type.Name + "Id" || p.IsDefined(typeof(BsonIdAttribute), inherit: true)) is { } key)
+                {
+                    throw new InvalidOperationException($"{type.FullName}.{key.Name} would be stored as the document's key: name the property otherwise");
+                }
                 Mapper.ToObject(type, Mapper.ToDocument(type, Activator.CreateInstance(type)!));
             }
         }

@@ -125,8 +125,8 @@ public sealed class CliAuditTests(CliVaultFixture fixture) : IClassFixture<CliVa
         var lines = (await _ctl.RunAsync("audit", "tail", "--path-prefix", $"kv/{path}")).Ok().Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
         Assert.Equal(3, lines.Length);
-        Assert.Matches(@"^SEQ\s+TIME\s+ACCESSOR\s+RPC\s+PATH\s+OUTCOME\s+ERROR$", lines[0]);
-        Assert.Matches($@"^\d+\s+\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+va_\S+\s+KvService/Put\s+kv/{path}\s+ok\s+-$", lines[2]);
+        Assert.Matches(@"^SEQ\s+TIME\s+ACCESSOR\s+ENTITY\s+RPC\s+PATH\s+OUTCOME\s+ERROR$", lines[0]);
+        Assert.Matches($@"^\d+\s+\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+va_\S+\s+-\s+KvService/Put\s+kv/{path}\s+ok\s+-$", lines[2]);
     }
 
     [Fact]

@@ -45,7 +45,7 @@ public sealed record CliResult(int ExitCode, string StdOut, string StdErr)
 
 /// <summary>
 /// Runs vaultctl with a controlled environment: VAULT_ADDR / VAULT_TOKEN / VAULT_CACERT /
-/// VAULT_CLIENT_TIMEOUT come only from <see cref="Environment"/>. A run is vaultctl's own entry
+/// VAULT_CLIENT_TIMEOUT and HOME (where 'vaultctl login' keeps its token) come only from <see cref="Environment"/>. A run is vaultctl's own entry
 /// point (<see cref="CliApp"/>) inside the test process, with strings for its standard streams
 /// — the same parsing, client and error mapping as the binary, without starting a .NET process
 /// for each of the suite's hundreds of runs. <see cref="AsProcess"/> and <see cref="Start"/> run
@@ -63,6 +63,8 @@ public sealed class VaultCtl(string address, string? token = null)
         ["VAULT_TOKEN"] = token,
         ["VAULT_CACERT"] = null,
         ["VAULT_CLIENT_TIMEOUT"] = null,
+        // No home: no token stored by 'vaultctl login' (the tester's, or another test's) is used.
+        ["HOME"] = null,
     };
 
     /// <summary>Runs the built vaultctl.dll as a child process instead of in the test process.</summary>

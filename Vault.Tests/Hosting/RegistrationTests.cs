@@ -23,6 +23,11 @@ public sealed class RegistrationTests
         public int Number { get; set; }
     }
 
+    private sealed class WithAnId
+    {
+        public string Id { get; set; } = "";
+    }
+
     private sealed class Undeclared
     {
         public string Value { get; set; } = "";
@@ -65,5 +70,17 @@ public sealed class RegistrationTests
             Assert.Throws<InvalidOperationException>(() => store.List<Undeclared>("docs", ""));
         }
         Assert.Null(store.Get<Declared>("docs", "b"));
+    }
+
+    [Fact]
+    public void ADocumentTypeWithAPropertyLiteDbWouldTakeAsItsKey_IsRefusedAtStartUp()
+    {
+        // An entity's Id once read back as the store's key for it, and its seal failed on every read.
+        var dir = Directory.CreateTempSubdirectory("vault-registration-").FullName;
+
+        var error = Assert.Throws<InvalidOperationException>(() => new LiteDbStore(dir, NullLogger<LiteDbStore>.Instance, [typeof(Declared), typeof(WithAnId)], ["docs"]));
+
+        Assert.Contains($"{nameof(WithAnId)}.Id", error.Message, StringComparison.Ordinal);
+        Directory.Delete(dir, recursive: true);
     }
 }

@@ -109,6 +109,29 @@ public sealed class LeakScanTests
         await CaptureAsync(async () => await vault.Kv.GetAsync(new GetSecretRequest { Path = $"{root}/api" }, vault.As(forged)));
         await CaptureAsync(async () => await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "root" } }, vault.As(reader.Token)));
 
+        // People: a user's password set, used, guessed until a lockout, changed, reset by an
+        // admin; a password pasted as a username; the person's token used.
+        var users = new UserpassService.UserpassServiceClient(vault.Channel);
+        var person = $"leak-person-{Guid.NewGuid():N}"[..28];
+        var passwords = Enumerable.Range(0, 4).Select(i => $"p4ssw0rd-{i}-{Guid.NewGuid():N}").ToList();
+        _secrets.AddRange(passwords);
+        await users.PutUserAsync(new PutUserRequest { User = new User { Name = person, Policies = { policy } }, Password = passwords[0] }, vault.As());
+        var login = await users.LoginAsync(new UserpassLoginRequest { Username = person, Password = passwords[0] });
+        _secrets.Add(login.Token);
+        await vault.Tokens.LookupAsync(new LookupTokenRequest(), vault.As(login.Token));
+        await CaptureAsync(async () => await vault.Kv.GetAsync(new GetSecretRequest { Path = $"{root}/db" }, vault.As(login.Token)));
+        await users.ChangePasswordAsync(new ChangePasswordRequest { Username = person, CurrentPassword = passwords[0], NewPassword = passwords[1] });
+        for (var i = 0; i < 5; i++)
+        {
+            await CaptureAsync(async () => await users.LoginAsync(new UserpassLoginRequest { Username = person, Password = passwords[2] }));
+        }
+        await CaptureAsync(async () => await users.LoginAsync(new UserpassLoginRequest { Username = person, Password = passwords[1] }));
+        await CaptureAsync(async () => await users.ChangePasswordAsync(new ChangePasswordRequest { Username = person, CurrentPassword = passwords[2], NewPassword = passwords[3] }));
+        await CaptureAsync(async () => await users.LoginAsync(new UserpassLoginRequest { Username = passwords[3], Password = passwords[1] }));
+        await CaptureAsync(async () => await users.PutUserAsync(new PutUserRequest { User = new User { Name = person }, Password = "short" }, vault.As()));
+        await users.PutUserAsync(new PutUserRequest { User = new User { Name = person }, Password = passwords[3] }, vault.As());
+        await users.LoginAsync(new UserpassLoginRequest { Username = person, Password = passwords[3] });
+
         // Seal, a wrong passphrase, the right one; a key rotation; a restart.
         var wrongPassphrase = $"wrong-passphrase-{Guid.NewGuid():N}";
         _secrets.Add(wrongPassphrase);

@@ -192,6 +192,93 @@ public static class RpcMatrix
             return new(new AppRoleLoginRequest { RoleId = roleId, SecretId = secretId }, null);
         }),
 
+        // UserpassService: users live under auth/userpass/user/<name>; login and a password change need no token.
+        new("vault.v1.UserpassService/PutUser", "new-user", _ =>
+        {
+            var name = UniqueName();
+            return Ready(new PutUserRequest { User = new User { Name = name }, Password = MatrixPassword }, new($"auth/userpass/user/{name}", ["create"]));
+        }),
+        new("vault.v1.UserpassService/PutUser", "existing-user", async v =>
+        {
+            var name = await SeedUserAsync(v);
+            return new(new PutUserRequest { User = new User { Name = name, TokenTtl = Duration.FromTimeSpan(TimeSpan.FromMinutes(5)) } }, new($"auth/userpass/user/{name}", ["update"]), () => UserStateAsync(v, name));
+        }),
+        new("vault.v1.UserpassService/GetUser", "", async v =>
+        {
+            var name = await SeedUserAsync(v);
+            return new(new GetUserRequest { Name = name }, new($"auth/userpass/user/{name}", ["read"]));
+        }),
+        new("vault.v1.UserpassService/ListUsers", "", _ => Ready(new ListUsersRequest(), new("auth/userpass/user", ["list"]))),
+        new("vault.v1.UserpassService/DeleteUser", "", async v =>
+        {
+            var name = await SeedUserAsync(v);
+            return new(new DeleteUserRequest { Name = name }, new($"auth/userpass/user/{name}", ["delete"]), () => UserStateAsync(v, name));
+        }),
+        new("vault.v1.UserpassService/UnlockUser", "", async v =>
+        {
+            var name = await SeedUserAsync(v);
+            var users = new UserpassService.UserpassServiceClient(v.Channel);
+            await Assert.ThrowsAsync<RpcException>(async () => await users.LoginAsync(new UserpassLoginRequest { Username = name, Password = "a wrong password" }));
+            return new(new UnlockUserRequest { Name = name }, new($"auth/userpass/user/{name}/lockout", ["update"]), () => UserStateAsync(v, name));
+        }),
+        new("vault.v1.UserpassService/Login", "", async v =>
+        {
+            var name = await SeedUserAsync(v);
+            return new(new UserpassLoginRequest { Username = name, Password = MatrixPassword }, null);
+        }),
+        new("vault.v1.UserpassService/ChangePassword", "", async v =>
+        {
+            var name = await SeedUserAsync(v);
+            return new(new ChangePasswordRequest { Username = name, CurrentPassword = MatrixPassword, NewPassword = MatrixPassword + " too" }, null);
+        }),
+
+        // IdentityService: entities under identity/entity/<name>, groups under identity/group/<name>.
+        new("vault.v1.IdentityService/PutEntity", "new-entity", _ =>
+        {
+            var name = UniqueName();
+            return Ready(new PutEntityRequest { Entity = new Entity { Name = name } }, new($"identity/entity/{name}", ["create"]));
+        }),
+        new("vault.v1.IdentityService/PutEntity", "existing-entity", async v =>
+        {
+            var name = await SeedEntityAsync(v);
+            var policy = await SeedPolicyAsync(v);
+            return new(new PutEntityRequest { Entity = new Entity { Name = name, Policies = { policy } } }, new($"identity/entity/{name}", ["update"]), () => EntityStateAsync(v, name));
+        }),
+        new("vault.v1.IdentityService/GetEntity", "", async v =>
+        {
+            var name = await SeedEntityAsync(v);
+            return new(new GetEntityRequest { Name = name }, new($"identity/entity/{name}", ["read"]));
+        }),
+        new("vault.v1.IdentityService/ListEntities", "", _ => Ready(new ListEntitiesRequest(), new("identity/entity", ["list"]))),
+        new("vault.v1.IdentityService/DeleteEntity", "", async v =>
+        {
+            var name = await SeedEntityAsync(v);
+            return new(new DeleteEntityRequest { Name = name }, new($"identity/entity/{name}", ["delete"]), () => EntityStateAsync(v, name));
+        }),
+        new("vault.v1.IdentityService/PutGroup", "new-group", async v =>
+        {
+            var name = UniqueName();
+            var member = await SeedEntityAsync(v);
+            return new(new PutGroupRequest { Group = new Group { Name = name, Members = { member } } }, new($"identity/group/{name}", ["create"]), () => EntityStateAsync(v, member));
+        }),
+        new("vault.v1.IdentityService/PutGroup", "existing-group", async v =>
+        {
+            var name = await SeedGroupAsync(v);
+            var policy = await SeedPolicyAsync(v);
+            return new(new PutGroupRequest { Group = new Group { Name = name, Policies = { policy } } }, new($"identity/group/{name}", ["update"]), () => GroupStateAsync(v, name));
+        }),
+        new("vault.v1.IdentityService/GetGroup", "", async v =>
+        {
+            var name = await SeedGroupAsync(v);
+            return new(new GetGroupRequest { Name = name }, new($"identity/group/{name}", ["read"]));
+        }),
+        new("vault.v1.IdentityService/ListGroups", "", _ => Ready(new ListGroupsRequest(), new("identity/group", ["list"]))),
+        new("vault.v1.IdentityService/DeleteGroup", "", async v =>
+        {
+            var name = await SeedGroupAsync(v);
+            return new(new DeleteGroupRequest { Name = name }, new($"identity/group/{name}", ["delete"]), () => GroupStateAsync(v, name));
+        }),
+
         // TargetService: targets live under rotation/target/<name>; registering one also needs read
         // on its admin secret. Seeded targets point at a closed loopback port and never rotate on
         // their own, so the matrix needs no database.
@@ -384,7 +471,8 @@ public static class RpcMatrix
         ?? throw new Xunit.Sdk.XunitException($"{name} has no row in {nameof(RpcMatrix)}: add its request builder and the access it needs");
 
     public static bool IsPublic(RpcCase c) =>
-        c.Method is "vault.v1.SystemService/Init" or "vault.v1.SystemService/Unseal" or "vault.v1.SystemService/Status" or "vault.v1.AppRoleService/Login";
+        c.Method is "vault.v1.SystemService/Init" or "vault.v1.SystemService/Unseal" or "vault.v1.SystemService/Status" or "vault.v1.AppRoleService/Login"
+            or "vault.v1.UserpassService/Login" or "vault.v1.UserpassService/ChangePassword";
 
     public static Policy PolicyNamed(string name, string path, params string[] capabilities) =>
         new() { Name = name, Rules = { new PolicyRule { Path = path, Capabilities = { capabilities } } } };
@@ -424,6 +512,40 @@ public static class RpcMatrix
         await new AppRoleService.AppRoleServiceClient(v.Channel).PutRoleAsync(new PutRoleRequest { Role = new Role { Name = name, Policies = { policy } } }, v.As());
         return name;
     }
+
+    private const string MatrixPassword = "a matrix user's password";
+
+    private static async Task<string> SeedUserAsync(TestVault v)
+    {
+        var name = UniqueName();
+        await new UserpassService.UserpassServiceClient(v.Channel).PutUserAsync(new PutUserRequest { User = new User { Name = name }, Password = MatrixPassword }, v.As());
+        return name;
+    }
+
+    private static async Task<string> SeedEntityAsync(TestVault v)
+    {
+        var name = UniqueName();
+        await new IdentityService.IdentityServiceClient(v.Channel).PutEntityAsync(new PutEntityRequest { Entity = new Entity { Name = name } }, v.As());
+        return name;
+    }
+
+    private static async Task<string> SeedGroupAsync(TestVault v)
+    {
+        var name = UniqueName();
+        var member = await SeedEntityAsync(v);
+        await new IdentityService.IdentityServiceClient(v.Channel).PutGroupAsync(new PutGroupRequest { Group = new Group { Name = name, Members = { member } } }, v.As());
+        return name;
+    }
+
+    // Includes the lockout counters: a refused unlock leaves the failed login counted.
+    private static Task<string> UserStateAsync(TestVault v, string name) =>
+        Describe(async () => await new UserpassService.UserpassServiceClient(v.Channel).GetUserAsync(new GetUserRequest { Name = name }, v.As()));
+
+    private static Task<string> EntityStateAsync(TestVault v, string name) =>
+        Describe(async () => await new IdentityService.IdentityServiceClient(v.Channel).GetEntityAsync(new GetEntityRequest { Name = name }, v.As()));
+
+    private static Task<string> GroupStateAsync(TestVault v, string name) =>
+        Describe(async () => await new IdentityService.IdentityServiceClient(v.Channel).GetGroupAsync(new GetGroupRequest { Name = name }, v.As()));
 
     private static async Task<string> SeedAdminSecretAsync(TestVault v)
     {

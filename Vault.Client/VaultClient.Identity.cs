@@ -1,0 +1,131 @@
+using Vault.Protocol.V1;
+
+namespace Vault.Client;
+
+public sealed partial class VaultClient
+{
+    private UserpassService.UserpassServiceClient Userpass => new(_channel);
+
+    private IdentityService.IdentityServiceClient Identity => new(_channel);
+
+    /// <summary>Creates or replaces a userpass user (a person's login).</summary>
+    /// <param name="user">The user: name, entity (default: the user's own), policies, token lifetimes.</param>
+    /// <param name="password">The password (8 to 1024 characters): required for a new user; for an existing one it resets the password and ends a lockout. Null keeps it.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The user as stored.</returns>
+    /// <exception cref="Grpc.Core.RpcException">InvalidArgument for a bad name, entity, policy, lifetime or password, or a new user without a password.</exception>
+    public async Task<User> PutUserAsync(User user, string? password = null, CancellationToken cancellationToken = default) =>
+        await Userpass.PutUserAsync(new PutUserRequest { User = user, Password = password ?? "" }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Reads a userpass user, with their failed logins and any lockout.</summary>
+    /// <param name="name">The username.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The user.</returns>
+    /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown user.</exception>
+    public async Task<User> GetUserAsync(string name, CancellationToken cancellationToken = default) =>
+        await Userpass.GetUserAsync(new GetUserRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Lists the userpass usernames.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The usernames.</returns>
+    /// <exception cref="Grpc.Core.RpcException">The server refused the call.</exception>
+    public async Task<IReadOnlyList<string>> ListUsersAsync(CancellationToken cancellationToken = default) =>
+        (await Userpass.ListUsersAsync(new ListUsersRequest(), Call(cancellationToken)).ConfigureAwait(false)).Names;
+
+    /// <summary>Deletes a userpass user (their entity stays).</summary>
+    /// <param name="name">The username.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>A task that completes when the user is gone.</returns>
+    /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown user.</exception>
+    public async Task DeleteUserAsync(string name, CancellationToken cancellationToken = default) =>
+        await Userpass.DeleteUserAsync(new DeleteUserRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Ends a user's lockout and clears their failed logins.</summary>
+    /// <param name="name">The username.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The user as stored now.</returns>
+    /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown user.</exception>
+    public async Task<User> UnlockUserAsync(string name, CancellationToken cancellationToken = default) =>
+        await Userpass.UnlockUserAsync(new UnlockUserRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Logs a person in with their username and password; needs no token.</summary>
+    /// <param name="username">The username.</param>
+    /// <param name="password">The password.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The new token (shown once) and its details, naming the person's entity.</returns>
+    /// <exception cref="Grpc.Core.RpcException">Unauthenticated for an unknown user, a wrong password, a locked-out user or a disabled entity.</exception>
+    public async Task<UserpassLoginResponse> UserpassLoginAsync(string username, string password, CancellationToken cancellationToken = default) =>
+        await Userpass.LoginAsync(new UserpassLoginRequest { Username = username, Password = password }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Changes a person's password, proven with the current one; needs no token.</summary>
+    /// <param name="username">The username.</param>
+    /// <param name="currentPassword">The current password (a wrong one counts towards a lockout).</param>
+    /// <param name="newPassword">The new password, 8 to 1024 characters.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>A task that completes when the new password is in effect.</returns>
+    /// <exception cref="Grpc.Core.RpcException">Unauthenticated for a wrong current password or a locked-out user; InvalidArgument for a bad new one.</exception>
+    public async Task ChangePasswordAsync(string username, string currentPassword, string newPassword, CancellationToken cancellationToken = default) =>
+        await Userpass.ChangePasswordAsync(new ChangePasswordRequest { Username = username, CurrentPassword = currentPassword, NewPassword = newPassword }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Creates or replaces an entity (a person).</summary>
+    /// <param name="entity">The entity: name, policies, whether it is disabled.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entity as stored, with its id and groups.</returns>
+    /// <exception cref="Grpc.Core.RpcException">InvalidArgument for a bad name or policy.</exception>
+    public async Task<Entity> PutEntityAsync(Entity entity, CancellationToken cancellationToken = default) =>
+        await Identity.PutEntityAsync(new PutEntityRequest { Entity = entity }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Reads an entity.</summary>
+    /// <param name="name">The entity's name.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entity.</returns>
+    /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown entity.</exception>
+    public async Task<Entity> GetEntityAsync(string name, CancellationToken cancellationToken = default) =>
+        await Identity.GetEntityAsync(new GetEntityRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Lists the entity names.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entity names.</returns>
+    /// <exception cref="Grpc.Core.RpcException">The server refused the call.</exception>
+    public async Task<IReadOnlyList<string>> ListEntitiesAsync(CancellationToken cancellationToken = default) =>
+        (await Identity.ListEntitiesAsync(new ListEntitiesRequest(), Call(cancellationToken)).ConfigureAwait(false)).Names;
+
+    /// <summary>Deletes an entity: it leaves its groups and its tokens stop working.</summary>
+    /// <param name="name">The entity's name.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>A task that completes when the entity is gone.</returns>
+    /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown entity.</exception>
+    public async Task DeleteEntityAsync(string name, CancellationToken cancellationToken = default) =>
+        await Identity.DeleteEntityAsync(new DeleteEntityRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Creates or replaces a group: its policies and its members (entity names).</summary>
+    /// <param name="group">The group.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The group as stored.</returns>
+    /// <exception cref="Grpc.Core.RpcException">InvalidArgument for a bad name, an unknown policy or an unknown member.</exception>
+    public async Task<Group> PutGroupAsync(Group group, CancellationToken cancellationToken = default) =>
+        await Identity.PutGroupAsync(new PutGroupRequest { Group = group }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Reads a group.</summary>
+    /// <param name="name">The group's name.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The group.</returns>
+    /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown group.</exception>
+    public async Task<Group> GetGroupAsync(string name, CancellationToken cancellationToken = default) =>
+        await Identity.GetGroupAsync(new GetGroupRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Lists the group names.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The group names.</returns>
+    /// <exception cref="Grpc.Core.RpcException">The server refused the call.</exception>
+    public async Task<IReadOnlyList<string>> ListGroupsAsync(CancellationToken cancellationToken = default) =>
+        (await Identity.ListGroupsAsync(new ListGroupsRequest(), Call(cancellationToken)).ConfigureAwait(false)).Names;
+
+    /// <summary>Deletes a group; its members lose its policies.</summary>
+    /// <param name="name">The group's name.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>A task that completes when the group is gone.</returns>
+    /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown group.</exception>
+    public async Task DeleteGroupAsync(string name, CancellationToken cancellationToken = default) =>
+        await Identity.DeleteGroupAsync(new DeleteGroupRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
+}

@@ -1,0 +1,49 @@
+namespace Vault.Server.Identity;
+
+/// <summary>A person (keyed by name), sealed like policies: whoever writes the data file must not be able to add a policy or a group.</summary>
+public sealed class EntityRecord
+{
+    /// <summary>Random, new for every entity created: tokens name it, so a name deleted and created again is another person.</summary>
+    public string EntityId { get; set; } = "";
+    public List<string> Policies { get; set; } = [];
+    public bool Disabled { get; set; }
+    /// <summary>The groups whose members list the entity, kept with them in every write (a token's policies are read from here).</summary>
+    public List<string> Groups { get; set; } = [];
+    public long CreatedAtUnixMs { get; set; }
+    public byte[]? Seal { get; set; }
+
+    internal string Canonical() =>
+        $"{EntityId}\n{string.Join(',', Policies)}\n{Disabled}\n{string.Join(',', Groups)}\n{CreatedAtUnixMs}";
+}
+
+/// <summary>A group of entities (keyed by name) and the policies its members hold.</summary>
+public sealed class GroupRecord
+{
+    public List<string> Policies { get; set; } = [];
+    public List<string> Members { get; set; } = [];
+    public byte[]? Seal { get; set; }
+
+    internal string Canonical() => $"{string.Join(',', Policies)}\n{string.Join(',', Members)}";
+}
+
+/// <summary>
+/// A userpass login (keyed by username). The password is an Argon2id hash keyed with the keyring
+/// (<see cref="PasswordHasher"/>); the lockout state is sealed with the rest, so it cannot be
+/// reset by editing the data file.
+/// </summary>
+public sealed class UserpassUserRecord
+{
+    public string Entity { get; set; } = "";
+    public List<string> Policies { get; set; } = [];
+    public long TokenTtlSeconds { get; set; }
+    public long TokenMaxTtlSeconds { get; set; }
+    public string PasswordHash { get; set; } = "";
+    public long PasswordChangedAtUnixMs { get; set; }
+    public int FailedLogins { get; set; }
+    public int Lockouts { get; set; }
+    public long? LockedUntilUnixMs { get; set; }
+    public byte[]? Seal { get; set; }
+
+    internal string Canonical() =>
+        $"{Entity}\n{string.Join(',', Policies)}\n{TokenTtlSeconds}\n{TokenMaxTtlSeconds}\n{PasswordHash}\n{PasswordChangedAtUnixMs}\n{FailedLogins}\n{Lockouts}\n{LockedUntilUnixMs}";
+}

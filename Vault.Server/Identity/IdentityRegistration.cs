@@ -1,0 +1,18 @@
+using Microsoft.Extensions.DependencyInjection;
+using Vault.Server.Auth;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Identity;
+
+public static class IdentityRegistration
+{
+    /// <summary>People: entities and groups, userpass login with its password hashing, and the records they store.</summary>
+    public static IServiceCollection AddVaultIdentity(this IServiceCollection services)
+    {
+        services.AddSingleton<Identities>();
+        services.AddSingleton<IEntityPolicies>(sp => sp.GetRequiredService<Identities>());
+        services.AddSingleton<PasswordHasher>();
+        services.AddSingleton<UserpassManager>();
+        return services.AddStoredDocuments(typeof(EntityRecord), typeof(GroupRecord), typeof(UserpassUserRecord));
+    }
+}

@@ -1,0 +1,309 @@
+using Vault.Server.Auth;
+using Vault.Server.Crypto;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Identity;
+
+/// <summary>What a userpass user is, as an admin writes it. <paramref name="Entity"/> empty: the entity named like the user.</summary>
+public sealed record UserSpec(string Name, string Entity, IReadOnlyList<string> Policies, TimeSpan? TokenTtl, TimeSpan? TokenMaxTtl);
+
+/// <summary>
+/// Human login with a username and password (<see cref="PasswordHasher"/>), for an entity. A user
+/// who fails <see cref="FreeFailures"/> times in a row is locked out for <see cref="FirstLockout"/>,
+/// twice as long after each further lockout in a row (at most <see cref="MaxLockout"/>); the
+/// state is stored, so a restart does not end it, and an admin can. One attempt per user is
+/// checked at a time, so guesses sent in parallel are all counted before the next is tried.
+/// </summary>
+public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, Identities identities, PasswordHasher hasher, TimeProvider clock)
+{
+    public const int FreeFailures = 5;
+    public static readonly TimeSpan FirstLockout = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan MaxLockout = TimeSpan.FromDays(1);
+    public const string LockedEvent = "user-locked";
+    private const string LoginRefused = "login refused: invalid username or password";
+    private readonly SemaphoreSlim[] _attempts = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
+
+    public bool Exists(string name) => store.Get<UserpassUserRecord>(Collections.UserpassUsers, name) is not null;
+
+    public async Task<UserpassUserRecord> PutUserAsync(UserSpec spec, string? password, CancellationToken cancellationToken)
+    {
+        PolicyStore.ValidateName(spec.Name, "user.name");
+        var entity = spec.Entity.Length == 0 ? spec.Name : PolicyStore.ValidateName(spec.Entity, "user.entity");
+        var named = policies.ValidateExisting(spec.Policies, "user.policies");
+        var ttl = TokenManager.LoginTtl(spec.TokenTtl, TokenManager.DefaultTtl, "user.token_ttl");
+        var maxTtl = TokenManager.LoginTtl(spec.TokenMaxTtl, ttl > TokenManager.DefaultMaxTtl ? ttl : TokenManager.DefaultMaxTtl, "user.token_max_ttl");
+        if (maxTtl < ttl)
+        {
+            throw new ValidationException("user.token_max_ttl", "must not be shorter than token_ttl");
+        }
+        string? hash = null;
+        if (!string.IsNullOrEmpty(password))
+        {
+            ValidatePassword(password, "password");
+            hash = await hasher.HashAsync(password, cancellationToken);
+        }
+        else if (!Exists(spec.Name))
+        {
+            throw new ValidationException("password", "is required for a new user");
+        }
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        return await store.WriteAsync(tx =>
+        {
+            var existing = Load(tx, spec.Name);
+            if (existing is null && hash is null)
+            {
+                throw new ValidationException("password", "is required for a new user");
+            }
+            identities.EnsureEntity(tx, entity);
+            var record = new UserpassUserRecord
+            {
+                Entity = entity,
+                Policies = named,
+                TokenTtlSeconds = (long)ttl.TotalSeconds,
+                TokenMaxTtlSeconds = (long)maxTtl.TotalSeconds,
+                PasswordHash = hash ?? existing!.PasswordHash,
+                PasswordChangedAtUnixMs = hash is null ? existing!.PasswordChangedAtUnixMs : now,
+                // A new password ends a lockout, as an unlock does.
+                FailedLogins = hash is null ? existing!.FailedLogins : 0,
+                Lockouts = hash is null ? existing!.Lockouts : 0,
+                LockedUntilUnixMs = hash is null ? existing!.LockedUntilUnixMs : null,
+            };
+            Put(tx, spec.Name, record);
+            return record;
+        }, cancellationToken);
+    }
+
+    public UserpassUserRecord GetUser(string name)
+    {
+        PolicyStore.ValidateName(name);
+        return Load(store, name) ?? throw new NotFoundException($"no user named '{name}'");
+    }
+
+    public IReadOnlyList<string> ListUsers() => store.List<UserpassUserRecord>(Collections.UserpassUsers, "").Select(p => p.Key).ToList();
+
+    public Task DeleteUserAsync(string name, CancellationToken cancellationToken)
+    {
+        PolicyStore.ValidateName(name);
+        return store.WriteAsync(tx =>
+        {
+            if (tx.Get<UserpassUserRecord>(Collections.UserpassUsers, name) is null)
+            {
+                throw new NotFoundException($"no user named '{name}'");
+            }
+            tx.Delete(Collections.UserpassUsers, name);
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <summary>Ends the user's lockout and forgets their failed logins and lockouts.</summary>
+    public Task<UserpassUserRecord> UnlockAsync(string name, CancellationToken cancellationToken)
+    {
+        PolicyStore.ValidateName(name);
+        return store.WriteAsync(tx =>
+        {
+            var record = Load(tx, name) ?? throw new NotFoundException($"no user named '{name}'");
+            record.FailedLogins = 0;
+            record.Lockouts = 0;
+            record.LockedUntilUnixMs = null;
+            Put(tx, name, record);
+            return record;
+        }, cancellationToken);
+    }
+
+    /// <summary>Username + password → a token for the user's entity.</summary>
+    /// <exception cref="UnauthenticatedException">Unknown user, wrong password, locked out, or the entity was deleted or disabled.</exception>
+    public async Task<(string Token, TokenRecord Record)> LoginAsync(string username, string password, CancellationToken cancellationToken)
+    {
+        ValidateUsername(username, "username");
+        if (string.IsNullOrEmpty(password) || password.Length > 1024)
+        {
+            throw new ValidationException("password", "must be 1 to 1024 characters");
+        }
+        var audit = Audit.AuditScope.Current;
+        var user = await CheckPasswordAsync(username, password, audit, cancellationToken);
+        var token = TokenManager.NewToken();
+        var tokenHash = TokenManager.HashWith(Hmac, token);
+        return await store.WriteAsync(tx =>
+        {
+            var current = Load(tx, username);
+            var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+            // Changed while the password was checked: a reset password, or a lockout, wins.
+            if (current is null || current.PasswordHash != user.PasswordHash || current.LockedUntilUnixMs > now)
+            {
+                throw new UnauthenticatedException(LoginRefused);
+            }
+            var entity = identities.EntityIn(tx, current.Entity)
+                ?? throw new UnauthenticatedException($"login refused: the user's entity '{current.Entity}' no longer exists");
+            if (entity.Disabled)
+            {
+                throw new UnauthenticatedException($"login refused: entity '{current.Entity}' is disabled");
+            }
+            if (current.FailedLogins != 0 || current.Lockouts != 0 || current.LockedUntilUnixMs is not null)
+            {
+                current.FailedLogins = 0;
+                current.Lockouts = 0;
+                current.LockedUntilUnixMs = null;
+                Put(tx, username, current);
+            }
+            var record = new TokenRecord
+            {
+                Accessor = TokenManager.NewAccessor(),
+                Policies = current.Policies,
+                DisplayName = $"userpass-{username}",
+                CreatedAtUnixMs = now,
+                TtlSeconds = current.TokenTtlSeconds,
+                ExpiresAtUnixMs = now + current.TokenTtlSeconds * 1000,
+                MaxExpiresAtUnixMs = now + current.TokenMaxTtlSeconds * 1000,
+                Entity = current.Entity,
+                EntityId = entity.EntityId,
+            };
+            TokenManager.Write(tx, Hmac, tokenHash, record);
+            if (audit is not null)
+            {
+                audit.Accessor = record.Accessor;
+                audit.Entity = record.Entity;
+                audit.EntityId = record.EntityId;
+            }
+            return (token, record);
+        }, cancellationToken);
+    }
+
+    /// <summary>The user changes their own password, proving it with the current one.</summary>
+    /// <exception cref="UnauthenticatedException">Unknown user, wrong current password, or locked out.</exception>
+    public async Task ChangePasswordAsync(string username, string currentPassword, string newPassword, CancellationToken cancellationToken)
+    {
+        ValidateUsername(username, "username");
+        if (string.IsNullOrEmpty(currentPassword) || currentPassword.Length > 1024)
+        {
+            throw new ValidationException("current_password", "must be 1 to 1024 characters");
+        }
+        ValidatePassword(newPassword, "new_password");
+        var audit = Audit.AuditScope.Current;
+        var user = await CheckPasswordAsync(username, currentPassword, audit, cancellationToken);
+        var hash = await hasher.HashAsync(newPassword, cancellationToken);
+        await store.WriteAsync(tx =>
+        {
+            var current = Load(tx, username);
+            if (current is null || current.PasswordHash != user.PasswordHash)
+            {
+                throw new UnauthenticatedException(LoginRefused);
+            }
+            current.PasswordHash = hash;
+            current.PasswordChangedAtUnixMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
+            current.FailedLogins = 0;
+            current.Lockouts = 0;
+            current.LockedUntilUnixMs = null;
+            Put(tx, username, current);
+            if (audit is not null)
+            {
+                audit.Entity = current.Entity;
+            }
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Checks <paramref name="password"/> for <paramref name="username"/>, one attempt per user at
+    /// a time; a wrong one is counted (and may lock the user out) before the refusal.
+    /// </summary>
+    private async Task<UserpassUserRecord> CheckPasswordAsync(string username, string password, Audit.AuditScope? audit, CancellationToken cancellationToken)
+    {
+        var slot = _attempts[(int)((uint)StringComparer.Ordinal.GetHashCode(username) % (uint)_attempts.Length)];
+        await slot.WaitAsync(cancellationToken);
+        try
+        {
+            var user = Load(store, username);
+            if (user is null)
+            {
+                await hasher.SpendAsync(password, cancellationToken);
+                throw new UnauthenticatedException(LoginRefused);
+            }
+            if (audit is not null)
+            {
+                audit.Entity = user.Entity;
+            }
+            if (user.LockedUntilUnixMs > clock.GetUtcNow().ToUnixTimeMilliseconds())
+            {
+                // Not checked at all: a locked-out user's password cannot be guessed meanwhile.
+                throw new UnauthenticatedException(LoginRefused);
+            }
+            if (!await hasher.VerifyAsync(password, user.PasswordHash, cancellationToken))
+            {
+                if (await CountFailureAsync(username, cancellationToken) && audit is not null)
+                {
+                    audit.Event = LockedEvent;
+                }
+                throw new UnauthenticatedException(LoginRefused);
+            }
+            return user;
+        }
+        finally
+        {
+            slot.Release();
+        }
+    }
+
+    /// <returns>Whether this failure locked the user out.</returns>
+    private async Task<bool> CountFailureAsync(string username, CancellationToken cancellationToken)
+    {
+        // Not the request's change: its entry (the refusal) is written when it ends.
+        CommitContext.Current = null;
+        return await store.WriteAsync(tx =>
+        {
+            var record = Load(tx, username);
+            if (record is null)
+            {
+                return false;
+            }
+            record.FailedLogins++;
+            var locked = record.FailedLogins >= FreeFailures;
+            if (locked)
+            {
+                record.Lockouts++;
+                record.FailedLogins = 0;
+                record.LockedUntilUnixMs = (clock.GetUtcNow() + LockoutFor(record.Lockouts)).ToUnixTimeMilliseconds();
+            }
+            Put(tx, username, record);
+            return locked;
+        }, CancellationToken.None);
+    }
+
+    /// <summary>How long the <paramref name="lockouts"/>-th lockout in a row lasts: doubling from <see cref="FirstLockout"/>, at most <see cref="MaxLockout"/>.</summary>
+    public static TimeSpan LockoutFor(int lockouts) =>
+        TimeSpan.FromTicks(Math.Min(MaxLockout.Ticks, FirstLockout.Ticks << Math.Clamp(lockouts - 1, 0, 20)));
+
+    private static void ValidateUsername(string username, string field)
+    {
+        if (string.IsNullOrEmpty(username))
+        {
+            throw new ValidationException(field, "must not be empty");
+        }
+        PolicyStore.ValidateName(username, field);
+    }
+
+    private static void ValidatePassword(string password, string field)
+    {
+        if (password.Length < 8 || password.Length > 1024)
+        {
+            throw new ValidationException(field, "must be 8 to 1024 characters");
+        }
+    }
+
+    private UserpassUserRecord? Load(IStoreReader reader, string name)
+    {
+        var record = reader.Get<UserpassUserRecord>(Collections.UserpassUsers, name);
+        if (record is not null)
+        {
+            RecordSeal.Verify(Hmac, Collections.UserpassUsers, name, record.Canonical(), record.Seal);
+        }
+        return record;
+    }
+
+    private void Put(IStoreWriter tx, string name, UserpassUserRecord record)
+    {
+        record.Seal = RecordSeal.Compute(Hmac, Collections.UserpassUsers, name, record.Canonical());
+        tx.Put(Collections.UserpassUsers, name, record);
+    }
+
+    private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
+}
