@@ -46,3 +46,13 @@ public sealed class DiskFullException(string message) : VaultException(message);
 /// which recovers from the log; a failed read of the data file fails only the writes of its batch.
 /// </summary>
 public sealed class StorageFailedException(string message, Exception inner) : VaultException(message, inner);
+
+/// <summary>
+/// The call needs a second factor: a login of a person enrolled in MFA without a code, or a path
+/// whose rule needs an MFA code validated for the token recently (FAILED_PRECONDITION
+/// "mfa required: …"; clients prompt for a code when the detail starts so).
+/// </summary>
+public sealed class MfaRequiredException(string reason) : VaultException($"{Prefix}: {reason}")
+{
+    public const string Prefix = "mfa required";
+}

@@ -65,7 +65,7 @@ internal static class PolicyCommands
                 ctx.Out.Json(ToDocument(policy));
                 return;
             }
-            ctx.Out.Table(["PATH", "CAPABILITIES"], policy.Rules.Select(r => new[] { r.Path, string.Join(", ", r.Capabilities) }).ToList());
+            ctx.Out.Table(["PATH", "CAPABILITIES", "MFA"], policy.Rules.Select(r => new[] { r.Path, string.Join(", ", r.Capabilities), r.MfaWithinSeconds == 0 ? "-" : $"within {DurationParser.Format(TimeSpan.FromSeconds(r.MfaWithinSeconds))}" }).ToList());
         });
         return command;
     }
@@ -111,7 +111,7 @@ internal static class PolicyCommands
         var policy = new Policy();
         foreach (var rule in rules)
         {
-            var proto = new PolicyRule { Path = rule.Path ?? "" };
+            var proto = new PolicyRule { Path = rule.Path ?? "", MfaWithinSeconds = rule.MfaWithinSeconds ?? 0 };
             proto.Capabilities.AddRange(rule.Capabilities ?? []);
             policy.Rules.Add(proto);
         }
@@ -119,10 +119,11 @@ internal static class PolicyCommands
     }
 
     private static PolicyDocument ToDocument(Policy policy) =>
-        new(policy.Name, policy.Rules.Select(r => new PolicyRuleDocument(r.Path, [.. r.Capabilities])).ToList());
+        new(policy.Name, policy.Rules.Select(r => new PolicyRuleDocument(r.Path, [.. r.Capabilities], r.MfaWithinSeconds == 0 ? null : r.MfaWithinSeconds)).ToList());
 
     /// <summary>The JSON shape of a policy file (and of <c>policy read --json</c>).</summary>
     private sealed record PolicyDocument(string? Name, List<PolicyRuleDocument>? Rules);
 
-    private sealed record PolicyRuleDocument(string? Path, List<string>? Capabilities);
+    /// <param name="MfaWithinSeconds">Step-up: what the rule grants needs an MFA code validated for the token this recently.</param>
+    private sealed record PolicyRuleDocument(string? Path, List<string>? Capabilities, uint? MfaWithinSeconds = null);
 }

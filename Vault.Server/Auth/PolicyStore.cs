@@ -11,6 +11,7 @@ namespace Vault.Server.Auth;
 public sealed class PolicyStore(IVaultStore store, SecurityBarrier barrier, TimeProvider clock)
 {
     public const string RootPolicy = "root";
+    public const uint MaxMfaWindowSeconds = 86_400;
 
     public static string ValidateName(string? name, string field = "name")
     {
@@ -65,7 +66,7 @@ public sealed class PolicyStore(IVaultStore store, SecurityBarrier barrier, Time
         Compile(rules);
         var record = new PolicyRecord
         {
-            Rules = rules.Select(r => new PolicyRuleRecord { Path = r.Path, Capabilities = r.Capabilities.Distinct().ToList() }).ToList(),
+            Rules = rules.Select(r => new PolicyRuleRecord { Path = r.Path, Capabilities = r.Capabilities.Distinct().ToList(), MfaWithinSeconds = r.MfaWithinSeconds }).ToList(),
             UpdatedAtUnixMs = clock.GetUtcNow().ToUnixTimeMilliseconds(),
         };
         record.Seal = RecordSeal.Compute(Hmac, Collections.Policies, name, record.Canonical());
@@ -118,7 +119,7 @@ public sealed class PolicyStore(IVaultStore store, SecurityBarrier barrier, Time
         {
             return new Acl(Compiled(policyNames[0]) ?? [], isRoot: false);
         }
-        var rules = new List<(PathGlob, Capability)>();
+        var rules = new List<AclRule>();
         foreach (var name in policyNames)
         {
             rules.AddRange(Compiled(name) ?? []);
@@ -126,8 +127,8 @@ public sealed class PolicyStore(IVaultStore store, SecurityBarrier barrier, Time
         return new Acl(rules, isRoot: false);
     }
 
-    private List<(PathGlob, Capability)>? Compiled(string name) =>
-        store.GetDerived<PolicyRecord, List<(PathGlob, Capability)>>(Collections.Policies, name, record =>
+    private List<AclRule>? Compiled(string name) =>
+        store.GetDerived<PolicyRecord, List<AclRule>>(Collections.Policies, name, record =>
         {
             RecordSeal.Verify(Hmac, Collections.Policies, name, record.Canonical(), record.Seal);
             return Compile(record.Rules);
@@ -145,9 +146,9 @@ public sealed class PolicyStore(IVaultStore store, SecurityBarrier barrier, Time
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
 
-    private static List<(PathGlob, Capability)> Compile(IReadOnlyList<PolicyRuleRecord> rules)
+    private static List<AclRule> Compile(IReadOnlyList<PolicyRuleRecord> rules)
     {
-        var compiled = new List<(PathGlob, Capability)>(rules.Count);
+        var compiled = new List<AclRule>(rules.Count);
         for (var i = 0; i < rules.Count; i++)
         {
             var rule = rules[i];
@@ -165,7 +166,11 @@ public sealed class PolicyStore(IVaultStore store, SecurityBarrier barrier, Time
                 }
                 capabilities |= capability;
             }
-            compiled.Add((glob, capabilities));
+            if (rule.MfaWithinSeconds > MaxMfaWindowSeconds)
+            {
+                throw new ValidationException($"policy.rules[{i}].mfa_within_seconds", $"must be at most {MaxMfaWindowSeconds} (a day)");
+            }
+            compiled.Add(new AclRule(glob, capabilities, rule.MfaWithinSeconds > 0 ? TimeSpan.FromSeconds(rule.MfaWithinSeconds) : null));
         }
         return compiled;
     }

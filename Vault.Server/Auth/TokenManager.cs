@@ -108,6 +108,8 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
             // A child acts for the same person as its parent (an orphan, made by root, for no one).
             Entity = request.Orphan ? "" : caller.Token.Entity,
             EntityId = request.Orphan ? "" : caller.Token.EntityId,
+            // No fresher than its parent's: a child does not restart a step-up window.
+            MfaAtUnixMs = request.Orphan ? null : caller.Token.MfaAtUnixMs,
         };
         var token = NewToken();
         await SaveAsync(token, record, cancellationToken);
@@ -203,6 +205,25 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
             return record;
         }, cancellationToken);
     }
+
+    /// <summary>
+    /// Runs <paramref name="check"/> (a second-factor check, in the same commit) and records in
+    /// the token with <paramref name="accessor"/> that an MFA code was validated for it now.
+    /// </summary>
+    public Task<(TokenRecord Record, T Result)> MarkMfaAsync<T>(string accessor, Func<IStoreWriter, T> check, CancellationToken cancellationToken) =>
+        store.WriteAsync(tx =>
+        {
+            var (hash, record) = FindByAccessorWithHash(tx, accessor);
+            if (record is null || IsExpired(record))
+            {
+                throw new UnauthenticatedException("token is invalid, revoked or expired");
+            }
+            var result = check(tx);
+            record.MfaAtUnixMs = Now();
+            record.Seal = RecordSeal.Compute(Hmac, Collections.Tokens, hash!, record.Canonical());
+            tx.Put(Collections.Tokens, hash!, record);
+            return (record, result);
+        }, cancellationToken);
 
     /// <summary>Revokes the token and every descendant.</summary>
     /// <returns>How many tokens were revoked.</returns>

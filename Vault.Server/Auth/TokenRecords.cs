@@ -18,13 +18,16 @@ public sealed class TokenRecord
     public string Entity { get; set; } = "";
     /// <summary>The entity's id when the token was issued: a name deleted and created again is someone else.</summary>
     public string EntityId { get; set; } = "";
+    /// <summary>When an MFA code was last validated for this token (at login, or later for step-up); null if never.</summary>
+    public long? MfaAtUnixMs { get; set; }
     /// <summary>HMAC over the fields above (see <see cref="RecordSeal"/>).</summary>
     public byte[]? Seal { get; set; }
 
     internal string Canonical() =>
         $"{Accessor}\n{string.Join(',', Policies)}\n{DisplayName}\n{CreatedAtUnixMs}\n{ExpiresAtUnixMs}\n{MaxExpiresAtUnixMs}\n{TtlSeconds}\n{ParentAccessor}"
         // Appended only when set, so the seals of tokens stored before entities existed still match.
-        + (Entity.Length > 0 || EntityId.Length > 0 ? $"\n{Entity}\n{EntityId}" : "");
+        + (Entity.Length > 0 || EntityId.Length > 0 ? $"\n{Entity}\n{EntityId}" : "")
+        + (MfaAtUnixMs is { } mfa ? $"\nmfa:{mfa}" : "");
 }
 
 /// <summary>Accessor → token hash, so a token can be looked up or revoked without knowing it.</summary>

@@ -10,7 +10,7 @@ public sealed class PolicyGrpcService(PolicyStore policies) : PolicyService.Poli
     public override async Task<PutPolicyResponse> Put(PutPolicyRequest request, ServerCallContext context)
     {
         var policy = request.Policy ?? throw new ValidationException("policy", "is required");
-        var rules = policy.Rules.Select(r => new PolicyRuleRecord { Path = r.Path, Capabilities = [.. r.Capabilities] }).ToList();
+        var rules = policy.Rules.Select(r => new PolicyRuleRecord { Path = r.Path, Capabilities = [.. r.Capabilities], MfaWithinSeconds = r.MfaWithinSeconds }).ToList();
         await policies.PutAsync(policy.Name, rules, context.CancellationToken);
         return new PutPolicyResponse();
     }
@@ -21,7 +21,7 @@ public sealed class PolicyGrpcService(PolicyStore policies) : PolicyService.Poli
         var policy = new Policy { Name = request.Name };
         foreach (var rule in record.Rules)
         {
-            var proto = new PolicyRule { Path = rule.Path };
+            var proto = new PolicyRule { Path = rule.Path, MfaWithinSeconds = rule.MfaWithinSeconds };
             proto.Capabilities.AddRange(rule.Capabilities);
             policy.Rules.Add(proto);
         }

@@ -30,6 +30,10 @@ internal static class ProtoMapping
         {
             info.MaxExpiresAt = Time(max);
         }
+        if (record.MfaAtUnixMs is { } mfa)
+        {
+            info.MfaValidatedAt = Time(mfa);
+        }
         return info;
     }
 

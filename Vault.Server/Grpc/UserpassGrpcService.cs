@@ -33,7 +33,7 @@ public sealed class UserpassGrpcService(UserpassManager users) : UserpassService
 
     public override async Task<UserpassLoginResponse> Login(UserpassLoginRequest request, ServerCallContext context)
     {
-        var (token, record) = await users.LoginAsync(request.Username, request.Password, context.CancellationToken);
+        var (token, record) = await users.LoginAsync(request.Username, request.Password, request.MfaCode, context.CancellationToken);
         return new UserpassLoginResponse { Token = token, Info = record.ToProto() };
     }
 

@@ -13,7 +13,7 @@ namespace Vault.Server.Grpc;
 /// <see cref="AccessRules"/>, and the mapping of domain exceptions to status codes. Nothing but
 /// the domain exception's own message reaches the client.
 /// </summary>
-public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager tokens, AccessRules rules, AuditLog audit, ILogger<VaultInterceptor> logger) : Interceptor
+public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager tokens, AccessRules rules, AuditLog audit, TimeProvider clock, ILogger<VaultInterceptor> logger) : Interceptor
 {
     private const string AuthKey = "vault.auth";
     private const string AccessKey = "vault.access";
@@ -228,6 +228,12 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             {
                 throw new AccessDeniedException($"permission denied: {Capabilities.Describe(access.AnyOf)} on '{access.Path}' is not granted");
             }
+            // Step-up: the rule that grants it asks for a code validated for this token recently.
+            if (caller.Acl.MfaWindow(access.Path, access.AnyOf) is { } window
+                && !(caller.Token.MfaAtUnixMs is { } validated && clock.GetUtcNow().ToUnixTimeMilliseconds() - validated <= (long)window.TotalMilliseconds))
+            {
+                throw new MfaRequiredException($"'{access.Path}' needs an MFA code validated for this token within the last {window.TotalSeconds:0} s (vaultctl mfa validate)");
+            }
         }
         return check;
     }
@@ -272,8 +278,8 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         ValidationException => new Status(StatusCode.InvalidArgument, ex.Message),
         NotFoundException => new Status(StatusCode.NotFound, ex.Message),
         VersionConflictException => new Status(StatusCode.Aborted, ex.Message),
-        VaultSealedException or PreconditionException => new Status(StatusCode.FailedPrecondition, ex.Message),
-        UnauthenticatedException => new Status(StatusCode.Unauthenticated, ex.Message),
+        VaultSealedException or PreconditionException or MfaRequiredException => new Status(StatusCode.FailedPrecondition, ex.Message),
+        UnauthenticatedException or Identity.MfaCodeRefusedException => new Status(StatusCode.Unauthenticated, ex.Message),
         AccessDeniedException => new Status(StatusCode.PermissionDenied, ex.Message),
         DataIntegrityException => new Status(StatusCode.DataLoss, ex.Message),
         AuditUnavailableException or UnavailableException or StorageFailedException => new Status(StatusCode.Unavailable, ex.Message),

@@ -113,6 +113,7 @@ public static class VaultServerHost
         app.MapGrpcService<AppRoleGrpcService>();
         app.MapGrpcService<IdentityGrpcService>();
         app.MapGrpcService<UserpassGrpcService>();
+        app.MapGrpcService<MfaGrpcService>();
         app.MapGrpcService<TargetGrpcService>();
         app.MapGrpcService<LeaseGrpcService>();
         app.MapGrpcService<HealthServiceImpl>();

@@ -1,3 +1,5 @@
+using Vault.Server.Crypto;
+
 namespace Vault.Server.Identity;
 
 /// <summary>A person (keyed by name), sealed like policies: whoever writes the data file must not be able to add a policy or a group.</summary>
@@ -46,4 +48,35 @@ public sealed class UserpassUserRecord
 
     internal string Canonical() =>
         $"{Entity}\n{string.Join(',', Policies)}\n{TokenTtlSeconds}\n{TokenMaxTtlSeconds}\n{PasswordHash}\n{PasswordChangedAtUnixMs}\n{FailedLogins}\n{Lockouts}\n{LockedUntilUnixMs}";
+}
+
+/// <summary>
+/// An entity's TOTP enrolment (keyed by entity name). The secret is encrypted under the barrier,
+/// bound to the entity's id; recovery codes are kept only as keyed hashes. The last step a code
+/// was accepted for is sealed with the rest, so a code cannot be replayed by editing it back.
+/// </summary>
+public sealed class MfaRecord
+{
+    public string EntityId { get; set; } = "";
+    /// <summary>True once a first code from the enrolment was validated; until then it is pending and not required.</summary>
+    public bool Confirmed { get; set; }
+    public long EnrolledAtUnixMs { get; set; }
+    /// <summary>The last time step a code was accepted for: a code is accepted once, and never one of an earlier step.</summary>
+    public long LastUsedStep { get; set; }
+    public List<string> RecoveryCodeHashes { get; set; } = [];
+    public int FailedCodes { get; set; }
+    public int Lockouts { get; set; }
+    public long? LockedUntilUnixMs { get; set; }
+    [NotSealed("the secret's AES-GCM envelope: its associated data binds it to the entity id, so a swapped or edited one fails to decrypt")]
+    public int KekVersion { get; set; }
+    [NotSealed("the secret's AES-GCM envelope: its associated data binds it to the entity id, so a swapped or edited one fails to decrypt")]
+    public byte[] WrappedDataKey { get; set; } = [];
+    [NotSealed("the secret's AES-GCM envelope: its associated data binds it to the entity id, so a swapped or edited one fails to decrypt")]
+    public byte[] Ciphertext { get; set; } = [];
+    public byte[]? Seal { get; set; }
+
+    internal string Canonical() =>
+        $"{EntityId}\n{Confirmed}\n{EnrolledAtUnixMs}\n{LastUsedStep}\n{string.Join(',', RecoveryCodeHashes)}\n{FailedCodes}\n{Lockouts}\n{LockedUntilUnixMs}";
+
+    internal SealedValue ToSealed() => new(KekVersion, WrappedDataKey, Ciphertext);
 }

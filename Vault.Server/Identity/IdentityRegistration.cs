@@ -6,13 +6,14 @@ namespace Vault.Server.Identity;
 
 public static class IdentityRegistration
 {
-    /// <summary>People: entities and groups, userpass login with its password hashing, and the records they store.</summary>
+    /// <summary>People: entities and groups, userpass login with its password hashing, TOTP MFA, and the records they store.</summary>
     public static IServiceCollection AddVaultIdentity(this IServiceCollection services)
     {
         services.AddSingleton<Identities>();
         services.AddSingleton<IEntityPolicies>(sp => sp.GetRequiredService<Identities>());
         services.AddSingleton<PasswordHasher>();
         services.AddSingleton<UserpassManager>();
-        return services.AddStoredDocuments(typeof(EntityRecord), typeof(GroupRecord), typeof(UserpassUserRecord));
+        services.AddSingleton<MfaManager>();
+        return services.AddStoredDocuments(typeof(EntityRecord), typeof(GroupRecord), typeof(UserpassUserRecord), typeof(MfaRecord));
     }
 }

@@ -8,17 +8,14 @@ namespace Vault.Server.Identity;
 public sealed record UserSpec(string Name, string Entity, IReadOnlyList<string> Policies, TimeSpan? TokenTtl, TimeSpan? TokenMaxTtl);
 
 /// <summary>
-/// Human login with a username and password (<see cref="PasswordHasher"/>), for an entity. A user
-/// who fails <see cref="FreeFailures"/> times in a row is locked out for <see cref="FirstLockout"/>,
-/// twice as long after each further lockout in a row (at most <see cref="MaxLockout"/>); the
+/// Human login with a username and password (<see cref="PasswordHasher"/>), for an entity, with
+/// the entity's second factor when it is enrolled (<see cref="MfaManager"/>). A user who fails
+/// <see cref="Lockout.FreeFailures"/> times in a row is locked out (<see cref="Lockout.For"/>); the
 /// state is stored, so a restart does not end it, and an admin can. One attempt per user is
-/// checked at a time, so guesses sent in parallel are all counted before the next is tried.
+/// checked at a time, password and code, so guesses sent in parallel are all counted.
 /// </summary>
-public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, Identities identities, PasswordHasher hasher, TimeProvider clock)
+public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, Identities identities, PasswordHasher hasher, MfaManager mfa, TimeProvider clock)
 {
-    public const int FreeFailures = 5;
-    public static readonly TimeSpan FirstLockout = TimeSpan.FromMinutes(1);
-    public static readonly TimeSpan MaxLockout = TimeSpan.FromDays(1);
     public const string LockedEvent = "user-locked";
     private const string LoginRefused = "login refused: invalid username or password";
     private readonly SemaphoreSlim[] _attempts = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
@@ -110,62 +107,99 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
         }, cancellationToken);
     }
 
-    /// <summary>Username + password → a token for the user's entity.</summary>
+    /// <summary>Username + password (+ a second-factor code when the entity is enrolled) → a token for the user's entity.</summary>
     /// <exception cref="UnauthenticatedException">Unknown user, wrong password, locked out, or the entity was deleted or disabled.</exception>
-    public async Task<(string Token, TokenRecord Record)> LoginAsync(string username, string password, CancellationToken cancellationToken)
+    /// <exception cref="MfaCodeRefusedException">A wrong, replayed or out-of-window code (counted towards the second factor's lockout).</exception>
+    /// <exception cref="MfaRequiredException">The password was right, the entity is enrolled, and no code came with it.</exception>
+    public async Task<(string Token, TokenRecord Record)> LoginAsync(string username, string password, string? mfaCode, CancellationToken cancellationToken)
     {
         ValidateUsername(username, "username");
         if (string.IsNullOrEmpty(password) || password.Length > 1024)
         {
             throw new ValidationException("password", "must be 1 to 1024 characters");
         }
-        var audit = Audit.AuditScope.Current;
-        var user = await CheckPasswordAsync(username, password, audit, cancellationToken);
-        var token = TokenManager.NewToken();
-        var tokenHash = TokenManager.HashWith(Hmac, token);
-        return await store.WriteAsync(tx =>
+        if (mfaCode is { Length: > 64 })
         {
-            var current = Load(tx, username);
-            var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-            // Changed while the password was checked: a reset password, or a lockout, wins.
-            if (current is null || current.PasswordHash != user.PasswordHash || current.LockedUntilUnixMs > now)
+            throw new ValidationException("mfa_code", "must be at most 64 characters");
+        }
+        var audit = Audit.AuditScope.Current;
+        var slot = SlotOf(username);
+        await slot.WaitAsync(cancellationToken);
+        try
+        {
+            var user = await CheckPasswordAsync(username, password, audit, cancellationToken);
+            var token = TokenManager.NewToken();
+            var tokenHash = TokenManager.HashWith(Hmac, token);
+            string? refusedFor = null;
+            try
             {
-                throw new UnauthenticatedException(LoginRefused);
+                return await store.WriteAsync(tx =>
+                {
+                    var current = Load(tx, username);
+                    var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+                    // Changed while the password was checked: a reset password, or a lockout, wins.
+                    if (current is null || current.PasswordHash != user.PasswordHash || current.LockedUntilUnixMs > now)
+                    {
+                        throw new UnauthenticatedException(LoginRefused);
+                    }
+                    var entity = identities.EntityIn(tx, current.Entity)
+                        ?? throw new UnauthenticatedException($"login refused: the user's entity '{current.Entity}' no longer exists");
+                    if (entity.Disabled)
+                    {
+                        throw new UnauthenticatedException($"login refused: entity '{current.Entity}' is disabled");
+                    }
+                    long? mfaAt = null;
+                    if (mfa.Required(tx, current.Entity, entity.EntityId))
+                    {
+                        if (string.IsNullOrWhiteSpace(mfaCode))
+                        {
+                            throw new MfaRequiredException($"entity '{current.Entity}' is enrolled: send a code from the authenticator (or a recovery code) with the password");
+                        }
+                        refusedFor = current.Entity;
+                        mfa.Use(tx, current.Entity, entity.EntityId, mfaCode);
+                        refusedFor = null;
+                        mfaAt = now;
+                    }
+                    if (current.FailedLogins != 0 || current.Lockouts != 0 || current.LockedUntilUnixMs is not null)
+                    {
+                        current.FailedLogins = 0;
+                        current.Lockouts = 0;
+                        current.LockedUntilUnixMs = null;
+                        Put(tx, username, current);
+                    }
+                    var record = new TokenRecord
+                    {
+                        Accessor = TokenManager.NewAccessor(),
+                        Policies = current.Policies,
+                        DisplayName = $"userpass-{username}",
+                        CreatedAtUnixMs = now,
+                        TtlSeconds = current.TokenTtlSeconds,
+                        ExpiresAtUnixMs = now + current.TokenTtlSeconds * 1000,
+                        MaxExpiresAtUnixMs = now + current.TokenMaxTtlSeconds * 1000,
+                        Entity = current.Entity,
+                        EntityId = entity.EntityId,
+                        MfaAtUnixMs = mfaAt,
+                    };
+                    TokenManager.Write(tx, Hmac, tokenHash, record);
+                    if (audit is not null)
+                    {
+                        audit.Accessor = record.Accessor;
+                        audit.Entity = record.Entity;
+                        audit.EntityId = record.EntityId;
+                    }
+                    return (token, record);
+                }, cancellationToken);
             }
-            var entity = identities.EntityIn(tx, current.Entity)
-                ?? throw new UnauthenticatedException($"login refused: the user's entity '{current.Entity}' no longer exists");
-            if (entity.Disabled)
+            catch (MfaCodeRefusedException) when (refusedFor is not null)
             {
-                throw new UnauthenticatedException($"login refused: entity '{current.Entity}' is disabled");
+                await mfa.CountFailureAsync(refusedFor, cancellationToken);
+                throw;
             }
-            if (current.FailedLogins != 0 || current.Lockouts != 0 || current.LockedUntilUnixMs is not null)
-            {
-                current.FailedLogins = 0;
-                current.Lockouts = 0;
-                current.LockedUntilUnixMs = null;
-                Put(tx, username, current);
-            }
-            var record = new TokenRecord
-            {
-                Accessor = TokenManager.NewAccessor(),
-                Policies = current.Policies,
-                DisplayName = $"userpass-{username}",
-                CreatedAtUnixMs = now,
-                TtlSeconds = current.TokenTtlSeconds,
-                ExpiresAtUnixMs = now + current.TokenTtlSeconds * 1000,
-                MaxExpiresAtUnixMs = now + current.TokenMaxTtlSeconds * 1000,
-                Entity = current.Entity,
-                EntityId = entity.EntityId,
-            };
-            TokenManager.Write(tx, Hmac, tokenHash, record);
-            if (audit is not null)
-            {
-                audit.Accessor = record.Accessor;
-                audit.Entity = record.Entity;
-                audit.EntityId = record.EntityId;
-            }
-            return (token, record);
-        }, cancellationToken);
+        }
+        finally
+        {
+            slot.Release();
+        }
     }
 
     /// <summary>The user changes their own password, proving it with the current one.</summary>
@@ -179,7 +213,17 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
         }
         ValidatePassword(newPassword, "new_password");
         var audit = Audit.AuditScope.Current;
-        var user = await CheckPasswordAsync(username, currentPassword, audit, cancellationToken);
+        var slot = SlotOf(username);
+        await slot.WaitAsync(cancellationToken);
+        UserpassUserRecord user;
+        try
+        {
+            user = await CheckPasswordAsync(username, currentPassword, audit, cancellationToken);
+        }
+        finally
+        {
+            slot.Release();
+        }
         var hash = await hasher.HashAsync(newPassword, cancellationToken);
         await store.WriteAsync(tx =>
         {
@@ -202,45 +246,39 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
         }, cancellationToken);
     }
 
+    /// <summary>The lock one user's attempts take in turn (64 shared by all users).</summary>
+    private SemaphoreSlim SlotOf(string username) => _attempts[(int)((uint)StringComparer.Ordinal.GetHashCode(username) % (uint)_attempts.Length)];
+
     /// <summary>
-    /// Checks <paramref name="password"/> for <paramref name="username"/>, one attempt per user at
-    /// a time; a wrong one is counted (and may lock the user out) before the refusal.
+    /// Checks <paramref name="password"/> for <paramref name="username"/> (the caller holds the
+    /// user's slot); a wrong one is counted (and may lock the user out) before the refusal.
     /// </summary>
     private async Task<UserpassUserRecord> CheckPasswordAsync(string username, string password, Audit.AuditScope? audit, CancellationToken cancellationToken)
     {
-        var slot = _attempts[(int)((uint)StringComparer.Ordinal.GetHashCode(username) % (uint)_attempts.Length)];
-        await slot.WaitAsync(cancellationToken);
-        try
+        var user = Load(store, username);
+        if (user is null)
         {
-            var user = Load(store, username);
-            if (user is null)
-            {
-                await hasher.SpendAsync(password, cancellationToken);
-                throw new UnauthenticatedException(LoginRefused);
-            }
-            if (audit is not null)
-            {
-                audit.Entity = user.Entity;
-            }
-            if (user.LockedUntilUnixMs > clock.GetUtcNow().ToUnixTimeMilliseconds())
-            {
-                // Not checked at all: a locked-out user's password cannot be guessed meanwhile.
-                throw new UnauthenticatedException(LoginRefused);
-            }
-            if (!await hasher.VerifyAsync(password, user.PasswordHash, cancellationToken))
-            {
-                if (await CountFailureAsync(username, cancellationToken) && audit is not null)
-                {
-                    audit.Event = LockedEvent;
-                }
-                throw new UnauthenticatedException(LoginRefused);
-            }
-            return user;
+            await hasher.SpendAsync(password, cancellationToken);
+            throw new UnauthenticatedException(LoginRefused);
         }
-        finally
+        if (audit is not null)
         {
-            slot.Release();
+            audit.Entity = user.Entity;
         }
+        if (user.LockedUntilUnixMs > clock.GetUtcNow().ToUnixTimeMilliseconds())
+        {
+            // Not checked at all: a locked-out user's password cannot be guessed meanwhile.
+            throw new UnauthenticatedException(LoginRefused);
+        }
+        if (!await hasher.VerifyAsync(password, user.PasswordHash, cancellationToken))
+        {
+            if (await CountFailureAsync(username, cancellationToken) && audit is not null)
+            {
+                audit.Event = LockedEvent;
+            }
+            throw new UnauthenticatedException(LoginRefused);
+        }
+        return user;
     }
 
     /// <returns>Whether this failure locked the user out.</returns>
@@ -256,21 +294,17 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
                 return false;
             }
             record.FailedLogins++;
-            var locked = record.FailedLogins >= FreeFailures;
+            var locked = record.FailedLogins >= Lockout.FreeFailures;
             if (locked)
             {
                 record.Lockouts++;
                 record.FailedLogins = 0;
-                record.LockedUntilUnixMs = (clock.GetUtcNow() + LockoutFor(record.Lockouts)).ToUnixTimeMilliseconds();
+                record.LockedUntilUnixMs = (clock.GetUtcNow() + Lockout.For(record.Lockouts)).ToUnixTimeMilliseconds();
             }
             Put(tx, username, record);
             return locked;
         }, CancellationToken.None);
     }
-
-    /// <summary>How long the <paramref name="lockouts"/>-th lockout in a row lasts: doubling from <see cref="FirstLockout"/>, at most <see cref="MaxLockout"/>.</summary>
-    public static TimeSpan LockoutFor(int lockouts) =>
-        TimeSpan.FromTicks(Math.Min(MaxLockout.Ticks, FirstLockout.Ticks << Math.Clamp(lockouts - 1, 0, 20)));
 
     private static void ValidateUsername(string username, string field)
     {

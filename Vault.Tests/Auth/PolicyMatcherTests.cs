@@ -74,7 +74,7 @@ public sealed class PolicyMatcherTests
     }
 
     private static Acl Rules(params (string Pattern, Capability Capabilities)[] rules) =>
-        new([.. rules.Select(r => (PathGlob.Parse(r.Pattern, "path"), r.Capabilities))], isRoot: false);
+        new([.. rules.Select(r => new AclRule(PathGlob.Parse(r.Pattern, "path"), r.Capabilities))], isRoot: false);
 
     [Fact]
     public void NoRule_GrantsNothing()

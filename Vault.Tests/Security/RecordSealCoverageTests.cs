@@ -116,7 +116,7 @@ public sealed class RecordSealCoverageTests
         {
             return !first;
         }
-        if (type == typeof(int) || type == typeof(long) || type == typeof(ulong))
+        if (type == typeof(int) || type == typeof(uint) || type == typeof(long) || type == typeof(ulong))
         {
             return Convert.ChangeType(first ? 1 : 2, type, System.Globalization.CultureInfo.InvariantCulture);
         }
