@@ -30,7 +30,7 @@ public sealed class AuditCoverageTests(SharedVault fixture) : IClassFixture<Shar
         var rootHmac = (await Audit.HashAsync(new HashAuditRequest { Value = Vault.RootToken }, Vault.As())).Hash;
         var marker = (await Audit.TailAsync(new TailAuditRequest { Limit = 1 }, Vault.As())).Entries.Single().Seq;
 
-        var options = prepared.Access is null ? new CallOptions() : Vault.As();
+        var options = prepared.AsToken is { } own ? Vault.As(own) : prepared.Access is null ? new CallOptions() : Vault.As();
         var status = await DescriptorInvoker.StatusOfAsync(() => DescriptorInvoker.CallAsync(Vault.Channel.CreateCallInvoker(), DescriptorInvoker.Find(row.Method), prepared.Request, options));
 
         // marker + 1 is the tail that read the marker; the call is the one entry after it (the

@@ -125,6 +125,25 @@ public sealed class AuthorizationMatrixTests(MatrixVault fixture) : IClassFixtur
     private static Capability Parse(string[] names) =>
         names.Aggregate(Capability.None, (all, name) => all | System.Enum.Parse<Capability>(name, ignoreCase: true));
 
+    public static IEnumerable<object[]> TokenOnlyRpcs => RpcMatrix.Cases.Where(RpcMatrix.IsTokenOnly).Select(c => new object[] { c.Name });
+
+    /// <summary>An RPC that acts for the caller's own person needs a live token, and nothing more; the server's table says the same (no access).</summary>
+    [Theory]
+    [MemberData(nameof(TokenOnlyRpcs))]
+    public async Task TokenOnlyRpc_NeedsALiveToken_ButNoPolicy(string rpc)
+    {
+        var row = RpcMatrix.Case(rpc);
+        var prepared = await row.PrepareAsync(Vault);
+        Assert.Null(prepared.Access);
+        var caller = Vault.Services.GetRequiredService<TokenManager>().Resolve(prepared.AsToken);
+        Assert.Null(Vault.Services.GetRequiredService<AccessRules>().For($"/{row.Method}", prepared.Request, caller));
+
+        await AssertRefusedAsync(row, prepared, new CallOptions(), StatusCode.Unauthenticated);
+        await AssertRefusedAsync(row, prepared, Vault.As(fixture.RevokedToken), StatusCode.Unauthenticated);
+        var status = await DescriptorInvoker.StatusOfAsync(() => CallAsync(row, prepared, Vault.As(prepared.AsToken)));
+        Assert.True(status.StatusCode == StatusCode.OK, $"{row.Name} with the person's own token answered {status.StatusCode}: {status.Detail}");
+    }
+
     [Theory]
     [MemberData(nameof(AllRpcs))]
     public async Task PublicRpc_WithoutAToken_IsNotRefusedForLackOfOne(string rpc)

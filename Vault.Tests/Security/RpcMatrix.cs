@@ -21,7 +21,9 @@ public sealed record Requirement(string Path, string[] AnyOf, string? Glob = nul
 /// <param name="State">Reads (as root) what the call would change; equal before and after a refused call.</param>
 /// <param name="Allowed">What an allowed call answers: OK, or for a call whose effect needs a state
 /// the shared vault must not be in (an audit gap to acknowledge), the domain's refusal past authorisation.</param>
-public sealed record PreparedCall(IMessage Request, Requirement? Access, Func<Task<string>>? State = null, StatusCode Allowed = StatusCode.OK);
+/// <param name="AsToken">For an RPC that needs a token but no policy (it acts for the token's own
+/// person): the token to call with.</param>
+public sealed record PreparedCall(IMessage Request, Requirement? Access, Func<Task<string>>? State = null, StatusCode Allowed = StatusCode.OK, string? AsToken = null);
 
 /// <summary>One row of the matrix: an RPC, a variant of it, and how to prepare a call with fresh, unique inputs.</summary>
 public sealed record RpcCase(string Method, string Variant, Func<TestVault, Task<PreparedCall>> PrepareAsync)
@@ -230,6 +232,31 @@ public static class RpcMatrix
         {
             var name = await SeedUserAsync(v);
             return new(new ChangePasswordRequest { Username = name, CurrentPassword = MatrixPassword, NewPassword = MatrixPassword + " too" }, null);
+        }),
+
+        // MfaService: enrol and validate act for the caller's own entity (a token, no policy);
+        // an entity's enrolment is read and reset under identity/entity/<name>/mfa.
+        new("vault.v1.MfaService/Enroll", "", async v =>
+        {
+            var (_, token) = await SeedPersonAsync(v);
+            return new(new EnrollMfaRequest(), null, AsToken: token);
+        }),
+        new("vault.v1.MfaService/Validate", "", async v =>
+        {
+            var (_, token) = await SeedPersonAsync(v);
+            var uri = (await new MfaService.MfaServiceClient(v.Channel).EnrollAsync(new EnrollMfaRequest(), v.As(token))).OtpauthUri;
+            return new(new ValidateMfaRequest { Code = CurrentCode(uri) }, null, AsToken: token);
+        }),
+        new("vault.v1.MfaService/GetMfa", "", async v =>
+        {
+            var (name, _) = await SeedPersonAsync(v);
+            return new(new GetMfaRequest { Entity = name }, new($"identity/entity/{name}/mfa", ["read"]));
+        }),
+        new("vault.v1.MfaService/ResetMfa", "", async v =>
+        {
+            var (name, token) = await SeedPersonAsync(v);
+            await new MfaService.MfaServiceClient(v.Channel).EnrollAsync(new EnrollMfaRequest(), v.As(token));
+            return new(new ResetMfaRequest { Entity = name }, new($"identity/entity/{name}/mfa", ["delete"]), () => MfaStateAsync(v, name));
         }),
 
         // IdentityService: entities under identity/entity/<name>, groups under identity/group/<name>.
@@ -457,7 +484,7 @@ public static class RpcMatrix
             }
             foreach (var c in cases)
             {
-                if (!authenticatedOnly || !IsPublic(c))
+                if (!authenticatedOnly || (!IsPublic(c) && !IsTokenOnly(c)))
                 {
                     yield return [c.Name];
                 }
@@ -473,6 +500,9 @@ public static class RpcMatrix
     public static bool IsPublic(RpcCase c) =>
         c.Method is "vault.v1.SystemService/Init" or "vault.v1.SystemService/Unseal" or "vault.v1.SystemService/Status" or "vault.v1.AppRoleService/Login"
             or "vault.v1.UserpassService/Login" or "vault.v1.UserpassService/ChangePassword";
+
+    /// <summary>RPCs that need a token but no policy: they act for the token's own person.</summary>
+    public static bool IsTokenOnly(RpcCase c) => c.Method is "vault.v1.MfaService/Enroll" or "vault.v1.MfaService/Validate";
 
     public static Policy PolicyNamed(string name, string path, params string[] capabilities) =>
         new() { Name = name, Rules = { new PolicyRule { Path = path, Capabilities = { capabilities } } } };
@@ -521,6 +551,36 @@ public static class RpcMatrix
         await new UserpassService.UserpassServiceClient(v.Channel).PutUserAsync(new PutUserRequest { User = new User { Name = name }, Password = MatrixPassword }, v.As());
         return name;
     }
+
+    /// <summary>A person: a userpass user (no policies) and a token from their login.</summary>
+    private static async Task<(string Name, string Token)> SeedPersonAsync(TestVault v)
+    {
+        var name = await SeedUserAsync(v);
+        var login = await new UserpassService.UserpassServiceClient(v.Channel).LoginAsync(new UserpassLoginRequest { Username = name, Password = MatrixPassword });
+        return (name, login.Token);
+    }
+
+    /// <summary>The current code of the enrolment whose otpauth URI is <paramref name="uri"/>.</summary>
+    private static string CurrentCode(string uri)
+    {
+        var base32 = uri.Split("secret=")[1].Split('&')[0];
+        var bytes = new List<byte>();
+        int buffer = 0, bits = 0;
+        foreach (var c in base32)
+        {
+            buffer = (buffer << 5) | "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".IndexOf(c, StringComparison.Ordinal);
+            bits += 5;
+            if (bits >= 8)
+            {
+                bytes.Add((byte)(buffer >> (bits - 8)));
+                bits -= 8;
+            }
+        }
+        return Vault.Server.Identity.Totp.Code([.. bytes], Vault.Server.Identity.Totp.StepAt(DateTimeOffset.UtcNow));
+    }
+
+    private static Task<string> MfaStateAsync(TestVault v, string name) =>
+        Describe(async () => await new MfaService.MfaServiceClient(v.Channel).GetMfaAsync(new GetMfaRequest { Entity = name }, v.As()));
 
     private static async Task<string> SeedEntityAsync(TestVault v)
     {
