@@ -34,6 +34,7 @@ internal static class CliApp
         root.Subcommands.Add(IdentityCommands.Login());
         root.Subcommands.Add(IdentityCommands.Userpass());
         root.Subcommands.Add(IdentityCommands.Identity());
+        root.Subcommands.Add(IdentityCommands.Mfa());
         root.Subcommands.Add(TargetCommands.Build());
         root.Subcommands.Add(DynamicRoleCommands.Build());
         root.Subcommands.Add(SetCommands.Build());

@@ -8,6 +8,8 @@ public sealed partial class VaultClient
 
     private IdentityService.IdentityServiceClient Identity => new(_channel);
 
+    private MfaService.MfaServiceClient Mfa => new(_channel);
+
     /// <summary>Creates or replaces a userpass user (a person's login).</summary>
     /// <param name="user">The user: name, entity (default: the user's own), policies, token lifetimes.</param>
     /// <param name="password">The password (8 to 1024 characters): required for a new user; for an existing one it resets the password and ends a lockout. Null keeps it.</param>
@@ -48,14 +50,47 @@ public sealed partial class VaultClient
     public async Task<User> UnlockUserAsync(string name, CancellationToken cancellationToken = default) =>
         await Userpass.UnlockUserAsync(new UnlockUserRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
 
-    /// <summary>Logs a person in with their username and password; needs no token.</summary>
+    /// <summary>Logs a person in with their username and password (and a code when they are enrolled in MFA); needs no token.</summary>
     /// <param name="username">The username.</param>
     /// <param name="password">The password.</param>
+    /// <param name="mfaCode">Six digits from the authenticator, or a recovery code; null when the person is not enrolled.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The new token (shown once) and its details, naming the person's entity.</returns>
-    /// <exception cref="Grpc.Core.RpcException">Unauthenticated for an unknown user, a wrong password, a locked-out user or a disabled entity.</exception>
-    public async Task<UserpassLoginResponse> UserpassLoginAsync(string username, string password, CancellationToken cancellationToken = default) =>
-        await Userpass.LoginAsync(new UserpassLoginRequest { Username = username, Password = password }, Call(cancellationToken)).ConfigureAwait(false);
+    /// <exception cref="Grpc.Core.RpcException">Unauthenticated for an unknown user, a wrong password or code, a locked-out user or a disabled entity;
+    /// FailedPrecondition "mfa required: …" for an enrolled person's right password without a code.</exception>
+    public async Task<UserpassLoginResponse> UserpassLoginAsync(string username, string password, string? mfaCode = null, CancellationToken cancellationToken = default) =>
+        await Userpass.LoginAsync(new UserpassLoginRequest { Username = username, Password = password, MfaCode = mfaCode ?? "" }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Enrols the calling person in TOTP MFA; in effect once a first code is validated (<see cref="ValidateMfaAsync"/>).</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The otpauth:// URI for the authenticator and ten recovery codes, shown only here.</returns>
+    /// <exception cref="Grpc.Core.RpcException">FailedPrecondition for a program's token, or a person already enrolled.</exception>
+    public async Task<EnrollMfaResponse> EnrollMfaAsync(CancellationToken cancellationToken = default) =>
+        await Mfa.EnrollAsync(new EnrollMfaRequest(), Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Validates a code for the calling token: completes an enrolment, and satisfies step-up rules for their window.</summary>
+    /// <param name="code">Six digits from the authenticator, or a recovery code.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>When it was validated, and the recovery codes left.</returns>
+    /// <exception cref="Grpc.Core.RpcException">Unauthenticated for a wrong, replayed or out-of-window code.</exception>
+    public async Task<ValidateMfaResponse> ValidateMfaAsync(string code, CancellationToken cancellationToken = default) =>
+        await Mfa.ValidateAsync(new ValidateMfaRequest { Code = code }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Shows whether an entity is enrolled in MFA.</summary>
+    /// <param name="entity">The entity's name.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>Enrolled, pending, recovery codes left.</returns>
+    /// <exception cref="Grpc.Core.RpcException">PermissionDenied without read on identity/entity/&lt;name&gt;/mfa.</exception>
+    public async Task<MfaStatus> GetMfaAsync(string entity, CancellationToken cancellationToken = default) =>
+        await Mfa.GetMfaAsync(new GetMfaRequest { Entity = entity }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Removes an entity's MFA enrolment (a lost authenticator).</summary>
+    /// <param name="entity">The entity's name.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>A task that completes when the enrolment is gone.</returns>
+    /// <exception cref="Grpc.Core.RpcException">NotFound when the entity has no enrolment.</exception>
+    public async Task ResetMfaAsync(string entity, CancellationToken cancellationToken = default) =>
+        await Mfa.ResetMfaAsync(new ResetMfaRequest { Entity = entity }, Call(cancellationToken)).ConfigureAwait(false);
 
     /// <summary>Changes a person's password, proven with the current one; needs no token.</summary>
     /// <param name="username">The username.</param>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 using Vault.Cli.Input;
 using Vault.Cli.Output;
 using Vault.Protocol.V1;
@@ -28,7 +29,17 @@ internal static class IdentityCommands
             }
             var password = ReadSecret(ctx.Console, ctx.Value(file), "--password-file", "Password: ", confirm: false)
                 ?? throw new UsageException("no password given (type it at the prompt, pipe it on standard input, or use --password-file)");
-            var login = await ctx.Client.UserpassLoginAsync(ctx.Value(username), password, ct);
+            UserpassLoginResponse login;
+            try
+            {
+                login = await ctx.Client.UserpassLoginAsync(ctx.Value(username), password, mfaCode: null, ct);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.FailedPrecondition && ex.Status.Detail.StartsWith("mfa required", StringComparison.Ordinal))
+            {
+                // Enrolled: the password was right; now the code (the next line of redirected input, or a prompt).
+                var code = ReadCode(ctx.Console) ?? throw new UsageException("an MFA code is required: type it at the prompt, or give it on the line after the password");
+                login = await ctx.Client.UserpassLoginAsync(ctx.Value(username), password, code, ct);
+            }
             if (!ctx.Value(noStore))
             {
                 var path = TokenFile.Write(ctx.Console, login.Token);
@@ -37,6 +48,69 @@ internal static class IdentityCommands
             TokenCommands.PrintInfo(ctx.Out, login.Info, login.Token);
         });
         return command;
+    }
+
+    public static Command Mfa()
+    {
+        var command = new Command("mfa", "A second factor for people: TOTP enrolment, code validation (step-up), status and reset");
+        var enroll = new Command("enroll", "Enrol yourself: prints the otpauth URI as a QR code for your authenticator, and ten recovery codes (shown once); then run 'mfa validate' with a first code");
+        enroll.SetHandler(async (ctx, ct) =>
+        {
+            var enrolled = await ctx.Client.EnrollMfaAsync(ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { enrolled.OtpauthUri, RecoveryCodes = enrolled.RecoveryCodes.ToList() });
+                return;
+            }
+            using (var data = new QRCoder.QRCodeGenerator().CreateQrCode(enrolled.OtpauthUri, QRCoder.QRCodeGenerator.ECCLevel.M))
+            using (var qr = new QRCoder.AsciiQRCode(data))
+            {
+                ctx.Out.Line(qr.GetGraphicSmall());
+            }
+            ctx.Out.Fields(("OTP URI", enrolled.OtpauthUri), ("Recovery Codes", string.Join(" ", enrolled.RecoveryCodes)));
+            await ctx.Console.Error.WriteLineAsync("Scan the code (or enter the URI) in your authenticator, keep the recovery codes somewhere safe, then run: vaultctl mfa validate");
+        });
+        var validate = new Command("validate", "Validate a code for your token: completes an enrolment, and satisfies step-up rules for their window (code from standard input or a prompt)");
+        validate.SetHandler(async (ctx, ct) =>
+        {
+            var code = ReadCode(ctx.Console) ?? throw new UsageException("no code given (type it at the prompt, or pipe it on standard input)");
+            var result = await ctx.Client.ValidateMfaAsync(code, ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { ValidatedAt = Printer.Time(result.ValidatedAt), result.RecoveryCodesLeft });
+                return;
+            }
+            ctx.Out.Fields(("Validated", Printer.Human(result.ValidatedAt)), ("Recovery Codes Left", result.RecoveryCodesLeft.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        });
+        command.Subcommands.Add(enroll);
+        command.Subcommands.Add(validate);
+        command.Subcommands.Add(Named("status", "Show whether an entity is enrolled", "Entity name", async (ctx, name, ct) =>
+        {
+            var status = await ctx.Client.GetMfaAsync(name, ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { status.Entity, status.Enrolled, status.Pending, status.RecoveryCodesLeft, EnrolledAt = Printer.Time(status.EnrolledAt) });
+                return;
+            }
+            ctx.Out.Fields(
+                ("Entity", status.Entity),
+                ("Enrolled", status.Enrolled ? "yes" : status.Pending ? "pending (no code validated yet)" : "no"),
+                ("Recovery Codes Left", status.RecoveryCodesLeft.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                ("Enrolled At", status.EnrolledAt is null ? "-" : Printer.Human(status.EnrolledAt)));
+        }));
+        command.Subcommands.Add(Named("reset", "Remove an entity's enrolment (a lost authenticator): they log in with their password alone and enrol again", "Entity name", async (ctx, name, ct) =>
+        {
+            await ctx.Client.ResetMfaAsync(name, ct);
+            ctx.Out.Deleted("MFA enrolment of", name);
+        }));
+        return command;
+    }
+
+    /// <summary>A one-time code: a line of redirected standard input, or a prompt; null when empty.</summary>
+    private static string? ReadCode(CliConsole console)
+    {
+        var code = console.IsInputRedirected ? console.In.ReadLine() : PassphraseReader.Prompt(console, "MFA code: ");
+        return string.IsNullOrWhiteSpace(code) ? null : code.Trim();
     }
 
     public static Command Userpass()

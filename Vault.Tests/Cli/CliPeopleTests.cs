@@ -1,3 +1,5 @@
+using System.Text.Json;
+
 namespace Vault.Tests.Cli;
 
 /// <summary>
@@ -101,5 +103,57 @@ public sealed class CliPeopleTests(CliVaultFixture fixture) : IClassFixture<CliV
         (await new VaultCtl(fixture.Vault.Address).RunWithInputAsync("x\n", "login", "--method", "ldap", "--username", name)).OneLineError(1, "--method");
         (await _ctl.RunAsync("identity", "group", "write", name, "--member", "no-such-entity")).OneLineError(2, "group.members[0]");
         (await _ctl.RunAsync("userpass", "read", name)).OneLineError(2, "NotFound");
+    }
+
+    [Fact]
+    public async Task Mfa_EnrolValidateAndLoginWithACode_ThenAnAdminReset()
+    {
+        var name = CliVaultFixture.Unique("frank");
+        (await _ctl.RunWithInputAsync(Password + "\n", "userpass", "write", name)).Ok();
+        var person = Person(out _);
+        (await person.RunWithInputAsync(Password + "\n", "login", "--username", name)).Ok();
+
+        var enrolled = (await person.RunAsync("mfa", "enroll", "--json")).Json();
+        var uri = enrolled.GetProperty("otpauth_uri").GetString()!;
+        Assert.Equal(10, enrolled.GetProperty("recovery_codes").GetArrayLength());
+        var human = (await _ctl.RunAsync("mfa", "status", name)).Ok();
+        Assert.Matches(@"Enrolled\s+pending", human);
+        var secret = Base32Decode(uri.Split("secret=")[1].Split('&')[0]);
+        (await person.RunWithInputAsync(Code(secret, 0) + "\n", "mfa", "validate")).Ok();
+
+        (await person.RunWithInputAsync(Password + "\n", "login", "--username", name, "--no-store")).OneLineError(1, "an MFA code is required");
+        var login = (await person.RunWithInputAsync($"{Password}\n{Code(secret, 1)}\n", "login", "--username", name, "--json")).Json();
+        Assert.NotEqual(JsonValueKind.Null, login.GetProperty("token").ValueKind);
+        var status = (await _ctl.RunAsync("mfa", "status", name, "--json")).Json();
+        Assert.True(status.GetProperty("enrolled").GetBoolean());
+        Assert.Equal(10, status.GetProperty("recovery_codes_left").GetInt32());
+
+        (await _ctl.RunAsync("mfa", "reset", name)).Ok();
+        (await person.RunWithInputAsync(Password + "\n", "login", "--username", name)).Ok();
+        // For a person at a terminal: the URI as a QR code in block characters, and the codes.
+        var shown = (await person.RunAsync("mfa", "enroll")).Ok();
+        Assert.Contains('█', shown);
+        Assert.Matches(@"OTP URI\s+otpauth://totp/Vault%3A", shown);
+        Assert.Matches(@"Recovery Codes\s+(\S{4}-\S{4}-\S{4} ){9}\S{4}-\S{4}-\S{4}", shown);
+    }
+
+    private static string Code(byte[] secret, int stepsFromNow) =>
+        Vault.Server.Identity.Totp.Code(secret, Vault.Server.Identity.Totp.StepAt(DateTimeOffset.UtcNow) + stepsFromNow);
+
+    private static byte[] Base32Decode(string text)
+    {
+        var bytes = new List<byte>();
+        int buffer = 0, bits = 0;
+        foreach (var c in text)
+        {
+            buffer = (buffer << 5) | "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".IndexOf(c, StringComparison.Ordinal);
+            bits += 5;
+            if (bits >= 8)
+            {
+                bytes.Add((byte)(buffer >> (bits - 8)));
+                bits -= 8;
+            }
+        }
+        return [.. bytes];
     }
 }
