@@ -33,7 +33,7 @@ public sealed record AccessCheck(IReadOnlyList<RequiredAccess> All, ResponseFilt
 /// new RPC cannot be exposed by accident. Paths come from <see cref="ResourcePaths"/>.
 /// </summary>
 public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManager approles, TargetManager targets, DynamicRoles roles, CheckoutSets sets, LeaseStore leases,
-    Identities identities, UserpassManager users)
+    Identities identities, UserpassManager users, AccessRequests access)
 {
     /// <returns>The accesses needed, or null when any valid token may call (a token acting on itself, or on a lease it took).</returns>
     /// <exception cref="AccessDeniedException">The RPC is not in the table.</exception>
@@ -73,6 +73,17 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, ListUsersRequest) => new RequiredAccess(ResourcePaths.UserpassUsers, Capability.List),
         (_, DeleteUserRequest r) => new RequiredAccess(ResourcePaths.UserpassUser(r.Name), Capability.Delete),
         (_, UnlockUserRequest r) => new RequiredAccess($"{ResourcePaths.UserpassUser(r.Name)}/lockout", Capability.Update),
+        (_, PutGrantRequest r) => new RequiredAccess(ResourcePaths.Grant(r.Grant?.Name, "grant.name"), access.GrantExists(r.Grant!.Name) ? Capability.Update : Capability.Create),
+        (_, GetGrantRequest r) => new RequiredAccess(ResourcePaths.Grant(r.Name), Capability.Read),
+        (_, ListGrantsRequest) => new RequiredAccess(ResourcePaths.Grants, Capability.List),
+        (_, DeleteGrantRequest r) => new RequiredAccess(ResourcePaths.Grant(r.Name), Capability.Delete),
+        (_, CreateAccessRequestRequest r) => new RequiredAccess($"{ResourcePaths.Grant(r.Grant, "grant")}/request", Capability.Create),
+        (_, GetAccessRequestRequest r) => OwnRequest(r.Id, caller, Capability.Read),
+        (_, ListAccessRequestsRequest) => new RequiredAccess(ResourcePaths.AccessRequests, Capability.List),
+        // The grant says who answers (its approver group, never the requester): the domain checks it.
+        (_, ApproveAccessRequestRequest) => null,
+        (_, DenyAccessRequestRequest) => null,
+        (_, RevokeAccessRequestRequest r) => OwnRequest(r.Id, caller, Capability.Update),
         (_, EnrollMfaRequest) => null,
         (_, ValidateMfaRequest) => null,
         (_, GetMfaRequest r) => new RequiredAccess($"{ResourcePaths.Entity(r.Entity, "entity")}/mfa", Capability.Read),
@@ -194,6 +205,13 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
     /// <summary>The token that took a lease may act on it; anyone else needs the capability on <c>lease/id/&lt;id&gt;</c>.</summary>
     private AccessCheck? OwnLease(string leaseId, CallerContext caller, Capability capability) =>
         leases.HolderOf(leaseId) == caller.Accessor ? null : new RequiredAccess(ResourcePaths.Lease(leaseId), capability);
+
+    /// <summary>The person who made a request may see and revoke it; anyone else needs the capability on <c>access/request/&lt;id&gt;</c>.</summary>
+    private AccessCheck? OwnRequest(string id, CallerContext caller, Capability capability)
+    {
+        var path = ResourcePaths.AccessRequest(id);
+        return caller.Token.EntityId.Length > 0 && access.RequesterOf(id) == caller.Token.EntityId ? null : new RequiredAccess(path, capability);
+    }
 
     private static AccessCheck? OtherToken(string accessor, CallerContext caller, Capability capability) =>
         accessor.Length == 0 || accessor == caller.Accessor ? null : new RequiredAccess(ResourcePaths.TokenAccessor(accessor), capability);

@@ -45,6 +45,15 @@ public static class ResourcePaths
 
     public const string Groups = "identity/group";
 
+    public static string Grant(string? name, string field = "name") => $"access/grant/{PolicyStore.ValidateName(name, field)}";
+
+    public const string Grants = "access/grant";
+
+    /// <summary>An access request's path: its id is checked first (ar_ and 24 hex digits), so nothing else becomes part of a path.</summary>
+    public static string AccessRequest(string? id) => $"access/request/{Identity.AccessRequests.ValidateId(id)}";
+
+    public const string AccessRequests = "access/request";
+
     public static string TokenAccessor(string accessor) => $"auth/token/accessors/{TokenManager.ValidateAccessor(accessor)}";
 
     public static string Target(string? name, string field = "name") => $"rotation/target/{PolicyStore.ValidateName(name, field)}";

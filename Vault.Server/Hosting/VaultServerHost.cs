@@ -114,6 +114,7 @@ public static class VaultServerHost
         app.MapGrpcService<IdentityGrpcService>();
         app.MapGrpcService<UserpassGrpcService>();
         app.MapGrpcService<MfaGrpcService>();
+        app.MapGrpcService<AccessGrpcService>();
         app.MapGrpcService<TargetGrpcService>();
         app.MapGrpcService<LeaseGrpcService>();
         app.MapGrpcService<HealthServiceImpl>();

@@ -38,6 +38,7 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
                 Policies = named,
                 Disabled = spec.Disabled,
                 Groups = existing?.Groups ?? [],
+                ActiveGrants = existing?.ActiveGrants ?? [],
                 CreatedAtUnixMs = existing?.CreatedAtUnixMs ?? clock.GetUtcNow().ToUnixTimeMilliseconds(),
             };
             PutEntity(tx, spec.Name, record);
@@ -173,7 +174,7 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
         {
             throw new UnauthenticatedException($"entity '{entity}' is disabled");
         }
-        if (record.Groups.Count == 0)
+        if (record.Groups.Count == 0 && record.ActiveGrants.Count == 0)
         {
             return record.Policies;
         }
@@ -182,13 +183,23 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
         {
             all.AddRange(TryGetGroup(group)?.Policies ?? []);
         }
+        // A grant counts until its end on the vault's clock, whether or not the reaper has come by.
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var grant in record.ActiveGrants)
+        {
+            if (grant.EndsAtUnixMs > now)
+            {
+                all.AddRange(grant.Policies);
+            }
+        }
         return all;
     }
 
     private GroupRecord? TryGetGroup(string name) =>
         store.GetDerived<GroupRecord, GroupRecord>(Collections.Groups, name, g => Verified(Collections.Groups, name, g, g.Canonical(), g.Seal));
 
-    private void PutEntity(IStoreWriter tx, string name, EntityRecord record)
+    /// <summary>Writes <paramref name="record"/> (changed by another Identity service inside <paramref name="tx"/>) with a fresh seal.</summary>
+    internal void PutEntity(IStoreWriter tx, string name, EntityRecord record)
     {
         record.Seal = RecordSeal.Compute(Hmac, Collections.Entities, name, record.Canonical());
         tx.Put(Collections.Entities, name, record);

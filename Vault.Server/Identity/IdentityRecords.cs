@@ -12,10 +12,14 @@ public sealed class EntityRecord
     /// <summary>The groups whose members list the entity, kept with them in every write (a token's policies are read from here).</summary>
     public List<string> Groups { get; set; } = [];
     public long CreatedAtUnixMs { get; set; }
+    /// <summary>Approved access requests in effect: their policies count until their end.</summary>
+    public List<ActiveGrantRecord> ActiveGrants { get; set; } = [];
     public byte[]? Seal { get; set; }
 
     internal string Canonical() =>
-        $"{EntityId}\n{string.Join(',', Policies)}\n{Disabled}\n{string.Join(',', Groups)}\n{CreatedAtUnixMs}";
+        $"{EntityId}\n{string.Join(',', Policies)}\n{Disabled}\n{string.Join(',', Groups)}\n{CreatedAtUnixMs}"
+        // Only when there are any, so entities sealed before grants existed still verify.
+        + (ActiveGrants.Count > 0 ? "\n" + string.Join(';', ActiveGrants.Select(g => $"{g.RequestId}={string.Join(',', g.Policies)}@{g.EndsAtUnixMs}")) : "");
 }
 
 /// <summary>A group of entities (keyed by name) and the policies its members hold.</summary>

@@ -6,7 +6,7 @@ namespace Vault.Server.Identity;
 
 public static class IdentityRegistration
 {
-    /// <summary>People: entities and groups, userpass login with its password hashing, TOTP MFA, and the records they store.</summary>
+    /// <summary>People: entities and groups, userpass login with its password hashing, TOTP MFA, just-in-time access requests, and the records they store.</summary>
     public static IServiceCollection AddVaultIdentity(this IServiceCollection services)
     {
         services.AddSingleton<Identities>();
@@ -14,6 +14,8 @@ public static class IdentityRegistration
         services.AddSingleton<PasswordHasher>();
         services.AddSingleton<UserpassManager>();
         services.AddSingleton<MfaManager>();
-        return services.AddStoredDocuments(typeof(EntityRecord), typeof(GroupRecord), typeof(UserpassUserRecord), typeof(MfaRecord));
+        services.AddSingleton<AccessRequests>();
+        services.AddSingleton<IReaperPass>(sp => sp.GetRequiredService<AccessRequests>());
+        return services.AddStoredDocuments(typeof(EntityRecord), typeof(GroupRecord), typeof(UserpassUserRecord), typeof(MfaRecord), typeof(GrantRecord), typeof(AccessRequestRecord));
     }
 }

@@ -20,7 +20,7 @@ public sealed class LeaseLifecycle(
     StaticLeases statics,
     TokenManager tokens,
     TimeProvider clock,
-    ILogger<LeaseLifecycle> logger)
+    ILogger<LeaseLifecycle> logger) : IReaperPass
 {
     private readonly ConcurrentDictionary<string, bool> _revoking = new(StringComparer.Ordinal);
 

@@ -9,9 +9,10 @@ namespace Vault.Server.Leases;
 /// Ends leases on time: every <see cref="LeaseOptions.ReaperInterval"/> while unsealed (and at once
 /// after an unseal, which revokes what expired while the server was down) it revokes expired
 /// leases and leases whose token died, and retries revocations that are due. It runs beside the
-/// API, never in front of it, and keeps the vault's clock (<see cref="WakeSignal"/>).
+/// API, never in front of it, and keeps the vault's clock (<see cref="WakeSignal"/>). Other areas'
+/// <see cref="IReaperPass"/>es (access grants that end) run after it, on the same schedule.
 /// </summary>
-public sealed class LeaseReaper(LeaseLifecycle lifecycle, SecurityBarrier barrier, TimeProvider clock, IOptions<LeaseOptions> options, ILogger<LeaseReaper> logger) : BackgroundService
+public sealed class LeaseReaper(LeaseLifecycle lifecycle, IEnumerable<IReaperPass> passes, SecurityBarrier barrier, TimeProvider clock, IOptions<LeaseOptions> options, ILogger<LeaseReaper> logger) : BackgroundService
 {
     private readonly WakeSignal _wake = new(clock);
 
@@ -27,14 +28,17 @@ public sealed class LeaseReaper(LeaseLifecycle lifecycle, SecurityBarrier barrie
                 var passStarted = clock.GetUtcNow();
                 if (!barrier.IsSealed)
                 {
-                    try
+                    foreach (var pass in passes.Prepend(lifecycle))
                     {
-                        await lifecycle.ReapAsync(stoppingToken);
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        // Sealed mid-pass or a store failure: the next pass tries again.
-                        LeaseLog.ReaperFailed(logger, ex);
+                        try
+                        {
+                            await pass.ReapAsync(stoppingToken);
+                        }
+                        catch (Exception ex) when (ex is not OperationCanceledException)
+                        {
+                            // Sealed mid-pass or a store failure: the next pass tries again.
+                            LeaseLog.ReaperFailed(logger, ex);
+                        }
                     }
                 }
                 try

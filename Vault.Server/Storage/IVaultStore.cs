@@ -77,6 +77,8 @@ public static class Collections
     public const string Groups = "groups";
     public const string UserpassUsers = "userpass_users";
     public const string Mfa = "mfa";
+    public const string Grants = "grants";
+    public const string AccessRequests = "access_requests";
 
-    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases, CheckoutSets, Entities, Groups, UserpassUsers, Mfa];
+    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases, CheckoutSets, Entities, Groups, UserpassUsers, Mfa, Grants, AccessRequests];
 }

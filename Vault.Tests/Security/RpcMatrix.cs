@@ -234,6 +234,59 @@ public static class RpcMatrix
             return new(new ChangePasswordRequest { Username = name, CurrentPassword = MatrixPassword, NewPassword = MatrixPassword + " too" }, null);
         }),
 
+        // AccessService: grants under access/grant/<name> (requesting one: access/grant/<name>/request),
+        // requests under access/request/<id>; approvers are the grant's group, not a policy.
+        new("vault.v1.AccessService/PutGrant", "new-grant", async v =>
+        {
+            var name = UniqueName();
+            var (policy, group) = await SeedGrantPartsAsync(v);
+            return new(new PutGrantRequest { Grant = new Grant { Name = name, Policies = { policy }, ApproverGroup = group, ApprovalsRequired = 1 } }, new($"access/grant/{name}", ["create"]));
+        }),
+        new("vault.v1.AccessService/PutGrant", "existing-grant", async v =>
+        {
+            var (name, policy, group) = await SeedGrantAsync(v);
+            return new(new PutGrantRequest { Grant = new Grant { Name = name, Policies = { policy }, ApproverGroup = group, ApprovalsRequired = 1, MfaToApprove = true } },
+                new($"access/grant/{name}", ["update"]), () => GrantStateAsync(v, name));
+        }),
+        new("vault.v1.AccessService/GetGrant", "", async v =>
+        {
+            var (name, _, _) = await SeedGrantAsync(v);
+            return new(new GetGrantRequest { Name = name }, new($"access/grant/{name}", ["read"]));
+        }),
+        new("vault.v1.AccessService/ListGrants", "", _ => Ready(new ListGrantsRequest(), new("access/grant", ["list"]))),
+        new("vault.v1.AccessService/DeleteGrant", "", async v =>
+        {
+            var (name, _, _) = await SeedGrantAsync(v);
+            return new(new DeleteGrantRequest { Name = name }, new($"access/grant/{name}", ["delete"]), () => GrantStateAsync(v, name));
+        }),
+        // The matrix's tokens are programs': an allowed one gets past authorisation to "requests are for people".
+        new("vault.v1.AccessService/CreateRequest", "", async v =>
+        {
+            var (name, _, _) = await SeedGrantAsync(v);
+            return new(new CreateAccessRequestRequest { Grant = name, Reason = "matrix" }, new($"access/grant/{name}/request", ["create"]), Allowed: StatusCode.FailedPrecondition);
+        }),
+        new("vault.v1.AccessService/GetRequest", "other-request", async v =>
+        {
+            var (id, _) = await SeedAccessRequestAsync(v);
+            return new(new GetAccessRequestRequest { Id = id }, new($"access/request/{id}", ["read"]));
+        }),
+        new("vault.v1.AccessService/ListRequests", "", _ => Ready(new ListAccessRequestsRequest(), new("access/request", ["list"]))),
+        new("vault.v1.AccessService/Approve", "", async v =>
+        {
+            var (id, approver) = await SeedAccessRequestAsync(v);
+            return new(new ApproveAccessRequestRequest { Id = id }, null, AsToken: approver);
+        }),
+        new("vault.v1.AccessService/Deny", "", async v =>
+        {
+            var (id, approver) = await SeedAccessRequestAsync(v);
+            return new(new DenyAccessRequestRequest { Id = id }, null, AsToken: approver);
+        }),
+        new("vault.v1.AccessService/Revoke", "other-request", async v =>
+        {
+            var (id, _) = await SeedAccessRequestAsync(v);
+            return new(new RevokeAccessRequestRequest { Id = id }, new($"access/request/{id}", ["update"]), () => AccessRequestStateAsync(v, id));
+        }),
+
         // MfaService: enrol and validate act for the caller's own entity (a token, no policy);
         // an entity's enrolment is read and reset under identity/entity/<name>/mfa.
         new("vault.v1.MfaService/Enroll", "", async v =>
@@ -502,7 +555,8 @@ public static class RpcMatrix
             or "vault.v1.UserpassService/Login" or "vault.v1.UserpassService/ChangePassword";
 
     /// <summary>RPCs that need a token but no policy: they act for the token's own person.</summary>
-    public static bool IsTokenOnly(RpcCase c) => c.Method is "vault.v1.MfaService/Enroll" or "vault.v1.MfaService/Validate";
+    public static bool IsTokenOnly(RpcCase c) =>
+        c.Method is "vault.v1.MfaService/Enroll" or "vault.v1.MfaService/Validate" or "vault.v1.AccessService/Approve" or "vault.v1.AccessService/Deny";
 
     public static Policy PolicyNamed(string name, string path, params string[] capabilities) =>
         new() { Name = name, Rules = { new PolicyRule { Path = path, Capabilities = { capabilities } } } };
@@ -551,6 +605,47 @@ public static class RpcMatrix
         await new UserpassService.UserpassServiceClient(v.Channel).PutUserAsync(new PutUserRequest { User = new User { Name = name }, Password = MatrixPassword }, v.As());
         return name;
     }
+
+    /// <summary>A policy for a grant to confer, and an approver group with one member.</summary>
+    private static async Task<(string Policy, string Group)> SeedGrantPartsAsync(TestVault v)
+    {
+        var policy = await SeedPolicyAsync(v);
+        var group = UniqueName();
+        var (approver, _) = await SeedPersonAsync(v);
+        await new IdentityService.IdentityServiceClient(v.Channel).PutGroupAsync(new PutGroupRequest { Group = new Group { Name = group, Members = { approver } } }, v.As());
+        return (policy, group);
+    }
+
+    private static async Task<(string Name, string Policy, string Group)> SeedGrantAsync(TestVault v)
+    {
+        var name = UniqueName();
+        var (policy, group) = await SeedGrantPartsAsync(v);
+        await new AccessService.AccessServiceClient(v.Channel).PutGrantAsync(new PutGrantRequest { Grant = new Grant { Name = name, Policies = { policy }, ApproverGroup = group, ApprovalsRequired = 1 } }, v.As());
+        return (name, policy, group);
+    }
+
+    /// <summary>A pending request (made by a person allowed to) for a grant whose approver group has one member; returns the id and the approver's token.</summary>
+    private static async Task<(string Id, string ApproverToken)> SeedAccessRequestAsync(TestVault v)
+    {
+        var name = UniqueName();
+        var policy = await SeedPolicyAsync(v);
+        var (approver, approverToken) = await SeedPersonAsync(v);
+        var identity = new IdentityService.IdentityServiceClient(v.Channel);
+        await identity.PutGroupAsync(new PutGroupRequest { Group = new Group { Name = name, Members = { approver } } }, v.As());
+        var access = new AccessService.AccessServiceClient(v.Channel);
+        await access.PutGrantAsync(new PutGrantRequest { Grant = new Grant { Name = name, Policies = { policy }, ApproverGroup = name, ApprovalsRequired = 1 } }, v.As());
+        var (requester, requesterToken) = await SeedPersonAsync(v);
+        await v.Policies.PutAsync(new PutPolicyRequest { Policy = PolicyNamed(name + "-req", $"access/grant/{name}/request", "create") }, v.As());
+        await identity.PutEntityAsync(new PutEntityRequest { Entity = new Entity { Name = requester, Policies = { name + "-req" } } }, v.As());
+        var request = await access.CreateRequestAsync(new CreateAccessRequestRequest { Grant = name, Reason = "matrix" }, v.As(requesterToken));
+        return (request.Id, approverToken);
+    }
+
+    private static Task<string> GrantStateAsync(TestVault v, string name) =>
+        Describe(async () => await new AccessService.AccessServiceClient(v.Channel).GetGrantAsync(new GetGrantRequest { Name = name }, v.As()));
+
+    private static Task<string> AccessRequestStateAsync(TestVault v, string id) =>
+        Describe(async () => await new AccessService.AccessServiceClient(v.Channel).GetRequestAsync(new GetAccessRequestRequest { Id = id }, v.As()));
 
     /// <summary>A person: a userpass user (no policies) and a token from their login.</summary>
     private static async Task<(string Name, string Token)> SeedPersonAsync(TestVault v)
