@@ -35,6 +35,8 @@ internal static class CliApp
         root.Subcommands.Add(IdentityCommands.Userpass());
         root.Subcommands.Add(IdentityCommands.Identity());
         root.Subcommands.Add(IdentityCommands.Mfa());
+        root.Subcommands.Add(AccessCommands.Grants());
+        root.Subcommands.Add(AccessCommands.Requests());
         root.Subcommands.Add(TargetCommands.Build());
         root.Subcommands.Add(DynamicRoleCommands.Build());
         root.Subcommands.Add(SetCommands.Build());

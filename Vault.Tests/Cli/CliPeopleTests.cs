@@ -137,6 +137,45 @@ public sealed class CliPeopleTests(CliVaultFixture fixture) : IClassFixture<CliV
         Assert.Matches(@"Recovery Codes\s+(\S{4}-\S{4}-\S{4} ){9}\S{4}-\S{4}-\S{4}", shown);
     }
 
+    /// <summary>The README's walk-through "One hour of production access, approved by two colleagues", as commands.</summary>
+    [Fact]
+    public async Task OneHourOfProductionAccess_ApprovedByTwoColleagues()
+    {
+        var tag = Guid.NewGuid().ToString("N")[..8];
+        string Named(string name) => $"{name}-{tag}";
+        (await _ctl.RunAsync("kv", "put", $"{Named("prod")}/billing-db", "password=production-secret")).Ok();
+        (await _ctl.RunWithInputAsync($$"""{"rules":[{"path":"kv/{{Named("prod")}}/*","capabilities":["read"]}]}""", "policy", "write", Named("prod-read"), "-")).Ok();
+        (await _ctl.RunWithInputAsync($$"""{"rules":[{"path":"access/grant/{{Named("prod-db")}}/request","capabilities":["create"]}]}""", "policy", "write", Named("engineers"), "-")).Ok();
+        foreach (var person in new[] { "dave", "ann", "ben", "cat" })
+        {
+            (await _ctl.RunWithInputAsync(Password + "\n", "userpass", "write", Named(person))).Ok();
+        }
+        (await _ctl.RunAsync("identity", "entity", "write", Named("dave"), "--policy", Named("engineers"))).Ok();
+        (await _ctl.RunAsync("identity", "group", "write", Named("prod-approvers"), "--member", Named("ann"), "--member", Named("ben"), "--member", Named("cat"))).Ok();
+        var grant = (await _ctl.RunAsync("grant", "write", Named("prod-db"), "--policy", Named("prod-read"), "--max-duration", "1h", "--approvers", Named("prod-approvers"), "--approvals", "2", "--json")).Json();
+        Assert.Equal(2, grant.GetProperty("approvals_required").GetInt32());
+
+        var dave = Person(out _);
+        (await dave.RunWithInputAsync(Password + "\n", "login", "--username", Named("dave"))).Ok();
+        var id = (await dave.RunAsync("request", "create", Named("prod-db"), "--reason", "INC-4242 billing is down", "--duration", "1h", "--json")).Json().GetProperty("id").GetString()!;
+        (await dave.RunAsync("kv", "get", $"{Named("prod")}/billing-db")).OneLineError(2, "PermissionDenied");
+        (await dave.RunAsync("request", "approve", id)).OneLineError(2, "own request");
+
+        foreach (var approver in new[] { "ann", "ben" })
+        {
+            var colleague = Person(out _);
+            (await colleague.RunWithInputAsync(Password + "\n", "login", "--username", Named(approver))).Ok();
+            (await colleague.RunAsync("request", "approve", id, "--comment", "checked the incident")).Ok();
+        }
+
+        Assert.Equal("production-secret", (await dave.RunAsync("kv", "get", $"{Named("prod")}/billing-db", "--field", "password")).Ok().Trim());
+        var shown = (await dave.RunAsync("request", "show", id)).Ok();
+        Assert.Matches($@"State\s+active", shown);
+        Assert.Matches($@"Approvals\s+2 of 2: {Named("ann")}, {Named("ben")}", shown);
+        (await dave.RunAsync("request", "revoke", id, "--comment", "fixed")).Ok();
+        (await dave.RunAsync("kv", "get", $"{Named("prod")}/billing-db")).OneLineError(2, "PermissionDenied");
+    }
+
     private static string Code(byte[] secret, int stepsFromNow) =>
         Vault.Server.Identity.Totp.Code(secret, Vault.Server.Identity.Totp.StepAt(DateTimeOffset.UtcNow) + stepsFromNow);
 
