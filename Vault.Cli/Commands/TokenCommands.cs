@@ -114,7 +114,7 @@ internal static class TokenCommands
             fields.Add(("Token", token));
         }
         fields.Add(("Accessor", info.Accessor));
-        fields.Add(("Policies", string.Join(", ", info.Policies)));
+        fields.Add(("Policies", info.Policies.Count == 0 ? "-" : string.Join(", ", info.Policies)));
         fields.Add(("Display Name", info.DisplayName.Length == 0 ? "-" : info.DisplayName));
         fields.Add(("Created", Printer.Human(info.CreatedAt)));
         fields.Add(("Expires", info.ExpiresAt is null ? "never" : Printer.Human(info.ExpiresAt)));

@@ -39,6 +39,18 @@ public sealed class AuditScope(string requestId, string rpc)
     /// <summary>The token or secret id presented; only its HMAC reaches the log.</summary>
     public string? Credential { get; set; }
 
+    /// <summary>
+    /// Names the resource the current request acted on in its entry, when the access table named
+    /// none (an RPC that needs a token but no policy: approving a request, validating an MFA code).
+    /// </summary>
+    public static void NameIfUnnamed(string path)
+    {
+        if (Current is { Path.Length: 0 } scope)
+        {
+            scope.Path = path;
+        }
+    }
+
     /// <summary>Whether an entry of this request is already durable (written with a commit, or at its end).</summary>
     public bool Recorded => Volatile.Read(ref _recorded) != 0;
 

@@ -35,20 +35,30 @@ public sealed class AccessGrpcService(AccessRequests access) : AccessService.Acc
         return ToProto(id, record);
     }
 
-    public override Task<AccessRequest> GetRequest(GetAccessRequestRequest request, ServerCallContext context) =>
-        Task.FromResult(ToProto(request.Id, access.GetRequest(request.Id)));
+    public override Task<AccessRequest> GetRequest(GetAccessRequestRequest request, ServerCallContext context)
+    {
+        Audit.AuditScope.NameIfUnnamed(ResourcePaths.AccessRequest(request.Id));
+        return Task.FromResult(ToProto(request.Id, access.GetRequest(request.Id)));
+    }
 
     public override Task<ListAccessRequestsResponse> ListRequests(ListAccessRequestsRequest request, ServerCallContext context) =>
         Task.FromResult(new ListAccessRequestsResponse { Requests = { access.ListRequests(request.State).Select(r => ToProto(r.Id, r.Request)) } });
 
-    public override async Task<AccessRequest> Approve(ApproveAccessRequestRequest request, ServerCallContext context) =>
-        ToProto(request.Id, await access.ApproveAsync(Actor.Of(VaultInterceptor.Caller(context).Token), request.Id, request.Comment, context.CancellationToken));
+    public override async Task<AccessRequest> Approve(ApproveAccessRequestRequest request, ServerCallContext context)
+    {
+        Audit.AuditScope.NameIfUnnamed(ResourcePaths.AccessRequest(request.Id));
+        return ToProto(request.Id, await access.ApproveAsync(Actor.Of(VaultInterceptor.Caller(context).Token), request.Id, request.Comment, context.CancellationToken));
+    }
 
-    public override async Task<AccessRequest> Deny(DenyAccessRequestRequest request, ServerCallContext context) =>
-        ToProto(request.Id, await access.DenyAsync(Actor.Of(VaultInterceptor.Caller(context).Token), request.Id, request.Comment, context.CancellationToken));
+    public override async Task<AccessRequest> Deny(DenyAccessRequestRequest request, ServerCallContext context)
+    {
+        Audit.AuditScope.NameIfUnnamed(ResourcePaths.AccessRequest(request.Id));
+        return ToProto(request.Id, await access.DenyAsync(Actor.Of(VaultInterceptor.Caller(context).Token), request.Id, request.Comment, context.CancellationToken));
+    }
 
     public override async Task<AccessRequest> Revoke(RevokeAccessRequestRequest request, ServerCallContext context)
     {
+        Audit.AuditScope.NameIfUnnamed(ResourcePaths.AccessRequest(request.Id));
         var caller = VaultInterceptor.Caller(context).Token;
         var by = caller.Entity.Length > 0 ? caller.Entity : caller.DisplayName.Length > 0 ? caller.DisplayName : caller.Accessor;
         return ToProto(request.Id, await access.RevokeAsync(by, request.Id, request.Comment, context.CancellationToken));

@@ -11,6 +11,7 @@ public sealed class MfaGrpcService(MfaManager mfa, TokenManager tokens) : MfaSer
     public override async Task<EnrollMfaResponse> Enroll(EnrollMfaRequest request, ServerCallContext context)
     {
         var caller = Person(context);
+        Audit.AuditScope.NameIfUnnamed($"{ResourcePaths.Entity(caller.Token.Entity)}/mfa");
         var enrollment = await mfa.EnrollAsync(caller.Token.Entity, caller.Token.EntityId, context.CancellationToken);
         return new EnrollMfaResponse { OtpauthUri = enrollment.OtpauthUri, RecoveryCodes = { enrollment.RecoveryCodes } };
     }
@@ -18,6 +19,7 @@ public sealed class MfaGrpcService(MfaManager mfa, TokenManager tokens) : MfaSer
     public override async Task<ValidateMfaResponse> Validate(ValidateMfaRequest request, ServerCallContext context)
     {
         var caller = Person(context);
+        Audit.AuditScope.NameIfUnnamed($"{ResourcePaths.Entity(caller.Token.Entity)}/mfa");
         if (string.IsNullOrWhiteSpace(request.Code) || request.Code.Length > 64)
         {
             throw new ValidationException("code", "must be 1 to 64 characters: six digits, or a recovery code");

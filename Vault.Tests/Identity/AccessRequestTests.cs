@@ -145,6 +145,11 @@ public sealed class AccessRequestTests(ClockedVault fixture) : IClassFixture<Clo
 
         Assert.Equal(("revoked", team.Requester), (revoked.State, revoked.ClosedBy));
         Assert.False(await CanReadAsync(dave, team.Secret));
+        // Each step's entry names the request and who took it.
+        var steps = (await new AuditService.AuditServiceClient(Vault.Channel).TailAsync(new TailAuditRequest { PathPrefix = $"access/request/{request.Id}", Limit = 10 }, Vault.As())).Entries;
+        Assert.Equal(
+            [("AccessService/Approve", team.Ann), ("AccessService/Approve", team.Cat), ("AccessService/Revoke", team.Requester)],
+            steps.Select(e => (e.Rpc["vault.v1.".Length..], e.Entity)));
     }
 
     [Fact]
