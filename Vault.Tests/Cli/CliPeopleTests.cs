@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Vault.Tests.Infrastructure;
 
 namespace Vault.Tests.Cli;
 
@@ -118,7 +119,7 @@ public sealed class CliPeopleTests(CliVaultFixture fixture) : IClassFixture<CliV
         Assert.Equal(10, enrolled.GetProperty("recovery_codes").GetArrayLength());
         var human = (await _ctl.RunAsync("mfa", "status", name)).Ok();
         Assert.Matches(@"Enrolled\s+pending", human);
-        var secret = Base32Decode(uri.Split("secret=")[1].Split('&')[0]);
+        var secret = Otp.SecretOf(uri);
         (await person.RunWithInputAsync(Code(secret, 0) + "\n", "mfa", "validate")).Ok();
 
         (await person.RunWithInputAsync(Password + "\n", "login", "--username", name, "--no-store")).OneLineError(1, "an MFA code is required");
@@ -176,23 +177,6 @@ public sealed class CliPeopleTests(CliVaultFixture fixture) : IClassFixture<CliV
         (await dave.RunAsync("kv", "get", $"{Named("prod")}/billing-db")).OneLineError(2, "PermissionDenied");
     }
 
-    private static string Code(byte[] secret, int stepsFromNow) =>
-        Vault.Server.Identity.Totp.Code(secret, Vault.Server.Identity.Totp.StepAt(DateTimeOffset.UtcNow) + stepsFromNow);
+    private static string Code(byte[] secret, int stepsFromNow) => Otp.Code(secret, DateTimeOffset.UtcNow, stepsFromNow);
 
-    private static byte[] Base32Decode(string text)
-    {
-        var bytes = new List<byte>();
-        int buffer = 0, bits = 0;
-        foreach (var c in text)
-        {
-            buffer = (buffer << 5) | "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".IndexOf(c, StringComparison.Ordinal);
-            bits += 5;
-            if (bits >= 8)
-            {
-                bytes.Add((byte)(buffer >> (bits - 8)));
-                bits -= 8;
-            }
-        }
-        return [.. bytes];
-    }
 }

@@ -37,12 +37,13 @@ public sealed class CliPolicyTests(CliVaultFixture fixture) : IClassFixture<CliV
     {
         var name = CliVaultFixture.Unique("stdin");
 
-        (await _ctl.RunWithInputAsync("""{"rules":[{"path":"kv/stdin/*","capabilities":["read"]}]}""", "policy", "write", name, "-")).Ok();
+        (await _ctl.RunWithInputAsync("""{"rules":[{"path":"kv/stdin/*","capabilities":["read"]},{"path":"kv/prod/*","capabilities":["read"],"mfa_within_seconds":300}]}""", "policy", "write", name, "-")).Ok();
         var table = (await _ctl.RunAsync("policy", "read", name)).Ok();
 
         var lines = table.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.StartsWith("PATH", lines[0], StringComparison.Ordinal);
-        Assert.Matches("^kv/stdin/\\* +read$", lines[2]);
+        Assert.Matches("^PATH +CAPABILITIES +MFA$", lines[0]);
+        Assert.Matches("^kv/stdin/\\* +read +-$", lines[2]);
+        Assert.Matches("^kv/prod/\\* +read +within 5m$", lines[3]);
     }
 
     [Fact]

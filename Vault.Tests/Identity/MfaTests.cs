@@ -39,25 +39,11 @@ public sealed class MfaTests(ClockedVault fixture) : IClassFixture<ClockedVault>
     {
         Assert.StartsWith("otpauth://totp/Vault%3A", uri, StringComparison.Ordinal);
         Assert.Contains("&issuer=Vault&algorithm=SHA1&digits=6&period=30", uri, StringComparison.Ordinal);
-        var base32 = uri.Split("secret=")[1].Split('&')[0];
-        const string Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        var bytes = new List<byte>();
-        int buffer = 0, bits = 0;
-        foreach (var c in base32)
-        {
-            buffer = (buffer << 5) | Alphabet.IndexOf(c, StringComparison.Ordinal);
-            bits += 5;
-            if (bits >= 8)
-            {
-                bytes.Add((byte)(buffer >> (bits - 8)));
-                bits -= 8;
-            }
-        }
-        return [.. bytes];
+        return Otp.SecretOf(uri);
     }
 
     /// <summary>The code of the step <paramref name="stepsFromNow"/> steps from the vault's now.</summary>
-    private string CodeAt(byte[] secret, int stepsFromNow) => Totp.Code(secret, Totp.StepAt(fixture.Clock.GetUtcNow()) + stepsFromNow);
+    private string CodeAt(byte[] secret, int stepsFromNow) => Otp.Code(secret, fixture.Clock.GetUtcNow(), stepsFromNow);
 
     private Task<UserpassLoginResponse> LoginAsync(string name, string? code = null, string password = Password) =>
         Users.LoginAsync(new UserpassLoginRequest { Username = name, Password = password, MfaCode = code ?? "" }).ResponseAsync;

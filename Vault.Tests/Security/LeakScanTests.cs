@@ -120,6 +120,21 @@ public sealed class LeakScanTests
         _secrets.Add(login.Token);
         await vault.Tokens.LookupAsync(new LookupTokenRequest(), vault.As(login.Token));
         await CaptureAsync(async () => await vault.Kv.GetAsync(new GetSecretRequest { Path = $"{root}/db" }, vault.As(login.Token)));
+        // MFA: enrolled, validated, a recovery code used, wrong codes tried; the secret (as the
+        // URI carries it, and raw) and the recovery codes must appear nowhere but in the reply.
+        var mfa = new MfaService.MfaServiceClient(vault.Channel);
+        var enrolled = await mfa.EnrollAsync(new EnrollMfaRequest(), vault.As(login.Token));
+        var base32 = enrolled.OtpauthUri.Split("secret=")[1].Split('&')[0];
+        var secret = Otp.SecretOf(enrolled.OtpauthUri);
+        _secrets.AddRange([base32, Convert.ToBase64String(secret), Convert.ToHexString(secret), Convert.ToHexStringLower(secret), .. enrolled.RecoveryCodes]);
+        await mfa.ValidateAsync(new ValidateMfaRequest { Code = Otp.Code(secret, DateTimeOffset.UtcNow) }, vault.As(login.Token));
+        await CaptureAsync(async () => await mfa.ValidateAsync(new ValidateMfaRequest { Code = enrolled.RecoveryCodes[0] + "x" }, vault.As(login.Token)));
+        await mfa.ValidateAsync(new ValidateMfaRequest { Code = enrolled.RecoveryCodes[1] }, vault.As(login.Token));
+        await CaptureAsync(async () => await mfa.ValidateAsync(new ValidateMfaRequest { Code = enrolled.RecoveryCodes[1] }, vault.As(login.Token)));
+        await CaptureAsync(async () => await users.LoginAsync(new UserpassLoginRequest { Username = person, Password = passwords[0] }));
+        await users.LoginAsync(new UserpassLoginRequest { Username = person, Password = passwords[0], MfaCode = enrolled.RecoveryCodes[2] });
+        await mfa.ResetMfaAsync(new ResetMfaRequest { Entity = person }, vault.As());
+
         await users.ChangePasswordAsync(new ChangePasswordRequest { Username = person, CurrentPassword = passwords[0], NewPassword = passwords[1] });
         for (var i = 0; i < 5; i++)
         {

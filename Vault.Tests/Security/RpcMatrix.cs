@@ -298,7 +298,7 @@ public static class RpcMatrix
         {
             var (_, token) = await SeedPersonAsync(v);
             var uri = (await new MfaService.MfaServiceClient(v.Channel).EnrollAsync(new EnrollMfaRequest(), v.As(token))).OtpauthUri;
-            return new(new ValidateMfaRequest { Code = CurrentCode(uri) }, null, AsToken: token);
+            return new(new ValidateMfaRequest { Code = Otp.Code(uri) }, null, AsToken: token);
         }),
         new("vault.v1.MfaService/GetMfa", "", async v =>
         {
@@ -653,25 +653,6 @@ public static class RpcMatrix
         var name = await SeedUserAsync(v);
         var login = await new UserpassService.UserpassServiceClient(v.Channel).LoginAsync(new UserpassLoginRequest { Username = name, Password = MatrixPassword });
         return (name, login.Token);
-    }
-
-    /// <summary>The current code of the enrolment whose otpauth URI is <paramref name="uri"/>.</summary>
-    private static string CurrentCode(string uri)
-    {
-        var base32 = uri.Split("secret=")[1].Split('&')[0];
-        var bytes = new List<byte>();
-        int buffer = 0, bits = 0;
-        foreach (var c in base32)
-        {
-            buffer = (buffer << 5) | "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".IndexOf(c, StringComparison.Ordinal);
-            bits += 5;
-            if (bits >= 8)
-            {
-                bytes.Add((byte)(buffer >> (bits - 8)));
-                bits -= 8;
-            }
-        }
-        return Vault.Server.Identity.Totp.Code([.. bytes], Vault.Server.Identity.Totp.StepAt(DateTimeOffset.UtcNow));
     }
 
     private static Task<string> MfaStateAsync(TestVault v, string name) =>
