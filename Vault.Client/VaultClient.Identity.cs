@@ -61,12 +61,28 @@ public sealed partial class VaultClient
     public async Task<UserpassLoginResponse> UserpassLoginAsync(string username, string password, string? mfaCode = null, CancellationToken cancellationToken = default) =>
         await Userpass.LoginAsync(new UserpassLoginRequest { Username = username, Password = password, MfaCode = mfaCode ?? "" }, Call(cancellationToken)).ConfigureAwait(false);
 
-    /// <summary>Enrols the calling person in TOTP MFA; in effect once a first code is validated (<see cref="ValidateMfaAsync"/>).</summary>
+    /// <summary>Enrols the calling person (or, for an admin, <paramref name="entity"/>) in TOTP MFA; in effect once a first code is validated.</summary>
+    /// <param name="entity">Null: yourself. An entity's name: an admin enrolling someone, who then gets the QR code from them.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The otpauth:// URI for the authenticator and ten recovery codes, shown only here.</returns>
-    /// <exception cref="Grpc.Core.RpcException">FailedPrecondition for a program's token, or a person already enrolled.</exception>
-    public async Task<EnrollMfaResponse> EnrollMfaAsync(CancellationToken cancellationToken = default) =>
-        await Mfa.EnrollAsync(new EnrollMfaRequest(), Call(cancellationToken)).ConfigureAwait(false);
+    /// <exception cref="Grpc.Core.RpcException">FailedPrecondition for a program's token enrolling itself, or an entity already enrolled.</exception>
+    public async Task<EnrollMfaResponse> EnrollMfaAsync(string? entity = null, CancellationToken cancellationToken = default) =>
+        await Mfa.EnrollAsync(new EnrollMfaRequest { Entity = entity ?? "" }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Sets how userpass logs people in.</summary>
+    /// <param name="requireMfa">Every login needs a second factor (a person not enrolled is refused until an admin enrols them).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The configuration as stored.</returns>
+    /// <exception cref="Grpc.Core.RpcException">PermissionDenied without update on auth/userpass/config.</exception>
+    public async Task<UserpassConfig> SetUserpassConfigAsync(bool requireMfa, CancellationToken cancellationToken = default) =>
+        await Userpass.SetConfigAsync(new SetUserpassConfigRequest { Config = new UserpassConfig { RequireMfa = requireMfa } }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Reads how userpass logs people in.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The configuration.</returns>
+    /// <exception cref="Grpc.Core.RpcException">PermissionDenied without read on auth/userpass/config.</exception>
+    public async Task<UserpassConfig> GetUserpassConfigAsync(CancellationToken cancellationToken = default) =>
+        await Userpass.GetConfigAsync(new GetUserpassConfigRequest(), Call(cancellationToken)).ConfigureAwait(false);
 
     /// <summary>Validates a code for the calling token: completes an enrolment, and satisfies step-up rules for their window.</summary>
     /// <param name="code">Six digits from the authenticator, or a recovery code.</param>

@@ -53,10 +53,11 @@ internal static class IdentityCommands
     public static Command Mfa()
     {
         var command = new Command("mfa", "A second factor for people: TOTP enrolment, code validation (step-up), status and reset");
-        var enroll = new Command("enroll", "Enrol yourself: prints the otpauth URI as a QR code for your authenticator, and ten recovery codes (shown once); then run 'mfa validate' with a first code");
+        var forEntity = new Option<string>("--entity") { Description = "Enrol this entity instead of yourself (an admin, for a person whose login requires MFA: give them the QR code)" };
+        var enroll = new Command("enroll", "Enrol yourself: prints the otpauth URI as a QR code for your authenticator, and ten recovery codes (shown once); then run 'mfa validate' with a first code") { forEntity };
         enroll.SetHandler(async (ctx, ct) =>
         {
-            var enrolled = await ctx.Client.EnrollMfaAsync(ct);
+            var enrolled = await ctx.Client.EnrollMfaAsync(ctx.Value(forEntity), ct);
             if (ctx.Out.IsJson)
             {
                 ctx.Out.Json(new { enrolled.OtpauthUri, RecoveryCodes = enrolled.RecoveryCodes.ToList() });
@@ -122,6 +123,21 @@ internal static class IdentityCommands
         command.Subcommands.Add(UserDelete());
         command.Subcommands.Add(Unlock());
         command.Subcommands.Add(ChangePassword());
+        var requireMfa = new Option<bool?>("--require-mfa") { Description = "Every login needs a second factor (true|false)" };
+        var config = new Command("config", "Show how userpass logs people in, or change it with --require-mfa") { requireMfa };
+        config.SetHandler(async (ctx, ct) =>
+        {
+            var current = ctx.Value(requireMfa) is { } require
+                ? await ctx.Client.SetUserpassConfigAsync(require, ct)
+                : await ctx.Client.GetUserpassConfigAsync(ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { current.RequireMfa });
+                return;
+            }
+            ctx.Out.Fields(("Require MFA", current.RequireMfa ? "yes: every login needs a code" : "no: only people enrolled"));
+        });
+        command.Subcommands.Add(config);
         return command;
     }
 

@@ -10,9 +10,18 @@ public sealed class MfaGrpcService(MfaManager mfa, TokenManager tokens) : MfaSer
 {
     public override async Task<EnrollMfaResponse> Enroll(EnrollMfaRequest request, ServerCallContext context)
     {
-        var caller = Person(context);
-        Audit.AuditScope.NameIfUnnamed($"{ResourcePaths.Entity(caller.Token.Entity)}/mfa");
-        var enrollment = await mfa.EnrollAsync(caller.Token.Entity, caller.Token.EntityId, context.CancellationToken);
+        MfaEnrollment enrollment;
+        if (request.Entity.Length > 0)
+        {
+            // An admin enrols someone (the access table checked update on identity/entity/<name>/mfa).
+            enrollment = await mfa.EnrollAsync(request.Entity, mfa.EntityIdOf(request.Entity), context.CancellationToken);
+        }
+        else
+        {
+            var caller = Person(context);
+            Audit.AuditScope.NameIfUnnamed($"{ResourcePaths.Entity(caller.Token.Entity)}/mfa");
+            enrollment = await mfa.EnrollAsync(caller.Token.Entity, caller.Token.EntityId, context.CancellationToken);
+        }
         return new EnrollMfaResponse { OtpauthUri = enrollment.OtpauthUri, RecoveryCodes = { enrollment.RecoveryCodes } };
     }
 

@@ -43,6 +43,16 @@ public sealed class UserpassGrpcService(UserpassManager users) : UserpassService
         return new ChangePasswordResponse();
     }
 
+    public override async Task<UserpassConfig> SetConfig(SetUserpassConfigRequest request, ServerCallContext context)
+    {
+        var config = request.Config ?? throw new ValidationException("config", "is required");
+        var record = await users.SetConfigAsync(config.RequireMfa, context.CancellationToken);
+        return new UserpassConfig { RequireMfa = record.RequireMfa };
+    }
+
+    public override Task<UserpassConfig> GetConfig(GetUserpassConfigRequest request, ServerCallContext context) =>
+        Task.FromResult(new UserpassConfig { RequireMfa = users.GetConfig().RequireMfa });
+
     private static User ToProto(string name, UserpassUserRecord record)
     {
         var user = new User

@@ -84,3 +84,14 @@ public sealed class MfaRecord
 
     internal SealedValue ToSealed() => new(KekVersion, WrappedDataKey, Ciphertext);
 }
+
+/// <summary>How userpass logs people in (one record, in the system collection), sealed: editing the data file must not turn MFA off.</summary>
+public sealed class UserpassConfigRecord
+{
+    public const string Id = "auth-userpass-config";
+
+    public bool RequireMfa { get; set; }
+    public byte[]? Seal { get; set; }
+
+    internal string Canonical() => $"{RequireMfa}";
+}

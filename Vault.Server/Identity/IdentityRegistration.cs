@@ -16,6 +16,6 @@ public static class IdentityRegistration
         services.AddSingleton<MfaManager>();
         services.AddSingleton<AccessRequests>();
         services.AddSingleton<IReaperPass>(sp => sp.GetRequiredService<AccessRequests>());
-        return services.AddStoredDocuments(typeof(EntityRecord), typeof(GroupRecord), typeof(UserpassUserRecord), typeof(MfaRecord), typeof(GrantRecord), typeof(AccessRequestRecord));
+        return services.AddStoredDocuments(typeof(EntityRecord), typeof(GroupRecord), typeof(UserpassUserRecord), typeof(MfaRecord), typeof(UserpassConfigRecord), typeof(GrantRecord), typeof(AccessRequestRecord));
     }
 }

@@ -66,9 +66,32 @@ public sealed class MfaManager(IVaultStore store, SecurityBarrier barrier, Ident
         }
     }
 
-    /// <summary>Whether <paramref name="entity"/>'s login needs a code: an enrolment of this entity is in effect.</summary>
-    internal bool Required(IStoreReader reader, string entity, string entityId) =>
-        Load(reader, entity) is { Confirmed: true } record && record.EntityId == entityId;
+    /// <summary>
+    /// Whether <paramref name="entity"/>'s login needs a code: an enrolment of this entity is in
+    /// effect, or the login method requires MFA of everyone and there is one waiting for its
+    /// first code (the code confirms it).
+    /// </summary>
+    /// <exception cref="MfaRequiredException">The method requires MFA and the entity has no enrolment at all.</exception>
+    internal bool Required(IStoreReader reader, string entity, string entityId, bool methodRequiresMfa)
+    {
+        var record = Load(reader, entity);
+        var mine = record is not null && record.EntityId == entityId;
+        if (mine && record!.Confirmed)
+        {
+            return true;
+        }
+        if (!methodRequiresMfa)
+        {
+            return false;
+        }
+        return mine
+            ? true
+            : throw new MfaRequiredException($"this login method requires MFA and entity '{entity}' is not enrolled: an admin enrols you (vaultctl mfa enroll --entity {entity}) and gives you the QR code");
+    }
+
+    /// <summary>The id of the entity named <paramref name="entity"/>, for an admin enrolling it.</summary>
+    /// <exception cref="NotFoundException">No such entity.</exception>
+    public string EntityIdOf(string entity) => identities.GetEntity(entity).EntityId;
 
     /// <summary>
     /// Checks <paramref name="code"/> (TOTP or recovery) for <paramref name="entity"/> inside

@@ -149,7 +149,7 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
                         throw new UnauthenticatedException($"login refused: entity '{current.Entity}' is disabled");
                     }
                     long? mfaAt = null;
-                    if (mfa.Required(tx, current.Entity, entity.EntityId))
+                    if (mfa.Required(tx, current.Entity, entity.EntityId, LoadConfig(tx).RequireMfa))
                     {
                         if (string.IsNullOrWhiteSpace(mfaCode))
                         {
@@ -244,6 +244,28 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
             }
             return true;
         }, cancellationToken);
+    }
+
+    public UserpassConfigRecord GetConfig() => LoadConfig(store);
+
+    public Task<UserpassConfigRecord> SetConfigAsync(bool requireMfa, CancellationToken cancellationToken) =>
+        store.WriteAsync(tx =>
+        {
+            var record = new UserpassConfigRecord { RequireMfa = requireMfa };
+            record.Seal = RecordSeal.Compute(Hmac, Collections.System, UserpassConfigRecord.Id, record.Canonical());
+            tx.Put(Collections.System, UserpassConfigRecord.Id, record);
+            return record;
+        }, cancellationToken);
+
+    private UserpassConfigRecord LoadConfig(IStoreReader reader)
+    {
+        var record = reader.Get<UserpassConfigRecord>(Collections.System, UserpassConfigRecord.Id);
+        if (record is null)
+        {
+            return new UserpassConfigRecord();
+        }
+        RecordSeal.Verify(Hmac, Collections.System, UserpassConfigRecord.Id, record.Canonical(), record.Seal);
+        return record;
     }
 
     /// <summary>The lock one user's attempts take in turn (64 shared by all users).</summary>

@@ -130,6 +130,33 @@ public sealed class MfaTests(ClockedVault fixture) : IClassFixture<ClockedVault>
     }
 
     [Fact]
+    public async Task AMethodThatRequiresMfa_RefusesSomeoneNotEnrolled_UntilAnAdminEnrolsThem_AndTheirFirstCodeConfirmsIt()
+    {
+        var name = $"mfa-{Guid.NewGuid():N}"[..24];
+        await Users.PutUserAsync(new PutUserRequest { User = new User { Name = name }, Password = Password }, Vault.As());
+        await Users.SetConfigAsync(new SetUserpassConfigRequest { Config = new UserpassConfig { RequireMfa = true } }, Vault.As());
+        try
+        {
+            var refused = await Rpc.FailsWith(StatusCode.FailedPrecondition, () => LoginAsync(name));
+            Assert.Contains("not enrolled", refused.Status.Detail, StringComparison.Ordinal);
+            await Rpc.FailsWith(StatusCode.Unauthenticated, () => LoginAsync(name, password: "not the password"));
+
+            var enrolled = await Mfa.EnrollAsync(new EnrollMfaRequest { Entity = name }, Vault.As());
+            Assert.True((await Mfa.GetMfaAsync(new GetMfaRequest { Entity = name }, Vault.As())).Pending);
+            await Rpc.FailsWith(StatusCode.FailedPrecondition, () => LoginAsync(name));
+
+            var login = await LoginAsync(name, CodeAt(SecretOf(enrolled.OtpauthUri), 0));
+
+            Assert.NotNull(login.Info.MfaValidatedAt);
+            Assert.True((await Mfa.GetMfaAsync(new GetMfaRequest { Entity = name }, Vault.As())).Enrolled);
+        }
+        finally
+        {
+            await Users.SetConfigAsync(new SetUserpassConfigRequest { Config = new UserpassConfig { RequireMfa = false } }, Vault.As());
+        }
+    }
+
+    [Fact]
     public async Task AProgramsToken_CannotEnrol()
     {
         var program = await Vault.Tokens.CreateAsync(new CreateTokenRequest(), Vault.As());

@@ -216,6 +216,9 @@ public static class RpcMatrix
             var name = await SeedUserAsync(v);
             return new(new DeleteUserRequest { Name = name }, new($"auth/userpass/user/{name}", ["delete"]), () => UserStateAsync(v, name));
         }),
+        // The shared vault must keep logins without MFA: the allowed call sets what is there already.
+        new("vault.v1.UserpassService/SetConfig", "", v => Ready(new SetUserpassConfigRequest { Config = new UserpassConfig { RequireMfa = false } }, new("auth/userpass/config", ["update"]))),
+        new("vault.v1.UserpassService/GetConfig", "", _ => Ready(new GetUserpassConfigRequest(), new("auth/userpass/config", ["read"]))),
         new("vault.v1.UserpassService/UnlockUser", "", async v =>
         {
             var name = await SeedUserAsync(v);
@@ -293,6 +296,11 @@ public static class RpcMatrix
         {
             var (_, token) = await SeedPersonAsync(v);
             return new(new EnrollMfaRequest(), null, AsToken: token);
+        }),
+        new("vault.v1.MfaService/Enroll", "for-entity", async v =>
+        {
+            var (name, _) = await SeedPersonAsync(v);
+            return new(new EnrollMfaRequest { Entity = name }, new($"identity/entity/{name}/mfa", ["update"]), () => MfaStateAsync(v, name));
         }),
         new("vault.v1.MfaService/Validate", "", async v =>
         {
@@ -556,7 +564,7 @@ public static class RpcMatrix
 
     /// <summary>RPCs that need a token but no policy: they act for the token's own person.</summary>
     public static bool IsTokenOnly(RpcCase c) =>
-        c.Method is "vault.v1.MfaService/Enroll" or "vault.v1.MfaService/Validate" or "vault.v1.AccessService/Approve" or "vault.v1.AccessService/Deny";
+        c.Name is "vault.v1.MfaService/Enroll" or "vault.v1.MfaService/Validate" or "vault.v1.AccessService/Approve" or "vault.v1.AccessService/Deny";
 
     public static Policy PolicyNamed(string name, string path, params string[] capabilities) =>
         new() { Name = name, Rules = { new PolicyRule { Path = path, Capabilities = { capabilities } } } };
