@@ -23,4 +23,22 @@ public sealed partial class VaultClient
             yield return call.ResponseStream.Current;
         }
     }
+
+    /// <summary>
+    /// Streams access requests for tools and bots: those in <paramref name="state"/> (null: all) as
+    /// they are, then one event with <see cref="AccessRequestEvent.SnapshotComplete"/> set, then a
+    /// request again each time it changes, until <paramref name="cancellationToken"/> ends it.
+    /// </summary>
+    /// <param name="state">Only requests in this state ("pending", …), or null for all.</param>
+    /// <param name="cancellationToken">Ends the stream.</param>
+    /// <returns>The events, as they happen.</returns>
+    /// <exception cref="Grpc.Core.RpcException">PermissionDenied without <c>list</c> on <c>access/request</c>; Cancelled when <paramref name="cancellationToken"/> ends it.</exception>
+    public async IAsyncEnumerable<AccessRequestEvent> WatchAccessRequestsAsync(string? state = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var call = AccessRequests.WatchRequests(new WatchAccessRequestsRequest { State = state ?? "" }, Stream(cancellationToken));
+        while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+        {
+            yield return call.ResponseStream.Current;
+        }
+    }
 }

@@ -64,6 +64,57 @@ public sealed class AccessGrpcService(AccessRequests access) : AccessService.Acc
         return ToProto(request.Id, await access.RevokeAsync(by, request.Id, request.Comment, context.CancellationToken));
     }
 
+    public override async Task WatchRequests(WatchAccessRequestsRequest request, IServerStreamWriter<AccessRequestEvent> responseStream, ServerCallContext context)
+    {
+        var signal = System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1)
+        {
+            FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite,
+        });
+        void OnChanged() => signal.Writer.TryWrite(true);
+        access.Changed += OnChanged;
+        try
+        {
+            // What each request was when last sent: a request is sent again only when it changed.
+            var sent = new Dictionary<string, string>(StringComparer.Ordinal);
+            var snapshotSent = false;
+            while (!context.CancellationToken.IsCancellationRequested)
+            {
+                foreach (var (id, record) in access.ListRequests(request.State))
+                {
+                    var seen = $"{record.State}/{record.Approvals.Count}";
+                    if (!sent.TryGetValue(id, out var last) || last != seen)
+                    {
+                        sent[id] = seen;
+                        await responseStream.WriteAsync(new AccessRequestEvent { Request = ToProto(id, record) }, context.CancellationToken);
+                    }
+                }
+                if (!snapshotSent)
+                {
+                    snapshotSent = true;
+                    await responseStream.WriteAsync(new AccessRequestEvent { SnapshotComplete = true }, context.CancellationToken);
+                }
+                // A missed signal costs at most a minute: the requests are read again anyway.
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+                timeout.CancelAfter(TimeSpan.FromMinutes(1));
+                try
+                {
+                    await signal.Reader.ReadAsync(timeout.Token);
+                }
+                catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+                {
+                }
+            }
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            // The watcher went away.
+        }
+        finally
+        {
+            access.Changed -= OnChanged;
+        }
+    }
+
     private static Grant ToProto(string name, GrantRecord record) => new()
     {
         Name = name,

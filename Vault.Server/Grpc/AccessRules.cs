@@ -82,6 +82,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, CreateAccessRequestRequest r) => new RequiredAccess($"{ResourcePaths.Grant(r.Grant, "grant")}/request", Capability.Create),
         (_, GetAccessRequestRequest r) => OwnRequest(r.Id, caller, Capability.Read),
         (_, ListAccessRequestsRequest) => new RequiredAccess(ResourcePaths.AccessRequests, Capability.List),
+        (_, WatchAccessRequestsRequest) => new RequiredAccess(ResourcePaths.AccessRequests, Capability.List),
         // The grant says who answers (its approver group, never the requester): the domain checks it.
         (_, ApproveAccessRequestRequest) => null,
         (_, DenyAccessRequestRequest) => null,

@@ -34,6 +34,9 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
     public static readonly TimeSpan FreshMfa = TimeSpan.FromMinutes(5);
     public const string BreakGlassEvent = "break-glass";
 
+    /// <summary>Raised after a request was created or changed (committed): watchers read the requests again.</summary>
+    public event Action? Changed;
+
     public bool GrantExists(string name) => store.Get<GrantRecord>(Collections.Grants, name) is not null;
 
     /// <summary>The entity id of a request's requester, or null when there is no such request (for the access table: a requester acts on their own).</summary>
@@ -167,6 +170,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
             PutRequest(tx, id, request);
             return request;
         }, cancellationToken);
+        Changed?.Invoke();
         return (id, request);
     }
 
@@ -197,10 +201,10 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
         AnswerAsync(actor, id, comment, approve: false, cancellationToken);
 
     /// <summary>Ends an active grant at once, or withdraws a pending request.</summary>
-    public Task<AccessRequestRecord> RevokeAsync(string by, string id, string comment, CancellationToken cancellationToken)
+    public async Task<AccessRequestRecord> RevokeAsync(string by, string id, string comment, CancellationToken cancellationToken)
     {
         ValidateComment(comment);
-        return store.WriteAsync(tx =>
+        var revoked = await store.WriteAsync(tx =>
         {
             var request = Load<AccessRequestRecord>(tx, Collections.AccessRequests, ValidateId(id), r => r.Canonical(), r => r.Seal)
                 ?? throw new NotFoundException($"no access request '{id}'");
@@ -211,6 +215,8 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
             Close(tx, id, request, AccessRequestStates.Revoked, by, comment);
             return request;
         }, cancellationToken);
+        Changed?.Invoke();
+        return revoked;
     }
 
     /// <inheritdoc/>
@@ -239,13 +245,14 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
                 }
                 return true;
             }, cancellationToken);
+            Changed?.Invoke();
         }
     }
 
-    private Task<AccessRequestRecord> AnswerAsync(Actor actor, string id, string comment, bool approve, CancellationToken cancellationToken)
+    private async Task<AccessRequestRecord> AnswerAsync(Actor actor, string id, string comment, bool approve, CancellationToken cancellationToken)
     {
         ValidateComment(comment);
-        return store.WriteAsync(tx =>
+        var answered = await store.WriteAsync(tx =>
         {
             var request = Load<AccessRequestRecord>(tx, Collections.AccessRequests, ValidateId(id), r => r.Canonical(), r => r.Seal)
                 ?? throw new NotFoundException($"no access request '{id}'");
@@ -286,6 +293,8 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
             PutRequest(tx, id, request);
             return request;
         }, cancellationToken);
+        Changed?.Invoke();
+        return answered;
     }
 
     /// <summary>Puts the grant in effect for the requester's entity, from <paramref name="now"/> for its duration.</summary>

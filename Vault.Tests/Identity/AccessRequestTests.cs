@@ -132,6 +132,27 @@ public sealed class AccessRequestTests(ClockedVault fixture) : IClassFixture<Clo
     }
 
     [Fact]
+    public async Task AWatcher_SeesTheSnapshot_ThenEachNewRequestAndEachApproval()
+    {
+        var team = await TeamAsync();
+        var dave = await LoginAsync(team.Requester);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var watch = Access.WatchRequests(new WatchAccessRequestsRequest { State = "pending" }, Vault.As().WithCancellationToken(deadline.Token));
+        var events = watch.ResponseStream;
+        while (await events.MoveNext() && !events.Current.SnapshotComplete)
+        {
+        }
+
+        var request = await RequestAsync(team, dave);
+        Assert.True(await events.MoveNext());
+        Assert.Equal((request.Id, "pending", 0), (events.Current.Request.Id, events.Current.Request.State, events.Current.Request.Approvals.Count));
+        await ApproveAsync(request.Id, await LoginAsync(team.Ann));
+        Assert.True(await events.MoveNext());
+
+        Assert.Equal((request.Id, "pending", team.Ann), (events.Current.Request.Id, events.Current.Request.State, events.Current.Request.Approvals.Single().Entity));
+    }
+
+    [Fact]
     public async Task AnEarlyRevoke_EndsTheGrantAtOnce()
     {
         var team = await TeamAsync();

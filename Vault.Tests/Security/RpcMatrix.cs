@@ -274,6 +274,7 @@ public static class RpcMatrix
             return new(new GetAccessRequestRequest { Id = id }, new($"access/request/{id}", ["read"]));
         }),
         new("vault.v1.AccessService/ListRequests", "", _ => Ready(new ListAccessRequestsRequest(), new("access/request", ["list"]))),
+        new("vault.v1.AccessService/WatchRequests", "", _ => Ready(new WatchAccessRequestsRequest { State = "pending" }, new("access/request", ["list"]))),
         new("vault.v1.AccessService/Approve", "", async v =>
         {
             var (id, approver) = await SeedAccessRequestAsync(v);
