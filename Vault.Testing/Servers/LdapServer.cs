@@ -33,9 +33,31 @@ public sealed class LdapServer : ServerFixture
 
     public string AdminPassword { get; } = ServerHost.NewPassword();
 
+    /// <summary>Where <see cref="CreateGroupAsync"/> puts groups: <c>ou=groups,</c><see cref="BaseDn"/>.</summary>
+    public string GroupsDn => $"ou=groups,{BaseDn}";
+
+    /// <summary>The certificate slapd offers on StartTLS, or null for a server without TLS.</summary>
+    private PemCertificate? _tls;
+
     /// <summary>Starts a new private server; dispose it to stop it and delete its files.</summary>
     /// <exception cref="InvalidOperationException">slapd is not installed (the message has the install command), or it failed to start (the message has its log).</exception>
     public static Task<LdapServer> StartAsync(CancellationToken ct = default) => StartNewAsync(new LdapServer(), ct);
+
+    /// <summary>Starts a new private server that offers StartTLS with <paramref name="certificate"/> (on the same ldap:// port).</summary>
+    public static Task<LdapServer> StartWithTlsAsync(PemCertificate certificate, CancellationToken ct = default) =>
+        StartNewAsync(new LdapServer { _tls = certificate }, ct);
+
+    /// <summary>Adds <c>cn=&lt;name&gt;,</c><see cref="GroupsDn"/> (a groupOfNames whose members are <paramref name="memberDns"/>) and returns its DN.</summary>
+    public async Task<string> CreateGroupAsync(string name, params string[] memberDns)
+    {
+        var dn = $"cn={name},{GroupsDn}";
+        await SendAsAdminAsync(new AddRequest(
+            dn,
+            new DirectoryAttribute("objectClass", "groupOfNames"),
+            new DirectoryAttribute("cn", name),
+            new DirectoryAttribute("member", memberDns.Cast<object>().ToArray())));
+        return dn;
+    }
 
     /// <summary>
     /// Adds <c>uid=&lt;unique&gt;,</c><see cref="PeopleDn"/> (an inetOrgPerson whose
@@ -95,9 +117,21 @@ public sealed class LdapServer : ServerFixture
         await ServerHost.RunAsync(user, ["mkdir", database], ct, directory);
         // The root DN bypasses access control, so it can set any password (password modify
         // included). Users may bind, and write their own password; nobody else reads it.
+        var tls = "";
+        if (_tls is { } certificate)
+        {
+            // Readable by slapd (it runs as openldap, in a directory it owns); a test's own key.
+            await File.WriteAllTextAsync(Path.Combine(directory, "server.pem"), certificate.CertificatePem, ct);
+            await File.WriteAllTextAsync(Path.Combine(directory, "server.key"), certificate.KeyPem, ct);
+            tls = $"""
+                TLSCertificateFile {Path.Combine(directory, "server.pem")}
+                TLSCertificateKeyFile {Path.Combine(directory, "server.key")}
+
+                """;
+        }
         await File.WriteAllTextAsync(
             ConfigPath(directory),
-            $"""
+            tls + $"""
             include /etc/ldap/schema/core.schema
             include /etc/ldap/schema/cosine.schema
             include /etc/ldap/schema/inetorgperson.schema
@@ -131,6 +165,10 @@ public sealed class LdapServer : ServerFixture
             dn: {PeopleDn}
             objectClass: organizationalUnit
             ou: people
+
+            dn: {GroupsDn}
+            objectClass: organizationalUnit
+            ou: groups
 
             """,
             ct);
