@@ -7,5 +7,5 @@ namespace Vault.Server.Auth;
 public interface IEntityPolicies
 {
     /// <exception cref="UnauthenticatedException">The entity was deleted (or deleted and created again: another id) or is disabled.</exception>
-    IReadOnlyList<string> PoliciesOf(string entity, string entityId);
+    IReadOnlyList<string> PoliciesOf(string entity, string entityId, IReadOnlyList<string> externalGroups);
 }

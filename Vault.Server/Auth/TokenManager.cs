@@ -110,6 +110,7 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
             EntityId = request.Orphan ? "" : caller.Token.EntityId,
             // No fresher than its parent's: a child does not restart a step-up window.
             MfaAtUnixMs = request.Orphan ? null : caller.Token.MfaAtUnixMs,
+            ExternalGroups = request.Orphan ? [] : caller.Token.ExternalGroups,
         };
         var token = NewToken();
         await SaveAsync(token, record, cancellationToken);
@@ -148,7 +149,7 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
         {
             return new CallerContext(record, policies.AclFor(record.Policies));
         }
-        return new CallerContext(record, policies.AclFor([.. record.Policies, .. entities.PoliciesOf(record.Entity, record.EntityId)]));
+        return new CallerContext(record, policies.AclFor([.. record.Policies, .. entities.PoliciesOf(record.Entity, record.EntityId, record.ExternalGroups)]));
     }
 
     /// <summary>Whether the token with <paramref name="accessor"/> and every ancestor of it still live (leases die with their token).</summary>

@@ -18,6 +18,8 @@ public sealed class TokenRecord
     public string Entity { get; set; } = "";
     /// <summary>The entity's id when the token was issued: a name deleted and created again is someone else.</summary>
     public string EntityId { get; set; } = "";
+    /// <summary>Vault groups the token holds through its login (a directory's groups, mapped), beside its entity's own.</summary>
+    public List<string> ExternalGroups { get; set; } = [];
     /// <summary>When an MFA code was last validated for this token (at login, or later for step-up); null if never.</summary>
     public long? MfaAtUnixMs { get; set; }
     /// <summary>HMAC over the fields above (see <see cref="RecordSeal"/>).</summary>
@@ -27,7 +29,8 @@ public sealed class TokenRecord
         $"{Accessor}\n{string.Join(',', Policies)}\n{DisplayName}\n{CreatedAtUnixMs}\n{ExpiresAtUnixMs}\n{MaxExpiresAtUnixMs}\n{TtlSeconds}\n{ParentAccessor}"
         // Appended only when set, so the seals of tokens stored before entities existed still match.
         + (Entity.Length > 0 || EntityId.Length > 0 ? $"\n{Entity}\n{EntityId}" : "")
-        + (MfaAtUnixMs is { } mfa ? $"\nmfa:{mfa}" : "");
+        + (MfaAtUnixMs is { } mfa ? $"\nmfa:{mfa}" : "")
+        + (ExternalGroups.Count > 0 ? $"\ngroups:{string.Join(',', ExternalGroups)}" : "");
 }
 
 /// <summary>Accessor → token hash, so a token can be looked up or revoked without knowing it.</summary>

@@ -72,6 +72,8 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, GetUserRequest r) => new RequiredAccess(ResourcePaths.UserpassUser(r.Name), Capability.Read),
         (_, ListUsersRequest) => new RequiredAccess(ResourcePaths.UserpassUsers, Capability.List),
         (_, DeleteUserRequest r) => new RequiredAccess(ResourcePaths.UserpassUser(r.Name), Capability.Delete),
+        (_, SetLdapConfigRequest) => new RequiredAccess("auth/ldap/config", Capability.Update),
+        (_, GetLdapConfigRequest) => new RequiredAccess("auth/ldap/config", Capability.Read),
         (_, SetUserpassConfigRequest) => new RequiredAccess("auth/userpass/config", Capability.Update),
         (_, GetUserpassConfigRequest) => new RequiredAccess("auth/userpass/config", Capability.Read),
         (_, UnlockUserRequest r) => new RequiredAccess($"{ResourcePaths.UserpassUser(r.Name)}/lockout", Capability.Update),

@@ -34,6 +34,9 @@ public static class ResourcePaths
     /// </summary>
     public const string UserpassLogin = "auth/userpass/login";
 
+    /// <summary>What a person's directory login is audited as, like <see cref="UserpassLogin"/>.</summary>
+    public const string LdapLogin = "auth/ldap/login";
+
     /// <summary>What a person's change of their own password is audited as, like <see cref="UserpassLogin"/>.</summary>
     public const string UserpassPasswordChange = "auth/userpass/password";
 

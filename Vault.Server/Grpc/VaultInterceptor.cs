@@ -75,6 +75,11 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
                 trail.Path = "auth/approle/login";
                 trail.Credential = login.SecretId;
             }
+            else if (request is LdapLoginRequest)
+            {
+                // A person's directory login: like userpass, the password never reaches the entry.
+                trail.Path = ResourcePaths.LdapLogin;
+            }
             else if (request is UserpassLoginRequest or ChangePasswordRequest)
             {
                 // A person's login, or their password change: no token, the password (never in

@@ -115,6 +115,7 @@ public static class VaultServerHost
         app.MapGrpcService<UserpassGrpcService>();
         app.MapGrpcService<MfaGrpcService>();
         app.MapGrpcService<AccessGrpcService>();
+        app.MapGrpcService<LdapGrpcService>();
         app.MapGrpcService<TargetGrpcService>();
         app.MapGrpcService<LeaseGrpcService>();
         app.MapGrpcService<HealthServiceImpl>();

@@ -163,7 +163,7 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<string> PoliciesOf(string entity, string entityId)
+    public IReadOnlyList<string> PoliciesOf(string entity, string entityId, IReadOnlyList<string> externalGroups)
     {
         var record = TryGetEntity(entity);
         if (record is null || record.EntityId != entityId)
@@ -174,12 +174,12 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
         {
             throw new UnauthenticatedException($"entity '{entity}' is disabled");
         }
-        if (record.Groups.Count == 0 && record.ActiveGrants.Count == 0)
+        if (record.Groups.Count == 0 && record.ActiveGrants.Count == 0 && externalGroups.Count == 0)
         {
             return record.Policies;
         }
         var all = new List<string>(record.Policies);
-        foreach (var group in record.Groups)
+        foreach (var group in record.Groups.Concat(externalGroups))
         {
             all.AddRange(TryGetGroup(group)?.Policies ?? []);
         }

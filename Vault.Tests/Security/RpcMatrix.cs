@@ -321,6 +321,20 @@ public static class RpcMatrix
             return new(new ResetMfaRequest { Entity = name }, new($"identity/entity/{name}/mfa", ["delete"]), () => MfaStateAsync(v, name));
         }),
 
+        // LdapService: its configuration under auth/ldap/config; login needs no token. The directory
+        // is a closed loopback port: a login is refused past authorisation (UNAVAILABLE).
+        new("vault.v1.LdapService/SetConfig", "", _ => Ready(new SetLdapConfigRequest { Config = MatrixLdapConfig() }, new("auth/ldap/config", ["update"]))),
+        new("vault.v1.LdapService/GetConfig", "", async v =>
+        {
+            await new LdapService.LdapServiceClient(v.Channel).SetConfigAsync(new SetLdapConfigRequest { Config = MatrixLdapConfig() }, v.As());
+            return new(new GetLdapConfigRequest(), new("auth/ldap/config", ["read"]));
+        }),
+        new("vault.v1.LdapService/Login", "", async v =>
+        {
+            await new LdapService.LdapServiceClient(v.Channel).SetConfigAsync(new SetLdapConfigRequest { Config = MatrixLdapConfig() }, v.As());
+            return new(new LdapLoginRequest { Username = UniqueName(), Password = MatrixPassword }, null);
+        }),
+
         // IdentityService: entities under identity/entity/<name>, groups under identity/group/<name>.
         new("vault.v1.IdentityService/PutEntity", "new-entity", _ =>
         {
@@ -561,7 +575,7 @@ public static class RpcMatrix
 
     public static bool IsPublic(RpcCase c) =>
         c.Method is "vault.v1.SystemService/Init" or "vault.v1.SystemService/Unseal" or "vault.v1.SystemService/Status" or "vault.v1.AppRoleService/Login"
-            or "vault.v1.UserpassService/Login" or "vault.v1.UserpassService/ChangePassword";
+            or "vault.v1.UserpassService/Login" or "vault.v1.UserpassService/ChangePassword" or "vault.v1.LdapService/Login";
 
     /// <summary>RPCs that need a token but no policy: they act for the token's own person.</summary>
     public static bool IsTokenOnly(RpcCase c) =>
@@ -655,6 +669,22 @@ public static class RpcMatrix
 
     private static Task<string> AccessRequestStateAsync(TestVault v, string id) =>
         Describe(async () => await new AccessService.AccessServiceClient(v.Channel).GetRequestAsync(new GetAccessRequestRequest { Id = id }, v.As()));
+
+    private static readonly Lazy<string> MatrixCa = new(() =>
+    {
+        using var ca = new TestCertificates("Matrix CA");
+        return ca.CaPem;
+    });
+
+    /// <summary>A directory on a loopback port nothing listens on: configurable, never reachable.</summary>
+    private static LdapConfig MatrixLdapConfig() => new()
+    {
+        Url = "ldap://127.0.0.1:9",
+        StartTls = true,
+        CaCertificatePem = MatrixCa.Value,
+        UserDnTemplate = "uid={{username}},ou=people,dc=matrix",
+        GroupBaseDn = "ou=groups,dc=matrix",
+    };
 
     /// <summary>A person: a userpass user (no policies) and a token from their login.</summary>
     private static async Task<(string Name, string Token)> SeedPersonAsync(TestVault v)
