@@ -33,6 +33,7 @@ internal static class CliApp
         root.Subcommands.Add(AppRoleCommands.Build());
         root.Subcommands.Add(IdentityCommands.Login());
         root.Subcommands.Add(IdentityCommands.Userpass());
+        root.Subcommands.Add(IdentityCommands.Ldap());
         root.Subcommands.Add(IdentityCommands.Identity());
         root.Subcommands.Add(IdentityCommands.Mfa());
         root.Subcommands.Add(AccessCommands.Grants());

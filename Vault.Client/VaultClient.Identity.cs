@@ -10,6 +10,8 @@ public sealed partial class VaultClient
 
     private MfaService.MfaServiceClient Mfa => new(_channel);
 
+    private LdapService.LdapServiceClient Ldap => new(_channel);
+
     /// <summary>Creates or replaces a userpass user (a person's login).</summary>
     /// <param name="user">The user: name, entity (default: the user's own), policies, token lifetimes.</param>
     /// <param name="password">The password (8 to 1024 characters): required for a new user; for an existing one it resets the password and ends a lockout. Null keeps it.</param>
@@ -179,4 +181,30 @@ public sealed partial class VaultClient
     /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown group.</exception>
     public async Task DeleteGroupAsync(string name, CancellationToken cancellationToken = default) =>
         await Identity.DeleteGroupAsync(new DeleteGroupRequest { Name = name }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Logs a person in with their directory username and password (and a code when they are enrolled in MFA); needs no token.</summary>
+    /// <param name="username">The directory username.</param>
+    /// <param name="password">The directory password.</param>
+    /// <param name="mfaCode">Six digits from the authenticator, or a recovery code; null when the person is not enrolled.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The new token (shown once) and its details, naming the person's entity.</returns>
+    /// <exception cref="Grpc.Core.RpcException">Unauthenticated for a password the directory refused; Unavailable when the directory cannot be reached over verified TLS;
+    /// FailedPrecondition when LDAP login is not configured, or "mfa required: …" for an enrolled person without a code.</exception>
+    public async Task<LdapLoginResponse> LdapLoginAsync(string username, string password, string? mfaCode = null, CancellationToken cancellationToken = default) =>
+        await Ldap.LoginAsync(new LdapLoginRequest { Username = username, Password = password, MfaCode = mfaCode ?? "" }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Configures directory login: where, how it is trusted, where the person and their groups are, and what the groups map to.</summary>
+    /// <param name="config">The configuration.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The configuration as stored.</returns>
+    /// <exception cref="Grpc.Core.RpcException">InvalidArgument naming the field (a plaintext url, a bad CA, a template without {{username}}, an unknown vault group).</exception>
+    public async Task<LdapConfig> SetLdapConfigAsync(LdapConfig config, CancellationToken cancellationToken = default) =>
+        await Ldap.SetConfigAsync(new SetLdapConfigRequest { Config = config }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Reads the directory login configuration.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The configuration.</returns>
+    /// <exception cref="Grpc.Core.RpcException">NotFound when LDAP login is not configured.</exception>
+    public async Task<LdapConfig> GetLdapConfigAsync(CancellationToken cancellationToken = default) =>
+        await Ldap.GetConfigAsync(new GetLdapConfigRequest(), Call(cancellationToken)).ConfigureAwait(false);
 }

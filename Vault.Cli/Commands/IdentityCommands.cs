@@ -16,29 +16,40 @@ internal static class IdentityCommands
 {
     public static Command Login()
     {
-        var method = new Option<string>("--method") { Description = "Login method (userpass)", DefaultValueFactory = _ => "userpass" };
+        var method = new Option<string>("--method") { Description = "Login method: userpass (default) or ldap (your directory password)", DefaultValueFactory = _ => "userpass" };
         var username = new Option<string>("--username") { Description = "Your username", Required = true };
         var file = new Option<string>("--password-file") { Description = "Read the password from this file (default: standard input, or a prompt without echo)" };
         var noStore = new Option<bool>("--no-store") { Description = "Print the token only; do not store it in ~/.vault-token" };
         var command = new Command("login", "Log in as a person; stores the token in ~/.vault-token (mode 0600), which later commands use") { method, username, file, noStore };
         command.SetHandler(async (ctx, ct) =>
         {
-            if (ctx.Value(method) != "userpass")
+            if (ctx.Value(method) is not ("userpass" or "ldap"))
             {
-                throw new UsageException($"--method: '{ctx.Value(method)}' is not a login method this vault has (userpass)");
+                throw new UsageException($"--method: '{ctx.Value(method)}' is not a login method this vault has (userpass, ldap)");
             }
+            var ldap = ctx.Value(method) == "ldap";
             var password = ReadSecret(ctx.Console, ctx.Value(file), "--password-file", "Password: ", confirm: false)
                 ?? throw new UsageException("no password given (type it at the prompt, pipe it on standard input, or use --password-file)");
-            UserpassLoginResponse login;
+            async Task<(string Token, TokenInfo Info)> LoginAsync(string? code)
+            {
+                if (ldap)
+                {
+                    var response = await ctx.Client.LdapLoginAsync(ctx.Value(username), password, code, ct);
+                    return (response.Token, response.Info);
+                }
+                var userpass = await ctx.Client.UserpassLoginAsync(ctx.Value(username), password, code, ct);
+                return (userpass.Token, userpass.Info);
+            }
+            (string Token, TokenInfo Info) login;
             try
             {
-                login = await ctx.Client.UserpassLoginAsync(ctx.Value(username), password, mfaCode: null, ct);
+                login = await LoginAsync(code: null);
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.FailedPrecondition && ex.Status.Detail.StartsWith("mfa required", StringComparison.Ordinal))
             {
                 // Enrolled: the password was right; now the code (the next line of redirected input, or a prompt).
                 var code = ReadCode(ctx.Console) ?? throw new UsageException("an MFA code is required: type it at the prompt, or give it on the line after the password");
-                login = await ctx.Client.UserpassLoginAsync(ctx.Value(username), password, code, ct);
+                login = await LoginAsync(code);
             }
             if (!ctx.Value(noStore))
             {
@@ -112,6 +123,49 @@ internal static class IdentityCommands
     {
         var code = console.IsInputRedirected ? console.In.ReadLine() : PassphraseReader.Prompt(console, "MFA code: ");
         return string.IsNullOrWhiteSpace(code) ? null : code.Trim();
+    }
+
+    public static Command Ldap()
+    {
+        var command = new Command("ldap", "Directory login for people: where the directory is, how it is trusted, and what its groups map to");
+        var url = new Option<string>("--url") { Description = "ldap://host:port (StartTLS) or ldaps://host:port", Required = true };
+        var ca = new Option<string>("--ca-cert") { Description = "PEM file of the CA that signed the directory's certificate", Required = true };
+        var userDn = new Option<string>("--user-dn") { Description = "The person's DN with {{username}}, e.g. uid={{username}},ou=people,dc=example,dc=com", Required = true };
+        var groupBase = new Option<string>("--group-base") { Description = "Where groups are, e.g. ou=groups,dc=example,dc=com", Required = true };
+        var groupAttribute = new Option<string>("--group-attribute") { Description = "The attribute that names a group (default cn)" };
+        var map = new Option<string[]>("--map") { Description = "DIRECTORY_GROUP=VAULT_GROUP (repeatable)" };
+        var tokenTtl = new Option<string>("--token-ttl") { Description = "Lifetime of a login's token (default 1h)" };
+        var write = new Command("config", "Configure directory login (replaces the configuration)") { url, ca, userDn, groupBase, groupAttribute, map, tokenTtl };
+        write.SetHandler(async (ctx, ct) =>
+        {
+            var config = new LdapConfig
+            {
+                Url = ctx.Value(url),
+                StartTls = ctx.Value(url).StartsWith("ldap://", StringComparison.Ordinal),
+                CaCertificatePem = ArgumentParsers.ReadFile(ctx.Value(ca), "--ca-cert"),
+                UserDnTemplate = ctx.Value(userDn),
+                GroupBaseDn = ctx.Value(groupBase),
+                GroupAttribute = ctx.Value(groupAttribute) ?? "",
+            };
+            foreach (var pair in ctx.Value(map) ?? [])
+            {
+                var at = pair.IndexOf('=', StringComparison.Ordinal);
+                if (at <= 0 || at == pair.Length - 1)
+                {
+                    throw new UsageException($"--map: '{pair}' is not DIRECTORY_GROUP=VAULT_GROUP");
+                }
+                config.GroupMap[pair[..at]] = pair[(at + 1)..];
+            }
+            if (ctx.Value(tokenTtl) is { } ttl)
+            {
+                config.TokenTtl = Duration.FromTimeSpan(DurationParser.Parse(ttl, "--token-ttl"));
+            }
+            var stored = await ctx.Client.SetLdapConfigAsync(config, ct);
+            ctx.Out.Fields(("URL", stored.Url), ("User DN", stored.UserDnTemplate), ("Groups", $"{stored.GroupAttribute} under {stored.GroupBaseDn}"),
+                ("Group Map", stored.GroupMap.Count == 0 ? "-" : string.Join(", ", stored.GroupMap.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"))));
+        });
+        command.Subcommands.Add(write);
+        return command;
     }
 
     public static Command Userpass()

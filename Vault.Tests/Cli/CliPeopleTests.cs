@@ -101,7 +101,7 @@ public sealed class CliPeopleTests(CliVaultFixture fixture) : IClassFixture<CliV
         (await _ctl.RunAsync("userpass", "write", name)).OneLineError(2, "password: is required for a new user");
         (await _ctl.RunWithInputAsync("short\n", "userpass", "write", name)).OneLineError(2, "password: must be 8 to 1024 characters");
         (await new VaultCtl(fixture.Vault.Address).RunAsync("login", "--username", name)).OneLineError(1, "no password given");
-        (await new VaultCtl(fixture.Vault.Address).RunWithInputAsync("x\n", "login", "--method", "ldap", "--username", name)).OneLineError(1, "--method");
+        (await new VaultCtl(fixture.Vault.Address).RunWithInputAsync("x\n", "login", "--method", "github", "--username", name)).OneLineError(1, "--method");
         (await _ctl.RunAsync("identity", "group", "write", name, "--member", "no-such-entity")).OneLineError(2, "group.members[0]");
         (await _ctl.RunAsync("userpass", "read", name)).OneLineError(2, "NotFound");
     }
@@ -175,6 +175,33 @@ public sealed class CliPeopleTests(CliVaultFixture fixture) : IClassFixture<CliV
         Assert.Matches($@"Approvals\s+2 of 2: {Named("ann")}, {Named("ben")}", shown);
         (await dave.RunAsync("request", "revoke", id, "--comment", "fixed")).Ok();
         (await dave.RunAsync("kv", "get", $"{Named("prod")}/billing-db")).OneLineError(2, "PermissionDenied");
+    }
+
+    [Fact]
+    public async Task LdapConfig_ThenLoginWithTheDirectoryPassword_OverVerifiedTls()
+    {
+        using var ca = new TestCertificates();
+        await using var directory = await LdapServer.StartWithTlsAsync(ca.IssueServer());
+        var dn = await directory.CreateUserAsync("directory-password", "gina");
+        var uid = dn.Split(',')[0]["uid=".Length..];
+        var caFile = Path.GetTempFileName();
+        await File.WriteAllTextAsync(caFile, ca.CaPem);
+        try
+        {
+            (await _ctl.RunAsync("ldap", "config", "--url", directory.Uri.TrimEnd('/'), "--ca-cert", caFile, "--user-dn", $"uid={{{{username}}}},{directory.PeopleDn}", "--group-base", directory.GroupsDn)).Ok();
+            var person = Person(out _);
+
+            var login = (await person.RunWithInputAsync("directory-password\n", "login", "--method", "ldap", "--username", uid, "--json")).Json();
+
+            Assert.Equal(uid, login.GetProperty("entity").GetString());
+            Assert.Equal($"ldap-{uid}", (await person.RunAsync("token", "lookup", "--json")).Json().GetProperty("display_name").GetString());
+            (await person.RunWithInputAsync("wrong\n", "login", "--method", "ldap", "--username", uid)).OneLineError(2, "Unauthenticated");
+            (await _ctl.RunAsync("ldap", "config", "--url", "ldap://127.0.0.1:389", "--ca-cert", caFile, "--user-dn", "uid=x", "--group-base", "dc=x")).OneLineError(2, "config.user_dn_template");
+        }
+        finally
+        {
+            File.Delete(caFile);
+        }
     }
 
     private static string Code(byte[] secret, int stepsFromNow) => Otp.Code(secret, DateTimeOffset.UtcNow, stepsFromNow);
