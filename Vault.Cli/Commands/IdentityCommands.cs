@@ -135,7 +135,8 @@ internal static class IdentityCommands
         var groupAttribute = new Option<string>("--group-attribute") { Description = "The attribute that names a group (default cn)" };
         var map = new Option<string[]>("--map") { Description = "DIRECTORY_GROUP=VAULT_GROUP (repeatable)" };
         var tokenTtl = new Option<string>("--token-ttl") { Description = "Lifetime of a login's token (default 1h)" };
-        var write = new Command("config", "Configure directory login (replaces the configuration)") { url, ca, userDn, groupBase, groupAttribute, map, tokenTtl };
+        var requireMfa = new Option<bool>("--require-mfa") { Description = "Every directory login needs a second factor (admins enrol people first)" };
+        var write = new Command("config", "Configure directory login (replaces the configuration)") { url, ca, userDn, groupBase, groupAttribute, map, tokenTtl, requireMfa };
         write.SetHandler(async (ctx, ct) =>
         {
             var config = new LdapConfig
@@ -146,6 +147,7 @@ internal static class IdentityCommands
                 UserDnTemplate = ctx.Value(userDn),
                 GroupBaseDn = ctx.Value(groupBase),
                 GroupAttribute = ctx.Value(groupAttribute) ?? "",
+                RequireMfa = ctx.Value(requireMfa),
             };
             foreach (var pair in ctx.Value(map) ?? [])
             {

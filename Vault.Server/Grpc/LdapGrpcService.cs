@@ -12,7 +12,7 @@ public sealed class LdapGrpcService(LdapLogin ldap) : LdapService.LdapServiceBas
     {
         var config = request.Config ?? throw new ValidationException("config", "is required");
         var record = await ldap.SetConfigAsync(new LdapSpec(config.Url, config.StartTls, config.CaCertificatePem, config.UserDnTemplate, config.GroupBaseDn,
-            config.GroupAttribute, config.GroupMap, config.TokenTtl.AsTimeSpan("config.token_ttl"), config.TokenMaxTtl.AsTimeSpan("config.token_max_ttl")), context.CancellationToken);
+            config.GroupAttribute, config.GroupMap, config.TokenTtl.AsTimeSpan("config.token_ttl"), config.TokenMaxTtl.AsTimeSpan("config.token_max_ttl"), config.RequireMfa), context.CancellationToken);
         return ToProto(record);
     }
 
@@ -35,5 +35,6 @@ public sealed class LdapGrpcService(LdapLogin ldap) : LdapService.LdapServiceBas
         GroupMap = { record.GroupMap },
         TokenTtl = Duration.FromTimeSpan(TimeSpan.FromSeconds(record.TokenTtlSeconds)),
         TokenMaxTtl = Duration.FromTimeSpan(TimeSpan.FromSeconds(record.TokenMaxTtlSeconds)),
+        RequireMfa = record.RequireMfa,
     };
 }

@@ -19,17 +19,18 @@ public sealed class LdapConfigRecord
     public Dictionary<string, string> GroupMap { get; set; } = new(StringComparer.Ordinal);
     public long TokenTtlSeconds { get; set; }
     public long TokenMaxTtlSeconds { get; set; }
+    public bool RequireMfa { get; set; }
     public byte[]? Seal { get; set; }
 
     internal string Canonical() =>
         $"{Url}\n{StartTls}\n{CaCertificatePem.Length}:{CaCertificatePem}\n{UserDnTemplate}\n{GroupBaseDn}\n{GroupAttribute}\n"
         + string.Join(';', GroupMap.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key.Length}:{p.Key}={p.Value}"))
-        + $"\n{TokenTtlSeconds}\n{TokenMaxTtlSeconds}";
+        + $"\n{TokenTtlSeconds}\n{TokenMaxTtlSeconds}\n{RequireMfa}";
 }
 
 /// <summary>What an admin configures.</summary>
 public sealed record LdapSpec(string Url, bool StartTls, string CaCertificatePem, string UserDnTemplate, string GroupBaseDn, string GroupAttribute,
-    IReadOnlyDictionary<string, string> GroupMap, TimeSpan? TokenTtl, TimeSpan? TokenMaxTtl);
+    IReadOnlyDictionary<string, string> GroupMap, TimeSpan? TokenTtl, TimeSpan? TokenMaxTtl, bool RequireMfa = false);
 
 /// <summary>
 /// Directory login (<see cref="LdapDirectory"/>): a person's directory password is checked by a
@@ -95,6 +96,7 @@ public sealed class LdapLogin(IVaultStore store, SecurityBarrier barrier, Identi
             GroupMap = new Dictionary<string, string>(spec.GroupMap, StringComparer.Ordinal),
             TokenTtlSeconds = (long)ttl.TotalSeconds,
             TokenMaxTtlSeconds = (long)maxTtl.TotalSeconds,
+            RequireMfa = spec.RequireMfa,
         };
         record.Seal = RecordSeal.Compute(Hmac, Collections.System, LdapConfigRecord.Id, record.Canonical());
         return store.WriteAsync(tx =>
@@ -139,7 +141,7 @@ public sealed class LdapLogin(IVaultStore store, SecurityBarrier barrier, Identi
                     throw new UnauthenticatedException($"login refused: entity '{username}' is disabled");
                 }
                 long? mfaAt = null;
-                if (mfa.Required(tx, username, entity.EntityId, methodRequiresMfa: false))
+                if (mfa.Required(tx, username, entity.EntityId, config.RequireMfa))
                 {
                     if (string.IsNullOrWhiteSpace(mfaCode))
                     {

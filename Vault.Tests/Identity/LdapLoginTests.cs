@@ -62,6 +62,13 @@ public sealed class LdapLoginTests(SharedVault fixture) : IClassFixture<SharedVa
         Assert.All(audit, e => Assert.Equal("auth/ldap/login", e.Path));
         DataDirectoryScan.AssertNoneAppear(Vault.DataDir, ["directory-password"]);
 
+        // A directory login configured to require MFA of everyone: the person (not enrolled) is refused after the right password.
+        config.RequireMfa = true;
+        await Ldap.SetConfigAsync(new SetLdapConfigRequest { Config = config }, Vault.As());
+        var required = await Rpc.FailsWith(StatusCode.FailedPrecondition, () => Ldap.LoginAsync(new LdapLoginRequest { Username = uid, Password = "directory-password" }).ResponseAsync);
+        Assert.Contains("not enrolled", required.Status.Detail, StringComparison.Ordinal);
+        config.RequireMfa = false;
+
         config.CaCertificatePem = otherCa.CaPem;
         await Ldap.SetConfigAsync(new SetLdapConfigRequest { Config = config }, Vault.As());
         var refused = await Rpc.FailsWith(StatusCode.Unavailable, () => Ldap.LoginAsync(new LdapLoginRequest { Username = uid, Password = "directory-password" }).ResponseAsync);

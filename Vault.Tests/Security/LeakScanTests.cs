@@ -17,6 +17,8 @@ public sealed class LeakScanTests
     private readonly CapturingLoggerProvider _log = new();
     private readonly List<string> _secrets = [];
     private readonly List<string> _details = [];
+    // One-time codes: six digits, looked for as whole numbers (not inside a longer one).
+    private readonly List<string> _codes = [];
 
     [Fact]
     public async Task SecretsTokensAndPassphrases_NeverAppearInDataFilesAuditLogOrErrorDetails()
@@ -127,7 +129,9 @@ public sealed class LeakScanTests
         var base32 = enrolled.OtpauthUri.Split("secret=")[1].Split('&')[0];
         var secret = Otp.SecretOf(enrolled.OtpauthUri);
         _secrets.AddRange([base32, Convert.ToBase64String(secret), Convert.ToHexString(secret), Convert.ToHexStringLower(secret), .. enrolled.RecoveryCodes]);
-        await mfa.ValidateAsync(new ValidateMfaRequest { Code = Otp.Code(secret, DateTimeOffset.UtcNow) }, vault.As(login.Token));
+        var code = Otp.Code(secret, DateTimeOffset.UtcNow);
+        _codes.Add(code);
+        await mfa.ValidateAsync(new ValidateMfaRequest { Code = code }, vault.As(login.Token));
         await CaptureAsync(async () => await mfa.ValidateAsync(new ValidateMfaRequest { Code = enrolled.RecoveryCodes[0] + "x" }, vault.As(login.Token)));
         await mfa.ValidateAsync(new ValidateMfaRequest { Code = enrolled.RecoveryCodes[1] }, vault.As(login.Token));
         await CaptureAsync(async () => await mfa.ValidateAsync(new ValidateMfaRequest { Code = enrolled.RecoveryCodes[1] }, vault.As(login.Token)));
@@ -171,6 +175,10 @@ public sealed class LeakScanTests
 
     private void AssertAbsent(string text, string where)
     {
+        foreach (var code in _codes)
+        {
+            Assert.False(System.Text.RegularExpressions.Regex.IsMatch(text, $"(?<![0-9]){code}(?![0-9])"), $"a one-time code appears in {where}");
+        }
         foreach (var secret in _secrets)
         {
             Assert.False(text.Contains(secret, StringComparison.Ordinal), $"a secret, token or passphrase (starting '{secret[..6]}') appears in {where}");
