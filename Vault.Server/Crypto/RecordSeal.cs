@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Vault.Server.Storage;
 
 namespace Vault.Server.Crypto;
 
@@ -21,6 +22,23 @@ internal static class RecordSeal
 
     public static byte[] Compute(Func<string, byte[], byte[]> hmac, string collection, string id, string canonical) =>
         hmac(Purpose, Encoding.UTF8.GetBytes($"{collection}\n{id}\n{canonical}"));
+
+    /// <summary>Reads the record <paramref name="id"/> and verifies its seal; null when there is none.</summary>
+    /// <exception cref="DataIntegrityException">The record was altered outside the vault.</exception>
+    public static T? Read<T>(IStoreReader reader, Func<string, byte[], byte[]> hmac, string collection, string id, Func<T, string> canonical, Func<T, byte[]?> seal)
+        where T : class
+    {
+        var record = reader.Get<T>(collection, id);
+        return record is null ? null : Verified(hmac, collection, id, record, canonical(record), seal(record));
+    }
+
+    /// <summary><paramref name="record"/>, once its seal is verified.</summary>
+    /// <exception cref="DataIntegrityException">The record was altered outside the vault.</exception>
+    public static T Verified<T>(Func<string, byte[], byte[]> hmac, string collection, string id, T record, string canonical, byte[]? seal)
+    {
+        Verify(hmac, collection, id, canonical, seal);
+        return record;
+    }
 
     /// <exception cref="DataIntegrityException">The record was altered outside the vault.</exception>
     public static void Verify(Func<string, byte[], byte[]> hmac, string collection, string id, string canonical, byte[]? seal)

@@ -66,11 +66,8 @@ public sealed class AccessGrpcService(AccessRequests access) : AccessService.Acc
 
     public override async Task WatchRequests(WatchAccessRequestsRequest request, IServerStreamWriter<AccessRequestEvent> responseStream, ServerCallContext context)
     {
-        var signal = System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1)
-        {
-            FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite,
-        });
-        void OnChanged() => signal.Writer.TryWrite(true);
+        var signal = new ChangeSignal();
+        void OnChanged() => signal.Raise();
         access.Changed += OnChanged;
         try
         {
@@ -93,16 +90,7 @@ public sealed class AccessGrpcService(AccessRequests access) : AccessService.Acc
                     snapshotSent = true;
                     await responseStream.WriteAsync(new AccessRequestEvent { SnapshotComplete = true }, context.CancellationToken);
                 }
-                // A missed signal costs at most a minute: the requests are read again anyway.
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-                timeout.CancelAfter(TimeSpan.FromMinutes(1));
-                try
-                {
-                    await signal.Reader.ReadAsync(timeout.Token);
-                }
-                catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
-                {
-                }
+                await signal.WaitAsync(context.CancellationToken);
             }
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)

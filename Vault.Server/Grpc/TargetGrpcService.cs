@@ -145,15 +145,12 @@ public sealed class TargetGrpcService(TargetManager targets, TargetRepository re
     public override async Task WatchTarget(WatchTargetRequest request, IServerStreamWriter<TargetChange> responseStream, ServerCallContext context)
     {
         var name = request.Name;
-        var signal = System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1)
-        {
-            FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite,
-        });
+        var signal = new ChangeSignal();
         void OnChanged(string changed)
         {
             if (changed == name)
             {
-                signal.Writer.TryWrite(true);
+                signal.Raise();
             }
         }
         records.CredentialChanged += OnChanged;
@@ -177,16 +174,7 @@ public sealed class TargetGrpcService(TargetManager targets, TargetRepository re
                     }
                     await responseStream.WriteAsync(change, context.CancellationToken);
                 }
-                // A missed signal costs at most a minute: the record is read again anyway.
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-                timeout.CancelAfter(TimeSpan.FromMinutes(1));
-                try
-                {
-                    await signal.Reader.ReadAsync(timeout.Token);
-                }
-                catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
-                {
-                }
+                await signal.WaitAsync(context.CancellationToken);
             }
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)

@@ -103,7 +103,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
     public GrantRecord GetGrant(string name)
     {
         PolicyStore.ValidateName(name);
-        return Load<GrantRecord>(store, Collections.Grants, name, g => g.Canonical(), g => g.Seal) ?? throw new NotFoundException($"no grant named '{name}'");
+        return RecordSeal.Read<GrantRecord>(store, Hmac, Collections.Grants, name, g => g.Canonical(), g => g.Seal) ?? throw new NotFoundException($"no grant named '{name}'");
     }
 
     public IReadOnlyList<string> ListGrants() => store.List<GrantRecord>(Collections.Grants, "").Select(p => p.Key).ToList();
@@ -175,7 +175,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
     }
 
     public AccessRequestRecord GetRequest(string id) =>
-        Load<AccessRequestRecord>(store, Collections.AccessRequests, ValidateId(id), r => r.Canonical(), r => r.Seal) ?? throw new NotFoundException($"no access request '{id}'");
+        RecordSeal.Read<AccessRequestRecord>(store, Hmac, Collections.AccessRequests, ValidateId(id), r => r.Canonical(), r => r.Seal) ?? throw new NotFoundException($"no access request '{id}'");
 
     public IReadOnlyList<(string Id, AccessRequestRecord Request)> ListRequests(string state)
     {
@@ -185,7 +185,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
             throw new ValidationException("state", "must be pending, active, denied, expired, ended or revoked");
         }
         return store.List<AccessRequestRecord>(Collections.AccessRequests, "")
-            .Select(p => (p.Key, Verified(Collections.AccessRequests, p.Key, p.Value, p.Value.Canonical(), p.Value.Seal)))
+            .Select(p => (p.Key, RecordSeal.Verified(Hmac, Collections.AccessRequests, p.Key, p.Value, p.Value.Canonical(), p.Value.Seal)))
             .Where(p => state.Length == 0 || p.Item2.State == state)
             .ToList();
     }
@@ -206,7 +206,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
         ValidateComment(comment);
         var revoked = await store.WriteAsync(tx =>
         {
-            var request = Load<AccessRequestRecord>(tx, Collections.AccessRequests, ValidateId(id), r => r.Canonical(), r => r.Seal)
+            var request = RecordSeal.Read<AccessRequestRecord>(tx, Hmac, Collections.AccessRequests, ValidateId(id), r => r.Canonical(), r => r.Seal)
                 ?? throw new NotFoundException($"no access request '{id}'");
             if (request.State is not (AccessRequestStates.Pending or AccessRequestStates.Active))
             {
@@ -238,7 +238,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
             await store.WriteAsync(tx =>
             {
                 // Read again: an approval or a revoke may have come first.
-                var current = Load<AccessRequestRecord>(tx, Collections.AccessRequests, id, r => r.Canonical(), r => r.Seal);
+                var current = RecordSeal.Read<AccessRequestRecord>(tx, Hmac, Collections.AccessRequests, id, r => r.Canonical(), r => r.Seal);
                 if (current is not null && current.State == request.State)
                 {
                     Close(tx, id, current, due, "", "");
@@ -254,7 +254,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
         ValidateComment(comment);
         var answered = await store.WriteAsync(tx =>
         {
-            var request = Load<AccessRequestRecord>(tx, Collections.AccessRequests, ValidateId(id), r => r.Canonical(), r => r.Seal)
+            var request = RecordSeal.Read<AccessRequestRecord>(tx, Hmac, Collections.AccessRequests, ValidateId(id), r => r.Canonical(), r => r.Seal)
                 ?? throw new NotFoundException($"no access request '{id}'");
             var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
             if (request.State != AccessRequestStates.Pending || request.ExpiresAtUnixMs <= now)
@@ -265,7 +265,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
             {
                 throw new AccessDeniedException("nobody approves or denies their own request");
             }
-            var grant = Load<GrantRecord>(tx, Collections.Grants, request.Grant, g => g.Canonical(), g => g.Seal)
+            var grant = RecordSeal.Read<GrantRecord>(tx, Hmac, Collections.Grants, request.Grant, g => g.Canonical(), g => g.Seal)
                 ?? throw new PreconditionException($"grant '{request.Grant}' was deleted: the request can only be revoked");
             var approver = identities.EntityIn(tx, actor.Entity);
             if (approver is null || approver.EntityId != actor.EntityId || approver.Disabled || !approver.Groups.Contains(grant.ApproverGroup))
@@ -362,18 +362,6 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
     {
         request.Seal = RecordSeal.Compute(Hmac, Collections.AccessRequests, id, request.Canonical());
         tx.Put(Collections.AccessRequests, id, request);
-    }
-
-    private T? Load<T>(IStoreReader reader, string collection, string id, Func<T, string> canonical, Func<T, byte[]?> seal) where T : class
-    {
-        var record = reader.Get<T>(collection, id);
-        return record is null ? null : Verified(collection, id, record, canonical(record), seal(record));
-    }
-
-    private T Verified<T>(string collection, string id, T record, string canonical, byte[]? seal)
-    {
-        RecordSeal.Verify(Hmac, collection, id, canonical, seal);
-        return record;
     }
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);

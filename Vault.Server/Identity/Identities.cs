@@ -31,7 +31,7 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
         var named = policies.ValidateExisting(spec.Policies, "entity.policies");
         return store.WriteAsync(tx =>
         {
-            var existing = Load<EntityRecord>(tx, Collections.Entities, spec.Name, e => e.Canonical(), e => e.Seal);
+            var existing = RecordSeal.Read<EntityRecord>(tx, Hmac, Collections.Entities, spec.Name, e => e.Canonical(), e => e.Seal);
             var record = new EntityRecord
             {
                 EntityId = existing?.EntityId ?? NewId(),
@@ -49,7 +49,7 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
     /// <summary>The entity named <paramref name="name"/>, created (with no policies) when there is none yet: a new user's own.</summary>
     internal EntityRecord EnsureEntity(IStoreWriter tx, string name)
     {
-        if (Load<EntityRecord>(tx, Collections.Entities, name, e => e.Canonical(), e => e.Seal) is { } existing)
+        if (RecordSeal.Read<EntityRecord>(tx, Hmac, Collections.Entities, name, e => e.Canonical(), e => e.Seal) is { } existing)
         {
             return existing;
         }
@@ -59,7 +59,7 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
     }
 
     /// <summary>The entity named <paramref name="name"/> as <paramref name="reader"/> sees it (verified), or null.</summary>
-    internal EntityRecord? EntityIn(IStoreReader reader, string name) => Load<EntityRecord>(reader, Collections.Entities, name, e => e.Canonical(), e => e.Seal);
+    internal EntityRecord? EntityIn(IStoreReader reader, string name) => RecordSeal.Read<EntityRecord>(reader, Hmac, Collections.Entities, name, e => e.Canonical(), e => e.Seal);
 
     public EntityRecord GetEntity(string name)
     {
@@ -68,7 +68,7 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
     }
 
     public EntityRecord? TryGetEntity(string name) =>
-        store.GetDerived<EntityRecord, EntityRecord>(Collections.Entities, name, e => Verified(Collections.Entities, name, e, e.Canonical(), e.Seal));
+        store.GetDerived<EntityRecord, EntityRecord>(Collections.Entities, name, e => RecordSeal.Verified(Hmac, Collections.Entities, name, e, e.Canonical(), e.Seal));
 
     public IReadOnlyList<string> ListEntities() => store.List<EntityRecord>(Collections.Entities, "").Select(p => p.Key).ToList();
 
@@ -78,10 +78,10 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
         PolicyStore.ValidateName(name);
         return store.WriteAsync(tx =>
         {
-            var entity = Load<EntityRecord>(tx, Collections.Entities, name, e => e.Canonical(), e => e.Seal) ?? throw new NotFoundException($"no entity named '{name}'");
+            var entity = RecordSeal.Read<EntityRecord>(tx, Hmac, Collections.Entities, name, e => e.Canonical(), e => e.Seal) ?? throw new NotFoundException($"no entity named '{name}'");
             foreach (var groupName in entity.Groups)
             {
-                if (Load<GroupRecord>(tx, Collections.Groups, groupName, g => g.Canonical(), g => g.Seal) is { } group)
+                if (RecordSeal.Read<GroupRecord>(tx, Hmac, Collections.Groups, groupName, g => g.Canonical(), g => g.Seal) is { } group)
                 {
                     group.Members = group.Members.Where(m => m != name).ToList();
                     PutGroup(tx, groupName, group);
@@ -107,17 +107,17 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
         var members = spec.Members.Distinct(StringComparer.Ordinal).ToList();
         return store.WriteAsync(tx =>
         {
-            var before = Load<GroupRecord>(tx, Collections.Groups, spec.Name, g => g.Canonical(), g => g.Seal)?.Members ?? [];
+            var before = RecordSeal.Read<GroupRecord>(tx, Hmac, Collections.Groups, spec.Name, g => g.Canonical(), g => g.Seal)?.Members ?? [];
             var loaded = new Dictionary<string, EntityRecord>(StringComparer.Ordinal);
             for (var i = 0; i < spec.Members.Count; i++)
             {
                 var member = spec.Members[i];
-                loaded[member] = Load<EntityRecord>(tx, Collections.Entities, member, e => e.Canonical(), e => e.Seal)
+                loaded[member] = RecordSeal.Read<EntityRecord>(tx, Hmac, Collections.Entities, member, e => e.Canonical(), e => e.Seal)
                     ?? throw new ValidationException($"group.members[{i}]", $"no entity named '{member}'");
             }
             foreach (var left in before.Except(members, StringComparer.Ordinal))
             {
-                if (Load<EntityRecord>(tx, Collections.Entities, left, e => e.Canonical(), e => e.Seal) is { } entity)
+                if (RecordSeal.Read<EntityRecord>(tx, Hmac, Collections.Entities, left, e => e.Canonical(), e => e.Seal) is { } entity)
                 {
                     entity.Groups = entity.Groups.Where(g => g != spec.Name).ToList();
                     PutEntity(tx, left, entity);
@@ -148,10 +148,10 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
         PolicyStore.ValidateName(name);
         return store.WriteAsync(tx =>
         {
-            var group = Load<GroupRecord>(tx, Collections.Groups, name, g => g.Canonical(), g => g.Seal) ?? throw new NotFoundException($"no group named '{name}'");
+            var group = RecordSeal.Read<GroupRecord>(tx, Hmac, Collections.Groups, name, g => g.Canonical(), g => g.Seal) ?? throw new NotFoundException($"no group named '{name}'");
             foreach (var member in group.Members)
             {
-                if (Load<EntityRecord>(tx, Collections.Entities, member, e => e.Canonical(), e => e.Seal) is { } entity)
+                if (RecordSeal.Read<EntityRecord>(tx, Hmac, Collections.Entities, member, e => e.Canonical(), e => e.Seal) is { } entity)
                 {
                     entity.Groups = entity.Groups.Where(g => g != name).ToList();
                     PutEntity(tx, member, entity);
@@ -160,6 +160,37 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
             tx.Delete(Collections.Groups, name);
             return true;
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes a person's new token (a login's) inside <paramref name="tx"/>, and names it and the
+    /// person in the request's audit entry.
+    /// </summary>
+    internal static TokenRecord WritePersonToken(IStoreWriter tx, Func<string, byte[], byte[]> hmac, string tokenHash, string displayName, EntityRecord entity, string entityName,
+        List<string> policies, long ttlSeconds, long maxTtlSeconds, long now, long? mfaAt, List<string> externalGroups, Audit.AuditScope? audit)
+    {
+        var record = new TokenRecord
+        {
+            Accessor = TokenManager.NewAccessor(),
+            Policies = policies,
+            DisplayName = displayName,
+            CreatedAtUnixMs = now,
+            TtlSeconds = ttlSeconds,
+            ExpiresAtUnixMs = now + ttlSeconds * 1000,
+            MaxExpiresAtUnixMs = now + maxTtlSeconds * 1000,
+            Entity = entityName,
+            EntityId = entity.EntityId,
+            MfaAtUnixMs = mfaAt,
+            ExternalGroups = externalGroups,
+        };
+        TokenManager.Write(tx, hmac, tokenHash, record);
+        if (audit is not null)
+        {
+            audit.Accessor = record.Accessor;
+            audit.Entity = record.Entity;
+            audit.EntityId = record.EntityId;
+        }
+        return record;
     }
 
     /// <inheritdoc/>
@@ -196,7 +227,7 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
     }
 
     private GroupRecord? TryGetGroup(string name) =>
-        store.GetDerived<GroupRecord, GroupRecord>(Collections.Groups, name, g => Verified(Collections.Groups, name, g, g.Canonical(), g.Seal));
+        store.GetDerived<GroupRecord, GroupRecord>(Collections.Groups, name, g => RecordSeal.Verified(Hmac, Collections.Groups, name, g, g.Canonical(), g.Seal));
 
     /// <summary>Writes <paramref name="record"/> (changed by another Identity service inside <paramref name="tx"/>) with a fresh seal.</summary>
     internal void PutEntity(IStoreWriter tx, string name, EntityRecord record)
@@ -209,18 +240,6 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
     {
         record.Seal = RecordSeal.Compute(Hmac, Collections.Groups, name, record.Canonical());
         tx.Put(Collections.Groups, name, record);
-    }
-
-    private T? Load<T>(IStoreReader reader, string collection, string id, Func<T, string> canonical, Func<T, byte[]?> seal) where T : class
-    {
-        var record = reader.Get<T>(collection, id);
-        return record is null ? null : Verified(collection, id, record, canonical(record), seal(record));
-    }
-
-    private T Verified<T>(string collection, string id, T record, string canonical, byte[]? seal)
-    {
-        RecordSeal.Verify(Hmac, collection, id, canonical, seal);
-        return record;
     }
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);

@@ -129,7 +129,6 @@ public sealed class LdapLogin(IVaultStore store, SecurityBarrier barrier, Identi
         var groups = directoryGroups.Where(config.GroupMap.ContainsKey).Select(g => config.GroupMap[g]).Distinct(StringComparer.Ordinal).ToList();
         var token = TokenManager.NewToken();
         var tokenHash = TokenManager.HashWith(Hmac, token);
-        string? refusedFor = null;
         try
         {
             return await store.WriteAsync(tx =>
@@ -140,44 +139,15 @@ public sealed class LdapLogin(IVaultStore store, SecurityBarrier barrier, Identi
                 {
                     throw new UnauthenticatedException($"login refused: entity '{username}' is disabled");
                 }
-                long? mfaAt = null;
-                if (mfa.Required(tx, username, entity.EntityId, config.RequireMfa))
-                {
-                    if (string.IsNullOrWhiteSpace(mfaCode))
-                    {
-                        throw new MfaRequiredException($"entity '{username}' is enrolled: send a code from the authenticator (or a recovery code) with the password");
-                    }
-                    refusedFor = username;
-                    mfa.Use(tx, username, entity.EntityId, mfaCode);
-                    refusedFor = null;
-                    mfaAt = now;
-                }
-                var record = new TokenRecord
-                {
-                    Accessor = TokenManager.NewAccessor(),
-                    DisplayName = $"ldap-{username}",
-                    CreatedAtUnixMs = now,
-                    TtlSeconds = config.TokenTtlSeconds,
-                    ExpiresAtUnixMs = now + config.TokenTtlSeconds * 1000,
-                    MaxExpiresAtUnixMs = now + config.TokenMaxTtlSeconds * 1000,
-                    Entity = username,
-                    EntityId = entity.EntityId,
-                    MfaAtUnixMs = mfaAt,
-                    ExternalGroups = groups,
-                };
-                TokenManager.Write(tx, Hmac, tokenHash, record);
-                if (audit is not null)
-                {
-                    audit.Accessor = record.Accessor;
-                    audit.Entity = record.Entity;
-                    audit.EntityId = record.EntityId;
-                }
+                var mfaAt = mfa.AtLogin(tx, username, entity.EntityId, config.RequireMfa, mfaCode, now);
+                var record = Identities.WritePersonToken(tx, Hmac, tokenHash, $"ldap-{username}", entity, username, [],
+                    config.TokenTtlSeconds, config.TokenMaxTtlSeconds, now, mfaAt, groups, audit);
                 return (token, record);
             }, cancellationToken);
         }
-        catch (MfaCodeRefusedException) when (refusedFor is not null)
+        catch (MfaCodeRefusedException ex)
         {
-            await mfa.CountFailureAsync(refusedFor, cancellationToken);
+            await mfa.CountFailureAsync(ex.Entity, cancellationToken);
             throw;
         }
     }

@@ -89,6 +89,29 @@ public sealed class MfaManager(IVaultStore store, SecurityBarrier barrier, Ident
             : throw new MfaRequiredException($"this login method requires MFA and entity '{entity}' is not enrolled: an admin enrols you (vaultctl mfa enroll --entity {entity}) and gives you the QR code");
     }
 
+    /// <summary>
+    /// The second factor of a person's login, inside the login's commit: when the entity needs one
+    /// (<see cref="Required"/>), <paramref name="code"/> must be a good one, and its use commits
+    /// with the token. A refused code is for the caller to count (<see cref="CountFailureAsync"/>,
+    /// with <see cref="MfaCodeRefusedException.Entity"/>) once the commit is abandoned.
+    /// </summary>
+    /// <returns>When the code was validated (now), or null when none was needed.</returns>
+    /// <exception cref="MfaRequiredException">One is needed and none came.</exception>
+    /// <exception cref="MfaCodeRefusedException">The code was wrong, replayed or out of its window.</exception>
+    internal long? AtLogin(IStoreWriter tx, string entity, string entityId, bool methodRequiresMfa, string? code, long now)
+    {
+        if (!Required(tx, entity, entityId, methodRequiresMfa))
+        {
+            return null;
+        }
+        if (string.IsNullOrWhiteSpace(code))
+        {
+            throw new MfaRequiredException($"entity '{entity}' is enrolled: send a code from the authenticator (or a recovery code) with the password");
+        }
+        Use(tx, entity, entityId, code);
+        return now;
+    }
+
     /// <summary>The id of the entity named <paramref name="entity"/>, for an admin enrolling it.</summary>
     /// <exception cref="NotFoundException">No such entity.</exception>
     public string EntityIdOf(string entity) => identities.GetEntity(entity).EntityId;
@@ -111,7 +134,7 @@ public sealed class MfaManager(IVaultStore store, SecurityBarrier barrier, Ident
         var now = clock.GetUtcNow();
         if (record.LockedUntilUnixMs > now.ToUnixTimeMilliseconds())
         {
-            throw new MfaCodeRefusedException(CodeRefused);
+            throw new MfaCodeRefusedException(CodeRefused, entity);
         }
         var normalized = code.Trim();
         if (normalized.Length == Totp.Digits && normalized.All(char.IsAsciiDigit))
@@ -127,7 +150,7 @@ public sealed class MfaManager(IVaultStore store, SecurityBarrier barrier, Ident
                     .FirstOrDefault();
                 if (matched is not { } step)
                 {
-                    throw new MfaCodeRefusedException(CodeRefused);
+                    throw new MfaCodeRefusedException(CodeRefused, entity);
                 }
                 record.LastUsedStep = step;
             }
@@ -141,7 +164,7 @@ public sealed class MfaManager(IVaultStore store, SecurityBarrier barrier, Ident
             var hash = RecoveryHash(normalized);
             if (!record.RecoveryCodeHashes.Remove(hash))
             {
-                throw new MfaCodeRefusedException(CodeRefused);
+                throw new MfaCodeRefusedException(CodeRefused, entity);
             }
         }
         record.Confirmed = true;
@@ -251,5 +274,9 @@ public sealed class MfaManager(IVaultStore store, SecurityBarrier barrier, Ident
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
 }
 
-/// <summary>A second-factor code that was wrong, replayed or out of its window (UNAUTHENTICATED once mapped by the caller).</summary>
-public sealed class MfaCodeRefusedException(string message) : VaultException(message);
+/// <summary>A second-factor code that was wrong, replayed or out of its window (UNAUTHENTICATED).</summary>
+/// <param name="entity">Whose code it was: the failure counts towards that entity's second-factor lockout.</param>
+public sealed class MfaCodeRefusedException(string message, string entity = "") : VaultException(message)
+{
+    public string Entity { get; } = entity;
+}

@@ -130,7 +130,6 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
             var user = await CheckPasswordAsync(username, password, audit, cancellationToken);
             var token = TokenManager.NewToken();
             var tokenHash = TokenManager.HashWith(Hmac, token);
-            string? refusedFor = null;
             try
             {
                 return await store.WriteAsync(tx =>
@@ -148,18 +147,7 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
                     {
                         throw new UnauthenticatedException($"login refused: entity '{current.Entity}' is disabled");
                     }
-                    long? mfaAt = null;
-                    if (mfa.Required(tx, current.Entity, entity.EntityId, LoadConfig(tx).RequireMfa))
-                    {
-                        if (string.IsNullOrWhiteSpace(mfaCode))
-                        {
-                            throw new MfaRequiredException($"entity '{current.Entity}' is enrolled: send a code from the authenticator (or a recovery code) with the password");
-                        }
-                        refusedFor = current.Entity;
-                        mfa.Use(tx, current.Entity, entity.EntityId, mfaCode);
-                        refusedFor = null;
-                        mfaAt = now;
-                    }
+                    var mfaAt = mfa.AtLogin(tx, current.Entity, entity.EntityId, LoadConfig(tx).RequireMfa, mfaCode, now);
                     if (current.FailedLogins != 0 || current.Lockouts != 0 || current.LockedUntilUnixMs is not null)
                     {
                         current.FailedLogins = 0;
@@ -167,32 +155,14 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
                         current.LockedUntilUnixMs = null;
                         Put(tx, username, current);
                     }
-                    var record = new TokenRecord
-                    {
-                        Accessor = TokenManager.NewAccessor(),
-                        Policies = current.Policies,
-                        DisplayName = $"userpass-{username}",
-                        CreatedAtUnixMs = now,
-                        TtlSeconds = current.TokenTtlSeconds,
-                        ExpiresAtUnixMs = now + current.TokenTtlSeconds * 1000,
-                        MaxExpiresAtUnixMs = now + current.TokenMaxTtlSeconds * 1000,
-                        Entity = current.Entity,
-                        EntityId = entity.EntityId,
-                        MfaAtUnixMs = mfaAt,
-                    };
-                    TokenManager.Write(tx, Hmac, tokenHash, record);
-                    if (audit is not null)
-                    {
-                        audit.Accessor = record.Accessor;
-                        audit.Entity = record.Entity;
-                        audit.EntityId = record.EntityId;
-                    }
+                    var record = Identities.WritePersonToken(tx, Hmac, tokenHash, $"userpass-{username}", entity, current.Entity, current.Policies,
+                        current.TokenTtlSeconds, current.TokenMaxTtlSeconds, now, mfaAt, [], audit);
                     return (token, record);
                 }, cancellationToken);
             }
-            catch (MfaCodeRefusedException) when (refusedFor is not null)
+            catch (MfaCodeRefusedException ex)
             {
-                await mfa.CountFailureAsync(refusedFor, cancellationToken);
+                await mfa.CountFailureAsync(ex.Entity, cancellationToken);
                 throw;
             }
         }
