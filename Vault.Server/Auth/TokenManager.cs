@@ -152,10 +152,19 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
         return new CallerContext(record, policies.AclFor([.. record.Policies, .. entities.PoliciesOf(record.Entity, record.EntityId, record.ExternalGroups)]));
     }
 
-    /// <summary>Whether the token with <paramref name="accessor"/> and every ancestor of it still live (leases die with their token).</summary>
+    /// <summary>
+    /// Whether the token with <paramref name="accessor"/> and every ancestor of it still live, and
+    /// the person it acts for is still there and enabled (leases die with their token: a person
+    /// disabled or deleted loses their database credentials at the reaper's next pass).
+    /// </summary>
     public bool IsLive(string accessor)
     {
-        var record = FindByAccessor(store, accessor);
+        var token = FindByAccessor(store, accessor);
+        if (token is { EntityId.Length: > 0 } && !entities.IsActive(token.Entity, token.EntityId))
+        {
+            return false;
+        }
+        var record = token;
         for (var depth = 0; record is not null && !IsExpired(record); depth++)
         {
             if (record.ParentAccessor.Length == 0)

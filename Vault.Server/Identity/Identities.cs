@@ -194,6 +194,9 @@ public sealed class Identities(IVaultStore store, SecurityBarrier barrier, Polic
     }
 
     /// <inheritdoc/>
+    public bool IsActive(string entity, string entityId) => TryGetEntity(entity) is { Disabled: false } record && record.EntityId == entityId;
+
+    /// <inheritdoc/>
     public IReadOnlyList<string> PoliciesOf(string entity, string entityId, IReadOnlyList<string> externalGroups)
     {
         var record = TryGetEntity(entity);

@@ -73,6 +73,28 @@ public sealed class StaticLeaseTests(TargetSystems systems) : IClassFixture<Targ
     }
 
     [Fact]
+    public async Task APersonsLease_IsEndedByTheReaper_WhenTheirEntityIsDisabled()
+    {
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.250");
+        var (target, _) = await TargetAsync(vault);
+        await vault.Policies.PutAsync(new PutPolicyRequest { Policy = new Policy { Name = "reader", Rules = { new PolicyRule { Path = $"rotation/target/{target}/credential", Capabilities = { "read" } } } } }, vault.As());
+        var users = new UserpassService.UserpassServiceClient(vault.Channel);
+        await users.PutUserAsync(new PutUserRequest { User = new User { Name = "leaver", Policies = { "reader" } }, Password = "a long passphrase for the leaver" }, vault.As());
+        var person = await users.LoginAsync(new UserpassLoginRequest { Username = "leaver", Password = "a long passphrase for the leaver" });
+        var leases = Leases(vault);
+        var issued = await leases.LeaseStaticCredentialAsync(new LeaseStaticCredentialRequest { Target = target, Ttl = Duration.FromTimeSpan(TimeSpan.FromHours(1)) }, vault.As(person.Token));
+
+        await new IdentityService.IdentityServiceClient(vault.Channel).PutEntityAsync(new PutEntityRequest { Entity = new Entity { Name = "leaver", Disabled = true } }, vault.As());
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"static/{target}/" }, vault.As())).Leases.Any(l => l.Id == issued.Lease.Id))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the disabled person's lease was never ended");
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
     public async Task WithoutReadOnTheCredential_ALeaseIsDenied_AndBadInputNamesTheField()
     {
         await using var vault = await TestVault.StartInitializedAsync();
