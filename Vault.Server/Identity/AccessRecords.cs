@@ -62,6 +62,16 @@ public sealed class ActiveGrantRecord
     public long EndsAtUnixMs { get; set; }
 }
 
+/// <summary>
+/// Marks a request that is pending or active (keyed by its id), so the reaper's pass reads only
+/// those, not every request ever made. Not sealed: it grants nothing — an active grant's end is
+/// enforced on the entity, and a pending request's expiry when it is answered, whatever this says.
+/// </summary>
+public sealed class OpenRequestRecord
+{
+    public long OpenedAtUnixMs { get; set; }
+}
+
 /// <summary>The states of an access request.</summary>
 public static class AccessRequestStates
 {

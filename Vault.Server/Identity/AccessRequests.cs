@@ -25,7 +25,7 @@ public sealed record Actor(string Entity, string EntityId, long? MfaAtUnixMs)
 /// end, which <see cref="Identities.PoliciesOf"/> honours on the vault's clock whatever the
 /// reaper does; <see cref="ReapAsync"/> records ends and expiries (the lease reaper runs it).
 /// </summary>
-public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, Identities identities, TimeProvider clock) : IReaperPass
+public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, Identities identities, Audit.AuditLog audit, TimeProvider clock) : IReaperPass
 {
     public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(30);
     public static readonly TimeSpan MaxEmergencyDuration = TimeSpan.FromHours(1);
@@ -159,6 +159,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
                 Policies = grant.Policies,
                 Emergency = grant.Emergency,
             };
+            tx.Put(Collections.OpenAccessRequests, id, new OpenRequestRecord { OpenedAtUnixMs = now });
             if (grant.Emergency)
             {
                 Activate(tx, id, request, now);
@@ -223,8 +224,18 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
     public async Task ReapAsync(CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        foreach (var (id, request) in ListRequests(""))
+        foreach (var (id, _) in store.List<OpenRequestRecord>(Collections.OpenAccessRequests, ""))
         {
+            var request = RecordSeal.Read<AccessRequestRecord>(store, Hmac, Collections.AccessRequests, id, r => r.Canonical(), r => r.Seal);
+            if (request is null || request.State is not (AccessRequestStates.Pending or AccessRequestStates.Active))
+            {
+                await store.WriteAsync(tx =>
+                {
+                    tx.Delete(Collections.OpenAccessRequests, id);
+                    return true;
+                }, cancellationToken);
+                continue;
+            }
             var due = request.State switch
             {
                 AccessRequestStates.Pending when request.ExpiresAtUnixMs <= now => AccessRequestStates.Expired,
@@ -235,17 +246,31 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
             {
                 continue;
             }
-            await store.WriteAsync(tx =>
+            var closed = await store.WriteAsync(tx =>
             {
                 // Read again: an approval or a revoke may have come first.
                 var current = RecordSeal.Read<AccessRequestRecord>(tx, Hmac, Collections.AccessRequests, id, r => r.Canonical(), r => r.Seal);
-                if (current is not null && current.State == request.State)
+                if (current is null || current.State != request.State)
                 {
-                    Close(tx, id, current, due, "", "");
+                    return false;
                 }
+                Close(tx, id, current, due, "", "");
                 return true;
             }, cancellationToken);
-            Changed?.Invoke();
+            if (closed)
+            {
+                Changed?.Invoke();
+                try
+                {
+                    // The vault's own step, audited like the people's: whose grant ended, or whose request expired.
+                    await audit.AppendAsync(new Audit.AuditEvent(Guid.NewGuid().ToString("N"), "system:access", $"access.{due}", $"access/request/{id}", "ok", "", "",
+                        request.Requester, request.RequesterId));
+                }
+                catch (Audit.AuditUnavailableException)
+                {
+                    // The request is closed; the audit log reports its own failure.
+                }
+            }
         }
     }
 
@@ -328,6 +353,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
         request.ClosedBy = by;
         request.Comment = comment;
         PutRequest(tx, id, request);
+        tx.Delete(Collections.OpenAccessRequests, id);
     }
 
     private void RequireFreshMfa(Actor actor, string reason)

@@ -17,6 +17,6 @@ public static class IdentityRegistration
         services.AddSingleton<AccessRequests>();
         services.AddSingleton<LdapLogin>();
         services.AddSingleton<IReaperPass>(sp => sp.GetRequiredService<AccessRequests>());
-        return services.AddStoredDocuments(typeof(EntityRecord), typeof(GroupRecord), typeof(UserpassUserRecord), typeof(MfaRecord), typeof(UserpassConfigRecord), typeof(LdapConfigRecord), typeof(GrantRecord), typeof(AccessRequestRecord));
+        return services.AddStoredDocuments(typeof(EntityRecord), typeof(GroupRecord), typeof(UserpassUserRecord), typeof(MfaRecord), typeof(UserpassConfigRecord), typeof(LdapConfigRecord), typeof(GrantRecord), typeof(AccessRequestRecord), typeof(OpenRequestRecord));
     }
 }

@@ -129,6 +129,10 @@ public sealed class AccessRequestTests(ClockedVault fixture) : IClassFixture<Clo
         fixture.Clock.Advance(TimeSpan.FromMinutes(30));
         Assert.False(await CanReadAsync(dave, team.Secret), "the grant outlived its end");
         await WaitForStateAsync(request.Id, "ended");
+        // The end is the vault's own step, audited with whose grant it was.
+        var end = Assert.Single((await new AuditService.AuditServiceClient(Vault.Channel).TailAsync(new TailAuditRequest { PathPrefix = $"access/request/{request.Id}", Limit = 20 }, Vault.As())).Entries,
+            e => e.Rpc == "access.ended");
+        Assert.Equal(("system:access", team.Requester), (end.Accessor, end.Entity));
     }
 
     [Fact]
