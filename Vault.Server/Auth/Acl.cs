@@ -13,10 +13,14 @@ public sealed class Acl
 {
     private readonly IReadOnlyList<AclRule> _rules;
 
+    // Whether any rule asks for a step-up: the interceptor asks on every access of every request.
+    private readonly bool _anyMfa;
+
     public Acl(IReadOnlyList<AclRule> rules, bool isRoot)
     {
         _rules = rules;
         IsRoot = isRoot;
+        _anyMfa = rules.Any(r => r.MfaWithin is not null);
     }
 
     /// <summary>The root policy: everything, everywhere.</summary>
@@ -54,6 +58,10 @@ public sealed class Acl
     /// </summary>
     public TimeSpan? MfaWindow(string path, Capability anyOf)
     {
+        if (!_anyMfa)
+        {
+            return null;
+        }
         TimeSpan? window = null;
         foreach (var rule in _rules)
         {

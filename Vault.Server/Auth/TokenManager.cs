@@ -220,7 +220,7 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
     /// Runs <paramref name="check"/> (a second-factor check, in the same commit) and records in
     /// the token with <paramref name="accessor"/> that an MFA code was validated for it now.
     /// </summary>
-    public Task<(TokenRecord Record, T Result)> MarkMfaAsync<T>(string accessor, Func<IStoreWriter, T> check, CancellationToken cancellationToken) =>
+    public Task<(TokenRecord Record, int Result)> MarkMfaAsync(string accessor, Func<IStoreWriter, int> check, CancellationToken cancellationToken) =>
         store.WriteAsync(tx =>
         {
             var (hash, record) = FindByAccessorWithHash(tx, accessor);

@@ -6,7 +6,7 @@ using Vault.Server.Identity;
 namespace Vault.Server.Grpc;
 
 /// <summary>TOTP enrolment and step-up validation over gRPC, for the caller's own entity; status and reset for admins.</summary>
-public sealed class MfaGrpcService(MfaManager mfa, TokenManager tokens) : MfaService.MfaServiceBase
+public sealed class MfaGrpcService(MfaManager mfa) : MfaService.MfaServiceBase
 {
     public override async Task<EnrollMfaResponse> Enroll(EnrollMfaRequest request, ServerCallContext context)
     {
@@ -33,8 +33,7 @@ public sealed class MfaGrpcService(MfaManager mfa, TokenManager tokens) : MfaSer
         {
             throw new ValidationException("code", "must be 1 to 64 characters: six digits, or a recovery code");
         }
-        var (record, left) = await mfa.ValidateAsync(caller.Token.Entity, caller.Token.EntityId, request.Code,
-            check => tokens.MarkMfaAsync(caller.Accessor, check, context.CancellationToken), context.CancellationToken);
+        var (record, left) = await mfa.ValidateAsync(caller.Accessor, caller.Token.Entity, caller.Token.EntityId, request.Code, context.CancellationToken);
         return new ValidateMfaResponse { ValidatedAt = ProtoMapping.Time(record.MfaAtUnixMs!.Value), RecoveryCodesLeft = (uint)left };
     }
 

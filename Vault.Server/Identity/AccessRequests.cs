@@ -39,8 +39,9 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
 
     public bool GrantExists(string name) => store.Get<GrantRecord>(Collections.Grants, name) is not null;
 
-    /// <summary>The entity id of a request's requester, or null when there is no such request (for the access table: a requester acts on their own).</summary>
-    public string? RequesterOf(string id) => store.Get<AccessRequestRecord>(Collections.AccessRequests, id)?.RequesterId;
+    /// <summary>The entity id of a request's requester (its seal verified: the access table decides on it), or null when there is no such request.</summary>
+    public string? RequesterOf(string id) =>
+        RecordSeal.Read<AccessRequestRecord>(store, Hmac, Collections.AccessRequests, ValidateId(id), r => r.Canonical(), r => r.Seal)?.RequesterId;
 
     public async Task<GrantRecord> PutGrantAsync(GrantSpec spec, CancellationToken cancellationToken)
     {

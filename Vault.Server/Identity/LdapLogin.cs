@@ -158,15 +158,8 @@ public sealed class LdapLogin(IVaultStore store, SecurityBarrier barrier, Identi
             ? "\\" + c
             : c.ToString()));
 
-    private LdapConfigRecord? LoadConfig()
-    {
-        var record = store.Get<LdapConfigRecord>(Collections.System, LdapConfigRecord.Id);
-        if (record is not null)
-        {
-            RecordSeal.Verify(Hmac, Collections.System, LdapConfigRecord.Id, record.Canonical(), record.Seal);
-        }
-        return record;
-    }
+    private LdapConfigRecord? LoadConfig() =>
+        RecordSeal.Read<LdapConfigRecord>(store, Hmac, Collections.System, LdapConfigRecord.Id, r => r.Canonical(), r => r.Seal);
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
 }

@@ -16,7 +16,7 @@ public sealed record MfaEnrollment(string OtpauthUri, IReadOnlyList<string> Reco
 /// kept, and no code of that step or an earlier one is accepted again. Five wrong codes in a row
 /// lock the second factor as a password lockout does (a minute, doubling).
 /// </summary>
-public sealed class MfaManager(IVaultStore store, SecurityBarrier barrier, Identities identities, TimeProvider clock)
+public sealed class MfaManager(IVaultStore store, SecurityBarrier barrier, Identities identities, TokenManager tokens, TimeProvider clock)
 {
     public const string Issuer = "Vault";
     public const int RecoveryCodeCount = 10;
@@ -176,18 +176,18 @@ public sealed class MfaManager(IVaultStore store, SecurityBarrier barrier, Ident
     }
 
     /// <summary>
-    /// Validates <paramref name="code"/> for a person's token, one attempt per entity at a time:
-    /// <paramref name="mark"/> records the validation in the token in the same commit as the
-    /// code's use; a refused code is counted before the refusal.
+    /// Validates <paramref name="code"/> for the person's token with <paramref name="accessor"/>, one
+    /// attempt per entity at a time: the code's use and the token's validation time commit together;
+    /// a refused code is counted before the refusal.
     /// </summary>
-    public async Task<(T Marked, int RecoveryCodesLeft)> ValidateAsync<T>(string entity, string entityId, string code,
-        Func<Func<IStoreWriter, int>, Task<(T, int)>> mark, CancellationToken cancellationToken)
+    /// <returns>The token as it is now, and the recovery codes left.</returns>
+    public async Task<(TokenRecord Token, int RecoveryCodesLeft)> ValidateAsync(string accessor, string entity, string entityId, string code, CancellationToken cancellationToken)
     {
         var slot = _attempts[(int)((uint)StringComparer.Ordinal.GetHashCode(entity) % (uint)_attempts.Length)];
         await slot.WaitAsync(cancellationToken);
         try
         {
-            return await mark(tx => Use(tx, entity, entityId, code));
+            return await tokens.MarkMfaAsync(accessor, tx => Use(tx, entity, entityId, code), cancellationToken);
         }
         catch (MfaCodeRefusedException)
         {
@@ -255,15 +255,8 @@ public sealed class MfaManager(IVaultStore store, SecurityBarrier barrier, Ident
 
     private string RecoveryHash(string code) => Convert.ToHexStringLower(barrier.Hmac(RecoveryPurpose, Encoding.UTF8.GetBytes(code.ToLowerInvariant())));
 
-    private MfaRecord? Load(IStoreReader reader, string entity)
-    {
-        var record = reader.Get<MfaRecord>(Collections.Mfa, entity);
-        if (record is not null)
-        {
-            RecordSeal.Verify(Hmac, Collections.Mfa, entity, record.Canonical(), record.Seal);
-        }
-        return record;
-    }
+    private MfaRecord? Load(IStoreReader reader, string entity) =>
+        RecordSeal.Read<MfaRecord>(reader, Hmac, Collections.Mfa, entity, r => r.Canonical(), r => r.Seal);
 
     private void Put(IStoreWriter tx, string entity, MfaRecord record)
     {

@@ -227,16 +227,8 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
             return record;
         }, cancellationToken);
 
-    private UserpassConfigRecord LoadConfig(IStoreReader reader)
-    {
-        var record = reader.Get<UserpassConfigRecord>(Collections.System, UserpassConfigRecord.Id);
-        if (record is null)
-        {
-            return new UserpassConfigRecord();
-        }
-        RecordSeal.Verify(Hmac, Collections.System, UserpassConfigRecord.Id, record.Canonical(), record.Seal);
-        return record;
-    }
+    private UserpassConfigRecord LoadConfig(IStoreReader reader) =>
+        RecordSeal.Read<UserpassConfigRecord>(reader, Hmac, Collections.System, UserpassConfigRecord.Id, r => r.Canonical(), r => r.Seal) ?? new UserpassConfigRecord();
 
     /// <summary>The lock one user's attempts take in turn (64 shared by all users).</summary>
     private SemaphoreSlim SlotOf(string username) => _attempts[(int)((uint)StringComparer.Ordinal.GetHashCode(username) % (uint)_attempts.Length)];
@@ -315,15 +307,8 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
         }
     }
 
-    private UserpassUserRecord? Load(IStoreReader reader, string name)
-    {
-        var record = reader.Get<UserpassUserRecord>(Collections.UserpassUsers, name);
-        if (record is not null)
-        {
-            RecordSeal.Verify(Hmac, Collections.UserpassUsers, name, record.Canonical(), record.Seal);
-        }
-        return record;
-    }
+    private UserpassUserRecord? Load(IStoreReader reader, string name) =>
+        RecordSeal.Read<UserpassUserRecord>(reader, Hmac, Collections.UserpassUsers, name, r => r.Canonical(), r => r.Seal);
 
     private void Put(IStoreWriter tx, string name, UserpassUserRecord record)
     {
