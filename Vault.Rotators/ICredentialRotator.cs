@@ -21,6 +21,9 @@ public interface ICredentialRotator
     /// <returns>Null when valid, else (field, reason) with field one of <c>host</c>, <c>port</c>, <c>database</c>, <c>options</c>, <c>account</c>.</returns>
     (string Field, string Reason)? Validate(TargetConnection connection, string account);
 
+    /// <summary>How this rotator would reach <paramref name="connection"/>'s system: its TLS mode, and what is weaker than verified TLS about it.</summary>
+    TransportSecurity Transport(TargetConnection connection);
+
     /// <summary>Sets <paramref name="account"/>'s password to <paramref name="newPassword"/>, authenticating as <paramref name="admin"/>.</summary>
     /// <exception cref="RotatorException">The system was unreachable, refused the admin, or rejected the password.</exception>
     Task SetPasswordAsync(TargetConnection connection, Credential admin, string account, string newPassword, CancellationToken cancellationToken);

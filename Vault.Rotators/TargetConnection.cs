@@ -18,6 +18,20 @@ public sealed record TargetConnection(string Host, int Port, string Database, IR
     /// </summary>
     public TimeSpan StatementTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// PEM certificates of the CAs the system's TLS certificate must chain to, instead of the
+    /// machine's trust store; empty for the machine's store. Not secret.
+    /// </summary>
+    public string CaCertificates { get; init; } = "";
+
+    /// <summary>
+    /// Optional pin of the system's certificate key: <c>sha256:</c> and the base64 SHA-256 of its
+    /// DER SubjectPublicKeyInfo (as <c>openssl x509 -pubkey | openssl pkey -pubin -outform der |
+    /// openssl dgst -sha256 -binary | base64</c> prints it); checked on top of the CA, so a private
+    /// CA that signs other hosts' certificates cannot stand in for this one. Empty for none.
+    /// </summary>
+    public string CertificatePin { get; init; } = "";
+
     /// <summary>An option's value, or <paramref name="fallback"/> when unset.</summary>
     public string Option(string name, string fallback) => Options.TryGetValue(name, out var value) && value.Length > 0 ? value : fallback;
 }

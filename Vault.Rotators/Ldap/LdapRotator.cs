@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using Vault.Rotators.Internal;
+using Vault.Rotators.Tls;
 
 namespace Vault.Rotators.Ldap;
 
@@ -17,9 +18,14 @@ namespace Vault.Rotators.Ldap;
 /// The password is set with the RFC 3062 password-modify extended operation, so the directory
 /// hashes it by its own policy (OpenLDAP: <c>password-hash</c>) and applies its password policy
 /// (ppolicy answers constraintViolation, reported as <see cref="RotatorFailure.PasswordRejected"/>).
-/// Transport is plain <c>ldap://</c>: the password and the admin's bind password cross the network
-/// in the clear, so use it on loopback or a trusted link only; LDAPS/StartTLS options are not
-/// implemented yet and no options are accepted.
+/// Option <c>tls</c>: <c>starttls</c> (port 0 means 389), <c>ldaps</c> (port 0 means 636), or
+/// <c>none</c> (the default for now; plain <c>ldap://</c>: the admin's bind password and every new
+/// password cross the network in the clear). With TLS the directory's certificate must chain to the
+/// target's CA bundle (or the machine's trusted CAs) and name the host, and, when the target is
+/// pinned, carry the pinned key; all of it is checked by libldap in the handshake, before the bind.
+/// StartTLS is asked for on an anonymous bind's connection (System.DirectoryServices.Protocols opens a
+/// Linux connection on the first bind), so the directory must accept an anonymous bind before TLS;
+/// one that does not is reached with <c>ldaps</c>.
 /// </para>
 /// <para>
 /// System.DirectoryServices.Protocols (libldap on Linux) only offers blocking binds, so each
@@ -32,6 +38,17 @@ public sealed class LdapRotator : ICredentialRotator
 {
     /// <summary>Default TCP port.</summary>
     public const int DefaultPort = 389;
+
+    /// <summary>Default TCP port with <c>tls=ldaps</c>.</summary>
+    public const int DefaultLdapsPort = 636;
+
+    /// <summary>Option: how the connection is secured, <c>starttls</c>, <c>ldaps</c> or <c>none</c> (<see cref="DefaultTls"/>).</summary>
+    public const string TlsOption = "tls";
+
+    /// <summary>The <c>tls</c> of a target that does not name one: plaintext, as before the option existed, until targets stored without one are marked as such (then <c>starttls</c>).</summary>
+    public const string DefaultTls = "none";
+
+    private static readonly string[] KnownOptions = [TlsOption];
 
     /// <summary>RFC 3062 password modify.</summary>
     public const string PasswordModifyOid = "1.3.6.1.4.1.4203.1.11.1";
@@ -50,9 +67,21 @@ public sealed class LdapRotator : ICredentialRotator
 
     public (string Field, string Reason)? Validate(TargetConnection connection, string account)
     {
-        if (TargetChecks.Connection(connection, []) is { } problem)
+        if (TargetChecks.Connection(connection, KnownOptions) is { } problem)
         {
             return problem;
+        }
+        if (ParseTls(connection) is not { } tls)
+        {
+            return ("options", "tls must be one of starttls, ldaps, none");
+        }
+        if (CertificateCheck.ValidateSettings(connection) is { } settings)
+        {
+            return settings;
+        }
+        if (tls == LdapTls.None && (connection.CaCertificates.Length > 0 || connection.CertificatePin.Length > 0))
+        {
+            return (connection.CaCertificates.Length > 0 ? "ca_certificates" : "certificate_pin", "is only used with tls starttls or ldaps");
         }
         IReadOnlyList<string>? baseDn = null;
         if (connection.Database.Length > 0 && (baseDn = DistinguishedName.Parse(connection.Database)) is null)
@@ -68,6 +97,14 @@ public sealed class LdapRotator : ICredentialRotator
             return ("account", "must lie under the base DN");
         }
         return null;
+    }
+
+    public TransportSecurity Transport(TargetConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var tls = ParseTls(connection);
+        return new TransportSecurity(connection.Option(TlsOption, DefaultTls).ToLowerInvariant(),
+            tls is LdapTls.None or null ? "plaintext: the admin's bind password and every new password cross the network in the clear" : null);
     }
 
     /// <inheritdoc />
@@ -215,20 +252,65 @@ public sealed class LdapRotator : ICredentialRotator
         }
     }
 
-    /// <summary>Opens a connection and binds; a refused bind is <see cref="RotatorFailure.AdminRefused"/> (the caller reinterprets it for a login check).</summary>
+    /// <summary>
+    /// Opens a connection, secures it as the target says (nothing secret is on the connection until
+    /// TLS is up) and binds; a refused bind is <see cref="RotatorFailure.AdminRefused"/> (the caller
+    /// reinterprets it for a login check), a refused certificate is <see cref="RotatorFailure.Unreachable"/>,
+    /// never sent, naming the host and what was wrong.
+    /// </summary>
     private static LdapConnection Bind(TargetConnection connection, Credential credential, string where, bool admin)
     {
-        var identifier = new LdapDirectoryIdentifier(connection.Host, connection.Port == 0 ? DefaultPort : connection.Port, fullyQualifiedDnsHostName: false, connectionless: false);
-        var ldap = LibLdapOptions.Create(
-            () => new LdapConnection(identifier, new NetworkCredential(credential.Username, credential.Password), AuthType.Basic),
-            connection.ConnectTimeout);
+        var tls = ParseTls(connection) ?? LdapTls.None;
+        var port = Port(connection);
+        var identifier = new LdapDirectoryIdentifier(connection.Host, port, fullyQualifiedDnsHostName: false, connectionless: false);
+        var ldap = LibLdapOptions.Create(() => new LdapConnection(identifier), connection.ConnectTimeout, connection.CertificatePin);
         ldap.AutoBind = false;
         ldap.Timeout = connection.ConnectTimeout;
+        DirectoryInfo? caDirectory = null;
         try
         {
             ldap.SessionOptions.ProtocolVersion = 3;
             ldap.SessionOptions.ReferralChasing = ReferralChasingOptions.None;
-            ldap.Bind();
+            if (tls != LdapTls.None)
+            {
+                if (OperatingSystem.IsWindows())
+                {
+                    throw new PlatformNotSupportedException("the ldap rotator's TLS runs on libldap (Linux)");
+                }
+                if (connection.CaCertificates.Length > 0)
+                {
+                    // libldap reads trusted CAs from files: a private directory for this connection.
+                    caDirectory = Directory.CreateTempSubdirectory("vault-ldap-ca-");
+                    File.WriteAllText(Path.Combine(caDirectory.FullName, "ca.pem"), connection.CaCertificates);
+                    ldap.SessionOptions.TrustedCertificatesDirectory = caDirectory.FullName;
+                }
+                ldap.SessionOptions.StartNewTlsSessionContext();
+                try
+                {
+                    if (tls == LdapTls.Ldaps)
+                    {
+                        ldap.SessionOptions.SecureSocketLayer = true;
+                    }
+                    // Opens the connection (and, for ldaps, the TLS session) with no name and no
+                    // password; StartTLS then secures it before the credential is sent.
+                    ldap.AuthType = AuthType.Anonymous;
+                    ldap.Bind();
+                    if (tls == LdapTls.StartTls)
+                    {
+                        ldap.SessionOptions.StartTransportLayerSecurity(null);
+                    }
+                }
+                catch (Exception ex) when (ex is LdapException or DirectoryOperationException)
+                {
+                    var problem = LdapTlsProbe.Explain(connection.Host, port, tls == LdapTls.StartTls, CertificateCheck.For(connection, checkName: true), connection.ConnectTimeout);
+                    var message = problem is null
+                        ? $"{where}: could not secure the connection to {connection.Host}:{port} with {(tls == LdapTls.Ldaps ? "ldaps" : "StartTLS")}, nothing sent: {ex.Message}"
+                        : $"{where}: TLS certificate of {connection.Host} refused, nothing sent: {problem}";
+                    throw new RotatorException(RotatorFailure.Unreachable, message, ex, RotatorEffect.NotSent);
+                }
+            }
+            ldap.AuthType = AuthType.Basic;
+            ldap.Bind(new NetworkCredential(credential.Username, credential.Password));
             return ldap;
         }
         catch (LdapException ex)
@@ -241,12 +323,45 @@ public sealed class LdapRotator : ICredentialRotator
             }
             throw Failed(where, ex, sent: false);
         }
+        catch (DirectoryOperationException ex)
+        {
+            // The directory answered the bind with a result (e.g. 13, confidentiality required).
+            ldap.Dispose();
+            if (ex.Response is null)
+            {
+                // libldap's bind reports no result code here, only the directory's text.
+                throw new RotatorException(RotatorFailure.AdminRefused, $"{where}: the directory refused the bind: {ex.Message}", ex, RotatorEffect.NotSent);
+            }
+            throw Failed(where, ex.Response.ResultCode, ex.Response.ErrorMessage, ex, RotatorEffect.NotSent);
+        }
         catch
         {
             ldap.Dispose();
             throw;
         }
+        finally
+        {
+            caDirectory?.Delete(recursive: true);
+        }
     }
+
+    private enum LdapTls
+    {
+        StartTls,
+        Ldaps,
+        None,
+    }
+
+    private static LdapTls? ParseTls(TargetConnection connection) => connection.Option(TlsOption, DefaultTls).ToLowerInvariant() switch
+    {
+        "starttls" => LdapTls.StartTls,
+        "ldaps" => LdapTls.Ldaps,
+        "none" => LdapTls.None,
+        _ => null,
+    };
+
+    private static int Port(TargetConnection connection) =>
+        connection.Port != 0 ? connection.Port : ParseTls(connection) == LdapTls.Ldaps ? DefaultLdapsPort : DefaultPort;
 
     /// <param name="sent">Whether a request that changes something had been sent when it failed.</param>
     private static RotatorException Failed(string where, LdapException ex, bool sent) => ex.ErrorCode switch
@@ -299,7 +414,7 @@ public sealed class LdapRotator : ICredentialRotator
     private static Task RunAsync(Func<bool> work, CancellationToken cancellationToken) => RunAsync<bool>(work, cancellationToken);
 
     private static string Describe(TargetConnection connection) =>
-        $"ldap {connection.Host}:{(connection.Port == 0 ? DefaultPort : connection.Port)}";
+        $"ldap {connection.Host}:{Port(connection)}";
 
     private void ThrowIfInvalid(TargetConnection connection, string account)
     {

@@ -36,6 +36,9 @@ internal static class LibLdapOptions
     private const int LdapOptTimeout = 0x5002;
     private const int LdapOptNetworkTimeout = 0x5005;
     private const int LdapOptSuccess = 0;
+    private const int LdapOptTlsRequireCert = 0x6006;
+    private const int LdapOptTlsPeerKeyHash = 0x6019;
+    private const int LdapOptTlsDemand = 2;
 
     // The names System.DirectoryServices.Protocols resolves libldap by, in its order.
     private static readonly string[] LibraryNames = ["libldap.so.2", "libldap-2.6.so.0", "libldap-2.5.so.0", "libldap-2.4.so.2"];
@@ -44,6 +47,7 @@ internal static class LibLdapOptions
     private static readonly nint SetOptionFunction = Resolve();
     private static readonly SetTimeValOption? SetTimeVal = SetOptionFunction == 0 ? null : Marshal.GetDelegateForFunctionPointer<SetTimeValOption>(SetOptionFunction);
     private static readonly SetPointerOption? SetPointer = SetOptionFunction == 0 ? null : Marshal.GetDelegateForFunctionPointer<SetPointerOption>(SetOptionFunction);
+    private static readonly SetIntOption? SetInt = SetOptionFunction == 0 ? null : Marshal.GetDelegateForFunctionPointer<SetIntOption>(SetOptionFunction);
 
     // Any non-null pointer means LDAP_OPT_ON for libldap's boolean options.
     private static readonly nint On = Marshal.AllocHGlobal(sizeof(int));
@@ -53,6 +57,9 @@ internal static class LibLdapOptions
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int SetPointerOption(nint ld, int option, nint value);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int SetIntOption(nint ld, int option, ref int value);
 
     [StructLayout(LayoutKind.Sequential)]
     private struct TimeVal
@@ -64,27 +71,54 @@ internal static class LibLdapOptions
     /// <summary>Whether the options can be applied (libldap found).</summary>
     public static bool Available => SetOptionFunction != 0;
 
-    /// <summary>Constructs a connection whose handle carries <paramref name="timeout"/> for connecting and for each synchronous call, and restarts interrupted waits.</summary>
-    public static LdapConnection Create(Func<LdapConnection> create, TimeSpan timeout)
+    /// <summary>
+    /// Constructs a connection whose handle carries <paramref name="timeout"/> for connecting and for
+    /// each synchronous call, restarts interrupted waits, demands a valid server certificate on TLS
+    /// (whatever <c>ldap.conf</c> says), and, with <paramref name="keyPin"/>, accepts only a server
+    /// key with that hash (libldap's <c>LDAP_OPT_X_TLS_PEERKEY_HASH</c>, <c>sha256:&lt;base64&gt;</c>,
+    /// checked in the handshake, before anything is sent).
+    /// </summary>
+    public static LdapConnection Create(Func<LdapConnection> create, TimeSpan timeout, string keyPin = "")
     {
         if (SetTimeVal is null || SetPointer is null)
         {
-            return create();
+            return keyPin.Length == 0 ? create() : throw new PlatformNotSupportedException("a certificate key pin needs libldap");
         }
         var value = new TimeVal
         {
             Seconds = (nint)Math.Max(1, Math.Ceiling(timeout.TotalSeconds)),
             Microseconds = 0,
         };
+        var demand = LdapOptTlsDemand;
         lock (Gate)
         {
             if (SetTimeVal(0, LdapOptTimeout, ref value) != LdapOptSuccess
                 || SetTimeVal(0, LdapOptNetworkTimeout, ref value) != LdapOptSuccess
-                || SetPointer(0, LdapOptRestart, On) != LdapOptSuccess)
+                || SetPointer(0, LdapOptRestart, On) != LdapOptSuccess
+                || SetInt!(0, LdapOptTlsRequireCert, ref demand) != LdapOptSuccess)
             {
                 throw new InvalidOperationException("libldap refused the connection options");
             }
-            return create();
+            if (keyPin.Length == 0)
+            {
+                return create();
+            }
+            // A global option copied into the handle as it is created, then cleared again under
+            // the same lock: no other connection made here carries it.
+            var pin = Marshal.StringToCoTaskMemUTF8(keyPin);
+            try
+            {
+                if (SetPointer(0, LdapOptTlsPeerKeyHash, pin) != LdapOptSuccess)
+                {
+                    throw new InvalidOperationException("libldap refused the certificate key pin");
+                }
+                return create();
+            }
+            finally
+            {
+                SetPointer(0, LdapOptTlsPeerKeyHash, 0);
+                Marshal.FreeCoTaskMem(pin);
+            }
         }
     }
 

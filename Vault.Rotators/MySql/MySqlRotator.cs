@@ -25,8 +25,10 @@ namespace Vault.Rotators.MySql;
 /// out of its general and slow logs itself, and keeps the account's authentication plugin.
 /// </para>
 /// <para>
-/// Options: <c>account_host</c>; <c>ssl_mode</c> (<c>none</c>, <c>preferred</c> (default),
-/// <c>required</c>, <c>verify-ca</c>, <c>verify-full</c>); <c>plaintext_fallback</c>
+/// Options: <c>account_host</c>; <c>ssl_mode</c> (<c>verify-full</c>: TLS with the certificate
+/// checked against the target's CA bundle or the machine's trusted CAs, the host name and the pin
+/// when set; <c>verify-ca</c>; <c>required</c>; <c>preferred</c> (the default, as the driver's);
+/// <c>none</c>); <c>plaintext_fallback</c>
 /// (<c>false</c> (default) or <c>true</c>). The database, when set, is used by the login check only.
 /// Connections are unpooled and the password is handed to the driver through a callback rather than
 /// the connection string, which MySqlConnector caches per string for the life of the process even
@@ -53,6 +55,9 @@ public sealed class MySqlRotator : ICredentialRotator
     /// <summary>Option: whether MariaDB may be sent the plaintext when it refuses a pre-hashed password.</summary>
     public const string PlaintextFallbackOption = "plaintext_fallback";
 
+    /// <summary>The TLS mode of a target that does not name one: the driver's, until targets stored without one are marked as such (then <c>verify-full</c>).</summary>
+    public const string DefaultSslMode = "preferred";
+
     private static readonly string[] KnownOptions = [AccountHostOption, SslModeOption, PlaintextFallbackOption];
 
     private readonly ILogger _logger;
@@ -72,7 +77,16 @@ public sealed class MySqlRotator : ICredentialRotator
         }
         if (connection.Options.TryGetValue(SslModeOption, out var sslMode) && ParseSslMode(sslMode) is null)
         {
-            return ("options", "ssl_mode must be one of none, preferred, required, verify-ca, verify-full");
+            return ("options", "ssl_mode must be one of verify-full, verify-ca, required, preferred, none");
+        }
+        if (Tls.CertificateCheck.ValidateSettings(connection) is { } tls)
+        {
+            return tls;
+        }
+        if ((connection.CaCertificates.Length > 0 || connection.CertificatePin.Length > 0)
+            && ParseSslMode(connection.Option(SslModeOption, DefaultSslMode)) is not (MySqlSslMode.VerifyCA or MySqlSslMode.VerifyFull))
+        {
+            return (connection.CaCertificates.Length > 0 ? "ca_certificates" : "certificate_pin", "is only used with ssl_mode verify-full or verify-ca, which check the certificate");
         }
         if (connection.Options.TryGetValue(PlaintextFallbackOption, out var fallback) && !bool.TryParse(fallback, out _))
         {
@@ -87,6 +101,20 @@ public sealed class MySqlRotator : ICredentialRotator
             return ("database", "must not contain control characters");
         }
         return MySqlAccount.Parse(account, DefaultHost(connection)).Problem is { } reason ? ("account", reason) : null;
+    }
+
+    public TransportSecurity Transport(TargetConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var mode = connection.Option(SslModeOption, DefaultSslMode).ToLowerInvariant();
+        return new TransportSecurity(mode, ParseSslMode(mode) switch
+        {
+            MySqlSslMode.VerifyFull => null,
+            MySqlSslMode.VerifyCA => "the certificate's host name is not checked: any certificate from the CA is accepted",
+            MySqlSslMode.Required => "TLS without certificate verification: a machine in the middle can read the passwords (MariaDB: their hashes, enough to log in)",
+            MySqlSslMode.None => "plaintext: passwords (MariaDB: their hashes, enough to log in) cross the network in the clear",
+            _ => "TLS only if the server offers it, unverified: a machine in the middle can strip it and read the passwords (MariaDB: their hashes)",
+        });
     }
 
     /// <inheritdoc />
@@ -139,12 +167,16 @@ public sealed class MySqlRotator : ICredentialRotator
         {
             return new LoginCheck(LoginOutcome.Refused, problem);
         }
+        var session = MySqlSession.Create(connection, login.User, account.Password, connection.Database);
+        await using var sessionScope = session.ConfigureAwait(false);
         try
         {
-            var session = MySqlSession.Create(connection, login.User, account.Password, connection.Database);
-            await using var sessionScope = session.ConfigureAwait(false);
             await session.OpenAsync(cancellationToken).ConfigureAwait(false);
             return LoginCheck.Accepted;
+        }
+        catch (Exception ex) when (session.CertificateRefusal(connection) is { } refusal && !cancellationToken.IsCancellationRequested && ex is not OperationCanceledException)
+        {
+            return new LoginCheck(LoginOutcome.Unreachable, refusal);
         }
         catch (MySqlException ex)
         {

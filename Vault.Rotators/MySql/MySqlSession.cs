@@ -1,5 +1,6 @@
 using MySqlConnector;
 using Vault.Rotators.Internal;
+using Vault.Rotators.Tls;
 
 namespace Vault.Rotators.MySql;
 
@@ -30,13 +31,38 @@ internal sealed class MySqlSession : IAsyncDisposable
             ConnectionTimeout = (uint)TargetChecks.TimeoutSeconds(connection.ConnectTimeout),
             // Longer than the server-side bounds set by OpenAdminAsync, so the server's timeout answers first.
             DefaultCommandTimeout = (uint)TargetChecks.CommandTimeoutSeconds(connection.StatementTimeout),
-            SslMode = MySqlRotator.ParseSslMode(connection.Option(MySqlRotator.SslModeOption, "preferred")) ?? MySqlSslMode.Preferred,
             ApplicationName = "vault-rotator",
         };
+        var mode = MySqlRotator.ParseSslMode(connection.Option(MySqlRotator.SslModeOption, MySqlRotator.DefaultSslMode)) ?? MySqlSslMode.VerifyFull;
+        var check = mode switch
+        {
+            MySqlSslMode.VerifyFull => CertificateCheck.For(connection, checkName: true),
+            MySqlSslMode.VerifyCA => CertificateCheck.For(connection, checkName: false),
+            _ => null,
+        };
+        // The verifying modes are Required plus the vault's own check of the certificate: the
+        // driver's VerifyCA/VerifyFull read the CA from a file and cannot say what was wrong.
+        builder.SslMode = check is null ? mode : MySqlSslMode.Required;
         // Not in the connection string: MySqlConnector keeps every unpooled connection string it has
         // seen in a static dictionary for the life of the process.
-        return new MySqlSession(new MySqlConnection(builder.ConnectionString) { ProvidePasswordCallback = _ => password });
+        var session = new MySqlConnection(builder.ConnectionString) { ProvidePasswordCallback = _ => password };
+        if (check is not null)
+        {
+            session.RemoteCertificateValidationCallback = check.Validate;
+        }
+        return new MySqlSession(session) { Check = check };
     }
+
+    /// <summary>The check of the server's certificate in the verifying modes; null in the others.</summary>
+    public CertificateCheck? Check { get; private init; }
+
+    /// <summary>
+    /// What the certificate check refused in the handshake of a failed open, as one line naming the
+    /// host and the problem (the handshake comes before the login: nothing was sent), or null when
+    /// the open failed for another reason.
+    /// </summary>
+    public string? CertificateRefusal(TargetConnection connection) =>
+        Check?.Problem is { } problem ? $"{MySqlErrors.Describe(connection)}: TLS certificate of {connection.Host} refused, nothing sent: {problem}" : null;
 
     /// <summary>Opens an admin session and reads the server's flavour and SQL mode.</summary>
     /// <exception cref="RotatorException">The login failed.</exception>
@@ -63,6 +89,11 @@ internal sealed class MySqlSession : IAsyncDisposable
             using var command = new MySqlCommand(MySqlQuoting.SqlModeQuery, session._connection);
             session.Quoting = MySqlQuoting.ForSqlMode(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string);
             return session;
+        }
+        catch (Exception ex) when (session.CertificateRefusal(connection) is { } refusal && !cancellationToken.IsCancellationRequested)
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            throw new RotatorException(RotatorFailure.Unreachable, $"{step} on {refusal}", ex, RotatorEffect.NotSent);
         }
         catch (MySqlException ex)
         {

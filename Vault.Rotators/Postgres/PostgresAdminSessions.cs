@@ -32,7 +32,8 @@ internal sealed class PostgresAdminSessions : IDisposable
     public PostgresAdminSessions() => _sweeper = new Timer(_ => SweepQuietly(), null, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
 
     /// <summary>The pooled data source for these settings; the caller must not dispose it.</summary>
-    public NpgsqlDataSource For(NpgsqlConnectionStringBuilder settings, Func<NpgsqlConnectionStringBuilder, NpgsqlDataSource> build)
+    /// <param name="extraKey">What else the data source is built with (the certificate check's CA bundle and pin): part of the pool's key.</param>
+    public NpgsqlDataSource For(NpgsqlConnectionStringBuilder settings, string extraKey, Func<NpgsqlConnectionStringBuilder, NpgsqlDataSource> build)
     {
         settings.Pooling = true;
         settings.MinPoolSize = 0;
@@ -40,7 +41,7 @@ internal sealed class PostgresAdminSessions : IDisposable
         settings.ConnectionIdleLifetime = IdleSeconds;
         settings.ConnectionPruningInterval = 5;
         Sweep();
-        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(settings.ConnectionString)));
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(settings.ConnectionString + "\0" + extraKey)));
         var pool = _pools.GetOrAdd(key, _ => new Pool(new Lazy<NpgsqlDataSource>(() => build(settings))));
         pool.LastUsed = Environment.TickCount64;
         return pool.Source.Value;

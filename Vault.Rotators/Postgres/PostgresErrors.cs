@@ -13,6 +13,10 @@ internal static class PostgresErrors
     public static string Describe(TargetConnection connection) =>
         $"postgres {connection.Host}:{(connection.Port == 0 ? PostgresRotator.DefaultPort : connection.Port)}";
 
+    /// <summary>The system's certificate was refused during the handshake: nothing but the TLS hello left the vault. The message names the host and what was wrong.</summary>
+    public static RotatorException CertificateRefused(TargetConnection connection, string problem, Exception ex) =>
+        new(RotatorFailure.Unreachable, $"{Describe(connection)}: TLS certificate of {connection.Host} refused, nothing sent: {problem}", ex, RotatorEffect.NotSent);
+
     public static RotatorException AdminConnectFailed(string step, TargetConnection connection, NpgsqlException ex)
     {
         // No statement of the step is sent before the admin session is open.

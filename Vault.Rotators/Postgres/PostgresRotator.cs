@@ -1,6 +1,7 @@
 using System.Globalization;
 using Npgsql;
 using Vault.Rotators.Internal;
+using Vault.Rotators.Tls;
 
 namespace Vault.Rotators.Postgres;
 
@@ -16,9 +17,12 @@ namespace Vault.Rotators.Postgres;
 /// <para>
 /// Connection: <see cref="TargetConnection.Host"/>, port (0 means 5432), database (empty means
 /// <c>postgres</c>; both the admin and the login check connect to it). Option <c>ssl_mode</c>:
-/// <c>disable</c>, <c>allow</c>, <c>prefer</c> (default, as libpq), <c>require</c>,
-/// <c>verify-ca</c>, <c>verify-full</c>; use <c>verify-full</c> over untrusted networks, since
-/// <c>prefer</c> and <c>require</c> do not authenticate the server.
+/// <c>verify-full</c> (TLS, the certificate checked against the target's CA bundle or the machine's
+/// trusted CAs, its name against the host, and its key against the pin when one is set),
+/// <c>verify-ca</c> (no name check), <c>require</c> (TLS, certificate not checked), <c>prefer</c>
+/// (the default, as libpq's), <c>allow</c>, <c>disable</c> (plaintext possible). Option
+/// <c>channel_binding</c>: <c>require</c> (default whenever TLS is required: SCRAM-SHA-256-PLUS, so
+/// a login cannot be relayed through a machine in the middle), <c>prefer</c>, <c>disable</c>.
 /// </para>
 /// <para>
 /// Admin statements that are safe to repeat (setting a password, dropping a user) run on pooled
@@ -41,7 +45,13 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     /// <summary>Option naming the TLS mode (libpq's names).</summary>
     public const string SslModeOption = "ssl_mode";
 
-    private static readonly string[] KnownOptions = [SslModeOption];
+    /// <summary>Option naming the channel binding setting (libpq's names).</summary>
+    public const string ChannelBindingOption = "channel_binding";
+
+    /// <summary>The TLS mode of a target that does not name one: libpq's, until targets stored without one are marked as such (then <c>verify-full</c>).</summary>
+    public const string DefaultSslMode = "prefer";
+
+    private static readonly string[] KnownOptions = [SslModeOption, ChannelBindingOption];
 
     /// <summary>How long revocation waits for each terminated session to end (PostgreSQL 14 and later).</summary>
     private const int TerminateWaitMs = 5000;
@@ -58,13 +68,47 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         }
         if (connection.Options.TryGetValue(SslModeOption, out var sslMode) && ParseSslMode(sslMode) is null)
         {
-            return ("options", "ssl_mode must be one of disable, allow, prefer, require, verify-ca, verify-full");
+            return ("options", "ssl_mode must be one of verify-full, verify-ca, require, prefer, allow, disable");
+        }
+        var mode = ParseSslMode(connection.Option(SslModeOption, DefaultSslMode));
+        if (connection.Options.TryGetValue(ChannelBindingOption, out var binding))
+        {
+            if (ParseChannelBinding(binding) is not { } parsed)
+            {
+                return ("options", "channel_binding must be one of require, prefer, disable");
+            }
+            if (parsed == ChannelBinding.Require && mode < SslMode.Require)
+            {
+                return ("options", "channel_binding=require needs TLS: ssl_mode require, verify-ca or verify-full");
+            }
+        }
+        if (Tls.CertificateCheck.ValidateSettings(connection) is { } tls)
+        {
+            return tls;
+        }
+        if ((connection.CaCertificates.Length > 0 || connection.CertificatePin.Length > 0) && mode < SslMode.VerifyCA)
+        {
+            return (connection.CaCertificates.Length > 0 ? "ca_certificates" : "certificate_pin", "is only used with ssl_mode verify-full or verify-ca, which check the certificate");
         }
         if (connection.Database.Contains('\0', StringComparison.Ordinal))
         {
             return ("database", "must not contain NUL");
         }
         return PostgresSql.RoleNameProblem(account) is { } reason ? ("account", reason) : null;
+    }
+
+    public TransportSecurity Transport(TargetConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var mode = connection.Option(SslModeOption, DefaultSslMode).ToLowerInvariant();
+        return new TransportSecurity(mode, ParseSslMode(mode) switch
+        {
+            SslMode.VerifyFull => null,
+            SslMode.VerifyCA => "the certificate's host name is not checked: any certificate from the CA is accepted",
+            SslMode.Require => "TLS without certificate verification: a machine in the middle can read the passwords",
+            SslMode.Disable => "plaintext: passwords cross the network in the clear",
+            _ => "TLS only if the server offers it, unverified: a machine in the middle can strip it and read the passwords",
+        });
     }
 
     /// <inheritdoc />
@@ -111,13 +155,18 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         {
             return new LoginCheck(LoginOutcome.Refused, problem);
         }
+        var check = CertificateCheckFor(connection);
         try
         {
-            var dataSource = CreateDataSource(connection, account);
+            var dataSource = CreateDataSource(connection, account, check);
             await using var dataSourceScope = dataSource.ConfigureAwait(false);
             var session = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             await using var sessionScope = session.ConfigureAwait(false);
             return LoginCheck.Accepted;
+        }
+        catch (Exception ex) when (check?.Problem is { } refused && !cancellationToken.IsCancellationRequested)
+        {
+            return new LoginCheck(LoginOutcome.Unreachable, PostgresErrors.CertificateRefused(connection, refused, ex).Message);
         }
         catch (NpgsqlException ex)
         {
@@ -143,7 +192,8 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         var validUntil = user.ExpiresAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + "+00";
         var create = $"CREATE ROLE {name} WITH LOGIN PASSWORD {PostgresSql.QuoteLiteral(ScramVerifier.Create(user.Password))} VALID UNTIL {PostgresSql.QuoteLiteral(validUntil)}";
 
-        var dataSource = CreateDataSource(connection, admin);
+        var check = CertificateCheckFor(connection);
+        var dataSource = CreateDataSource(connection, admin, check);
         await using var dataSourceScope = dataSource.ConfigureAwait(false);
         var what = $"role {name}";
         try
@@ -151,7 +201,7 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
             // Rolled back whole when refused, so run again on a new session.
             await PostgresRetry.OnConcurrentCatalogUpdateAsync(async () =>
             {
-                var session = await OpenAsAdminAsync(dataSource, step, connection, cancellationToken).ConfigureAwait(false);
+                var session = await OpenAsAdminAsync(dataSource, check, step, connection, cancellationToken).ConfigureAwait(false);
                 await using var sessionScope = session.ConfigureAwait(false);
                 var transaction = await session.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using var transactionScope = transaction.ConfigureAwait(false);
@@ -242,14 +292,16 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     /// </exception>
     private async Task OnAdminSessionAsync(TargetConnection connection, Credential admin, string step, string what, Func<NpgsqlConnection, CancellationToken, Task> work, CancellationToken cancellationToken)
     {
-        var dataSource = _adminSessions.For(Settings(connection, admin), Build);
+        var check = CertificateCheckFor(connection);
+        // The CA bundle and the pin are not in the connection string: they key the pool too.
+        var dataSource = _adminSessions.For(Settings(connection, admin), connection.CaCertificates + "\n" + connection.CertificatePin, settings => Build(settings, check));
         var maybeSent = false;
         for (var attempt = 1; ; attempt++)
         {
             NpgsqlConnection session;
             try
             {
-                session = await OpenAsAdminAsync(dataSource, step, connection, cancellationToken).ConfigureAwait(false);
+                session = await OpenAsAdminAsync(dataSource, check, step, connection, cancellationToken).ConfigureAwait(false);
             }
             catch (RotatorException ex) when (maybeSent)
             {
@@ -302,11 +354,16 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<NpgsqlConnection> OpenAsAdminAsync(NpgsqlDataSource dataSource, string step, TargetConnection connection, CancellationToken cancellationToken)
+    private static async Task<NpgsqlConnection> OpenAsAdminAsync(NpgsqlDataSource dataSource, CertificateCheck? check, string step, TargetConnection connection, CancellationToken cancellationToken)
     {
         try
         {
             return await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (check?.Problem is { } problem && !cancellationToken.IsCancellationRequested)
+        {
+            // Refused during the TLS handshake, before the startup message and any password.
+            throw new RotatorException(RotatorFailure.Unreachable, $"{step} on {PostgresErrors.CertificateRefused(connection, problem, ex).Message}", ex, RotatorEffect.NotSent);
         }
         catch (NpgsqlException ex)
         {
@@ -328,35 +385,57 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         ex is not PostgresException pg || pg.SqlState.StartsWith("57P", StringComparison.Ordinal) || pg.SqlState.StartsWith("08", StringComparison.Ordinal);
 
     /// <summary>A fresh, unpooled data source; dispose it after the call.</summary>
-    private static NpgsqlDataSource CreateDataSource(TargetConnection connection, Credential credential)
+    private static NpgsqlDataSource CreateDataSource(TargetConnection connection, Credential credential, CertificateCheck? check)
     {
         var settings = Settings(connection, credential);
         // A pooled connection opened before a password change would still log in afterwards.
         settings.Pooling = false;
-        return Build(settings);
+        return Build(settings, check);
     }
 
-    private static NpgsqlConnectionStringBuilder Settings(TargetConnection connection, Credential credential) => new()
-    {
-        Host = connection.Host,
-        Port = connection.Port == 0 ? DefaultPort : connection.Port,
-        Database = connection.Database.Length > 0 ? connection.Database : DefaultDatabase,
-        Username = credential.Username,
-        Password = credential.Password,
-        Enlist = false,
-        Timeout = TargetChecks.TimeoutSeconds(connection.ConnectTimeout),
-        // Bounds every statement on the server itself, lock waits included, for the whole
-        // session (startup options survive the pool's DISCARD ALL): a statement whose client died
-        // cannot take effect later than this after it was sent. The vault's reconcile relies on it.
-        Options = $"-c statement_timeout={TargetChecks.TimeoutMilliseconds(connection.StatementTimeout)} -c lock_timeout={TargetChecks.TimeoutMilliseconds(connection.StatementTimeout)}",
-        CommandTimeout = TargetChecks.CommandTimeoutSeconds(connection.StatementTimeout),
-        SslMode = ParseSslMode(connection.Option(SslModeOption, "prefer")) ?? SslMode.Prefer,
-        ApplicationName = "vault-rotator",
-    };
+    /// <summary>The certificate check of a verifying mode, or null for the modes that check nothing.</summary>
+    private static CertificateCheck? CertificateCheckFor(TargetConnection connection) =>
+        ParseSslMode(connection.Option(SslModeOption, DefaultSslMode)) switch
+        {
+            SslMode.VerifyFull => CertificateCheck.For(connection, checkName: true),
+            SslMode.VerifyCA => CertificateCheck.For(connection, checkName: false),
+            _ => null,
+        };
 
-    private static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder settings)
+    private static NpgsqlConnectionStringBuilder Settings(TargetConnection connection, Credential credential)
+    {
+        var mode = ParseSslMode(connection.Option(SslModeOption, DefaultSslMode)) ?? SslMode.VerifyFull;
+        return new()
+        {
+            Host = connection.Host,
+            Port = connection.Port == 0 ? DefaultPort : connection.Port,
+            Database = connection.Database.Length > 0 ? connection.Database : DefaultDatabase,
+            Username = credential.Username,
+            Password = credential.Password,
+            Enlist = false,
+            Timeout = TargetChecks.TimeoutSeconds(connection.ConnectTimeout),
+            // Bounds every statement on the server itself, lock waits included, for the whole
+            // session (startup options survive the pool's DISCARD ALL): a statement whose client died
+            // cannot take effect later than this after it was sent. The vault's reconcile relies on it.
+            Options = $"-c statement_timeout={TargetChecks.TimeoutMilliseconds(connection.StatementTimeout)} -c lock_timeout={TargetChecks.TimeoutMilliseconds(connection.StatementTimeout)}",
+            CommandTimeout = TargetChecks.CommandTimeoutSeconds(connection.StatementTimeout),
+            // The verifying modes are Require plus the vault's own check of the certificate
+            // (CertificateCheck, given to the data source): Npgsql's VerifyCA/VerifyFull read the CA
+            // from a file and cannot say what was wrong with a certificate.
+            SslMode = mode >= SslMode.Require ? SslMode.Require : mode,
+            // Whenever TLS is required, SCRAM-SHA-256-PLUS: the login is bound to this TLS session.
+            ChannelBinding = ParseChannelBinding(connection.Option(ChannelBindingOption, "")) ?? (mode >= SslMode.Require ? ChannelBinding.Require : ChannelBinding.Prefer),
+            ApplicationName = "vault-rotator",
+        };
+    }
+
+    private static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder settings, CertificateCheck? check)
     {
         var dataSource = new NpgsqlDataSourceBuilder(settings.ConnectionString);
+        if (check is not null)
+        {
+            dataSource.UseSslClientAuthenticationOptionsCallback(options => options.RemoteCertificateValidationCallback = check.Validate);
+        }
         // Only built-in types are used; skips the type-loading query on every open.
         dataSource.ConfigureTypeLoading(typeLoading => typeLoading.EnableTypeLoading(false));
         return dataSource.Build();
@@ -372,6 +451,14 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         "require" => SslMode.Require,
         "verify-ca" => SslMode.VerifyCA,
         "verify-full" => SslMode.VerifyFull,
+        _ => null,
+    };
+
+    private static ChannelBinding? ParseChannelBinding(string value) => value.ToLowerInvariant() switch
+    {
+        "disable" => ChannelBinding.Disable,
+        "prefer" => ChannelBinding.Prefer,
+        "require" => ChannelBinding.Require,
         _ => null,
     };
 

@@ -47,6 +47,22 @@ public sealed class LdapServer : ServerFixture
     public static Task<LdapServer> StartWithTlsAsync(PemCertificate certificate, CancellationToken ct = default) =>
         StartNewAsync(new LdapServer { _tls = certificate }, ct);
 
+    /// <summary>
+    /// Starts a new private server that refuses simple binds without TLS (<c>security
+    /// simple_bind=128</c>: a bind on plain <c>ldap://</c> gets confidentialityRequired, 13), offers
+    /// StartTLS on <see cref="ServerFixture.Port"/> and LDAPS on <see cref="LdapsPort"/>, with
+    /// <paramref name="certificate"/>; its log shows each TLS session (<c>TLS established</c>). The
+    /// fixture's own connections use StartTLS and trust <paramref name="caPem"/>.
+    /// </summary>
+    public static Task<LdapServer> StartTlsOnlyAsync(PemCertificate certificate, string caPem, CancellationToken ct = default) =>
+        StartNewAsync(new LdapServer { _tls = certificate, _tlsOnlyCa = caPem, LdapsPort = ServerHost.FreePort() }, ct);
+
+    /// <summary>The ldaps:// port of a server started with <see cref="StartTlsOnlyAsync"/>; 0 otherwise.</summary>
+    public int LdapsPort { get; private init; }
+
+    /// <summary>The CA the fixture's own connections trust, for a server that refuses binds without TLS.</summary>
+    private string? _tlsOnlyCa;
+
     /// <summary>Adds <c>cn=&lt;name&gt;,</c><see cref="GroupsDn"/> (a groupOfNames whose members are <paramref name="memberDns"/>) and returns its DN.</summary>
     public async Task<string> CreateGroupAsync(string name, params string[] memberDns)
     {
@@ -83,7 +99,6 @@ public sealed class LdapServer : ServerFixture
         Task.Run(() =>
         {
             using var connection = Connect(AdminDn, AdminPassword);
-            connection.Bind();
             return connection.SendRequest(request);
         });
 
@@ -93,10 +108,9 @@ public sealed class LdapServer : ServerFixture
     public Task<bool> CanBindAsync(string dn, string password) =>
         Task.Run(() =>
         {
-            using var connection = Connect(dn, password);
             try
             {
-                connection.Bind();
+                using var connection = Connect(dn, password);
                 return true;
             }
             catch (LdapException ex) when (ex.ErrorCode == InvalidCredentials)
@@ -128,6 +142,10 @@ public sealed class LdapServer : ServerFixture
                 TLSCertificateKeyFile {Path.Combine(directory, "server.key")}
 
                 """;
+            if (_tlsOnlyCa is not null)
+            {
+                tls += "security simple_bind=128\n";
+            }
         }
         await File.WriteAllTextAsync(
             ConfigPath(directory),
@@ -180,26 +198,53 @@ public sealed class LdapServer : ServerFixture
 
     // -d keeps slapd in the foreground (it would fork otherwise), and "stats" is the level that
     // logs connections and operations.
-    private static IReadOnlyList<string> CommandLine(string directory, int port) =>
-        [Daemon, "-f", ConfigPath(directory), "-h", $"ldap://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/", "-d", "stats"];
+    private IReadOnlyList<string> CommandLine(string directory, int port) =>
+    [
+        Daemon, "-f", ConfigPath(directory),
+        "-h", $"ldap://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/" + (LdapsPort == 0 ? "" : $" ldaps://127.0.0.1:{LdapsPort.ToString(CultureInfo.InvariantCulture)}/"),
+        "-d", "stats",
+    ];
 
     private Task ProbeAsync(int port, CancellationToken ct) =>
         Task.Run(
             () =>
             {
                 using var connection = Connect(AdminDn, AdminPassword);
-                connection.Bind();
             },
             ct);
 
+    /// <summary>A connection bound as <paramref name="dn"/> (over StartTLS for a server that refuses binds without it).</summary>
     private LdapConnection Connect(string dn, string password)
     {
         var connection = new LdapConnection(new LdapDirectoryIdentifier(Host, Port), new NetworkCredential(dn, password), AuthType.Basic)
         {
             Timeout = TimeSpan.FromSeconds(5),
         };
-        // libldap speaks LDAPv2 unless told otherwise, and slapd refuses v2 binds.
-        connection.SessionOptions.ProtocolVersion = 3;
-        return connection;
+        try
+        {
+            // libldap speaks LDAPv2 unless told otherwise, and slapd refuses v2 binds.
+            connection.SessionOptions.ProtocolVersion = 3;
+            if (_tlsOnlyCa is { } ca && !OperatingSystem.IsWindows())
+            {
+                var caDirectory = Path.Combine(Instance.Directory, "client-ca");
+                if (!System.IO.Directory.Exists(caDirectory))
+                {
+                    System.IO.Directory.CreateDirectory(caDirectory);
+                    File.WriteAllText(Path.Combine(caDirectory, "ca.pem"), ca);
+                }
+                connection.SessionOptions.TrustedCertificatesDirectory = caDirectory;
+                connection.SessionOptions.StartNewTlsSessionContext();
+                // On Linux the first bind opens the connection, which StartTLS needs.
+                connection.Bind(new NetworkCredential("", ""));
+                connection.SessionOptions.StartTransportLayerSecurity(null);
+            }
+            connection.Bind(new NetworkCredential(dn, password));
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 }

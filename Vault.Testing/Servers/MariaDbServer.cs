@@ -55,6 +55,16 @@ public sealed class MariaDbServer : ServerFixture
     /// <exception cref="InvalidOperationException">MariaDB is not installed (the message has the install command), or it failed to start (the message has its log).</exception>
     public static Task<MariaDbServer> StartAsync(CancellationToken ct = default) => StartNewAsync(new MariaDbServer(), ct);
 
+    /// <summary>
+    /// Starts a new private server that takes connections over TLS only
+    /// (<c>require_secure_transport</c>) with <paramref name="certificate"/>.
+    /// </summary>
+    public static Task<MariaDbServer> StartTlsOnlyAsync(PemCertificate certificate, CancellationToken ct = default) =>
+        StartNewAsync(new MariaDbServer { _tls = certificate }, ct);
+
+    private PemCertificate? _tls;
+    private string[] _tlsOptions = [];
+
     /// <summary>The general query log so far: every connect and every statement, as the server received it.</summary>
     /// <remarks>MariaDB 10.11 logs <c>IDENTIFIED BY '…'</c> with the plaintext password (MySQL rewrites it; MariaDB does not).</remarks>
     public string GeneralLogText() => InstanceOrNull is null ? "" : ServerHost.ReadShared(Path.Combine(InstanceOrNull.Directory, GeneralLogFileName));
@@ -143,11 +153,16 @@ public sealed class MariaDbServer : ServerFixture
             GRANT ALL PRIVILEGES ON *.* TO '{SuperUser}'@'%' WITH GRANT OPTION;
             """,
             ct);
+        if (_tls is { } certificate)
+        {
+            var (certificatePath, keyPath) = await ServerHost.WriteTlsFilesAsync(certificate, Instance.Directory, user, ct);
+            _tlsOptions = [$"--ssl-cert={certificatePath}", $"--ssl-key={keyPath}", "--require-secure-transport=ON"];
+        }
         await Instance.StartAsync(ct);
         File.Delete(initFile);
     }
 
-    private static IReadOnlyList<string> CommandLine(string directory, int port)
+    private IReadOnlyList<string> CommandLine(string directory, int port)
     {
         var initFile = Path.Combine(directory, InitFileName);
         return
@@ -163,6 +178,7 @@ public sealed class MariaDbServer : ServerFixture
             $"--general-log-file={Path.Combine(directory, GeneralLogFileName)}",
             .. File.Exists(initFile) ? [$"--init-file={initFile}"] : Array.Empty<string>(),
             .. SpeedOptions,
+            .. _tlsOptions,
         ];
     }
 

@@ -34,6 +34,16 @@ public sealed class PostgresServer : ServerFixture
     /// <exception cref="InvalidOperationException">PostgreSQL 15 is not installed (the message has the install command), or it failed to start (the message has its log).</exception>
     public static Task<PostgresServer> StartAsync(CancellationToken ct = default) => StartNewAsync(new PostgresServer(), ct);
 
+    /// <summary>
+    /// Starts a new private server that takes connections over TLS only (<c>hostssl</c> in
+    /// <c>pg_hba.conf</c>, <c>ssl=on</c>) with <paramref name="certificate"/>; the server's log shows
+    /// each session's TLS (<c>SSL enabled (protocol=…)</c> in its connection lines).
+    /// </summary>
+    public static Task<PostgresServer> StartTlsOnlyAsync(PemCertificate certificate, CancellationToken ct = default) =>
+        StartNewAsync(new PostgresServer { _tls = certificate }, ct);
+
+    private PemCertificate? _tls;
+
     /// <summary>A connection string for <paramref name="user"/> on <see cref="Database"/>; no pooling, 15 s connect timeout.</summary>
     /// <remarks>
     /// Each connection is a forked backend and a SCRAM exchange; on a saturated 2-core machine that
@@ -126,9 +136,20 @@ public sealed class PostgresServer : ServerFixture
         File.Delete(passwordFile);
         // Only what the tests use: the socket (in a directory only the server's user can enter)
         // and SCRAM over IPv4 loopback, so a wrong password really is refused.
+        var hostLine = "host all all 127.0.0.1/32 scram-sha-256\n";
+        if (_tls is { } certificate)
+        {
+            // TLS only: a connection without it matches no line and is refused.
+            var (certificatePath, keyPath) = await ServerHost.WriteTlsFilesAsync(certificate, directory, user, ct);
+            await File.AppendAllTextAsync(
+                Path.Combine(directory, "data", "postgresql.conf"),
+                $"ssl = on\nssl_cert_file = '{certificatePath}'\nssl_key_file = '{keyPath}'\n",
+                ct);
+            hostLine = "hostssl all all 127.0.0.1/32 scram-sha-256\n";
+        }
         await File.WriteAllTextAsync(
             Path.Combine(directory, "data", "pg_hba.conf"),
-            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+            "local all all trust\n" + hostLine,
             ct);
         await Instance.StartAsync(ct);
     }

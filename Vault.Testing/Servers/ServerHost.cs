@@ -97,6 +97,28 @@ internal static class ServerHost
         }
     }
 
+    /// <summary>
+    /// Writes a server's certificate and key into its directory, owned by the service user and
+    /// readable by it alone (PostgreSQL refuses a key others can read), and returns their paths.
+    /// </summary>
+    public static async Task<(string CertificatePath, string KeyPath)> WriteTlsFilesAsync(PemCertificate certificate, string directory, string? user, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        var certificatePath = Path.Combine(directory, "server.crt");
+        var keyPath = Path.Combine(directory, "server.key");
+        await File.WriteAllTextAsync(certificatePath, certificate.CertificatePem, ct);
+        await File.WriteAllTextAsync(keyPath, certificate.KeyPem, ct);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+        if (user is not null)
+        {
+            await RunAsync(null, ["chown", $"{user}:{user}", certificatePath, keyPath], ct);
+        }
+        return (certificatePath, keyPath);
+    }
+
     /// <summary>A fresh directory under the temp path, owned by the service user and closed to everyone else.</summary>
     public static async Task<string> CreateDirectoryAsync(string kind, string? user, CancellationToken ct)
     {
