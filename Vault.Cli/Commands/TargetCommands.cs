@@ -34,6 +34,8 @@ internal static class TargetCommands
         var port = new Option<uint>("--port") { Description = "TCP port (default: the kind's, 5432, 3306 or 389)" };
         var database = new Option<string>("--database") { Description = "Database to connect to (postgres, mysql) or base DN (ldap)" };
         var options = new Option<string[]>("--option") { Description = "Kind-specific connection setting KEY=VALUE (repeatable), e.g. ssl_mode=require; never a secret" };
+        var caFile = new Option<string>("--ca-file") { Description = "PEM file of the CA certificates the system's TLS certificate must chain to (stored with the target; default: the machine's trusted CAs)" };
+        var pin = new Option<string>("--pin") { Description = "Also require this certificate key: sha256:<base64 SHA-256 of its SubjectPublicKeyInfo>" };
         var account = new Option<string>("--account") { Description = "Account to rotate: postgres role, mysql user or user@host, ldap DN", Required = true };
         var secondAccount = new Option<string>("--second-account") { Description = "Second account, for --strategy alternating-users" };
         var adminSecret = new Option<string>("--admin-secret") { Description = "KV path of the admin credential (fields username and password) the vault logs in with", Required = true };
@@ -56,7 +58,7 @@ internal static class TargetCommands
             + "password (from a file or standard input, never an argument) unless --rotate-now is given. The vault first checks on the "
             + "system that the admin credential logs in and the account exists, unless --skip-verify is given.")
         {
-            name, kind, host, port, database, options, account, secondAccount, adminSecret, managesAdmin, strategy,
+            name, kind, host, port, database, options, caFile, pin, account, secondAccount, adminSecret, managesAdmin, strategy,
             interval, cron, window, maxJitter, length, alphabet, require, rotateNow, passwordFile, passwordStdin, secondPasswordFile, skipVerify,
         };
         command.SetHandler(async (ctx, ct) =>
@@ -67,7 +69,14 @@ internal static class TargetCommands
             {
                 Name = ctx.Value(name),
                 Kind = ctx.Value(kind),
-                Connection = new TargetConnection { Host = ctx.Value(host), Port = ctx.Value(port), Database = ctx.Value(database) ?? "" },
+                Connection = new TargetConnection
+                {
+                    Host = ctx.Value(host),
+                    Port = ctx.Value(port),
+                    Database = ctx.Value(database) ?? "",
+                    CaCertificates = ctx.Value(caFile) is { } ca ? ArgumentParsers.ReadFile(ca, "--ca-file") : "",
+                    CertificatePin = ctx.Value(pin) ?? "",
+                },
                 Account = ctx.Value(account),
                 SecondAccount = ctx.Value(secondAccount) ?? "",
                 AdminSecret = ctx.Value(adminSecret),

@@ -47,6 +47,8 @@ internal static class TargetPrinter
                 Port = connection.Port == 0 ? (uint?)null : connection.Port,
                 Database = NullIfEmpty(connection.Database),
                 Options = Printer.Sorted(connection.Options),
+                CaCertificates = NullIfEmpty(connection.CaCertificates),
+                CertificatePin = NullIfEmpty(connection.CertificatePin),
             },
             target.Account,
             SecondAccount = NullIfEmpty(target.SecondAccount),
@@ -84,6 +86,8 @@ internal static class TargetPrinter
                 status.ConsecutiveFailures,
                 CurrentAccount = NullIfEmpty(status.CurrentAccount),
                 PendingStep = NullIfEmpty(status.PendingStep),
+                TransportMode = NullIfEmpty(status.TransportMode),
+                TransportWarning = NullIfEmpty(status.TransportWarning),
             },
         };
     }
@@ -147,6 +151,10 @@ internal static class TargetPrinter
         {
             notes.Add($"{status.ConsecutiveFailures} failure{(status.ConsecutiveFailures == 1 ? "" : "s")}");
         }
+        if (status.TransportWarning.Length > 0)
+        {
+            notes.Add($"tls: {status.TransportMode}, unverified");
+        }
         return notes.Count == 0 ? "-" : string.Join(", ", notes);
     }
 
@@ -175,6 +183,26 @@ internal static class TargetPrinter
         return name.ToString();
     }
 
+    /// <summary>The TLS line of <c>target show</c>: the mode, the trust it checks against, and what is weaker than verified TLS.</summary>
+    private static string Transport(TargetConnection connection, TargetStatus status)
+    {
+        if (status.TransportMode.Length == 0)
+        {
+            return "-";
+        }
+        var trust = new List<string>(2);
+        if (connection.CaCertificates.Length > 0)
+        {
+            trust.Add("the target's CA certificates");
+        }
+        if (connection.CertificatePin.Length > 0)
+        {
+            trust.Add($"key pinned {connection.CertificatePin}");
+        }
+        var line = status.TransportMode + (trust.Count > 0 ? $" ({string.Join(", ", trust)})" : "");
+        return status.TransportWarning.Length == 0 ? line : $"{line}; WARNING: {status.TransportWarning}";
+    }
+
     /// <summary>Unspecified is single-user (rotation.proto).</summary>
     public static string Strategy(RotationStrategy strategy) =>
         strategy == RotationStrategy.Unspecified ? Name(RotationStrategy.SingleUser) : Name(strategy);
@@ -191,6 +219,7 @@ internal static class TargetPrinter
             ("Host", connection.Port == 0 ? connection.Host : $"{connection.Host}:{connection.Port}"),
             ("Database", DashIfEmpty(connection.Database)),
             ("Options", DashIfEmpty(options)),
+            ("TLS", Transport(connection, status)),
             ("Account", target.Account),
             ("Second Account", DashIfEmpty(target.SecondAccount)),
             ("Strategy", Strategy(target.Strategy)),

@@ -74,7 +74,11 @@ public sealed class TargetGrpcService(TargetManager targets, TargetRepository re
             target.Schedule?.Cron,
             target.Schedule?.WindowStart,
             target.Schedule?.WindowEnd,
-            target.Schedule?.MaxJitter.AsTimeSpan("target.schedule.max_jitter"));
+            target.Schedule?.MaxJitter.AsTimeSpan("target.schedule.max_jitter"))
+        {
+            CaCertificates = target.Connection?.CaCertificates ?? "",
+            CertificatePin = target.Connection?.CertificatePin ?? "",
+        };
     }
 
     public override Task<Target> GetTarget(GetTargetRequest request, ServerCallContext context) =>
@@ -194,13 +198,15 @@ public sealed class TargetGrpcService(TargetManager targets, TargetRepository re
 
     private static string? Empty(string value) => value.Length == 0 ? null : value;
 
-    internal static Target ToProto(string name, TargetRecord record)
+    private Target ToProto(string name, TargetRecord record) => ToProto(name, record, targets.Transport(record));
+
+    internal static Target ToProto(string name, TargetRecord record, Vault.Rotators.TransportSecurity? transport)
     {
         var target = new Target
         {
             Name = name,
             Kind = record.Kind,
-            Connection = new Protocol.V1.TargetConnection { Host = record.Host, Port = (uint)record.Port, Database = record.Database },
+            Connection = new Protocol.V1.TargetConnection { Host = record.Host, Port = (uint)record.Port, Database = record.Database, CaCertificates = record.CaCertificates, CertificatePin = record.CertificatePin },
             Account = record.Accounts[0],
             SecondAccount = record.Accounts.Count > 1 ? record.Accounts[1] : "",
             AdminSecret = record.AdminSecret,
@@ -238,6 +244,8 @@ public sealed class TargetGrpcService(TargetManager targets, TargetRepository re
                 ConsecutiveFailures = (uint)record.ConsecutiveFailures,
                 CurrentAccount = record.Accounts[record.ActiveIndex],
                 PendingStep = record.Pending?.Step ?? "",
+                TransportMode = transport?.Mode ?? "",
+                TransportWarning = transport?.Warning ?? "",
             },
         };
         target.Connection.Options.Add(record.Options);

@@ -12,8 +12,17 @@ namespace Vault.Server.Rotation;
 /// announced is <see cref="TargetRepository"/>'s, and the rotation itself is
 /// <see cref="RotationEngine"/>'s.
 /// </summary>
-public sealed class TargetManager(TargetRepository repository, TargetSpecValidator validator, AdminCredentialReader adminCredentials, TimeProvider clock)
+public sealed class TargetManager(TargetRepository repository, TargetSpecValidator validator, AdminCredentialReader adminCredentials, RotatorRegistry rotators, TimeProvider clock)
 {
+    /// <summary>How the vault reaches the record's system (its TLS mode, and what is weaker than verified TLS about it); null for a kind no rotator serves.</summary>
+    public TransportSecurity? Transport(TargetRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return rotators.TryGet(record.Kind, out var rotator)
+            ? rotator.Transport(new TargetConnection(record.Host.Trim(), record.Port, record.Database ?? "", record.Options) { CaCertificates = record.CaCertificates ?? "", CertificatePin = record.CertificatePin ?? "" })
+            : null;
+    }
+
     /// <summary>
     /// Whether <paramref name="spec"/> moves the target recorded as <paramref name="existing"/>:
     /// another host, port, database, connection options or admin credential. Its stored passwords
@@ -25,6 +34,8 @@ public sealed class TargetManager(TargetRepository repository, TargetSpecValidat
         || !string.Equals(existing.Database, spec.Database ?? "", StringComparison.Ordinal)
         || !string.Equals(existing.AdminSecret, spec.AdminSecret, StringComparison.Ordinal)
         || existing.ManagesAdminSecret != spec.ManagesAdminSecret
+        || !string.Equals(existing.CaCertificates, spec.CaCertificates ?? "", StringComparison.Ordinal)
+        || !string.Equals(existing.CertificatePin, spec.CertificatePin ?? "", StringComparison.Ordinal)
         || existing.Options.Count != spec.Options.Count
         || existing.Options.Any(o => !spec.Options.TryGetValue(o.Key, out var v) || v != o.Value);
 
@@ -82,6 +93,8 @@ public sealed class TargetManager(TargetRepository repository, TargetSpecValidat
         record.Port = spec.Port;
         record.Database = spec.Database ?? "";
         record.Options = new Dictionary<string, string>(spec.Options, StringComparer.Ordinal);
+        record.CaCertificates = spec.CaCertificates ?? "";
+        record.CertificatePin = spec.CertificatePin ?? "";
         record.AdminSecret = spec.AdminSecret;
         record.ManagesAdminSecret = spec.ManagesAdminSecret;
         record.PasswordLength = target.Policy.Length;
@@ -194,6 +207,8 @@ public sealed class TargetManager(TargetRepository repository, TargetSpecValidat
         ArgumentNullException.ThrowIfNull(record);
         return new TargetConnection(record.Host.Trim(), record.Port, record.Database ?? "", new Dictionary<string, string>(record.Options, StringComparer.Ordinal))
         {
+            CaCertificates = record.CaCertificates ?? "",
+            CertificatePin = record.CertificatePin ?? "",
             ConnectTimeout = options.ConnectTimeout,
             StatementTimeout = options.StatementTimeout,
         };

@@ -16,6 +16,10 @@ public sealed class TargetRecord
     public int Port { get; set; }
     public string Database { get; set; } = "";
     public Dictionary<string, string> Options { get; set; } = [];
+    /// <summary>PEM CA certificates the system's certificate must chain to; empty for the machine's.</summary>
+    public string CaCertificates { get; set; } = "";
+    /// <summary>Optional <c>sha256:</c> pin of the system's certificate key.</summary>
+    public string CertificatePin { get; set; } = "";
     /// <summary>Account 0 and, under alternating users, account 1.</summary>
     public List<string> Accounts { get; set; } = [];
     public string AdminSecret { get; set; } = "";
@@ -92,7 +96,9 @@ public sealed class TargetRecord
         PasswordLength.ToString(CultureInfo.InvariantCulture), Escape(PasswordAlphabet),
         $"{RequireLower}{RequireUpper}{RequireDigit}{RequireSymbol}",
         IntervalSeconds?.ToString(CultureInfo.InvariantCulture) ?? "", Cron ?? "", WindowStart ?? "", WindowEnd ?? "",
-        MaxJitterSeconds.ToString(CultureInfo.InvariantCulture), Generation);
+        MaxJitterSeconds.ToString(CultureInfo.InvariantCulture), Generation)
+        // Appended only when set, so records sealed before these fields existed still verify.
+        + (CaCertificates.Length == 0 && CertificatePin.Length == 0 ? "" : $"\n{Escape(CaCertificates)}\n{Escape(CertificatePin)}");
 
     private static string Escape(string value) => Uri.EscapeDataString(value);
 }

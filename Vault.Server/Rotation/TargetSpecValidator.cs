@@ -15,6 +15,7 @@ namespace Vault.Server.Rotation;
 public sealed class TargetSpecValidator(TargetRepository repository, AdminCredentialReader adminCredentials, RotatorRegistry rotators, TimeProvider clock, IOptions<RotationOptions> options)
 {
     private const int MaxPasswordLength = 1024;
+    private const int MaxCaCertificatesLength = 64 * 1024;
 
     /// <summary>Checks <paramref name="spec"/> and the passwords given with it, before the write.</summary>
     /// <param name="verify">Check on the system that the admin credential logs in and the account(s) exist.</param>
@@ -35,6 +36,10 @@ public sealed class TargetSpecValidator(TargetRepository repository, AdminCreden
             throw new ValidationException("target.connection.host", "is required");
         }
         CheckOptions(spec.Options);
+        if ((spec.CaCertificates ?? "").Length > MaxCaCertificatesLength)
+        {
+            throw new ValidationException("target.connection.ca_certificates", $"is longer than {MaxCaCertificatesLength} characters");
+        }
         var accounts = Accounts(spec);
         var connection = spec.Connection();
         foreach (var account in accounts)
