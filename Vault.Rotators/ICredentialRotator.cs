@@ -21,6 +21,14 @@ public interface ICredentialRotator
     /// <returns>Null when valid, else (field, reason) with field one of <c>host</c>, <c>port</c>, <c>database</c>, <c>options</c>, <c>account</c>.</returns>
     (string Field, string Reason)? Validate(TargetConnection connection, string account);
 
+    /// <summary>
+    /// The options that keep a target stored before verified TLS became the default reaching its
+    /// system as it did then (<c>ssl_mode=prefer</c>, <c>tls=none</c>, …). The vault applies them to
+    /// a stored target that names none of these options, and names them for every target it
+    /// registers now, so a stored target without them is one from before.
+    /// </summary>
+    IReadOnlyDictionary<string, string> LegacyTransport { get; }
+
     /// <summary>How this rotator would reach <paramref name="connection"/>'s system: its TLS mode, and what is weaker than verified TLS about it.</summary>
     TransportSecurity Transport(TargetConnection connection);
 

@@ -7,7 +7,8 @@ namespace Vault.Rotators;
 /// name; otherwise what is weaker about it (plaintext, TLS that can be stripped, no certificate or
 /// no name check), in one line.
 /// </param>
-public sealed record TransportSecurity(string Mode, string? Warning)
+/// <param name="ChecksCertificate">Whether the system's certificate is checked at all (against the CA bundle and the pin), so that giving a CA bundle or pin means something.</param>
+public sealed record TransportSecurity(string Mode, string? Warning, bool ChecksCertificate)
 {
     /// <summary>Whether passwords travel only over TLS with the certificate and the host name checked.</summary>
     public bool Verified => Warning is null;

@@ -45,7 +45,9 @@ public sealed class VaultProcess : IAsyncDisposable
         OutputFile: "vault.log",
         StopSignal: Signal.Term,
         DisposeSignal: Signal.Kill,
-        CommandLine: (_, port) => ["dotnet", ServerDll, "--data-dir", DataDir, "--listen", $"127.0.0.1:{port}", "--Logging:LogLevel:Default=Debug", .. _extraArgs],
+        CommandLine: (_, port) => ["dotnet", ServerDll, "--data-dir", DataDir, "--listen", $"127.0.0.1:{port}", "--Logging:LogLevel:Default=Debug",
+            // Targets on the fixtures' servers (certificates from the run's CA) are verified like any other.
+            $"--Vault:Rotation:TargetCaFile={TestCertificates.RunCaFile}", .. _extraArgs],
         Probe: ProbeAsync,
         // The probe's status call needs no login, so it cannot tell this vault from another
         // test's that took the port while this one was down: a new port at every start.

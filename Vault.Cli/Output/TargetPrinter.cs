@@ -153,7 +153,7 @@ internal static class TargetPrinter
         }
         if (status.TransportWarning.Length > 0)
         {
-            notes.Add($"tls: {status.TransportMode}, unverified");
+            notes.Add($"tls unverified ({status.TransportMode})");
         }
         return notes.Count == 0 ? "-" : string.Join(", ", notes);
     }

@@ -18,8 +18,8 @@ namespace Vault.Rotators.Ldap;
 /// The password is set with the RFC 3062 password-modify extended operation, so the directory
 /// hashes it by its own policy (OpenLDAP: <c>password-hash</c>) and applies its password policy
 /// (ppolicy answers constraintViolation, reported as <see cref="RotatorFailure.PasswordRejected"/>).
-/// Option <c>tls</c>: <c>starttls</c> (port 0 means 389), <c>ldaps</c> (port 0 means 636), or
-/// <c>none</c> (the default for now; plain <c>ldap://</c>: the admin's bind password and every new
+/// Option <c>tls</c>: <c>starttls</c> (default; port 0 means 389), <c>ldaps</c> (port 0 means 636),
+/// or, only on purpose, <c>none</c> (plain <c>ldap://</c>: the admin's bind password and every new
 /// password cross the network in the clear). With TLS the directory's certificate must chain to the
 /// target's CA bundle (or the machine's trusted CAs) and name the host, and, when the target is
 /// pinned, carry the pinned key; all of it is checked by libldap in the handshake, before the bind.
@@ -45,8 +45,11 @@ public sealed class LdapRotator : ICredentialRotator
     /// <summary>Option: how the connection is secured, <c>starttls</c>, <c>ldaps</c> or <c>none</c> (<see cref="DefaultTls"/>).</summary>
     public const string TlsOption = "tls";
 
-    /// <summary>The <c>tls</c> of a target that does not name one: plaintext, as before the option existed, until targets stored without one are marked as such (then <c>starttls</c>).</summary>
-    public const string DefaultTls = "none";
+    /// <summary>The <c>tls</c> of a target that does not name one.</summary>
+    public const string DefaultTls = "starttls";
+
+    /// <summary>Before the option existed: plain <c>ldap://</c>.</summary>
+    public IReadOnlyDictionary<string, string> LegacyTransport { get; } = new Dictionary<string, string> { [TlsOption] = "none" };
 
     private static readonly string[] KnownOptions = [TlsOption];
 
@@ -71,17 +74,13 @@ public sealed class LdapRotator : ICredentialRotator
         {
             return problem;
         }
-        if (ParseTls(connection) is not { } tls)
+        if (ParseTls(connection) is null)
         {
             return ("options", "tls must be one of starttls, ldaps, none");
         }
         if (CertificateCheck.ValidateSettings(connection) is { } settings)
         {
             return settings;
-        }
-        if (tls == LdapTls.None && (connection.CaCertificates.Length > 0 || connection.CertificatePin.Length > 0))
-        {
-            return (connection.CaCertificates.Length > 0 ? "ca_certificates" : "certificate_pin", "is only used with tls starttls or ldaps");
         }
         IReadOnlyList<string>? baseDn = null;
         if (connection.Database.Length > 0 && (baseDn = DistinguishedName.Parse(connection.Database)) is null)
@@ -104,7 +103,8 @@ public sealed class LdapRotator : ICredentialRotator
         ArgumentNullException.ThrowIfNull(connection);
         var tls = ParseTls(connection);
         return new TransportSecurity(connection.Option(TlsOption, DefaultTls).ToLowerInvariant(),
-            tls is LdapTls.None or null ? "plaintext: the admin's bind password and every new password cross the network in the clear" : null);
+            tls is LdapTls.None or null ? "plaintext: the admin's bind password and every new password cross the network in the clear" : null,
+            tls is LdapTls.StartTls or LdapTls.Ldaps);
     }
 
     /// <inheritdoc />
@@ -260,7 +260,7 @@ public sealed class LdapRotator : ICredentialRotator
     /// </summary>
     private static LdapConnection Bind(TargetConnection connection, Credential credential, string where, bool admin)
     {
-        var tls = ParseTls(connection) ?? LdapTls.None;
+        var tls = ParseTls(connection) ?? LdapTls.StartTls;
         var port = Port(connection);
         var identifier = new LdapDirectoryIdentifier(connection.Host, port, fullyQualifiedDnsHostName: false, connectionless: false);
         var ldap = LibLdapOptions.Create(() => new LdapConnection(identifier), connection.ConnectTimeout, connection.CertificatePin);

@@ -25,9 +25,9 @@ namespace Vault.Rotators.MySql;
 /// out of its general and slow logs itself, and keeps the account's authentication plugin.
 /// </para>
 /// <para>
-/// Options: <c>account_host</c>; <c>ssl_mode</c> (<c>verify-full</c>: TLS with the certificate
-/// checked against the target's CA bundle or the machine's trusted CAs, the host name and the pin
-/// when set; <c>verify-ca</c>; <c>required</c>; <c>preferred</c> (the default, as the driver's);
+/// Options: <c>account_host</c>; <c>ssl_mode</c> (<c>verify-full</c>, the default: TLS with the
+/// certificate checked against the target's CA bundle or the machine's trusted CAs, the host name
+/// and the pin when set; <c>verify-ca</c>; and only on purpose <c>required</c>, <c>preferred</c>,
 /// <c>none</c>); <c>plaintext_fallback</c>
 /// (<c>false</c> (default) or <c>true</c>). The database, when set, is used by the login check only.
 /// Connections are unpooled and the password is handed to the driver through a callback rather than
@@ -55,8 +55,11 @@ public sealed class MySqlRotator : ICredentialRotator
     /// <summary>Option: whether MariaDB may be sent the plaintext when it refuses a pre-hashed password.</summary>
     public const string PlaintextFallbackOption = "plaintext_fallback";
 
-    /// <summary>The TLS mode of a target that does not name one: the driver's, until targets stored without one are marked as such (then <c>verify-full</c>).</summary>
-    public const string DefaultSslMode = "preferred";
+    /// <summary>The TLS mode of a target that does not name one.</summary>
+    public const string DefaultSslMode = "verify-full";
+
+    /// <summary>Before verified TLS was the default: the driver's <c>preferred</c>.</summary>
+    public IReadOnlyDictionary<string, string> LegacyTransport { get; } = new Dictionary<string, string> { [SslModeOption] = "preferred" };
 
     private static readonly string[] KnownOptions = [AccountHostOption, SslModeOption, PlaintextFallbackOption];
 
@@ -82,11 +85,6 @@ public sealed class MySqlRotator : ICredentialRotator
         if (Tls.CertificateCheck.ValidateSettings(connection) is { } tls)
         {
             return tls;
-        }
-        if ((connection.CaCertificates.Length > 0 || connection.CertificatePin.Length > 0)
-            && ParseSslMode(connection.Option(SslModeOption, DefaultSslMode)) is not (MySqlSslMode.VerifyCA or MySqlSslMode.VerifyFull))
-        {
-            return (connection.CaCertificates.Length > 0 ? "ca_certificates" : "certificate_pin", "is only used with ssl_mode verify-full or verify-ca, which check the certificate");
         }
         if (connection.Options.TryGetValue(PlaintextFallbackOption, out var fallback) && !bool.TryParse(fallback, out _))
         {
@@ -114,7 +112,7 @@ public sealed class MySqlRotator : ICredentialRotator
             MySqlSslMode.Required => "TLS without certificate verification: a machine in the middle can read the passwords (MariaDB: their hashes, enough to log in)",
             MySqlSslMode.None => "plaintext: passwords (MariaDB: their hashes, enough to log in) cross the network in the clear",
             _ => "TLS only if the server offers it, unverified: a machine in the middle can strip it and read the passwords (MariaDB: their hashes)",
-        });
+        }, ParseSslMode(mode) is MySqlSslMode.VerifyCA or MySqlSslMode.VerifyFull);
     }
 
     /// <inheritdoc />

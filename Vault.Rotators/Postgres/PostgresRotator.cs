@@ -17,10 +17,10 @@ namespace Vault.Rotators.Postgres;
 /// <para>
 /// Connection: <see cref="TargetConnection.Host"/>, port (0 means 5432), database (empty means
 /// <c>postgres</c>; both the admin and the login check connect to it). Option <c>ssl_mode</c>:
-/// <c>verify-full</c> (TLS, the certificate checked against the target's CA bundle or the machine's
-/// trusted CAs, its name against the host, and its key against the pin when one is set),
-/// <c>verify-ca</c> (no name check), <c>require</c> (TLS, certificate not checked), <c>prefer</c>
-/// (the default, as libpq's), <c>allow</c>, <c>disable</c> (plaintext possible). Option
+/// <c>verify-full</c> (default: TLS, the certificate checked against the target's CA bundle or the
+/// machine's trusted CAs, its name against the host, and its key against the pin when one is set),
+/// <c>verify-ca</c> (no name check), and, only on purpose, <c>require</c> (TLS, certificate not
+/// checked), <c>prefer</c>, <c>allow</c>, <c>disable</c> (plaintext possible). Option
 /// <c>channel_binding</c>: <c>require</c> (default whenever TLS is required: SCRAM-SHA-256-PLUS, so
 /// a login cannot be relayed through a machine in the middle), <c>prefer</c>, <c>disable</c>.
 /// </para>
@@ -48,8 +48,11 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     /// <summary>Option naming the channel binding setting (libpq's names).</summary>
     public const string ChannelBindingOption = "channel_binding";
 
-    /// <summary>The TLS mode of a target that does not name one: libpq's, until targets stored without one are marked as such (then <c>verify-full</c>).</summary>
-    public const string DefaultSslMode = "prefer";
+    /// <summary>The TLS mode of a target that does not name one.</summary>
+    public const string DefaultSslMode = "verify-full";
+
+    /// <summary>Before verified TLS was the default: libpq's <c>prefer</c>.</summary>
+    public IReadOnlyDictionary<string, string> LegacyTransport { get; } = new Dictionary<string, string> { [SslModeOption] = "prefer" };
 
     private static readonly string[] KnownOptions = [SslModeOption, ChannelBindingOption];
 
@@ -86,10 +89,6 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         {
             return tls;
         }
-        if ((connection.CaCertificates.Length > 0 || connection.CertificatePin.Length > 0) && mode < SslMode.VerifyCA)
-        {
-            return (connection.CaCertificates.Length > 0 ? "ca_certificates" : "certificate_pin", "is only used with ssl_mode verify-full or verify-ca, which check the certificate");
-        }
         if (connection.Database.Contains('\0', StringComparison.Ordinal))
         {
             return ("database", "must not contain NUL");
@@ -101,14 +100,15 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     {
         ArgumentNullException.ThrowIfNull(connection);
         var mode = connection.Option(SslModeOption, DefaultSslMode).ToLowerInvariant();
-        return new TransportSecurity(mode, ParseSslMode(mode) switch
+        var parsed = ParseSslMode(mode);
+        return new TransportSecurity(mode, parsed switch
         {
             SslMode.VerifyFull => null,
             SslMode.VerifyCA => "the certificate's host name is not checked: any certificate from the CA is accepted",
             SslMode.Require => "TLS without certificate verification: a machine in the middle can read the passwords",
             SslMode.Disable => "plaintext: passwords cross the network in the clear",
             _ => "TLS only if the server offers it, unverified: a machine in the middle can strip it and read the passwords",
-        });
+        }, parsed >= SslMode.VerifyCA);
     }
 
     /// <inheritdoc />

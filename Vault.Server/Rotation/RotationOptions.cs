@@ -41,6 +41,13 @@ public sealed class RotationOptions
     public TimeSpan StatementTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
+    /// PEM file of the CA certificates a target's TLS certificate is checked against when the
+    /// target carries no CA bundle of its own, instead of the machine's trusted CAs (an
+    /// organisation's internal CA, given once). Read at start-up.
+    /// </summary>
+    public string? TargetCaFile { get; set; }
+
+    /// <summary>
     /// Fault injection for crash tests: after this step (<c>create</c>, <c>set</c>, <c>test</c>,
     /// <c>finish</c>) is durable, the rotation logs a line and stops there until the process dies.
     /// Never set it in production.

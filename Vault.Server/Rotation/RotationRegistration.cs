@@ -10,7 +10,10 @@ public static class RotationRegistration
     /// <summary>Rotation targets, the rotation engine and its schedule, the rotators, and the records they store.</summary>
     public static IServiceCollection AddVaultRotation(this IServiceCollection services)
     {
-        services.AddOptions<RotationOptions>().ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<RotationOptions>().ValidateDataAnnotations()
+            .Validate(o => TargetTrust.IsUsable(o.TargetCaFile), "Vault:Rotation:TargetCaFile must name a readable PEM file holding at least one certificate")
+            .ValidateOnStart();
+        services.AddSingleton<TargetTrust>();
         services.AddVaultRotators();
         services.AddSingleton<TargetRepository>();
         services.AddSingleton<AdminCredentialReader>();

@@ -12,16 +12,10 @@ namespace Vault.Server.Rotation;
 /// announced is <see cref="TargetRepository"/>'s, and the rotation itself is
 /// <see cref="RotationEngine"/>'s.
 /// </summary>
-public sealed class TargetManager(TargetRepository repository, TargetSpecValidator validator, AdminCredentialReader adminCredentials, RotatorRegistry rotators, TimeProvider clock)
+public sealed class TargetManager(TargetRepository repository, TargetSpecValidator validator, AdminCredentialReader adminCredentials, TargetTrust trust, TimeProvider clock)
 {
     /// <summary>How the vault reaches the record's system (its TLS mode, and what is weaker than verified TLS about it); null for a kind no rotator serves.</summary>
-    public TransportSecurity? Transport(TargetRecord record)
-    {
-        ArgumentNullException.ThrowIfNull(record);
-        return rotators.TryGet(record.Kind, out var rotator)
-            ? rotator.Transport(new TargetConnection(record.Host.Trim(), record.Port, record.Database ?? "", record.Options) { CaCertificates = record.CaCertificates ?? "", CertificatePin = record.CertificatePin ?? "" })
-            : null;
-    }
+    public TransportSecurity? Transport(TargetRecord record) => trust.Transport(record);
 
     /// <summary>
     /// Whether <paramref name="spec"/> moves the target recorded as <paramref name="existing"/>:
@@ -95,6 +89,8 @@ public sealed class TargetManager(TargetRepository repository, TargetSpecValidat
         record.Options = new Dictionary<string, string>(spec.Options, StringComparer.Ordinal);
         record.CaCertificates = spec.CaCertificates ?? "";
         record.CertificatePin = spec.CertificatePin ?? "";
+        // From now on a missing TLS option is the rotator's verified default, not the old mode.
+        record.VerifiedTlsByDefault = true;
         record.AdminSecret = spec.AdminSecret;
         record.ManagesAdminSecret = spec.ManagesAdminSecret;
         record.PasswordLength = target.Policy.Length;
@@ -205,10 +201,8 @@ public sealed class TargetManager(TargetRepository repository, TargetSpecValidat
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(record);
-        return new TargetConnection(record.Host.Trim(), record.Port, record.Database ?? "", new Dictionary<string, string>(record.Options, StringComparer.Ordinal))
+        return trust.ForRecord(record) with
         {
-            CaCertificates = record.CaCertificates ?? "",
-            CertificatePin = record.CertificatePin ?? "",
             ConnectTimeout = options.ConnectTimeout,
             StatementTimeout = options.StatementTimeout,
         };

@@ -20,6 +20,11 @@ public sealed class TargetRecord
     public string CaCertificates { get; set; } = "";
     /// <summary>Optional <c>sha256:</c> pin of the system's certificate key.</summary>
     public string CertificatePin { get; set; } = "";
+    /// <summary>
+    /// Registered since verified TLS became the default: a missing TLS option means the rotator's
+    /// (verified) default. Unset in records from before, which keep the mode they had (<see cref="TargetTrust"/>).
+    /// </summary>
+    public bool VerifiedTlsByDefault { get; set; }
     /// <summary>Account 0 and, under alternating users, account 1.</summary>
     public List<string> Accounts { get; set; } = [];
     public string AdminSecret { get; set; } = "";
@@ -98,7 +103,7 @@ public sealed class TargetRecord
         IntervalSeconds?.ToString(CultureInfo.InvariantCulture) ?? "", Cron ?? "", WindowStart ?? "", WindowEnd ?? "",
         MaxJitterSeconds.ToString(CultureInfo.InvariantCulture), Generation)
         // Appended only when set, so records sealed before these fields existed still verify.
-        + (CaCertificates.Length == 0 && CertificatePin.Length == 0 ? "" : $"\n{Escape(CaCertificates)}\n{Escape(CertificatePin)}");
+        + (CaCertificates.Length == 0 && CertificatePin.Length == 0 && !VerifiedTlsByDefault ? "" : $"\n{Escape(CaCertificates)}\n{Escape(CertificatePin)}\n{(VerifiedTlsByDefault ? "1" : "0")}");
 
     private static string Escape(string value) => Uri.EscapeDataString(value);
 }

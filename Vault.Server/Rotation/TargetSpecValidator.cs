@@ -12,7 +12,7 @@ namespace Vault.Server.Rotation;
 /// the connection and accounts (the one place a host or port is checked) next; then the stored admin
 /// secret; and last, only when asked, a check on the target's system, the one that talks to it.
 /// </summary>
-public sealed class TargetSpecValidator(TargetRepository repository, AdminCredentialReader adminCredentials, RotatorRegistry rotators, TimeProvider clock, IOptions<RotationOptions> options)
+public sealed class TargetSpecValidator(TargetRepository repository, AdminCredentialReader adminCredentials, RotatorRegistry rotators, TargetTrust trust, TimeProvider clock, IOptions<RotationOptions> options)
 {
     private const int MaxPasswordLength = 1024;
     private const int MaxCaCertificatesLength = 64 * 1024;
@@ -49,6 +49,11 @@ public sealed class TargetSpecValidator(TargetRepository repository, AdminCreden
                 throw new ValidationException(problem.Field is "account" ? (account == accounts[0] ? "target.account" : "target.second_account") : $"target.connection.{problem.Field}", problem.Reason);
             }
         }
+        if ((connection.CaCertificates.Length > 0 || connection.CertificatePin.Length > 0) && !rotator.Transport(connection).ChecksCertificate)
+        {
+            throw new ValidationException(connection.CaCertificates.Length > 0 ? "target.connection.ca_certificates" : "target.connection.certificate_pin",
+                $"is only used when the system's certificate is checked, which mode '{rotator.Transport(connection).Mode}' does not (use {(rotator.Kind == "ldap" ? "tls starttls or ldaps" : "ssl_mode verify-full or verify-ca")})");
+        }
         var admin = adminCredentials.Read(spec.AdminSecret, "target.admin_secret");
         CheckAdmin(spec, name, accounts, admin);
         var policy = spec.PasswordPolicy ?? PasswordPolicy.Default;
@@ -68,7 +73,7 @@ public sealed class TargetSpecValidator(TargetRepository repository, AdminCreden
             // Last, after every local check: it is the only one that talks to the system.
             for (var i = 0; i < accounts.Count; i++)
             {
-                await VerifyAsync(rotator, connection with { ConnectTimeout = options.Value.ConnectTimeout, StatementTimeout = options.Value.StatementTimeout },
+                await VerifyAsync(rotator, trust.ForSpec(spec) with { ConnectTimeout = options.Value.ConnectTimeout, StatementTimeout = options.Value.StatementTimeout },
                     admin, accounts[i], i == 0 ? "target.account" : "target.second_account", cancellationToken);
             }
         }

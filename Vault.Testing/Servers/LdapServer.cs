@@ -132,8 +132,9 @@ public sealed class LdapServer : ServerFixture
         // The root DN bypasses access control, so it can set any password (password modify
         // included). Users may bind, and write their own password; nobody else reads it.
         var tls = "";
-        if (_tls is { } certificate)
         {
+            // StartTLS offered on the ldap:// port, by default with the run's certificate.
+            var certificate = _tls ?? TestCertificates.RunServerCertificate;
             // Readable by slapd (it runs as openldap, in a directory it owns); a test's own key.
             await File.WriteAllTextAsync(Path.Combine(directory, "server.pem"), certificate.CertificatePem, ct);
             await File.WriteAllTextAsync(Path.Combine(directory, "server.key"), certificate.KeyPem, ct);

@@ -60,9 +60,11 @@ public sealed class MariaDbServer : ServerFixture
     /// (<c>require_secure_transport</c>) with <paramref name="certificate"/>.
     /// </summary>
     public static Task<MariaDbServer> StartTlsOnlyAsync(PemCertificate certificate, CancellationToken ct = default) =>
-        StartNewAsync(new MariaDbServer { _tls = certificate }, ct);
+        StartNewAsync(new MariaDbServer { _tls = certificate, _tlsOnly = true }, ct);
 
+    /// <summary>The certificate the server offers TLS with (by default the run's, <see cref="TestCertificates.RunServerCertificate"/>).</summary>
     private PemCertificate? _tls;
+    private bool _tlsOnly;
     private string[] _tlsOptions = [];
 
     /// <summary>The general query log so far: every connect and every statement, as the server received it.</summary>
@@ -153,11 +155,8 @@ public sealed class MariaDbServer : ServerFixture
             GRANT ALL PRIVILEGES ON *.* TO '{SuperUser}'@'%' WITH GRANT OPTION;
             """,
             ct);
-        if (_tls is { } certificate)
-        {
-            var (certificatePath, keyPath) = await ServerHost.WriteTlsFilesAsync(certificate, Instance.Directory, user, ct);
-            _tlsOptions = [$"--ssl-cert={certificatePath}", $"--ssl-key={keyPath}", "--require-secure-transport=ON"];
-        }
+        var (certificatePath, keyPath) = await ServerHost.WriteTlsFilesAsync(_tls ?? TestCertificates.RunServerCertificate, Instance.Directory, user, ct);
+        _tlsOptions = [$"--ssl-cert={certificatePath}", $"--ssl-key={keyPath}", .. _tlsOnly ? ["--require-secure-transport=ON"] : Array.Empty<string>()];
         await Instance.StartAsync(ct);
         File.Delete(initFile);
     }

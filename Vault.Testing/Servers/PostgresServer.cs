@@ -5,7 +5,8 @@ namespace Vault.Testing.Servers;
 
 /// <summary>
 /// A private PostgreSQL 15 on 127.0.0.1 and a free port, in its own temp directory: password
-/// logins over TCP are real SCRAM-SHA-256, and every statement is logged to a file
+/// logins over TCP are real SCRAM-SHA-256, TLS is offered with a certificate from the run's CA
+/// (<see cref="TestCertificates.Run"/>), and every statement is logged to a file
 /// (<see cref="LogText"/>). Use it as a collection fixture (<c>[Collection("postgres")]</c>) or per
 /// test with <c>await using var pg = await PostgresServer.StartAsync();</c>.
 /// </summary>
@@ -40,9 +41,11 @@ public sealed class PostgresServer : ServerFixture
     /// each session's TLS (<c>SSL enabled (protocol=…)</c> in its connection lines).
     /// </summary>
     public static Task<PostgresServer> StartTlsOnlyAsync(PemCertificate certificate, CancellationToken ct = default) =>
-        StartNewAsync(new PostgresServer { _tls = certificate }, ct);
+        StartNewAsync(new PostgresServer { _tls = certificate, _tlsOnly = true }, ct);
 
+    /// <summary>The certificate the server offers TLS with (by default the run's, <see cref="TestCertificates.RunServerCertificate"/>).</summary>
     private PemCertificate? _tls;
+    private bool _tlsOnly;
 
     /// <summary>A connection string for <paramref name="user"/> on <see cref="Database"/>; no pooling, 15 s connect timeout.</summary>
     /// <remarks>
@@ -137,15 +140,18 @@ public sealed class PostgresServer : ServerFixture
         // Only what the tests use: the socket (in a directory only the server's user can enter)
         // and SCRAM over IPv4 loopback, so a wrong password really is refused.
         var hostLine = "host all all 127.0.0.1/32 scram-sha-256\n";
-        if (_tls is { } certificate)
         {
+            var certificate = _tls ?? TestCertificates.RunServerCertificate;
             // TLS only: a connection without it matches no line and is refused.
             var (certificatePath, keyPath) = await ServerHost.WriteTlsFilesAsync(certificate, directory, user, ct);
             await File.AppendAllTextAsync(
                 Path.Combine(directory, "data", "postgresql.conf"),
                 $"ssl = on\nssl_cert_file = '{certificatePath}'\nssl_key_file = '{keyPath}'\n",
                 ct);
-            hostLine = "hostssl all all 127.0.0.1/32 scram-sha-256\n";
+            if (_tlsOnly)
+            {
+                hostLine = "hostssl all all 127.0.0.1/32 scram-sha-256\n";
+            }
         }
         await File.WriteAllTextAsync(
             Path.Combine(directory, "data", "pg_hba.conf"),

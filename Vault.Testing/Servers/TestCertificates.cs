@@ -14,6 +14,24 @@ public sealed record PemCertificate(string CertificatePem, string KeyPem);
 /// </summary>
 public sealed class TestCertificates : IDisposable
 {
+    private static readonly Lazy<TestCertificates> RunCa = new(() => new TestCertificates("Vault test run CA"));
+    private static readonly Lazy<PemCertificate> RunServer = new(() => RunCa.Value.IssueServer());
+    private static readonly Lazy<string> RunFile = new(() =>
+    {
+        var path = Path.Combine(Directory.CreateTempSubdirectory("vault-run-ca-").FullName, "ca.pem");
+        File.WriteAllText(path, RunCa.Value.CaPem);
+        return path;
+    });
+
+    /// <summary>The CA made for this test run: the shared servers' certificates come from it, and the vaults the tests start trust it for their targets.</summary>
+    public static TestCertificates Run => RunCa.Value;
+
+    /// <summary>The certificate (for 127.0.0.1 and localhost) every server started without one of its own offers TLS with.</summary>
+    public static PemCertificate RunServerCertificate => RunServer.Value;
+
+    /// <summary>A file holding <see cref="Run"/>'s CA certificate, for <c>--Vault:Rotation:TargetCaFile</c>.</summary>
+    public static string RunCaFile => RunFile.Value;
+
     private readonly RSA _caKey = RSA.Create(2048);
     private readonly X509Certificate2 _ca;
 

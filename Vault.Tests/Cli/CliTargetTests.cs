@@ -211,13 +211,14 @@ public sealed class CliTargetTests(CliVaultFixture fixture, PostgresServer postg
             Assert.Equal(account, listed.GetProperty("account").GetString());
             var table = (await _ctl.RunAsync("target", "list")).Ok().Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.Matches(@"^NAME +KIND +ACCOUNT +STATE +VERSION +LAST-ROTATED +NEXT-ROTATION +NOTES$", table[0]);
-            Assert.Matches($@"^{name} +postgres +{account} +ready +0 +- +\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ +-$", Row(table, name));
+            var row = Row(table, name);
+            Assert.True(System.Text.RegularExpressions.Regex.IsMatch(row, $@"^{name} +postgres +{account} +ready +0 +- +\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ +tls unverified \(disable\)$"), row);
 
             (await _ctl.RunAsync("target", "pause", name)).Ok();
             var paused = (await _ctl.RunAsync("target", "show", name, "--json")).Json().GetProperty("status");
             Assert.True(paused.GetProperty("paused").GetBoolean());
             Assert.False(paused.TryGetProperty("next_rotation_at", out _));
-            Assert.Matches($@"^{name} +postgres +{account} +ready +0 +- +- +paused$", Row((await _ctl.RunAsync("target", "list")).Ok().Split('\n'), name));
+            Assert.Matches($@"^{name} +postgres +{account} +ready +0 +- +- +paused, tls unverified \(disable\)$", Row((await _ctl.RunAsync("target", "list")).Ok().Split('\n'), name));
             (await _ctl.RunAsync("target", "rotate", name)).OneLineError(2, "vaultctl: FailedPrecondition: ");
 
             var resumed = (await _ctl.RunAsync("target", "resume", name, "--json")).Json().GetProperty("status");

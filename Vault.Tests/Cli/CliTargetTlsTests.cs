@@ -74,7 +74,7 @@ public sealed class CliTargetTlsTests(CliVaultFixture fixture, PostgresTlsFixtur
         var list = (await _ctl.RunAsync("target", "list")).Ok();
 
         Assert.Matches(@"(?m)^TLS +require; WARNING: TLS without certificate verification: a machine in the middle can read the passwords$", show);
-        Assert.Matches($@"(?m)^{name} .*tls: require, unverified$", list);
+        Assert.Matches($@"(?m)^{name} .*tls unverified \(require\)$", list);
     }
 
     [Fact]
@@ -90,7 +90,7 @@ public sealed class CliTargetTlsTests(CliVaultFixture fixture, PostgresTlsFixtur
 
         ca.OneLineError(2, "target.connection.ca_certificates");
         pin.OneLineError(2, "target.connection.certificate_pin");
-        pinWithoutVerification.OneLineError(2, "target.connection.certificate_pin: is only used with ssl_mode verify-full or verify-ca");
+        pinWithoutVerification.OneLineError(2, "target.connection.certificate_pin: is only used when the system's certificate is checked, which mode 'require' does not (use ssl_mode verify-full or verify-ca)");
         (await _ctl.RunAsync("target", "show", "bad-tls")).OneLineError(2, "NotFound");
     }
 }

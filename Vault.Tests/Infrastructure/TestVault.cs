@@ -158,7 +158,8 @@ public sealed class TestVault : IAsyncDisposable
     {
         // A 1 MiB disk reserve rather than the 64 MiB default: hundreds of test servers each write
         // theirs. A test's own setting comes later and wins.
-        string[] args = ["--data-dir", DataDir, "--listen", "127.0.0.1:0", "--Vault:ReservedDiskBytes=1048576", .. ExtraArgs];
+        // Targets on the fixtures' servers (certificates from the run's CA) are verified like any other.
+        string[] args = ["--data-dir", DataDir, "--listen", "127.0.0.1:0", "--Vault:ReservedDiskBytes=1048576", $"--Vault:Rotation:TargetCaFile={TestCertificates.RunCaFile}", .. ExtraArgs];
         _app = VaultServerHost.Build(args, builder =>
         {
             // VAULT_TEST_LOG=1 keeps the console logger, to see why a test's server answered INTERNAL.

@@ -11,8 +11,9 @@ internal static class RotatorTestKit
 {
     public static string NewPassword() => PasswordGenerator.Generate(PasswordPolicy.Default);
 
+    /// <summary>A target trusting the run's CA (the shared servers' certificates come from it).</summary>
     public static TargetConnection Target(string host, int port, string database = "", params (string Key, string Value)[] options) =>
-        new(host, port, database, options.ToDictionary(o => o.Key, o => o.Value));
+        new(host, port, database, options.ToDictionary(o => o.Key, o => o.Value)) { CaCertificates = TestCertificates.Run.CaPem };
 
     /// <summary>A loopback port nothing listens on (bound and released; nothing else here takes ports at random).</summary>
     public static int FreePort()
