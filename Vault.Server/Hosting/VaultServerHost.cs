@@ -1,8 +1,10 @@
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Grpc.HealthCheck;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -95,7 +97,13 @@ public static class VaultServerHost
                 else
                 {
                     endpoint.Protocols = HttpProtocols.Http1AndHttp2;
-                    endpoint.UseHttps(certificate);
+                    endpoint.UseHttps(new HttpsConnectionAdapterOptions
+                    {
+                        // Said here rather than left to the OS's OpenSSL policy, which differs
+                        // between distributions: no TLS 1.0 or 1.1 whatever the machine allows.
+                        SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                        ServerCertificate = certificate,
+                    });
                 }
             });
         });
