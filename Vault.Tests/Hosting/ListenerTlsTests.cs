@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -15,10 +16,14 @@ using Vault.Tests.Security;
 
 namespace Vault.Tests.Hosting;
 
-/// <summary>The vault's own listener: TLS 1.2 or later only.</summary>
+/// <summary>
+/// The vault's own listener: TLS 1.2 or later only, a certificate replaced on disk served to new
+/// connections without a restart.
+/// </summary>
 public sealed class ListenerTlsTests
 {
-    // A guard against a server that never answers, not a timing.
+    // Waiting for an event (a reload the server does at its next check, at most a second after a
+    // handshake asks), not a timing: a loaded machine only makes it take longer.
     private static readonly TimeSpan EventWait = TimeSpan.FromSeconds(10);
 
     private const byte Handshake = 0x16;
@@ -50,10 +55,56 @@ public sealed class ListenerTlsTests
         Assert.Equal(Thumbprint(files.Pem), negotiated.Thumbprint);
     }
 
+    [Fact]
+    public async Task ReplacedCertificateFiles_AreServedToNewConnections_AndAPairThatDoesNotLoadKeepsTheOldOne()
+    {
+        using var ca = new TestCertificates();
+        var a = ca.IssueServer("vault-a");
+        var b = ca.IssueServer("vault-b");
+        using var files = CertificateFiles.Write(a);
+        await using var vault = await RunningVault.StartAsync("--tls-cert", files.Cert, "--tls-key", files.Key);
+        var first = (await HandshakeAsync(vault.Port, ca)).Thumbprint;
+
+        // Each step replaces one file whole (write beside it, rename over it), so the server sees
+        // exactly one change per step and logs exactly one failed reload for each bad one.
+        files.Replace(files.Cert, b.CertificatePem[..(b.CertificatePem.Length / 2)]);
+        await WaitForAsync(vault, ca, () => vault.Log.Count(l => l.Contains("[6003]", StringComparison.Ordinal)) == 1, "the failed reload of a half-written certificate");
+        var afterHalfWritten = (await HandshakeAsync(vault.Port, ca)).Thumbprint;
+
+        files.Replace(files.Cert, b.CertificatePem);
+        await WaitForAsync(vault, ca, () => vault.Log.Count(l => l.Contains("[6003]", StringComparison.Ordinal)) == 2, "the failed reload of B's certificate with A's key");
+        var afterMismatch = (await HandshakeAsync(vault.Port, ca)).Thumbprint;
+
+        files.Replace(files.Key, b.KeyPem);
+        await WaitForAsync(vault, ca, async () => (await HandshakeAsync(vault.Port, ca)).Thumbprint == Thumbprint(b), "certificate B served to a new connection");
+
+        Assert.Equal(Thumbprint(a), first);
+        Assert.Equal(Thumbprint(a), afterHalfWritten);
+        Assert.Equal(Thumbprint(a), afterMismatch);
+        Assert.Contains(vault.Log, l => l.StartsWith("Warning", StringComparison.Ordinal) && l.Contains("[6003]", StringComparison.Ordinal) && l.Contains($"still serving thumbprint {Thumbprint(a)}", StringComparison.Ordinal));
+        Assert.Contains(vault.Log, l => l.Contains("[6002]", StringComparison.Ordinal) && l.Contains(Thumbprint(b), StringComparison.Ordinal));
+        Assert.DoesNotContain(vault.Log, l => l.Contains("PRIVATE KEY", StringComparison.Ordinal));
+    }
+
     private static string Thumbprint(PemCertificate pem)
     {
         using var certificate = X509Certificate2.CreateFromPem(pem.CertificatePem);
         return certificate.Thumbprint;
+    }
+
+    private static async Task WaitForAsync(RunningVault vault, TestCertificates ca, Func<bool> happened, string what) =>
+        await WaitForAsync(vault, ca, () => Task.FromResult(happened()), what);
+
+    /// <summary>Makes a new TLS connection (each handshake lets the server check its files) until <paramref name="happened"/>.</summary>
+    private static async Task WaitForAsync(RunningVault vault, TestCertificates ca, Func<Task<bool>> happened, string what)
+    {
+        var waited = Stopwatch.StartNew();
+        while (!await happened())
+        {
+            Assert.True(waited.Elapsed < EventWait, $"waited {EventWait.TotalSeconds} s for {what}; the server's log:\n{string.Join('\n', vault.Log)}");
+            await HandshakeAsync(vault.Port, ca);
+            await Task.Delay(100);
+        }
     }
 
     /// <summary>A TLS handshake as a client that trusts only <paramref name="ca"/>.</summary>
@@ -160,6 +211,14 @@ public sealed class ListenerTlsTests
             File.WriteAllText(files.Cert, pem.CertificatePem);
             File.WriteAllText(files.Key, pem.KeyPem);
             return files;
+        }
+
+        /// <summary>Replaces <paramref name="path"/> whole, as an operator's deployment should: written beside it, renamed over it.</summary>
+        public void Replace(string path, string content)
+        {
+            var next = path + ".next";
+            File.WriteAllText(next, content);
+            File.Move(next, path, overwrite: true);
         }
 
         public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
