@@ -179,6 +179,8 @@ public static class VaultServerHost
         services.AddSingleton<HealthServiceImpl>();
         services.AddHostedService<SealHealthPublisher>();
         services.AddHostedService<DevModeInitializer>();
+        services.AddSingleton<ListenerStatus>();
+        services.AddHostedService(sp => sp.GetRequiredService<ListenerStatus>());
         services.AddSingleton<RequestAdmission>();
         // A secret of the largest allowed size must fit in one message (grpc-dotnet's default is 4 MiB).
         services.AddOptions<global::Grpc.AspNetCore.Server.GrpcServiceOptions>()

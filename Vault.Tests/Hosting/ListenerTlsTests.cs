@@ -12,13 +12,15 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Vault.Server.Hosting;
+using Vault.Tests.Cli;
 using Vault.Tests.Security;
 
 namespace Vault.Tests.Hosting;
 
 /// <summary>
 /// The vault's own listener: TLS 1.2 or later only, a certificate replaced on disk served to new
-/// connections without a restart.
+/// connections without a restart, and a warning (log and <c>operator status</c>) while it serves
+/// plaintext beyond loopback.
 /// </summary>
 public sealed class ListenerTlsTests
 {
@@ -84,6 +86,44 @@ public sealed class ListenerTlsTests
         Assert.Contains(vault.Log, l => l.StartsWith("Warning", StringComparison.Ordinal) && l.Contains("[6003]", StringComparison.Ordinal) && l.Contains($"still serving thumbprint {Thumbprint(a)}", StringComparison.Ordinal));
         Assert.Contains(vault.Log, l => l.Contains("[6002]", StringComparison.Ordinal) && l.Contains(Thumbprint(b), StringComparison.Ordinal));
         Assert.DoesNotContain(vault.Log, l => l.Contains("PRIVATE KEY", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task PlaintextBeyondLoopback_IsAWarningInTheLogAtStartAndInOperatorStatus()
+    {
+        await using var vault = await RunningVault.StartAsync("--listen", "0.0.0.0:0", "--insecure-plaintext");
+        var ctl = new VaultCtl($"http://127.0.0.1:{vault.Port}");
+
+        var json = (await ctl.RunAsync("operator", "status", "--json")).Json();
+        var table = (await ctl.RunAsync("operator", "status")).Ok();
+
+        Assert.StartsWith("plaintext HTTP/2 beyond loopback on 0.0.0.0:0 (--insecure-plaintext)", json.GetProperty("listener_warning").GetString(), StringComparison.Ordinal);
+        Assert.Matches("(?m)^Listener Warning +plaintext HTTP/2 beyond loopback on 0\\.0\\.0\\.0:0 ", table);
+        var line = Assert.Single(vault.Log, l => l.Contains("[6001]", StringComparison.Ordinal));
+        Assert.StartsWith("Warning ", line, StringComparison.Ordinal);
+        Assert.Contains("Serving plaintext HTTP/2 beyond loopback on 0.0.0.0:0", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task PlaintextOnLoopback_OrTlsBeyondLoopback_HasNoWarning(bool tls)
+    {
+        using var ca = new TestCertificates();
+        using var files = CertificateFiles.Write(ca.IssueServer());
+        await using var vault = tls
+            ? await RunningVault.StartAsync("--listen", "0.0.0.0:0", "--tls-cert", files.Cert, "--tls-key", files.Key)
+            : await RunningVault.StartAsync("--listen", "127.0.0.1:0");
+        var ctl = new VaultCtl($"{(tls ? "https" : "http")}://127.0.0.1:{vault.Port}");
+        ctl.Environment["VAULT_CACERT"] = tls ? files.CaFile(ca) : null;
+
+        var json = (await ctl.RunAsync("operator", "status", "--json")).Json();
+        var table = (await ctl.RunAsync("operator", "status")).Ok();
+
+        Assert.Equal("", json.GetProperty("listener_warning").GetString());
+        Assert.Matches("(?m)^Sealed +true$", table);
+        Assert.DoesNotContain("Listener Warning", table, StringComparison.Ordinal);
+        Assert.DoesNotContain(vault.Log, l => l.Contains("[6001]", StringComparison.Ordinal));
     }
 
     private static string Thumbprint(PemCertificate pem)
@@ -219,6 +259,13 @@ public sealed class ListenerTlsTests
             var next = path + ".next";
             File.WriteAllText(next, content);
             File.Move(next, path, overwrite: true);
+        }
+
+        public string CaFile(TestCertificates ca)
+        {
+            var path = Path.Combine(Directory, "ca.crt");
+            File.WriteAllText(path, ca.CaPem);
+            return path;
         }
 
         public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
