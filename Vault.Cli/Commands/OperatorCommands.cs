@@ -114,6 +114,7 @@ internal static class OperatorCommands
                 Kdf = status.Kdf is null ? null : new { status.Kdf.MemoryKib, status.Kdf.Iterations, status.Kdf.Parallelism },
                 status.AuditFailure,
                 status.StorageFailure,
+                status.ListenerWarning,
             });
             return;
         }
@@ -134,6 +135,10 @@ internal static class OperatorCommands
         if (status.StorageFailure.Length > 0)
         {
             fields.Add(("Storage Failure", status.StorageFailure));
+        }
+        if (status.ListenerWarning.Length > 0)
+        {
+            fields.Add(("Listener Warning", status.ListenerWarning));
         }
         output.Fields([.. fields]);
     }

@@ -10,7 +10,7 @@ using Vault.Server.Secrets;
 namespace Vault.Server.Grpc;
 
 /// <summary>Init, unseal, seal, status and key rotation.</summary>
-public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RewrapService rewrap, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock, IOptions<VaultServerOptions> options)
+public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RewrapService rewrap, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock, IOptions<VaultServerOptions> options, ListenerStatus listener)
     : SystemService.SystemServiceBase
 {
     public override async Task<InitResponse> Init(InitRequest request, ServerCallContext context)
@@ -63,6 +63,7 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
         }
         response.AuditFailure = audit.Failure ?? "";
         response.StorageFailure = store.Failure ?? "";
+        response.ListenerWarning = listener.Warning ?? "";
         if (storedKdf is { } kdf)
         {
             response.Kdf = new Protocol.V1.KdfParameters { MemoryKib = (uint)kdf.MemoryKib, Iterations = (uint)kdf.Iterations, Parallelism = (uint)kdf.Parallelism };

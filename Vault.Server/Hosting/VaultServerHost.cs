@@ -1,8 +1,10 @@
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Grpc.HealthCheck;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -59,6 +61,11 @@ public static class VaultServerHost
         }
         var listen = ListenAddress.Parse(options.Listen);
         var certificate = LoadCertificate(options);
+        if (certificate is not null)
+        {
+            builder.Services.AddSingleton(services => new ServerCertificate(
+                options.TlsCertFile!, options.TlsKeyFile!, certificate, services.GetRequiredService<ILogger<ServerCertificate>>()));
+        }
         if (certificate is null && !listen.IsLoopback && !options.InsecurePlaintext)
         {
             throw new ValidationException("listen", $"refusing plaintext on non-loopback address {options.Listen}: give --tls-cert and --tls-key, or --insecure-plaintext");
@@ -95,7 +102,16 @@ public static class VaultServerHost
                 else
                 {
                     endpoint.Protocols = HttpProtocols.Http1AndHttp2;
-                    endpoint.UseHttps(certificate);
+                    var served = endpoint.ApplicationServices.GetRequiredService<ServerCertificate>();
+                    endpoint.UseHttps(new HttpsConnectionAdapterOptions
+                    {
+                        // Said here rather than left to the OS's OpenSSL policy, which differs
+                        // between distributions: no TLS 1.0 or 1.1 whatever the machine allows.
+                        SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                        // Asked on each handshake, so a certificate replaced on disk is served
+                        // to new connections without a restart.
+                        ServerCertificateSelector = (_, _) => served.Current,
+                    });
                 }
             });
         });
@@ -163,6 +179,8 @@ public static class VaultServerHost
         services.AddSingleton<HealthServiceImpl>();
         services.AddHostedService<SealHealthPublisher>();
         services.AddHostedService<DevModeInitializer>();
+        services.AddSingleton<ListenerStatus>();
+        services.AddHostedService(sp => sp.GetRequiredService<ListenerStatus>());
         services.AddSingleton<RequestAdmission>();
         // A secret of the largest allowed size must fit in one message (grpc-dotnet's default is 4 MiB).
         services.AddOptions<global::Grpc.AspNetCore.Server.GrpcServiceOptions>()
@@ -205,9 +223,7 @@ public static class VaultServerHost
         }
         try
         {
-            using var pem = X509Certificate2.CreateFromPemFile(options.TlsCertFile, options.TlsKeyFile);
-            // Export/import so the private key is usable by SslStream on every platform.
-            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+            return ServerCertificate.Read(options.TlsCertFile, options.TlsKeyFile);
         }
         catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
         {
