@@ -1,3 +1,4 @@
+using Vault.Testing.Servers;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Vault.Protocol.V1;
@@ -51,7 +52,7 @@ internal sealed class BenchmarkVault : IAsyncDisposable
     public static async Task<BenchmarkVault> StartAsync(string runDirectory, Transport transport, CancellationToken cancellationToken)
     {
         var dataDir = Directory.CreateDirectory(Path.Combine(runDirectory, $"vault-{Guid.NewGuid():N}")).FullName;
-        var server = await ChildServer.StartAsync(ServeCommand.Vault, ["--data-dir", dataDir, .. transport.ServerArgs], cancellationToken);
+        var server = await ChildServer.StartAsync(ServeCommand.Vault, ["--data-dir", dataDir, "--target-ca-file", TestCertificates.RunCaFile, .. transport.ServerArgs], cancellationToken);
         var channel = transport.OpenChannel(server.Address);
         try
         {

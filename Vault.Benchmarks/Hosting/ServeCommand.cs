@@ -21,6 +21,7 @@ internal static class ServeCommand
     public static async Task<int> RunAsync(IReadOnlyList<string> args)
     {
         string? dataDir = null;
+        string? targetCaFile = null;
         TlsFiles? tls = null;
         for (var i = 1; i < args.Count; i++)
         {
@@ -28,6 +29,9 @@ internal static class ServeCommand
             {
                 case "--data-dir" when i + 1 < args.Count:
                     dataDir = args[++i];
+                    break;
+                case "--target-ca-file" when i + 1 < args.Count:
+                    targetCaFile = args[++i];
                     break;
                 case "--tls" when i + 2 < args.Count:
                     // The server side only loads the files; the thumbprint is what clients check.
@@ -45,7 +49,7 @@ internal static class ServeCommand
             return 2;
         }
 
-        await using var app = args[0] == Vault ? BuildVault(dataDir!, tls) : EchoHost.Build(tls);
+        await using var app = args[0] == Vault ? BuildVault(dataDir!, targetCaFile, tls) : EchoHost.Build(tls);
         await app.StartAsync();
         Console.Out.WriteLine(ReadyPrefix + HostAddress.Of(app));
         Console.Out.Flush();
@@ -60,9 +64,13 @@ internal static class ServeCommand
     }
 
     // As BenchmarkVault did in-process before: the real host, its store and audit under dataDir.
-    private static WebApplication BuildVault(string dataDir, TlsFiles? tls)
+    private static WebApplication BuildVault(string dataDir, string? targetCaFile, TlsFiles? tls)
     {
         string[] args = ["--data-dir", dataDir, "--listen", "127.0.0.1:0"];
+        if (targetCaFile is not null)
+        {
+            args = [.. args, $"--Vault:Rotation:TargetCaFile={targetCaFile}"];
+        }
         if (tls is not null)
         {
             args = [.. args, "--tls-cert", tls.CertFile, "--tls-key", tls.KeyFile];

@@ -52,7 +52,7 @@ internal sealed class BenchmarkPostgres : IAsyncDisposable
         }
     }
 
-    /// <summary>Where targets point: the server's host, port and database, no options (so TLS is libpq's <c>prefer</c>, as for any target without <c>ssl_mode</c>).</summary>
+    /// <summary>Where targets point: the server's host, port and database, no options (so TLS is verified, <c>verify-full</c> against the run's CA, which the benchmark vault trusts, with channel binding, as for any target without <c>ssl_mode</c>).</summary>
     public TargetConnection TargetConnection => new() { Host = _server.Host, Port = (uint)_server.Port, Database = _server.Database };
 
     /// <summary>Creates <paramref name="count"/> login roles, each with its own random password.</summary>
@@ -113,7 +113,8 @@ internal sealed class BenchmarkPostgres : IAsyncDisposable
 
     /// <summary>
     /// A data source built as PostgresRotator builds the one for a login that proves a password:
-    /// no pooling (a changed password is always tried afresh), no type loading, TLS <c>prefer</c>.
+    /// no pooling (a changed password is always tried afresh), no type loading, TLS with the
+    /// certificate checked against the run's CA and the host name (<c>verify-full</c>), channel binding.
     /// </summary>
     public NpgsqlDataSource DataSource(string user, string password)
     {
@@ -127,10 +128,14 @@ internal sealed class BenchmarkPostgres : IAsyncDisposable
             Pooling = false,
             Enlist = false,
             Timeout = 10,
-            SslMode = SslMode.Prefer,
+            SslMode = SslMode.Require,
+            ChannelBinding = ChannelBinding.Require,
         }.ConnectionString;
         var builder = new NpgsqlDataSourceBuilder(connectionString);
         builder.ConfigureTypeLoading(typeLoading => typeLoading.EnableTypeLoading(false));
+        var check = Vault.Rotators.Tls.CertificateCheck.For(
+            new Vault.Rotators.TargetConnection(_server.Host, _server.Port, _server.Database, new Dictionary<string, string>()) { CaCertificates = TestCertificates.Run.CaPem }, checkName: true);
+        builder.UseSslClientAuthenticationOptionsCallback(options => options.RemoteCertificateValidationCallback = check.Validate);
         return builder.Build();
     }
 
