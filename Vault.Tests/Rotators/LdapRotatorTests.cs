@@ -32,6 +32,27 @@ public sealed class LdapRotatorTests(LdapServer server) : RotatorContractTests
 
 
     [Fact]
+    public async Task ByDefault_StartTls_AndPlaintextOnlyAsAnExplicitOptOut_ShownAsSuch()
+    {
+        var dn = await server.CreateUserAsync(NewPassword(), "ldplain");
+        var fresh = NewPassword();
+        var plaintext = RotatorTestKit.Target(server.Host, server.Port, server.BaseDn, ("tls", "none"));
+        var logBefore = server.LogText().Length;
+
+        await _rotator.SetPasswordAsync(plaintext, Admin, dn, fresh, CancellationToken.None);
+        var plaintextLog = server.LogText()[logBefore..];
+        logBefore = server.LogText().Length;
+        await _rotator.SetPasswordAsync(Target(), Admin, dn, NewPassword(), CancellationToken.None);
+        var defaultLog = server.LogText()[logBefore..];
+
+        Assert.DoesNotContain("TLS established", plaintextLog, StringComparison.Ordinal);
+        Assert.Contains("TLS established", defaultLog, StringComparison.Ordinal);
+        Assert.Equal(new TransportSecurity("starttls", null, ChecksCertificate: true), _rotator.Transport(Target()));
+        Assert.Equal("none", _rotator.Transport(plaintext).Mode);
+        Assert.StartsWith("plaintext: ", _rotator.Transport(plaintext).Warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task SetPassword_WithSymbolsAndALongPassword_RoundTrips()
     {
         var dn = await server.CreateUserAsync(NewPassword(), "ldlong");
