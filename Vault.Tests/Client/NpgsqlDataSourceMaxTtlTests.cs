@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 using Vault.Client;
 using Vault.Client.Credentials;
+using Vault.Client.Leases;
 using Vault.Client.Npgsql;
 using Vault.Protocol.V1;
 using Vault.Tests.Infrastructure;
@@ -17,16 +19,41 @@ public sealed class NpgsqlDataSourceMaxTtlTests(TargetSystems systems) : IClassF
     [Fact]
     public async Task App_KeepsQuerying_WhenItsLeaseReachesItsMaxTtl_SwitchingToANewUser_AndTheOldUserIsDropped()
     {
-        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.250");
-        // A 3 s TTL: renewal comes with a second to spare, which a busy 2-core CI box needs
-        // (with 2 s, a renewal delayed by two thirds of a second let the lease lapse mid-test).
+        // The vault and the client share a clock the test moves: a full run on a loaded machine
+        // once took longer than the 1 s overlap to make the next user (a TLS login and CREATE ROLE),
+        // so the old user's VALID UNTIL passed first and two new connections were refused. The point
+        // here is that the data source switches users before the old one ends, not how fast a busy
+        // machine makes users. PostgreSQL's VALID UNTIL reads the real clock, which the shared one
+        // runs ahead of, so only the vault's reaper ends a user here.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var vault = await TestVault.StartInitializedOnAsync(clock, "--Vault:Leases:ReaperInterval=00:00:00.250");
         var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromSeconds(8));
         using var client = await ClientKit.AppClientAsync(vault, ($"lease/creds/{role}", ["read"]));
-        var options = new VaultCredentialProviderOptions { Overlap = TimeSpan.FromSeconds(1) };
+        var options = new VaultCredentialProviderOptions { Overlap = TimeSpan.FromSeconds(1), TimeProvider = clock, Lease = new VaultLeaseOptions { TimeProvider = clock } };
         await using var dataSource = await NpgsqlApp.Builder(systems).BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(3)), options);
 
         await using var app = NpgsqlApp.QueryLoop.Start(dataSource);
-        await Task.Delay(TimeSpan.FromSeconds(12));
+        // 12 s on the shared clock, half a second at a time. Before each step the renewal or the
+        // switch that is due must be done (the lease in use has more than 0.6 s left); after a
+        // switch, the old user's work gets the overlap in real time before the clock moves on to
+        // the old lease's end, where the reaper drops it.
+        var user = dataSource.Credentials.Current!.Username;
+        for (var step = 0; step < 24; step++)
+        {
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (dataSource.Credentials.CurrentLease is not { } lease || lease.ExpiresAt - clock.GetUtcNow() < TimeSpan.FromMilliseconds(600))
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(15), $"no renewal or switch: the lease in use ends at {dataSource.Credentials.CurrentLease?.ExpiresAt:O}, the clock reads {clock.GetUtcNow():O}");
+                await Task.Delay(10);
+            }
+            if (dataSource.Credentials.Current!.Username != user)
+            {
+                user = dataSource.Credentials.Current!.Username;
+                await Task.Delay(options.Overlap);
+            }
+            clock.Advance(TimeSpan.FromMilliseconds(500));
+            await Task.Delay(20); // real time for the queries to go on, and the lease to see the step
+        }
         var run = await app.StopAsync();
 
         run.AssertNoFailure();
