@@ -263,7 +263,7 @@ public sealed class LdapRotator : ICredentialRotator
         var tls = ParseTls(connection) ?? LdapTls.StartTls;
         var port = Port(connection);
         var identifier = new LdapDirectoryIdentifier(connection.Host, port, fullyQualifiedDnsHostName: false, connectionless: false);
-        var ldap = LibLdapOptions.Create(() => new LdapConnection(identifier), connection.ConnectTimeout, connection.CertificatePin);
+        var ldap = LibLdapOptions.Create(() => new LdapConnection(identifier), connection.ConnectTimeout, connection.CertificatePin, demandCertificate: tls != LdapTls.None);
         ldap.AutoBind = false;
         ldap.Timeout = connection.ConnectTimeout;
         DirectoryInfo? caDirectory = null;

@@ -5,7 +5,9 @@ namespace Vault.Rotators.Ldap;
 
 /// <summary>
 /// Sets the libldap options System.DirectoryServices.Protocols does not expose on Linux: timeouts for
-/// synchronous calls and restarting waits interrupted by a signal.
+/// synchronous calls, restarting waits interrupted by a signal, the demand for a valid server
+/// certificate and the key pin. Every LDAP connection of the process should be made through
+/// <see cref="Create"/>: the options are set globally, under one lock, around the handle's creation.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -30,7 +32,7 @@ namespace Vault.Rotators.Ldap;
 /// connections are created as they are.
 /// </para>
 /// </remarks>
-internal static class LibLdapOptions
+public static class LibLdapOptions
 {
     private const int LdapOptRestart = 0x09;
     private const int LdapOptTimeout = 0x5002;
@@ -78,11 +80,18 @@ internal static class LibLdapOptions
     /// key with that hash (libldap's <c>LDAP_OPT_X_TLS_PEERKEY_HASH</c>, <c>sha256:&lt;base64&gt;</c>,
     /// checked in the handshake, before anything is sent).
     /// </summary>
-    public static LdapConnection Create(Func<LdapConnection> create, TimeSpan timeout, string keyPin = "")
+    /// <param name="create">Constructs the connection (the handle is made in the constructor).</param>
+    /// <param name="timeout">For connecting and for each synchronous call.</param>
+    /// <param name="keyPin">Optional <c>sha256:&lt;base64&gt;</c> pin of the server's key.</param>
+    /// <param name="demandCertificate">The connection will use TLS: refuse to make it where the certificate demand cannot be set (libldap not found), rather than leave it to <c>ldap.conf</c>.</param>
+    /// <exception cref="PlatformNotSupportedException">A pin or a certificate demand is asked for and libldap was not found.</exception>
+    public static LdapConnection Create(Func<LdapConnection> create, TimeSpan timeout, string keyPin = "", bool demandCertificate = false)
     {
+        ArgumentNullException.ThrowIfNull(create);
+        ArgumentNullException.ThrowIfNull(keyPin);
         if (SetTimeVal is null || SetPointer is null)
         {
-            return keyPin.Length == 0 ? create() : throw new PlatformNotSupportedException("a certificate key pin needs libldap");
+            return keyPin.Length == 0 && !demandCertificate ? create() : throw new PlatformNotSupportedException("certificate checks on LDAP connections need libldap, which was not found");
         }
         var value = new TimeVal
         {

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Npgsql;
+using Vault.Rotators.Tls;
 
 namespace Vault.Rotators.Postgres;
 
@@ -32,8 +33,9 @@ internal sealed class PostgresAdminSessions : IDisposable
     public PostgresAdminSessions() => _sweeper = new Timer(_ => SweepQuietly(), null, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
 
     /// <summary>The pooled data source for these settings; the caller must not dispose it.</summary>
-    /// <param name="extraKey">What else the data source is built with (the certificate check's CA bundle and pin): part of the pool's key.</param>
-    public NpgsqlDataSource For(NpgsqlConnectionStringBuilder settings, string extraKey, Func<NpgsqlConnectionStringBuilder, NpgsqlDataSource> build)
+    /// <param name="extraKey">What else the data source is built with (the TLS mode, the certificate check's CA bundle and pin): part of the pool's key.</param>
+    /// <returns>The pool's data source and the certificate check it was built with (what a refused handshake on it found).</returns>
+    public (NpgsqlDataSource Source, CertificateCheck? Check) For(NpgsqlConnectionStringBuilder settings, string extraKey, Func<NpgsqlConnectionStringBuilder, (NpgsqlDataSource, CertificateCheck?)> build)
     {
         settings.Pooling = true;
         settings.MinPoolSize = 0;
@@ -42,7 +44,7 @@ internal sealed class PostgresAdminSessions : IDisposable
         settings.ConnectionPruningInterval = 5;
         Sweep();
         var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(settings.ConnectionString + "\0" + extraKey)));
-        var pool = _pools.GetOrAdd(key, _ => new Pool(new Lazy<NpgsqlDataSource>(() => build(settings))));
+        var pool = _pools.GetOrAdd(key, _ => new Pool(new Lazy<(NpgsqlDataSource, CertificateCheck?)>(() => build(settings))));
         pool.LastUsed = Environment.TickCount64;
         return pool.Source.Value;
     }
@@ -54,7 +56,7 @@ internal sealed class PostgresAdminSessions : IDisposable
         {
             if (_pools.TryRemove(key, out var pool) && pool.Source.IsValueCreated)
             {
-                pool.Source.Value.Dispose();
+                pool.Source.Value.Item1.Dispose();
             }
         }
     }
@@ -85,14 +87,14 @@ internal sealed class PostgresAdminSessions : IDisposable
             if (now - pool.LastUsed > Unused.TotalMilliseconds && _pools.TryRemove(key, out var removed) && removed.Source.IsValueCreated)
             {
                 // Idle sessions close now; one still in use (unlikely after minutes unused) closes when returned.
-                removed.Source.Value.Dispose();
+                removed.Source.Value.Item1.Dispose();
             }
         }
     }
 
-    private sealed class Pool(Lazy<NpgsqlDataSource> source)
+    private sealed class Pool(Lazy<(NpgsqlDataSource, CertificateCheck?)> source)
     {
-        public Lazy<NpgsqlDataSource> Source { get; } = source;
+        public Lazy<(NpgsqlDataSource, CertificateCheck?)> Source { get; } = source;
 
         // Set at creation, so a sweep racing the first use never takes a new pool for an idle one.
         public long LastUsed { get; set; } = Environment.TickCount64;

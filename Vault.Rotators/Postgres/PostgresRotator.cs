@@ -292,9 +292,16 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     /// </exception>
     private async Task OnAdminSessionAsync(TargetConnection connection, Credential admin, string step, string what, Func<NpgsqlConnection, CancellationToken, Task> work, CancellationToken cancellationToken)
     {
-        var check = CertificateCheckFor(connection);
-        // The CA bundle and the pin are not in the connection string: they key the pool too.
-        var dataSource = _adminSessions.For(Settings(connection, admin), connection.CaCertificates + "\n" + connection.CertificatePin, settings => Build(settings, check));
+        // The TLS mode (require and the verifying modes share one connection string), the CA bundle
+        // and the pin are not in the connection string: they key the pool too. The pool keeps the
+        // check its data source was built with, which is the one that saw a refused handshake.
+        var (dataSource, check) = _adminSessions.For(Settings(connection, admin),
+            $"{connection.Option(SslModeOption, DefaultSslMode).ToLowerInvariant()}\n{connection.CaCertificates}\n{connection.CertificatePin}",
+            settings =>
+            {
+                var built = CertificateCheckFor(connection);
+                return (Build(settings, built), built);
+            });
         var maybeSent = false;
         for (var attempt = 1; ; attempt++)
         {
@@ -405,7 +412,7 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     private static NpgsqlConnectionStringBuilder Settings(TargetConnection connection, Credential credential)
     {
         var mode = ParseSslMode(connection.Option(SslModeOption, DefaultSslMode)) ?? SslMode.VerifyFull;
-        return new()
+        var settings = new NpgsqlConnectionStringBuilder
         {
             Host = connection.Host,
             Port = connection.Port == 0 ? DefaultPort : connection.Port,
@@ -423,10 +430,17 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
             // (CertificateCheck, given to the data source): Npgsql's VerifyCA/VerifyFull read the CA
             // from a file and cannot say what was wrong with a certificate.
             SslMode = mode >= SslMode.Require ? SslMode.Require : mode,
-            // Whenever TLS is required, SCRAM-SHA-256-PLUS: the login is bound to this TLS session.
-            ChannelBinding = ParseChannelBinding(connection.Option(ChannelBindingOption, "")) ?? (mode >= SslMode.Require ? ChannelBinding.Require : ChannelBinding.Prefer),
             ApplicationName = "vault-rotator",
         };
+        // Whenever TLS is required, SCRAM-SHA-256-PLUS: the login is bound to this TLS session, and
+        // no other method is answered (channel binding alone would still hand a password to a
+        // server that asks for it in cleartext).
+        settings.ChannelBinding = ParseChannelBinding(connection.Option(ChannelBindingOption, "")) ?? (mode >= SslMode.Require ? ChannelBinding.Require : ChannelBinding.Prefer);
+        if (settings.ChannelBinding == ChannelBinding.Require)
+        {
+            settings.RequireAuth = "ScramSHA256";
+        }
+        return settings;
     }
 
     private static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder settings, CertificateCheck? check)

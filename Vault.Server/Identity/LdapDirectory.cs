@@ -35,11 +35,13 @@ internal static class LdapDirectory
         {
             File.WriteAllText(Path.Combine(caDirectory.FullName, "ca.pem"), endpoint.CaCertificatePem);
             // No credential on the connection until TLS is up: nothing secret can leave in the clear.
-            using var connection = new LdapConnection(new LdapDirectoryIdentifier(uri.Host, uri.Port > 0 ? uri.Port : secure ? 636 : 389))
-            {
-                AuthType = AuthType.Anonymous,
-                Timeout = timeout,
-            };
+            // Through the rotators' libldap options: the bind is bounded by the timeout, the certificate
+            // demanded, and no other connection's global options are half-set while the handle is made.
+            using var connection = Vault.Rotators.Ldap.LibLdapOptions.Create(
+                () => new LdapConnection(new LdapDirectoryIdentifier(uri.Host, uri.Port > 0 ? uri.Port : secure ? 636 : 389)),
+                timeout, demandCertificate: true);
+            connection.AuthType = AuthType.Anonymous;
+            connection.Timeout = timeout;
             connection.SessionOptions.ProtocolVersion = 3;
             connection.SessionOptions.TrustedCertificatesDirectory = caDirectory.FullName;
             connection.SessionOptions.StartNewTlsSessionContext();

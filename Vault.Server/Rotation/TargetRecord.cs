@@ -101,7 +101,9 @@ public sealed class TargetRecord
         PasswordLength.ToString(CultureInfo.InvariantCulture), Escape(PasswordAlphabet),
         $"{RequireLower}{RequireUpper}{RequireDigit}{RequireSymbol}",
         IntervalSeconds?.ToString(CultureInfo.InvariantCulture) ?? "", Cron ?? "", WindowStart ?? "", WindowEnd ?? "",
-        MaxJitterSeconds.ToString(CultureInfo.InvariantCulture), Generation)
+        // Generation is hex, which escaping leaves as it is; escaped, it cannot take in the lines
+        // after it (the TLS fields), so they cannot be dropped while the string stays the same.
+        MaxJitterSeconds.ToString(CultureInfo.InvariantCulture), Escape(Generation))
         // Appended only when set, so records sealed before these fields existed still verify.
         + (CaCertificates.Length == 0 && CertificatePin.Length == 0 && !VerifiedTlsByDefault ? "" : $"\n{Escape(CaCertificates)}\n{Escape(CertificatePin)}\n{(VerifiedTlsByDefault ? "1" : "0")}");
 

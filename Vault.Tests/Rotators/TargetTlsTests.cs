@@ -222,6 +222,37 @@ public sealed class PostgresTlsTests(PostgresTlsFixture tls) : TargetTlsTests, I
     }
 
     [Fact]
+    public async Task AnUnverifiedModesAdminSession_IsNotReusedByAVerifyingOne()
+    {
+        // Both connect with Npgsql's Require; only the vault's check tells them apart, so the
+        // admin pools must too: verify-full must not borrow a session require opened unchecked.
+        var account = await CreateAccountAsync(NewPassword());
+        var require = new TargetConnection("127.0.0.1", tls.Server.Port, tls.Server.Database, new Dictionary<string, string> { ["ssl_mode"] = "require" });
+        var verifyFull = require with { Options = new Dictionary<string, string> { ["ssl_mode"] = "verify-full" } };
+
+        await _rotator.SetPasswordAsync(require, Admin, account, NewPassword(), CancellationToken.None);
+        var ex = await FailsWith(RotatorFailure.Unreachable, () => _rotator.SetPasswordAsync(verifyFull, Admin, account, NewPassword(), CancellationToken.None), Admin.Password);
+
+        // The run's CA is not among the machine's trusted CAs.
+        Assert.Equal(RotatorEffect.NotSent, ex.Effect);
+        Assert.Contains("does not chain to the machine's trusted CAs", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task APooledAdminSessionsRefusal_SaysWhy_EveryTime()
+    {
+        using var other = new TestCertificates("Another CA");
+        var account = await CreateAccountAsync(NewPassword());
+        var target = Verified() with { CaCertificates = other.CaPem };
+
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            var ex = await FailsWith(RotatorFailure.Unreachable, () => _rotator.SetPasswordAsync(target, Admin, account, NewPassword(), CancellationToken.None), Admin.Password);
+            Assert.True(ex.Message.Contains("does not chain to the target's CA certificates", StringComparison.Ordinal), $"attempt {attempt + 1}: {ex.Message}");
+        }
+    }
+
+    [Fact]
     public async Task ChannelBindingRequired_LoginChecksSucceedOverTls()
     {
         var password = NewPassword();

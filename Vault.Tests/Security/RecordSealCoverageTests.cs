@@ -60,6 +60,25 @@ public sealed class RecordSealCoverageTests
             $"{type.Name}: {string.Join(", ", uncovered)} change without changing what the seal covers; add them to Canonical() or mark them [NotSealed(\"why\")]");
     }
 
+    [Fact]
+    public void TargetRecord_TheTlsFieldsCannotBeDroppedIntoTheLineBeforeThem()
+    {
+        // The CA bundle, the pin and the verified-TLS mark are written only when set, after the
+        // generation. Unescaped, the generation could take their lines in: a record with them
+        // dropped (back to the old, unverified mode) would have the same canonical form, and seal.
+        var original = new Vault.Server.Rotation.TargetRecord
+        {
+            Kind = "postgres", Host = "db", Generation = "0123456789abcdef0123456789abcdef",
+            CaCertificates = "-----BEGIN CERTIFICATE-----", CertificatePin = "sha256:AAAA", VerifiedTlsByDefault = true,
+        };
+        var canonical = CanonicalOf(typeof(Vault.Server.Rotation.TargetRecord))!;
+        var sealedText = (string)canonical.Invoke(original, null)!;
+        var tail = sealedText[sealedText.IndexOf(original.Generation, StringComparison.Ordinal)..];
+        var forged = new Vault.Server.Rotation.TargetRecord { Kind = "postgres", Host = "db", Generation = tail };
+
+        Assert.NotEqual(sealedText, (string)canonical.Invoke(forged, null)!);
+    }
+
     /// <summary>Every settable stored property but the seal, that is not marked not sealed.</summary>
     private static IEnumerable<PropertyInfo> Sealed(Type type) =>
         type.GetProperties(BindingFlags.Instance | BindingFlags.Public)
