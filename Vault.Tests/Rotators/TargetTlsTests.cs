@@ -283,8 +283,16 @@ public sealed class MariaDbTlsTests(MariaDbTlsFixture tls) : TargetTlsTests, ICl
     {
         var account = await tls.Server.CreateLoginUserAsync(password, "tls");
         await tls.Server.ExecuteAsync($"ALTER USER '{account}'@'%' REQUIRE SSL");
+        _tlsSessionsBefore = await TlsSessionsAsync();
         return account;
     }
+
+    /// <summary>The server's count of TLS sessions it accepted (<c>Ssl_accepts</c>) when the last account was made.</summary>
+    private long _tlsSessionsBefore;
+
+    /// <summary>The server's <c>Ssl_accepts</c>, read on a session of its own (which counts too).</summary>
+    private async Task<long> TlsSessionsAsync() =>
+        Convert.ToInt64(await tls.Server.ScalarAsync("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SSL_ACCEPTS'"), System.Globalization.CultureInfo.InvariantCulture);
 
     protected override Task<bool> CanLoginAsync(string account, string password) => tls.Server.CanLoginAsync(account, password);
 
@@ -296,8 +304,12 @@ public sealed class MariaDbTlsTests(MariaDbTlsFixture tls) : TargetTlsTests, ICl
 
     protected override async Task AssertServerSawTlsAsync(string account, int logBefore)
     {
-        // The server takes TLS only (require_secure_transport), and the account was made to require
-        // it (CreateAccountAsync): the server itself refused any session of either without TLS.
+        // The server counted the vault's sessions (the admin's, the login check's) as TLS sessions
+        // it accepted, besides the one reading the count; it takes TLS only
+        // (require_secure_transport), and the account was made to require it (CreateAccountAsync):
+        // the server itself refused any session of either without TLS.
+        var accepted = await TlsSessionsAsync() - _tlsSessionsBefore;
+        Assert.True(accepted >= 3, $"the server accepted {accepted} TLS sessions during the rotation and its check, counting the one that read it");
         Assert.Equal("ANY", await tls.Server.ScalarAsync($"SELECT ssl_type FROM mysql.user WHERE User = '{account}'"));
         Assert.Equal(1L, Convert.ToInt64(await tls.Server.ScalarAsync("SELECT @@GLOBAL.require_secure_transport"), System.Globalization.CultureInfo.InvariantCulture));
         Assert.Contains($"{account}@", ServerLog()[logBefore..], StringComparison.Ordinal);
