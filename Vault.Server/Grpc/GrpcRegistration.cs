@@ -11,6 +11,8 @@ public static class GrpcRegistration
         services.AddSingleton<VaultInterceptor>();
         services.AddGrpc(grpc =>
         {
+            // Outermost: it sees the status the vault's interceptor answers with.
+            grpc.Interceptors.Add<Telemetry.MetricsInterceptor>();
             grpc.Interceptors.Add<VaultInterceptor>();
             grpc.EnableDetailedErrors = false;
         });

@@ -20,6 +20,7 @@ using Vault.Rotators;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Vault.Server.Secrets;
 using Vault.Server.Storage;
+using Vault.Server.Telemetry;
 
 namespace Vault.Server.Hosting;
 
@@ -30,6 +31,8 @@ public static class VaultServerHost
     {
         ["--data-dir"] = "Vault:DataDir",
         ["--listen"] = "Vault:Listen",
+        ["--metrics-listen"] = "Vault:MetricsListen",
+        ["--metrics-token-file"] = "Vault:MetricsTokenFile",
         ["--tls-cert"] = "Vault:TlsCertFile",
         ["--tls-key"] = "Vault:TlsKeyFile",
         ["--insecure-plaintext"] = "Vault:InsecurePlaintext",
@@ -164,6 +167,11 @@ public static class VaultServerHost
         });
         services.AddOptions<KvOptions>().Configure<IOptions<VaultServerOptions>>((kv, host) => kv.MaxSecretBytes = host.Value.MaxSecretBytes);
         services.AddOptions<RotationOptions>().Bind(configuration.GetSection(RotationOptions.Section));
+        services.AddOptions<Telemetry.TelemetryOptions>().Configure<IOptions<VaultServerOptions>>((telemetry, host) =>
+        {
+            telemetry.MetricsListen = host.Value.MetricsListen;
+            telemetry.MetricsTokenFile = host.Value.MetricsTokenFile;
+        });
         services.AddOptions<LeaseOptions>().Bind(configuration.GetSection(LeaseOptions.Section));
 
         services.AddVaultStorage();
@@ -174,6 +182,7 @@ public static class VaultServerHost
         services.AddVaultAudit();
         services.AddVaultRotation();
         services.AddVaultLeases();
+        services.AddVaultTelemetry();
         services.AddVaultGrpc();
 
         services.AddSingleton<HealthServiceImpl>();

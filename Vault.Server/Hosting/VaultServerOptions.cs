@@ -20,6 +20,12 @@ public sealed class VaultServerOptions : IValidatableObject
     /// <summary>HOST:PORT to listen on.</summary>
     public string Listen { get; set; } = "127.0.0.1:8200";
 
+    /// <summary><c>HOST:PORT</c> of the Prometheus scrape endpoint's own listener (<c>/metrics</c>); unset: none.</summary>
+    public string? MetricsListen { get; set; }
+
+    /// <summary>A file holding the bearer token scrapes must present; unset: none needed.</summary>
+    public string? MetricsTokenFile { get; set; }
+
     /// <summary>PEM certificate chain; with <see cref="TlsKeyFile"/> the server serves TLS.</summary>
     public string? TlsCertFile { get; set; }
 

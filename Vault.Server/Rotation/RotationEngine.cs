@@ -29,6 +29,7 @@ public sealed class RotationEngine(
     IRotationStepObserver observer,
     TimeProvider clock,
     IOptions<RotationOptions> options,
+    Telemetry.VaultMetrics metrics,
     ILogger<RotationEngine> logger)
 {
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
@@ -68,7 +69,12 @@ public sealed class RotationEngine(
                 await gate.WaitAsync(cancellationToken);
                 held.Add(gate);
             }
-            return await RotateLockedAsync(name, trigger, cancellationToken);
+            var entry = await RotateLockedAsync(name, trigger, cancellationToken);
+            if (entry is not null)
+            {
+                metrics.RotationFinished(name, record.Kind, entry.Outcome);
+            }
+            return entry;
         }
         finally
         {

@@ -1,0 +1,83 @@
+using System.Diagnostics.Metrics;
+using Grpc.Core;
+using Vault.Server.Crypto;
+using Vault.Server.Rotation;
+
+namespace Vault.Server.Telemetry;
+
+/// <summary>
+/// The vault's instruments (meter <see cref="MeterName"/>), named after OpenTelemetry's semantic
+/// conventions where one exists (<c>rpc.server.call.duration</c>). No tag carries a secret, a token
+/// or an unbounded value: RPCs by service and method, targets by their (admin-chosen) name and kind.
+/// </summary>
+public sealed class VaultMetrics
+{
+    /// <summary>The meter every vault instrument belongs to.</summary>
+    public const string MeterName = "Vault.Server";
+
+    private readonly Histogram<double> _rpcDuration;
+    private readonly Counter<long> _rotations;
+
+    public VaultMetrics(IMeterFactory meters, SecurityBarrier barrier, TargetRepository targets)
+    {
+        ArgumentNullException.ThrowIfNull(meters);
+        var meter = meters.Create(MeterName);
+        _rpcDuration = meter.CreateHistogram<double>("rpc.server.call.duration", unit: "s",
+            description: "How long the server took to answer each RPC, by service, method and gRPC status code.");
+        _rotations = meter.CreateCounter<long>("vault.rotation.outcomes", unit: "{rotation}",
+            description: "Rotations finished, by target, its kind and the outcome (succeeded, failed, recovered, discarded, needs-attention).");
+        meter.CreateObservableGauge("vault.seal.sealed", () => barrier.IsSealed ? 1 : 0, unit: "{state}",
+            description: "1 while the vault is sealed, else 0.");
+        meter.CreateObservableGauge("vault.rotation.targets", () => TargetStates(barrier, targets), unit: "{target}",
+            description: "Rotation targets by state: all, failing (the last rotation failed and is being retried), needs_attention, drifted, paused.");
+    }
+
+    /// <summary>Records an answered RPC; <paramref name="method"/> is the gRPC method path, <c>/package.Service/Method</c>.</summary>
+    public void RpcAnswered(string method, StatusCode status, TimeSpan elapsed)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        var slash = method.LastIndexOf('/');
+        var service = slash > 0 ? method[1..slash] : method;
+        var name = slash > 0 ? method[(slash + 1)..] : method;
+        _rpcDuration.Record(elapsed.TotalSeconds,
+            new KeyValuePair<string, object?>("rpc.system", "grpc"),
+            new KeyValuePair<string, object?>("rpc.service", service),
+            new KeyValuePair<string, object?>("rpc.method", name),
+            new KeyValuePair<string, object?>("rpc.grpc.status_code", (int)status));
+    }
+
+    /// <summary>Records a finished rotation of <paramref name="target"/>.</summary>
+    public void RotationFinished(string target, string kind, string outcome) =>
+        _rotations.Add(1,
+            new KeyValuePair<string, object?>("vault.target.name", target),
+            new KeyValuePair<string, object?>("vault.target.kind", kind),
+            new KeyValuePair<string, object?>("vault.rotation.outcome", outcome));
+
+    private static IEnumerable<Measurement<int>> TargetStates(SecurityBarrier barrier, TargetRepository targets)
+    {
+        if (barrier.IsSealed)
+        {
+            return [];
+        }
+        IReadOnlyList<(string Name, TargetRecord Record)> all;
+        try
+        {
+            all = targets.List();
+        }
+        catch (VaultException)
+        {
+            // Sealed meanwhile, or a record that fails its seal: the scrape goes on without these.
+            return [];
+        }
+        return
+        [
+            State("all", all.Count),
+            State("failing", all.Count(t => t.Record.ConsecutiveFailures > 0)),
+            State("needs_attention", all.Count(t => t.Record.NeedsAttention)),
+            State("drifted", all.Count(t => t.Record.Drifted)),
+            State("paused", all.Count(t => t.Record.Paused)),
+        ];
+    }
+
+    private static Measurement<int> State(string state, int count) => new(count, new KeyValuePair<string, object?>("state", state));
+}

@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.RegularExpressions;
+using Grpc.Core;
+using Vault.Protocol.V1;
+using Vault.Tests.Infrastructure;
+using Vault.Tests.Rotation;
+
+namespace Vault.Tests.Telemetry;
+
+/// <summary>
+/// The Prometheus scrape endpoint of a vault process, on its own listener, read with a real HTTP
+/// client: the exposition passes <c>promtool check metrics</c>, values move after known actions (a
+/// rotation that fails against a real PostgreSQL), the listener serves nothing but <c>/metrics</c>,
+/// and a token file makes it ask for the token.
+/// </summary>
+public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSystems>
+{
+    private const string Promtool = "/usr/bin/promtool";
+
+    [Fact]
+    public async Task Scrape_PassesPromtool_AndAFailedRotationMovesItsCounterAndTheFailingGauge()
+    {
+        var port = ServerHost.FreePort();
+        await using var server = new VaultProcess(Directory.CreateTempSubdirectory("vault-metrics-").FullName);
+        await server.StartAsync("--metrics-listen", $"127.0.0.1:{port}");
+        var init = await new SystemService.SystemServiceClient(server.Channel).InitAsync(new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf });
+        var auth = new CallOptions(new Metadata { { "authorization", "Bearer " + init.RootToken } });
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var before = await ScrapeAsync(http);
+
+        // A target whose certificate check fails (another CA): its rotation fails before anything is sent.
+        using var other = new TestCertificates("Another CA");
+        var system = systems.Postgres;
+        var account = await system.CreateAccountAsync("Initial-" + Guid.NewGuid().ToString("N"));
+        var admin = await RotationKit.PutAdminSecretAsync(new KvService.KvServiceClient(server.Channel), auth, system);
+        var name = RotationKit.UniqueName("metrics");
+        var target = RotationKit.Describe(system, name, account, admin);
+        target.Connection.CaCertificates = other.CaPem;
+        var targets = new TargetService.TargetServiceClient(server.Channel);
+        await targets.PutTargetAsync(new PutTargetRequest { Target = target, CurrentPassword = "unused", SkipVerification = true }, auth);
+        var rotated = await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, auth);
+        var after = await ScrapeAsync(http);
+
+        Assert.Equal(RotationOutcome.Failed, rotated.Event.Outcome);
+        Assert.Equal(0, Value(before, $@"vault_rotation_outcomes_total\{{[^}}]*vault_target_name=""{name}""[^}}]*\}}") ?? 0);
+        Assert.Equal(1, Value(after, $@"vault_rotation_outcomes_total\{{(?=[^}}]*vault_rotation_outcome=""failed"")(?=[^}}]*vault_target_kind=""postgres"")[^}}]*vault_target_name=""{name}""[^}}]*\}}"));
+        Assert.Equal(0, Value(before, @"vault_rotation_targets\{[^}]*state=""failing""[^}]*\}"));
+        Assert.Equal(1, Value(after, @"vault_rotation_targets\{[^}]*state=""failing""[^}]*\}"));
+        Assert.Equal(0, Value(after, @"vault_seal_sealed(\{[^}]*\})?"));
+        Assert.True(Value(after, @"rpc_server_call_duration_seconds_count\{(?=[^}]*rpc_method=""RotateTarget"")(?=[^}]*rpc_grpc_status_code=""0"")[^}]*\}") >= 1, "the RotateTarget call is not in the RPC histogram");
+        await AssertPromtoolAcceptsAsync(after);
+    }
+
+    [Fact]
+    public async Task TheListener_ServesOnlyMetrics_AndWithATokenFile_OnlyToTheToken()
+    {
+        var port = ServerHost.FreePort();
+        var dir = Directory.CreateTempSubdirectory("vault-metrics-").FullName;
+        var tokenFile = Path.Combine(dir, "metrics-token");
+        var token = Guid.NewGuid().ToString("N");
+        await File.WriteAllTextAsync(tokenFile, token + "\n");
+        await using var server = new VaultProcess(Path.Combine(dir, "data"));
+        await server.StartAsync("--metrics-listen", $"127.0.0.1:{port}", "--metrics-token-file", tokenFile);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+
+        using var anonymous = await http.GetAsync(new Uri("/metrics", UriKind.Relative));
+        using var wrong = await SendAsync(http, "/metrics", "not-the-token");
+        using var right = await SendAsync(http, "/metrics", token);
+        using var grpcPath = await SendAsync(http, "/vault.v1.SystemService/Status", token);
+        using var onTheApi = await new HttpClient().GetAsync(new Uri(server.Address + "/metrics"));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, right.StatusCode);
+        Assert.Contains("vault_seal_sealed", await right.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, grpcPath.StatusCode);
+        // The API listener speaks HTTP/2 only and has no such path: no metrics there.
+        Assert.NotEqual(HttpStatusCode.OK, onTheApi.StatusCode);
+        Assert.DoesNotContain(token, server.Output, StringComparison.Ordinal);
+    }
+
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string path, string token)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(path, UriKind.Relative));
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return await http.SendAsync(request);
+    }
+
+    private static async Task<string> ScrapeAsync(HttpClient http)
+    {
+        using var response = await http.GetAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadAsStringAsync();
+    }
+
+    /// <summary>The value of the one sample whose name and labels match <paramref name="series"/>, or null.</summary>
+    private static double? Value(string exposition, string series)
+    {
+        var matches = Regex.Matches(exposition, $@"(?m)^{series} ([0-9.eE+-]+)");
+        Assert.True(matches.Count <= 1, $"{matches.Count} samples match {series}");
+        return matches.Count == 0 ? null : double.Parse(matches[0].Groups[^1].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task AssertPromtoolAcceptsAsync(string exposition)
+    {
+        Assert.True(File.Exists(Promtool), $"promtool is not installed: apt-get install -y prometheus");
+        var info = new ProcessStartInfo(Promtool, ["check", "metrics"]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(info)!;
+        await process.StandardInput.WriteAsync(exposition);
+        process.StandardInput.Close();
+        var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"promtool check metrics failed ({process.ExitCode}):\n{output}");
+    }
+}
