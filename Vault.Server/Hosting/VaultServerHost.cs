@@ -182,7 +182,7 @@ public static class VaultServerHost
         services.AddVaultAudit();
         services.AddVaultRotation();
         services.AddVaultLeases();
-        services.AddVaultTelemetry();
+        services.AddVaultTelemetry(export: !string.IsNullOrEmpty(configuration[$"{VaultServerOptions.Section}:MetricsListen"]));
         services.AddVaultGrpc();
 
         services.AddSingleton<HealthServiceImpl>();

@@ -23,7 +23,7 @@ namespace Vault.Server.Telemetry;
 /// and that token (compared in constant time); without it, anyone who reaches the address may read the metrics,
 /// which hold no secret.
 /// </summary>
-public sealed class MetricsListener(IOptions<TelemetryOptions> options, MeterProvider meterProvider, ILogger<MetricsListener> logger) : IHostedService, IAsyncDisposable
+public sealed class MetricsListener(IOptions<TelemetryOptions> options, IServiceProvider services, ILogger<MetricsListener> logger) : IHostedService, IAsyncDisposable
 {
     private WebApplication? _app;
 
@@ -37,6 +37,7 @@ public sealed class MetricsListener(IOptions<TelemetryOptions> options, MeterPro
             return;
         }
         var listen = ListenAddress.Parse(options.Value.MetricsListen);
+        var meterProvider = services.GetRequiredService<MeterProvider>();
         var token = options.Value.MetricsTokenFile is { Length: > 0 } file ? ReadToken(file) : null;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

@@ -3,15 +3,23 @@ using OpenTelemetry.Metrics;
 
 namespace Vault.Server.Telemetry;
 
-/// <summary>Registers the telemetry area: the vault's instruments, the OpenTelemetry meter provider with its Prometheus exporter, and the scrape listener.</summary>
+/// <summary>
+/// Registers the telemetry area: the vault's instruments, the scrape listener, and — only when
+/// there is a listener — the OpenTelemetry meter provider with its Prometheus exporter. Without one
+/// nothing listens to the instruments, and recording a measurement costs next to nothing.
+/// </summary>
 public static class TelemetryRegistration
 {
-    public static IServiceCollection AddVaultTelemetry(this IServiceCollection services)
+    /// <param name="export">Whether metrics are exported (a scrape listener is configured).</param>
+    public static IServiceCollection AddVaultTelemetry(this IServiceCollection services, bool export)
     {
         services.AddMetrics();
         services.AddSingleton<VaultMetrics>();
         services.AddSingleton<MetricsInterceptor>();
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(VaultMetrics.MeterName).AddPrometheusExporter());
+        if (export)
+        {
+            services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(VaultMetrics.MeterName).AddPrometheusExporter());
+        }
         services.AddSingleton<MetricsListener>();
         services.AddHostedService(provider => provider.GetRequiredService<MetricsListener>());
         return services;
