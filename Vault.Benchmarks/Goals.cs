@@ -30,6 +30,8 @@ internal static class Goals
             var kvGet = results.Find(KvGet, transport, GoalPayload, GoalClients);
             lines.Add(AtLeast($"kv-get x{GoalClients}, 1 KB: throughput vs echo", transport, kvGet, echo, Throughput, 0.6));
             lines.Add(AtMost($"kv-get x{GoalClients}, 1 KB: p99 vs echo's p99", transport, kvGet, echo, P99, 3.0));
+            lines.Add(AtLeast($"kv-get-metrics x{GoalClients} (metrics exported, scraped every second) vs kv-get x{GoalClients}, 1 KB: throughput", transport,
+                results.Find(KvGetMetrics, transport, GoalPayload, GoalClients), kvGet, Throughput, 0.95));
 
             var kvPut = results.Find(KvPut, transport, GoalPayload, GoalClients);
             lines.Add(AtLeast($"kv-put x{GoalClients}, 1 KB: throughput vs echo", transport, kvPut, echo, Throughput, 0.3));

@@ -6,6 +6,8 @@ internal static class ScenarioNames
     public const string Echo = "echo";
     public const string KvGet = "kv-get";
     public const string KvGetScale = "kv-get-scale";
+    /// <summary>kv-get on a vault that exports metrics (a scrape listener, the meter provider on), scraped once a second.</summary>
+    public const string KvGetMetrics = "kv-get-metrics";
     public const string KvPut = "kv-put";
     public const string TokenLookup = "token-lookup";
     public const string LeaseCheckout = "lease-checkout";
@@ -14,7 +16,7 @@ internal static class ScenarioNames
     public const string KvPutLarge = "kv-put-large";
 
     /// <summary>Every scenario, in the order they run at each point of the sweep (echo first).</summary>
-    public static readonly string[] All = [Echo, KvGet, KvGetScale, KvPut, TokenLookup, LeaseCheckout, Rotate, RotateFloor, KvPutLarge];
+    public static readonly string[] All = [Echo, KvGet, KvGetMetrics, KvGetScale, KvPut, TokenLookup, LeaseCheckout, Rotate, RotateFloor, KvPutLarge];
 
     /// <summary>What <c>--scenario all</c> (the default) runs: everything but the scale run, which seeds
     /// 100,000 secrets, and kv-put-large, which is a memory test with a report of its own.</summary>

@@ -4,6 +4,7 @@ using Vault.Benchmarks.Hosting;
 using Vault.Benchmarks.Load;
 using Vault.Benchmarks.Postgres;
 using Vault.Protocol.V1;
+using Vault.Testing.Servers;
 using static Vault.Benchmarks.ScenarioNames;
 
 namespace Vault.Benchmarks;
@@ -73,6 +74,11 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
             await using var reads = options.Runs(KvGet) || (isReference && options.Runs(TokenLookup))
                 ? await SeededVault.StartAsync(runDirectory, transport, options.Secrets, value, cancellationToken)
                 : null;
+            var metricsPort = ServerHost.FreePort();
+            await using var metered = isReference && options.Runs(KvGetMetrics)
+                ? await SeededVault.StartAsync(runDirectory, transport, options.Secrets, value, cancellationToken, $"127.0.0.1:{metricsPort}")
+                : null;
+            await using var scrapes = metered is null ? null : new MetricsScraper(new Uri($"http://127.0.0.1:{metricsPort}/metrics"));
             await using var scale = isReference && options.Runs(KvGetScale)
                 ? await SeededVault.StartAsync(runDirectory, transport, options.ScaleSecrets, value, cancellationToken)
                 : null;
@@ -85,7 +91,7 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
                     var runsHere = scenario switch
                     {
                         RotateFloor => first && isReference,
-                        KvGetScale => isReference,
+                        KvGetScale or KvGetMetrics => isReference,
                         _ => UsesPayload(scenario) || isReference,
                     };
                     if (!runsHere)
@@ -100,9 +106,9 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
                     var point = new Point(
                         scenario,
                         scenario == RotateFloor ? null : transport.Name,
-                        UsesPayload(scenario) || scenario == KvGetScale ? payload : null,
+                        UsesPayload(scenario) || scenario is KvGetScale or KvGetMetrics ? payload : null,
                         clients);
-                    _results.Add(await RunRowAsync(point, transport, echo, reads, scale, value, cancellationToken));
+                    _results.Add(await RunRowAsync(point, transport, echo, reads, scenario == KvGetMetrics ? metered : scale, value, cancellationToken));
                 }
             }
         }
@@ -116,7 +122,7 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
         {
             ScenarioNames.Echo => (new EchoWorkload(new EchoService.EchoServiceClient(row.Channel(transport, echo!.Address)), value.Length, EchoHost.Headers), echo),
             KvGet => (ReadWorkload(row, transport, reads!), reads!.Vault.Server),
-            KvGetScale => (ReadWorkload(row, transport, scale!), scale!.Vault.Server),
+            KvGetScale or KvGetMetrics => (ReadWorkload(row, transport, scale!), scale!.Vault.Server),
             TokenLookup => (new TokenLookupWorkload(new TokenService.TokenServiceClient(row.Channel(transport, reads!.Vault.Address)), reads.Headers), reads.Vault.Server),
             KvPut => await KvPutAsync(row, transport, value, cancellationToken),
             LeaseCheckout => await LeaseCheckoutAsync(row, transport, cancellationToken),

@@ -49,10 +49,12 @@ internal sealed class BenchmarkVault : IAsyncDisposable
     public GrpcChannel SetupChannel => _channel;
 
     /// <param name="runDirectory">The run's temp directory; the vault's data directory is made under it and deleted on dispose.</param>
-    public static async Task<BenchmarkVault> StartAsync(string runDirectory, Transport transport, CancellationToken cancellationToken)
+    /// <param name="metricsListen">Where the vault's metrics listener listens; null for none (no meter provider either).</param>
+    public static async Task<BenchmarkVault> StartAsync(string runDirectory, Transport transport, CancellationToken cancellationToken, string? metricsListen = null)
     {
         var dataDir = Directory.CreateDirectory(Path.Combine(runDirectory, $"vault-{Guid.NewGuid():N}")).FullName;
-        var server = await ChildServer.StartAsync(ServeCommand.Vault, ["--data-dir", dataDir, "--target-ca-file", TestCertificates.RunCaFile, .. transport.ServerArgs], cancellationToken);
+        string[] metrics = metricsListen is null ? [] : ["--metrics-listen", metricsListen];
+        var server = await ChildServer.StartAsync(ServeCommand.Vault, ["--data-dir", dataDir, "--target-ca-file", TestCertificates.RunCaFile, .. metrics, .. transport.ServerArgs], cancellationToken);
         var channel = transport.OpenChannel(server.Address);
         try
         {

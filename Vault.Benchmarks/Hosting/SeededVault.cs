@@ -32,9 +32,10 @@ internal sealed class SeededVault : IAsyncDisposable
     /// <summary>The application token's metadata.</summary>
     public Metadata Headers { get; }
 
-    public static async Task<SeededVault> StartAsync(string runDirectory, Transport transport, int secrets, string value, CancellationToken cancellationToken)
+    /// <param name="metricsListen">Where the vault's metrics listener listens; null for none.</param>
+    public static async Task<SeededVault> StartAsync(string runDirectory, Transport transport, int secrets, string value, CancellationToken cancellationToken, string? metricsListen = null)
     {
-        var vault = await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken);
+        var vault = await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken, metricsListen);
         try
         {
             string[] paths = [.. Enumerable.Range(0, secrets).Select(i => $"{PathPrefix}{i:D6}")];

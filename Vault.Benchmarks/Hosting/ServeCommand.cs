@@ -22,6 +22,7 @@ internal static class ServeCommand
     {
         string? dataDir = null;
         string? targetCaFile = null;
+        string? metricsListen = null;
         TlsFiles? tls = null;
         for (var i = 1; i < args.Count; i++)
         {
@@ -29,6 +30,9 @@ internal static class ServeCommand
             {
                 case "--data-dir" when i + 1 < args.Count:
                     dataDir = args[++i];
+                    break;
+                case "--metrics-listen" when i + 1 < args.Count:
+                    metricsListen = args[++i];
                     break;
                 case "--target-ca-file" when i + 1 < args.Count:
                     targetCaFile = args[++i];
@@ -49,7 +53,7 @@ internal static class ServeCommand
             return 2;
         }
 
-        await using var app = args[0] == Vault ? BuildVault(dataDir!, targetCaFile, tls) : EchoHost.Build(tls);
+        await using var app = args[0] == Vault ? BuildVault(dataDir!, targetCaFile, metricsListen, tls) : EchoHost.Build(tls);
         await app.StartAsync();
         Console.Out.WriteLine(ReadyPrefix + HostAddress.Of(app));
         Console.Out.Flush();
@@ -64,12 +68,16 @@ internal static class ServeCommand
     }
 
     // As BenchmarkVault did in-process before: the real host, its store and audit under dataDir.
-    private static WebApplication BuildVault(string dataDir, string? targetCaFile, TlsFiles? tls)
+    private static WebApplication BuildVault(string dataDir, string? targetCaFile, string? metricsListen, TlsFiles? tls)
     {
         string[] args = ["--data-dir", dataDir, "--listen", "127.0.0.1:0"];
         if (targetCaFile is not null)
         {
             args = [.. args, $"--Vault:Rotation:TargetCaFile={targetCaFile}"];
+        }
+        if (metricsListen is not null)
+        {
+            args = [.. args, "--metrics-listen", metricsListen];
         }
         if (tls is not null)
         {
