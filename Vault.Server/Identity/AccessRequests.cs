@@ -25,7 +25,7 @@ public sealed record Actor(string Entity, string EntityId, long? MfaAtUnixMs)
 /// end, which <see cref="Identities.PoliciesOf"/> honours on the vault's clock whatever the
 /// reaper does; <see cref="ReapAsync"/> records ends and expiries (the lease reaper runs it).
 /// </summary>
-public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, Identities identities, Audit.AuditLog audit, TimeProvider clock) : IReaperPass
+public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, Identities identities, Audit.AuditLog audit, Telemetry.VaultMetrics metrics, TimeProvider clock) : IReaperPass
 {
     public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(30);
     public static readonly TimeSpan MaxEmergencyDuration = TimeSpan.FromHours(1);
@@ -172,6 +172,10 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
             PutRequest(tx, id, request);
             return request;
         }, cancellationToken);
+        if (request.Emergency)
+        {
+            metrics.BreakGlassUsed();
+        }
         Changed?.Invoke();
         return (id, request);
     }

@@ -17,8 +17,9 @@ public sealed class VaultMetrics
 
     private readonly Histogram<double> _rpcDuration;
     private readonly Counter<long> _rotations;
+    private long _breakGlass;
 
-    public VaultMetrics(IMeterFactory meters, SecurityBarrier barrier, TargetRepository targets)
+    public VaultMetrics(IMeterFactory meters, SecurityBarrier barrier, TargetRepository targets, Audit.AuditLog audit, Storage.IVaultStore store)
     {
         ArgumentNullException.ThrowIfNull(meters);
         var meter = meters.Create(MeterName);
@@ -26,6 +27,14 @@ public sealed class VaultMetrics
             description: "How long the server took to answer each RPC, by service, method and gRPC status code.");
         _rotations = meter.CreateCounter<long>("vault.rotation.outcomes", unit: "{rotation}",
             description: "Rotations finished, by target, its kind and the outcome (succeeded, failed, recovered, discarded, needs-attention).");
+        // Observed, not added to: the series exists from the start (0), so an alert on its increase
+        // has something to compare with. Which grant and who are in the audit trail.
+        meter.CreateObservableCounter("vault.access.break_glass", () => Volatile.Read(ref _breakGlass), unit: "{use}",
+            description: "Break-glass (emergency) grants taken since the server started.");
+        meter.CreateObservableGauge("vault.audit.failing", () => audit.Failure is null ? 0 : 1, unit: "{state}",
+            description: "1 while the audit log cannot be written (every request is refused), else 0.");
+        meter.CreateObservableGauge("vault.store.failing", () => store.Failure is null ? 0 : 1, unit: "{state}",
+            description: "1 while the store refuses writes (e.g. the disk is full), else 0.");
         meter.CreateObservableGauge("vault.seal.sealed", () => barrier.IsSealed ? 1 : 0, unit: "{state}",
             description: "1 while the vault is sealed, else 0.");
         meter.CreateObservableGauge("vault.rotation.targets", () => TargetStates(barrier, targets), unit: "{target}",
@@ -45,6 +54,9 @@ public sealed class VaultMetrics
             new KeyValuePair<string, object?>("rpc.method", name),
             new KeyValuePair<string, object?>("rpc.grpc.status_code", (int)status));
     }
+
+    /// <summary>Records a break-glass grant taken.</summary>
+    public void BreakGlassUsed() => Interlocked.Increment(ref _breakGlass);
 
     /// <summary>Records a finished rotation of <paramref name="target"/>.</summary>
     public void RotationFinished(string target, string kind, string outcome) =>

@@ -81,6 +81,58 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         Assert.DoesNotContain(token, server.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task TheAlertRulesPassPromtool_AndTheyAndTheDashboardUseOnlyMetricsTheVaultExports()
+    {
+        var root = RepositoryRoot();
+        var rules = Path.Combine(root, "deploy", "prometheus", "alerts.yml");
+        var dashboard = Path.Combine(root, "deploy", "grafana", "vault.json");
+        var (code, output) = await RunPromtoolAsync(["check", "rules", rules], "");
+        Assert.True(code == 0, $"promtool check rules failed ({code}):\n{output}");
+
+        // A vault with each kind of series present: an answered RPC, a finished (failed) rotation.
+        var port = ServerHost.FreePort();
+        await using var server = new VaultProcess(Directory.CreateTempSubdirectory("vault-metrics-").FullName);
+        await server.StartAsync("--metrics-listen", $"127.0.0.1:{port}");
+        var init = await new SystemService.SystemServiceClient(server.Channel).InitAsync(new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf });
+        var auth = new CallOptions(new Metadata { { "authorization", "Bearer " + init.RootToken } });
+        await new KvService.KvServiceClient(server.Channel).PutAsync(new PutSecretRequest { Path = "infra/none", Data = { ["username"] = "a", ["password"] = "b" } }, auth);
+        var targets = new TargetService.TargetServiceClient(server.Channel);
+        await targets.PutTargetAsync(new PutTargetRequest
+        {
+            Target = new Target { Name = "nowhere", Kind = "postgres", Connection = new TargetConnection { Host = "127.0.0.1", Port = 1 }, Account = "app", AdminSecret = "infra/none" },
+            CurrentPassword = "x",
+            SkipVerification = true,
+        }, auth);
+        await targets.RotateTargetAsync(new RotateTargetRequest { Name = "nowhere" }, auth);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var scrape = await ScrapeAsync(http);
+        // Metric names, and the label names the queries group and filter by.
+        var exported = Regex.Matches(scrape, @"(?m)^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]").Select(m => m.Groups[1].Value)
+            .Concat(Regex.Matches(scrape, @"[{,]([a-zA-Z_][a-zA-Z0-9_]*)=""").Select(m => m.Groups[1].Value))
+            .ToHashSet(StringComparer.Ordinal);
+
+        var used = new[] { await File.ReadAllTextAsync(rules), await File.ReadAllTextAsync(dashboard) }
+            .SelectMany(text => Regex.Matches(text, @"\b(?:vault|rpc_server)_[a-z0-9_]+").Select(m => m.Value))
+            .ToHashSet(StringComparer.Ordinal);
+        Assert.Contains("vault_access_break_glass_total", used);
+        Assert.Empty(used.Where(name => !exported.Contains(name)).Order(StringComparer.Ordinal));
+        using var json = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(dashboard));
+        Assert.True(json.RootElement.GetProperty("panels").GetArrayLength() >= 8);
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Vault.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new DirectoryNotFoundException("Vault.sln not found above the test binaries");
+    }
+
     private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string path, string token)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(path, UriKind.Relative));
@@ -105,13 +157,19 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
 
     private static async Task AssertPromtoolAcceptsAsync(string exposition)
     {
-        Assert.True(File.Exists(Promtool), $"promtool is not installed: apt-get install -y prometheus");
-        var info = new ProcessStartInfo(Promtool, ["check", "metrics"]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        var (code, output) = await RunPromtoolAsync(["check", "metrics"], exposition);
+        Assert.True(code == 0, $"promtool check metrics failed ({code}):\n{output}");
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunPromtoolAsync(string[] args, string stdin)
+    {
+        Assert.True(File.Exists(Promtool), "promtool is not installed: apt-get install -y prometheus");
+        var info = new ProcessStartInfo(Promtool, args) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         using var process = Process.Start(info)!;
-        await process.StandardInput.WriteAsync(exposition);
+        await process.StandardInput.WriteAsync(stdin);
         process.StandardInput.Close();
         var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"promtool check metrics failed ({process.ExitCode}):\n{output}");
+        return (process.ExitCode, output);
     }
 }
