@@ -18,7 +18,9 @@ public static class TelemetryRegistration
         services.AddSingleton<MetricsInterceptor>();
         if (export)
         {
-            services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(VaultMetrics.MeterName).AddPrometheusExporter());
+            services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(VaultMetrics.MeterName).AddPrometheusExporter(prometheus =>
+                // Every scrape reads the state as it is (the exporter would otherwise answer from a 300 ms cache).
+                prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
         }
         services.AddSingleton<MetricsListener>();
         services.AddHostedService(provider => provider.GetRequiredService<MetricsListener>());

@@ -19,7 +19,7 @@ public sealed class VaultMetrics
     private readonly Counter<long> _rotations;
     private long _breakGlass;
 
-    public VaultMetrics(IMeterFactory meters, SecurityBarrier barrier, TargetRepository targets, Audit.AuditLog audit, Storage.IVaultStore store)
+    public VaultMetrics(IMeterFactory meters, SecurityBarrier barrier, TargetRepository targets, Leases.LeaseStore leases, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock)
     {
         ArgumentNullException.ThrowIfNull(meters);
         var meter = meters.Create(MeterName);
@@ -37,6 +37,10 @@ public sealed class VaultMetrics
             description: "1 while the store refuses writes (e.g. the disk is full), else 0.");
         meter.CreateObservableGauge("vault.seal.sealed", () => barrier.IsSealed ? 1 : 0, unit: "{state}",
             description: "1 while the vault is sealed, else 0.");
+        meter.CreateObservableGauge("vault.leases", () => Leases(barrier, leases, clock, expiringWithinHour: false), unit: "{lease}",
+            description: "Leases by kind (dynamic, static, checkout), role or check-out set, and state (creating, active, revoking, irrevocable).");
+        meter.CreateObservableGauge("vault.leases.expiring", () => Leases(barrier, leases, clock, expiringWithinHour: true), unit: "{lease}",
+            description: "Active leases whose current term ends within the hour, by kind and role or set.");
         meter.CreateObservableGauge("vault.rotation.targets", () => TargetStates(barrier, targets), unit: "{target}",
             description: "Rotation targets by state: all, failing (the last rotation failed and is being retried), needs_attention, drifted, paused.");
     }
@@ -90,6 +94,39 @@ public sealed class VaultMetrics
             State("paused", all.Count(t => t.Record.Paused)),
         ];
     }
+
+    private static IEnumerable<Measurement<int>> Leases(SecurityBarrier barrier, Leases.LeaseStore leases, TimeProvider clock, bool expiringWithinHour)
+    {
+        if (barrier.IsSealed)
+        {
+            return [];
+        }
+        IReadOnlyList<(string Id, Leases.LeaseRecord Lease)> all;
+        try
+        {
+            all = leases.LoadAll("");
+        }
+        catch (VaultException)
+        {
+            return [];
+        }
+        var horizon = clock.GetUtcNow().AddHours(1).ToUnixTimeMilliseconds();
+        // Grouped by what the id says (kind/owner/…): the role or set, never a user or token.
+        return all
+            .Where(l => l.Lease.State != Vault.Server.Leases.LeaseStates.Revoked)
+            .Where(l => !expiringWithinHour || (l.Lease.State == Vault.Server.Leases.LeaseStates.Active && l.Lease.ExpiresAtUnixMs <= horizon))
+            .GroupBy(l => (Kind: KindOf(l.Id), Owner: OwnerOf(l.Id), State: expiringWithinHour ? "" : l.Lease.State))
+            .Select(g => expiringWithinHour
+                ? new Measurement<int>(g.Count(), new KeyValuePair<string, object?>("vault.lease.kind", g.Key.Kind), new KeyValuePair<string, object?>("vault.lease.owner", g.Key.Owner))
+                : new Measurement<int>(g.Count(), new KeyValuePair<string, object?>("vault.lease.kind", g.Key.Kind), new KeyValuePair<string, object?>("vault.lease.owner", g.Key.Owner), new KeyValuePair<string, object?>("vault.lease.state", g.Key.State)))
+            .ToList();
+    }
+
+    /// <summary><c>dynamic</c>, <c>static</c> or <c>checkout</c>: the first segment of a lease id.</summary>
+    private static string KindOf(string leaseId) => leaseId.Split('/')[0];
+
+    /// <summary>The role, target or check-out set a lease belongs to: the second segment of its id.</summary>
+    private static string OwnerOf(string leaseId) => leaseId.Split('/') is { Length: > 2 } parts ? parts[1] : "";
 
     private static Measurement<int> State(string state, int count) => new(count, new KeyValuePair<string, object?>("state", state));
 }

@@ -54,6 +54,37 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
     }
 
     [Fact]
+    public async Task ACheckout_MovesTheLentGauge_AndCheckingInMovesItBack()
+    {
+        var port = ServerHost.FreePort();
+        await using var server = new VaultProcess(Directory.CreateTempSubdirectory("vault-metrics-").FullName);
+        await server.StartAsync("--metrics-listen", $"127.0.0.1:{port}");
+        var init = await new SystemService.SystemServiceClient(server.Channel).InitAsync(new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf });
+        var auth = new CallOptions(new Metadata { { "authorization", "Bearer " + init.RootToken } });
+        var system = systems.Postgres;
+        var initial = $"Initial-{Guid.NewGuid():N}";
+        var account = await system.CreateAccountAsync(initial);
+        var admin = await RotationKit.PutAdminSecretAsync(new KvService.KvServiceClient(server.Channel), auth, system);
+        var target = RotationKit.UniqueName("lent");
+        await new TargetService.TargetServiceClient(server.Channel).PutTargetAsync(new PutTargetRequest { Target = RotationKit.Describe(system, target, account, admin), CurrentPassword = initial }, auth);
+        var set = RotationKit.UniqueName("set");
+        var leases = new LeaseService.LeaseServiceClient(server.Channel);
+        await leases.PutCheckoutSetAsync(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = set, Targets = { target } } }, auth);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var lent = $@"vault_leases\{{(?=[^}}]*vault_lease_kind=""checkout"")(?=[^}}]*vault_lease_owner=""{set}"")[^}}]*vault_lease_state=""active""[^}}]*\}}";
+
+        var before = Value(await ScrapeAsync(http), lent) ?? 0;
+        var checkedOut = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, auth);
+        var during = Value(await ScrapeAsync(http), lent) ?? 0;
+        await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = checkedOut.Lease.Id }, auth);
+        var after = Value(await ScrapeAsync(http), lent) ?? 0;
+
+        Assert.Equal(0, before);
+        Assert.Equal(1, during);
+        Assert.Equal(0, after);
+    }
+
+    [Fact]
     public async Task TheListener_ServesOnlyMetrics_AndWithATokenFile_OnlyToTheToken()
     {
         var port = ServerHost.FreePort();
