@@ -96,7 +96,7 @@ public sealed partial class VaultClient : IDisposable
         }
         if (appRole)
         {
-            _appRole = new AppRoleTokenSource(_channel, options.RoleId!, options.SecretId!, TimeProvider.System, LoggerFactory.CreateLogger<VaultClient>());
+            _appRole = new AppRoleTokenSource(_channel, options.RoleId!, options.SecretId!, options.TimeProvider ?? TimeProvider.System, LoggerFactory.CreateLogger<VaultClient>());
             var source = _appRole;
             _appRoleCredentials = CallCredentials.FromInterceptor(async (context, metadata) =>
                 metadata.Add("authorization", $"Bearer {await source.GetTokenAsync(context.CancellationToken).ConfigureAwait(false)}"));

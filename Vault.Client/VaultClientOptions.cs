@@ -47,6 +47,9 @@ public sealed class VaultClientOptions
     /// </summary>
     public TimeSpan? Timeout { get; set; }
 
+    /// <summary>The clock the client plans its AppRole token renewals and re-logins on; the system clock unless a test moves one.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>
     /// Options from the environment variables <c>VAULT_ADDR</c>, <c>VAULT_TOKEN</c> and
     /// <c>VAULT_CACERT</c>, as the <c>vaultctl</c> CLI reads them. Unset or empty variables leave the defaults.

@@ -15,6 +15,7 @@ public static class IdentityRegistration
         services.AddSingleton<UserpassManager>();
         services.AddSingleton<MfaManager>();
         services.AddSingleton<AccessRequests>();
+        services.AddHostedService<IdentityMetrics>();
         services.AddSingleton<LdapLogin>();
         services.AddSingleton<IReaperPass>(sp => sp.GetRequiredService<AccessRequests>());
         return services.AddStoredDocuments(typeof(EntityRecord), typeof(GroupRecord), typeof(UserpassUserRecord), typeof(MfaRecord), typeof(UserpassConfigRecord), typeof(LdapConfigRecord), typeof(GrantRecord), typeof(AccessRequestRecord), typeof(OpenRequestRecord));

@@ -41,8 +41,10 @@ public sealed class VaultMetrics
             description: "Leases by kind (dynamic, static, checkout), role or check-out set, and state (creating, active, revoking, irrevocable).");
         meter.CreateObservableGauge("vault.leases.expiring", () => Leases(barrier, leases, clock, expiringWithinHour: true), unit: "{lease}",
             description: "Active leases whose current term ends within the hour, by kind and role or set.");
-        meter.CreateObservableGauge("vault.rotation.targets", () => TargetStates(barrier, targets), unit: "{target}",
-            description: "Rotation targets by state: all, failing (the last rotation failed and is being retried), needs_attention, drifted, paused.");
+        meter.CreateObservableGauge("vault.rotation.targets", () => TargetStates(barrier, targets, clock), unit: "{target}",
+            description: "Rotation targets by state: all, failing (the last rotation failed and is being retried), needs_attention, drifted, paused, overdue (due over 15 minutes ago, not paused).");
+        meter.CreateObservableGauge("vault.rotation.next_due", () => NextDue(barrier, targets, clock), unit: "s",
+            description: "Seconds until each scheduled target's next rotation is due; negative when overdue.");
     }
 
     /// <summary>Records an answered RPC; <paramref name="method"/> is the gRPC method path, <c>/package.Service/Method</c>.</summary>
@@ -69,22 +71,42 @@ public sealed class VaultMetrics
             new KeyValuePair<string, object?>("vault.target.kind", kind),
             new KeyValuePair<string, object?>("vault.rotation.outcome", outcome));
 
-    private static IEnumerable<Measurement<int>> TargetStates(SecurityBarrier barrier, TargetRepository targets)
+    /// <summary>How long past due a target counts as overdue: longer than a busy scheduler's delay, shorter than any schedule.</summary>
+    private static readonly TimeSpan OverdueAfter = TimeSpan.FromMinutes(15);
+
+    private static IReadOnlyList<(string Name, TargetRecord Record)>? Targets(SecurityBarrier barrier, TargetRepository targets)
     {
         if (barrier.IsSealed)
         {
-            return [];
+            return null;
         }
-        IReadOnlyList<(string Name, TargetRecord Record)> all;
         try
         {
-            all = targets.List();
+            return targets.List();
         }
         catch (VaultException)
         {
             // Sealed meanwhile, or a record that fails its seal: the scrape goes on without these.
+            return null;
+        }
+    }
+
+    private static IEnumerable<Measurement<double>> NextDue(SecurityBarrier barrier, TargetRepository targets, TimeProvider clock)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        return Targets(barrier, targets)?
+            .Where(t => t.Record.NextDueAtUnixMs is not null && !t.Record.Paused)
+            .Select(t => new Measurement<double>((t.Record.NextDueAtUnixMs!.Value - now) / 1000.0, new KeyValuePair<string, object?>("vault.target.name", t.Name)))
+            .ToList() ?? [];
+    }
+
+    private static IEnumerable<Measurement<int>> TargetStates(SecurityBarrier barrier, TargetRepository targets, TimeProvider clock)
+    {
+        if (Targets(barrier, targets) is not { } all)
+        {
             return [];
         }
+        var overdue = (clock.GetUtcNow() - OverdueAfter).ToUnixTimeMilliseconds();
         return
         [
             State("all", all.Count),
@@ -92,6 +114,7 @@ public sealed class VaultMetrics
             State("needs_attention", all.Count(t => t.Record.NeedsAttention)),
             State("drifted", all.Count(t => t.Record.Drifted)),
             State("paused", all.Count(t => t.Record.Paused)),
+            State("overdue", all.Count(t => !t.Record.Paused && t.Record.NextDueAtUnixMs is { } due && due < overdue)),
         ];
     }
 

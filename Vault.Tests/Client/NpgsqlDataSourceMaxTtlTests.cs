@@ -33,27 +33,7 @@ public sealed class NpgsqlDataSourceMaxTtlTests(TargetSystems systems) : IClassF
         await using var dataSource = await NpgsqlApp.Builder(systems).BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(3)), options);
 
         await using var app = NpgsqlApp.QueryLoop.Start(dataSource);
-        // 12 s on the shared clock, half a second at a time. Before each step the renewal or the
-        // switch that is due must be done (the lease in use has more than 0.6 s left); after a
-        // switch, the old user's work gets the overlap in real time before the clock moves on to
-        // the old lease's end, where the reaper drops it.
-        var user = dataSource.Credentials.Current!.Username;
-        for (var step = 0; step < 24; step++)
-        {
-            var waited = System.Diagnostics.Stopwatch.StartNew();
-            while (dataSource.Credentials.CurrentLease is not { } lease || lease.ExpiresAt - clock.GetUtcNow() < TimeSpan.FromMilliseconds(600))
-            {
-                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(15), $"no renewal or switch: the lease in use ends at {dataSource.Credentials.CurrentLease?.ExpiresAt:O}, the clock reads {clock.GetUtcNow():O}");
-                await Task.Delay(10);
-            }
-            if (dataSource.Credentials.Current!.Username != user)
-            {
-                user = dataSource.Credentials.Current!.Username;
-                await Task.Delay(options.Overlap);
-            }
-            clock.Advance(TimeSpan.FromMilliseconds(500));
-            await Task.Delay(20); // real time for the queries to go on, and the lease to see the step
-        }
+        await StepAsync(clock, dataSource, options.Overlap, TimeSpan.FromSeconds(12), () => "");
         var run = await app.StopAsync();
 
         run.AssertNoFailure();
@@ -68,7 +48,10 @@ public sealed class NpgsqlDataSourceMaxTtlTests(TargetSystems systems) : IClassF
     [Fact]
     public async Task App_OnAnAppRoleLogin_KeepsQuerying_WhenItsTokenReachesItsMaxTtl_AndLeasesMoveToTheNewToken()
     {
-        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.250");
+        // On a shared clock the test moves, as above: a full run once stalled the test process for
+        // 11 s, longer than a 3 s lease, and the app's next connection used a user already dropped.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var vault = await TestVault.StartInitializedOnAsync(clock, "--Vault:Leases:ReaperInterval=00:00:00.250");
         var role = await ClientKit.DynamicRoleAsync(vault, systems.Postgres, maxTtl: TimeSpan.FromHours(1));
         await vault.Policies.PutAsync(new PutPolicyRequest { Policy = new Policy { Name = "app", Rules = { new PolicyRule { Path = $"lease/creds/{role}", Capabilities = { "read" } } } } }, vault.As());
         var appRoles = new AppRoleService.AppRoleServiceClient(vault.Channel);
@@ -84,12 +67,12 @@ public sealed class NpgsqlDataSourceMaxTtlTests(TargetSystems systems) : IClassF
         // run once saw two queries refused as the old user was dropped, with nothing to say why.
         var log = new Security.CapturingLoggerProvider { Timestamps = true };
         using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(log).SetMinimumLevel(LogLevel.Debug));
-        using var client = new VaultClient(new VaultClientOptions { Address = vault.Address, RoleId = roleId, SecretId = secretId }, loggerFactory);
-        var options = new VaultCredentialProviderOptions { Overlap = TimeSpan.FromSeconds(1) };
+        using var client = new VaultClient(new VaultClientOptions { Address = vault.Address, RoleId = roleId, SecretId = secretId, TimeProvider = clock }, loggerFactory);
+        var options = new VaultCredentialProviderOptions { Overlap = TimeSpan.FromSeconds(1), TimeProvider = clock, Lease = new VaultLeaseOptions { TimeProvider = clock } };
         await using var dataSource = await NpgsqlApp.Builder(systems).BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(3)), options);
 
         await using var app = NpgsqlApp.QueryLoop.Start(dataSource);
-        await Task.Delay(TimeSpan.FromSeconds(18));
+        await StepAsync(clock, dataSource, options.Overlap, TimeSpan.FromSeconds(18), () => "client log:\n" + string.Join('\n', log.Lines.TakeLast(60)));
         var run = await app.StopAsync();
 
         run.AssertNoFailure(() => "client log:\n" + string.Join('\n', log.Lines.TakeLast(60)));
@@ -98,7 +81,35 @@ public sealed class NpgsqlDataSourceMaxTtlTests(TargetSystems systems) : IClassF
         var onServer = await vault.Leases().LookupLeaseAsync(new LookupLeaseRequest { LeaseId = current.LeaseId }, vault.As());
         // The lease's token is alive (kept renewed by the lease), and the lease is not renewed past that token's end.
         var holder = await vault.Tokens.LookupAsync(new LookupTokenRequest { Accessor = onServer.TokenAccessor }, vault.As());
-        Assert.True(holder.ExpiresAt.ToDateTimeOffset() > DateTimeOffset.UtcNow, "the lease's token has expired");
+        Assert.True(holder.ExpiresAt.ToDateTimeOffset() > clock.GetUtcNow(), "the lease's token has expired");
         Assert.True(current.MaxExpiresAt <= holder.MaxExpiresAt.ToDateTimeOffset(), $"the lease may be renewed until {current.MaxExpiresAt:O}, past its token's end {holder.MaxExpiresAt.ToDateTimeOffset():O}");
+    }
+
+    /// <summary>
+    /// Moves the shared clock <paramref name="total"/> forward, half a second at a time. Before each
+    /// step the renewal or the switch that is due must be done (the lease in use has more than 0.6 s
+    /// left); after a switch, the old user's work gets the overlap in real time before the clock
+    /// moves on to the old lease's end, where the reaper drops it.
+    /// </summary>
+    private static async Task StepAsync(FakeTimeProvider clock, VaultNpgsqlDataSource dataSource, TimeSpan overlap, TimeSpan total, Func<string> context)
+    {
+        var user = dataSource.Credentials.Current!.Username;
+        for (var moved = TimeSpan.Zero; moved < total; moved += TimeSpan.FromMilliseconds(500))
+        {
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (dataSource.Credentials.CurrentLease is not { } lease || lease.ExpiresAt - clock.GetUtcNow() < TimeSpan.FromMilliseconds(600))
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(15),
+                    $"no renewal or switch: the lease in use ends at {dataSource.Credentials.CurrentLease?.ExpiresAt:O}, the clock reads {clock.GetUtcNow():O}\n{context()}");
+                await Task.Delay(10);
+            }
+            if (dataSource.Credentials.Current!.Username != user)
+            {
+                user = dataSource.Credentials.Current!.Username;
+                await Task.Delay(overlap);
+            }
+            clock.Advance(TimeSpan.FromMilliseconds(500));
+            await Task.Delay(20); // real time for the queries to go on, and the lease to see the step
+        }
     }
 }

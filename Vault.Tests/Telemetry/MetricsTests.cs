@@ -49,6 +49,10 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         Assert.Equal(0, Value(before, @"vault_rotation_targets\{[^}]*state=""failing""[^}]*\}"));
         Assert.Equal(1, Value(after, @"vault_rotation_targets\{[^}]*state=""failing""[^}]*\}"));
         Assert.Equal(0, Value(after, @"vault_seal_sealed(\{[^}]*\})?"));
+        // The failed rotation is retried with backoff: due again within the hour (RetryMax), not overdue.
+        var nextDue = Value(after, $@"vault_rotation_next_due_seconds\{{[^}}]*vault_target_name=""{name}""[^}}]*\}}");
+        Assert.True(nextDue is > -60 and <= 3600, $"the failed target is next due in {nextDue} s");
+        Assert.Equal(0, Value(after, @"vault_rotation_targets\{[^}]*state=""overdue""[^}]*\}"));
         Assert.True(Value(after, @"rpc_server_call_duration_seconds_count\{(?=[^}]*rpc_method=""RotateTarget"")(?=[^}]*rpc_grpc_status_code=""0"")[^}]*\}") >= 1, "the RotateTarget call is not in the RPC histogram");
         await AssertPromtoolAcceptsAsync(after);
     }
