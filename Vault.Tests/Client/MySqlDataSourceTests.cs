@@ -20,7 +20,10 @@ public sealed class MySqlDataSourceTests(TargetSystems systems) : IClassFixture<
             Server = systems.MariaDbServer.Host,
             Port = (uint)systems.MariaDbServer.Port,
             Pooling = false,
-            ConnectionTimeout = 5,
+            // As the fixtures' and NpgsqlApp's: each connection is a TCP and TLS handshake (the test
+            // servers offer TLS) and a login; a full run on the 2-core machine once took over 5 s
+            // for one, which failed a query here. No test measures connect time.
+            ConnectionTimeout = 15,
         }.ConnectionString);
         var options = new VaultCredentialProviderOptions { Overlap = TimeSpan.FromSeconds(1) };
         await using var dataSource = await builder.BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(2)), options);

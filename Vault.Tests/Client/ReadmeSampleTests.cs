@@ -18,7 +18,7 @@ public sealed partial class ReadmeSampleTests(TargetSystems systems) : IClassFix
     [Fact]
     public void Readme_ShowsTheCompiledSample_WordForWord()
     {
-        var root = RepositoryRoot();
+        var root = RepositoryFiles.Root();
         var readme = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
         var section = readme[readme.IndexOf("## Using it from .NET", StringComparison.Ordinal)..];
         var block = CSharpBlock().Match(section);
@@ -69,23 +69,11 @@ public sealed partial class ReadmeSampleTests(TargetSystems systems) : IClassFix
     [GeneratedRegex("```csharp\n(?<code>.*?)```", RegexOptions.Singleline)]
     private static partial Regex CSharpBlock();
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Vault.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new DirectoryNotFoundException("Vault.sln not found above the test binaries");
-    }
-
     /// <summary>The sample in its own build output (same configuration and framework as the tests).</summary>
     private static string SampleDll()
     {
         var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var dll = Path.Combine(RepositoryRoot(), "samples", "Vault.Samples.Npgsql", "bin", testBin.Parent!.Name, testBin.Name, "Vault.Samples.Npgsql.dll");
+        var dll = Path.Combine(RepositoryFiles.Root(), "samples", "Vault.Samples.Npgsql", "bin", testBin.Parent!.Name, testBin.Name, "Vault.Samples.Npgsql.dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"{dll} not found: build the solution first");
     }
 }

@@ -22,12 +22,9 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
     [Fact]
     public async Task Scrape_PassesPromtool_AndAFailedRotationMovesItsCounterAndTheFailingGauge()
     {
-        var port = ServerHost.FreePort();
-        await using var server = new VaultProcess(Directory.CreateTempSubdirectory("vault-metrics-").FullName);
-        await server.StartAsync("--metrics-listen", $"127.0.0.1:{port}");
-        var init = await new SystemService.SystemServiceClient(server.Channel).InitAsync(new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf });
-        var auth = new CallOptions(new Metadata { { "authorization", "Bearer " + init.RootToken } });
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await using var metered = await MeteredVault.StartAsync();
+        var (server, auth) = (metered.Server, metered.Auth);
+        using var http = metered.Scraper();
         var before = await ScrapeAsync(http);
 
         // A target whose certificate check fails (another CA): its rotation fails before anything is sent.
@@ -60,11 +57,8 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
     [Fact]
     public async Task ACheckout_MovesTheLentGauge_AndCheckingInMovesItBack()
     {
-        var port = ServerHost.FreePort();
-        await using var server = new VaultProcess(Directory.CreateTempSubdirectory("vault-metrics-").FullName);
-        await server.StartAsync("--metrics-listen", $"127.0.0.1:{port}");
-        var init = await new SystemService.SystemServiceClient(server.Channel).InitAsync(new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf });
-        var auth = new CallOptions(new Metadata { { "authorization", "Bearer " + init.RootToken } });
+        await using var metered = await MeteredVault.StartAsync();
+        var (server, auth) = (metered.Server, metered.Auth);
         var system = systems.Postgres;
         var initial = $"Initial-{Guid.NewGuid():N}";
         var account = await system.CreateAccountAsync(initial);
@@ -74,7 +68,7 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         var set = RotationKit.UniqueName("set");
         var leases = new LeaseService.LeaseServiceClient(server.Channel);
         await leases.PutCheckoutSetAsync(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = set, Targets = { target } } }, auth);
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        using var http = metered.Scraper();
         var lent = $@"vault_leases\{{(?=[^}}]*vault_lease_kind=""checkout"")(?=[^}}]*vault_lease_owner=""{set}"")[^}}]*vault_lease_state=""active""[^}}]*\}}";
 
         var before = Value(await ScrapeAsync(http), lent) ?? 0;
@@ -119,18 +113,15 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
     [Fact]
     public async Task TheAlertRulesPassPromtool_AndTheyAndTheDashboardUseOnlyMetricsTheVaultExports()
     {
-        var root = RepositoryRoot();
+        var root = RepositoryFiles.Root();
         var rules = Path.Combine(root, "deploy", "prometheus", "alerts.yml");
         var dashboard = Path.Combine(root, "deploy", "grafana", "vault.json");
         var (code, output) = await RunPromtoolAsync(["check", "rules", rules], "");
         Assert.True(code == 0, $"promtool check rules failed ({code}):\n{output}");
 
         // A vault with each kind of series present: an answered RPC, a finished (failed) rotation.
-        var port = ServerHost.FreePort();
-        await using var server = new VaultProcess(Directory.CreateTempSubdirectory("vault-metrics-").FullName);
-        await server.StartAsync("--metrics-listen", $"127.0.0.1:{port}");
-        var init = await new SystemService.SystemServiceClient(server.Channel).InitAsync(new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf });
-        var auth = new CallOptions(new Metadata { { "authorization", "Bearer " + init.RootToken } });
+        await using var metered = await MeteredVault.StartAsync();
+        var (server, auth) = (metered.Server, metered.Auth);
         await new KvService.KvServiceClient(server.Channel).PutAsync(new PutSecretRequest { Path = "infra/none", Data = { ["username"] = "a", ["password"] = "b" } }, auth);
         var targets = new TargetService.TargetServiceClient(server.Channel);
         await targets.PutTargetAsync(new PutTargetRequest
@@ -140,7 +131,7 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
             SkipVerification = true,
         }, auth);
         await targets.RotateTargetAsync(new RotateTargetRequest { Name = "nowhere" }, auth);
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        using var http = metered.Scraper();
         var scrape = await ScrapeAsync(http);
         // Metric names, and the label names the queries group and filter by.
         var exported = Regex.Matches(scrape, @"(?m)^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]").Select(m => m.Groups[1].Value)
@@ -154,18 +145,6 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         Assert.Empty(used.Where(name => !exported.Contains(name)).Order(StringComparer.Ordinal));
         using var json = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(dashboard));
         Assert.True(json.RootElement.GetProperty("panels").GetArrayLength() >= 8);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Vault.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new DirectoryNotFoundException("Vault.sln not found above the test binaries");
     }
 
     private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string path, string token)
@@ -206,5 +185,40 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         var output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
         return (process.ExitCode, output);
+    }
+
+    /// <summary>An initialised vault process with its metrics listener on a free loopback port.</summary>
+    private sealed class MeteredVault : IAsyncDisposable
+    {
+        private readonly int _port;
+
+        private MeteredVault(VaultProcess server, int port, CallOptions auth) => (Server, _port, Auth) = (server, port, auth);
+
+        public VaultProcess Server { get; }
+
+        /// <summary>Call options carrying the root token.</summary>
+        public CallOptions Auth { get; }
+
+        public static async Task<MeteredVault> StartAsync()
+        {
+            var port = ServerHost.FreePort();
+            var server = new VaultProcess(Directory.CreateTempSubdirectory("vault-metrics-").FullName);
+            try
+            {
+                await server.StartAsync("--metrics-listen", $"127.0.0.1:{port}");
+                var init = await new SystemService.SystemServiceClient(server.Channel).InitAsync(new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf });
+                return new MeteredVault(server, port, new CallOptions(new Metadata { { "authorization", "Bearer " + init.RootToken } }));
+            }
+            catch
+            {
+                await server.DisposeAsync();
+                throw;
+            }
+        }
+
+        /// <summary>An HTTP client on the metrics listener, as Prometheus would be.</summary>
+        public HttpClient Scraper() => new() { BaseAddress = new Uri($"http://127.0.0.1:{_port}") };
+
+        public ValueTask DisposeAsync() => Server.DisposeAsync();
     }
 }
