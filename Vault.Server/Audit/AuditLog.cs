@@ -254,6 +254,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
                 throw _reserve.Refusal();
             }
             SetFailure(ex.Message);
+            Telemetry.ProcessMetrics.AuditWriteFailures.Add(1);
             AuditLogMessages.AppendFailed(_logger, scopes.Count, ex);
             throw new AuditUnavailableException("audit log unavailable: request refused");
         }
@@ -374,6 +375,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
                 // Whatever went wrong, the writer lives on: the group fails closed and the next
                 // request probes again.
                 SetFailure(ex.Message);
+                Telemetry.ProcessMetrics.AuditWriteFailures.Add(1);
                 AuditLogMessages.AppendFailed(_logger, group.Count, ex);
                 foreach (var pending in group)
                 {
@@ -467,6 +469,15 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     /// <paramref name="sync"/>; the anchor that records them, sealed. Under <see cref="_chain"/>.
     /// </summary>
     private AuditAnchorRecord WriteEntries(IReadOnlyList<AuditEvent> events, bool sync)
+    {
+        // Both ways in (a change's entries with its commit, the writer's groups) write here.
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var head = AppendToChain(events, sync);
+        Telemetry.ProcessMetrics.AuditWriteDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return head;
+    }
+
+    private AuditAnchorRecord AppendToChain(IReadOnlyList<AuditEvent> events, bool sync)
     {
         var seq = _seq;
         var prev = _prevHash;

@@ -615,7 +615,10 @@ public sealed class LiteDbStore : IVaultStore
         {
             _wakeApplier.Set();
         }
-        StoreLog.BatchCommitted(_logger, batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        Telemetry.ProcessMetrics.StoreCommitDuration.Record(took.TotalSeconds);
+        Telemetry.ProcessMetrics.StoreCommitSize.Record(batch.Count);
+        StoreLog.BatchCommitted(_logger, batch.Count, took.TotalMilliseconds);
     }
 
     /// <summary>Makes a change pending, replacing (and uncounting) an older one of the same document.</summary>

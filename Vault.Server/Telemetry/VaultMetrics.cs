@@ -35,6 +35,8 @@ public sealed class VaultMetrics
             description: "1 while the audit log cannot be written (every request is refused), else 0.");
         meter.CreateObservableGauge("vault.store.failing", () => store.Failure is null ? 0 : 1, unit: "{state}",
             description: "1 while the store refuses writes (e.g. the disk is full), else 0.");
+        meter.CreateObservableGauge("vault.store.pending", () => store.PendingBytes, unit: "By",
+            description: "Bytes of acknowledged changes the store holds in memory, not yet in its data file (the apply lag).");
         meter.CreateObservableGauge("vault.seal.sealed", () => barrier.IsSealed ? 1 : 0, unit: "{state}",
             description: "1 while the vault is sealed, else 0.");
         meter.CreateObservableGauge("vault.leases", () => Leases(barrier, leases, clock, expiringWithinHour: false), unit: "{lease}",

@@ -50,6 +50,10 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         var nextDue = Value(after, $@"vault_rotation_next_due_seconds\{{[^}}]*vault_target_name=""{name}""[^}}]*\}}");
         Assert.True(nextDue is > -60 and <= 3600, $"the failed target is next due in {nextDue} s");
         Assert.Equal(0, Value(after, @"vault_rotation_targets\{[^}]*state=""overdue""[^}]*\}"));
+        // The writes above were group commits of the store and audited.
+        Assert.True(Value(after, @"vault_store_commit_duration_seconds_count(\{[^}]*\})?") >= 1, "no store commit in the histogram");
+        Assert.True(Value(after, @"vault_audit_write_duration_seconds_count(\{[^}]*\})?") >= 1, "no audit write in the histogram");
+        Assert.NotNull(Value(after, @"vault_store_pending_bytes(\{[^}]*\})?"));
         Assert.True(Value(after, @"rpc_server_call_duration_seconds_count\{(?=[^}]*rpc_method=""RotateTarget"")(?=[^}]*rpc_grpc_status_code=""0"")[^}]*\}") >= 1, "the RotateTarget call is not in the RPC histogram");
         await AssertPromtoolAcceptsAsync(after);
     }

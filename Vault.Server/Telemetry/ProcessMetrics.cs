@@ -1,0 +1,30 @@
+using System.Diagnostics.Metrics;
+
+namespace Vault.Server.Telemetry;
+
+/// <summary>
+/// Instruments of the store and the audit log, which are built below dependency injection: one
+/// meter for the process (named <see cref="VaultMetrics.MeterName"/>, so the vault's exporter
+/// reads it with the rest). A server process holds one vault; several vaults in one process (tests)
+/// add into the same series.
+/// </summary>
+internal static class ProcessMetrics
+{
+    private static readonly Meter Meter = new(VaultMetrics.MeterName);
+
+    /// <summary>A group commit of the store: running its units, the log append and fsync, in seconds.</summary>
+    public static readonly Histogram<double> StoreCommitDuration = Meter.CreateHistogram<double>("vault.store.commit.duration", unit: "s",
+        description: "How long each group commit took: running its units, the write-ahead-log append and fsync.");
+
+    /// <summary>Units of work in each group commit.</summary>
+    public static readonly Histogram<int> StoreCommitSize = Meter.CreateHistogram<int>("vault.store.commit.units", unit: "{unit}",
+        description: "Units of work (writes of requests) committed together in each group commit.");
+
+    /// <summary>A group of audit entries written (and fsync'd when one needed it), in seconds.</summary>
+    public static readonly Histogram<double> AuditWriteDuration = Meter.CreateHistogram<double>("vault.audit.write.duration", unit: "s",
+        description: "How long each group of audit entries took to write (and fsync, when an entry of a change needed it).");
+
+    /// <summary>Groups of audit entries that could not be written (their requests were refused).</summary>
+    public static readonly Counter<long> AuditWriteFailures = Meter.CreateCounter<long>("vault.audit.write.failures", unit: "{group}",
+        description: "Groups of audit entries that could not be written; their requests were refused.");
+}
