@@ -77,6 +77,15 @@ public static class VaultServerHost
         // keys), so a taken address refuses start-up in one line with nothing to clean up. Program
         // still handles the address being taken between this check and Kestrel's bind.
         listen.EnsureFree(options.Listen);
+        if (!string.IsNullOrEmpty(options.MetricsListen))
+        {
+            var metrics = ListenAddress.Parse(options.MetricsListen, "metrics-listen");
+            metrics.EnsureFree(options.MetricsListen, "metrics-listen");
+            if (metrics.Address.Equals(listen.Address) && metrics.Port == listen.Port && metrics.Port != 0)
+            {
+                throw new ValidationException("metrics-listen", "must differ from --listen: the metrics listener serves nothing of the API");
+            }
+        }
         if (options.Dev && string.IsNullOrEmpty(options.DataDir))
         {
             options.DataDir = Directory.CreateTempSubdirectory("vault-dev-").FullName;

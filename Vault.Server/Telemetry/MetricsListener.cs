@@ -36,7 +36,7 @@ public sealed class MetricsListener(IOptions<TelemetryOptions> options, IService
         {
             return;
         }
-        var listen = ListenAddress.Parse(options.Value.MetricsListen);
+        var listen = ListenAddress.Parse(options.Value.MetricsListen, "metrics-listen");
         var meterProvider = services.GetRequiredService<MeterProvider>();
         var token = options.Value.MetricsTokenFile is { Length: > 0 } file ? ReadToken(file) : null;
         var builder = WebApplication.CreateSlimBuilder();

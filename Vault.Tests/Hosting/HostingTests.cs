@@ -81,4 +81,17 @@ public sealed class HostingTests
         Assert.Empty(Directory.EnumerateFileSystemEntries(tmp));
         Directory.Delete(tmp);
     }
+
+    [Theory]
+    [InlineData("nonsense", "metrics-listen: 'nonsense' is not HOST:PORT")]
+    [InlineData("example.org:9200", "metrics-listen: 'example.org' is not an IP address")]
+    public async Task BadMetricsListen_IsOneLineNamingIt_ExitsNonZero(string value, string message)
+    {
+        var exited = await VaultProcess.RunToExitAsync(new Dictionary<string, string>(), "--dev", "--listen", "127.0.0.1:0", "--metrics-listen", value);
+
+        Assert.NotEqual(0, exited.ExitCode);
+        var line = Assert.Single(exited.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(message, line, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", exited.Stdout + exited.Stderr, StringComparison.Ordinal);
+    }
 }
