@@ -35,6 +35,8 @@ public sealed class VaultMetrics
             description: "1 while the audit log cannot be written (every request is refused), else 0.");
         meter.CreateObservableGauge("vault.store.failing", () => store.Failure is null ? 0 : 1, unit: "{state}",
             description: "1 while the store refuses writes (e.g. the disk is full), else 0.");
+        meter.CreateObservableGauge("vault.tokens.active", () => ActiveTokens(barrier, store, clock), unit: "{token}",
+            description: "Tokens that have not expired (root tokens never do).");
         meter.CreateObservableGauge("vault.store.pending", () => store.PendingBytes, unit: "By",
             description: "Bytes of acknowledged changes the store holds in memory, not yet in its data file (the apply lag).");
         meter.CreateObservableGauge("vault.seal.sealed", () => barrier.IsSealed ? 1 : 0, unit: "{state}",
@@ -72,6 +74,17 @@ public sealed class VaultMetrics
             new KeyValuePair<string, object?>("vault.target.name", target),
             new KeyValuePair<string, object?>("vault.target.kind", kind),
             new KeyValuePair<string, object?>("vault.rotation.outcome", outcome));
+
+    /// <summary>A count for a gauge, not a decision: records are read without checking their seals (every use checks them).</summary>
+    private static int ActiveTokens(SecurityBarrier barrier, Storage.IVaultStore store, TimeProvider clock)
+    {
+        if (barrier.IsSealed)
+        {
+            return 0;
+        }
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        return store.List<Auth.TokenRecord>(Storage.Collections.Tokens, "").Count(t => t.Value.ExpiresAtUnixMs is not { } expires || expires > now);
+    }
 
     /// <summary>How long past due a target counts as overdue: longer than a busy scheduler's delay, shorter than any schedule.</summary>
     private static readonly TimeSpan OverdueAfter = TimeSpan.FromMinutes(15);

@@ -87,6 +87,28 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
     }
 
     [Fact]
+    public async Task FailedLogins_LockAUserOut_AndTheGaugeSaysSo_AsTheActiveTokensGaugeCountsTokens()
+    {
+        await using var metered = await MeteredVault.StartAsync();
+        var userpass = new UserpassService.UserpassServiceClient(metered.Server.Channel);
+        var name = RotationKit.UniqueName("person");
+        await userpass.PutUserAsync(new PutUserRequest { User = new User { Name = name }, Password = "Correct-" + Guid.NewGuid().ToString("N") }, metered.Auth);
+        using var http = metered.Scraper();
+        var before = await ScrapeAsync(http);
+
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            await Assert.ThrowsAsync<RpcException>(async () => await userpass.LoginAsync(new UserpassLoginRequest { Username = name, Password = "wrong" }));
+        }
+        var after = await ScrapeAsync(http);
+
+        Assert.Equal(0, Value(before, @"vault_userpass_locked_out(\{[^}]*\})?"));
+        Assert.Equal(1, Value(after, @"vault_userpass_locked_out(\{[^}]*\})?"));
+        // The root token from init.
+        Assert.Equal(1, Value(after, @"vault_tokens_active(\{[^}]*\})?"));
+    }
+
+    [Fact]
     public async Task TheListener_ServesOnlyMetrics_AndWithATokenFile_OnlyToTheToken()
     {
         var port = ServerHost.FreePort();
