@@ -1,8 +1,6 @@
-using Google.Protobuf.Reflection;
 using Grpc.Health.V1;
 using Grpc.HealthCheck;
 using Microsoft.Extensions.Hosting;
-using Vault.Protocol.V1;
 using Vault.Server.Audit;
 using Vault.Server.Crypto;
 using Vault.Server.Storage;
@@ -23,19 +21,7 @@ public sealed class SealHealthPublisher(SecurityBarrier barrier, AuditLog audit,
     public const string Liveness = "liveness";
 
     /// <summary>The overall status and every service of package <c>vault.v1</c>.</summary>
-    public static IReadOnlyList<string> ReadinessServices { get; } =
-    [
-        "",
-        .. typeof(KvService).Assembly.GetTypes()
-            .Select(t => t.GetProperty("Descriptor", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static))
-            .Where(p => p?.PropertyType == typeof(FileDescriptor))
-            .Select(p => (FileDescriptor)p!.GetValue(null)!)
-            .Where(f => f.Package == "vault.v1")
-            .SelectMany(f => f.Services)
-            .Select(s => s.FullName)
-            .Distinct(StringComparer.Ordinal)
-            .Order(StringComparer.Ordinal),
-    ];
+    public static IReadOnlyList<string> ReadinessServices { get; } = ["", .. Grpc.RpcNames.ServiceNames];
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
