@@ -35,11 +35,7 @@ public sealed class TargetTrust(IOptions<RotationOptions> options, RotatorRegist
     public TargetConnection ForRecord(TargetRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
-        return new TargetConnection(record.Host.Trim(), record.Port, record.Database ?? "", EffectiveOptions(record, out _))
-        {
-            CaCertificates = (record.CaCertificates ?? "").Length > 0 ? record.CaCertificates! : DefaultCaCertificates,
-            CertificatePin = record.CertificatePin ?? "",
-        };
+        return Connection(record, EffectiveOptions(record, out _));
     }
 
     /// <summary>How the vault reaches a stored target's system; a target from before the default says so in its warning.</summary>
@@ -50,10 +46,16 @@ public sealed class TargetTrust(IOptions<RotationOptions> options, RotatorRegist
         {
             return null;
         }
-        EffectiveOptions(record, out var legacy);
-        var transport = rotator.Transport(ForRecord(record));
+        var transport = rotator.Transport(Connection(record, EffectiveOptions(record, out var legacy)));
         return legacy && transport.Warning is { } warning ? transport with { Warning = $"{LegacyNote}: {warning}" } : transport;
     }
+
+    private TargetConnection Connection(TargetRecord record, Dictionary<string, string> options) =>
+        new(record.Host.Trim(), record.Port, record.Database ?? "", options)
+        {
+            CaCertificates = (record.CaCertificates ?? "").Length > 0 ? record.CaCertificates! : DefaultCaCertificates,
+            CertificatePin = record.CertificatePin ?? "",
+        };
 
     /// <summary>The record's options, plus the rotator's legacy transport for a target from before the default that names none.</summary>
     private Dictionary<string, string> EffectiveOptions(TargetRecord record, out bool legacy)

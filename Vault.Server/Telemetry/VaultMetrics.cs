@@ -19,7 +19,7 @@ public sealed class VaultMetrics
     private readonly Counter<long> _rotations;
     private long _breakGlass;
 
-    public VaultMetrics(IMeterFactory meters, SecurityBarrier barrier, TargetRepository targets, Leases.LeaseStore leases, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock)
+    public VaultMetrics(IMeterFactory meters, SecurityBarrier barrier, TargetRepository targets, TargetTrust trust, Leases.LeaseStore leases, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock)
     {
         ArgumentNullException.ThrowIfNull(meters);
         var meter = meters.Create(MeterName);
@@ -45,8 +45,8 @@ public sealed class VaultMetrics
             description: "Leases by kind (dynamic, static, checkout), role or check-out set, and state (creating, active, revoking, irrevocable).");
         meter.CreateObservableGauge("vault.leases.expiring", () => Leases(barrier, leases, clock, expiringWithinHour: true), unit: "{lease}",
             description: "Active leases whose current term ends within the hour, by kind and role or set.");
-        meter.CreateObservableGauge("vault.rotation.targets", () => TargetStates(barrier, targets, clock), unit: "{target}",
-            description: "Rotation targets by state: all, failing (the last rotation failed and is being retried), needs_attention, drifted, paused, overdue (due over 15 minutes ago, not paused).");
+        meter.CreateObservableGauge("vault.rotation.targets", () => TargetStates(barrier, targets, trust, clock), unit: "{target}",
+            description: "Rotation targets by state: all, failing (the last rotation failed and is being retried), needs_attention, drifted, paused, overdue (due over 15 minutes ago, not paused), unverified_tls (reached over plaintext or TLS whose certificate or host name is not checked, as target show warns).");
         meter.CreateObservableGauge("vault.rotation.next_due", () => NextDue(barrier, targets, clock), unit: "s",
             description: "Seconds until each scheduled target's next rotation is due; negative when overdue.");
     }
@@ -115,7 +115,7 @@ public sealed class VaultMetrics
             .ToList() ?? [];
     }
 
-    private static IEnumerable<Measurement<int>> TargetStates(SecurityBarrier barrier, TargetRepository targets, TimeProvider clock)
+    private static IEnumerable<Measurement<int>> TargetStates(SecurityBarrier barrier, TargetRepository targets, TargetTrust trust, TimeProvider clock)
     {
         if (Targets(barrier, targets) is not { } all)
         {
@@ -130,6 +130,7 @@ public sealed class VaultMetrics
             State("drifted", all.Count(t => t.Record.Drifted)),
             State("paused", all.Count(t => t.Record.Paused)),
             State("overdue", all.Count(t => !t.Record.Paused && t.Record.NextDueAtUnixMs is { } due && due < overdue)),
+            State("unverified_tls", all.Count(t => trust.Transport(t.Record) is { Verified: false })),
         ];
     }
 

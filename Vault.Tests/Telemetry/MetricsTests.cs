@@ -38,6 +38,10 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         var targets = new TargetService.TargetServiceClient(server.Channel);
         await targets.PutTargetAsync(new PutTargetRequest { Target = target, CurrentPassword = "unused", SkipVerification = true }, auth);
         var rotated = await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, auth);
+        // And one that, on purpose, does not check the certificate: the metrics flag it, as target show does.
+        var uncheckedTarget = RotationKit.Describe(system, RotationKit.UniqueName("unchecked"), account, admin);
+        uncheckedTarget.Connection.Options["ssl_mode"] = "require";
+        await targets.PutTargetAsync(new PutTargetRequest { Target = uncheckedTarget, CurrentPassword = "unused", SkipVerification = true }, auth);
         var after = await ScrapeAsync(http);
 
         Assert.Equal(RotationOutcome.Failed, rotated.Event.Outcome);
@@ -50,6 +54,8 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         var nextDue = Value(after, $@"vault_rotation_next_due_seconds\{{[^}}]*vault_target_name=""{name}""[^}}]*\}}");
         Assert.True(nextDue is > -60 and <= 3600, $"the failed target is next due in {nextDue} s");
         Assert.Equal(0, Value(after, @"vault_rotation_targets\{[^}]*state=""overdue""[^}]*\}"));
+        Assert.Equal(0, Value(before, @"vault_rotation_targets\{[^}]*state=""unverified_tls""[^}]*\}") ?? 0);
+        Assert.Equal(1, Value(after, @"vault_rotation_targets\{[^}]*state=""unverified_tls""[^}]*\}"));
         // The writes above were group commits of the store and audited.
         Assert.True(Value(after, @"vault_store_commit_duration_seconds_count(\{[^}]*\})?") >= 1, "no store commit in the histogram");
         Assert.True(Value(after, @"vault_audit_write_duration_seconds_count(\{[^}]*\})?") >= 1, "no audit write in the histogram");
