@@ -43,6 +43,7 @@ internal static class CliApp
         root.Subcommands.Add(SetCommands.Build());
         root.Subcommands.Add(LeaseCommands.Build());
         root.Subcommands.Add(AuditCommands.Build());
+        root.Subcommands.Add(ReportCommands.Build());
 
         // Response files (@file) are off: '@' has its own meaning in KEY=@FILE values.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
@@ -85,6 +86,7 @@ internal static class CliApp
         UsageException => (ExitCodes.Usage, ex.Message),
         VerificationFailedException => (ExitCodes.VerificationFailed, ex.Message),
         RotationFailedException => (ExitCodes.ServerError, ex.Message),
+        PruneIncompleteException => (ExitCodes.ServerError, ex.Message),
         RpcException { StatusCode: StatusCode.Cancelled } or OperationCanceledException => (ExitCodes.Cancelled, "cancelled"),
         // The server never sends DEADLINE_EXCEEDED: this is the client's own deadline running out.
         RpcException { StatusCode: StatusCode.DeadlineExceeded } =>

@@ -22,8 +22,8 @@ internal static class ExitCodes
 
     public const string Help = """
         Exit codes: 0 success; 1 usage or local input error; 2 the server returned an error
-        (printed as 'vaultctl: <StatusCode>: <detail>') or 'target rotate' reported a failed
-        rotation; 3 the server could not be reached or did not answer within --timeout;
+        (printed as 'vaultctl: <StatusCode>: <detail>'), 'target rotate' reported a failed
+        rotation, or 'report credentials --prune --yes' could not revoke some of its list; 3 the server could not be reached or did not answer within --timeout;
         4 'audit verify' found the audit log broken.
         """;
 }

@@ -61,4 +61,13 @@ public sealed partial class VaultClient
     /// <exception cref="Grpc.Core.RpcException">Unauthenticated for a wrong, expired or used-up secret id or a source outside the role's networks; ResourceExhausted after repeated failures.</exception>
     public async Task<AppRoleLoginResponse> AppRoleLoginAsync(string roleId, string secretId, CancellationToken cancellationToken = default) =>
         await AppRoles.LoginAsync(new AppRoleLoginRequest { RoleId = roleId, SecretId = secretId }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Destroys one secret id of a role, by its accessor: it can no longer log in (tokens it issued live on).</summary>
+    /// <param name="name">The role's name.</param>
+    /// <param name="accessor">The secret id's accessor, as <see cref="CreateSecretIdAsync"/> returned it.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>A task that completes when the secret id is gone.</returns>
+    /// <exception cref="Grpc.Core.RpcException">NotFound for an unknown role or accessor.</exception>
+    public async Task DestroySecretIdAsync(string name, string accessor, CancellationToken cancellationToken = default) =>
+        await AppRoles.DestroySecretIdAsync(new DestroySecretIdRequest { Name = name, Accessor = accessor }, Call(cancellationToken)).ConfigureAwait(false);
 }

@@ -6,7 +6,7 @@ using Vault.Protocol.V1;
 
 namespace Vault.Cli.Commands;
 
-/// <summary><c>vaultctl approle write|read|list|delete|role-id|secret-id|login</c>.</summary>
+/// <summary><c>vaultctl approle write|read|list|delete|role-id|secret-id|destroy-secret-id|login</c>.</summary>
 internal static class AppRoleCommands
 {
     public static Command Build()
@@ -18,6 +18,7 @@ internal static class AppRoleCommands
         command.Subcommands.Add(Delete());
         command.Subcommands.Add(RoleId());
         command.Subcommands.Add(SecretId());
+        command.Subcommands.Add(DestroySecretId());
         command.Subcommands.Add(Login());
         return command;
     }
@@ -99,6 +100,24 @@ internal static class AppRoleCommands
                 return;
             }
             ctx.Out.Line(roleId);
+        });
+        return command;
+    }
+
+    private static Command DestroySecretId()
+    {
+        var name = NameArgument();
+        var accessor = new Argument<string>("accessor") { Description = "The secret id's accessor (secret_id_accessor when it was issued)" };
+        var command = new Command("destroy-secret-id", "Destroy one secret id of a role, by its accessor: it can no longer log in") { name, accessor };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            await ctx.Client.DestroySecretIdAsync(ctx.Value(name), ctx.Value(accessor), ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { Name = ctx.Value(name), Accessor = ctx.Value(accessor), Destroyed = true });
+                return;
+            }
+            ctx.Out.Line($"secret id {ctx.Value(accessor)} of role '{ctx.Value(name)}' destroyed");
         });
         return command;
     }

@@ -18,7 +18,7 @@ public sealed record IssuedSecretId(string SecretId, string Accessor, DateTimeOf
 /// hashes, limited in time and uses, optionally bound to networks), and login → token. Failed
 /// logins are slowed down per role id by <see cref="LoginThrottle"/>.
 /// </summary>
-public sealed class AppRoleManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, LoginThrottle throttle, TimeProvider clock)
+public sealed class AppRoleManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, LoginThrottle throttle, Usage.UsageTracker usage, TimeProvider clock)
 {
     public static readonly TimeSpan DefaultSecretIdTtl = TimeSpan.FromHours(24);
     private const string HmacPurpose = "approle-secret-id";
@@ -137,6 +137,42 @@ public sealed class AppRoleManager(IVaultStore store, SecurityBarrier barrier, P
             record.ExpiresAtUnixMs is { } e ? DateTimeOffset.FromUnixTimeMilliseconds(e) : null, record.UsesLeft ?? 0);
     }
 
+    /// <summary>Every secret id that has not expired, by role, its seal verified (for reports).</summary>
+    /// <exception cref="DataIntegrityException">A stored record was altered outside the vault.</exception>
+    public IReadOnlyList<SecretIdRecord> ListSecretIds()
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        return store.List<SecretIdRecord>(Collections.SecretIds, "")
+            .Select(entry => RecordSeal.Verified(Hmac, Collections.SecretIds, entry.Key, entry.Value, entry.Value.Canonical(), entry.Value.Seal))
+            .Where(record => record.ExpiresAtUnixMs is not { } expires || expires > now)
+            .ToList();
+    }
+
+    /// <summary>Destroys the secret id of role <paramref name="name"/> with <paramref name="accessor"/>: it can no longer log in.</summary>
+    /// <exception cref="NotFoundException">No such role, or no such secret id of it.</exception>
+    public async Task DestroySecretIdAsync(string name, string accessor, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(accessor) || accessor.Length > 64)
+        {
+            throw new ValidationException("accessor", "must be 1 to 64 characters");
+        }
+        await store.WriteAsync(tx =>
+        {
+            if (tx.Get<AppRoleRecord>(Collections.AppRoles, name) is null)
+            {
+                throw new NotFoundException($"no role named '{name}'");
+            }
+            var (id, _) = tx.List<SecretIdRecord>(Collections.SecretIds, name + "/").FirstOrDefault(entry => entry.Value.Accessor == accessor);
+            if (id is null)
+            {
+                throw new NotFoundException($"role '{name}' has no secret id with accessor '{accessor}'");
+            }
+            tx.Delete(Collections.SecretIds, id);
+            return true;
+        }, cancellationToken);
+        await usage.ForgetAsync([(Usage.UsageKind.SecretId, $"{name}/{accessor}")], cancellationToken);
+    }
+
     /// <summary>Role id + secret id → a new orphan token with the role's policies.</summary>
     /// <exception cref="RateLimitedException">Too many recent failures for this role id.</exception>
     /// <exception cref="UnauthenticatedException">Wrong, expired or used-up secret id, unknown role id, or a source outside the bound networks.</exception>
@@ -155,8 +191,9 @@ public sealed class AppRoleManager(IVaultStore store, SecurityBarrier barrier, P
         throttle.Check(name);
         try
         {
-            var result = await LoginCheckedAsync(name, roleId, secretId, source, cancellationToken);
+            var (result, secretIdAccessor) = await LoginCheckedAsync(name, roleId, secretId, source, cancellationToken);
             throttle.Succeeded(name);
+            usage.Used(Usage.UsageKind.SecretId, $"{name}/{secretIdAccessor}");
             return result;
         }
         catch (UnauthenticatedException)
@@ -166,7 +203,7 @@ public sealed class AppRoleManager(IVaultStore store, SecurityBarrier barrier, P
         }
     }
 
-    private async Task<(string Token, TokenRecord Record)> LoginCheckedAsync(string name, string roleId, string secretId, IPAddress? source, CancellationToken cancellationToken)
+    private async Task<((string Token, TokenRecord Record) Login, string SecretIdAccessor)> LoginCheckedAsync(string name, string roleId, string secretId, IPAddress? source, CancellationToken cancellationToken)
     {
         var role = LoadRole(store, name) ?? throw new UnauthenticatedException(LoginRefused);
         if (role.RoleId != roleId)
@@ -224,7 +261,7 @@ public sealed class AppRoleManager(IVaultStore store, SecurityBarrier barrier, P
             {
                 audit.Accessor = tokenRecord.Accessor;
             }
-            return (token, tokenRecord);
+            return ((token, tokenRecord), record.Accessor);
         }, cancellationToken);
     }
 

@@ -12,7 +12,7 @@ public sealed record TokenRequest(IReadOnlyList<string> Policies, TimeSpan? Ttl,
 /// Issues, resolves, renews and revokes tokens. Tokens are 256-bit random values, stored only
 /// as HMAC-SHA256 under a keyring-derived key; revoking a token revokes its descendants.
 /// </summary>
-public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, IEntityPolicies entities, TimeProvider clock)
+public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, IEntityPolicies entities, Usage.UsageTracker usage, TimeProvider clock)
 {
     public const string TokenPrefix = "vt_";
     public static readonly TimeSpan DefaultTtl = TimeSpan.FromHours(1);
@@ -145,6 +145,7 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
                 throw new UnauthenticatedException("token is invalid, revoked or expired");
             }
         }
+        usage.Used(Usage.UsageKind.Token, record.Accessor);
         if (record.EntityId.Length == 0)
         {
             return new CallerContext(record, policies.AclFor(record.Policies));
@@ -237,14 +238,15 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
 
     /// <summary>Revokes the token and every descendant.</summary>
     /// <returns>How many tokens were revoked.</returns>
-    public Task<int> RevokeAsync(string accessor, CancellationToken cancellationToken) =>
-        store.WriteAsync(tx =>
+    public async Task<int> RevokeAsync(string accessor, CancellationToken cancellationToken)
+    {
+        var revoked = await store.WriteAsync(tx =>
         {
             if (tx.Get<TokenAccessorRecord>(Collections.TokenAccessors, accessor) is null)
             {
                 throw new NotFoundException($"no token with accessor '{accessor}'");
             }
-            var revoked = 0;
+            var revoked = new List<string>();
             var pending = new Stack<string>();
             pending.Push(accessor);
             while (pending.Count > 0)
@@ -264,11 +266,27 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
                     {
                         tx.Delete(Collections.TokenChildren, record.ParentAccessor + "/" + current);
                     }
-                    revoked++;
+                    revoked.Add(current);
                 }
             }
             return revoked;
         }, cancellationToken);
+        // Their last uses are of no more interest (the report lists live tokens only).
+        await usage.ForgetAsync(revoked.Select(a => (Usage.UsageKind.Token, a)).ToList(), cancellationToken);
+        return revoked.Count;
+    }
+
+    /// <summary>Every token that has not expired, its seal verified (for reports).</summary>
+    /// <exception cref="DataIntegrityException">A stored record was altered outside the vault.</exception>
+    public IReadOnlyList<TokenRecord> ListLive() =>
+        store.List<TokenRecord>(Collections.Tokens, "")
+            .Select(entry => RecordSeal.Verified(Hmac, Collections.Tokens, entry.Key, entry.Value, entry.Value.Canonical(), entry.Value.Seal))
+            .Where(record => !IsExpired(record))
+            .ToList();
+
+    /// <summary>The accessors of the tokens <paramref name="accessor"/> made (its children; revoking it revokes them).</summary>
+    public IReadOnlyList<string> ChildrenOf(string accessor) =>
+        store.List<TokenChildRecord>(Collections.TokenChildren, accessor + "/").Select(link => link.Value.ChildAccessor).ToList();
 
     public bool IsExpired(TokenRecord record) => record.ExpiresAtUnixMs is { } expires && expires <= Now();
 

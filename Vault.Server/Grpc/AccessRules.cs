@@ -67,6 +67,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, DeleteRoleRequest r) => new RequiredAccess(ResourcePaths.AppRole(r.Name), Capability.Delete),
         (_, GetRoleIdRequest r) => new RequiredAccess($"{ResourcePaths.AppRole(r.Name)}/role-id", Capability.Read),
         (_, CreateSecretIdRequest r) => new RequiredAccess($"{ResourcePaths.AppRole(r.Name)}/secret-id", Capability.Create | Capability.Update),
+        (_, DestroySecretIdRequest r) => new RequiredAccess($"{ResourcePaths.AppRole(r.Name)}/secret-id", Capability.Delete),
         (_, PutUserRequest r) => new RequiredAccess(ResourcePaths.UserpassUser(r.User?.Name, "user.name"),
             users.Exists(r.User!.Name) ? Capability.Update : Capability.Create),
         (_, GetUserRequest r) => new RequiredAccess(ResourcePaths.UserpassUser(r.Name), Capability.Read),
@@ -134,6 +135,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, HashAuditRequest) => new RequiredAccess("sys/audit/hash", Capability.Update),
         (_, AcknowledgeAuditGapRequest) => new RequiredAccess("sys/audit/acknowledge", Capability.Update),
         (_, ArchiveAuditRequest) => new RequiredAccess("sys/audit/archive", Capability.Update),
+        (_, CredentialReportRequest) => new RequiredAccess("sys/report/credentials", Capability.Read),
         _ => throw new AccessDeniedException($"{method} has no access rule"),
     };
 

@@ -47,6 +47,12 @@ public sealed class AppRoleGrpcService(AppRoleManager approles) : AppRoleService
         return response;
     }
 
+    public override async Task<DestroySecretIdResponse> DestroySecretId(DestroySecretIdRequest request, ServerCallContext context)
+    {
+        await approles.DestroySecretIdAsync(request.Name, request.Accessor, context.CancellationToken);
+        return new DestroySecretIdResponse();
+    }
+
     public override async Task<AppRoleLoginResponse> Login(AppRoleLoginRequest request, ServerCallContext context)
     {
         var source = context.GetHttpContext().Connection.RemoteIpAddress;

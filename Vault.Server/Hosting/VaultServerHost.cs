@@ -21,6 +21,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Vault.Server.Secrets;
 using Vault.Server.Storage;
 using Vault.Server.Telemetry;
+using Vault.Server.Usage;
 
 namespace Vault.Server.Hosting;
 
@@ -146,6 +147,7 @@ public static class VaultServerHost
         app.MapGrpcService<LdapGrpcService>();
         app.MapGrpcService<TargetGrpcService>();
         app.MapGrpcService<LeaseGrpcService>();
+        app.MapGrpcService<ReportGrpcService>();
         app.MapGrpcService<HealthServiceImpl>();
         app.MapGrpcReflectionService();
         return app;
@@ -182,6 +184,7 @@ public static class VaultServerHost
             telemetry.MetricsTokenFile = host.Value.MetricsTokenFile;
         });
         services.AddOptions<LeaseOptions>().Bind(configuration.GetSection(LeaseOptions.Section));
+        services.AddOptions<Usage.UsageOptions>().Bind(configuration.GetSection(Usage.UsageOptions.Section));
 
         services.AddVaultStorage();
         services.AddVaultBarrier();
@@ -191,6 +194,7 @@ public static class VaultServerHost
         services.AddVaultAudit();
         services.AddVaultRotation();
         services.AddVaultLeases();
+        services.AddVaultUsage();
         services.AddVaultTelemetry(export: !string.IsNullOrEmpty(configuration[$"{VaultServerOptions.Section}:MetricsListen"]));
         services.AddVaultGrpc();
 

@@ -38,7 +38,7 @@ public sealed record LdapSpec(string Url, bool StartTls, string CaCertificatePem
 /// holds (<see cref="TokenRecord.ExternalGroups"/>) on top of the entity named like the user —
 /// the same entity a userpass user of that name is — with its second factor when enrolled.
 /// </summary>
-public sealed class LdapLogin(IVaultStore store, SecurityBarrier barrier, Identities identities, MfaManager mfa, TimeProvider clock)
+public sealed class LdapLogin(IVaultStore store, SecurityBarrier barrier, Identities identities, MfaManager mfa, Usage.UsageTracker usage, TimeProvider clock)
 {
     public const string Placeholder = "{{username}}";
     private const string LoginRefused = "login refused: invalid username or password";
@@ -131,7 +131,7 @@ public sealed class LdapLogin(IVaultStore store, SecurityBarrier barrier, Identi
         var tokenHash = TokenManager.HashWith(Hmac, token);
         try
         {
-            return await store.WriteAsync(tx =>
+            var login = await store.WriteAsync(tx =>
             {
                 var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
                 var entity = identities.EnsureEntity(tx, username);
@@ -144,6 +144,8 @@ public sealed class LdapLogin(IVaultStore store, SecurityBarrier barrier, Identi
                     config.TokenTtlSeconds, config.TokenMaxTtlSeconds, now, mfaAt, groups, audit);
                 return (token, record);
             }, cancellationToken);
+            usage.Used(Usage.UsageKind.Person, login.Item2.EntityId);
+            return login;
         }
         catch (MfaCodeRefusedException ex)
         {

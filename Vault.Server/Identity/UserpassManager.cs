@@ -14,7 +14,7 @@ public sealed record UserSpec(string Name, string Entity, IReadOnlyList<string> 
 /// state is stored, so a restart does not end it, and an admin can. One attempt per user is
 /// checked at a time, password and code, so guesses sent in parallel are all counted.
 /// </summary>
-public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, Identities identities, PasswordHasher hasher, MfaManager mfa, TimeProvider clock)
+public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, Identities identities, PasswordHasher hasher, MfaManager mfa, Usage.UsageTracker usage, TimeProvider clock)
 {
     public const string LockedEvent = "user-locked";
     private const string LoginRefused = "login refused: invalid username or password";
@@ -132,7 +132,7 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
             var tokenHash = TokenManager.HashWith(Hmac, token);
             try
             {
-                return await store.WriteAsync(tx =>
+                var login = await store.WriteAsync(tx =>
                 {
                     var current = Load(tx, username);
                     var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -159,6 +159,8 @@ public sealed class UserpassManager(IVaultStore store, SecurityBarrier barrier, 
                         current.TokenTtlSeconds, current.TokenMaxTtlSeconds, now, mfaAt, [], audit);
                     return (token, record);
                 }, cancellationToken);
+                usage.Used(Usage.UsageKind.Person, login.Item2.EntityId);
+                return login;
             }
             catch (MfaCodeRefusedException ex)
             {

@@ -19,6 +19,7 @@ public sealed class LeaseLifecycle(
     CheckoutSets sets,
     StaticLeases statics,
     TokenManager tokens,
+    Usage.UsageTracker usage,
     TimeProvider clock,
     ILogger<LeaseLifecycle> logger) : IReaperPass
 {
@@ -34,7 +35,7 @@ public sealed class LeaseLifecycle(
         {
             throw new ValidationException("increment", "must be at least 1 s");
         }
-        return await leases.WriteAsync(tx =>
+        var renewed = await leases.WriteAsync(tx =>
         {
             var lease = leases.Load(tx, leaseId) ?? throw new NotFoundException($"no lease '{leaseId}'");
             var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -52,6 +53,8 @@ public sealed class LeaseLifecycle(
             leases.Save(tx, leaseId, lease);
             return lease;
         }, cancellationToken);
+        usage.Used(Usage.UsageKind.LeaseRenewal, leaseId);
+        return renewed;
     }
 
     /// <summary>Ends a lease now: drops its user, rotates its account or deletes it, or marks it for retry when that fails.</summary>

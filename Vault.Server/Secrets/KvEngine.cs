@@ -13,7 +13,7 @@ public sealed record SecretValue(string Path, long Version, IReadOnlyDictionary<
 /// The versioned KV secrets engine: versions, check-and-set, soft delete, destroy, pruning.
 /// Values cross the barrier here and nowhere else.
 /// </summary>
-public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimeProvider clock, IOptions<KvOptions> options)
+public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, Usage.UsageTracker usage, TimeProvider clock, IOptions<KvOptions> options)
 {
     public const string Kind = "kv";
     public const int DefaultMaxVersions = 10;
@@ -137,6 +137,7 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
         {
             var data = JsonSerializer.Deserialize(plaintext, Json.DictionaryStringString)
                 ?? throw new DataIntegrityException($"version {wanted} of '{path}' is empty");
+            usage.Used(Usage.UsageKind.Secret, path);
             return new SecretValue(path, wanted, data, DateTimeOffset.FromUnixTimeMilliseconds(entry.CreatedAtUnixMs), meta.CustomMetadata);
         }
         finally
@@ -144,6 +145,13 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, TimePro
             CryptographicOperations.ZeroMemory(plaintext);
         }
     }
+
+    /// <summary>Every secret whose current version can be read, with its metadata (for reports).</summary>
+    public IReadOnlyList<(string Path, SecretMetadataRecord Metadata)> ListReadable() =>
+        store.List<SecretMetadataRecord>(Collections.SecretMetadata, "")
+            .Where(entry => entry.Value.Versions.Find(v => v.Version == entry.Value.CurrentVersion) is { Destroyed: false, DeletedAtUnixMs: null })
+            .Select(entry => (entry.Key, entry.Value))
+            .ToList();
 
     /// <summary>Keys directly under <paramref name="prefix"/>; deeper paths appear as folders ending in '/'.</summary>
     public IReadOnlyList<string> List(string prefix)

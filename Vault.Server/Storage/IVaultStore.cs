@@ -80,6 +80,7 @@ public static class Collections
     public const string Grants = "grants";
     public const string AccessRequests = "access_requests";
     public const string OpenAccessRequests = "access_requests_open";
+    public const string Usage = "usage";
 
-    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases, CheckoutSets, Entities, Groups, UserpassUsers, Mfa, Grants, AccessRequests, OpenAccessRequests];
+    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases, CheckoutSets, Entities, Groups, UserpassUsers, Mfa, Grants, AccessRequests, OpenAccessRequests, Usage];
 }

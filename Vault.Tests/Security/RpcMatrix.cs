@@ -185,6 +185,15 @@ public static class RpcMatrix
             var name = await SeedRoleAsync(v);
             return new(new CreateSecretIdRequest { Name = name }, new($"auth/approle/role/{name}/secret-id", ["create", "update"]));
         }),
+        new("vault.v1.AppRoleService/DestroySecretId", "", async v =>
+        {
+            var name = await SeedRoleAsync(v);
+            var roles = new AppRoleService.AppRoleServiceClient(v.Channel);
+            var roleId = (await roles.GetRoleIdAsync(new GetRoleIdRequest { Name = name }, v.As())).RoleId;
+            var issued = await roles.CreateSecretIdAsync(new CreateSecretIdRequest { Name = name }, v.As());
+            return new(new DestroySecretIdRequest { Name = name, Accessor = issued.SecretIdAccessor }, new($"auth/approle/role/{name}/secret-id", ["delete"]),
+                () => SecretIdLoginStateAsync(v, roleId, issued.SecretId));
+        }),
         new("vault.v1.AppRoleService/Login", "", async v =>
         {
             var name = await SeedRoleAsync(v);
@@ -545,6 +554,9 @@ public static class RpcMatrix
         // Keep the newest file: on a vault with one file an allowed call archives nothing, and a
         // refused one must not move a file either (AuditArchiveTests archives for real).
         new("vault.v1.AuditService/Archive", "", v => Ready(new ArchiveAuditRequest { KeepFiles = 1 }, new("sys/audit/archive", ["update"]), () => AuditFilesAsync(v))),
+
+        // ReportService: reads only.
+        new("vault.v1.ReportService/Credentials", "", _ => Ready(new CredentialReportRequest(), new("sys/report/credentials", ["read"]))),
     ];
 
     /// <summary>The rows for every vault.v1 method; a method with no row yields a row that fails.</summary>
@@ -815,6 +827,20 @@ public static class RpcMatrix
 
     private static Task<string> TargetHistoryAsync(TestVault v, string name) =>
         Describe(async () => await new TargetService.TargetServiceClient(v.Channel).ListTargetHistoryAsync(new ListTargetHistoryRequest { Name = name }, v.As()));
+
+    /// <summary>Whether the secret id still logs in (unlimited uses: each try leaves it as it was).</summary>
+    private static async Task<string> SecretIdLoginStateAsync(TestVault v, string roleId, string secretId)
+    {
+        try
+        {
+            await new AppRoleService.AppRoleServiceClient(v.Channel).LoginAsync(new AppRoleLoginRequest { RoleId = roleId, SecretId = secretId });
+            return "logs in";
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode.ToString();
+        }
+    }
 
     private static Task<string> RoleStateAsync(TestVault v, string name) =>
         Describe(async () => await new AppRoleService.AppRoleServiceClient(v.Channel).GetRoleAsync(new GetRoleRequest { Name = name }, v.As()));

@@ -1,0 +1,203 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Vault.Server.Crypto;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Usage;
+
+/// <summary>What a last use is recorded for.</summary>
+public enum UsageKind
+{
+    /// <summary>A token presented with a request (keyed by accessor).</summary>
+    Token,
+    /// <summary>An AppRole secret id logged in with (keyed by <c>role/accessor</c>).</summary>
+    SecretId,
+    /// <summary>A KV secret read (keyed by path).</summary>
+    Secret,
+    /// <summary>A person who logged in (keyed by entity id).</summary>
+    Person,
+    /// <summary>A lease renewed (keyed by lease id).</summary>
+    LeaseRenewal,
+}
+
+/// <summary>
+/// Last use of tokens, secret ids, KV secrets, people and lease renewals, for the zombie-credential
+/// report. Cheap on the request path: a use is kept in memory, at most once per
+/// <see cref="UsageOptions.Precision"/> per item, and persisted in batches by the reaper's passes
+/// (and when the server stops). So the report knows a use within the precision plus a reaper
+/// interval; a crash loses at most that much, which can only make an item look older than it is.
+/// </summary>
+public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, TimeProvider clock, IOptions<UsageOptions> options, ILogger<UsageTracker> logger)
+    : IReaperPass, IHostedService
+{
+    /// <summary>The id, in the system collection, of the record saying since when uses are tracked.</summary>
+    public const string SinceId = "usage_since";
+
+    /// <summary>Uses written in one commit, at most.</summary>
+    private const int BatchSize = 2000;
+
+    private readonly ConcurrentDictionary<(UsageKind Kind, string Key), long> _recent = new();
+    private readonly ConcurrentDictionary<(UsageKind Kind, string Key), long> _unsaved = new();
+    private readonly long _precisionMs = (long)options.Value.Precision.TotalMilliseconds;
+
+    public TimeSpan Precision => options.Value.Precision;
+
+    /// <summary>Notes that <paramref name="key"/> was used now. Lock-free when it was noted within the precision.</summary>
+    public void Used(UsageKind kind, string key)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var id = (kind, key);
+        if (_recent.TryGetValue(id, out var last) && now - last < _precisionMs)
+        {
+            return;
+        }
+        _recent[id] = now;
+        _unsaved[id] = now;
+    }
+
+    /// <summary>The last use known of <paramref name="key"/>, in memory or stored; null when none.</summary>
+    /// <exception cref="DataIntegrityException">The stored record was altered outside the vault.</exception>
+    public DateTimeOffset? LastUsed(UsageKind kind, string key)
+    {
+        long? last = _recent.TryGetValue((kind, key), out var recent) ? recent : null;
+        if (RecordSeal.Read<UsageRecord>(store, Hmac, Collections.Usage, Id(kind, key), r => r.Canonical(), r => r.Seal) is { } stored
+            && (last is null || stored.LastUsedAtUnixMs > last))
+        {
+            last = stored.LastUsedAtUnixMs;
+        }
+        return last is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+    }
+
+    /// <summary>Since when uses are tracked; null before the first pass after an unseal has recorded it.</summary>
+    public DateTimeOffset? TrackedSince() =>
+        RecordSeal.Read<UsageSinceRecord>(store, Hmac, Collections.System, SinceId, r => r.Canonical(), r => r.Seal) is { } since
+            ? DateTimeOffset.FromUnixTimeMilliseconds(since.SinceUnixMs)
+            : null;
+
+    /// <summary>Forgets the stored last use of items that are gone (a revoked token's, a destroyed secret id's).</summary>
+    public Task ForgetAsync(IReadOnlyList<(UsageKind Kind, string Key)> items, CancellationToken cancellationToken)
+    {
+        foreach (var item in items)
+        {
+            _recent.TryRemove(item, out _);
+            _unsaved.TryRemove(item, out _);
+        }
+        return items.Count == 0 ? Task.CompletedTask : store.WriteAsync(tx =>
+        {
+            foreach (var (kind, key) in items)
+            {
+                tx.Delete(Collections.Usage, Id(kind, key));
+            }
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <summary>Persists the uses noted since the last time. Sealed: they wait in memory for the unseal.</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (barrier.IsSealed)
+        {
+            return;
+        }
+        if (TrackedSince() is null)
+        {
+            var since = new UsageSinceRecord { SinceUnixMs = clock.GetUtcNow().ToUnixTimeMilliseconds() };
+            since.Seal = RecordSeal.Compute(Hmac, Collections.System, SinceId, since.Canonical());
+            await store.WriteAsync(tx =>
+            {
+                if (tx.Get<UsageSinceRecord>(Collections.System, SinceId) is null)
+                {
+                    tx.Put(Collections.System, SinceId, since);
+                }
+                return true;
+            }, cancellationToken);
+        }
+        ForgetOldRecent();
+        while (!_unsaved.IsEmpty)
+        {
+            var batch = new List<KeyValuePair<(UsageKind Kind, string Key), long>>();
+            foreach (var entry in _unsaved)
+            {
+                if (_unsaved.TryRemove(entry))
+                {
+                    batch.Add(entry);
+                }
+                if (batch.Count == BatchSize)
+                {
+                    break;
+                }
+            }
+            try
+            {
+                await store.WriteAsync(tx =>
+                {
+                    foreach (var ((kind, key), at) in batch)
+                    {
+                        var id = Id(kind, key);
+                        var stored = RecordSeal.Read<UsageRecord>(tx, Hmac, Collections.Usage, id, r => r.Canonical(), r => r.Seal);
+                        if (stored is not null && stored.LastUsedAtUnixMs >= at)
+                        {
+                            continue;
+                        }
+                        var record = new UsageRecord { LastUsedAtUnixMs = at };
+                        record.Seal = RecordSeal.Compute(Hmac, Collections.Usage, id, record.Canonical());
+                        tx.Put(Collections.Usage, id, record);
+                    }
+                    return true;
+                }, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Kept for the next pass (a newer use noted meanwhile wins).
+                foreach (var (id, at) in batch)
+                {
+                    _unsaved.AddOrUpdate(id, at, (_, newer) => Math.Max(newer, at));
+                }
+                throw;
+            }
+        }
+    }
+
+    Task IReaperPass.ReapAsync(CancellationToken cancellationToken) => FlushAsync(cancellationToken);
+
+    Task IHostedService.StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    async Task IHostedService.StopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await FlushAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            UsageLog.FlushFailed(logger, ex);
+        }
+    }
+
+    internal static string Id(UsageKind kind, string key) => kind switch
+    {
+        UsageKind.Token => "token/",
+        UsageKind.SecretId => "secret_id/",
+        UsageKind.Secret => "kv/",
+        UsageKind.Person => "person/",
+        UsageKind.LeaseRenewal => "lease/",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    } + key;
+
+    /// <summary>Memory for the throttle only: an item not used within the precision no longer needs it.</summary>
+    private void ForgetOldRecent()
+    {
+        var before = clock.GetUtcNow().ToUnixTimeMilliseconds() - _precisionMs;
+        foreach (var entry in _recent)
+        {
+            if (entry.Value < before)
+            {
+                _recent.TryRemove(entry);
+            }
+        }
+    }
+
+    private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
+}
