@@ -166,9 +166,10 @@ public sealed class CredentialReports(
             {
                 yield return Item("overdue", $"due {DateTimeOffset.FromUnixTimeMilliseconds(due):yyyy-MM-dd HH:mm} UTC");
             }
-            else if (!scheduled && (rotated is null || rotated < cutoff))
+            else if (!scheduled && rotated < cutoff)
             {
-                yield return Item("not_rotated", rotated is null ? "never rotated, no schedule" : "no schedule");
+                // A target never rotated has no age the vault knows: it is not listed for that.
+                yield return Item("not_rotated", "no schedule");
             }
             if (target.ConsecutiveFailures > 0)
             {
@@ -189,7 +190,7 @@ public sealed class CredentialReports(
     {
         foreach (var (id, lease) in leases.LoadAll(""))
         {
-            if (lease.State != LeaseStates.Active)
+            if (lease.State != LeaseStates.Active || lease.ExpiresAtUnixMs <= clock.GetUtcNow().ToUnixTimeMilliseconds())
             {
                 continue;
             }
