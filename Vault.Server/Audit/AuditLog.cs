@@ -32,6 +32,9 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     private readonly System.Collections.Concurrent.BlockingCollection<Pending> _queue = new();
     // Guards the chain head (_seq, _prevHash, _fileIndex, _headLoaded) between the writer and Verify.
     private readonly Lock _chain = new();
+
+    /// <summary>Entries waiting for the writer thread (their requests wait with them).</summary>
+    public int QueueDepth => _queue.Count;
     private readonly SecurityBarrier _barrier;
     private readonly IVaultStore _store;
     private readonly TimeProvider _clock;

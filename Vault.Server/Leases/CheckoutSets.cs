@@ -103,6 +103,9 @@ public sealed class CheckoutSets(
     public bool IsLent(string target) => leases.LoadAll(Prefix).Any(l => l.Lease.Target == target);
 
     /// <summary>The names of every set.</summary>
+    /// <summary>Callers waiting for an account of each set that has had a check-out since the start (for metrics).</summary>
+    public IReadOnlyList<(string Set, int Waiting)> Waiters() => [.. _gates.Select(g => (g.Key, g.Value.Waiting))];
+
     public IReadOnlyList<string> List() => [.. store.List<CheckoutSetRecord>(Collections.CheckoutSets, "").Select(r => r.Key)];
 
     /// <summary>Targets of the set lent right now (their lease is live or still checking in).</summary>

@@ -18,6 +18,7 @@ public static class LeaseRegistration
         services.AddSingleton<TargetLeaseRules>();
         services.AddSingleton<LeaseReaper>();
         services.AddHostedService(sp => sp.GetRequiredService<LeaseReaper>());
+        services.AddHostedService<LeaseMetrics>();
         return services.AddStoredDocuments(typeof(DynamicRoleRecord), typeof(LeaseRecord), typeof(CheckoutSetRecord));
     }
 }

@@ -12,6 +12,18 @@ internal sealed class SetGate(IReadOnlyList<string> targets, IReadOnlyList<strin
     private readonly HashSet<string> _busy = new(lent, StringComparer.Ordinal);
     private readonly LinkedList<TaskCompletionSource<string>> _waiters = new();
 
+    /// <summary>Callers waiting for an account now.</summary>
+    public int Waiting
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _waiters.Count;
+            }
+        }
+    }
+
     public async Task<string?> AcquireAsync(TimeSpan wait, CancellationToken cancellationToken)
     {
         TaskCompletionSource<string> waiter;

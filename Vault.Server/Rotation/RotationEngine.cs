@@ -58,6 +58,7 @@ public sealed class RotationEngine(
     public async Task<RotationEventRecord?> RotateAsync(string name, string trigger, CancellationToken cancellationToken)
     {
         var record = records.Get(name);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var held = new List<SemaphoreSlim>();
         try
         {
@@ -72,7 +73,7 @@ public sealed class RotationEngine(
             var entry = await RotateLockedAsync(name, trigger, cancellationToken);
             if (entry is not null)
             {
-                metrics.RotationFinished(name, record.Kind, entry.Outcome);
+                metrics.RotationFinished(name, record.Kind, entry.Outcome, System.Diagnostics.Stopwatch.GetElapsedTime(started));
             }
             return entry;
         }

@@ -107,6 +107,7 @@ public sealed class LiteDbStore : IVaultStore
         _reserve = reserve ?? DiskReserve.None(dataDirectory);
         _reserve.FullChanged += _ => FailingChanged?.Invoke(Failure is not null);
         _cache = new DocumentCache(cacheBytes);
+        Telemetry.ProcessMetrics.TrackCache(this, () => _cache.Bytes);
         _documentTypes = documentTypes is null ? null : WithNested(documentTypes);
         lock (Mapper)
         {
@@ -282,15 +283,20 @@ public sealed class LiteDbStore : IVaultStore
         }
     }
 
+    private static readonly KeyValuePair<string, object?> Hit = new("result", "hit");
+    private static readonly KeyValuePair<string, object?> Miss = new("result", "miss");
+
     /// <summary>The newest acknowledged state of a document: a pending change, the cache, or the data file.</summary>
     private CachedDocument? Lookup(string collection, string id)
     {
         if (_pending.TryGetValue((collection, id), out var change))
         {
+            Telemetry.ProcessMetrics.CacheLookups.Add(1, Hit);
             return change.Document;
         }
         if (_cache.TryGet(collection, id, out var cached))
         {
+            Telemetry.ProcessMetrics.CacheLookups.Add(1, Hit);
             return cached;
         }
         _storeLock.EnterReadLock();
@@ -300,12 +306,15 @@ public sealed class LiteDbStore : IVaultStore
             // (and the cache) since the first look.
             if (_pending.TryGetValue((collection, id), out change))
             {
+                Telemetry.ProcessMetrics.CacheLookups.Add(1, Hit);
                 return change.Document;
             }
             if (_cache.TryGet(collection, id, out cached))
             {
+                Telemetry.ProcessMetrics.CacheLookups.Add(1, Hit);
                 return cached;
             }
+            Telemetry.ProcessMetrics.CacheLookups.Add(1, Miss);
             var doc = _db.GetCollection(collection).FindById(id);
             return doc is null ? null : _cache.Fill(collection, id, doc);
         }
@@ -817,6 +826,7 @@ public sealed class LiteDbStore : IVaultStore
         {
             return;
         }
+        Telemetry.ProcessMetrics.ForgetCache(this);
         _queue.CompleteAdding();
         _writer.Join();
         _stopping = true;

@@ -133,6 +133,7 @@ internal sealed class WriteAheadLog : IDisposable
                 CutBack(start);
                 throw;
             }
+            var fsyncStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 _current.Flush(flushToDisk: true);
@@ -145,6 +146,8 @@ internal sealed class WriteAheadLog : IDisposable
                 CutBack(start);
                 throw new IOException("write-ahead log fsync failed; what reached the disk is unknown", ex);
             }
+            Telemetry.ProcessMetrics.WalFsyncDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(fsyncStarted).TotalSeconds);
+            Telemetry.ProcessMetrics.WalBytes.Add(HeaderSize + length);
         }
         finally
         {

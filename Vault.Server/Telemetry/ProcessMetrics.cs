@@ -20,6 +20,31 @@ internal static class ProcessMetrics
     public static readonly Histogram<int> StoreCommitSize = Meter.CreateHistogram<int>("vault.store.commit.units", unit: "{unit}",
         description: "Units of work (writes of requests) committed together in each group commit.");
 
+    /// <summary>Bytes appended to the write-ahead log (records with their headers).</summary>
+    public static readonly Counter<long> WalBytes = Meter.CreateCounter<long>("vault.store.wal.written", unit: "By",
+        description: "Bytes appended to the store's write-ahead log.");
+
+    /// <summary>One fsync of the write-ahead log, in seconds.</summary>
+    public static readonly Histogram<double> WalFsyncDuration = Meter.CreateHistogram<double>("vault.store.wal.fsync.duration", unit: "s",
+        description: "How long each fsync of the write-ahead log took.");
+
+    /// <summary>Reads of a document answered from memory (hit: a pending change or the read cache) or from the data file (miss).</summary>
+    public static readonly Counter<long> CacheLookups = Meter.CreateCounter<long>("vault.store.cache.lookups", unit: "{lookup}",
+        description: "Document reads by result: hit (answered from memory) or miss (read from the data file).");
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<object, Func<long>> CacheSizes = new();
+
+    static ProcessMetrics()
+    {
+        Meter.CreateObservableGauge("vault.store.cache.size", () => CacheSizes.Values.Sum(size => size()), unit: "By",
+            description: "Bytes the store's read cache holds (an estimate, against its budget).");
+    }
+
+    /// <summary>Counts <paramref name="size"/> into the read-cache gauge until <see cref="ForgetCache"/>.</summary>
+    public static void TrackCache(object owner, Func<long> size) => CacheSizes[owner] = size;
+
+    public static void ForgetCache(object owner) => CacheSizes.TryRemove(owner, out _);
+
     /// <summary>A group of audit entries written (and fsync'd when one needed it), in seconds.</summary>
     public static readonly Histogram<double> AuditWriteDuration = Meter.CreateHistogram<double>("vault.audit.write.duration", unit: "s",
         description: "How long each group of audit entries took to write (and fsync, when an entry of a change needed it).");

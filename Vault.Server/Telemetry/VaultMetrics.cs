@@ -17,6 +17,7 @@ public sealed class VaultMetrics
 
     private readonly Histogram<double> _rpcDuration;
     private readonly Counter<long> _rotations;
+    private readonly Histogram<double> _rotationDuration;
     private long _breakGlass;
 
     public VaultMetrics(IMeterFactory meters, SecurityBarrier barrier, TargetRepository targets, TargetTrust trust, Leases.LeaseStore leases, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock)
@@ -25,6 +26,8 @@ public sealed class VaultMetrics
         var meter = meters.Create(MeterName);
         _rpcDuration = meter.CreateHistogram<double>("rpc.server.call.duration", unit: "s",
             description: "How long the server took to answer each RPC, by service, method and gRPC status code.");
+        _rotationDuration = meter.CreateHistogram<double>("vault.rotation.duration", unit: "s",
+            description: "How long each finished rotation took (waiting for its locks included), by target kind and outcome.");
         _rotations = meter.CreateCounter<long>("vault.rotation.outcomes", unit: "{rotation}",
             description: "Rotations finished, by target, its kind and the outcome (succeeded, failed, recovered, discarded, needs-attention).");
         // Observed, not added to: the series exists from the start (0), so an alert on its increase
@@ -33,6 +36,8 @@ public sealed class VaultMetrics
             description: "Break-glass (emergency) grants taken since the server started.");
         meter.CreateObservableGauge("vault.audit.failing", () => audit.Failure is null ? 0 : 1, unit: "{state}",
             description: "1 while the audit log cannot be written (every request is refused), else 0.");
+        meter.CreateObservableGauge("vault.audit.queue", () => audit.QueueDepth, unit: "{entry}",
+            description: "Audit entries waiting to be written (their requests wait with them).");
         meter.CreateObservableGauge("vault.store.failing", () => store.Failure is null ? 0 : 1, unit: "{state}",
             description: "1 while the store refuses writes (e.g. the disk is full), else 0.");
         meter.CreateObservableGauge("vault.tokens.active", () => ActiveTokens(barrier, store, clock), unit: "{token}",
@@ -69,11 +74,17 @@ public sealed class VaultMetrics
     public void BreakGlassUsed() => Interlocked.Increment(ref _breakGlass);
 
     /// <summary>Records a finished rotation of <paramref name="target"/>.</summary>
-    public void RotationFinished(string target, string kind, string outcome) =>
+    public void RotationFinished(string target, string kind, string outcome, TimeSpan took)
+    {
         _rotations.Add(1,
             new KeyValuePair<string, object?>("vault.target.name", target),
             new KeyValuePair<string, object?>("vault.target.kind", kind),
             new KeyValuePair<string, object?>("vault.rotation.outcome", outcome));
+        // By kind, not target: a histogram per target would multiply its buckets by every target.
+        _rotationDuration.Record(took.TotalSeconds,
+            new KeyValuePair<string, object?>("vault.target.kind", kind),
+            new KeyValuePair<string, object?>("vault.rotation.outcome", outcome));
+    }
 
     /// <summary>A count for a gauge, not a decision: records are read without checking their seals (every use checks them).</summary>
     private static int ActiveTokens(SecurityBarrier barrier, Storage.IVaultStore store, TimeProvider clock)

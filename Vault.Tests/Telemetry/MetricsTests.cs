@@ -60,6 +60,13 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         Assert.True(Value(after, @"vault_store_commit_duration_seconds_count(\{[^}]*\})?") >= 1, "no store commit in the histogram");
         Assert.True(Value(after, @"vault_audit_write_duration_seconds_count(\{[^}]*\})?") >= 1, "no audit write in the histogram");
         Assert.NotNull(Value(after, @"vault_store_pending_bytes(\{[^}]*\})?"));
+        Assert.True(Value(after, @"vault_store_wal_written_bytes_total(\{[^}]*\})?") > 0, "no bytes counted into the write-ahead log");
+        Assert.True(Value(after, @"vault_store_wal_fsync_duration_seconds_count(\{[^}]*\})?") >= 1, "no fsync in the histogram");
+        // Reading the target back (and every token check) found documents in memory.
+        Assert.True(Value(after, @"vault_store_cache_lookups_total\{[^}]*result=""hit""[^}]*\}") >= 1, "no read-cache hit counted");
+        Assert.NotNull(Value(after, @"vault_store_cache_size_bytes(\{[^}]*\})?"));
+        Assert.Equal(0, Value(after, @"vault_audit_queue(\{[^}]*\})?"));
+        Assert.Equal(1, Value(after, @"vault_rotation_duration_seconds_count\{(?=[^}]*vault_rotation_outcome=""failed"")[^}]*vault_target_kind=""postgres""[^}]*\}"));
         Assert.True(Value(after, @"rpc_server_call_duration_seconds_count\{(?=[^}]*rpc_method=""RotateTarget"")(?=[^}]*rpc_grpc_status_code=""0"")[^}]*\}") >= 1, "the RotateTarget call is not in the RPC histogram");
         await AssertPromtoolAcceptsAsync(after);
     }
@@ -81,14 +88,30 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         using var http = metered.Scraper();
         var lent = $@"vault_leases\{{(?=[^}}]*vault_lease_kind=""checkout"")(?=[^}}]*vault_lease_owner=""{set}"")[^}}]*vault_lease_state=""active""[^}}]*\}}";
 
+        var waiters = $@"vault_checkout_waiters\{{[^}}]*vault_lease_owner=""{set}""[^}}]*\}}";
+
         var before = Value(await ScrapeAsync(http), lent) ?? 0;
         var checkedOut = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, auth);
-        var during = Value(await ScrapeAsync(http), lent) ?? 0;
+        var during = await ScrapeAsync(http);
+        // A second caller waits for the account: the waiters gauge counts it until it is served.
+        var waiting = leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set, Wait = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromMinutes(2)) }, auth).ResponseAsync;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Value(await ScrapeAsync(http), waiters) != 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the waiting caller never showed in vault_checkout_waiters");
+            await Task.Delay(100);
+        }
         await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = checkedOut.Lease.Id }, auth);
+        var served = await waiting;
+        var handedOn = await ScrapeAsync(http);
+        await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = served.Lease.Id }, auth);
         var after = Value(await ScrapeAsync(http), lent) ?? 0;
 
         Assert.Equal(0, before);
-        Assert.Equal(1, during);
+        Assert.Equal(1, Value(during, lent));
+        Assert.Equal(0, Value(during, waiters));
+        Assert.Equal(1, Value(handedOn, lent));
+        Assert.Equal(0, Value(handedOn, waiters));
         Assert.Equal(0, after);
     }
 
