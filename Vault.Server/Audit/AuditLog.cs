@@ -257,7 +257,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
                 throw _reserve.Refusal();
             }
             SetFailure(ex.Message);
-            Telemetry.ProcessMetrics.AuditWriteFailures.Add(1);
+            Telemetry.ProcessMetrics.AuditWriteFailed();
             AuditLogMessages.AppendFailed(_logger, scopes.Count, ex);
             throw new AuditUnavailableException("audit log unavailable: request refused");
         }
@@ -378,7 +378,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
                 // Whatever went wrong, the writer lives on: the group fails closed and the next
                 // request probes again.
                 SetFailure(ex.Message);
-                Telemetry.ProcessMetrics.AuditWriteFailures.Add(1);
+                Telemetry.ProcessMetrics.AuditWriteFailed();
                 AuditLogMessages.AppendFailed(_logger, group.Count, ex);
                 foreach (var pending in group)
                 {

@@ -36,6 +36,10 @@ internal static class ProcessMetrics
 
     static ProcessMetrics()
     {
+        // Observed, not added to: the series exists from the start (0), so an alert on its increase
+        // has something to compare with.
+        Meter.CreateObservableCounter("vault.audit.write.failures", () => Volatile.Read(ref _auditWriteFailures), unit: "{group}",
+            description: "Groups of audit entries that could not be written; their requests were refused.");
         Meter.CreateObservableGauge("vault.store.cache.size", () => CacheSizes.Values.Sum(size => size()), unit: "By",
             description: "Bytes the store's read cache holds (an estimate, against its budget).");
     }
@@ -49,7 +53,8 @@ internal static class ProcessMetrics
     public static readonly Histogram<double> AuditWriteDuration = Meter.CreateHistogram<double>("vault.audit.write.duration", unit: "s",
         description: "How long each group of audit entries took to write (and fsync, when an entry of a change needed it).");
 
-    /// <summary>Groups of audit entries that could not be written (their requests were refused).</summary>
-    public static readonly Counter<long> AuditWriteFailures = Meter.CreateCounter<long>("vault.audit.write.failures", unit: "{group}",
-        description: "Groups of audit entries that could not be written; their requests were refused.");
+    private static long _auditWriteFailures;
+
+    /// <summary>Counts a group of audit entries that could not be written (their requests were refused).</summary>
+    public static void AuditWriteFailed() => Interlocked.Increment(ref _auditWriteFailures);
 }

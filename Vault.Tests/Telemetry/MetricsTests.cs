@@ -186,6 +186,18 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
             SkipVerification = true,
         }, auth);
         await targets.RotateTargetAsync(new RotateTargetRequest { Name = "nowhere" }, auth);
+        // And an account checked out, for the lease and check-out series.
+        var system = systems.Postgres;
+        var initial = $"Initial-{Guid.NewGuid():N}";
+        var lentTarget = RotationKit.UniqueName("lent");
+        await targets.PutTargetAsync(new PutTargetRequest
+        {
+            Target = RotationKit.Describe(system, lentTarget, await system.CreateAccountAsync(initial), await RotationKit.PutAdminSecretAsync(new KvService.KvServiceClient(server.Channel), auth, system)),
+            CurrentPassword = initial,
+        }, auth);
+        var leases = new LeaseService.LeaseServiceClient(server.Channel);
+        await leases.PutCheckoutSetAsync(new PutCheckoutSetRequest { Set = new CheckoutSet { Name = "lending", Targets = { lentTarget } } }, auth);
+        var lent = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = "lending" }, auth);
         using var http = metered.Scraper();
         var scrape = await ScrapeAsync(http);
         // Metric names, and the label names the queries group and filter by.
@@ -200,6 +212,7 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         Assert.Empty(used.Where(name => !exported.Contains(name)).Order(StringComparer.Ordinal));
         using var json = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(dashboard));
         Assert.True(json.RootElement.GetProperty("panels").GetArrayLength() >= 8);
+        await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = lent.Lease.Id }, auth);
     }
 
     private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string path, string token)
