@@ -38,6 +38,11 @@ public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, Tim
     /// <summary>Uses written in one commit, at most.</summary>
     private const int BatchSize = 2000;
 
+    /// <summary>How often the stored last uses of items that are gone are looked for and dropped.</summary>
+    private static readonly TimeSpan SweepInterval = TimeSpan.FromHours(1);
+
+    private long _lastSweepUnixMs;
+
     private readonly ConcurrentDictionary<(UsageKind Kind, string Key), long> _recent = new();
     private readonly ConcurrentDictionary<(UsageKind Kind, string Key), long> _unsaved = new();
     private readonly long _precisionMs = (long)options.Value.Precision.TotalMilliseconds;
@@ -61,7 +66,7 @@ public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, Tim
     /// <exception cref="DataIntegrityException">The stored record was altered outside the vault.</exception>
     public DateTimeOffset? LastUsed(UsageKind kind, string key)
     {
-        long? last = _recent.TryGetValue((kind, key), out var recent) ? recent : null;
+        long? last = _recent.TryGetValue((kind, key), out var recent) ? recent : _unsaved.TryGetValue((kind, key), out var unsaved) ? unsaved : null;
         if (RecordSeal.Read<UsageRecord>(store, Hmac, Collections.Usage, Id(kind, key), r => r.Canonical(), r => r.Seal) is { } stored
             && (last is null || stored.LastUsedAtUnixMs > last))
         {
@@ -160,7 +165,64 @@ public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, Tim
         }
     }
 
-    Task IReaperPass.ReapAsync(CancellationToken cancellationToken) => FlushAsync(cancellationToken);
+    async Task IReaperPass.ReapAsync(CancellationToken cancellationToken)
+    {
+        await FlushAsync(cancellationToken);
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        if (now - _lastSweepUnixMs >= SweepInterval.TotalMilliseconds)
+        {
+            _lastSweepUnixMs = now;
+            await SweepAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Drops the stored last use of every item that is gone — a token revoked, a secret id destroyed
+    /// or used up, a secret or person deleted, a lease ended — so the records do not outgrow what they describe.
+    /// </summary>
+    /// <returns>How many were dropped.</returns>
+    public async Task<int> SweepAsync(CancellationToken cancellationToken)
+    {
+        if (barrier.IsSealed)
+        {
+            return 0;
+        }
+        var secretIds = store.List<Auth.SecretIdRecord>(Collections.SecretIds, "")
+            .Select(s => $"{s.Value.RoleName}/{s.Value.Accessor}").ToHashSet(StringComparer.Ordinal);
+        var people = store.List<Identity.EntityRecord>(Collections.Entities, "")
+            .Select(e => e.Value.EntityId).ToHashSet(StringComparer.Ordinal);
+        var gone = new List<string>();
+        foreach (var (id, _) in store.List<UsageRecord>(Collections.Usage, ""))
+        {
+            var slash = id.IndexOf('/', StringComparison.Ordinal);
+            var key = id[(slash + 1)..];
+            var exists = id[..(slash + 1)] switch
+            {
+                "token/" => store.Get<Auth.TokenAccessorRecord>(Collections.TokenAccessors, key) is not null,
+                "secret_id/" => secretIds.Contains(key),
+                "kv/" => store.Get<Secrets.SecretMetadataRecord>(Collections.SecretMetadata, key) is not null,
+                "person/" => people.Contains(key),
+                "lease/" => store.Get<Leases.LeaseRecord>(Collections.Leases, key) is not null,
+                _ => false,
+            };
+            if (!exists)
+            {
+                gone.Add(id);
+            }
+        }
+        foreach (var chunk in gone.Chunk(BatchSize))
+        {
+            await store.WriteAsync(tx =>
+            {
+                foreach (var id in chunk)
+                {
+                    tx.Delete(Collections.Usage, id);
+                }
+                return true;
+            }, cancellationToken);
+        }
+        return gone.Count;
+    }
 
     Task IHostedService.StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

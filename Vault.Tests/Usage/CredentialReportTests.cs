@@ -207,6 +207,34 @@ public sealed class CredentialReportTests
         Assert.Equal((parent.Info.Accessor, "unused", false), (item.Id, item.Reason, item.Prunable));
     }
 
+    [Fact]
+    public async Task TheLastUsesOfItemsThatAreGone_AreDroppedBySweep()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var tracker = vault.Services.GetRequiredService<UsageTracker>();
+        var store = vault.Services.GetRequiredService<Vault.Server.Storage.IVaultStore>();
+        var tokens = new TokenService.TokenServiceClient(vault.Channel);
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "gone/soon", Data = { ["k"] = "v" } }, vault.As());
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "kept/here", Data = { ["k"] = "v" } }, vault.As());
+        await vault.Kv.GetAsync(new GetSecretRequest { Path = "gone/soon" }, vault.As());
+        await vault.Kv.GetAsync(new GetSecretRequest { Path = "kept/here" }, vault.As());
+        var child = await tokens.CreateAsync(new CreateTokenRequest(), vault.As());
+        await tokens.LookupAsync(new LookupTokenRequest(), vault.As(child.Token));
+        await tracker.FlushAsync(CancellationToken.None);
+        bool Stored(string id) => store.Get<UsageRecord>(Vault.Server.Storage.Collections.Usage, id) is not null;
+        Assert.True(Stored("kv/gone/soon") && Stored("kv/kept/here") && Stored($"token/{child.Info.Accessor}"), "the uses were not stored");
+
+        await vault.Kv.DeleteMetadataAsync(new DeleteMetadataRequest { Path = "gone/soon" }, vault.As());
+        await tokens.RevokeAsync(new RevokeTokenRequest { Accessor = child.Info.Accessor }, vault.As());
+        // Revoking forgets the token's at once; a sweep finds the secret's gone.
+        Assert.False(Stored($"token/{child.Info.Accessor}"));
+        Assert.Equal(1, await tracker.SweepAsync(CancellationToken.None));
+
+        Assert.False(Stored("kv/gone/soon"));
+        Assert.True(Stored("kv/kept/here"));
+        Assert.Equal(0, await tracker.SweepAsync(CancellationToken.None));
+    }
+
     [Theory]
     [InlineData("unused_for", 30)]
     [InlineData("unused_for", 3650L * 24 * 3600 + 1)]
