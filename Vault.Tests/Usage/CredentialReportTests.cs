@@ -228,7 +228,8 @@ public sealed class CredentialReportTests
         await tokens.RevokeAsync(new RevokeTokenRequest { Accessor = child.Info.Accessor }, vault.As());
         // Revoking forgets the token's at once; a sweep finds the secret's gone.
         Assert.False(Stored($"token/{child.Info.Accessor}"));
-        Assert.Equal(1, await tracker.SweepAsync(CancellationToken.None));
+        // (The reaper's own first sweep may have run meanwhile: what counts is what is left.)
+        await tracker.SweepAsync(CancellationToken.None);
 
         Assert.False(Stored("kv/gone/soon"));
         Assert.True(Stored("kv/kept/here"));
