@@ -21,6 +21,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Vault.Server.Secrets;
 using Vault.Server.Storage;
 using Vault.Server.Telemetry;
+using Vault.Server.Telemetry.Events;
 
 namespace Vault.Server.Hosting;
 
@@ -86,6 +87,8 @@ public static class VaultServerHost
                 throw new ValidationException("metrics-listen", "must differ from --listen: the metrics listener serves nothing of the API");
             }
         }
+        // Like the listeners: a bad webhook setting refuses start-up in one line naming it.
+        WebhookSettings.Read(builder.Configuration.GetSection(EventOptions.Section).Get<EventOptions>());
         if (options.Dev && string.IsNullOrEmpty(options.DataDir))
         {
             options.DataDir = Directory.CreateTempSubdirectory("vault-dev-").FullName;
@@ -138,6 +141,7 @@ public static class VaultServerHost
         app.MapGrpcService<TokenGrpcService>();
         app.MapGrpcService<PolicyGrpcService>();
         app.MapGrpcService<AuditGrpcService>();
+        app.MapGrpcService<EventGrpcService>();
         app.MapGrpcService<AppRoleGrpcService>();
         app.MapGrpcService<IdentityGrpcService>();
         app.MapGrpcService<UserpassGrpcService>();
@@ -182,6 +186,8 @@ public static class VaultServerHost
             telemetry.MetricsTokenFile = host.Value.MetricsTokenFile;
         });
         services.AddOptions<LeaseOptions>().Bind(configuration.GetSection(LeaseOptions.Section));
+        services.AddOptions<EventOptions>().Bind(configuration.GetSection(EventOptions.Section))
+            .Configure<IOptions<VaultServerOptions>>((events, host) => events.SpoolDirectory = Path.Combine(host.Value.DataDir!, "events"));
 
         services.AddVaultStorage();
         services.AddVaultBarrier();
@@ -192,6 +198,7 @@ public static class VaultServerHost
         services.AddVaultRotation();
         services.AddVaultLeases();
         services.AddVaultTelemetry(export: !string.IsNullOrEmpty(configuration[$"{VaultServerOptions.Section}:MetricsListen"]));
+        services.AddVaultEvents();
         services.AddVaultGrpc();
 
         services.AddSingleton<HealthServiceImpl>();
