@@ -76,11 +76,17 @@ public sealed class WebhookTests
         var spool = Path.Combine(server.DataDir, "events");
         Assert.True(Directory.EnumerateFiles(spool, "*.json").Count() >= 6, "the events wait in the spool while the receiver is down");
 
-        // Killed (no shutdown at all), started again on the same data directory, unsealed: one more event.
+        // Killed (no shutdown at all) and started again on the same data directory. Still sealed
+        // when the receiver comes up: the spool needs no key of the vault's.
         await server.KillAsync();
         await server.StartAsync(WebhookArgs(url, keyFile));
-        await new SystemService.SystemServiceClient(server.Channel).UnsealAsync(new UnsealRequest { Passphrase = TestVault.Passphrase });
         await using var receiver = await WebhookReceiver.StartAsync(key, port);
+        var whileSealed = await receiver.WaitForAsync(a => a.Count >= 7, Generous, "the seven events from before the restart");
+        var system = new SystemService.SystemServiceClient(server.Channel);
+        Assert.True((await system.StatusAsync(new StatusRequest())).Sealed);
+        Assert.Equal(7, whileSealed.Count);
+        // Unsealed: one more event.
+        await system.UnsealAsync(new UnsealRequest { Passphrase = TestVault.Passphrase });
 
         // The init's unseal, three seal/unseal cycles, the unseal after the restart.
         var accepted = await receiver.WaitForAsync(a => a.Count >= 8, Generous, "eight events");
@@ -93,6 +99,31 @@ public sealed class WebhookTests
         // Nothing more comes: each event once.
         Assert.Equal(8, receiver.Accepted.Count);
         Assert.DoesNotContain(Encoding.UTF8.GetString(key), server.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AFullSpool_DropsTheOldestEvents_AndKeepsTheNewest()
+    {
+        var (key, keyFile) = NewKey();
+        await using var receiver = await WebhookReceiver.StartAsync(key);
+        receiver.Refusing = true;
+        await using var vault = await TestVault.StartInitializedAsync([.. WebhookArgs(receiver.Url, keyFile), "--Vault:Events:Webhook:MaxSpooled=3"]);
+
+        // Five events: the init's unseal, then seal, unseal, seal, unseal.
+        for (var i = 0; i < 2; i++)
+        {
+            await vault.System.SealAsync(new SealRequest(), vault.As());
+            await vault.UnsealAsync();
+        }
+        var spool = Path.Combine(vault.DataDir, "events");
+        var kept = Directory.EnumerateFiles(spool, "*.json").Order(StringComparer.Ordinal).Select(File.ReadAllText).ToList();
+        receiver.Refusing = false;
+        var delivered = await receiver.WaitForAsync(a => a.Count(d => d.Type == "seal.unsealed") >= 2 && a.Any(d => d.Type == "seal.sealed"), Generous, "the three newest events");
+
+        Assert.Equal(3, kept.Count);
+        Assert.Equal(new[] { "seal.unsealed", "seal.sealed", "seal.unsealed" }, kept.Select(k => System.Text.Json.JsonDocument.Parse(k).RootElement.GetProperty("type").GetString()));
+        var keptIds = kept.Select(k => System.Text.Json.JsonDocument.Parse(k).RootElement.GetProperty("id").GetString()!).ToHashSet();
+        Assert.Subset(delivered.Select(d => d.Id).ToHashSet(), keptIds);
     }
 
     [Theory]
