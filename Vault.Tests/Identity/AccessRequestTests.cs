@@ -81,21 +81,7 @@ public sealed class AccessRequestTests(ClockedVault fixture) : IClassFixture<Clo
             Duration = duration is { } d ? Duration.FromTimeSpan(d) : null,
         }, Vault.As(token));
 
-    /// <summary>A live watch of the access events (the marker read), as a bot would hold one.</summary>
-    private async Task<AsyncServerStreamingCall<WatchEventsResponse>> WatchAccessEventsAsync()
-    {
-        var watch = new EventService.EventServiceClient(Vault.Channel).WatchEvents(new WatchEventsRequest { TypePrefix = "access." }, Vault.As());
-        Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
-        Assert.True(watch.ResponseStream.Current.Live);
-        return watch;
-    }
-
-    private static async Task<Protocol.V1.SecurityEvent> NextEventAsync(AsyncServerStreamingCall<WatchEventsResponse> watch)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        Assert.True(await watch.ResponseStream.MoveNext(timeout.Token));
-        return watch.ResponseStream.Current.Event;
-    }
+    private Task<Telemetry.EventWatch> WatchAccessEventsAsync() => Telemetry.EventWatch.StartAsync(Vault.Channel, Vault.As(), "access.");
 
     private Task<AccessRequest> ApproveAsync(string id, string token) =>
         Access.ApproveAsync(new ApproveAccessRequestRequest { Id = id, Comment = "looked at the incident" }, Vault.As(token)).ResponseAsync;
@@ -133,7 +119,7 @@ public sealed class AccessRequestTests(ClockedVault fixture) : IClassFixture<Clo
 
         var events = await WatchAccessEventsAsync();
         var active = await ApproveAsync(request.Id, await LoginAsync(team.Ben));
-        var approved = await NextEventAsync(events);
+        var approved = await events.NextAsync();
         events.Dispose();
 
         Assert.Equal("active", active.State);
@@ -211,7 +197,7 @@ public sealed class AccessRequestTests(ClockedVault fixture) : IClassFixture<Clo
         Assert.Contains("only members of group", refused.Status.Detail, StringComparison.Ordinal);
         using var events = await WatchAccessEventsAsync();
         var denied = await Access.DenyAsync(new DenyAccessRequestRequest { Id = request.Id, Comment = "use the read replica" }, Vault.As(await LoginAsync(team.Cat)));
-        var deniedEvent = await NextEventAsync(events);
+        var deniedEvent = await events.NextAsync();
 
         Assert.Equal(("denied", team.Cat, "use the read replica"), (denied.State, denied.ClosedBy, denied.Comment));
         Assert.Equal(("access.request_denied", request.Id, team.Cat), (deniedEvent.Type, deniedEvent.Attributes["request_id"], deniedEvent.Attributes["by"]));
@@ -257,7 +243,7 @@ public sealed class AccessRequestTests(ClockedVault fixture) : IClassFixture<Clo
 
         using var events = await WatchAccessEventsAsync();
         var glass = await RequestAsync(team, dave);
-        var glassEvent = await NextEventAsync(events);
+        var glassEvent = await events.NextAsync();
 
         Assert.Equal(("active", true), (glass.State, glass.Emergency));
         Assert.Equal(("access.break_glass", glass.Id, team.Requester, team.Grant), (glassEvent.Type, glassEvent.Attributes["request_id"], glassEvent.Attributes["requester"], glassEvent.Attributes["grant"]));
