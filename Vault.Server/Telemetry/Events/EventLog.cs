@@ -25,4 +25,7 @@ internal static partial class EventLog
 
     [LoggerMessage(EventId = 6156, Level = LogLevel.Error, Message = "Spooled event file {File} cannot be read, set aside as {File}.bad: {Reason}")]
     public static partial void Unreadable(ILogger logger, string file, string reason);
+
+    [LoggerMessage(EventId = 6157, Level = LogLevel.Error, Message = "The webhook delivery worker failed; it tries again in {RetryMs} ms")]
+    public static partial void WorkerFailed(ILogger logger, long retryMs, Exception exception);
 }

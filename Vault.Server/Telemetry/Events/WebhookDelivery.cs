@@ -128,12 +128,14 @@ public sealed class WebhookDelivery : BackgroundService
             {
                 return;
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
-                // The spool itself (deleting a delivered file): wait and look again.
+                // The spool itself (a delivered file that cannot be deleted), or a bug: logged with
+                // its stack, and the worker goes on after a wait rather than stopping the vault.
                 attempt++;
-                EventLog.DeliveryFailed(_logger, "-", attempt, ex.Message, (long)Backoff(attempt).TotalMilliseconds);
-                await _clock.ElapsedAsync(_clock.GetTimestamp(), Backoff(attempt), stoppingToken);
+                var wait = Backoff(attempt);
+                EventLog.WorkerFailed(_logger, (long)wait.TotalMilliseconds, ex);
+                await _clock.ElapsedAsync(_clock.GetTimestamp(), wait, stoppingToken);
             }
         }
     }
