@@ -6,7 +6,7 @@ using Vault.Server.Telemetry.Events;
 namespace Vault.Server.Grpc;
 
 /// <summary>The security event stream for tools and bots (<see cref="SecurityEvents"/>).</summary>
-public sealed class EventGrpcService(SecurityEvents events) : EventService.EventServiceBase
+public sealed class EventGrpcService(SecurityEvents events, Crypto.SecurityBarrier barrier) : EventService.EventServiceBase
 {
     private const int MaxTypePrefix = 100;
 
@@ -17,6 +17,11 @@ public sealed class EventGrpcService(SecurityEvents events) : EventService.Event
             throw new ValidationException("type_prefix", $"must be at most {MaxTypePrefix} characters");
         }
         using var subscription = events.Subscribe(request.TypePrefix, request.AfterId);
+        if (barrier.IsSealed)
+        {
+            // Sealed after the interceptor's check and before the subscription: its seal event was missed.
+            throw new VaultSealedException();
+        }
         var cancellationToken = context.CancellationToken;
         try
         {
