@@ -44,6 +44,7 @@ internal static class CliApp
         root.Subcommands.Add(LeaseCommands.Build());
         root.Subcommands.Add(AuditCommands.Build());
         root.Subcommands.Add(ReportCommands.Build());
+        root.Subcommands.Add(EventCommands.Build());
 
         // Response files (@file) are off: '@' has its own meaning in KEY=@FILE values.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });

@@ -60,6 +60,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, DeletePolicyRequest r) => new RequiredAccess(ResourcePaths.Policy(r.Name), Capability.Delete),
         (_, SealRequest) => new RequiredAccess("sys/seal", Capability.Update),
         (_, RotateKeyRequest) => new RequiredAccess("sys/rotate-key", Capability.Update),
+        (_, WatchEventsRequest) => new RequiredAccess("sys/events", Capability.Read),
         (_, PutRoleRequest r) => new RequiredAccess(ResourcePaths.AppRole(r.Role?.Name, "role.name"),
             approles.Exists(r.Role!.Name) ? Capability.Update : Capability.Create),
         (_, GetRoleRequest r) => new RequiredAccess(ResourcePaths.AppRole(r.Name), Capability.Read),

@@ -22,6 +22,7 @@ using Vault.Server.Secrets;
 using Vault.Server.Storage;
 using Vault.Server.Telemetry;
 using Vault.Server.Usage;
+using Vault.Server.Telemetry.Events;
 
 namespace Vault.Server.Hosting;
 
@@ -87,6 +88,8 @@ public static class VaultServerHost
                 throw new ValidationException("metrics-listen", "must differ from --listen: the metrics listener serves nothing of the API");
             }
         }
+        // Like the listeners: a bad webhook setting refuses start-up in one line naming it.
+        WebhookSettings.Read(builder.Configuration.GetSection(EventOptions.Section).Get<EventOptions>());
         if (options.Dev && string.IsNullOrEmpty(options.DataDir))
         {
             options.DataDir = Directory.CreateTempSubdirectory("vault-dev-").FullName;
@@ -139,6 +142,7 @@ public static class VaultServerHost
         app.MapGrpcService<TokenGrpcService>();
         app.MapGrpcService<PolicyGrpcService>();
         app.MapGrpcService<AuditGrpcService>();
+        app.MapGrpcService<EventGrpcService>();
         app.MapGrpcService<AppRoleGrpcService>();
         app.MapGrpcService<IdentityGrpcService>();
         app.MapGrpcService<UserpassGrpcService>();
@@ -185,6 +189,8 @@ public static class VaultServerHost
         });
         services.AddOptions<LeaseOptions>().Bind(configuration.GetSection(LeaseOptions.Section));
         services.AddOptions<Usage.UsageOptions>().Bind(configuration.GetSection(Usage.UsageOptions.Section));
+        services.AddOptions<EventOptions>().Bind(configuration.GetSection(EventOptions.Section))
+            .Configure<IOptions<VaultServerOptions>>((events, host) => events.SpoolDirectory = Path.Combine(host.Value.DataDir!, "events"));
 
         services.AddVaultStorage();
         services.AddVaultBarrier();
@@ -196,6 +202,7 @@ public static class VaultServerHost
         services.AddVaultLeases();
         services.AddVaultUsage();
         services.AddVaultTelemetry(export: !string.IsNullOrEmpty(configuration[$"{VaultServerOptions.Section}:MetricsListen"]));
+        services.AddVaultEvents();
         services.AddVaultGrpc();
 
         services.AddSingleton<HealthServiceImpl>();

@@ -25,7 +25,7 @@ public sealed record Actor(string Entity, string EntityId, long? MfaAtUnixMs)
 /// end, which <see cref="Identities.PoliciesOf"/> honours on the vault's clock whatever the
 /// reaper does; <see cref="ReapAsync"/> records ends and expiries (the lease reaper runs it).
 /// </summary>
-public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, Identities identities, Audit.AuditLog audit, Telemetry.VaultMetrics metrics, TimeProvider clock) : IReaperPass
+public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, PolicyStore policies, Identities identities, Audit.AuditLog audit, Telemetry.VaultMetrics metrics, Telemetry.Events.SecurityEvents events, TimeProvider clock) : IReaperPass
 {
     public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(30);
     public static readonly TimeSpan MaxEmergencyDuration = TimeSpan.FromHours(1);
@@ -175,6 +175,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
         if (request.Emergency)
         {
             metrics.BreakGlassUsed();
+            Publish(Telemetry.Events.SecurityEventTypes.BreakGlass, id, request, by: "");
         }
         Changed?.Invoke();
         return (id, request);
@@ -222,6 +223,7 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
             return request;
         }, cancellationToken);
         Changed?.Invoke();
+        Publish(Telemetry.Events.SecurityEventTypes.RequestRevoked, id, revoked, by);
         return revoked;
     }
 
@@ -324,8 +326,18 @@ public sealed class AccessRequests(IVaultStore store, SecurityBarrier barrier, P
             return request;
         }, cancellationToken);
         Changed?.Invoke();
+        // The request was pending: it is active now only if this approval was the last one needed.
+        if (answered.State == (approve ? AccessRequestStates.Active : AccessRequestStates.Denied))
+        {
+            Publish(approve ? Telemetry.Events.SecurityEventTypes.RequestApproved : Telemetry.Events.SecurityEventTypes.RequestDenied, id, answered, actor.Entity);
+        }
         return answered;
     }
+
+    /// <summary>The security event of a request's step: who and which grant, never the reason or comment (free text).</summary>
+    private void Publish(string type, string id, AccessRequestRecord request, string by) =>
+        events.Publish(type, ("request_id", id), ("grant", request.Grant), ("requester", request.Requester), ("by", by),
+            ("duration_seconds", request.DurationSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)));
 
     /// <summary>Puts the grant in effect for the requester's entity, from <paramref name="now"/> for its duration.</summary>
     private void Activate(IStoreWriter tx, string id, AccessRequestRecord request, long now)

@@ -19,6 +19,7 @@ public sealed partial class LeaseStore(
     SecurityBarrier barrier,
     TimeProvider clock,
     IOptions<LeaseOptions> options,
+    Telemetry.Events.SecurityEvents events,
     ILogger<LeaseStore> logger)
 {
     /// <summary>A new lease id under <paramref name="prefix"/> (a kind's) and <paramref name="name"/> (its role, set or target), unguessable so ids can be listed by prefix but not predicted.</summary>
@@ -159,11 +160,13 @@ public sealed partial class LeaseStore(
     /// that is down is not hammered and one that never answers ends up in front of an admin.
     /// </summary>
     /// <returns>The lease as recorded, or <paramref name="lease"/> when it was ended by someone else meanwhile.</returns>
-    public Task<LeaseRecord> RecordRevokeFailureAsync(string leaseId, LeaseRecord lease, string failure, CancellationToken cancellationToken)
+    public async Task<LeaseRecord> RecordRevokeFailureAsync(string leaseId, LeaseRecord lease, string failure, CancellationToken cancellationToken)
     {
         var retryBase = options.Value.RevokeRetryBase;
-        return store.WriteAsync(tx =>
+        var recorded = false;
+        var result = await store.WriteAsync(tx =>
         {
+            recorded = false;
             // Ended by someone else meanwhile: nothing to record.
             var current = Load(tx, leaseId);
             if (current is null)
@@ -186,8 +189,17 @@ public sealed partial class LeaseStore(
                 LeaseLog.RevokeFailed(logger, leaseId, current.RevokeAttempts, failure, (long)delay.TotalSeconds);
             }
             Save(tx, leaseId, current);
+            recorded = true;
             return current;
         }, cancellationToken);
+        if (recorded)
+        {
+            // The user's name and the target, as the log has them: an admin drops the user by hand.
+            events.Publish(result.State == LeaseStates.Irrevocable ? Telemetry.Events.SecurityEventTypes.LeaseIrrevocable : Telemetry.Events.SecurityEventTypes.LeaseRevocationFailed,
+                ("lease_id", leaseId), ("username", result.Username), ("target", result.Target), ("reason", failure),
+                ("attempts", result.RevokeAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        return result;
     }
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);

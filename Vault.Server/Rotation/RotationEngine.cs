@@ -30,6 +30,7 @@ public sealed class RotationEngine(
     TimeProvider clock,
     IOptions<RotationOptions> options,
     Telemetry.VaultMetrics metrics,
+    Telemetry.Events.SecurityEvents events,
     ILogger<RotationEngine> logger)
 {
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
@@ -74,6 +75,7 @@ public sealed class RotationEngine(
             if (entry is not null)
             {
                 metrics.RotationFinished(name, record.Kind, entry.Outcome, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                Publish(name, record.Kind, entry);
             }
             return entry;
         }
@@ -161,6 +163,7 @@ public sealed class RotationEngine(
                 {
                     RotationLog.DriftCleared(logger, name);
                 }
+                Publish(name, record.Kind, entry);
                 await AuditAsync(name, entry);
             }
         }
@@ -625,6 +628,12 @@ public sealed class RotationEngine(
     };
 
     /// <summary>Runs the daemon starts on its own are audited here; a manual run is audited as the RPC that asked for it.</summary>
+    /// <summary>The security event of a history entry: names, the step and the reason the history shows, never a password.</summary>
+    private void Publish(string name, string kind, RotationEventRecord entry) =>
+        events.Publish(Telemetry.Events.SecurityEventTypes.OfRotation(entry.Outcome),
+            ("target", name), ("kind", kind), ("trigger", entry.Trigger), ("account", entry.Account), ("step", entry.Step), ("reason", entry.Reason),
+            ("version", entry.Version > 0 ? entry.Version.ToString(System.Globalization.CultureInfo.InvariantCulture) : null));
+
     private async Task AuditAsync(string name, RotationEventRecord entry)
     {
         if (entry.Trigger == RotationTriggers.Manual)

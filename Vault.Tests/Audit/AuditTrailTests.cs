@@ -105,6 +105,7 @@ public sealed class AuditTrailTests
     {
         await using var vault = await TestVault.StartInitializedAsync();
         await vault.Kv.PutAsync(new PutSecretRequest { Path = "closed/s", Data = { ["v"] = "must-not-be-returned" } }, vault.As());
+        using var events = await Telemetry.EventWatch.StartAsync(vault.Channel, vault.As(), "audit.");
         var file = AuditFile(vault);
         var aside = file + ".aside";
         // Root ignores file permissions; a directory where the file should be stops even root.
@@ -126,6 +127,11 @@ public sealed class AuditTrailTests
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest())).Status);
         await Rpc.FailsWith(StatusCode.NotFound, () => vault.Kv.GetMetadataAsync(new GetMetadataRequest { Path = "closed/new" }, vault.As()));
         Assert.True((await Audit(vault).VerifyAsync(new VerifyAuditRequest(), vault.As())).Ok);
+        // A watcher of security events saw the failure, with its reason, and the recovery.
+        var failed = await events.NextAsync();
+        Assert.Equal("audit.failed", failed.Type);
+        Assert.False(string.IsNullOrEmpty(failed.Attributes["reason"]));
+        Assert.Equal("audit.recovered", (await events.NextAsync()).Type);
     }
 
     [Fact]

@@ -62,6 +62,15 @@ public sealed class RunningVaultCtl : IAsyncDisposable
             await kill.WaitForExitAsync();
             Assert.Equal(0, kill.ExitCode);
         }
+        return await ExitAsync(timeout, "of SIGINT");
+    }
+
+    /// <summary>Waits for vaultctl to exit by itself (e.g. the server ended its stream); kills it if it does not within <paramref name="timeout"/>.</summary>
+    /// <returns>The exit code and the rest of the output.</returns>
+    public Task<CliResult> WaitForExitAsync(TimeSpan timeout) => ExitAsync(timeout, "");
+
+    private async Task<CliResult> ExitAsync(TimeSpan timeout, string after)
+    {
         using var cts = new CancellationTokenSource(timeout);
         try
         {
@@ -70,7 +79,7 @@ public sealed class RunningVaultCtl : IAsyncDisposable
         catch (OperationCanceledException)
         {
             _process.Kill(entireProcessTree: true);
-            throw new Xunit.Sdk.XunitException($"vaultctl did not exit within {timeout.TotalSeconds} s of SIGINT");
+            throw new Xunit.Sdk.XunitException($"vaultctl did not exit within {timeout.TotalSeconds} s {after}".TrimEnd());
         }
         await _stdout;
         while (_lines.Reader.TryRead(out var line))

@@ -81,6 +81,8 @@ public sealed class AccessRequestTests(ClockedVault fixture) : IClassFixture<Clo
             Duration = duration is { } d ? Duration.FromTimeSpan(d) : null,
         }, Vault.As(token));
 
+    private Task<Telemetry.EventWatch> WatchAccessEventsAsync() => Telemetry.EventWatch.StartAsync(Vault.Channel, Vault.As(), "access.");
+
     private Task<AccessRequest> ApproveAsync(string id, string token) =>
         Access.ApproveAsync(new ApproveAccessRequestRequest { Id = id, Comment = "looked at the incident" }, Vault.As(token)).ResponseAsync;
 
@@ -115,9 +117,15 @@ public sealed class AccessRequestTests(ClockedVault fixture) : IClassFixture<Clo
         Assert.Equal(("pending", 1), (twice.State, twice.Approvals.Count));
         Assert.False(await CanReadAsync(dave, team.Secret));
 
+        var events = await WatchAccessEventsAsync();
         var active = await ApproveAsync(request.Id, await LoginAsync(team.Ben));
+        var approved = await events.NextAsync();
+        events.Dispose();
 
         Assert.Equal("active", active.State);
+        // For bots: the approval that put the grant in effect, who asked and who answered last.
+        Assert.Equal("access.request_approved", approved.Type);
+        Assert.Equal((request.Id, team.Grant, team.Requester, team.Ben), (approved.Attributes["request_id"], approved.Attributes["grant"], approved.Attributes["requester"], approved.Attributes["by"]));
         Assert.Equal([team.Ann, team.Ben], active.Approvals.Select(a => a.Entity));
         Assert.Equal(fixture.Clock.GetUtcNow() + TimeSpan.FromMinutes(30), active.EndsAt.ToDateTimeOffset(), TimeSpan.FromSeconds(1));
         Assert.True(await CanReadAsync(dave, team.Secret), "the requester's token did not gain the grant's policy at the second approval");
@@ -187,9 +195,14 @@ public sealed class AccessRequestTests(ClockedVault fixture) : IClassFixture<Clo
 
         var refused = await Rpc.FailsWith(StatusCode.PermissionDenied, () => ApproveAsync(request.Id, outsider));
         Assert.Contains("only members of group", refused.Status.Detail, StringComparison.Ordinal);
+        using var events = await WatchAccessEventsAsync();
         var denied = await Access.DenyAsync(new DenyAccessRequestRequest { Id = request.Id, Comment = "use the read replica" }, Vault.As(await LoginAsync(team.Cat)));
+        var deniedEvent = await events.NextAsync();
 
         Assert.Equal(("denied", team.Cat, "use the read replica"), (denied.State, denied.ClosedBy, denied.Comment));
+        Assert.Equal(("access.request_denied", request.Id, team.Cat), (deniedEvent.Type, deniedEvent.Attributes["request_id"], deniedEvent.Attributes["by"]));
+        // Comments and reasons are free text, never in an event.
+        Assert.DoesNotContain("read replica", deniedEvent.ToString(), StringComparison.Ordinal);
         var ben = await LoginAsync(team.Ben);
         await Rpc.FailsWith(StatusCode.FailedPrecondition, () => ApproveAsync(request.Id, ben));
         Assert.False(await CanReadAsync(dave, team.Secret));
@@ -228,9 +241,13 @@ public sealed class AccessRequestTests(ClockedVault fixture) : IClassFixture<Clo
         var noReason = await Rpc.FailsWith(StatusCode.InvalidArgument, () => Access.CreateRequestAsync(new CreateAccessRequestRequest { Grant = team.Grant }, Vault.As(dave)).ResponseAsync);
         Assert.StartsWith("reason:", noReason.Status.Detail, StringComparison.Ordinal);
 
+        using var events = await WatchAccessEventsAsync();
         var glass = await RequestAsync(team, dave);
+        var glassEvent = await events.NextAsync();
 
         Assert.Equal(("active", true), (glass.State, glass.Emergency));
+        Assert.Equal(("access.break_glass", glass.Id, team.Requester, team.Grant), (glassEvent.Type, glassEvent.Attributes["request_id"], glassEvent.Attributes["requester"], glassEvent.Attributes["grant"]));
+        Assert.DoesNotContain("INC-4242", glassEvent.ToString(), StringComparison.Ordinal);
         Assert.True(await CanReadAsync(dave, team.Secret));
         var entries = (await new AuditService.AuditServiceClient(Vault.Channel).TailAsync(new TailAuditRequest { Rpc = "AccessService/CreateRequest", Limit = 1 }, Vault.As())).Entries;
         Assert.Equal(("break-glass", team.Requester, "ok"), (entries.Single().Event, entries.Single().Entity, entries.Single().Outcome));

@@ -232,6 +232,7 @@ public sealed class DynamicCredentialTests(TargetSystems systems) : IClassFixtur
         var leases = new LeaseService.LeaseServiceClient(vault.Channel);
         var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role }, vault.As());
 
+        using var events = await Telemetry.EventWatch.StartAsync(vault.Channel, vault.As(), "lease.");
         await pg.StopAsync();
         var first = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = issued.Lease.Id }, vault.As());
         Assert.Equal(LeaseState.Revoking, first.State);
@@ -248,6 +249,13 @@ public sealed class DynamicCredentialTests(TargetSystems systems) : IClassFixtur
             await Task.Delay(100);
         }
         Assert.Equal(3U, last.RevokeAttempts);
+        // A bot watching lease events saw each failure, then the lease left for an admin: which lease, which user, why; no password.
+        var seen = new[] { await events.NextAsync(), await events.NextAsync(), await events.NextAsync() };
+        Assert.Equal(["lease.revocation_failed", "lease.revocation_failed", "lease.irrevocable"], seen.Select(e => e.Type));
+        Assert.All(seen, e => Assert.Equal((issued.Lease.Id, issued.Username, target), (e.Attributes["lease_id"], e.Attributes["username"], e.Attributes["target"])));
+        Assert.Equal("3", seen[2].Attributes["attempts"]);
+        Assert.False(string.IsNullOrEmpty(seen[2].Attributes["reason"]));
+        Assert.All(seen, e => Assert.DoesNotContain(issued.Password, e.ToString(), StringComparison.Ordinal));
         var listed = Assert.Single((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"dynamic/{role}/" }, vault.As())).Leases);
         Assert.Equal(LeaseState.Irrevocable, listed.State);
 

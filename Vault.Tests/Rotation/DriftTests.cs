@@ -22,14 +22,19 @@ public sealed class DriftTests(TargetSystems systems) : IClassFixture<TargetSyst
         var checkedOnce = await RotationKit.WaitForTargetAsync(targets, vault.As(), name, t => t.Status.LastCheckedAt is not null, TimeSpan.FromSeconds(20), "a first drift check");
         Assert.False(checkedOnce.Status.Drifted);
 
+        using var events = await Telemetry.EventWatch.StartAsync(vault.Channel, vault.As(), "rotation.");
         // Someone changes the password directly on the server.
-        await ChangeBehindTheVaultsBackAsync(kind, account, $"Changed-{Guid.NewGuid():N}");
+        var changed = $"Changed-{Guid.NewGuid():N}";
+        await ChangeBehindTheVaultsBackAsync(kind, account, changed);
 
         var drifted = await RotationKit.WaitForTargetAsync(targets, vault.As(), name, t => t.Status.Drifted, TimeSpan.FromSeconds(20), "drift to be found");
         Assert.NotNull(drifted.Status.DriftedAt);
         var listed = (await targets.ListTargetsAsync(new ListTargetsRequest(), vault.As())).Targets.Single(t => t.Name == name);
         Assert.True(listed.Status.Drifted);
         Assert.Contains(await RotationKit.HistoryAsync(targets, vault.As(), name), e => e.Outcome == RotationOutcome.Drifted && e.Trigger == "drift-check");
+        var driftEvent = await events.NextAsync(e => e.Attributes.GetValueOrDefault("target") == name);
+        Assert.Equal(("rotation.drifted", kind, account, "drift-check"), (driftEvent.Type, driftEvent.Attributes["kind"], driftEvent.Attributes["account"], driftEvent.Attributes["trigger"]));
+        Assert.DoesNotContain(changed, driftEvent.ToString(), StringComparison.Ordinal);
 
         // The admin credential does not need the lost password: a rotation puts the vault back in charge.
         var rotated = await targets.RotateTargetAsync(new RotateTargetRequest { Name = name }, vault.As());

@@ -51,6 +51,7 @@ public static class RpcMatrix
         new("vault.v1.SystemService/Status", "", _ => Public(new StatusRequest())),
         new("vault.v1.SystemService/Seal", "", v => Ready(new SealRequest(), new("sys/seal", ["update"]), () => SealStateAsync(v))),
         new("vault.v1.SystemService/RotateKey", "", v => Ready(new RotateKeyRequest(), new("sys/rotate-key", ["update"]), () => SealStateAsync(v))),
+        new("vault.v1.EventService/WatchEvents", "", _ => Ready(new WatchEventsRequest { TypePrefix = "rotation." }, new("sys/events", ["read"]))),
 
         // KvService: policies name KV paths with the prefix kv/.
         new("vault.v1.KvService/Put", "new-path", v =>
