@@ -33,17 +33,33 @@ public sealed class NpgsqlDataSourceMaxTtlTests(TargetSystems systems) : IClassF
         await using var dataSource = await NpgsqlApp.Builder(systems).BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(3)), options);
 
         await using var app = NpgsqlApp.QueryLoop.Start(dataSource);
-        await StepAsync(clock, dataSource, options.Overlap, TimeSpan.FromSeconds(12), () => "");
+        await StepAsync(clock, dataSource, options.Overlap, TimeSpan.FromSeconds(12), () => "", holderReady: null);
         var run = await app.StopAsync();
 
         run.AssertNoFailure();
         Assert.True(run.Users.Count >= 2, $"the app used only {string.Join(", ", run.Users)} in 12 s of leases with an 8 s max TTL");
+        // The clock stops with the test: a switch made at the last step leaves the user before it
+        // within its overlap, with a lease that ends only later. Move the clock past every lease the
+        // app used (no lease is longer than 3 s), so that only the vault's reaper decides.
+        await StepAsync(clock, dataSource, options.Overlap, TimeSpan.FromSeconds(4), () => "", holderReady: null);
         var current = dataSource.Credentials.Current!.Username;
         foreach (var retired in run.Users.Where(u => u != current))
         {
-            await ClientKit.WaitUntilAsync(async () => !await ClientKit.PostgresUserExistsAsync(systems, retired), TimeSpan.FromSeconds(10), $"retired user {retired} to be dropped");
+            try
+            {
+                await ClientKit.WaitUntilAsync(async () => !await ClientKit.PostgresUserExistsAsync(systems, retired), TimeSpan.FromSeconds(10), $"retired user {retired} to be dropped");
+            }
+            catch (Xunit.Sdk.XunitException ex)
+            {
+                throw new Xunit.Sdk.XunitException($"{ex.Message}; the clock reads {clock.GetUtcNow():O}; leases: {await LeasesAsync(vault)}");
+            }
         }
     }
+
+    /// <summary>Every lease on the vault, a line each, for a failure message.</summary>
+    private static async Task<string> LeasesAsync(TestVault vault) =>
+        string.Join("; ", (await vault.Leases().ListLeasesAsync(new ListLeasesRequest(), vault.As())).Leases
+            .Select(l => $"{l.Username} {l.State} issued {l.IssuedAt} expires {l.ExpiresAt} max {l.MaxExpiresAt} {l.LastError}"));
 
     [Fact]
     public async Task App_OnAnAppRoleLogin_KeepsQuerying_WhenItsTokenReachesItsMaxTtl_AndLeasesMoveToTheNewToken()
@@ -72,7 +88,11 @@ public sealed class NpgsqlDataSourceMaxTtlTests(TargetSystems systems) : IClassF
         await using var dataSource = await NpgsqlApp.Builder(systems).BuildVaultDataSourceAsync(client, VaultCredentialSource.DynamicRole(role, ttl: TimeSpan.FromSeconds(3)), options);
 
         await using var app = NpgsqlApp.QueryLoop.Start(dataSource);
-        await StepAsync(clock, dataSource, options.Overlap, TimeSpan.FromSeconds(18), () => "client log:\n" + string.Join('\n', log.Lines.TakeLast(60)));
+        // The lease's token must be renewed (or replaced) before the clock moves past it, too: a
+        // full run once stepped over the token's end while its renewal was still on the wire, and
+        // the lease died with the token.
+        await StepAsync(clock, dataSource, options.Overlap, TimeSpan.FromSeconds(18), () => "client log:\n" + string.Join('\n', log.Lines.TakeLast(60)),
+            holderReady: () => HolderHasTimeLeftAsync(vault, dataSource, clock));
         var run = await app.StopAsync();
 
         run.AssertNoFailure(() => "client log:\n" + string.Join('\n', log.Lines.TakeLast(60)));
@@ -86,18 +106,48 @@ public sealed class NpgsqlDataSourceMaxTtlTests(TargetSystems systems) : IClassF
     }
 
     /// <summary>
+    /// Whether the token that holds the lease in use has more than 0.6 s left on the vault, or is at
+    /// its max TTL (then the lease ends with it, and the lease's own margin decides).
+    /// </summary>
+    private static async Task<bool> HolderHasTimeLeftAsync(TestVault vault, VaultNpgsqlDataSource dataSource, FakeTimeProvider clock)
+    {
+        if (dataSource.Credentials.CurrentLease is not { } lease)
+        {
+            return false;
+        }
+        try
+        {
+            var onServer = await vault.Leases().LookupLeaseAsync(new LookupLeaseRequest { LeaseId = lease.LeaseId }, vault.As());
+            if (onServer.TokenAccessor.Length == 0)
+            {
+                return true;
+            }
+            var holder = await vault.Tokens.LookupAsync(new LookupTokenRequest { Accessor = onServer.TokenAccessor }, vault.As());
+            return holder.ExpiresAt is null
+                || holder.ExpiresAt.ToDateTimeOffset() - clock.GetUtcNow() >= TimeSpan.FromMilliseconds(600)
+                || holder.ExpiresAt.ToDateTimeOffset() >= holder.MaxExpiresAt.ToDateTimeOffset();
+        }
+        catch (global::Grpc.Core.RpcException ex) when (ex.StatusCode == global::Grpc.Core.StatusCode.NotFound)
+        {
+            // Switched or ended meanwhile: look again.
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Moves the shared clock <paramref name="total"/> forward, half a second at a time. Before each
     /// step the renewal or the switch that is due must be done (the lease in use has more than 0.6 s
     /// left); after a switch, the old user's work gets the overlap in real time before the clock
     /// moves on to the old lease's end, where the reaper drops it.
     /// </summary>
-    private static async Task StepAsync(FakeTimeProvider clock, VaultNpgsqlDataSource dataSource, TimeSpan overlap, TimeSpan total, Func<string> context)
+    private static async Task StepAsync(FakeTimeProvider clock, VaultNpgsqlDataSource dataSource, TimeSpan overlap, TimeSpan total, Func<string> context, Func<Task<bool>>? holderReady)
     {
         var user = dataSource.Credentials.Current!.Username;
         for (var moved = TimeSpan.Zero; moved < total; moved += TimeSpan.FromMilliseconds(500))
         {
             var waited = System.Diagnostics.Stopwatch.StartNew();
-            while (dataSource.Credentials.CurrentLease is not { } lease || lease.ExpiresAt - clock.GetUtcNow() < TimeSpan.FromMilliseconds(600))
+            while (dataSource.Credentials.CurrentLease is not { } lease || lease.ExpiresAt - clock.GetUtcNow() < TimeSpan.FromMilliseconds(600)
+                || (holderReady is not null && !await holderReady()))
             {
                 Assert.True(waited.Elapsed < TimeSpan.FromSeconds(15),
                     $"no renewal or switch: the lease in use ends at {dataSource.Credentials.CurrentLease?.ExpiresAt:O}, the clock reads {clock.GetUtcNow():O}\n{context()}");
