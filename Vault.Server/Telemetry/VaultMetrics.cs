@@ -44,6 +44,8 @@ public sealed class VaultMetrics
             description: "Tokens that have not expired (root tokens never do).");
         meter.CreateObservableGauge("vault.store.pending", () => store.PendingBytes, unit: "By",
             description: "Bytes of acknowledged changes the store holds in memory, not yet in its data file (the apply lag).");
+        meter.CreateObservableGauge("vault.serving", () => barrier.IsSealed || audit.Failure is not null || store.Failure is not null ? 0 : 1, unit: "{state}",
+            description: "1 while the vault serves requests (unsealed, the audit log writing, the store taking writes), as the overall gRPC health status says; else 0.");
         meter.CreateObservableGauge("vault.seal.sealed", () => barrier.IsSealed ? 1 : 0, unit: "{state}",
             description: "1 while the vault is sealed, else 0.");
         meter.CreateObservableGauge("vault.leases", () => Leases(barrier, leases, clock, expiringWithinHour: false), unit: "{lease}",

@@ -66,6 +66,7 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         Assert.True(Value(after, @"vault_store_cache_lookups_total\{[^}]*result=""hit""[^}]*\}") >= 1, "no read-cache hit counted");
         Assert.NotNull(Value(after, @"vault_store_cache_size_bytes(\{[^}]*\})?"));
         Assert.Equal(0, Value(after, @"vault_audit_queue(\{[^}]*\})?"));
+        Assert.Equal(1, Value(after, @"vault_serving(\{[^}]*\})?"));
         Assert.Equal(1, Value(after, @"vault_rotation_duration_seconds_count\{(?=[^}]*vault_rotation_outcome=""failed"")[^}]*vault_target_kind=""postgres""[^}]*\}"));
         Assert.True(Value(after, @"rpc_server_call_duration_seconds_count\{(?=[^}]*rpc_method=""RotateTarget"")(?=[^}]*rpc_grpc_status_code=""0"")[^}]*\}") >= 1, "the RotateTarget call is not in the RPC histogram");
         await AssertPromtoolAcceptsAsync(after);
@@ -135,6 +136,20 @@ public sealed class MetricsTests(TargetSystems systems) : IClassFixture<TargetSy
         Assert.Equal(1, Value(after, @"vault_userpass_locked_out(\{[^}]*\})?"));
         // The root token from init.
         Assert.Equal(1, Value(after, @"vault_tokens_active(\{[^}]*\})?"));
+    }
+
+    [Fact]
+    public async Task Sealing_TurnsServingOff_AndSealedOn()
+    {
+        await using var metered = await MeteredVault.StartAsync();
+        using var http = metered.Scraper();
+        var before = await ScrapeAsync(http);
+
+        await new SystemService.SystemServiceClient(metered.Server.Channel).SealAsync(new SealRequest(), metered.Auth);
+        var after = await ScrapeAsync(http);
+
+        Assert.Equal((1, 0), (Value(before, @"vault_serving(\{[^}]*\})?"), Value(before, @"vault_seal_sealed(\{[^}]*\})?")));
+        Assert.Equal((0, 1), (Value(after, @"vault_serving(\{[^}]*\})?"), Value(after, @"vault_seal_sealed(\{[^}]*\})?")));
     }
 
     [Fact]
