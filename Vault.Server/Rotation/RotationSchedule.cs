@@ -18,6 +18,9 @@ public sealed class RotationSchedule
     public static readonly TimeSpan MaxInterval = TimeSpan.FromDays(3660);
     public static readonly TimeSpan DefaultJitterCap = TimeSpan.FromMinutes(5);
 
+    /// <summary>How long past due a scheduled target counts as overdue (metrics, the credential report): longer than a busy scheduler's delay, shorter than any schedule worth having.</summary>
+    public static readonly TimeSpan OverdueAfter = TimeSpan.FromMinutes(15);
+
     private readonly CronExpression? _cron;
 
     private RotationSchedule(TimeSpan? interval, string? cron, CronExpression? parsed, TimeOnly? windowStart, TimeOnly? windowEnd, TimeSpan maxJitter)

@@ -99,8 +99,6 @@ public sealed class VaultMetrics
         return store.List<Auth.TokenRecord>(Storage.Collections.Tokens, "").Count(t => t.Value.ExpiresAtUnixMs is not { } expires || expires > now);
     }
 
-    /// <summary>How long past due a target counts as overdue: longer than a busy scheduler's delay, shorter than any schedule.</summary>
-    private static readonly TimeSpan OverdueAfter = TimeSpan.FromMinutes(15);
 
     private static IReadOnlyList<(string Name, TargetRecord Record)>? Targets(SecurityBarrier barrier, TargetRepository targets)
     {
@@ -134,7 +132,7 @@ public sealed class VaultMetrics
         {
             return [];
         }
-        var overdue = (clock.GetUtcNow() - OverdueAfter).ToUnixTimeMilliseconds();
+        var overdue = (clock.GetUtcNow() - RotationSchedule.OverdueAfter).ToUnixTimeMilliseconds();
         return
         [
             State("all", all.Count),

@@ -28,9 +28,6 @@ public sealed class CredentialReports(
     public static readonly TimeSpan MinPeriod = TimeSpan.FromMinutes(1);
     public static readonly TimeSpan MaxPeriod = TimeSpan.FromDays(3650);
 
-    /// <summary>How long past due a scheduled target counts as overdue: longer than a busy scheduler's delay.</summary>
-    public static readonly TimeSpan OverdueAfter = TimeSpan.FromMinutes(15);
-
     /// <exception cref="ValidationException">A period out of range, naming its field.</exception>
     public CredentialReportResult Build(TimeSpan? unusedFor, TimeSpan? checkedOutFor)
     {
@@ -156,7 +153,7 @@ public sealed class CredentialReports(
 
     private IEnumerable<ReportItem> Targets(DateTimeOffset now, DateTimeOffset cutoff)
     {
-        var overdue = (now - OverdueAfter).ToUnixTimeMilliseconds();
+        var overdue = (now - RotationSchedule.OverdueAfter).ToUnixTimeMilliseconds();
         foreach (var (name, target) in targets.List())
         {
             DateTimeOffset? rotated = target.LastRotatedAtUnixMs is { } r ? DateTimeOffset.FromUnixTimeMilliseconds(r) : null;

@@ -39,13 +39,7 @@ public sealed class CredentialReportTests
     private static async Task<Prepared> PrepareAsync()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var vault = await TestVault.StartInitializedOnAsync(clock);
-        // Tracking starts at the first pass after the unseal: wait for it, so "a month ago" is inside it.
-        var tracker = vault.Services.GetRequiredService<UsageTracker>();
-        while (tracker.TrackedSince() is null)
-        {
-            await Task.Delay(10);
-        }
+        var vault = await StartTrackedAsync(clock);
         var tokens = new TokenService.TokenServiceClient(vault.Channel);
         var roles = new AppRoleService.AppRoleServiceClient(vault.Channel);
         var identity = new IdentityService.IdentityServiceClient(vault.Channel);
@@ -97,6 +91,20 @@ public sealed class CredentialReportTests
             Vault = vault, Clock = clock, AgedToken = aged, UsedToken = used, FreshToken = fresh, RoleId = roleId,
             AgedSecretId = agedSecretId, UsedSecretId = usedSecretId, FreshSecretId = freshSecretId,
         };
+    }
+
+    /// <summary>A vault on <paramref name="clock"/> whose tracking has begun (at the first reaper pass after the unseal), so "a month ago" is inside it.</summary>
+    private static async Task<TestVault> StartTrackedAsync(FakeTimeProvider clock)
+    {
+        var vault = await TestVault.StartInitializedOnAsync(clock);
+        var tracker = vault.Services.GetRequiredService<UsageTracker>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (tracker.TrackedSince() is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "tracking never began");
+            await Task.Delay(10);
+        }
+        return vault;
     }
 
     private static Google.Protobuf.WellKnownTypes.Duration Duration(TimeSpan value) => Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(value);
@@ -190,12 +198,7 @@ public sealed class CredentialReportTests
     public async Task AParentToken_IsNotPrunable_WhileAChildOfItIsUsed()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var vault = await TestVault.StartInitializedOnAsync(clock);
-        var tracker = vault.Services.GetRequiredService<UsageTracker>();
-        while (tracker.TrackedSince() is null)
-        {
-            await Task.Delay(10);
-        }
+        await using var vault = await StartTrackedAsync(clock);
         var tokens = new TokenService.TokenServiceClient(vault.Channel);
         var parent = await tokens.CreateAsync(new CreateTokenRequest { Ttl = Duration(TimeSpan.FromDays(90)), MaxTtl = Duration(TimeSpan.FromDays(90)) }, vault.As());
         var child = await tokens.CreateAsync(new CreateTokenRequest { Ttl = Duration(TimeSpan.FromDays(80)), MaxTtl = Duration(TimeSpan.FromDays(80)) }, vault.As(parent.Token));
