@@ -24,6 +24,30 @@ public sealed partial class VaultClient
     public async Task<StatusResponse> UnsealAsync(string passphrase, CancellationToken cancellationToken = default) =>
         await _system.UnsealAsync(new UnsealRequest { Passphrase = passphrase }, Call(cancellationToken)).ConfigureAwait(false);
 
+    /// <summary>Initialises a new vault under dual control: a random unseal key split into key shares (Shamir), any <paramref name="threshold"/> of which unseal.</summary>
+    /// <param name="shares">How many shares to make (2 to 255).</param>
+    /// <param name="threshold">How many unseal (2 to <paramref name="shares"/>).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The root token and the shares (base64), each shown only this once.</returns>
+    /// <exception cref="Grpc.Core.RpcException">InvalidArgument for counts out of range; FailedPrecondition when already initialised.</exception>
+    public async Task<InitResponse> InitWithSharesAsync(int shares, int threshold, CancellationToken cancellationToken = default) =>
+        await _system.InitAsync(new InitRequest { SecretShares = (uint)Math.Max(0, shares), SecretThreshold = (uint)Math.Max(0, threshold) }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Gives one key share towards unsealing.</summary>
+    /// <param name="share">The share, base64, as init returned it.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The status after it: sealed with <c>UnsealProgress</c> shares given, or unsealed.</returns>
+    /// <exception cref="Grpc.Core.RpcException">InvalidArgument for a share given twice or not of this vault; Unauthenticated when the threshold was reached and the shares do not open the vault (all are forgotten).</exception>
+    public async Task<StatusResponse> UnsealWithShareAsync(string share, CancellationToken cancellationToken = default) =>
+        await _system.UnsealAsync(new UnsealRequest { Share = share }, Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Forgets the key shares given so far towards an unseal.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The status after it.</returns>
+    /// <exception cref="Grpc.Core.RpcException">The server refused the call.</exception>
+    public async Task<StatusResponse> ResetUnsealAsync(CancellationToken cancellationToken = default) =>
+        await _system.UnsealAsync(new UnsealRequest { Reset = true }, Call(cancellationToken)).ConfigureAwait(false);
+
     /// <summary>Seals the vault: the server zeroes its keys. Needs <c>update</c> on <c>sys/seal</c>.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The status after sealing.</returns>

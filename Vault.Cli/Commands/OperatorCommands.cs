@@ -30,9 +30,35 @@ internal static class OperatorCommands
         var memory = new Option<uint?>("--kdf-memory-kib") { Description = "Argon2id memory in KiB (server default 65536)" };
         var iterations = new Option<uint?>("--kdf-iterations") { Description = "Argon2id iterations (server default 3)" };
         var parallelism = new Option<uint?>("--kdf-parallelism") { Description = "Argon2id lanes (server default 2)" };
-        var command = new Command("init", $"Initialise a new vault and print its root token (shown once). {PassphraseHelp}") { file, memory, iterations, parallelism };
+        var shares = new Option<int?>("--shares") { Description = "Dual control: split a random unseal key into this many key shares (2-255) instead of using a passphrase" };
+        var threshold = new Option<int?>("--threshold") { Description = "With --shares: how many shares unseal (2 to --shares)" };
+        var command = new Command("init", $"Initialise a new vault and print its root token (shown once). {PassphraseHelp} With --shares, no passphrase: each key share is printed once.")
+        {
+            file, memory, iterations, parallelism, shares, threshold,
+        };
         command.SetHandler(async (ctx, ct) =>
         {
+            if (ctx.Value(shares) is not null || ctx.Value(threshold) is not null)
+            {
+                if (ctx.Value(shares) is null || ctx.Value(threshold) is null)
+                {
+                    throw new UsageException("--shares and --threshold go together");
+                }
+                if (ctx.Value(file) is not null || ctx.Value(memory) is not null || ctx.Value(iterations) is not null || ctx.Value(parallelism) is not null)
+                {
+                    throw new UsageException("--shares: key shares replace the passphrase; --passphrase-file and --kdf-* do not apply");
+                }
+                var split = await ctx.Client.InitWithSharesAsync(ctx.Value(shares)!.Value, ctx.Value(threshold)!.Value, ct);
+                if (ctx.Out.IsJson)
+                {
+                    ctx.Out.Json(new { split.RootToken, split.RootTokenAccessor, Shares = split.Shares.ToList(), Threshold = ctx.Value(threshold) });
+                    return;
+                }
+                ctx.Out.Fields([.. split.Shares.Select((s, i) => ($"Unseal Share {i + 1}", s)), ("Root Token", split.RootToken), ("Root Token Accessor", split.RootTokenAccessor)]);
+                await ctx.Console.Error.WriteLineAsync(
+                    $"The vault is initialised and unsealed. {split.Shares.Count} key shares were made; any {ctx.Value(threshold)} of them unseal it. Give each to a different operator: they and the root token are shown only this once.");
+                return;
+            }
             KdfParameters? kdf = null;
             if (ctx.Value(memory) is not null || ctx.Value(iterations) is not null || ctx.Value(parallelism) is not null)
             {
@@ -60,10 +86,32 @@ internal static class OperatorCommands
     private static Command Unseal()
     {
         var file = PassphraseFile();
-        var command = new Command("unseal", $"Unseal the vault with the operator's passphrase. {PassphraseHelp}") { file };
+        var shareFile = new Option<string>("--share-file") { Description = "Key-share mode: read this operator's share from this file" };
+        var reset = new Option<bool>("--reset") { Description = "Key-share mode: forget the shares given so far" };
+        var command = new Command("unseal",
+            $"Unseal the vault with the operator's passphrase, or give one key share towards the threshold (read like the passphrase, or from --share-file). {PassphraseHelp}")
+        {
+            file, shareFile, reset,
+        };
         command.SetHandler(async (ctx, ct) =>
         {
             var client = ctx.Client;
+            if (ctx.Value(reset))
+            {
+                PrintStatus(ctx.Out, await client.ResetUnsealAsync(ct));
+                return;
+            }
+            var status = await client.GetStatusAsync(ct);
+            if (status.SecretThreshold > 0)
+            {
+                var share = ShareReader.Read(ctx.Console, ctx.Value(shareFile));
+                PrintStatus(ctx.Out, await client.UnsealWithShareAsync(share, ct));
+                return;
+            }
+            if (ctx.Value(shareFile) is not null)
+            {
+                throw new UsageException("--share-file: this vault unseals with a passphrase, not key shares");
+            }
             var passphrase = PassphraseReader.Read(ctx.Console, ctx.Value(file), confirm: false);
             PrintStatus(ctx.Out, await client.UnsealAsync(passphrase, ct));
         });
@@ -115,6 +163,9 @@ internal static class OperatorCommands
                 status.AuditFailure,
                 status.StorageFailure,
                 status.ListenerWarning,
+                status.SecretShares,
+                status.SecretThreshold,
+                status.UnsealProgress,
             });
             return;
         }
@@ -127,6 +178,14 @@ internal static class OperatorCommands
             ("Server Version", status.Version),
             ("KDF", status.Kdf is null ? "-" : $"argon2id m={status.Kdf.MemoryKib}KiB t={status.Kdf.Iterations} p={status.Kdf.Parallelism}"),
         ];
+        if (status.SecretThreshold > 0)
+        {
+            fields.Add(("Key Shares", $"{status.SecretThreshold} of {status.SecretShares} unseal"));
+            if (status.Sealed)
+            {
+                fields.Add(("Unseal Progress", $"{status.UnsealProgress}/{status.SecretThreshold}"));
+            }
+        }
         // Why requests are being refused, only while they are.
         if (status.AuditFailure.Length > 0)
         {

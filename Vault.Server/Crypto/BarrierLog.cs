@@ -7,10 +7,16 @@ internal static partial class BarrierLog
     [LoggerMessage(2001, LogLevel.Information, "Vault initialized (Argon2id m={MemoryKib} KiB, t={Iterations}, p={Parallelism})")]
     public static partial void Initialized(ILogger logger, int memoryKib, int iterations, int parallelism);
 
+    [LoggerMessage(2009, LogLevel.Information, "Vault initialized with key shares: {Shares} shares, any {Threshold} of which unseal")]
+    public static partial void InitializedWithShares(ILogger logger, int shares, int threshold);
+
+    [LoggerMessage(2010, LogLevel.Information, "Key shares given towards an unseal were forgotten: none came for {Timeout}")]
+    public static partial void UnsealProgressExpired(ILogger logger, TimeSpan timeout);
+
     [LoggerMessage(2002, LogLevel.Information, "Vault unsealed at key version {KeyVersion}")]
     public static partial void Unsealed(ILogger logger, int keyVersion);
 
-    [LoggerMessage(2003, LogLevel.Warning, "Unseal refused: the passphrase did not unwrap the keyring")]
+    [LoggerMessage(2003, LogLevel.Warning, "Unseal refused: the passphrase or shares did not unwrap the keyring")]
     public static partial void UnsealRefused(ILogger logger);
 
     [LoggerMessage(2004, LogLevel.Information, "Vault sealed; keys zeroed")]

@@ -14,9 +14,17 @@ public sealed class KeyringRecord
     public long CreatedAtUnixMs { get; set; }
     public long KeyRotatedAtUnixMs { get; set; }
 
+    /// <summary>With key shares: how many shares the (random) unseal key was split into; 0 in passphrase mode.</summary>
+    public int SecretShares { get; set; }
+
+    /// <summary>With key shares: how many of them unseal.</summary>
+    public int SecretThreshold { get; set; }
+
     internal KdfParameters Kdf => new(MemoryKib, Iterations, Parallelism);
 
     /// <summary>The parameters are bound into the keyring's associated data, so they cannot be swapped.</summary>
     internal byte[] AssociatedData() =>
-        System.Text.Encoding.UTF8.GetBytes($"keyring\n{Convert.ToBase64String(Salt)}\n{MemoryKib}\n{Iterations}\n{Parallelism}");
+        System.Text.Encoding.UTF8.GetBytes($"keyring\n{Convert.ToBase64String(Salt)}\n{MemoryKib}\n{Iterations}\n{Parallelism}"
+            // Only with shares, so a keyring wrapped before shares existed still opens.
+            + (SecretShares > 0 ? $"\nshares:{SecretShares}/{SecretThreshold}" : ""));
 }

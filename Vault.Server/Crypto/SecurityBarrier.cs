@@ -27,7 +27,40 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
     public int CurrentKeyVersion => _state?.Keyring.CurrentVersion ?? 0;
 
     /// <summary>The Argon2id parameters of the stored keyring; null while the vault is not initialised.</summary>
-    public KdfParameters? StoredKdf => store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)?.Kdf;
+    public KdfParameters? StoredKdf => store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) is { SecretShares: 0 } record ? record.Kdf : null;
+
+    /// <summary>How long shares given towards an unseal are kept before they must be given again.</summary>
+    public static readonly TimeSpan UnsealProgressTimeout = TimeSpan.FromMinutes(10);
+
+    private readonly Lock _progressLock = new();
+    private readonly List<byte[]> _givenShares = [];
+    private DateTimeOffset _progressStarted;
+
+    /// <summary>With key shares: how many were made and how many unseal; null in passphrase mode (or before init).</summary>
+    public (int Shares, int Threshold)? ShareConfig =>
+        store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) is { SecretShares: > 0 } record ? (record.SecretShares, record.SecretThreshold) : null;
+
+    /// <summary>Shares given towards the next unseal (kept in memory only, until the threshold, a reset or <see cref="UnsealProgressTimeout"/>).</summary>
+    public int UnsealProgress
+    {
+        get
+        {
+            lock (_progressLock)
+            {
+                ExpireProgressLocked();
+                return _givenShares.Count;
+            }
+        }
+    }
+
+    /// <summary>Forgets the shares given so far.</summary>
+    public void ResetUnsealProgress()
+    {
+        lock (_progressLock)
+        {
+            ClearProgressLocked();
+        }
+    }
 
     /// <summary>Creates the keyring and leaves the vault unsealed.</summary>
     /// <exception cref="PreconditionException">The vault is already initialised.</exception>
@@ -47,18 +80,60 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
             }
             var salt = UnsealKeyDerivation.NewSalt();
             var unsealKey = await Task.Run(() => UnsealKeyDerivation.Derive(passphrase, salt, kdf), cancellationToken);
+            await InitializeLockedAsync(unsealKey, new KeyringRecord { Salt = salt, MemoryKib = kdf.MemoryKib, Iterations = kdf.Iterations, Parallelism = kdf.Parallelism }, alsoWrite);
+            BarrierLog.Initialized(logger, kdf.MemoryKib, kdf.Iterations, kdf.Parallelism);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    /// <summary>
+    /// Creates the keyring under a random unseal key split into <paramref name="shares"/> key shares
+    /// (Shamir), any <paramref name="threshold"/> of which unseal, and leaves the vault unsealed.
+    /// </summary>
+    /// <returns>The shares, to be handed out (they are not kept).</returns>
+    /// <exception cref="PreconditionException">The vault is already initialised.</exception>
+    /// <exception cref="ValidationException">Not 2 ≤ threshold ≤ shares ≤ 255.</exception>
+    public async Task<byte[][]> InitializeWithSharesAsync(int shares, int threshold, Action<IStoreWriter, Func<string, byte[], byte[]>>? alsoWrite, CancellationToken cancellationToken)
+    {
+        if (shares < 2 || shares > Shamir.MaxParts)
+        {
+            throw new ValidationException("secret_shares", $"must be 2 to {Shamir.MaxParts}");
+        }
+        if (threshold < 2 || threshold > shares)
+        {
+            throw new ValidationException("secret_threshold", $"must be 2 to secret_shares ({shares})");
+        }
+        await _lifecycle.WaitAsync(cancellationToken);
+        try
+        {
+            if (IsInitialized)
+            {
+                throw new PreconditionException("vault is already initialized");
+            }
+            var unsealKey = RandomNumberGenerator.GetBytes(32);
+            var split = Shamir.Split(unsealKey, shares, threshold);
+            await InitializeLockedAsync(unsealKey, new KeyringRecord { SecretShares = shares, SecretThreshold = threshold }, alsoWrite);
+            BarrierLog.InitializedWithShares(logger, shares, threshold);
+            return split;
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    /// <summary>The keyring under <paramref name="unsealKey"/> (owned from here), and whatever else init writes, in one unit of work.</summary>
+    private async Task InitializeLockedAsync(byte[] unsealKey, KeyringRecord record, Action<IStoreWriter, Func<string, byte[], byte[]>>? alsoWrite)
+    {
+        {
             var keyring = Keyring.CreateNew();
             var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-            var record = new KeyringRecord
-            {
-                Salt = salt,
-                MemoryKib = kdf.MemoryKib,
-                Iterations = kdf.Iterations,
-                Parallelism = kdf.Parallelism,
-                KeyVersion = keyring.CurrentVersion,
-                CreatedAtUnixMs = now,
-                KeyRotatedAtUnixMs = now,
-            };
+            record.KeyVersion = keyring.CurrentVersion;
+            record.CreatedAtUnixMs = now;
+            record.KeyRotatedAtUnixMs = now;
             record.WrappedKeyring = WrapKeyring(unsealKey, keyring, record);
             try
             {
@@ -92,11 +167,6 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
                 throw;
             }
             SetState(new UnsealedState(unsealKey, keyring));
-            BarrierLog.Initialized(logger, kdf.MemoryKib, kdf.Iterations, kdf.Parallelism);
-        }
-        finally
-        {
-            _lifecycle.Release();
         }
     }
 
@@ -114,39 +184,132 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
             }
             var record = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)
                 ?? throw new PreconditionException("vault is not initialized");
+            if (record.SecretShares > 0)
+            {
+                throw new ValidationException("passphrase", $"this vault unseals with key shares ({record.SecretThreshold} of {record.SecretShares}): give a share, not a passphrase");
+            }
             // A tampered record must not make us allocate without bound.
             record.Kdf.Validate();
             var unsealKey = await Task.Run(() => UnsealKeyDerivation.Derive(passphrase, record.Salt, record.Kdf), cancellationToken);
-            byte[] plain;
-            try
-            {
-                plain = Aead.Open(unsealKey, record.WrappedKeyring, record.AssociatedData());
-            }
-            catch (DataIntegrityException)
-            {
-                CryptographicOperations.ZeroMemory(unsealKey);
-                BarrierLog.UnsealRefused(logger);
-                throw new UnauthenticatedException("unseal failed: wrong passphrase (or a damaged keyring); the vault stays sealed");
-            }
-            try
-            {
-                SetState(new UnsealedState(unsealKey, Keyring.Deserialize(plain)));
-            }
-            catch
-            {
-                CryptographicOperations.ZeroMemory(unsealKey);
-                throw;
-            }
-            finally
-            {
-                CryptographicOperations.ZeroMemory(plain);
-            }
-            BarrierLog.Unsealed(logger, CurrentKeyVersion);
+            OpenKeyring(unsealKey, record, "unseal failed: wrong passphrase (or a damaged keyring); the vault stays sealed");
         }
         finally
         {
             _lifecycle.Release();
         }
+    }
+
+    /// <summary>
+    /// Gives one key share towards unsealing. Shares are kept in memory until the threshold is
+    /// reached; then they are combined and the result must open the keyring, or every share given
+    /// is forgotten and the vault stays sealed.
+    /// </summary>
+    /// <returns>Whether the vault is unsealed now.</returns>
+    /// <exception cref="PreconditionException">Not initialised.</exception>
+    /// <exception cref="ValidationException">A passphrase vault; a share of the wrong length; the same share again.</exception>
+    /// <exception cref="UnauthenticatedException">The threshold was reached and the shares do not open the keyring.</exception>
+    public async Task<bool> UnsealWithShareAsync(byte[] share, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(share);
+        await _lifecycle.WaitAsync(cancellationToken);
+        try
+        {
+            if (!IsSealed)
+            {
+                return true;
+            }
+            var record = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)
+                ?? throw new PreconditionException("vault is not initialized");
+            if (record.SecretShares == 0)
+            {
+                throw new ValidationException("share", "this vault unseals with a passphrase, not key shares");
+            }
+            List<byte[]> quorum;
+            lock (_progressLock)
+            {
+                ExpireProgressLocked();
+                if (share.Length != 33 || share[^1] == 0)
+                {
+                    throw new ValidationException("share", "is not a key share of this vault (a share is 33 bytes, base64)");
+                }
+                if (_givenShares.Any(given => given[^1] == share[^1]))
+                {
+                    throw new ValidationException("share", $"this share was already given ({_givenShares.Count} of {record.SecretThreshold} so far)");
+                }
+                if (_givenShares.Count == 0)
+                {
+                    _progressStarted = clock.GetUtcNow();
+                }
+                _givenShares.Add((byte[])share.Clone());
+                if (_givenShares.Count < record.SecretThreshold)
+                {
+                    return false;
+                }
+                quorum = [.. _givenShares];
+                // Whatever the outcome, these shares are used up: a failure starts over.
+                _givenShares.Clear();
+            }
+            var unsealKey = Shamir.Combine(quorum);
+            foreach (var given in quorum)
+            {
+                CryptographicOperations.ZeroMemory(given);
+            }
+            OpenKeyring(unsealKey, record,
+                "unseal failed: the shares given do not open the keyring (one is wrong, damaged or from another vault); the vault stays sealed and the shares must be given again");
+            return true;
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    /// <summary>Unwraps the keyring with <paramref name="unsealKey"/> (owned from here) and unseals, or refuses with <paramref name="refusal"/>.</summary>
+    private void OpenKeyring(byte[] unsealKey, KeyringRecord record, string refusal)
+    {
+        byte[] plain;
+        try
+        {
+            plain = Aead.Open(unsealKey, record.WrappedKeyring, record.AssociatedData());
+        }
+        catch (DataIntegrityException)
+        {
+            CryptographicOperations.ZeroMemory(unsealKey);
+            BarrierLog.UnsealRefused(logger);
+            throw new UnauthenticatedException(refusal);
+        }
+        try
+        {
+            SetState(new UnsealedState(unsealKey, Keyring.Deserialize(plain)));
+        }
+        catch
+        {
+            CryptographicOperations.ZeroMemory(unsealKey);
+            throw;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plain);
+        }
+        BarrierLog.Unsealed(logger, CurrentKeyVersion);
+    }
+
+    private void ExpireProgressLocked()
+    {
+        if (_givenShares.Count > 0 && clock.GetUtcNow() - _progressStarted > UnsealProgressTimeout)
+        {
+            ClearProgressLocked();
+            BarrierLog.UnsealProgressExpired(logger, UnsealProgressTimeout);
+        }
+    }
+
+    private void ClearProgressLocked()
+    {
+        foreach (var given in _givenShares)
+        {
+            CryptographicOperations.ZeroMemory(given);
+        }
+        _givenShares.Clear();
     }
 
     public void Seal()

@@ -19,13 +19,65 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
         var kdf = request.Kdf is null
             ? new Crypto.KdfParameters(o.KdfMemoryKib, o.KdfIterations, o.KdfParallelism)
             : new Crypto.KdfParameters((int)request.Kdf.MemoryKib, (int)request.Kdf.Iterations, (int)request.Kdf.Parallelism);
+        if (request.SecretShares > 0 || request.SecretThreshold > 0)
+        {
+            if (request.Passphrase.Length > 0 || request.Kdf is not null)
+            {
+                throw new ValidationException("passphrase", "give a passphrase or key shares (secret_shares), not both");
+            }
+            var (rootToken, rootRecord, split) = await VaultInitializer.InitializeWithSharesAsync(barrier, tokens, (int)Math.Min(request.SecretShares, int.MaxValue),
+                (int)Math.Min(request.SecretThreshold, int.MaxValue), context.CancellationToken);
+            var response = new InitResponse { RootToken = rootToken, RootTokenAccessor = rootRecord.Accessor };
+            response.Shares.AddRange(split.Select(Convert.ToBase64String));
+            return response;
+        }
         var (token, record) = await VaultInitializer.InitializeAsync(barrier, tokens, request.Passphrase, kdf, rootToken: null, context.CancellationToken);
         return new InitResponse { RootToken = token, RootTokenAccessor = record.Accessor };
     }
 
     public override async Task<StatusResponse> Unseal(UnsealRequest request, ServerCallContext context)
     {
-        await barrier.UnsealAsync(request.Passphrase, context.CancellationToken);
+        if (request.Reset)
+        {
+            if (request.Passphrase.Length > 0 || request.Share.Length > 0)
+            {
+                throw new ValidationException("reset", "takes nothing else: no passphrase or share");
+            }
+            barrier.ResetUnsealProgress();
+            return BuildStatus();
+        }
+        if (request.Share.Length > 0)
+        {
+            if (request.Passphrase.Length > 0)
+            {
+                throw new ValidationException("share", "give a share or a passphrase, not both");
+            }
+            byte[] share;
+            try
+            {
+                share = Convert.FromBase64String(request.Share.Trim());
+            }
+            catch (FormatException)
+            {
+                throw new ValidationException("share", "is not base64");
+            }
+            try
+            {
+                await barrier.UnsealWithShareAsync(share, context.CancellationToken);
+            }
+            finally
+            {
+                System.Security.Cryptography.CryptographicOperations.ZeroMemory(share);
+            }
+        }
+        else if (request.Passphrase.Length == 0 && barrier.ShareConfig is { } config)
+        {
+            throw new ValidationException("share", $"is required: this vault unseals with key shares ({config.Threshold} of {config.Shares})");
+        }
+        else
+        {
+            await barrier.UnsealAsync(request.Passphrase, context.CancellationToken);
+        }
         rewrap.Wake();
         return BuildStatus();
     }
@@ -51,7 +103,7 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
         var storedKdf = barrier.StoredKdf;
         var response = new StatusResponse
         {
-            Initialized = storedKdf is not null,
+            Initialized = barrier.IsInitialized,
             Sealed = sealedNow,
             KeyVersion = (uint)barrier.CurrentKeyVersion,
             Version = typeof(SystemGrpcService).Assembly.GetName().Version?.ToString() ?? "",
@@ -64,6 +116,12 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
         response.AuditFailure = audit.Failure ?? "";
         response.StorageFailure = store.Failure ?? "";
         response.ListenerWarning = listener.Warning ?? "";
+        if (barrier.ShareConfig is { } shares)
+        {
+            response.SecretShares = (uint)shares.Shares;
+            response.SecretThreshold = (uint)shares.Threshold;
+            response.UnsealProgress = sealedNow ? (uint)barrier.UnsealProgress : 0;
+        }
         if (storedKdf is { } kdf)
         {
             response.Kdf = new Protocol.V1.KdfParameters { MemoryKib = (uint)kdf.MemoryKib, Iterations = (uint)kdf.Iterations, Parallelism = (uint)kdf.Parallelism };

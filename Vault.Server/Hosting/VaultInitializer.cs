@@ -13,4 +13,13 @@ public static class VaultInitializer
         await barrier.InitializeAsync(passphrase, kdf, (tx, hmac) => TokenManager.Write(tx, hmac, TokenManager.HashWith(hmac, token), record), cancellationToken);
         return (token, record);
     }
+
+    /// <summary>As <see cref="InitializeAsync"/>, with a random unseal key split into key shares.</summary>
+    public static async Task<(string Token, TokenRecord Record, byte[][] Shares)> InitializeWithSharesAsync(SecurityBarrier barrier, TokenManager tokens, int shares, int threshold,
+        CancellationToken cancellationToken)
+    {
+        var (token, record) = tokens.NewRoot(null);
+        var split = await barrier.InitializeWithSharesAsync(shares, threshold, (tx, hmac) => TokenManager.Write(tx, hmac, TokenManager.HashWith(hmac, token), record), cancellationToken);
+        return (token, record, split);
+    }
 }
