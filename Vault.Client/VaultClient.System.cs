@@ -41,6 +41,14 @@ public sealed partial class VaultClient
     public async Task<StatusResponse> UnsealWithShareAsync(string share, CancellationToken cancellationToken = default) =>
         await _system.UnsealAsync(new UnsealRequest { Share = share }, Call(cancellationToken)).ConfigureAwait(false);
 
+    /// <summary>One step of generating a new root token (needs no token): with the passphrase and a one-time pad; or, in key-share mode, the pad alone to start, then one share per call; or a reset.</summary>
+    /// <param name="request">The step.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>Progress, and once done the new token XORed with the pad.</returns>
+    /// <exception cref="Grpc.Core.RpcException">Unauthenticated for a wrong passphrase or a quorum that does not open the vault; InvalidArgument naming a bad field.</exception>
+    public async Task<GenerateRootResponse> GenerateRootAsync(GenerateRootRequest request, CancellationToken cancellationToken = default) =>
+        await _system.GenerateRootAsync(request, Call(cancellationToken)).ConfigureAwait(false);
+
     /// <summary>Forgets the key shares given so far towards an unseal.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The status after it.</returns>

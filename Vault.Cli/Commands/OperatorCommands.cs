@@ -16,6 +16,7 @@ internal static class OperatorCommands
         var command = new Command("operator", "Initialise, unseal, seal and inspect the vault; rotate its key");
         command.Subcommands.Add(Init());
         command.Subcommands.Add(Unseal());
+        command.Subcommands.Add(GenerateRoot());
         command.Subcommands.Add(Seal());
         command.Subcommands.Add(Status());
         command.Subcommands.Add(RotateKey());
@@ -116,6 +117,106 @@ internal static class OperatorCommands
             PrintStatus(ctx.Out, await client.UnsealAsync(passphrase, ct));
         });
         return command;
+    }
+
+    private static Command GenerateRoot()
+    {
+        var file = PassphraseFile();
+        var shareFile = new Option<string>("--share-file") { Description = "Key-share mode: read this operator's share from this file" };
+        var init = new Option<bool>("--init") { Description = "Key-share mode: start an attempt; prints the one-time pad to decode the token with (keep it)" };
+        var decode = new Option<string>("--decode") { Description = "Decode an encoded token locally with --otp (no server call)" };
+        var otp = new Option<string>("--otp") { Description = "With --decode: the one-time pad --init printed" };
+        var reset = new Option<bool>("--reset") { Description = "Key-share mode: forget the attempt in progress" };
+        var command = new Command("generate-root",
+            "Make a new root token with the passphrase, or with a quorum of key shares (one operator starts with --init, each gives a share, the starter decodes the result). Needs no token")
+        {
+            file, shareFile, init, decode, otp, reset,
+        };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            if (ctx.Value(decode) is { } encoded)
+            {
+                var token = DecodeRoot(encoded, ctx.Value(otp) ?? throw new UsageException("--decode needs --otp"));
+                ctx.Out.Field(token);
+                return;
+            }
+            var client = ctx.Client;
+            if (ctx.Value(reset))
+            {
+                await client.GenerateRootAsync(new GenerateRootRequest { Reset = true }, ct);
+                ctx.Out.Line("generate-root attempt forgotten");
+                return;
+            }
+            var status = await client.GetStatusAsync(ct);
+            if (status.SecretThreshold == 0)
+            {
+                var passphrase = PassphraseReader.Read(ctx.Console, ctx.Value(file), confirm: false);
+                var pad = System.Security.Cryptography.RandomNumberGenerator.GetBytes(RootPadLength);
+                var made = await client.GenerateRootAsync(new GenerateRootRequest { Passphrase = passphrase, Otp = Convert.ToBase64String(pad) }, ct);
+                PrintRoot(ctx, DecodeRoot(made.EncodedToken, Convert.ToBase64String(pad)), made.RootTokenAccessor);
+                return;
+            }
+            if (ctx.Value(init))
+            {
+                var pad = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(RootPadLength));
+                var started = await client.GenerateRootAsync(new GenerateRootRequest { Otp = pad }, ct);
+                if (ctx.Out.IsJson)
+                {
+                    ctx.Out.Json(new { Otp = pad, started.Threshold });
+                    return;
+                }
+                ctx.Out.Fields(("OTP", pad), ("Threshold", started.Threshold.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                await ctx.Console.Error.WriteLineAsync($"Attempt started: {started.Threshold} operators now each run 'vaultctl operator generate-root' with their share; decode the result with --decode ENCODED --otp (this OTP, shown once).");
+                return;
+            }
+            var share = ShareReader.Read(ctx.Console, ctx.Value(shareFile));
+            var step = await client.GenerateRootAsync(new GenerateRootRequest { Share = share }, ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { step.Progress, step.Threshold, EncodedToken = step.EncodedToken.Length > 0 ? step.EncodedToken : null, RootTokenAccessor = step.RootTokenAccessor.Length > 0 ? step.RootTokenAccessor : null });
+                return;
+            }
+            ctx.Out.Fields(step.EncodedToken.Length > 0
+                ? [("Encoded Token", step.EncodedToken), ("Root Token Accessor", step.RootTokenAccessor)]
+                : [("Progress", $"{step.Progress}/{step.Threshold}")]);
+        });
+        return command;
+    }
+
+    /// <summary>A root token's length, and so the one-time pad's.</summary>
+    private const int RootPadLength = 46;
+
+    private static string DecodeRoot(string encoded, string pad)
+    {
+        byte[] bytes, key;
+        try
+        {
+            bytes = Convert.FromBase64String(encoded.Trim());
+            key = Convert.FromBase64String(pad.Trim());
+        }
+        catch (FormatException)
+        {
+            throw new UsageException("--decode and --otp must be base64");
+        }
+        if (bytes.Length != key.Length)
+        {
+            throw new UsageException("--decode and --otp are of different lengths: not this attempt's pad");
+        }
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] ^= key[i];
+        }
+        return System.Text.Encoding.ASCII.GetString(bytes);
+    }
+
+    private static void PrintRoot(CommandContext ctx, string token, string accessor)
+    {
+        if (ctx.Out.IsJson)
+        {
+            ctx.Out.Json(new { RootToken = token, RootTokenAccessor = accessor });
+            return;
+        }
+        ctx.Out.Fields(("Root Token", token), ("Root Token Accessor", accessor));
     }
 
     private static Command Seal()

@@ -10,6 +10,7 @@ public static class AuthRegistration
     {
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<TokenManager>();
+        services.AddSingleton<RootGenerator>();
         services.AddSingleton<LoginThrottle>();
         services.AddSingleton<AppRoleManager>();
         return services.AddStoredDocuments(

@@ -42,6 +42,23 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
             CreatedAtUnixMs = Now(),
         });
 
+    /// <summary>Creates and stores a new root token (generate-root); the request's audit entry names it and commits with it.</summary>
+    public async Task<(string Token, TokenRecord Record)> CreateRootAsync(CancellationToken cancellationToken)
+    {
+        var (token, record) = NewRoot(null);
+        var audit = Audit.AuditScope.Current;
+        await store.WriteAsync(tx =>
+        {
+            Write(tx, Hmac, Hash(token), record);
+            if (audit is not null)
+            {
+                audit.Accessor = record.Accessor;
+            }
+            return true;
+        }, cancellationToken);
+        return (token, record);
+    }
+
     /// <summary>Stores a token given its keyed hash; for init, which hashes with the keyring it is creating.</summary>
     public static void Write(IStoreWriter tx, Func<string, byte[], byte[]> hmac, string hash, TokenRecord record)
     {

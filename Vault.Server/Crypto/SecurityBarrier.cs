@@ -29,38 +29,28 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
     /// <summary>The Argon2id parameters of the stored keyring; null while the vault is not initialised.</summary>
     public KdfParameters? StoredKdf => store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) is { SecretShares: 0 } record ? record.Kdf : null;
 
-    /// <summary>How long shares given towards an unseal are kept before they must be given again.</summary>
-    public static readonly TimeSpan UnsealProgressTimeout = TimeSpan.FromMinutes(10);
-
-    private readonly Lock _progressLock = new();
-    private readonly List<byte[]> _givenShares = [];
-    private DateTimeOffset _progressStarted;
+    private readonly ShareQuorum _unsealShares = new(clock);
 
     /// <summary>With key shares: how many were made and how many unseal; null in passphrase mode (or before init).</summary>
     public (int Shares, int Threshold)? ShareConfig =>
         store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) is { SecretShares: > 0 } record ? (record.SecretShares, record.SecretThreshold) : null;
 
-    /// <summary>Shares given towards the next unseal (kept in memory only, until the threshold, a reset or <see cref="UnsealProgressTimeout"/>).</summary>
+    /// <summary>Shares given towards the next unseal (kept in memory only, until the threshold, a reset or <see cref="ShareQuorum.Timeout"/>).</summary>
     public int UnsealProgress
     {
         get
         {
-            lock (_progressLock)
+            var count = _unsealShares.Count(out var expired);
+            if (expired)
             {
-                ExpireProgressLocked();
-                return _givenShares.Count;
+                BarrierLog.UnsealProgressExpired(logger, ShareQuorum.Timeout);
             }
+            return count;
         }
     }
 
     /// <summary>Forgets the shares given so far.</summary>
-    public void ResetUnsealProgress()
-    {
-        lock (_progressLock)
-        {
-            ClearProgressLocked();
-        }
-    }
+    public void ResetUnsealProgress() => _unsealShares.Reset();
 
     /// <summary>Creates the keyring and leaves the vault unsealed.</summary>
     /// <exception cref="PreconditionException">The vault is already initialised.</exception>
@@ -224,36 +214,12 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
             {
                 throw new ValidationException("share", "this vault unseals with a passphrase, not key shares");
             }
-            List<byte[]> quorum;
-            lock (_progressLock)
+            _ = UnsealProgress; // drops (and logs) shares that waited too long
+            if (_unsealShares.Add(share, record.SecretThreshold) is not { } quorum)
             {
-                ExpireProgressLocked();
-                if (share.Length != 33 || share[^1] == 0)
-                {
-                    throw new ValidationException("share", "is not a key share of this vault (a share is 33 bytes, base64)");
-                }
-                if (_givenShares.Any(given => given[^1] == share[^1]))
-                {
-                    throw new ValidationException("share", $"this share was already given ({_givenShares.Count} of {record.SecretThreshold} so far)");
-                }
-                if (_givenShares.Count == 0)
-                {
-                    _progressStarted = clock.GetUtcNow();
-                }
-                _givenShares.Add((byte[])share.Clone());
-                if (_givenShares.Count < record.SecretThreshold)
-                {
-                    return false;
-                }
-                quorum = [.. _givenShares];
-                // Whatever the outcome, these shares are used up: a failure starts over.
-                _givenShares.Clear();
+                return false;
             }
-            var unsealKey = Shamir.Combine(quorum);
-            foreach (var given in quorum)
-            {
-                CryptographicOperations.ZeroMemory(given);
-            }
+            var unsealKey = ShareQuorum.Combine(quorum);
             OpenKeyring(unsealKey, record,
                 "unseal failed: the shares given do not open the keyring (one is wrong, damaged or from another vault); the vault stays sealed and the shares must be given again");
             return true;
@@ -294,22 +260,41 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
         BarrierLog.Unsealed(logger, CurrentKeyVersion);
     }
 
-    private void ExpireProgressLocked()
+    /// <summary>
+    /// Whether <paramref name="unsealKey"/> is this vault's unseal key: it opens the stored keyring
+    /// (for generating a root token with the passphrase or a quorum of shares). The key is zeroed.
+    /// </summary>
+    public bool OpensKeyring(byte[] unsealKey)
     {
-        if (_givenShares.Count > 0 && clock.GetUtcNow() - _progressStarted > UnsealProgressTimeout)
+        try
         {
-            ClearProgressLocked();
-            BarrierLog.UnsealProgressExpired(logger, UnsealProgressTimeout);
+            var record = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) ?? throw new PreconditionException("vault is not initialized");
+            var plain = Aead.Open(unsealKey, record.WrappedKeyring, record.AssociatedData());
+            CryptographicOperations.ZeroMemory(plain);
+            return true;
+        }
+        catch (DataIntegrityException)
+        {
+            return false;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(unsealKey);
         }
     }
 
-    private void ClearProgressLocked()
+    /// <summary>The unseal key the passphrase derives (passphrase mode), to be checked with <see cref="OpensKeyring"/>.</summary>
+    /// <exception cref="ValidationException">A key-share vault, or a passphrase out of bounds.</exception>
+    public async Task<byte[]> DeriveUnsealKeyAsync(string passphrase, CancellationToken cancellationToken)
     {
-        foreach (var given in _givenShares)
+        ValidatePassphrase(passphrase);
+        var record = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) ?? throw new PreconditionException("vault is not initialized");
+        if (record.SecretShares > 0)
         {
-            CryptographicOperations.ZeroMemory(given);
+            throw new ValidationException("passphrase", $"this vault uses key shares ({record.SecretThreshold} of {record.SecretShares}): give shares, not a passphrase");
         }
-        _givenShares.Clear();
+        record.Kdf.Validate();
+        return await Task.Run(() => UnsealKeyDerivation.Derive(passphrase, record.Salt, record.Kdf), cancellationToken);
     }
 
     public void Seal()

@@ -10,7 +10,7 @@ using Vault.Server.Secrets;
 namespace Vault.Server.Grpc;
 
 /// <summary>Init, unseal, seal, status and key rotation.</summary>
-public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RewrapService rewrap, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock, IOptions<VaultServerOptions> options, ListenerStatus listener)
+public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RootGenerator roots, RewrapService rewrap, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock, IOptions<VaultServerOptions> options, ListenerStatus listener)
     : SystemService.SystemServiceBase
 {
     public override async Task<InitResponse> Init(InitRequest request, ServerCallContext context)
@@ -95,6 +95,64 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
         var version = await barrier.RotateKeyAsync(context.CancellationToken);
         rewrap.Wake();
         return new RotateKeyResponse { KeyVersion = (uint)version, RotatedAt = Timestamp.FromDateTimeOffset(clock.GetUtcNow()) };
+    }
+
+    public override async Task<GenerateRootResponse> GenerateRoot(GenerateRootRequest request, ServerCallContext context)
+    {
+        if (request.Reset)
+        {
+            if (request.Passphrase.Length > 0 || request.Share.Length > 0 || request.Otp.Length > 0)
+            {
+                throw new ValidationException("reset", "takes nothing else: no passphrase, share or otp");
+            }
+            roots.Reset();
+            return new GenerateRootResponse { Threshold = (uint)(barrier.ShareConfig?.Threshold ?? 0) };
+        }
+        var pad = request.Otp.Length > 0 ? Base64(request.Otp, "otp") : null;
+        RootGeneration step;
+        if (request.Passphrase.Length > 0)
+        {
+            step = await roots.WithPassphraseAsync(request.Passphrase, pad ?? throw new ValidationException("otp", "is required: 46 random bytes, base64"), context.CancellationToken);
+        }
+        else if (request.Share.Length > 0)
+        {
+            if (pad is not null)
+            {
+                throw new ValidationException("otp", "goes with the attempt's start, not with a share");
+            }
+            var share = Base64(request.Share, "share");
+            try
+            {
+                step = await roots.WithShareAsync(share, context.CancellationToken);
+            }
+            finally
+            {
+                System.Security.Cryptography.CryptographicOperations.ZeroMemory(share);
+            }
+        }
+        else
+        {
+            step = roots.Start(pad ?? throw new ValidationException("otp", "is required: 46 random bytes, base64"));
+        }
+        return new GenerateRootResponse
+        {
+            Progress = (uint)step.Progress,
+            Threshold = (uint)step.Threshold,
+            EncodedToken = step.EncodedToken ?? "",
+            RootTokenAccessor = step.Accessor ?? "",
+        };
+    }
+
+    private static byte[] Base64(string value, string field)
+    {
+        try
+        {
+            return Convert.FromBase64String(value.Trim());
+        }
+        catch (FormatException)
+        {
+            throw new ValidationException(field, "is not base64");
+        }
     }
 
     private StatusResponse BuildStatus()

@@ -80,6 +80,12 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
                 // A person's directory login: like userpass, the password never reaches the entry.
                 trail.Path = ResourcePaths.LdapLogin;
             }
+            else if (request is GenerateRootRequest)
+            {
+                // For a vault with no root token left: the passphrase or the shares prove who
+                // asks (never in the entry); the step that makes the token names it and its event.
+                trail.Path = "sys/generate-root";
+            }
             else if (request is UserpassLoginRequest or ChangePasswordRequest)
             {
                 // A person's login, or their password change: no token, the password (never in

@@ -50,6 +50,8 @@ public static class RpcMatrix
         new("vault.v1.SystemService/Unseal", "", _ => Public(new UnsealRequest { Passphrase = TestVault.Passphrase })),
         new("vault.v1.SystemService/Status", "", _ => Public(new StatusRequest())),
         new("vault.v1.SystemService/Seal", "", v => Ready(new SealRequest(), new("sys/seal", ["update"]), () => SealStateAsync(v))),
+        // Needs no token (for a vault with none left): a reset touches nothing.
+        new("vault.v1.SystemService/GenerateRoot", "", _ => Public(new GenerateRootRequest { Reset = true })),
         new("vault.v1.SystemService/RotateKey", "", v => Ready(new RotateKeyRequest(), new("sys/rotate-key", ["update"]), () => SealStateAsync(v))),
         new("vault.v1.EventService/WatchEvents", "", _ => Ready(new WatchEventsRequest { TypePrefix = "rotation." }, new("sys/events", ["read"]))),
 
@@ -588,7 +590,7 @@ public static class RpcMatrix
 
     public static bool IsPublic(RpcCase c) =>
         c.Method is "vault.v1.SystemService/Init" or "vault.v1.SystemService/Unseal" or "vault.v1.SystemService/Status" or "vault.v1.AppRoleService/Login"
-            or "vault.v1.UserpassService/Login" or "vault.v1.UserpassService/ChangePassword" or "vault.v1.LdapService/Login";
+            or "vault.v1.UserpassService/Login" or "vault.v1.UserpassService/ChangePassword" or "vault.v1.LdapService/Login" or "vault.v1.SystemService/GenerateRoot";
 
     /// <summary>RPCs that need a token but no policy: they act for the token's own person.</summary>
     public static bool IsTokenOnly(RpcCase c) =>
