@@ -49,6 +49,15 @@ public sealed partial class VaultClient
     public async Task<GenerateRootResponse> GenerateRootAsync(GenerateRootRequest request, CancellationToken cancellationToken = default) =>
         await _system.GenerateRootAsync(request, Call(cancellationToken)).ConfigureAwait(false);
 
+    /// <summary>Changes the passphrase (rekey of a passphrase vault). Needs <c>update</c> on <c>sys/rekey</c>.</summary>
+    /// <param name="passphrase">The current passphrase.</param>
+    /// <param name="newPassphrase">The new one.</param>
+    /// <param name="cancellationToken">Cancels the call (once the server has derived the new key, the change completes whole).</param>
+    /// <returns>When it was changed.</returns>
+    /// <exception cref="Grpc.Core.RpcException">Unauthenticated for a wrong current passphrase (nothing changes); InvalidArgument naming a passphrase out of bounds.</exception>
+    public async Task<RekeyResponse> RekeyAsync(string passphrase, string newPassphrase, CancellationToken cancellationToken = default) =>
+        await _system.RekeyAsync(new RekeyRequest { Passphrase = passphrase, NewPassphrase = newPassphrase }, Call(cancellationToken)).ConfigureAwait(false);
+
     /// <summary>Forgets the key shares given so far towards an unseal.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The status after it.</returns>

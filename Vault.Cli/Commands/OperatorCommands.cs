@@ -17,6 +17,7 @@ internal static class OperatorCommands
         command.Subcommands.Add(Init());
         command.Subcommands.Add(Unseal());
         command.Subcommands.Add(GenerateRoot());
+        command.Subcommands.Add(Rekey());
         command.Subcommands.Add(Seal());
         command.Subcommands.Add(Status());
         command.Subcommands.Add(RotateKey());
@@ -217,6 +218,37 @@ internal static class OperatorCommands
             return;
         }
         ctx.Out.Fields(("Root Token", token), ("Root Token Accessor", accessor));
+    }
+
+    private static Command Rekey()
+    {
+        var file = PassphraseFile();
+        var newFile = new Option<string>("--new-passphrase-file") { Description = "Read the new passphrase from this file (one trailing newline is ignored)" };
+        var command = new Command("rekey",
+            "Change the passphrase: the keyring is wrapped again under the new one, in one write (an interrupted rekey leaves the old one working). "
+            + "Both are read from files, from standard input when it is redirected (the current, then the new, a line each), or from prompts without echo")
+        {
+            file, newFile,
+        };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var client = ctx.Client;
+            var current = PassphraseReader.Read(ctx.Console, ctx.Value(file), confirm: false);
+            var next = ctx.Value(newFile) is { } path
+                ? PassphraseReader.Read(ctx.Console, path, confirm: false)
+                : ctx.Console.IsInputRedirected
+                    ? ctx.Console.In.ReadLine() is { Length: > 0 } line ? line : throw new UsageException("no new passphrase given (the second line of standard input, or --new-passphrase-file)")
+                    : PassphraseReader.ReadNew(ctx.Console);
+            var rekeyed = await client.RekeyAsync(current, next, ct);
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(new { RekeyedAt = Printer.Time(rekeyed.RekeyedAt) });
+                return;
+            }
+            ctx.Out.Fields(("Rekeyed At", Printer.Human(rekeyed.RekeyedAt)));
+            await ctx.Console.Error.WriteLineAsync("The passphrase was changed: the old one no longer unseals this vault.");
+        });
+        return command;
     }
 
     private static Command Seal()

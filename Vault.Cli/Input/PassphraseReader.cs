@@ -37,6 +37,22 @@ internal static class PassphraseReader
             : passphrase;
     }
 
+    /// <summary>A new passphrase at the prompt, typed twice.</summary>
+    /// <exception cref="UsageException">Empty, or the two entries differ.</exception>
+    public static string ReadNew(CliConsole console)
+    {
+        var passphrase = Prompt(console, "New passphrase: ");
+        if (passphrase.Length == 0)
+        {
+            throw new UsageException("no new passphrase given");
+        }
+        if (Prompt(console, "Repeat new passphrase: ") != passphrase)
+        {
+            throw new UsageException("the new passphrases do not match");
+        }
+        return passphrase;
+    }
+
     /// <summary>Drops one trailing newline (<c>\n</c> or <c>\r\n</c>), which files and <c>echo</c> add.</summary>
     internal static string TrimNewline(string text) =>
         text.EndsWith("\r\n", StringComparison.Ordinal) ? text[..^2] : text.EndsWith('\n') ? text[..^1] : text;

@@ -13,6 +13,9 @@ internal static partial class BarrierLog
     [LoggerMessage(2010, LogLevel.Information, "Key shares given towards an unseal were forgotten: none came for {Timeout}")]
     public static partial void UnsealProgressExpired(ILogger logger, TimeSpan timeout);
 
+    [LoggerMessage(2011, LogLevel.Warning, "Rekey: the passphrase was changed; the old one no longer unseals")]
+    public static partial void PassphraseChanged(ILogger logger);
+
     [LoggerMessage(2002, LogLevel.Information, "Vault unsealed at key version {KeyVersion}")]
     public static partial void Unsealed(ILogger logger, int keyVersion);
 

@@ -312,6 +312,71 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
     }
 
     /// <summary>Adds a KEK version; new writes use it from now on.</summary>
+    /// <summary>
+    /// Rekey of a passphrase vault: the keyring is wrapped again under the key
+    /// <paramref name="next"/> derives (a new salt, the same KDF cost) and stored in one write, so an
+    /// interruption before it leaves the old passphrase working and after it the new one; the
+    /// keyring itself (and so every record) is unchanged.
+    /// </summary>
+    /// <exception cref="VaultSealedException">Sealed.</exception>
+    /// <exception cref="ValidationException">A passphrase out of bounds (naming it), or a key-share vault.</exception>
+    /// <exception cref="UnauthenticatedException">The current passphrase is wrong.</exception>
+    public async Task ChangePassphraseAsync(string current, string next, CancellationToken cancellationToken)
+    {
+        ValidatePassphrase(current);
+        ValidatePassphrase(next, "new_passphrase");
+        await _lifecycle.WaitAsync(cancellationToken);
+        try
+        {
+            var state = _state ?? throw new VaultSealedException();
+            var record = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) ?? throw new PreconditionException("vault is not initialized");
+            if (record.SecretShares > 0)
+            {
+                throw new ValidationException("passphrase", "this vault uses key shares; re-splitting them (rekey with shares) is not built yet");
+            }
+            record.Kdf.Validate();
+            var currentKey = await Task.Run(() => UnsealKeyDerivation.Derive(current, record.Salt, record.Kdf), cancellationToken);
+            var matches = CryptographicOperations.FixedTimeEquals(currentKey, state.UnsealKey);
+            CryptographicOperations.ZeroMemory(currentKey);
+            if (!matches)
+            {
+                throw new UnauthenticatedException("rekey refused: the current passphrase is wrong; nothing changed");
+            }
+            var salt = UnsealKeyDerivation.NewSalt();
+            var nextKey = await Task.Run(() => UnsealKeyDerivation.Derive(next, salt, record.Kdf), cancellationToken);
+            var previousWrap = record.WrappedKeyring;
+            record.Salt = salt;
+            try
+            {
+                record.WrappedKeyring = WrapKeyring(nextKey, state.Keyring, record);
+                // Past the key derivation, a client giving up must not matter: the write is whole or not at all.
+                await store.WriteAsync(tx =>
+                {
+                    var stored = tx.Get<KeyringRecord>(Collections.System, KeyringRecord.Id);
+                    if (stored is null || !stored.WrappedKeyring.AsSpan().SequenceEqual(previousWrap))
+                    {
+                        throw new PreconditionException("the keyring changed meanwhile (a key rotation or another rekey); try again");
+                    }
+                    tx.Put(Collections.System, KeyringRecord.Id, record);
+                    return true;
+                }, CancellationToken.None);
+            }
+            catch
+            {
+                CryptographicOperations.ZeroMemory(nextKey);
+                throw;
+            }
+            // The keyring passes to the new state with the new unseal key; the old key and the old state's HMAC keys are zeroed.
+            SetState(new UnsealedState(nextKey, state.Keyring), disposePrevious: false);
+            state.DisposeUnsealKeyAndHmacKeys();
+            BarrierLog.PassphraseChanged(logger);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
     public async Task<int> RotateKeyAsync(CancellationToken cancellationToken)
     {
         await _lifecycle.WaitAsync(cancellationToken);
@@ -506,19 +571,19 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
         }
     }
 
-    private static void ValidatePassphrase(string passphrase)
+    private static void ValidatePassphrase(string passphrase, string field = "passphrase")
     {
         if (string.IsNullOrEmpty(passphrase))
         {
-            throw new ValidationException("passphrase", "must not be empty");
+            throw new ValidationException(field, "must not be empty");
         }
         if (passphrase.Length < 8)
         {
-            throw new ValidationException("passphrase", "must be at least 8 characters");
+            throw new ValidationException(field, "must be at least 8 characters");
         }
         if (passphrase.Length > 1024)
         {
-            throw new ValidationException("passphrase", "must be at most 1024 characters");
+            throw new ValidationException(field, "must be at most 1024 characters");
         }
     }
 
@@ -532,6 +597,16 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
         {
             CryptographicOperations.ZeroMemory(UnsealKey);
             DisposeKeysButNotUnsealKey();
+        }
+
+        /// <summary>After a rekey the keyring lives on in the new state; the old unseal key and the HMAC keys go.</summary>
+        public void DisposeUnsealKeyAndHmacKeys()
+        {
+            CryptographicOperations.ZeroMemory(UnsealKey);
+            foreach (var key in HmacKeys.Values)
+            {
+                CryptographicOperations.ZeroMemory(key);
+            }
         }
 
         /// <summary>After a rotation the unseal key lives on in the new state; everything else goes.</summary>

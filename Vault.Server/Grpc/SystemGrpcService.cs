@@ -143,6 +143,12 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
         };
     }
 
+    public override async Task<RekeyResponse> Rekey(RekeyRequest request, ServerCallContext context)
+    {
+        await barrier.ChangePassphraseAsync(request.Passphrase, request.NewPassphrase, context.CancellationToken);
+        return new RekeyResponse { RekeyedAt = Timestamp.FromDateTimeOffset(clock.GetUtcNow()) };
+    }
+
     private static byte[] Base64(string value, string field)
     {
         try

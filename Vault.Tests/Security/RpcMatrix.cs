@@ -52,6 +52,8 @@ public static class RpcMatrix
         new("vault.v1.SystemService/Seal", "", v => Ready(new SealRequest(), new("sys/seal", ["update"]), () => SealStateAsync(v))),
         // Needs no token (for a vault with none left): a reset touches nothing.
         new("vault.v1.SystemService/GenerateRoot", "", _ => Public(new GenerateRootRequest { Reset = true })),
+        // An allowed call gets past authorisation to the new passphrase's check (the shared vault keeps its own).
+        new("vault.v1.SystemService/Rekey", "", v => Task.FromResult(new PreparedCall(new RekeyRequest { Passphrase = TestVault.Passphrase, NewPassphrase = "short" }, new("sys/rekey", ["update"]), () => SealStateAsync(v), Allowed: StatusCode.InvalidArgument))),
         new("vault.v1.SystemService/RotateKey", "", v => Ready(new RotateKeyRequest(), new("sys/rotate-key", ["update"]), () => SealStateAsync(v))),
         new("vault.v1.EventService/WatchEvents", "", _ => Ready(new WatchEventsRequest { TypePrefix = "rotation." }, new("sys/events", ["read"]))),
 
