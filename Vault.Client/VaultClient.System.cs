@@ -58,6 +58,14 @@ public sealed partial class VaultClient
     public async Task<RekeyResponse> RekeyAsync(string passphrase, string newPassphrase, CancellationToken cancellationToken = default) =>
         await _system.RekeyAsync(new RekeyRequest { Passphrase = passphrase, NewPassphrase = newPassphrase }, Call(cancellationToken)).ConfigureAwait(false);
 
+    /// <summary>One step of a rekey: a passphrase change, or (key-share vault) the start of a re-split, a current share, a new share given back, or a reset.</summary>
+    /// <param name="request">The step.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>Progress; the new shares once a quorum of the current ones was given; when the new secret took effect.</returns>
+    /// <exception cref="Grpc.Core.RpcException">Unauthenticated for a wrong passphrase or quorum; InvalidArgument naming a bad field; FailedPrecondition out of order.</exception>
+    public async Task<RekeyResponse> RekeyStepAsync(RekeyRequest request, CancellationToken cancellationToken = default) =>
+        await _system.RekeyAsync(request, Call(cancellationToken)).ConfigureAwait(false);
+
     /// <summary>Forgets the key shares given so far towards an unseal.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The status after it.</returns>

@@ -184,6 +184,31 @@ internal static class OperatorCommands
         return command;
     }
 
+    private static void PrintRekeyStep(CommandContext ctx, RekeyResponse step)
+    {
+        if (ctx.Out.IsJson)
+        {
+            ctx.Out.Json(new
+            {
+                step.Progress,
+                step.Threshold,
+                NewShares = step.NewShares.Count > 0 ? step.NewShares.ToList() : null,
+                step.VerificationPending,
+                RekeyedAt = Printer.Time(step.RekeyedAt),
+            });
+            return;
+        }
+        if (step.NewShares.Count > 0)
+        {
+            ctx.Out.Fields([.. step.NewShares.Select((s, i) => ($"New Share {i + 1}", s))]);
+            ctx.Console.Error.WriteLine($"New shares made and staged: the current ones still unseal. Give one to each holder; {step.Threshold} of them must run 'vaultctl operator rekey --verify' with theirs for them to take effect. Shown only this once.");
+            return;
+        }
+        ctx.Out.Fields(step.RekeyedAt is not null
+            ? [("Rekeyed At", Printer.Human(step.RekeyedAt))]
+            : [("Progress", $"{step.Progress}/{step.Threshold}"), ("Verification Pending", step.VerificationPending ? "true" : "false")]);
+    }
+
     /// <summary>A root token's length, and so the one-time pad's.</summary>
     private const int RootPadLength = 46;
 
@@ -224,15 +249,46 @@ internal static class OperatorCommands
     {
         var file = PassphraseFile();
         var newFile = new Option<string>("--new-passphrase-file") { Description = "Read the new passphrase from this file (one trailing newline is ignored)" };
+        var shares = new Option<int?>("--shares") { Description = "Key-share vault: start a re-split into this many shares (with --threshold)" };
+        var threshold = new Option<int?>("--threshold") { Description = "With --shares: how many of the new shares unseal" };
+        var shareFile = new Option<string>("--share-file") { Description = "Key-share vault: read this operator's share from this file (else a prompt or standard input)" };
+        var verify = new Option<bool>("--verify") { Description = "Key-share vault: give back one of the NEW shares; at the threshold they take effect" };
+        var reset = new Option<bool>("--reset") { Description = "Key-share vault: forget the re-split in progress" };
         var command = new Command("rekey",
             "Change the passphrase: the keyring is wrapped again under the new one, in one write (an interrupted rekey leaves the old one working). "
-            + "Both are read from files, from standard input when it is redirected (the current, then the new, a line each), or from prompts without echo")
+            + "Both are read from files, from standard input when it is redirected (the current, then the new, a line each), or from prompts without echo. "
+            + "A key-share vault re-splits in three steps: --shares N --threshold T; each operator gives a current share (the last one sees the new shares); "
+            + "holders of the new shares give them back with --verify (they take effect at the threshold)")
         {
-            file, newFile,
+            file, newFile, shares, threshold, shareFile, verify, reset,
         };
         command.SetHandler(async (ctx, ct) =>
         {
             var client = ctx.Client;
+            var status = await client.GetStatusAsync(ct);
+            if (status.SecretThreshold > 0)
+            {
+                RekeyResponse step;
+                if (ctx.Value(reset))
+                {
+                    step = await client.RekeyStepAsync(new RekeyRequest { Reset = true }, ct);
+                }
+                else if (ctx.Value(shares) is { } n)
+                {
+                    step = await client.RekeyStepAsync(new RekeyRequest { NewShares = (uint)Math.Max(0, n), NewThreshold = (uint)Math.Max(0, ctx.Value(threshold) ?? throw new UsageException("--shares needs --threshold")) }, ct);
+                }
+                else
+                {
+                    var share = ShareReader.Read(ctx.Console, ctx.Value(shareFile));
+                    step = await client.RekeyStepAsync(ctx.Value(verify) ? new RekeyRequest { VerifyShare = share } : new RekeyRequest { Share = share }, ct);
+                }
+                PrintRekeyStep(ctx, step);
+                return;
+            }
+            if (ctx.Value(shares) is not null || ctx.Value(verify) || ctx.Value(reset) || ctx.Value(shareFile) is not null)
+            {
+                throw new UsageException("this vault uses a passphrase: rekey changes it (--shares, --verify, --reset and --share-file are for key-share vaults)");
+            }
             var current = PassphraseReader.Read(ctx.Console, ctx.Value(file), confirm: false);
             var next = ctx.Value(newFile) is { } path
                 ? PassphraseReader.Read(ctx.Console, path, confirm: false)

@@ -16,6 +16,12 @@ internal static partial class BarrierLog
     [LoggerMessage(2011, LogLevel.Warning, "Rekey: the passphrase was changed; the old one no longer unseals")]
     public static partial void PassphraseChanged(ILogger logger);
 
+    [LoggerMessage(2012, LogLevel.Information, "Rekey: new key shares made ({Shares}, any {Threshold} unseal) and staged; the current shares unseal until a quorum of the new ones is given back")]
+    public static partial void RekeyStaged(ILogger logger, int shares, int threshold);
+
+    [LoggerMessage(2013, LogLevel.Warning, "Rekey: the new key shares ({Shares}, any {Threshold} unseal) took effect; the old shares no longer unseal")]
+    public static partial void Rekeyed(ILogger logger, int shares, int threshold);
+
     [LoggerMessage(2002, LogLevel.Information, "Vault unsealed at key version {KeyVersion}")]
     public static partial void Unsealed(ILogger logger, int keyVersion);
 

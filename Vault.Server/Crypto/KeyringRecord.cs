@@ -5,6 +5,9 @@ public sealed class KeyringRecord
 {
     public const string Id = "keyring";
 
+    /// <summary>The keyring wrapped under the key of a re-split in progress, until a quorum of its new shares is given back.</summary>
+    public const string PendingId = "keyring_pending";
+
     public byte[] Salt { get; set; } = [];
     public int MemoryKib { get; set; }
     public int Iterations { get; set; }

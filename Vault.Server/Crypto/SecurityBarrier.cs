@@ -9,7 +9,7 @@ namespace Vault.Server.Crypto;
 /// and nothing can be read while it is sealed. Holds the keyring and the unseal key in memory
 /// only while unsealed; sealing zeroes both.
 /// </summary>
-public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogger<SecurityBarrier> logger) : IDisposable
+public sealed partial class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogger<SecurityBarrier> logger) : IDisposable
 {
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
     // Held for reading while keys are in use, for writing while they are swapped or zeroed,
@@ -221,7 +221,7 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
             }
             var unsealKey = ShareQuorum.Combine(quorum);
             OpenKeyring(unsealKey, record,
-                "unseal failed: the shares given do not open the keyring (one is wrong, damaged or from another vault); the vault stays sealed and the shares must be given again");
+                "unseal failed: the shares given do not open the keyring (one is wrong, damaged, of another vault, or from before a rekey); the vault stays sealed and the shares must be given again");
             return true;
         }
         finally
@@ -332,7 +332,7 @@ public sealed class SecurityBarrier(IVaultStore store, TimeProvider clock, ILogg
             var record = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) ?? throw new PreconditionException("vault is not initialized");
             if (record.SecretShares > 0)
             {
-                throw new ValidationException("passphrase", "this vault uses key shares; re-splitting them (rekey with shares) is not built yet");
+                throw new ValidationException("passphrase", "this vault uses key shares: rekey it with new_shares and new_threshold, then a quorum of its shares");
             }
             record.Kdf.Validate();
             var currentKey = await Task.Run(() => UnsealKeyDerivation.Derive(current, record.Salt, record.Kdf), cancellationToken);

@@ -145,8 +145,52 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
 
     public override async Task<RekeyResponse> Rekey(RekeyRequest request, ServerCallContext context)
     {
-        await barrier.ChangePassphraseAsync(request.Passphrase, request.NewPassphrase, context.CancellationToken);
-        return new RekeyResponse { RekeyedAt = Timestamp.FromDateTimeOffset(clock.GetUtcNow()) };
+        var given = new[] { request.Passphrase.Length > 0 || request.NewPassphrase.Length > 0, request.NewShares > 0 || request.NewThreshold > 0,
+            request.Share.Length > 0, request.VerifyShare.Length > 0, request.Reset }.Count(g => g);
+        if (given != 1)
+        {
+            throw new ValidationException("rekey", "give one of: passphrase and new_passphrase; new_shares and new_threshold; share; verify_share; reset");
+        }
+        if (request.Passphrase.Length > 0 || request.NewPassphrase.Length > 0)
+        {
+            await barrier.ChangePassphraseAsync(request.Passphrase, request.NewPassphrase, context.CancellationToken);
+            return new RekeyResponse { RekeyedAt = Timestamp.FromDateTimeOffset(clock.GetUtcNow()) };
+        }
+        ShareRekeyStep step;
+        if (request.Reset)
+        {
+            await barrier.ResetShareRekeyAsync(context.CancellationToken);
+            return new RekeyResponse();
+        }
+        if (request.NewShares > 0 || request.NewThreshold > 0)
+        {
+            step = await barrier.StartShareRekeyAsync((int)Math.Min(request.NewShares, 1000), (int)Math.Min(request.NewThreshold, 1000), context.CancellationToken);
+        }
+        else
+        {
+            var verify = request.VerifyShare.Length > 0;
+            var share = Base64(verify ? request.VerifyShare : request.Share, verify ? "verify_share" : "share");
+            try
+            {
+                step = verify
+                    ? await barrier.VerifyRekeyShareAsync(share, context.CancellationToken)
+                    : await barrier.RekeyWithShareAsync(share, context.CancellationToken);
+            }
+            finally
+            {
+                System.Security.Cryptography.CryptographicOperations.ZeroMemory(share);
+            }
+        }
+        var response = new RekeyResponse { Progress = (uint)step.Progress, Threshold = (uint)step.Threshold, VerificationPending = step.VerificationPending };
+        if (step.NewShares is { } shares)
+        {
+            response.NewShares.AddRange(shares.Select(Convert.ToBase64String));
+        }
+        if (step.RekeyedAt is { } at)
+        {
+            response.RekeyedAt = Timestamp.FromDateTimeOffset(at);
+        }
+        return response;
     }
 
     private static byte[] Base64(string value, string field)
