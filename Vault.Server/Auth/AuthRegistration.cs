@@ -11,6 +11,7 @@ public static class AuthRegistration
         services.AddSingleton<PolicyStore>();
         services.AddSingleton<TokenManager>();
         services.AddSingleton<RootGenerator>();
+        services.AddSingleton<IReaperPass, TokenTidy>();
         services.AddSingleton<LoginThrottle>();
         services.AddSingleton<AppRoleManager>();
         return services.AddStoredDocuments(

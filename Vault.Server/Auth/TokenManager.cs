@@ -293,6 +293,47 @@ public sealed class TokenManager(IVaultStore store, SecurityBarrier barrier, Pol
         return revoked.Count;
     }
 
+    /// <summary>
+    /// Deletes the records of tokens that have expired (with their accessor and child links, and
+    /// their last use): an expired token answers as a revoked one does, so nothing is lost, and the
+    /// store no longer keeps a record of every login ever made.
+    /// </summary>
+    /// <returns>How many were deleted.</returns>
+    public async Task<int> TidyAsync(CancellationToken cancellationToken)
+    {
+        var now = Now();
+        var expired = store.List<TokenRecord>(Collections.Tokens, "")
+            .Where(entry => entry.Value.ExpiresAtUnixMs is { } expires && expires <= now)
+            .ToList();
+        foreach (var chunk in expired.Chunk(1000))
+        {
+            await store.WriteAsync(tx =>
+            {
+                foreach (var (hash, _) in chunk)
+                {
+                    // Read again in the commit: renewed meanwhile, it stays.
+                    if (tx.Get<TokenRecord>(Collections.Tokens, hash) is not { ExpiresAtUnixMs: { } expires } record || expires > now)
+                    {
+                        continue;
+                    }
+                    tx.Delete(Collections.Tokens, hash);
+                    tx.Delete(Collections.TokenAccessors, record.Accessor);
+                    foreach (var (linkId, _) in tx.List<TokenChildRecord>(Collections.TokenChildren, record.Accessor + "/"))
+                    {
+                        tx.Delete(Collections.TokenChildren, linkId);
+                    }
+                    if (record.ParentAccessor.Length > 0)
+                    {
+                        tx.Delete(Collections.TokenChildren, record.ParentAccessor + "/" + record.Accessor);
+                    }
+                }
+                return true;
+            }, cancellationToken);
+        }
+        await usage.ForgetAsync(expired.Select(e => (Usage.UsageKind.Token, e.Value.Accessor)).ToList(), cancellationToken);
+        return expired.Count;
+    }
+
     /// <summary>Every token that has not expired, its seal verified (for reports).</summary>
     /// <exception cref="DataIntegrityException">A stored record was altered outside the vault.</exception>
     public IReadOnlyList<TokenRecord> ListLive() =>
