@@ -76,9 +76,6 @@ public sealed class RootGenerator(SecurityBarrier barrier, TokenManager tokens, 
         }
     }
 
-    /// <summary>Shares given towards the attempt in progress; null when none is.</summary>
-    public int? Progress => _shares.Count(out _) is var count && _shares.Attempt is not null ? count : null;
-
     public void Reset() => _shares.Reset();
 
     private async Task<RootGeneration> MakeAsync(byte[] pad, int threshold, CancellationToken cancellationToken)

@@ -52,15 +52,7 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
             {
                 throw new ValidationException("share", "give a share or a passphrase, not both");
             }
-            byte[] share;
-            try
-            {
-                share = Convert.FromBase64String(request.Share.Trim());
-            }
-            catch (FormatException)
-            {
-                throw new ValidationException("share", "is not base64");
-            }
+            var share = Base64(request.Share, "share");
             try
             {
                 await barrier.UnsealWithShareAsync(share, context.CancellationToken);

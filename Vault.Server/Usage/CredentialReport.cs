@@ -95,7 +95,7 @@ public sealed class CredentialReports(
                 continue;
             }
             // A child that expired is gone for every purpose; a live one must be unused too.
-            if (!unused.ContainsKey(child) && IsLive(child))
+            if (!unused.ContainsKey(child) && tokens.IsLive(child))
             {
                 return false;
             }
@@ -105,19 +105,6 @@ public sealed class CredentialReports(
             }
         }
         return true;
-    }
-
-    private bool IsLive(string accessor)
-    {
-        try
-        {
-            tokens.LookupByAccessor(accessor);
-            return true;
-        }
-        catch (NotFoundException)
-        {
-            return false;
-        }
     }
 
     private IEnumerable<ReportItem> SecretIds(DateTimeOffset since, DateTimeOffset cutoff)
