@@ -20,9 +20,12 @@ public sealed class AppRoleLoginTests
 
         var accessors = new List<string>();
         var expiries = new Dictionary<string, HashSet<DateTime>>();
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(12);
-        while (DateTime.UtcNow < until)
+        // Until the third token (not for a fixed 12 s): a full run once stalled this loop long
+        // enough to see only two tokens in 12 s of wall time.
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        while (accessors.Count < 3)
         {
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(60), $"only {accessors.Count} tokens in 60 s of 5 s tokens");
             Assert.Equal("v", (await client.GetSecretAsync("apps/approle")).Data["k"]);
             var self = await client.LookupTokenAsync();
             if (accessors.Count == 0 || accessors[^1] != self.Accessor)
@@ -35,9 +38,11 @@ public sealed class AppRoleLoginTests
             await Task.Delay(250);
         }
 
-        // A 3 s token with a 5 s max, used for 12 s: renewed once in its life (at 2 s, up to its max),
-        // and replaced by a new login before that max (about every 4 s) — never a refused call.
+        // A 3 s token with a 5 s max: renewed once in its life (at 2 s, up to its max), and replaced
+        // by a new login before that max (about every 4 s) — never a refused call, and no login
+        // sooner than a renewal would have been due (every 2 s at the most).
         Assert.InRange(accessors.Count, 3, 4);
+        Assert.True(started.Elapsed >= TimeSpan.FromSeconds(2 * (accessors.Count - 1)), $"{accessors.Count} tokens in {started.Elapsed.TotalSeconds:F1} s: logging in too often");
         Assert.Contains(expiries.Values, seen => seen.Count >= 2);
     }
 
