@@ -93,4 +93,31 @@ public sealed partial class VaultClient
     /// <exception cref="Grpc.Core.RpcException">The server refused the call.</exception>
     public async Task<RotateKeyResponse> RotateKeyAsync(CancellationToken cancellationToken = default) =>
         await _system.RotateKeyAsync(new RotateKeyRequest(), Call(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>
+    /// Takes an online backup and writes it to <paramref name="destination"/>: every record as it
+    /// stood at one commit index, taken while writes go on, the audit trail up to that point and a
+    /// MAC keyed from the keyring. It holds ciphertext and non-secret metadata only; checking or
+    /// restoring it needs the passphrase or a quorum of key shares. Needs <c>read</c> on <c>sys/backup</c>.
+    /// </summary>
+    /// <param name="destination">Receives the backup's bytes, in order; not flushed or closed here.</param>
+    /// <param name="cancellationToken">Cancels the backup (what was written is then incomplete).</param>
+    /// <returns>Where the backup stands and what it holds.</returns>
+    /// <exception cref="Grpc.Core.RpcException">PermissionDenied without <c>read</c> on <c>sys/backup</c>;
+    /// FailedPrecondition while sealed; Unavailable when the audit log was archived meanwhile (take it again).</exception>
+    public async Task<BackupInfo> BackupAsync(Stream destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        using var call = _system.Backup(new BackupRequest(), Stream(cancellationToken));
+        BackupInfo? info = null;
+        long bytes = 0;
+        while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+        {
+            var chunk = call.ResponseStream.Current;
+            info ??= new BackupInfo(chunk.Index, chunk.CreatedAt?.ToDateTimeOffset() ?? default, chunk.Records);
+            await destination.WriteAsync(chunk.Data.Memory, cancellationToken).ConfigureAwait(false);
+            bytes += chunk.Data.Length;
+        }
+        return (info ?? throw new InvalidOperationException("the server sent an empty backup")) with { Bytes = bytes };
+    }
 }

@@ -11,6 +11,16 @@ if (args is ["audit", .. var auditArgs])
     return await OfflineAuditVerify.RunAsync(auditArgs, CancellationToken.None);
 }
 
+if (args is ["backup", .. var backupArgs])
+{
+    return await Vault.Server.Backup.OfflineBackup.RunAsync(backupArgs, restore: false, CancellationToken.None);
+}
+
+if (args is ["restore", .. var restoreArgs])
+{
+    return await Vault.Server.Backup.OfflineBackup.RunAsync(restoreArgs, restore: true, CancellationToken.None);
+}
+
 string? devDataDir = null;
 try
 {

@@ -5,7 +5,7 @@ using Vault.Protocol.V1;
 
 namespace Vault.Cli.Commands;
 
-/// <summary><c>vaultctl operator init|unseal|seal|status|rotate-key</c>.</summary>
+/// <summary><c>vaultctl operator init|unseal|generate-root|rekey|seal|status|rotate-key|backup|restore</c>.</summary>
 internal static class OperatorCommands
 {
     private const string PassphraseHelp =
@@ -13,7 +13,7 @@ internal static class OperatorCommands
 
     public static Command Build()
     {
-        var command = new Command("operator", "Initialise, unseal, seal and inspect the vault; rotate its key");
+        var command = new Command("operator", "Initialise, unseal, seal and inspect the vault; rotate its key; back it up and restore it");
         command.Subcommands.Add(Init());
         command.Subcommands.Add(Unseal());
         command.Subcommands.Add(GenerateRoot());
@@ -21,6 +21,8 @@ internal static class OperatorCommands
         command.Subcommands.Add(Seal());
         command.Subcommands.Add(Status());
         command.Subcommands.Add(RotateKey());
+        command.Subcommands.Add(BackupCommands.Backup());
+        command.Subcommands.Add(BackupCommands.Restore());
         return command;
     }
 

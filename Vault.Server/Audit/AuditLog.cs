@@ -158,6 +158,9 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
 
     private byte[] SealHmac(string purpose, byte[] value) => _barrier.Hmac(purpose, value);
 
+    /// <summary>Where the log's files are (archived ones under <see cref="AuditFiles.ArchiveDirectory"/>).</summary>
+    internal string LogDirectory => _directory;
+
     /// <summary>The audit files of the kept chain (archived ones aside), oldest first.</summary>
     public IReadOnlyList<string> Files() => AuditFiles.Kept(_directory, _anchor.StartFile);
 

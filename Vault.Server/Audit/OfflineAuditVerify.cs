@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Vault.Server.Crypto;
+using Vault.Server.Hosting;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Audit;
@@ -50,7 +51,7 @@ internal static class OfflineAuditVerify
         try
         {
             var (dataDir, passphraseFile, json) = Parse(args);
-            var verdict = await VerifyAsync(dataDir, () => ReadPassphrase(passphraseFile), cancellationToken);
+            var verdict = await VerifyAsync(dataDir, () => OfflineInput.ReadPassphrase(passphraseFile), cancellationToken);
             Report(verdict, json);
             return verdict.Ok ? Intact : Broken;
         }
@@ -166,59 +167,6 @@ internal static class OfflineAuditVerify
         return dataDir is null or "" ? throw new OfflineVerifyException($"--data-dir is required; {Usage}") : (dataDir, passphraseFile, json);
     }
 
-    /// <summary>From the file, from redirected standard input (its first line), or from a prompt without echo.</summary>
-    private static string ReadPassphrase(string? file)
-    {
-        string? passphrase;
-        if (file is not null)
-        {
-            try
-            {
-                passphrase = File.ReadAllText(file);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                throw new OfflineVerifyException($"cannot read the passphrase from {file}: {ex.Message}");
-            }
-            passphrase = passphrase.EndsWith("\r\n", StringComparison.Ordinal) ? passphrase[..^2] : passphrase.EndsWith('\n') ? passphrase[..^1] : passphrase;
-        }
-        else if (Console.IsInputRedirected)
-        {
-            passphrase = Console.In.ReadLine();
-        }
-        else
-        {
-            passphrase = Prompt("Passphrase: ");
-        }
-        return string.IsNullOrEmpty(passphrase)
-            ? throw new OfflineVerifyException("no passphrase given (type it at the prompt, pipe it on standard input, or use --passphrase-file)")
-            : passphrase;
-    }
-
-    private static string Prompt(string label)
-    {
-        Console.Error.Write(label);
-        var buffer = new StringBuilder();
-        while (true)
-        {
-            var key = Console.ReadKey(intercept: true);
-            if (key.Key == ConsoleKey.Enter)
-            {
-                break;
-            }
-            if (key.Key == ConsoleKey.Backspace)
-            {
-                buffer.Length = Math.Max(0, buffer.Length - 1);
-            }
-            else if (!char.IsControl(key.KeyChar))
-            {
-                buffer.Append(key.KeyChar);
-            }
-        }
-        Console.Error.WriteLine();
-        return buffer.ToString();
-    }
-
     /// <summary>Prints as <c>vaultctl audit verify</c> does: a line (or JSON) on stdout, and for a broken chain one line on stderr.</summary>
     private static void Report(AuditVerification verdict, bool json)
     {
@@ -244,6 +192,3 @@ internal static class OfflineAuditVerify
         }
     }
 }
-
-/// <summary>Offline verification could not run; the message says why, in one line.</summary>
-internal sealed class OfflineVerifyException(string message) : Exception(message);

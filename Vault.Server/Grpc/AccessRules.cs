@@ -137,6 +137,7 @@ public sealed class AccessRules(KvEngine kv, PolicyStore policies, AppRoleManage
         (_, AcknowledgeAuditGapRequest) => new RequiredAccess("sys/audit/acknowledge", Capability.Update),
         (_, ArchiveAuditRequest) => new RequiredAccess("sys/audit/archive", Capability.Update),
         (_, RekeyRequest) => new RequiredAccess("sys/rekey", Capability.Update),
+        (_, BackupRequest) => new RequiredAccess("sys/backup", Capability.Read),
         (_, CredentialReportRequest) => new RequiredAccess("sys/report/credentials", Capability.Read),
         _ => throw new AccessDeniedException($"{method} has no access rule"),
     };

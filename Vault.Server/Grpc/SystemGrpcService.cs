@@ -10,7 +10,7 @@ using Vault.Server.Secrets;
 namespace Vault.Server.Grpc;
 
 /// <summary>Init, unseal, seal, status and key rotation.</summary>
-public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RootGenerator roots, RewrapService rewrap, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock, IOptions<VaultServerOptions> options, ListenerStatus listener)
+public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RootGenerator roots, RewrapService rewrap, Backup.BackupService backups, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock, IOptions<VaultServerOptions> options, ListenerStatus listener)
     : SystemService.SystemServiceBase
 {
     public override async Task<InitResponse> Init(InitRequest request, ServerCallContext context)
@@ -183,6 +183,25 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
             response.RekeyedAt = Timestamp.FromDateTimeOffset(at);
         }
         return response;
+    }
+
+    public override async Task Backup(BackupRequest request, IServerStreamWriter<BackupChunk> responseStream, ServerCallContext context)
+    {
+        BackupChunk? first = null;
+        await backups.WriteAsync(
+            header =>
+            {
+                first = new BackupChunk { Index = header.Index, CreatedAt = Timestamp.FromDateTimeOffset(header.CreatedAt), Records = header.Records };
+                return ValueTask.CompletedTask;
+            },
+            async (bytes, cancellationToken) =>
+            {
+                var chunk = first ?? new BackupChunk();
+                first = null;
+                chunk.Data = Google.Protobuf.ByteString.CopyFrom(bytes.Span);
+                await responseStream.WriteAsync(chunk, cancellationToken);
+            },
+            context.CancellationToken);
     }
 
     private static byte[] Base64(string value, string field)

@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Vault.Server.Audit;
+using Vault.Server.Backup;
 using Vault.Server.Auth;
 using Vault.Server.Crypto;
 using Vault.Server.Grpc;
@@ -201,6 +202,7 @@ public static class VaultServerHost
         services.AddVaultRotation();
         services.AddVaultLeases();
         services.AddVaultUsage();
+        services.AddVaultBackup();
         services.AddVaultTelemetry(export: !string.IsNullOrEmpty(configuration[$"{VaultServerOptions.Section}:MetricsListen"]));
         services.AddVaultEvents();
         services.AddVaultGrpc();

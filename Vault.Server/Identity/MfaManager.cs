@@ -243,6 +243,19 @@ public sealed class MfaManager(IVaultStore store, SecurityBarrier barrier, Ident
         }, cancellationToken);
     }
 
+    /// <summary>Decrypts every stored TOTP secret in <paramref name="reader"/> (a backup being verified) and forgets them; how many.</summary>
+    /// <exception cref="DataIntegrityException">A secret does not decrypt.</exception>
+    internal static long DecryptAll(IStoreReader reader, SecurityBarrier barrier)
+    {
+        long count = 0;
+        foreach (var (entity, record) in reader.List<MfaRecord>(Collections.Mfa, ""))
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(barrier.Decrypt(Identity(entity, record.EntityId), record.ToSealed()));
+            count++;
+        }
+        return count;
+    }
+
     private static RecordIdentity Identity(string entity, string entityId) => new(SecretKind, $"{entity}#{entityId}", 1);
 
     /// <summary>Twelve characters from an alphabet without look-alikes, in groups of four.</summary>

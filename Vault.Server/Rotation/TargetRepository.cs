@@ -141,6 +141,25 @@ public sealed class TargetRepository(IVaultStore store, SecurityBarrier barrier)
         }
     }
 
+    /// <summary>
+    /// Decrypts every password of every target in <paramref name="reader"/> (a backup being
+    /// verified) and forgets them; the count of values that decrypted.
+    /// </summary>
+    /// <exception cref="DataIntegrityException">A password does not decrypt.</exception>
+    internal static long DecryptAll(IStoreReader reader, SecurityBarrier barrier)
+    {
+        long count = 0;
+        foreach (var (name, record) in reader.List<TargetRecord>(Collections.RotationTargets, ""))
+        {
+            foreach (var stored in record.Passwords.Append(record.Previous).Append(record.Pending?.Password).OfType<StoredPassword>())
+            {
+                CryptographicOperations.ZeroMemory(barrier.Decrypt(new RecordIdentity(PasswordKind, $"{name}#{record.Generation}", stored.Serial), stored.ToSealed()));
+                count++;
+            }
+        }
+        return count;
+    }
+
     /// <summary>The password <paramref name="stored"/> holds; the plaintext bytes are zeroed once it is a string.</summary>
     internal string DecryptPassword(string name, TargetRecord record, StoredPassword stored)
     {

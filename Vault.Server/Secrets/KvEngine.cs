@@ -294,6 +294,28 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, Usage.U
     /// </summary>
     private static RecordIdentity Identity(string path, SecretMetadataRecord meta, long version) => new(Kind, $"{path}#{meta.Generation}", version);
 
+    /// <summary>
+    /// Decrypts every stored version of every secret in <paramref name="reader"/> (a backup being
+    /// verified) and forgets the plaintext; the count of values that decrypted.
+    /// </summary>
+    /// <exception cref="DataIntegrityException">A version listed as stored is missing, or does not decrypt.</exception>
+    internal static long DecryptAll(IStoreReader reader, SecurityBarrier barrier)
+    {
+        long count = 0;
+        foreach (var (path, meta) in reader.List<SecretMetadataRecord>(Collections.SecretMetadata, ""))
+        {
+            foreach (var entry in meta.Versions.Where(v => !v.Destroyed))
+            {
+                var record = reader.Get<SecretVersionRecord>(Collections.SecretVersions, VersionId(path, entry.Version))
+                    ?? throw new DataIntegrityException($"a kv_versions record is missing (version {entry.Version} of a secret)");
+                System.Security.Cryptography.CryptographicOperations.ZeroMemory(
+                    barrier.Decrypt(Identity(path, meta, entry.Version), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Ciphertext)));
+                count++;
+            }
+        }
+        return count;
+    }
+
     internal static string VersionId(string path, long version) => $"{path}\n{version:D20}";
 
     private static (string Path, long Version) ParseVersionId(string id)

@@ -39,6 +39,15 @@ public interface IVaultStore : IStoreReader, IDisposable
     /// </summary>
     TDerived? GetDerived<T, TDerived>(string collection, string id, Func<T, TDerived> derive) where T : class where TDerived : class;
 
+    /// <summary>Where the store stands in its commit order: raised by every acknowledged commit, never lowered.</summary>
+    long CommitIndex { get; }
+
+    /// <summary>
+    /// Every document as it stood after one commit (its index in the snapshot), taken while
+    /// writes go on: the consistent copy an online backup is made of.
+    /// </summary>
+    StoreSnapshot Snapshot();
+
     /// <summary>Makes <paramref name="participant"/> part of every commit whose units carry a <see cref="CommitContext"/> tag (one participant).</summary>
     void Enlist(ICommitParticipant participant);
 

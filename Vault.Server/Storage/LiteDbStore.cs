@@ -18,7 +18,7 @@ namespace Vault.Server.Storage;
 /// LiteDB. On start-up, segments left by a crash are replayed into the data file.</item>
 /// </list>
 /// </summary>
-public sealed class LiteDbStore : IVaultStore
+public sealed partial class LiteDbStore : IVaultStore
 {
     private const int MaxBatch = 512;
     /// <summary>Default memory for <see cref="DocumentCache"/>: room for about 100,000 small secrets.</summary>
@@ -143,7 +143,7 @@ public sealed class LiteDbStore : IVaultStore
         EnsureOrdinalCollation(path);
         // Checkpoints happen only in ApplyPending, under the write lock.
         _db.CheckpointSize = 0;
-        foreach (var collection in collections ?? [])
+        foreach (var collection in (collections ?? []).Append(MetaCollection))
         {
             _db.GetCollection(collection).EnsureIndex("_id");
         }
@@ -439,9 +439,12 @@ public sealed class LiteDbStore : IVaultStore
     private int Replay(string dataDirectory)
     {
         long changes = 0;
+        long groups = 0;
+        var stored = StoredCommitIndex();
         _db.BeginTrans();
         var (last, torn) = WriteAheadLog.Replay(dataDirectory, group =>
         {
+            groups++;
             foreach (var change in group)
             {
                 ApplyChange(change.Collection, change.Id, change.Document);
@@ -452,6 +455,13 @@ public sealed class LiteDbStore : IVaultStore
                 }
             }
         });
+        // A group replayed over a data file that already held it (a crash after an apply, before
+        // its segment was deleted) is counted again: the index skips numbers, never goes back.
+        _commitIndex = stored + groups;
+        if (groups > 0)
+        {
+            StoreCommitIndex(_commitIndex);
+        }
         _db.Commit();
         _db.Checkpoint();
         _dataSync.Flush(flushToDisk: true);
@@ -607,6 +617,7 @@ public sealed class LiteDbStore : IVaultStore
                     FailAll(batch, _failure!);
                     return;
                 }
+                Interlocked.Increment(ref _commitIndex);
                 for (var i = 0; i < log.Count; i++)
                 {
                     var change = log[i];
@@ -704,9 +715,11 @@ public sealed class LiteDbStore : IVaultStore
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         KeyValuePair<(string Collection, string Id), PendingChange>[] snapshot;
         int closed;
+        long index;
         lock (_walLock)
         {
             snapshot = _pending.ToArray();
+            index = _commitIndex;
             // LiteDB is never asked to write what the disk has no room for: after a failed write
             // its engine refuses every call and cannot roll back (see _engineBroken). The changes
             // wait, readable, in memory and in the log; the applier looks again on its next pass.
@@ -741,6 +754,7 @@ public sealed class LiteDbStore : IVaultStore
                 {
                     ApplyChange(collection, id, change.Document?.Document);
                 }
+                StoreCommitIndex(index);
                 _db.Commit();
                 _db.Checkpoint();
             }

@@ -55,6 +55,7 @@ public static class RpcMatrix
         // An allowed call gets past authorisation to the new passphrase's check (the shared vault keeps its own).
         new("vault.v1.SystemService/Rekey", "", v => Task.FromResult(new PreparedCall(new RekeyRequest { Passphrase = TestVault.Passphrase, NewPassphrase = "short" }, new("sys/rekey", ["update"]), () => SealStateAsync(v), Allowed: StatusCode.InvalidArgument))),
         new("vault.v1.SystemService/RotateKey", "", v => Ready(new RotateKeyRequest(), new("sys/rotate-key", ["update"]), () => SealStateAsync(v))),
+        new("vault.v1.SystemService/Backup", "", _ => Ready(new BackupRequest(), new("sys/backup", ["read"]))),
         new("vault.v1.EventService/WatchEvents", "", _ => Ready(new WatchEventsRequest { TypePrefix = "rotation." }, new("sys/events", ["read"]))),
 
         // KvService: policies name KV paths with the prefix kv/.

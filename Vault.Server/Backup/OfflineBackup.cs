@@ -1,0 +1,329 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vault.Server.Audit;
+using Vault.Server.Crypto;
+using Vault.Server.Hosting;
+using Vault.Server.Storage;
+
+namespace Vault.Server.Backup;
+
+/// <summary>
+/// The server binary's offline backup commands, run with no server:
+/// <c>Vault.Server backup verify FILE</c> and <c>Vault.Server restore FILE --data-dir DIR</c>,
+/// each with <c>--passphrase-file FILE</c> or <c>--share-file FILE</c> (repeated), else standard
+/// input or a prompt. They live here because they need the store and the keyring, which vaultctl
+/// never touches (its <c>operator backup verify</c> and <c>operator restore</c> run these).
+/// <para>
+/// Verifying installs the backup's records into a private temporary data directory, unseals the
+/// keyring they hold with the secret, and then checks: the MAC over every byte of the file, the
+/// counts its header gives, every record (<see cref="BackupRecordCheck"/>: each sealed record's
+/// seal, each encrypted value decrypts), and the audit trail it carries against its anchor.
+/// Restoring does all of that first and refuses on any failure, then installs the same records
+/// and audit files into the data directory, which must be empty (a new one).
+/// </para>
+/// </summary>
+internal static class OfflineBackup
+{
+    public const int Ok = 0;
+
+    /// <summary>Could not run: usage, unreadable file, wrong secret, a data directory not empty.</summary>
+    public const int Error = 2;
+
+    /// <summary>The backup is damaged or altered.</summary>
+    public const int Damaged = 4;
+
+    private const string Usage = "usage: Vault.Server backup verify FILE [--passphrase-file F | --share-file F ...] [--json] | "
+        + "Vault.Server restore FILE --data-dir DIR [--passphrase-file F | --share-file F ...] "
+        + "(the passphrase or shares come from files, standard input or a prompt; never from an argument)";
+
+    private static readonly JsonSerializerOptions JsonOptions = new(BackupFormat.Json) { WriteIndented = true };
+
+    /// <param name="args">The arguments after <c>backup</c> or <c>restore</c>, with <paramref name="restore"/> saying which.</param>
+    public static async Task<int> RunAsync(string[] args, bool restore, CancellationToken cancellationToken)
+    {
+        var what = restore ? "restore" : "backup verify";
+        try
+        {
+            var request = Parse(args, restore);
+            if (restore)
+            {
+                var (report, _) = await RestoreAsync(request.File, request.DataDir!, header => Secret(header, request), cancellationToken);
+                Console.Out.WriteLine($"restored {report.Records} records and {report.AuditEntries} audit entries into {request.DataDir} "
+                    + $"(backup index {report.Header.Index}, taken {report.Header.CreatedAt:u}); start the server there and unseal it");
+            }
+            else
+            {
+                var report = await VerifyAsync(request.File, header => Secret(header, request), cancellationToken);
+                if (request.Json)
+                {
+                    Console.Out.WriteLine(JsonSerializer.Serialize(new
+                    {
+                        Ok = true,
+                        report.Header.Index,
+                        report.Header.CreatedAt,
+                        report.Records,
+                        report.Sealed,
+                        report.Decrypted,
+                        report.AuditEntries,
+                        report.Header.Collections,
+                    }, JsonOptions));
+                }
+                else
+                {
+                    Console.Out.WriteLine($"backup intact: index {report.Header.Index}, taken {report.Header.CreatedAt:u}; {report.Records} records "
+                        + $"({report.Sealed} seals verified, {report.Decrypted} values decrypted), {report.AuditEntries} audit entries");
+                }
+            }
+            return Ok;
+        }
+        catch (InvalidBackupException ex)
+        {
+            await Console.Error.WriteLineAsync($"vault: {what}: {ex.Message}{(restore ? "; nothing restored" : "")}");
+            return Damaged;
+        }
+        catch (OfflineVerifyException ex)
+        {
+            await Console.Error.WriteLineAsync($"vault: {what}: {ex.Message}");
+            return Error;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or VaultException or LiteDB.LiteException)
+        {
+            await Console.Error.WriteLineAsync($"vault: {what}: {ex.Message}");
+            return Error;
+        }
+    }
+
+    /// <summary>What a verified backup holds.</summary>
+    internal sealed record Report(BackupHeader Header, long Records, long Sealed, long Decrypted, ulong AuditEntries);
+
+    /// <summary>The unseal secret, asked for once the header says which kind the vault takes.</summary>
+    internal abstract record UnsealSecret;
+
+    internal sealed record PassphraseSecret(string Passphrase) : UnsealSecret;
+
+    internal sealed record SharesSecret(IReadOnlyList<byte[]> Shares) : UnsealSecret;
+
+    /// <summary>Checks the backup in <paramref name="file"/> whole; changes nothing anywhere.</summary>
+    /// <exception cref="InvalidBackupException">Damaged or altered.</exception>
+    /// <exception cref="OfflineVerifyException">Unreadable, or the secret does not open its keyring.</exception>
+    public static async Task<Report> VerifyAsync(string file, Func<BackupHeader, UnsealSecret> secret, CancellationToken cancellationToken)
+    {
+        var contents = Read(file);
+        var scratch = Directory.CreateTempSubdirectory("vault-backup-verify-");
+        try
+        {
+            return await CheckAsync(contents, scratch.FullName, secret, cancellationToken);
+        }
+        finally
+        {
+            scratch.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Verifies the backup, then installs it into <paramref name="dataDir"/> (created if missing;
+    /// refused unless empty). Nothing is written there unless every check passed.
+    /// </summary>
+    public static async Task<(Report Report, string DataDir)> RestoreAsync(string file, string dataDir, Func<BackupHeader, UnsealSecret> secret, CancellationToken cancellationToken)
+    {
+        if (Directory.Exists(dataDir) && Directory.EnumerateFileSystemEntries(dataDir).Any())
+        {
+            throw new OfflineVerifyException($"{dataDir} is not empty: restore only into a new, empty data directory (the server stopped)");
+        }
+        var contents = Read(file);
+        Report report;
+        var scratch = Directory.CreateTempSubdirectory("vault-restore-");
+        try
+        {
+            report = await CheckAsync(contents, scratch.FullName, secret, cancellationToken);
+        }
+        finally
+        {
+            scratch.Delete(recursive: true);
+        }
+        Directory.CreateDirectory(dataDir);
+        if (Directory.EnumerateFileSystemEntries(dataDir).Any())
+        {
+            throw new OfflineVerifyException($"{dataDir} was written to while the backup was checked; nothing restored");
+        }
+        Install(contents, dataDir);
+        return (report, dataDir);
+    }
+
+    private static BackupContents Read(string file)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(file);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new OfflineVerifyException($"cannot read {file}: {ex.Message}");
+        }
+        return BackupContents.Parse(bytes);
+    }
+
+    /// <summary>The store's records and the audit files, each fsync'd, then the directories.</summary>
+    private static void Install(BackupContents contents, string dataDir)
+    {
+        LiteDbStore.Install(dataDir, contents.Snapshot);
+        var auditDir = Path.Combine(dataDir, "audit");
+        Directory.CreateDirectory(auditDir);
+        foreach (var (name, content) in contents.AuditFiles)
+        {
+            if (!AuditFiles.IsAuditFile(name))
+            {
+                throw new InvalidBackupException($"the backup is damaged: '{name}' is not an audit file's name");
+            }
+            using var stream = new FileStream(Path.Combine(auditDir, name), FileMode.CreateNew, FileAccess.Write);
+            stream.Write(content);
+            stream.Flush(flushToDisk: true);
+        }
+        SyncDirectory(auditDir);
+        SyncDirectory(dataDir);
+    }
+
+    private static void SyncDirectory(string directory)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            using var handle = File.OpenHandle(directory, FileMode.Open, FileAccess.Read);
+            RandomAccess.FlushToDisk(handle);
+        }
+    }
+
+    private static async Task<Report> CheckAsync(BackupContents contents, string scratch, Func<BackupHeader, UnsealSecret> secret, CancellationToken cancellationToken)
+    {
+        Install(contents, scratch);
+        using var store = new LiteDbStore(scratch, NullLogger<LiteDbStore>.Instance, documentTypes: null,
+            Collections.All.Concat(contents.Header.Collections.Keys).Distinct(StringComparer.Ordinal), cacheBytes: 0);
+        using var barrier = new SecurityBarrier(store, TimeProvider.System, NullLogger<SecurityBarrier>.Instance);
+        if (!barrier.IsInitialized)
+        {
+            throw new InvalidBackupException("the backup holds no keyring");
+        }
+        await UnsealAsync(barrier, secret(contents.Header), cancellationToken);
+        if (!CryptographicOperations.FixedTimeEquals(barrier.Hmac(BackupFormat.MacPurpose, contents.Digest), contents.Mac))
+        {
+            throw new InvalidBackupException("the backup failed its integrity check (its MAC does not match): it was altered or damaged after it was taken");
+        }
+        var (sealedCount, decrypted) = BackupRecordCheck.Run(store, barrier, contents.Snapshot);
+        var anchor = store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id);
+        var audit = new AuditVerifier(Path.Combine(scratch, "audit"), (purpose, value) => barrier.Hmac(purpose, value)).Verify(anchor, written: null);
+        if (!audit.Ok)
+        {
+            throw new InvalidBackupException($"the audit trail in the backup does not verify at {audit.File} line {audit.Line}: {audit.Reason}");
+        }
+        return new Report(contents.Header, contents.Snapshot.Documents.Count, sealedCount, decrypted, audit.EntriesChecked);
+    }
+
+    private static async Task UnsealAsync(SecurityBarrier barrier, UnsealSecret secret, CancellationToken cancellationToken)
+    {
+        try
+        {
+            switch (secret)
+            {
+                case PassphraseSecret passphrase:
+                    await barrier.UnsealAsync(passphrase.Passphrase, cancellationToken);
+                    break;
+                case SharesSecret shares:
+                    foreach (var share in shares.Shares)
+                    {
+                        if (await barrier.UnsealWithShareAsync(share, cancellationToken))
+                        {
+                            return;
+                        }
+                    }
+                    throw new OfflineVerifyException("not enough key shares given to open the backup's keyring");
+            }
+        }
+        catch (UnauthenticatedException)
+        {
+            throw new OfflineVerifyException($"the {(secret is PassphraseSecret ? "passphrase" : "key shares")} given do not open the backup's keyring "
+                + "(wrong, of another vault, from before a rekey — or the backup is damaged); nothing checked");
+        }
+        catch (ValidationException ex)
+        {
+            throw new OfflineVerifyException($"{ex.Message}; nothing checked");
+        }
+    }
+
+    private sealed record Request(string File, string? DataDir, string? PassphraseFile, List<string> ShareFiles, bool Json);
+
+    private static UnsealSecret Secret(BackupHeader header, Request request)
+    {
+        if (header.SecretShares > 0)
+        {
+            if (request.PassphraseFile is not null)
+            {
+                throw new OfflineVerifyException($"this vault unseals with key shares ({header.SecretThreshold} of {header.SecretShares}): give --share-file, not a passphrase");
+            }
+            return new SharesSecret(OfflineInput.ReadShares(request.ShareFiles, header.SecretThreshold));
+        }
+        if (request.ShareFiles.Count > 0)
+        {
+            throw new OfflineVerifyException("this vault unseals with a passphrase: give --passphrase-file, not key shares");
+        }
+        return new PassphraseSecret(OfflineInput.ReadPassphrase(request.PassphraseFile));
+    }
+
+    private static Request Parse(string[] args, bool restore)
+    {
+        var rest = args;
+        if (!restore)
+        {
+            if (args is not ["verify", .. var after])
+            {
+                throw new OfflineVerifyException(args.Length == 0 ? $"no command given; {Usage}" : $"unknown command 'backup {args[0]}'; {Usage}");
+            }
+            rest = after;
+        }
+        string? file = null;
+        string? dataDir = null;
+        string? passphraseFile = null;
+        var shareFiles = new List<string>();
+        var json = false;
+        for (var i = 0; i < rest.Length; i++)
+        {
+            switch (rest[i])
+            {
+                case "--data-dir" when restore && i + 1 < rest.Length:
+                    dataDir = rest[++i];
+                    break;
+                case "--passphrase-file" when i + 1 < rest.Length:
+                    passphraseFile = rest[++i];
+                    break;
+                case "--share-file" when i + 1 < rest.Length:
+                    shareFiles.Add(rest[++i]);
+                    break;
+                case "--json" when !restore:
+                    json = true;
+                    break;
+                case "--passphrase" or "--share":
+                    throw new OfflineVerifyException("secrets are never arguments (other users can read the process list): use --passphrase-file, --share-file or standard input");
+                default:
+                    if (rest[i].StartsWith('-') || file is not null)
+                    {
+                        throw new OfflineVerifyException($"unexpected argument '{rest[i]}'; {Usage}");
+                    }
+                    file = rest[i];
+                    break;
+            }
+        }
+        if (file is null or "")
+        {
+            throw new OfflineVerifyException($"no backup file given; {Usage}");
+        }
+        if (restore && dataDir is null or "")
+        {
+            throw new OfflineVerifyException($"--data-dir is required; {Usage}");
+        }
+        if (passphraseFile is not null && shareFiles.Count > 0)
+        {
+            throw new OfflineVerifyException("give --passphrase-file or --share-file, not both");
+        }
+        return new Request(file, dataDir, passphraseFile, shareFiles, json);
+    }
+}
