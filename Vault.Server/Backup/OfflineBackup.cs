@@ -181,28 +181,31 @@ internal static class OfflineBackup
             stream.Write(content);
             stream.Flush(flushToDisk: true);
         }
-        SyncDirectory(auditDir);
-        SyncDirectory(dataDir);
-    }
-
-    private static void SyncDirectory(string directory)
-    {
-        if (!OperatingSystem.IsWindows())
-        {
-            using var handle = File.OpenHandle(directory, FileMode.Open, FileAccess.Read);
-            RandomAccess.FlushToDisk(handle);
-        }
+        DirectorySync.Flush(auditDir);
+        DirectorySync.Flush(dataDir);
     }
 
     private static async Task<Report> CheckAsync(BackupContents contents, string scratch, Func<BackupHeader, UnsealSecret> secret, CancellationToken cancellationToken)
     {
-        Install(contents, scratch);
+        try
+        {
+            Install(contents, scratch);
+        }
+        catch (Exception ex) when (ex is not (InvalidBackupException or IOException or UnauthorizedAccessException or OperationCanceledException))
+        {
+            throw new InvalidBackupException($"the backup is damaged: a record is not a valid document ({ex.GetType().Name})");
+        }
         using var store = new LiteDbStore(scratch, NullLogger<LiteDbStore>.Instance, documentTypes: null,
             Collections.All.Concat(contents.Header.Collections.Keys).Distinct(StringComparer.Ordinal), cacheBytes: 0);
         using var barrier = new SecurityBarrier(store, TimeProvider.System, NullLogger<SecurityBarrier>.Instance);
         if (!barrier.IsInitialized)
         {
             throw new InvalidBackupException("the backup holds no keyring");
+        }
+        var keyring = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)!;
+        if (keyring.SecretShares != contents.Header.SecretShares || keyring.SecretThreshold != contents.Header.SecretThreshold)
+        {
+            throw new InvalidBackupException("the backup is damaged: its header and its keyring disagree on how the vault unseals");
         }
         await UnsealAsync(barrier, secret(contents.Header), cancellationToken);
         if (!CryptographicOperations.FixedTimeEquals(barrier.Hmac(BackupFormat.MacPurpose, contents.Digest), contents.Mac))
@@ -243,6 +246,11 @@ internal static class OfflineBackup
         {
             throw new OfflineVerifyException($"the {(secret is PassphraseSecret ? "passphrase" : "key shares")} given do not open the backup's keyring "
                 + "(wrong, of another vault, from before a rekey — or the backup is damaged); nothing checked");
+        }
+        catch (ValidationException ex) when (ex.Message.StartsWith("kdf", StringComparison.Ordinal))
+        {
+            // The key-derivation parameters come from the keyring record: the record is damaged.
+            throw new InvalidBackupException($"the backup's keyring record is damaged ({ex.Message})");
         }
         catch (ValidationException ex)
         {
