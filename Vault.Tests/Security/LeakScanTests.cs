@@ -35,6 +35,7 @@ public sealed class LeakScanTests
         Assert.Contains(auditFiles, f => File.ReadAllText(f).Contains("vault.v1.KvService/Put", StringComparison.Ordinal));
 
         DataDirectoryScan.AssertNoneAppear(vault.DataDir, _secrets);
+        await AssertBackupHoldsNoneAsync(vault);
         foreach (var file in auditFiles)
         {
             AssertAbsent(File.ReadAllText(file), $"audit file {Path.GetFileName(file)}");
@@ -43,6 +44,30 @@ public sealed class LeakScanTests
         foreach (var detail in _details)
         {
             AssertAbsent(detail, "a status detail the client saw");
+        }
+    }
+
+    /// <summary>A backup of all of it (its records, its audit trail, its header) holds none of them either.</summary>
+    private async Task AssertBackupHoldsNoneAsync(TestVault vault)
+    {
+        var directory = Directory.CreateTempSubdirectory("vault-leak-backup-");
+        try
+        {
+            var path = Path.Combine(directory.FullName, "vault.bak");
+            await using (var file = File.Create(path))
+            {
+                using var call = vault.System.Backup(new BackupRequest(), vault.As());
+                await foreach (var chunk in call.ResponseStream.ReadAllAsync())
+                {
+                    await file.WriteAsync(chunk.Data.Memory);
+                }
+            }
+            Assert.True(new FileInfo(path).Length > 10_000, "the backup is too small to hold the workload");
+            DataDirectoryScan.AssertNoneAppear(directory.FullName, _secrets);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
         }
     }
 
