@@ -82,12 +82,12 @@ internal static class BackupCommands
         command.SetHandler(async (ctx, ct) =>
         {
             var args = new List<string> { "backup", "verify", ctx.Value(file) };
-            AddSecrets(ctx, args, passphrase, shares);
+            var stdin = AddSecrets(ctx, args, ctx.Value(file), passphrase, shares);
             if (ctx.Out.IsJson)
             {
                 args.Add("--json");
             }
-            await RunServerAsync(ctx, ctx.Value(server), args, ct);
+            await RunServerAsync(ctx, ctx.Value(server), args, stdin, ct);
         });
         return command;
     }
@@ -107,8 +107,8 @@ internal static class BackupCommands
         command.SetHandler(async (ctx, ct) =>
         {
             var args = new List<string> { "restore", ctx.Value(file), "--data-dir", ctx.Value(dataDir) };
-            AddSecrets(ctx, args, passphrase, shares);
-            await RunServerAsync(ctx, ctx.Value(server), args, ct);
+            var stdin = AddSecrets(ctx, args, ctx.Value(file), passphrase, shares);
+            await RunServerAsync(ctx, ctx.Value(server), args, stdin, ct);
         });
         return command;
     }
@@ -118,7 +118,13 @@ internal static class BackupCommands
          new Option<string[]>("--share-file") { Description = "Read a key share from this file (repeat for each share)", AllowMultipleArgumentsPerToken = false },
          new Option<string>("--server-binary") { Description = $"The server binary (Vault.Server) to run; else ${ServerBinaryVariable}, else Vault.Server beside vaultctl" });
 
-    private static void AddSecrets(CommandContext ctx, List<string> args, Option<string> passphrase, Option<string[]> shares)
+    /// <summary>
+    /// Adds the secret files to <paramref name="args"/>; without any, the secret goes to the server
+    /// binary on its standard input: vaultctl's own (redirected), or what vaultctl prompts for here —
+    /// the passphrase, or as many shares as the backup's header says the vault needs.
+    /// </summary>
+    /// <returns>What to write to the server binary's standard input.</returns>
+    private static string AddSecrets(CommandContext ctx, List<string> args, string backup, Option<string> passphrase, Option<string[]> shares)
     {
         if (ctx.Value(passphrase) is { } path)
         {
@@ -130,6 +136,20 @@ internal static class BackupCommands
             args.Add("--share-file");
             args.Add(Path.GetFullPath(share));
         }
+        if (args.Contains("--passphrase-file") || args.Contains("--share-file"))
+        {
+            return "";
+        }
+        if (ctx.Console.IsInputRedirected)
+        {
+            return ctx.Console.In.ReadToEnd();
+        }
+        var threshold = Input.BackupHeaderReader.Threshold(backup);
+        if (threshold == 0)
+        {
+            return Input.PassphraseReader.Prompt(ctx.Console, "Passphrase: ") + "\n";
+        }
+        return string.Concat(Enumerable.Range(1, threshold).Select(i => Input.PassphraseReader.Prompt(ctx.Console, $"Key share {i} of {threshold}: ").Trim() + "\n"));
     }
 
     /// <summary>
@@ -137,7 +157,7 @@ internal static class BackupCommands
     /// becomes vaultctl's: a damaged backup (its exit code 4) exits 4, anything else 1, each with
     /// the server binary's one-line message.
     /// </summary>
-    private static async Task RunServerAsync(CommandContext ctx, string? given, List<string> args, CancellationToken cancellationToken)
+    private static async Task RunServerAsync(CommandContext ctx, string? given, List<string> args, string stdin, CancellationToken cancellationToken)
     {
         var binary = given ?? ctx.Console.GetEnvironmentVariable(ServerBinaryVariable) ?? Path.Combine(AppContext.BaseDirectory, "Vault.Server");
         if (!File.Exists(binary))
@@ -149,7 +169,7 @@ internal static class BackupCommands
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            RedirectStandardInput = ctx.Console.IsInputRedirected,
+            RedirectStandardInput = true,
             UseShellExecute = false,
         };
         foreach (var arg in args)
@@ -157,14 +177,24 @@ internal static class BackupCommands
             start.ArgumentList.Add(arg);
         }
         using var process = Process.Start(start) ?? throw new UsageException($"cannot start {binary}");
-        var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var error = process.StandardError.ReadToEndAsync(cancellationToken);
-        if (ctx.Console.IsInputRedirected)
+        // Cancelled (Ctrl-C): the server binary stops too (a restore then leaves the data directory untouched).
+        await using var kill = cancellationToken.Register(() =>
         {
-            await process.StandardInput.WriteAsync(await ctx.Console.In.ReadToEndAsync(cancellationToken));
-            process.StandardInput.Close();
-        }
-        await process.WaitForExitAsync(cancellationToken);
+            try
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // Already exited.
+            }
+        });
+        var output = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var error = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        await process.StandardInput.WriteAsync(stdin);
+        process.StandardInput.Close();
+        await process.WaitForExitAsync(CancellationToken.None);
+        cancellationToken.ThrowIfCancellationRequested();
         await ctx.Console.Out.WriteAsync(await output);
         var message = (await error).Trim();
         const string Prefix = "vault: ";

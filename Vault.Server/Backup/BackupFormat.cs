@@ -126,8 +126,12 @@ internal sealed class BackupWriter(Func<ReadOnlyMemory<byte>, CancellationToken,
         Out.Flush();
         var bytes = _buffer.GetBuffer().AsMemory(0, (int)_buffer.Length);
         _hash.AppendData(bytes.Span);
-        // The sink is done with the bytes once it returns (gRPC copies them into its message).
-        await sink(bytes, cancellationToken);
+        // At most a chunk per message, whatever one section weighs (an audit file can be 64 MiB,
+        // a gRPC client takes 4 MB messages). The sink is done with the bytes once it returns.
+        for (var offset = 0; offset < bytes.Length; offset += ChunkBytes)
+        {
+            await sink(bytes[offset..Math.Min(bytes.Length, offset + ChunkBytes)], cancellationToken);
+        }
         BytesWritten += bytes.Length;
         _buffer.SetLength(0);
     }
@@ -172,6 +176,10 @@ internal sealed class BackupContents
             }
             var header = JsonSerializer.Deserialize<BackupHeader>(reader.ReadString(), BackupFormat.Json)
                 ?? throw new InvalidBackupException("the backup's header is empty");
+            if (header.Collections is null || header.Collections.Keys.Any(name => !IsCollectionName(name)))
+            {
+                throw new InvalidBackupException("the backup is damaged: its header's collections are not a vault's");
+            }
             var documents = new List<StoredDocument>();
             var audit = new List<(string, byte[])>();
             while (true)
@@ -197,7 +205,7 @@ internal sealed class BackupContents
             {
                 throw new InvalidBackupException("the backup is damaged: bytes after its end");
             }
-            CheckCounts(header, documents, audit.Count);
+            CheckCounts(header, documents, audit.ConvertAll(a => a.Item1));
             return new BackupContents
             {
                 Header = header,
@@ -223,8 +231,9 @@ internal sealed class BackupContents
         return reader.ReadBytes(length);
     }
 
-    private static void CheckCounts(BackupHeader header, List<StoredDocument> documents, int auditFiles)
+    private static void CheckCounts(BackupHeader header, List<StoredDocument> documents, List<string> auditNames)
     {
+        var auditFiles = auditNames.Count;
         if (header.Records != documents.Count)
         {
             throw new InvalidBackupException($"the backup holds {documents.Count} records but its header counts {header.Records}");
@@ -248,7 +257,15 @@ internal sealed class BackupContents
         {
             throw new InvalidBackupException($"the backup is damaged: a {duplicate.Key.Collection} record appears twice");
         }
+        if (auditNames.Count != auditNames.Distinct(StringComparer.Ordinal).Count() || auditNames.Any(n => !Audit.AuditFiles.IsAuditFile(n)))
+        {
+            throw new InvalidBackupException("the backup is damaged: its audit files' names are not an audit log's");
+        }
     }
+
+    /// <summary>A name the store can hold a collection under (letters, digits, underscores).</summary>
+    private static bool IsCollectionName(string name) =>
+        name.Length is > 0 and <= 60 && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') && !char.IsAsciiDigit(name[0]);
 }
 
 /// <summary>A backup file that cannot be used; the message says why, in one line.</summary>

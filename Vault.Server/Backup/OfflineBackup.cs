@@ -89,10 +89,18 @@ internal static class OfflineBackup
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or VaultException or LiteDB.LiteException)
         {
-            await Console.Error.WriteLineAsync($"vault: {what}: {ex.Message}");
+            await Console.Error.WriteLineAsync($"vault: {what}: {OneLine(ex.Message)}");
             return Error;
         }
+        catch (Exception ex)
+        {
+            // Whatever else a crafted file might provoke: one line, no trace.
+            await Console.Error.WriteLineAsync($"vault: {what}: the backup could not be read ({ex.GetType().Name}: {OneLine(ex.Message)})");
+            return Damaged;
+        }
     }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
     /// <summary>What a verified backup holds.</summary>
     internal sealed record Report(BackupHeader Header, long Records, long Sealed, long Decrypted, ulong AuditEntries);
@@ -122,33 +130,50 @@ internal static class OfflineBackup
     }
 
     /// <summary>
-    /// Verifies the backup, then installs it into <paramref name="dataDir"/> (created if missing;
-    /// refused unless empty). Nothing is written there unless every check passed.
+    /// Verifies the backup and installs it as <paramref name="dataDir"/> (which must not exist or be
+    /// empty). The records and audit files are installed and checked in a staging directory beside
+    /// it, fsync'd, then renamed into place: the data directory holds all of it or nothing. A
+    /// failure removes the staging directory; a kill leaves it (<c>.NAME.restoring-*</c>), never a
+    /// half-restored data directory.
     /// </summary>
     public static async Task<(Report Report, string DataDir)> RestoreAsync(string file, string dataDir, Func<BackupHeader, UnsealSecret> secret, CancellationToken cancellationToken)
     {
-        if (Directory.Exists(dataDir) && Directory.EnumerateFileSystemEntries(dataDir).Any())
-        {
-            throw new OfflineVerifyException($"{dataDir} is not empty: restore only into a new, empty data directory (the server stopped)");
-        }
+        var target = Path.GetFullPath(dataDir).TrimEnd(Path.DirectorySeparatorChar);
+        RequireEmpty(target);
         var contents = Read(file);
-        Report report;
-        var scratch = Directory.CreateTempSubdirectory("vault-restore-");
+        var parent = Path.GetDirectoryName(target) ?? throw new OfflineVerifyException($"{dataDir} has no parent directory");
+        Directory.CreateDirectory(parent);
+        var staging = Path.Combine(parent, $".{Path.GetFileName(target)}.restoring-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(staging);
         try
         {
-            report = await CheckAsync(contents, scratch.FullName, secret, cancellationToken);
+            var report = await CheckAsync(contents, staging, secret, cancellationToken);
+            DirectorySync.Flush(staging);
+            RequireEmpty(target);
+            if (Directory.Exists(target))
+            {
+                Directory.Delete(target);
+            }
+            Directory.Move(staging, target);
+            DirectorySync.Flush(parent);
+            return (report, target);
         }
-        finally
+        catch
         {
-            scratch.Delete(recursive: true);
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+            throw;
         }
-        Directory.CreateDirectory(dataDir);
-        if (Directory.EnumerateFileSystemEntries(dataDir).Any())
+    }
+
+    private static void RequireEmpty(string directory)
+    {
+        if (Directory.Exists(directory) && Directory.EnumerateFileSystemEntries(directory).Any())
         {
-            throw new OfflineVerifyException($"{dataDir} was written to while the backup was checked; nothing restored");
+            throw new OfflineVerifyException($"{directory} is not empty: restore only into a new, empty data directory (the server stopped)");
         }
-        Install(contents, dataDir);
-        return (report, dataDir);
     }
 
     private static BackupContents Read(string file)
@@ -195,15 +220,32 @@ internal static class OfflineBackup
         {
             throw new InvalidBackupException($"the backup is damaged: a record is not a valid document ({ex.GetType().Name})");
         }
-        using var store = new LiteDbStore(scratch, NullLogger<LiteDbStore>.Instance, documentTypes: null,
-            Collections.All.Concat(contents.Header.Collections.Keys).Distinct(StringComparer.Ordinal), cacheBytes: 0);
+        LiteDbStore store;
+        try
+        {
+            store = new LiteDbStore(scratch, NullLogger<LiteDbStore>.Instance, documentTypes: null,
+                Collections.All.Concat(contents.Header.Collections.Keys).Distinct(StringComparer.Ordinal), cacheBytes: 0);
+        }
+        catch (Exception ex) when (ex is LiteDB.LiteException or InvalidCastException or ArgumentException or FormatException)
+        {
+            throw new InvalidBackupException($"the backup is damaged: its records do not open as a store ({ex.GetType().Name})");
+        }
+        using var owned = store;
         using var barrier = new SecurityBarrier(store, TimeProvider.System, NullLogger<SecurityBarrier>.Instance);
         if (!barrier.IsInitialized)
         {
             throw new InvalidBackupException("the backup holds no keyring");
         }
-        var keyring = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)!;
-        if (keyring.SecretShares != contents.Header.SecretShares || keyring.SecretThreshold != contents.Header.SecretThreshold)
+        KeyringRecord keyring;
+        try
+        {
+            keyring = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)!;
+        }
+        catch (Exception ex) when (ex is LiteDB.LiteException or InvalidCastException or ArgumentException or FormatException or NullReferenceException)
+        {
+            throw new InvalidBackupException($"the backup's keyring record is damaged ({ex.GetType().Name})");
+        }
+        if (keyring.Salt is null || keyring.WrappedKeyring is null || keyring.SecretShares != contents.Header.SecretShares || keyring.SecretThreshold != contents.Header.SecretThreshold)
         {
             throw new InvalidBackupException("the backup is damaged: its header and its keyring disagree on how the vault unseals");
         }

@@ -33,6 +33,7 @@ public sealed partial class LiteDbStore
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         lock (_applyGate)
         {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
             KeyValuePair<(string Collection, string Id), PendingChange>[] pending;
             long index;
             lock (_walLock)

@@ -35,9 +35,9 @@ public sealed partial class LiteDbStore : IVaultStore
     private static readonly TimeSpan DefaultApplyInterval = TimeSpan.FromMilliseconds(200);
     private static readonly BsonMapper Mapper = CreateMapper();
 
-    // Replaced (under the write lock) after LiteDB fails for want of space: its engine refuses
-    // every later call, and reopening the file is how it recovers.
-    private LiteDatabase _db;
+    // Opened once. LiteDB's engine refuses every call after a failed write, so the applier never
+    // hands it more than the free space allows (SpaceToApply); see _engineBroken.
+    private readonly LiteDatabase _db;
     // A second handle on the data file, used only to fsync it: fsync flushes the file, not
     // the descriptor, so this covers what LiteDB wrote through its own handles.
     private readonly FileStream _dataSync;
@@ -857,19 +857,23 @@ public sealed partial class LiteDbStore : IVaultStore
             WriteAheadLog.DeleteThrough(_directory, int.MaxValue);
         }
         _queue.Dispose();
-        if (_engineBroken)
+        // A snapshot still reading the data file (a backup outliving the host) holds the apply gate.
+        lock (_applyGate)
         {
-            lock (BrokenEngines)
+            if (_engineBroken)
             {
-                BrokenEngines.Add(_db);
+                lock (BrokenEngines)
+                {
+                    BrokenEngines.Add(_db);
+                }
             }
+            else
+            {
+                _db.Dispose();
+            }
+            _dataSync.Dispose();
+            _storeLock.Dispose();
         }
-        else
-        {
-            _db.Dispose();
-        }
-        _dataSync.Dispose();
-        _storeLock.Dispose();
         _wakeApplier.Dispose();
         _applied.Dispose();
     }
