@@ -37,6 +37,12 @@ public sealed class RateLimitedException(string message) : VaultException(messag
 /// <summary>A system the vault depends on (a rotation target's database) did not answer; try again (UNAVAILABLE).</summary>
 public sealed class UnavailableException(string message) : VaultException(message);
 
+/// <summary>
+/// A write refused because this node's term as the active one is over (UNAVAILABLE: another node
+/// is active, or will be; try it). See <see cref="Storage.Postgres.LeaderLease"/>.
+/// </summary>
+public sealed class FencedException(string message) : VaultException(message);
+
 /// <summary>The disk has no space for the write (RESOURCE_EXHAUSTED); nothing of it applied. See <see cref="Storage.DiskReserve"/>.</summary>
 public sealed class DiskFullException(string message) : VaultException(message);
 

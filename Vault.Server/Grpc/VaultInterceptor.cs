@@ -290,7 +290,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         UnauthenticatedException or Identity.MfaCodeRefusedException => new Status(StatusCode.Unauthenticated, ex.Message),
         AccessDeniedException => new Status(StatusCode.PermissionDenied, ex.Message),
         DataIntegrityException => new Status(StatusCode.DataLoss, ex.Message),
-        AuditUnavailableException or UnavailableException or StorageFailedException => new Status(StatusCode.Unavailable, ex.Message),
+        AuditUnavailableException or UnavailableException or StorageFailedException or FencedException => new Status(StatusCode.Unavailable, ex.Message),
         RateLimitedException or DiskFullException => new Status(StatusCode.ResourceExhausted, ex.Message),
         OperationCanceledException when requestCancelled => new Status(StatusCode.Cancelled, "request cancelled"),
         _ => new Status(StatusCode.Internal, "internal error"),

@@ -1,0 +1,68 @@
+using Npgsql;
+
+namespace Vault.Server.Storage.Postgres;
+
+/// <summary>
+/// The vault's tables in a shared PostgreSQL database, created and migrated by the server itself:
+/// each version is a script applied once, in order, in one transaction with the version it brings,
+/// under an advisory lock so that nodes starting together migrate once. A database whose schema is
+/// newer than this server knows is refused (a node left behind in an upgrade must not write to it).
+/// <para>
+/// PostgreSQL sees what the data file sees: ciphertext and non-secret metadata (the barrier stays
+/// above the store), plus who leads the group of nodes.
+/// </para>
+/// </summary>
+public static class PostgresSchema
+{
+    // Any constant: the key of the advisory lock that serialises migrations.
+    private const long MigrationLock = 0x7661756c74L; // "vault"
+
+    /// <summary>Version n is <c>Migrations[n - 1]</c>. Never edit a released one: add the next.</summary>
+    private static readonly string[] Migrations =
+    [
+        // 1: leadership — one row: who is active, where it listens, its epoch (fencing token), until when (the database's clock).
+        """
+        CREATE TABLE vault_leader (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            holder text NOT NULL,
+            address text NOT NULL,
+            epoch bigint NOT NULL CHECK (epoch > 0),
+            expires_at timestamptz NOT NULL
+        );
+        """,
+    ];
+
+    /// <summary>The newest schema version this server knows.</summary>
+    public static int Latest => Migrations.Length;
+
+    /// <summary>Brings the database to <see cref="Latest"/>; returns the version it was at.</summary>
+    /// <exception cref="InvalidOperationException">The database's schema is newer than this server knows.</exception>
+    public static async Task<int> MigrateAsync(NpgsqlDataSource database, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await Execute(connection, transaction, $"SELECT pg_advisory_xact_lock({MigrationLock})", cancellationToken);
+        await Execute(connection, transaction, "CREATE TABLE IF NOT EXISTS vault_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())", cancellationToken);
+        await using var read = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM vault_schema", connection, transaction);
+        var current = Convert.ToInt32(await read.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+        if (current > Latest)
+        {
+            throw new InvalidOperationException($"the database's vault schema is version {current}, newer than this server knows ({Latest}): upgrade this server before it joins");
+        }
+        for (var version = current + 1; version <= Latest; version++)
+        {
+            await Execute(connection, transaction, Migrations[version - 1], cancellationToken);
+            await using var record = new NpgsqlCommand("INSERT INTO vault_schema (version) VALUES (@version)", connection, transaction);
+            record.Parameters.AddWithValue("version", version);
+            await record.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return current;
+    }
+
+    private static async Task Execute(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+}
