@@ -21,6 +21,11 @@ if (args is ["restore", .. var restoreArgs])
     return await Vault.Server.Backup.OfflineBackup.RunAsync(restoreArgs, restore: true, CancellationToken.None);
 }
 
+if (args is ["migrate", .. var migrateArgs])
+{
+    return await Vault.Server.Backup.OfflineMigrate.RunAsync(migrateArgs, CancellationToken.None);
+}
+
 string? devDataDir = null;
 try
 {

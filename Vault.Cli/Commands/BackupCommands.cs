@@ -113,6 +113,45 @@ internal static class BackupCommands
         return command;
     }
 
+    public static Command Migrate()
+    {
+        var from = new Option<string>("--from") { Description = "The source: a stopped vault's data directory, or postgres", Required = true };
+        var to = new Option<string>("--to") { Description = "The destination: postgres, or a new, empty data directory", Required = true };
+        var connectionFile = new Option<string>("--connection-file") { Description = $"Read the PostgreSQL connection string from this file (else ${ConnectionVariable}; never an argument)" };
+        var (passphrase, shares, server) = SecretOptions();
+        var command = new Command("migrate",
+            "Move a vault between a LiteDB data directory and a PostgreSQL database, offline (every node stopped): every record byte for byte, "
+            + "then the far side checked — read back equal, counts equal, every seal verified and every value decrypted with the passphrase or shares. "
+            + "A destination that holds a vault is refused. The audit trail stays in the source's files (the migrated vault's chain begins after it). "
+            + "The passphrase or shares come from files or standard input")
+        {
+            from, to, connectionFile, passphrase, shares, server,
+        };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var args = new List<string> { "migrate", "--from", Side(ctx.Value(from)), "--to", Side(ctx.Value(to)) };
+            if (ctx.Value(connectionFile) is { } file)
+            {
+                args.Add("--connection-file");
+                args.Add(Path.GetFullPath(file));
+            }
+            var given = ctx.Value(passphrase) is not null || (ctx.Value(shares) ?? []).Length > 0;
+            if (!given && !ctx.Console.IsInputRedirected)
+            {
+                throw new UsageException("give --passphrase-file or --share-file (or the secret on standard input, a share per line)");
+            }
+            var stdin = AddSecrets(ctx, args, backup: "", passphrase, shares);
+            var environment = ctx.Console.GetEnvironmentVariable(ConnectionVariable) is { } connection ? new Dictionary<string, string> { [ConnectionVariable] = connection } : null;
+            await RunServerAsync(ctx, ctx.Value(server), args, stdin, ct, environment);
+        });
+        return command;
+    }
+
+    /// <summary>Where the server binary reads the connection string from when no --connection-file is given.</summary>
+    public const string ConnectionVariable = "VAULT_POSTGRES_CONNECTION";
+
+    private static string Side(string side) => side == "postgres" ? side : Path.GetFullPath(side);
+
     private static (Option<string> Passphrase, Option<string[]> Shares, Option<string> Server) SecretOptions() =>
         (new Option<string>("--passphrase-file") { Description = "Read the passphrase from this file (one trailing newline is ignored)" },
          new Option<string[]>("--share-file") { Description = "Read a key share from this file (repeat for each share)", AllowMultipleArgumentsPerToken = false },
@@ -157,7 +196,8 @@ internal static class BackupCommands
     /// becomes vaultctl's: a damaged backup (its exit code 4) exits 4, anything else 1, each with
     /// the server binary's one-line message.
     /// </summary>
-    private static async Task RunServerAsync(CommandContext ctx, string? given, List<string> args, string stdin, CancellationToken cancellationToken)
+    private static async Task RunServerAsync(CommandContext ctx, string? given, List<string> args, string stdin, CancellationToken cancellationToken,
+        Dictionary<string, string>? environment = null)
     {
         var binary = given ?? ctx.Console.GetEnvironmentVariable(ServerBinaryVariable) ?? Path.Combine(AppContext.BaseDirectory, "Vault.Server");
         if (!File.Exists(binary))
@@ -175,6 +215,10 @@ internal static class BackupCommands
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
+        }
+        foreach (var (name, value) in environment ?? [])
+        {
+            start.Environment[name] = value;
         }
         using var process = Process.Start(start) ?? throw new UsageException($"cannot start {binary}");
         // Cancelled (Ctrl-C): the server binary stops too (a restore then leaves the data directory untouched).

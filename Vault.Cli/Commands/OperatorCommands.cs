@@ -23,6 +23,7 @@ internal static class OperatorCommands
         command.Subcommands.Add(RotateKey());
         command.Subcommands.Add(BackupCommands.Backup());
         command.Subcommands.Add(BackupCommands.Restore());
+        command.Subcommands.Add(BackupCommands.Migrate());
         return command;
     }
 

@@ -133,30 +133,41 @@ internal static class OfflineBackup
     /// Verifies the backup and installs it as <paramref name="dataDir"/> (which must not exist or be
     /// empty). The records and audit files are installed and checked in a staging directory beside
     /// it, fsync'd, then renamed into place: the data directory holds all of it or nothing. A
-    /// failure removes the staging directory; a kill leaves it (<c>.NAME.restoring-*</c>), never a
+    /// failure removes the staging directory; a kill leaves it (<c>.NAME.restore-*</c>), never a
     /// half-restored data directory.
     /// </summary>
     public static async Task<(Report Report, string DataDir)> RestoreAsync(string file, string dataDir, Func<BackupHeader, UnsealSecret> secret, CancellationToken cancellationToken)
     {
         var target = Path.GetFullPath(dataDir).TrimEnd(Path.DirectorySeparatorChar);
-        RequireEmpty(target);
+        RequireEmpty(target, "restore");
         var contents = Read(file);
-        var parent = Path.GetDirectoryName(target) ?? throw new OfflineVerifyException($"{dataDir} has no parent directory");
+        var report = await StageAsync(target, "restore", staging => CheckAsync(contents, staging, secret, cancellationToken));
+        return (report, target);
+    }
+
+    /// <summary>
+    /// Fills a staging directory beside <paramref name="target"/> with <paramref name="fill"/>,
+    /// fsyncs it and renames it to <paramref name="target"/> (which must be missing or empty): the
+    /// target holds all of it or nothing. A failure removes the staging directory.
+    /// </summary>
+    internal static async Task<T> StageAsync<T>(string target, string verb, Func<string, Task<T>> fill)
+    {
+        var parent = Path.GetDirectoryName(target) ?? throw new OfflineVerifyException($"{target} has no parent directory");
         Directory.CreateDirectory(parent);
-        var staging = Path.Combine(parent, $".{Path.GetFileName(target)}.restoring-{Guid.NewGuid():N}");
+        var staging = Path.Combine(parent, $".{Path.GetFileName(target)}.{verb}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(staging);
         try
         {
-            var report = await CheckAsync(contents, staging, secret, cancellationToken);
+            var result = await fill(staging);
             DirectorySync.Flush(staging);
-            RequireEmpty(target);
+            RequireEmpty(target, verb);
             if (Directory.Exists(target))
             {
                 Directory.Delete(target);
             }
             Directory.Move(staging, target);
             DirectorySync.Flush(parent);
-            return (report, target);
+            return result;
         }
         catch
         {
@@ -168,11 +179,11 @@ internal static class OfflineBackup
         }
     }
 
-    private static void RequireEmpty(string directory)
+    internal static void RequireEmpty(string directory, string verb)
     {
         if (Directory.Exists(directory) && Directory.EnumerateFileSystemEntries(directory).Any())
         {
-            throw new OfflineVerifyException($"{directory} is not empty: restore only into a new, empty data directory (the server stopped)");
+            throw new OfflineVerifyException($"{directory} is not empty: {verb} only into a new, empty data directory (the server stopped)");
         }
     }
 
@@ -264,7 +275,7 @@ internal static class OfflineBackup
         return new Report(contents.Header, contents.Snapshot.Documents.Count, sealedCount, decrypted, audit.EntriesChecked);
     }
 
-    private static async Task UnsealAsync(SecurityBarrier barrier, UnsealSecret secret, CancellationToken cancellationToken)
+    internal static async Task UnsealAsync(SecurityBarrier barrier, UnsealSecret secret, CancellationToken cancellationToken)
     {
         try
         {
@@ -302,21 +313,25 @@ internal static class OfflineBackup
 
     private sealed record Request(string File, string? DataDir, string? PassphraseFile, List<string> ShareFiles, bool Json);
 
-    private static UnsealSecret Secret(BackupHeader header, Request request)
+    private static UnsealSecret Secret(BackupHeader header, Request request) =>
+        Secret(header.SecretShares, header.SecretThreshold, request.PassphraseFile, request.ShareFiles);
+
+    /// <summary>The passphrase or the shares, whichever a vault split into <paramref name="shares"/> (0: a passphrase) takes.</summary>
+    internal static UnsealSecret Secret(int shares, int threshold, string? passphraseFile, List<string> shareFiles)
     {
-        if (header.SecretShares > 0)
+        if (shares > 0)
         {
-            if (request.PassphraseFile is not null)
+            if (passphraseFile is not null)
             {
-                throw new OfflineVerifyException($"this vault unseals with key shares ({header.SecretThreshold} of {header.SecretShares}): give --share-file, not a passphrase");
+                throw new OfflineVerifyException($"this vault unseals with key shares ({threshold} of {shares}): give --share-file, not a passphrase");
             }
-            return new SharesSecret(OfflineInput.ReadShares(request.ShareFiles, header.SecretThreshold));
+            return new SharesSecret(OfflineInput.ReadShares(shareFiles, threshold));
         }
-        if (request.ShareFiles.Count > 0)
+        if (shareFiles.Count > 0)
         {
             throw new OfflineVerifyException("this vault unseals with a passphrase: give --passphrase-file, not key shares");
         }
-        return new PassphraseSecret(OfflineInput.ReadPassphrase(request.PassphraseFile));
+        return new PassphraseSecret(OfflineInput.ReadPassphrase(passphraseFile));
     }
 
     private static Request Parse(string[] args, bool restore)

@@ -140,7 +140,7 @@ public sealed class BackupTests : IDisposable
                 Assert.True(restore.ExitCode != 0, $"a byte flipped at {position} was restored");
                 AssertRefusal(restore, position);
                 Assert.True(!Directory.Exists(into) || !Directory.EnumerateFileSystemEntries(into).Any(), $"restore of a damaged backup wrote into {into}");
-                Assert.DoesNotContain(Directory.GetDirectories(_work.FullName), d => Path.GetFileName(d).Contains(".restoring-", StringComparison.Ordinal));
+                Assert.DoesNotContain(Directory.GetDirectories(_work.FullName), d => Path.GetFileName(d).Contains(".restore-", StringComparison.Ordinal));
             }
         }
     }

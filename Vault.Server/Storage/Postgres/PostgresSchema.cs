@@ -9,7 +9,7 @@ namespace Vault.Server.Storage.Postgres;
 /// newer than this server knows is refused (a node left behind in an upgrade must not write to it).
 /// <para>
 /// PostgreSQL sees what the data file sees: ciphertext and non-secret metadata (the barrier stays
-/// above the store), plus who leads the group of nodes.
+/// above the store), plus who leads the group of nodes. Version 1: leadership; 2: documents.
 /// </para>
 /// </summary>
 public static class PostgresSchema
@@ -28,6 +28,20 @@ public static class PostgresSchema
             address text NOT NULL,
             epoch bigint NOT NULL CHECK (epoch > 0),
             expires_at timestamptz NOT NULL
+        );
+        """,
+        // 2: the store's documents (BSON, as the data file holds them: ciphertext and non-secret
+        // metadata), keyed by collection and id compared as exact strings, and its commit index.
+        """
+        CREATE TABLE vault_documents (
+            collection text COLLATE "C" NOT NULL,
+            id text COLLATE "C" NOT NULL,
+            document bytea NOT NULL,
+            PRIMARY KEY (collection, id)
+        );
+        CREATE TABLE vault_store (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            commit_index bigint NOT NULL
         );
         """,
     ];

@@ -1,0 +1,92 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Vault.Server.Storage.Postgres;
+
+/// <summary>
+/// The vault's documents in PostgreSQL (schema version 2), whole: a consistent snapshot of them
+/// and installing one into a database that holds no vault yet. What offline migration between
+/// LiteDB and PostgreSQL is made of; the PostgreSQL store will read and write the same table.
+/// </summary>
+public static class PostgresDocuments
+{
+    /// <summary>Every document and the commit index, read in one repeatable-read transaction.</summary>
+    public static async Task<StoreSnapshot> SnapshotAsync(NpgsqlDataSource database, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+        long index;
+        await using (var read = new NpgsqlCommand("SELECT commit_index FROM vault_store", connection, transaction))
+        {
+            index = await read.ExecuteScalarAsync(cancellationToken) is long stored ? stored : 0;
+        }
+        var documents = new List<StoredDocument>();
+        await using (var rows = new NpgsqlCommand("SELECT collection, id, document FROM vault_documents", connection, transaction))
+        await using (var reader = await rows.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                documents.Add(new StoredDocument(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2)));
+            }
+        }
+        await transaction.CommitAsync(cancellationToken);
+        // The store's order: collections, then ids, as exact (UTF-16 ordinal) strings.
+        documents.Sort((x, y) => string.CompareOrdinal(x.Collection, y.Collection) is var c and not 0 ? c : string.CompareOrdinal(x.Id, y.Id));
+        return new StoreSnapshot(index, documents);
+    }
+
+    /// <summary>Whether the database holds no vault's documents (or not even their table yet).</summary>
+    public static async Task<bool> IsEmptyAsync(NpgsqlDataSource database, CancellationToken cancellationToken)
+    {
+        // Two statements: a query naming a table that does not exist fails when it is planned.
+        await using (var exists = database.CreateCommand("SELECT to_regclass('vault_documents') IS NOT NULL"))
+        {
+            if (!(bool)(await exists.ExecuteScalarAsync(cancellationToken))!)
+            {
+                return true;
+            }
+        }
+        await using var any = database.CreateCommand("SELECT NOT EXISTS (SELECT 1 FROM vault_documents LIMIT 1)");
+        return (bool)(await any.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="snapshot"/> into a database that holds no vault (migrating its schema
+    /// first), in one transaction: all of it or nothing.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The database already holds a vault.</exception>
+    public static async Task InstallAsync(NpgsqlDataSource database, StoreSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        await PostgresSchema.MigrateAsync(database, cancellationToken);
+        await using var connection = await database.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var lockTable = new NpgsqlCommand("LOCK TABLE vault_documents, vault_store IN EXCLUSIVE MODE", connection, transaction))
+        {
+            await lockTable.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await using (var any = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM vault_documents LIMIT 1) OR EXISTS (SELECT 1 FROM vault_store)", connection, transaction))
+        {
+            if ((bool)(await any.ExecuteScalarAsync(cancellationToken))!)
+            {
+                throw new InvalidOperationException("the database already holds a vault: migrate only into one that holds none");
+            }
+        }
+        await using (var import = await connection.BeginBinaryImportAsync("COPY vault_documents (collection, id, document) FROM STDIN (FORMAT BINARY)", cancellationToken))
+        {
+            foreach (var document in snapshot.Documents)
+            {
+                await import.StartRowAsync(cancellationToken);
+                await import.WriteAsync(document.Collection, NpgsqlDbType.Text, cancellationToken);
+                await import.WriteAsync(document.Id, NpgsqlDbType.Text, cancellationToken);
+                await import.WriteAsync(document.Bson, NpgsqlDbType.Bytea, cancellationToken);
+            }
+            await import.CompleteAsync(cancellationToken);
+        }
+        await using (var index = new NpgsqlCommand("INSERT INTO vault_store (commit_index) VALUES (@index)", connection, transaction))
+        {
+            index.Parameters.AddWithValue("index", snapshot.Index);
+            await index.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await transaction.CommitAsync(cancellationToken);
+    }
+}
