@@ -25,7 +25,7 @@ internal sealed class CommandContext : IDisposable
     public Printer Out { get; }
 
     /// <summary>The server address, for error messages (set once the client exists).</summary>
-    public string? Address => _client?.Address.ToString().TrimEnd('/');
+    public string? Address => _client is null ? null : string.Join(", ", _client.Addresses.Select(a => a.ToString().TrimEnd('/')));
 
     /// <summary>The CA certificate file in use, for error messages (set once the client exists).</summary>
     public string? CaCertificateFile { get; private set; }

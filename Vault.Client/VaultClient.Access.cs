@@ -4,7 +4,7 @@ namespace Vault.Client;
 
 public sealed partial class VaultClient
 {
-    private AccessService.AccessServiceClient AccessRequests => new(_channel);
+    private AccessService.AccessServiceClient AccessRequests => new(_invoker);
 
     /// <summary>Creates or replaces a grant: the policies it confers, its approvers and limits.</summary>
     /// <param name="grant">The grant.</param>

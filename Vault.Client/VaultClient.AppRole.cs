@@ -4,7 +4,7 @@ namespace Vault.Client;
 
 public sealed partial class VaultClient
 {
-    private AppRoleService.AppRoleServiceClient AppRoles => new(_channel);
+    private AppRoleService.AppRoleServiceClient AppRoles => new(_invoker);
 
     /// <summary>Creates or replaces a machine-login role.</summary>
     /// <param name="role">The role: name, policies, token and secret-id lifetimes, bound networks.</param>

@@ -32,7 +32,7 @@ public sealed partial class VaultClient
             request.Ttl = Duration.FromTimeSpan(value);
         }
         var holder = await LeaseHolderAsync(ttl, options.TimeProvider, cancellationToken).ConfigureAwait(false);
-        var leases = new LeaseService.LeaseServiceClient(_channel);
+        var leases = new LeaseService.LeaseServiceClient(_invoker);
         var issued = await leases.IssueCredentialAsync(request, new CallOptions(holder.Headers, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return new VaultLease(leases, holder, issued, options, LoggerFactory.CreateLogger<VaultLease>());
     }
@@ -68,7 +68,7 @@ public sealed partial class VaultClient
             request.Wait = Duration.FromTimeSpan(patience);
         }
         var holder = await LeaseHolderAsync(ttl, options.TimeProvider, cancellationToken).ConfigureAwait(false);
-        var leases = new LeaseService.LeaseServiceClient(_channel);
+        var leases = new LeaseService.LeaseServiceClient(_invoker);
         var issued = await leases.CheckoutAccountAsync(request, new CallOptions(holder.Headers, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return new VaultLease(leases, holder, issued, options, LoggerFactory.CreateLogger<VaultLease>());
     }

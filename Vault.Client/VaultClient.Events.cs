@@ -5,7 +5,7 @@ namespace Vault.Client;
 
 public sealed partial class VaultClient
 {
-    private EventService.EventServiceClient Events => new(_channel);
+    private EventService.EventServiceClient Events => new(_invoker);
 
     /// <summary>
     /// Streams the vault's security events (rotations, leases that cannot be revoked, audit

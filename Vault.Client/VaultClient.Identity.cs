@@ -4,13 +4,13 @@ namespace Vault.Client;
 
 public sealed partial class VaultClient
 {
-    private UserpassService.UserpassServiceClient Userpass => new(_channel);
+    private UserpassService.UserpassServiceClient Userpass => new(_invoker);
 
-    private IdentityService.IdentityServiceClient Identity => new(_channel);
+    private IdentityService.IdentityServiceClient Identity => new(_invoker);
 
-    private MfaService.MfaServiceClient Mfa => new(_channel);
+    private MfaService.MfaServiceClient Mfa => new(_invoker);
 
-    private LdapService.LdapServiceClient Ldap => new(_channel);
+    private LdapService.LdapServiceClient Ldap => new(_invoker);
 
     /// <summary>Creates or replaces a userpass user (a person's login).</summary>
     /// <param name="user">The user: name, entity (default: the user's own), policies, token lifetimes.</param>

@@ -5,7 +5,7 @@ namespace Vault.Client;
 
 public sealed partial class VaultClient
 {
-    private LeaseService.LeaseServiceClient Leases => new(_channel);
+    private LeaseService.LeaseServiceClient Leases => new(_invoker);
 
     /// <summary>Creates or replaces a dynamic role: how to make short-lived database users on a rotation target.</summary>
     /// <param name="role">The role: name, target, creation statements (<c>{{name}}</c> stands for the quoted user name), default and max TTL.</param>

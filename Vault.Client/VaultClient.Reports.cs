@@ -5,7 +5,7 @@ namespace Vault.Client;
 
 public sealed partial class VaultClient
 {
-    private ReportService.ReportServiceClient Reports => new(_channel);
+    private ReportService.ReportServiceClient Reports => new(_invoker);
 
     /// <summary>
     /// The zombie-credential report: tokens and secret ids unused for <paramref name="unusedFor"/>,

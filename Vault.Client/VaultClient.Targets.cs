@@ -4,7 +4,7 @@ namespace Vault.Client;
 
 public sealed partial class VaultClient
 {
-    private TargetService.TargetServiceClient Targets => new(_channel);
+    private TargetService.TargetServiceClient Targets => new(_invoker);
 
     /// <summary>Registers a rotation target, or replaces the configuration of an existing one.</summary>
     /// <param name="target">The target: kind, connection, account(s), admin secret, password policy, schedule, strategy. Its status is ignored.</param>

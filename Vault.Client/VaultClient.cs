@@ -22,7 +22,8 @@ namespace Vault.Client;
 /// </remarks>
 public sealed partial class VaultClient : IDisposable
 {
-    private readonly GrpcChannel _channel;
+    private readonly GrpcChannel[] _channels;
+    private readonly FailoverInvoker _invoker;
     private readonly SystemService.SystemServiceClient _system;
     private readonly KvService.KvServiceClient _kv;
     private readonly TokenService.TokenServiceClient _tokens;
@@ -58,45 +59,47 @@ public sealed partial class VaultClient : IDisposable
         {
             throw new ArgumentException("set either a token or AppRole ids, not both");
         }
-        if (!Uri.TryCreate(options.Address, UriKind.Absolute, out var address) || (address.Scheme != Uri.UriSchemeHttp && address.Scheme != Uri.UriSchemeHttps))
-        {
-            throw new ArgumentException($"address '{options.Address}' is not an absolute http:// or https:// URL");
-        }
+        var addresses = ParseAddresses(options.Address);
         if (options.Timeout <= TimeSpan.Zero)
         {
             throw new ArgumentException($"timeout must be positive, not {options.Timeout}");
         }
         _timeout = options.Timeout;
-        Address = address;
-        var handler = new SocketsHttpHandler
+        Address = addresses[0];
+        Addresses = addresses;
+        _channels = [.. addresses.Select(address =>
         {
-            EnableMultipleHttp2Connections = true,
-            ConnectTimeout = options.ConnectTimeout,
-        };
-        if (!string.IsNullOrEmpty(options.CaCertificateFile))
-        {
-            handler.SslOptions.RemoteCertificateValidationCallback = CustomRootValidator.FromPemFile(options.CaCertificateFile).Validate;
-        }
-        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
-        {
-            HttpHandler = handler,
-            DisposeHttpClient = true,
-            // The AppRole token travels as call credentials; over plain http (a dev server, loopback)
-            // they must be allowed explicitly. A static token travels as a header either way.
-            UnsafeUseInsecureChannelCallCredentials = appRole,
-        });
-        _system = new SystemService.SystemServiceClient(_channel);
-        _kv = new KvService.KvServiceClient(_channel);
-        _tokens = new TokenService.TokenServiceClient(_channel);
-        _policies = new PolicyService.PolicyServiceClient(_channel);
-        _audit = new AuditService.AuditServiceClient(_channel);
+            var handler = new SocketsHttpHandler
+            {
+                EnableMultipleHttp2Connections = true,
+                ConnectTimeout = options.ConnectTimeout,
+            };
+            if (!string.IsNullOrEmpty(options.CaCertificateFile))
+            {
+                handler.SslOptions.RemoteCertificateValidationCallback = CustomRootValidator.FromPemFile(options.CaCertificateFile).Validate;
+            }
+            return GrpcChannel.ForAddress(address, new GrpcChannelOptions
+            {
+                HttpHandler = handler,
+                DisposeHttpClient = true,
+                // The AppRole token travels as call credentials; over plain http (a dev server, loopback)
+                // they must be allowed explicitly. A static token travels as a header either way.
+                UnsafeUseInsecureChannelCallCredentials = appRole,
+            });
+        })];
+        _invoker = new FailoverInvoker(_channels);
+        _system = new SystemService.SystemServiceClient(_invoker);
+        _kv = new KvService.KvServiceClient(_invoker);
+        _tokens = new TokenService.TokenServiceClient(_invoker);
+        _policies = new PolicyService.PolicyServiceClient(_invoker);
+        _audit = new AuditService.AuditServiceClient(_invoker);
         if (!string.IsNullOrEmpty(options.Token))
         {
             _headers = new Metadata { { "authorization", $"Bearer {options.Token}" } };
         }
         if (appRole)
         {
-            _appRole = new AppRoleTokenSource(_channel, options.RoleId!, options.SecretId!, options.TimeProvider ?? TimeProvider.System, LoggerFactory.CreateLogger<VaultClient>());
+            _appRole = new AppRoleTokenSource(_invoker, options.RoleId!, options.SecretId!, options.TimeProvider ?? TimeProvider.System, LoggerFactory.CreateLogger<VaultClient>());
             var source = _appRole;
             _appRoleCredentials = CallCredentials.FromInterceptor(async (context, metadata) =>
                 metadata.Add("authorization", $"Bearer {await source.GetTokenAsync(context.CancellationToken).ConfigureAwait(false)}"));
@@ -109,10 +112,47 @@ public sealed partial class VaultClient : IDisposable
     /// <summary>The server address this client talks to.</summary>
     public Uri Address { get; }
 
+    /// <summary>
+    /// Every node the client may call, in the order given: calls go to one; when it is UNAVAILABLE
+    /// they move to the next, and a call is sent again there only if it never reached the node or
+    /// only reads (a write whose fate is unknown is not repeated).
+    /// </summary>
+    public IReadOnlyList<Uri> Addresses { get; }
+
+    /// <summary>The node calls go to now.</summary>
+    public Uri CurrentAddress => Addresses[_invoker.Current];
+
+    /// <summary>One address, or several separated by commas, each an absolute http:// or https:// URL, all of one scheme.</summary>
+    private static Uri[] ParseAddresses(string? text)
+    {
+        var parts = (text ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var addresses = new List<Uri>();
+        foreach (var part in parts)
+        {
+            if (!Uri.TryCreate(part, UriKind.Absolute, out var address) || (address.Scheme != Uri.UriSchemeHttp && address.Scheme != Uri.UriSchemeHttps))
+            {
+                throw new ArgumentException($"address '{part}' is not an absolute http:// or https:// URL");
+            }
+            addresses.Add(address);
+        }
+        if (addresses.Count == 0)
+        {
+            throw new ArgumentException($"address '{text}' is not an absolute http:// or https:// URL");
+        }
+        if (addresses.Select(a => a.Scheme).Distinct().Count() > 1)
+        {
+            throw new ArgumentException("the addresses mix http:// and https://: give one scheme for every node");
+        }
+        return [.. addresses];
+    }
+
     /// <summary>Closes the channel and its connections.</summary>
     public void Dispose()
     {
-        _channel.Dispose();
+        foreach (var channel in _channels)
+        {
+            channel.Dispose();
+        }
         _appRole?.Dispose();
     }
 

@@ -6,7 +6,10 @@ public sealed class VaultClientOptions
     /// <summary>The address used when none is given: a local dev server.</summary>
     public const string DefaultAddress = "http://127.0.0.1:8200";
 
-    /// <summary>The server's address, <c>http://HOST:PORT</c> or <c>https://HOST:PORT</c>.</summary>
+    /// <summary>
+    /// The server's address, <c>http://HOST:PORT</c> or <c>https://HOST:PORT</c>; for several nodes,
+    /// their addresses separated by commas (see <see cref="VaultClient.Addresses"/>).
+    /// </summary>
     public string Address { get; set; } = DefaultAddress;
 
     /// <summary>

@@ -13,7 +13,7 @@ namespace Vault.Client.Internal;
 /// renewed token keeps its leases, a new one does not. Refreshing is lazy (done by the call that
 /// finds the token due) and serialised, so a burst of calls triggers one login.
 /// </remarks>
-internal sealed class AppRoleTokenSource(Grpc.Net.Client.GrpcChannel channel, string roleId, string secretId, TimeProvider time, ILogger logger) : IDisposable
+internal sealed class AppRoleTokenSource(Grpc.Core.CallInvoker channel, string roleId, string secretId, TimeProvider time, ILogger logger) : IDisposable
 {
     private const double RefreshFraction = 2.0 / 3.0;
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(5);

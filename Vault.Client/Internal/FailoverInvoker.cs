@@ -1,0 +1,119 @@
+using System.Net.Http;
+using System.Net.Sockets;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Vault.Client.Internal;
+
+/// <summary>
+/// Calls one of several vault nodes, moving to the next when the current one is UNAVAILABLE — and
+/// retrying the call there only when that is safe: the request never reached the node (the
+/// connection could not be made), or the call only reads. A write whose fate is unknown (the
+/// connection broke after it was sent) is not repeated: its UNAVAILABLE reaches the caller, and
+/// the next call goes to the next node. Streams start on the current node and are not retried.
+/// </summary>
+internal sealed class FailoverInvoker(IReadOnlyList<GrpcChannel> channels) : CallInvoker
+{
+    private readonly CallInvoker[] _invokers = [.. channels.Select(c => c.CreateCallInvoker())];
+    private int _current;
+
+    /// <summary>The node calls go to now (an index into the addresses).</summary>
+    public int Current => Volatile.Read(ref _current);
+
+    public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
+    {
+        if (_invokers.Length == 1)
+        {
+            return _invokers[0].AsyncUnaryCall(method, host, options, request);
+        }
+        var attempt = new Attempt<TResponse>();
+        var response = CallAsync(method, host, options, request, attempt);
+        return new AsyncUnaryCall<TResponse>(response, attempt.HeadersAfterAsync(response), attempt.GetStatus, attempt.GetTrailers, attempt.Dispose);
+    }
+
+    private async Task<TResponse> CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request, Attempt<TResponse> attempt)
+        where TRequest : class where TResponse : class
+    {
+        var start = Current;
+        for (var tried = 0; ; tried++)
+        {
+            var node = (start + tried) % _invokers.Length;
+            var call = _invokers[node].AsyncUnaryCall(method, host, options, request);
+            attempt.Use(call);
+            try
+            {
+                var response = await call.ResponseAsync.ConfigureAwait(false);
+                Interlocked.CompareExchange(ref _current, node, start);
+                return response;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && tried < _invokers.Length - 1)
+            {
+                // The next call goes to the next node, whether or not this one is retried there.
+                Interlocked.CompareExchange(ref _current, (node + 1) % _invokers.Length, node);
+                if (!NeverSent(ex) && !ReadsOnly(method.Name))
+                {
+                    throw;
+                }
+            }
+        }
+    }
+
+    /// <summary>The call failed while connecting: the node never saw the request.</summary>
+    internal static bool NeverSent(RpcException error)
+    {
+        for (var cause = error.Status.DebugException; cause is not null; cause = cause.InnerException)
+        {
+            if (cause is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError }
+                || cause is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.HostNotFound })
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Methods that change nothing, which may be sent again to another node whatever happened to them.</summary>
+    internal static bool ReadsOnly(string method) =>
+        method is "Status" or "Verify" || method.StartsWith("Get", StringComparison.Ordinal) || method.StartsWith("List", StringComparison.Ordinal)
+        || method.StartsWith("Lookup", StringComparison.Ordinal) || method.StartsWith("Tail", StringComparison.Ordinal);
+
+    public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request) =>
+        _invokers[Current].BlockingUnaryCall(method, host, options, request);
+
+    public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request) =>
+        _invokers[Current].AsyncServerStreamingCall(method, host, options, request);
+
+    public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options) =>
+        _invokers[Current].AsyncClientStreamingCall(method, host, options);
+
+    public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options) =>
+        _invokers[Current].AsyncDuplexStreamingCall(method, host, options);
+
+    /// <summary>The call made last for one unary call: its headers, status and trailers are the caller's.</summary>
+    private sealed class Attempt<TResponse>
+    {
+        private AsyncUnaryCall<TResponse>? _call;
+
+        /// <summary>The headers of the attempt that ended the call (the earlier ones failed over).</summary>
+        public async Task<Metadata> HeadersAfterAsync(Task<TResponse> response)
+        {
+            try
+            {
+                await response.ConfigureAwait(false);
+            }
+            catch (RpcException)
+            {
+                // Its headers, if any, are still the caller's to read.
+            }
+            return await Volatile.Read(ref _call)!.ResponseHeadersAsync.ConfigureAwait(false);
+        }
+
+        public void Use(AsyncUnaryCall<TResponse> call) => Interlocked.Exchange(ref _call, call)?.Dispose();
+
+        public Status GetStatus() => Volatile.Read(ref _call)?.GetStatus() ?? throw new InvalidOperationException("the call has not started");
+
+        public Metadata GetTrailers() => Volatile.Read(ref _call)?.GetTrailers() ?? throw new InvalidOperationException("the call has not started");
+
+        public void Dispose() => Volatile.Read(ref _call)?.Dispose();
+    }
+}

@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Core;
+using Vault.Client;
+using Vault.Protocol.V1;
+using Vault.Testing;
+using Vault.Tests.Cli;
+using Vault.Tests.Infrastructure;
+
+namespace Vault.Tests.Client;
+
+/// <summary>
+/// A client given several nodes' addresses (two vault processes holding the same vault, the second
+/// restored from a backup of the first): when the node it uses dies it moves on; a call that never
+/// reached a node, or only reads, is sent again to the next; a write whose fate is unknown is not.
+/// </summary>
+public sealed class FailoverTests : IAsyncLifetime
+{
+    private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("vault-failover-test-");
+    private VaultProcess? _a;
+    private VaultProcess? _b;
+    private string _rootToken = "";
+
+    private VaultProcess A => _a!;
+    private VaultProcess B => _b!;
+
+    public async Task InitializeAsync()
+    {
+        _a = new VaultProcess(Path.Combine(_work.FullName, "a"));
+        await A.StartAsync();
+        var init = await new SystemService.SystemServiceClient(A.Channel).InitAsync(new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf });
+        _rootToken = init.RootToken;
+        var auth = new CallOptions(new Metadata { { "authorization", $"Bearer {_rootToken}" } });
+        await new KvService.KvServiceClient(A.Channel).PutAsync(new PutSecretRequest { Path = "app/db", Data = { ["password"] = "on-both-nodes" } }, auth);
+
+        // The second node holds the same vault: restored from a backup of the first.
+        var backup = Path.Combine(_work.FullName, "a.bak");
+        var passphrase = Path.Combine(_work.FullName, "passphrase");
+        await File.WriteAllTextAsync(passphrase, TestVault.Passphrase);
+        (await new VaultCtl(A.Address, _rootToken).RunAsync("operator", "backup", backup)).Ok();
+        (await new VaultCtl(A.Address).RunAsync("operator", "restore", backup, "--data-dir", Path.Combine(_work.FullName, "b"), "--passphrase-file", passphrase)).Ok();
+        _b = new VaultProcess(Path.Combine(_work.FullName, "b"));
+        await B.StartAsync();
+        await new SystemService.SystemServiceClient(B.Channel).UnsealAsync(new UnsealRequest { Passphrase = TestVault.Passphrase });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await (_a?.DisposeAsync() ?? ValueTask.CompletedTask);
+        await (_b?.DisposeAsync() ?? ValueTask.CompletedTask);
+        _work.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task WhenItsNodeDies_TheClientMovesToTheNext_ForReadsAndForWritesThatNeverReachedIt()
+    {
+        using var client = new VaultClient(new VaultClientOptions { Address = $"{A.Address},{B.Address}", Token = _rootToken });
+        Assert.Equal([new Uri(A.Address), new Uri(B.Address)], client.Addresses);
+        Assert.Equal("on-both-nodes", (await client.GetSecretAsync("app/db")).Data["password"]);
+        Assert.Equal(new Uri(A.Address), client.CurrentAddress);
+
+        await A.KillAsync();
+        // A read is sent again to the next node; the client stays there.
+        Assert.Equal("on-both-nodes", (await client.GetSecretAsync("app/db")).Data["password"]);
+        Assert.Equal(new Uri(B.Address), client.CurrentAddress);
+        await client.PutSecretAsync("app/after", new Dictionary<string, string> { ["v"] = "1" });
+
+        // A fresh client whose first node is down: its first call, a write, never reached that
+        // node (the connection was refused), so it is made on the next.
+        using var fresh = new VaultClient(new VaultClientOptions { Address = $"{A.Address},{B.Address}", Token = _rootToken });
+        await fresh.PutSecretAsync("app/fresh", new Dictionary<string, string> { ["v"] = "2" });
+        Assert.Equal("2", (await client.GetSecretAsync("app/fresh")).Data["v"]);
+
+        // vaultctl takes the same list.
+        Assert.Equal("on-both-nodes\n", (await new VaultCtl($"{A.Address},{B.Address}", _rootToken).RunAsync("kv", "get", "app/db", "--field", "password")).Ok());
+    }
+
+    [Fact]
+    public async Task AWriteThatReachedANodeWhichThenFailed_IsNotRepeated_ButAReadIs()
+    {
+        // A node that takes the request and drops the connection without an answer: whether it
+        // acted on it is unknown.
+        using var dropper = new TcpListener(IPAddress.Loopback, 0);
+        dropper.Start();
+        var dropAddress = $"http://127.0.0.1:{((IPEndPoint)dropper.LocalEndpoint).Port}";
+        using var stop = new CancellationTokenSource();
+        var dropping = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var connection = await dropper.AcceptTcpClientAsync(stop.Token);
+                var buffer = new byte[4096];
+                // The HTTP/2 preface, settings and the request's frames.
+                await connection.GetStream().ReadAtLeastAsync(buffer, 100, throwOnEndOfStream: false, stop.Token);
+                connection.Client.LingerState = new LingerOption(true, 0);
+            }
+        });
+
+        using var client = new VaultClient(new VaultClientOptions { Address = $"{dropAddress},{B.Address}", Token = _rootToken });
+        var write = await Assert.ThrowsAsync<RpcException>(() => client.PutSecretAsync("app/unknown-fate", new Dictionary<string, string> { ["v"] = "1" }));
+        Assert.Equal(StatusCode.Unavailable, write.StatusCode);
+        var onB = await Rpc.FailsWith(StatusCode.NotFound, () => new KvService.KvServiceClient(B.Channel)
+            .GetAsync(new GetSecretRequest { Path = "app/unknown-fate" }, new CallOptions(new Metadata { { "authorization", $"Bearer {_rootToken}" } })).ResponseAsync);
+        Assert.Contains("app/unknown-fate", onB.Status.Detail, StringComparison.Ordinal);
+        // The next call goes to the next node.
+        Assert.Equal(new Uri(B.Address), client.CurrentAddress);
+
+        using var reader = new VaultClient(new VaultClientOptions { Address = $"{dropAddress},{B.Address}", Token = _rootToken });
+        Assert.Equal("on-both-nodes", (await reader.GetSecretAsync("app/db")).Data["password"]);
+        await stop.CancelAsync();
+        await dropping.ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+}
