@@ -33,7 +33,8 @@ public sealed partial class LiteDbStore : IVaultStore
     private const long MaxPendingBytes = 256L * 1024 * 1024;
     private const int ReplayTransactionSize = 4096;
     private static readonly TimeSpan DefaultApplyInterval = TimeSpan.FromMilliseconds(200);
-    private static readonly BsonMapper Mapper = CreateMapper();
+    // The one BSON mapping of the vault's records, shared by every store (PostgreSQL holds the same BSON).
+    internal static readonly BsonMapper Mapper = CreateMapper();
 
     // Opened once. LiteDB's engine refuses every call after a failed write, so the applier never
     // hands it more than the free space allows (SpaceToApply); see _engineBroken.
@@ -108,21 +109,7 @@ public sealed partial class LiteDbStore : IVaultStore
         _reserve.FullChanged += _ => FailingChanged?.Invoke(Failure is not null);
         _cache = new DocumentCache(cacheBytes);
         Telemetry.ProcessMetrics.TrackCache(this, () => _cache.Bytes);
-        _documentTypes = documentTypes is null ? null : WithNested(documentTypes);
-        lock (Mapper)
-        {
-            foreach (var type in _documentTypes ?? [])
-            {
-                // LiteDB takes a property named Id, _id or <Type>Id (or marked [BsonId]) as the
-                // document's key, which the store sets to the record's own id: the property would
-                // read back as the key, and a seal over it would fail. Refused here, at start-up.
-                if (type.GetProperties().FirstOrDefault(p => p.Name is "Id" or "_id" || p.Name == type.Name + "Id" || p.IsDefined(typeof(BsonIdAttribute), inherit: true)) is { } key)
-                {
-                    throw new InvalidOperationException($"{type.FullName}.{key.Name} would be stored as the document's key: name the property otherwise");
-                }
-                Mapper.ToObject(type, Mapper.ToDocument(type, Activator.CreateInstance(type)!));
-            }
-        }
+        _documentTypes = PrepareTypes(documentTypes);
         Directory.CreateDirectory(dataDirectory);
         _reserve.Claim();
         _directory = dataDirectory;
@@ -180,11 +167,41 @@ public sealed partial class LiteDbStore : IVaultStore
     /// <summary>Refuses a document type that was not declared (passes <paramref name="id"/> through).</summary>
     private string Require<T>(string id)
     {
-        if (_documentTypes is { } known && !known.Contains(typeof(T)))
+        RequireDeclared<T>(_documentTypes);
+        return id;
+    }
+
+    /// <summary>
+    /// The declared document types and every type nested in them, each mapped now (LiteDB builds a
+    /// type's map lazily and not thread-safely); null when any type is allowed.
+    /// </summary>
+    internal static HashSet<Type>? PrepareTypes(IEnumerable<Type>? documentTypes)
+    {
+        var types = documentTypes is null ? null : WithNested(documentTypes);
+        lock (Mapper)
+        {
+            foreach (var type in types ?? [])
+            {
+                // LiteDB takes a property named Id, _id or <Type>Id (or marked [BsonId]) as the
+                // document's key, which the store sets to the record's own id: the property would
+                // read back as the key, and a seal over it would fail. Refused here, at start-up.
+                if (type.GetProperties().FirstOrDefault(p => p.Name is "Id" or "_id" || p.Name == type.Name + "Id" || p.IsDefined(typeof(BsonIdAttribute), inherit: true)) is { } key)
+                {
+                    throw new InvalidOperationException($"{type.FullName}.{key.Name} would be stored as the document's key: name the property otherwise");
+                }
+                Mapper.ToObject(type, Mapper.ToDocument(type, Activator.CreateInstance(type)!));
+            }
+        }
+        return types;
+    }
+
+    /// <summary>Refuses a type outside <paramref name="known"/> (null: any), naming the fix.</summary>
+    internal static void RequireDeclared<T>(HashSet<Type>? known)
+    {
+        if (known is not null && !known.Contains(typeof(T)))
         {
             throw new InvalidOperationException($"{typeof(T).FullName} is not a stored document type: declare it with AddStoredDocuments in its area's registration");
         }
-        return id;
     }
 
     /// <summary><paramref name="roots"/> and every class type reachable through their properties (lists and nullables included).</summary>
@@ -392,7 +409,7 @@ public sealed partial class LiteDbStore : IVaultStore
     }
 
     /// <summary>Stored documents overlaid with newer changes (null: deleted), in id order.</summary>
-    private static List<KeyValuePair<string, T>> Merge<T>(int limit, List<KeyValuePair<string, BsonDocument>> stored, params IEnumerable<KeyValuePair<string, BsonDocument?>>[] newer)
+    internal static List<KeyValuePair<string, T>> Merge<T>(int limit, List<KeyValuePair<string, BsonDocument>> stored, params IEnumerable<KeyValuePair<string, BsonDocument?>>[] newer)
         where T : class
     {
         var merged = new SortedDictionary<string, BsonDocument>(StringComparer.Ordinal);

@@ -1,0 +1,499 @@
+using System.Collections.Concurrent;
+using LiteDB;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Vault.Server.Storage.Postgres;
+
+/// <summary>
+/// The vault's store on a shared PostgreSQL database (schema: <see cref="PostgresSchema"/>): the
+/// same documents as the data file — ciphertext and non-secret metadata, as BSON — one row each.
+/// <para>
+/// <b>Reads never wait on the database.</b> The node holds every document in memory (loaded when
+/// the store opens), so a read, inside a unit of work or not, is a lookup; PostgreSQL is where
+/// commits become durable and where the other nodes will learn of them. <b>Writes</b> are units of
+/// work run by one writer thread in groups, as in <see cref="LiteDbStore"/>: each group is one
+/// PostgreSQL transaction (upserts and deletes, the commit index, and — when the node leads a group
+/// of nodes — the fence of its term, <see cref="LeaderLease.FenceAsync"/>), and its units complete
+/// only after the commit. A group the database refuses before its commit fails alone
+/// (UNAVAILABLE); a commit whose outcome is unknown (the connection lost during it) stops the
+/// store taking writes until a restart reloads it, as a failed fsync does for LiteDB.
+/// </para>
+/// </summary>
+public sealed class PostgresStore : IVaultStore
+{
+    private const int MaxBatch = 512;
+    private readonly NpgsqlDataSource _database;
+    private readonly ILogger _logger;
+    private readonly HashSet<Type>? _documentTypes;
+    private readonly Func<Leadership?>? _term;
+    private readonly ReaderWriterLockSlim _imageLock = new();
+    private readonly Dictionary<string, ImageCollection> _image = new(StringComparer.Ordinal);
+    private readonly BlockingCollection<IPendingWrite> _queue = new();
+    private readonly Thread _writer;
+    private ICommitParticipant? _participant;
+    private volatile StorageFailedException? _failure;
+    private long _commitIndex;
+    private long _commits;
+    private int _disposed;
+    private readonly bool _ownsDatabase;
+
+    /// <param name="database">The shared database; its schema is migrated here.</param>
+    /// <param name="documentTypes">As for <see cref="LiteDbStore"/>: every type the store may read and write (null: any).</param>
+    /// <param name="term">When the node is one of several: its current term as the active one
+    /// (every write is fenced by it), or null while it is not active (writes are refused).</param>
+    /// <param name="ownsDatabase">Dispose <paramref name="database"/> with the store.</param>
+    public PostgresStore(NpgsqlDataSource database, ILogger<PostgresStore> logger, IEnumerable<Type>? documentTypes = null, Func<Leadership?>? term = null, bool ownsDatabase = false)
+    {
+        _database = database;
+        _ownsDatabase = ownsDatabase;
+        _logger = logger;
+        _term = term;
+        _documentTypes = LiteDbStore.PrepareTypes(documentTypes);
+        PostgresSchema.MigrateAsync(database, CancellationToken.None).GetAwaiter().GetResult();
+        Load();
+        _writer = new Thread(WriterLoop) { Name = "vault-pg-store-writer", IsBackground = true };
+        _writer.Start();
+    }
+
+    public long CommitIndex => Interlocked.Read(ref _commitIndex);
+
+    /// <summary>Group commits made by this process (each one PostgreSQL transaction).</summary>
+    public long Commits => Interlocked.Read(ref _commits);
+
+    public long PendingBytes => 0;
+
+    public string? Failure => _failure?.Message;
+
+    public event Action<bool>? FailingChanged;
+
+    public T? Get<T>(string collection, string id) where T : class
+    {
+        LiteDbStore.RequireDeclared<T>(_documentTypes);
+        return Lookup(collection, id) is { } entry ? LiteDbStore.Mapper.ToObject<T>(entry.Document) : null;
+    }
+
+    public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class
+    {
+        LiteDbStore.RequireDeclared<T>(_documentTypes);
+        return ListWithin<T>(collection, idPrefix, limit);
+    }
+
+    public TDerived? GetDerived<T, TDerived>(string collection, string id, Func<T, TDerived> derive) where T : class where TDerived : class
+    {
+        LiteDbStore.RequireDeclared<T>(_documentTypes);
+        if (Lookup(collection, id) is not { } entry)
+        {
+            return null;
+        }
+        if (entry.Derived is TDerived derived)
+        {
+            return derived;
+        }
+        var value = derive(LiteDbStore.Mapper.ToObject<T>(entry.Document));
+        entry.Derived = value;
+        return value;
+    }
+
+    public Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_failure is { } failure)
+        {
+            return Task.FromException<TResult>(failure);
+        }
+        var pending = new PendingWrite<TResult>(work, CommitContext.Current);
+        _queue.Add(pending, CancellationToken.None);
+        return pending.Task;
+    }
+
+    public void Enlist(ICommitParticipant participant)
+    {
+        if (Interlocked.CompareExchange(ref _participant, participant, null) is not null && _participant != participant)
+        {
+            throw new InvalidOperationException("the store already has a commit participant");
+        }
+    }
+
+    public StoreSnapshot Snapshot()
+    {
+        _imageLock.EnterReadLock();
+        try
+        {
+            var documents = _image.OrderBy(c => c.Key, StringComparer.Ordinal)
+                .SelectMany(c => c.Value.Ids.Select(id => new StoredDocument(c.Key, id, BsonSerializer.Serialize(c.Value.Documents[id].Document))))
+                .ToList();
+            return new StoreSnapshot(Interlocked.Read(ref _commitIndex), documents);
+        }
+        finally
+        {
+            _imageLock.ExitReadLock();
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        _queue.CompleteAdding();
+        _writer.Join();
+        _queue.Dispose();
+        _imageLock.Dispose();
+        if (_ownsDatabase)
+        {
+            _database.Dispose();
+        }
+    }
+
+    /// <summary>Every row into memory, with the commit index, in one repeatable-read transaction.</summary>
+    private void Load()
+    {
+        using var connection = _database.OpenConnection();
+        using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
+        using (var index = new NpgsqlCommand("SELECT commit_index FROM vault_store", connection, transaction))
+        {
+            _commitIndex = index.ExecuteScalar() is long stored ? stored : 0;
+        }
+        using (var rows = new NpgsqlCommand("SELECT collection, id, document FROM vault_documents", connection, transaction))
+        using (var reader = rows.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                Set(reader.GetString(0), reader.GetString(1), BsonSerializer.Deserialize(reader.GetFieldValue<byte[]>(2)));
+            }
+        }
+        transaction.Commit();
+    }
+
+    private Entry? Lookup(string collection, string id)
+    {
+        _imageLock.EnterReadLock();
+        try
+        {
+            return _image.TryGetValue(collection, out var documents) && documents.Documents.TryGetValue(id, out var entry) ? entry : null;
+        }
+        finally
+        {
+            _imageLock.ExitReadLock();
+        }
+    }
+
+    /// <summary>The documents under an exact-string prefix, overlaid with <paramref name="newer"/> (a unit's group and its own changes).</summary>
+    private List<KeyValuePair<string, T>> ListWithin<T>(string collection, string idPrefix, int limit, params IEnumerable<KeyValuePair<string, BsonDocument?>>[] newer)
+        where T : class
+    {
+        List<KeyValuePair<string, BsonDocument>> stored;
+        _imageLock.EnterReadLock();
+        try
+        {
+            stored = _image.TryGetValue(collection, out var documents)
+                ? documents.Under(idPrefix).Select(id => KeyValuePair.Create(id, documents.Documents[id].Document)).ToList()
+                : [];
+        }
+        finally
+        {
+            _imageLock.ExitReadLock();
+        }
+        return LiteDbStore.Merge<T>(limit, stored, newer);
+    }
+
+    /// <summary>Under the image's write lock (or before any reader exists).</summary>
+    private void Set(string collection, string id, BsonDocument? document)
+    {
+        if (!_image.TryGetValue(collection, out var documents))
+        {
+            documents = _image[collection] = new ImageCollection();
+        }
+        if (document is null)
+        {
+            documents.Ids.Remove(id);
+            documents.Documents.Remove(id);
+        }
+        else
+        {
+            documents.Ids.Add(id);
+            documents.Documents[id] = new Entry(document);
+        }
+    }
+
+    private void WriterLoop()
+    {
+        var batch = new List<IPendingWrite>(MaxBatch);
+        foreach (var first in _queue.GetConsumingEnumerable())
+        {
+            batch.Clear();
+            batch.Add(first);
+            while (batch.Count < MaxBatch && _queue.TryTake(out var next))
+            {
+                batch.Add(next);
+            }
+            CommitBatch(batch);
+        }
+    }
+
+    private void CommitBatch(List<IPendingWrite> batch)
+    {
+        if (_failure is not null)
+        {
+            FailAll(batch, _failure);
+            return;
+        }
+        var changes = new Dictionary<(string Collection, string Id), BsonDocument?>();
+        var tags = new List<object>();
+        foreach (var write in batch)
+        {
+            var unit = new UnitOfWork(this, changes);
+            if (write.Run(unit))
+            {
+                unit.Apply();
+                if (write.Tag is { } tag)
+                {
+                    tags.Add(tag);
+                }
+            }
+        }
+        if (tags.Count > 0 && _participant is { } participant)
+        {
+            try
+            {
+                var unit = new UnitOfWork(this, changes);
+                participant.BeforeCommit(tags, unit);
+                unit.Apply();
+            }
+            catch (Exception ex)
+            {
+                FailAll(batch, ex);
+                return;
+            }
+        }
+        if (changes.Count > 0)
+        {
+            var index = Interlocked.Read(ref _commitIndex) + 1;
+            var committing = false;
+            try
+            {
+                var term = _term is null ? null : _term() ?? throw new FencedException("this node is not the active one: writes go to the active node");
+                using var connection = _database.OpenConnection();
+                using var transaction = connection.BeginTransaction();
+                if (term is not null)
+                {
+                    LeaderLease.FenceAsync(connection, transaction, term, CancellationToken.None).GetAwaiter().GetResult();
+                }
+                Write(connection, transaction, changes, index);
+                committing = true;
+                transaction.Commit();
+            }
+            catch (Exception ex) when (!committing)
+            {
+                // Nothing of the group is in the database: it fails alone, and the next may succeed.
+                if (tags.Count > 0)
+                {
+                    _participant?.CommitFailed(tags);
+                }
+                PostgresStoreLog.GroupRefused(_logger, batch.Count, ex);
+                FailAll(batch, ex as VaultException ?? new UnavailableException($"storage unavailable: the database refused the write ({ex.GetType().Name}); try again"));
+                return;
+            }
+            catch (Exception ex)
+            {
+                // The commit may or may not have happened: memory no longer knows what the database holds.
+                var first = Interlocked.CompareExchange(ref _failure, new StorageFailedException("storage lost the outcome of a commit; restart the server to reload it", ex), null) is null;
+                PostgresStoreLog.CommitOutcomeLost(_logger, ex);
+                if (first)
+                {
+                    FailingChanged?.Invoke(true);
+                }
+                FailAll(batch, _failure!);
+                return;
+            }
+            _imageLock.EnterWriteLock();
+            try
+            {
+                foreach (var ((collection, id), document) in changes)
+                {
+                    Set(collection, id, document);
+                }
+                Interlocked.Exchange(ref _commitIndex, index);
+            }
+            finally
+            {
+                _imageLock.ExitWriteLock();
+            }
+            Interlocked.Increment(ref _commits);
+        }
+        foreach (var write in batch)
+        {
+            write.Complete();
+        }
+    }
+
+    /// <summary>The group's upserts and deletes, and the commit index, in one round trip (sync I/O on the writer thread).</summary>
+    private static void Write(NpgsqlConnection connection, NpgsqlTransaction transaction, Dictionary<(string Collection, string Id), BsonDocument?> changes, long index)
+    {
+        using var batch = new NpgsqlBatch(connection, transaction);
+        foreach (var ((collection, id), document) in changes)
+        {
+            var command = document is null
+                ? new NpgsqlBatchCommand("DELETE FROM vault_documents WHERE collection = $1 AND id = $2")
+                : new NpgsqlBatchCommand("INSERT INTO vault_documents (collection, id, document) VALUES ($1, $2, $3) ON CONFLICT (collection, id) DO UPDATE SET document = excluded.document");
+            command.Parameters.Add(new NpgsqlParameter { Value = collection, NpgsqlDbType = NpgsqlDbType.Text });
+            command.Parameters.Add(new NpgsqlParameter { Value = id, NpgsqlDbType = NpgsqlDbType.Text });
+            if (document is not null)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = BsonSerializer.Serialize(document), NpgsqlDbType = NpgsqlDbType.Bytea });
+            }
+            batch.BatchCommands.Add(command);
+        }
+        var indexCommand = new NpgsqlBatchCommand("INSERT INTO vault_store (singleton, commit_index) VALUES (true, $1) ON CONFLICT (singleton) DO UPDATE SET commit_index = excluded.commit_index");
+        indexCommand.Parameters.Add(new NpgsqlParameter { Value = index, NpgsqlDbType = NpgsqlDbType.Bigint });
+        batch.BatchCommands.Add(indexCommand);
+        batch.ExecuteNonQuery();
+    }
+
+    private static void FailAll(List<IPendingWrite> batch, Exception error)
+    {
+        foreach (var write in batch)
+        {
+            write.Fail(error);
+        }
+    }
+
+    /// <summary>One collection in memory: its ids in exact-string order, and its documents.</summary>
+    private sealed class ImageCollection
+    {
+        public SortedSet<string> Ids { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, Entry> Documents { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>The ids that start with <paramref name="prefix"/>, in order.</summary>
+        public IEnumerable<string> Under(string prefix)
+        {
+            if (prefix.Length == 0)
+            {
+                return Ids;
+            }
+            if (Ids.Count == 0 || string.CompareOrdinal(prefix, Ids.Max) > 0)
+            {
+                return [];
+            }
+            var upper = LiteDbStore.PrefixSuccessor(prefix);
+            var view = upper is null || string.CompareOrdinal(upper, Ids.Max) > 0 ? Ids.GetViewBetween(prefix, Ids.Max!) : Ids.GetViewBetween(prefix, upper);
+            return view.Where(id => id.StartsWith(prefix, StringComparison.Ordinal));
+        }
+    }
+
+    /// <summary>A document in memory, and what <see cref="GetDerived"/> made of this version of it.</summary>
+    private sealed class Entry(BsonDocument document)
+    {
+        public BsonDocument Document { get; } = document;
+
+        public object? Derived { get; set; }
+    }
+
+    private interface IPendingWrite
+    {
+        object? Tag { get; }
+
+        bool Run(IStoreWriter writer);
+
+        void Complete();
+
+        void Fail(Exception error);
+    }
+
+    private sealed class PendingWrite<TResult>(Func<IStoreWriter, TResult> work, object? tag) : IPendingWrite
+    {
+        private readonly TaskCompletionSource<TResult> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TResult? _result;
+        private Exception? _error;
+
+        public object? Tag { get; } = tag;
+
+        public Task<TResult> Task => _tcs.Task;
+
+        public bool Run(IStoreWriter writer)
+        {
+            try
+            {
+                _result = work(writer);
+                return true;
+            }
+            catch (Exception ex)
+            {
+                _error = ex;
+                return false;
+            }
+        }
+
+        public void Complete()
+        {
+            if (_error is not null)
+            {
+                _tcs.TrySetException(_error);
+            }
+            else
+            {
+                _tcs.TrySetResult(_result!);
+            }
+        }
+
+        public void Fail(Exception error) => _tcs.TrySetException(_error ?? error);
+    }
+
+    /// <summary>As <see cref="LiteDbStore"/>'s: a unit's writes held aside until its work returns.</summary>
+    private sealed class UnitOfWork(PostgresStore store, Dictionary<(string Collection, string Id), BsonDocument?> group) : IStoreWriter
+    {
+        private readonly Dictionary<(string Collection, string Id), BsonDocument?> _own = [];
+
+        public T? Get<T>(string collection, string id) where T : class
+        {
+            LiteDbStore.RequireDeclared<T>(store._documentTypes);
+            if (_own.TryGetValue((collection, id), out var doc) || group.TryGetValue((collection, id), out doc))
+            {
+                return doc is null ? null : LiteDbStore.Mapper.ToObject<T>(doc);
+            }
+            return store.Get<T>(collection, id);
+        }
+
+        public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class
+        {
+            LiteDbStore.RequireDeclared<T>(store._documentTypes);
+            return store.ListWithin<T>(collection, idPrefix, limit, Under(group, collection, idPrefix), Under(_own, collection, idPrefix));
+        }
+
+        public void Put<T>(string collection, string id, T document) where T : class
+        {
+            LiteDbStore.RequireDeclared<T>(store._documentTypes);
+            var doc = LiteDbStore.Mapper.ToDocument(document);
+            doc["_id"] = id;
+            _own[(collection, id)] = doc;
+        }
+
+        public void Delete(string collection, string id) => _own[(collection, id)] = null;
+
+        public void Apply()
+        {
+            foreach (var (key, doc) in _own)
+            {
+                group[key] = doc;
+            }
+        }
+
+        private static IEnumerable<KeyValuePair<string, BsonDocument?>> Under(Dictionary<(string Collection, string Id), BsonDocument?> changes, string collection, string idPrefix) =>
+            changes.Where(c => c.Key.Collection == collection && c.Key.Id.StartsWith(idPrefix, StringComparison.Ordinal))
+                .Select(c => KeyValuePair.Create(c.Key.Id, c.Value));
+    }
+}
+
+internal static partial class PostgresStoreLog
+{
+    [LoggerMessage(1060, LogLevel.Warning, "The database refused a group of {Units} writes; they failed and the next group will try again")]
+    public static partial void GroupRefused(ILogger logger, int units, Exception error);
+
+    [LoggerMessage(1061, LogLevel.Critical, "The outcome of a commit to the database is unknown; the store refuses writes until a restart reloads it")]
+    public static partial void CommitOutcomeLost(ILogger logger, Exception error);
+}

@@ -1,0 +1,212 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using Vault.Server;
+using Vault.Server.Storage;
+using Vault.Server.Storage.Postgres;
+using Vault.Tests.Rotation;
+
+namespace Vault.Tests.Storage.Postgres;
+
+/// <summary>
+/// The store on a real PostgreSQL database: units of work apply whole or not at all and are grouped
+/// into transactions; names are exact strings; what was committed is there after a reopen (which
+/// reads it all back) and in the table; a snapshot is the committed state; a node whose term is over
+/// cannot write; the rows hold only what the store was given.
+/// </summary>
+public sealed class PostgresStoreTests(TargetSystems systems) : IClassFixture<TargetSystems>, IAsyncLifetime
+{
+    private readonly string _database = $"vault_store_{Guid.NewGuid():N}";
+    private NpgsqlDataSource? _data;
+
+    private NpgsqlDataSource Data => _data ?? throw new InvalidOperationException("not initialised");
+
+    public sealed class Item
+    {
+        public string Value { get; set; } = "";
+    }
+
+    public async Task InitializeAsync()
+    {
+        var server = systems.PostgresServer;
+        await server.ExecuteAsync($"CREATE DATABASE {_database}");
+        _data = NpgsqlDataSource.Create(server.ConnectionString(server.SuperUser, server.SuperPassword, _database));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Data.DisposeAsync();
+        NpgsqlConnection.ClearAllPools();
+        await systems.PostgresServer.ExecuteAsync($"DROP DATABASE IF EXISTS {_database} WITH (FORCE)");
+    }
+
+    private PostgresStore Open(Func<Leadership?>? term = null) => new(Data, NullLogger<PostgresStore>.Instance, [typeof(Item)], term);
+
+    [Fact]
+    public async Task Writes_AreGroupedIntoTransactions_AndAllThereAfterAReopen()
+    {
+        using (var store = Open())
+        {
+            var writes = Enumerable.Range(0, 300).Select(i => store.WriteAsync(tx =>
+            {
+                tx.Put("items", $"i{i:D4}", new Item { Value = $"v{i}" });
+                return i;
+            }, default));
+            await Task.WhenAll(writes);
+            Assert.True(store.Commits < 300, $"{store.Commits} transactions for 300 concurrent writes: no grouping");
+            Assert.Equal(store.Commits, store.CommitIndex);
+        }
+        using var reopened = Open();
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => $"v{i}"), reopened.List<Item>("items", "i").Select(p => p.Value.Value));
+        Assert.True(reopened.CommitIndex > 0);
+        await using var count = Data.CreateCommand("SELECT count(*) FROM vault_documents WHERE collection = 'items'");
+        Assert.Equal(300L, await count.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task AUnitThatThrows_AppliesNothing_ItsGroupStillCommits_AndUnitsSeeTheirGroupsWrites()
+    {
+        using var store = Open();
+        await store.WriteAsync(tx =>
+        {
+            tx.Put("items", "base", new Item { Value = "0" });
+            return true;
+        }, default);
+        var failing = store.WriteAsync<bool>(tx =>
+        {
+            tx.Put("items", "half", new Item { Value = "x" });
+            tx.Delete("items", "base");
+            throw new InvalidDataException("refused");
+        }, default);
+        var reading = store.WriteAsync(tx =>
+        {
+            var seen = tx.Get<Item>("items", "base")!.Value;
+            tx.Put("items", "base", new Item { Value = seen + "1" });
+            tx.Put("items", "listed", new Item { Value = tx.List<Item>("items", "").Count.ToString() });
+            return seen;
+        }, default);
+
+        await Assert.ThrowsAsync<InvalidDataException>(() => failing);
+        Assert.Equal("0", await reading);
+        Assert.Null(store.Get<Item>("items", "half"));
+        Assert.Equal("01", store.Get<Item>("items", "base")!.Value);
+        using var reopened = Open();
+        Assert.Null(reopened.Get<Item>("items", "half"));
+        Assert.Equal("01", reopened.Get<Item>("items", "base")!.Value);
+    }
+
+    [Fact]
+    public async Task NamesAreExactStrings_AndPrefixesAreNotPatterns()
+    {
+        using (var store = Open())
+        {
+            foreach (var id in new[] { "kv/ABC", "kv/abc", "kv/a_c", "kv/a%c", "kv/abd", "kv/", "kw/x", "kv/ä", "kv/a\uffff" })
+            {
+                await store.WriteAsync(tx =>
+                {
+                    tx.Put("items", id, new Item { Value = id });
+                    return true;
+                }, default);
+            }
+            await store.WriteAsync(tx =>
+            {
+                tx.Delete("items", "kv/abd");
+                return true;
+            }, default);
+        }
+        using var reopened = Open();
+        Assert.Equal("kv/ABC", reopened.Get<Item>("items", "kv/ABC")!.Value);
+        Assert.Equal("kv/abc", reopened.Get<Item>("items", "kv/abc")!.Value);
+        Assert.Equal(["kv/a%c", "kv/a_c", "kv/abc", "kv/a\uffff"], reopened.List<Item>("items", "kv/a").Select(p => p.Key));
+        Assert.Equal(["kv/a_c"], reopened.List<Item>("items", "kv/a_").Select(p => p.Key));
+        Assert.Empty(reopened.List<Item>("items", "kv/abd"));
+        Assert.Equal(8, reopened.List<Item>("items", "").Count);
+    }
+
+    [Fact]
+    public async Task ASnapshot_IsTheCommittedState_AndTheDerivedValueFollowsTheDocument()
+    {
+        using var store = Open();
+        await store.WriteAsync(tx =>
+        {
+            tx.Put("items", "a", new Item { Value = "1" });
+            tx.Put("other", "b", new Item { Value = "2" });
+            return true;
+        }, default);
+        var snapshot = store.Snapshot();
+        Assert.Equal(store.CommitIndex, snapshot.Index);
+        Assert.Equal([("items", "a"), ("other", "b")], snapshot.Documents.Select(d => (d.Collection, d.Id)));
+        Assert.Equal("2", snapshot.Documents[1].As<Item>().Value);
+
+        Assert.Equal("1!", store.GetDerived<Item, string>("items", "a", i => i.Value + "!"));
+        await store.WriteAsync(tx =>
+        {
+            tx.Put("items", "a", new Item { Value = "3" });
+            return true;
+        }, default);
+        Assert.Equal("3!", store.GetDerived<Item, string>("items", "a", i => i.Value + "!"));
+    }
+
+    [Fact]
+    public async Task ANodeWhoseTermIsOver_CannotWrite_AndANodeThatLeads_Can()
+    {
+        var lease = new LeaderLease(Data, "node-a", "a:8200", TimeSpan.FromMinutes(1));
+        using var standby = Open(term: () => null);
+        var refused = await Assert.ThrowsAsync<FencedException>(() => standby.WriteAsync(tx =>
+        {
+            tx.Put("items", "x", new Item());
+            return true;
+        }, default));
+        Assert.Contains("not the active one", refused.Message, StringComparison.Ordinal);
+
+        var term = (await lease.TryAcquireAsync(default))!;
+        var current = term;
+        using var active = Open(term: () => current);
+        await active.WriteAsync(tx =>
+        {
+            tx.Put("items", "y", new Item { Value = "led" });
+            return true;
+        }, default);
+        // Its term moved on (another node took over): the write is refused by the fence, in the database.
+        current = term with { Epoch = term.Epoch + 100 };
+        await Assert.ThrowsAsync<FencedException>(() => active.WriteAsync(tx =>
+        {
+            tx.Put("items", "z", new Item());
+            return true;
+        }, default));
+        Assert.Null(active.Get<Item>("items", "z"));
+        using var reopened = Open();
+        Assert.Equal("led", reopened.Get<Item>("items", "y")!.Value);
+        Assert.Null(reopened.Get<Item>("items", "z"));
+    }
+
+    [Fact]
+    public async Task AGroupTheDatabaseRefuses_FailsAlone_AndTheStoreGoesOn()
+    {
+        using var store = Open();
+        // Take the table away for a moment: the group fails UNAVAILABLE, nothing of it is in memory.
+        await using (var rename = Data.CreateCommand("ALTER TABLE vault_documents RENAME TO vault_documents_away"))
+        {
+            await rename.ExecuteNonQueryAsync();
+        }
+        var error = await Assert.ThrowsAsync<UnavailableException>(() => store.WriteAsync(tx =>
+        {
+            tx.Put("items", "lost", new Item());
+            return true;
+        }, default));
+        Assert.Contains("storage unavailable", error.Message, StringComparison.Ordinal);
+        Assert.Null(store.Get<Item>("items", "lost"));
+        await using (var back = Data.CreateCommand("ALTER TABLE vault_documents_away RENAME TO vault_documents"))
+        {
+            await back.ExecuteNonQueryAsync();
+        }
+        await store.WriteAsync(tx =>
+        {
+            tx.Put("items", "kept", new Item { Value = "ok" });
+            return true;
+        }, default);
+        Assert.Null(store.Failure);
+        using var reopened = Open();
+        Assert.Equal("ok", reopened.Get<Item>("items", "kept")!.Value);
+        Assert.Null(reopened.Get<Item>("items", "lost"));
+    }
+}
