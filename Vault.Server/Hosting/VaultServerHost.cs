@@ -61,6 +61,15 @@ public static class VaultServerHost
         {
             throw new ValidationException("data-dir", "is required (use --data-dir DIR, Vault__DataDir, or --dev)");
         }
+        if (options.StorageKind is not (StorageOptions.LiteDb or StorageOptions.Postgres))
+        {
+            throw new ValidationException("storage-kind", $"must be {StorageOptions.LiteDb} or {StorageOptions.Postgres}, not '{options.StorageKind}'");
+        }
+        if (options.StorageKind == StorageOptions.Postgres)
+        {
+            // Checked now, with a clear message, rather than when the store opens.
+            Storage.Postgres.PostgresConnection.Open(options.StorageConnectionFile).Dispose();
+        }
         if (!options.Dev && !string.IsNullOrEmpty(options.DevRootToken))
         {
             throw new ValidationException("dev-root-token", "is only allowed with --dev");
@@ -173,6 +182,8 @@ public static class VaultServerHost
         {
             storage.DataDir = host.Value.DataDir!;
             storage.ReservedDiskBytes = host.Value.ReservedDiskBytes;
+            storage.Kind = host.Value.StorageKind;
+            storage.ConnectionFile = host.Value.StorageConnectionFile;
         });
         services.AddOptions<AuditOptions>().Configure<IOptions<VaultServerOptions>>((audit, host) =>
         {

@@ -79,6 +79,16 @@ public sealed class VaultServerOptions : IValidatableObject
     [Range(0, long.MaxValue)]
     public long ReservedDiskBytes { get; set; } = Storage.DiskReserve.DefaultBytes;
 
+    /// <summary>
+    /// Where the vault's records live: <c>litedb</c> (the data directory; the default) or
+    /// <c>postgres</c> (a database, <see cref="StorageConnectionFile"/>). The data directory holds the
+    /// audit log either way.
+    /// </summary>
+    public string StorageKind { get; set; } = Storage.StorageOptions.LiteDb;
+
+    /// <summary>For <c>postgres</c>: a file holding the Npgsql connection string (it may hold a password: never an argument).</summary>
+    public string? StorageConnectionFile { get; set; }
+
     /// <summary>How audit entries are flushed: Grouped (one fsync per group of concurrent entries) or EveryEntry.</summary>
     public Audit.AuditFlush AuditFlush { get; set; } = Audit.AuditFlush.Grouped;
 

@@ -16,6 +16,15 @@ public sealed class StorageOptions
 
     /// <summary>Memory for documents kept to serve reads.</summary>
     public long CacheBytes { get; set; } = LiteDbStore.DefaultCacheBytes;
+
+    public const string LiteDb = "litedb";
+    public const string Postgres = "postgres";
+
+    /// <summary><see cref="LiteDb"/> or <see cref="Postgres"/>.</summary>
+    public string Kind { get; set; } = LiteDb;
+
+    /// <summary>For <see cref="Postgres"/>: the file holding the connection string.</summary>
+    public string? ConnectionFile { get; set; }
 }
 
 /// <summary>A document type an area stores. The types nested in it are found from its properties.</summary>
@@ -36,6 +45,12 @@ public static class StorageRegistration
         services.AddSingleton<IVaultStore>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
+            if (options.Kind == StorageOptions.Postgres)
+            {
+                // One node on a shared database; leadership among several comes with standbys.
+                return new Postgres.PostgresStore(Postgres.PostgresConnection.Open(options.ConnectionFile), sp.GetRequiredService<ILogger<Postgres.PostgresStore>>(),
+                    sp.GetServices<StoredDocumentType>().Select(t => t.Type), term: null, ownsDatabase: true);
+            }
             return new LiteDbStore(
                 options.DataDir,
                 sp.GetRequiredService<ILogger<LiteDbStore>>(),
