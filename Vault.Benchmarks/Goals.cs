@@ -37,6 +37,10 @@ internal static class Goals
             lines.Add(AtLeast($"kv-put x{GoalClients}, 1 KB: throughput vs echo", transport, kvPut, echo, Throughput, 0.3));
             lines.Add(AtLeast($"kv-put x{GoalClients} vs kv-put x1 (1 KB)", transport, kvPut, results.Find(KvPut, transport, GoalPayload, 1), Throughput, 8.0));
 
+            // Issue 15: records in PostgreSQL, beside the LiteDB rows of the same run.
+            lines.Add(AtLeast($"kv-put-pg x{GoalClients} (records in PostgreSQL) vs kv-put x{GoalClients}, 1 KB: throughput", transport,
+                results.Find(KvPutPostgres, transport, GoalPayload, GoalClients), kvPut, Throughput, 0.5));
+
             lines.Add(AtLeast($"lease-checkout x{GoalClients}: throughput vs echo", transport, results.Find(LeaseCheckout, transport, null, GoalClients), echo, Throughput, 0.25));
 
             var rotates = results.Where(r => r.Point.Scenario == Rotate && r.Point.Transport == transport).ToList();

@@ -29,7 +29,7 @@ internal static class Report
         Line(text, $"- vault: audit on; initialised with Argon2id m={kdf.MemoryKib} KiB, t={kdf.Iterations}, p={kdf.Parallelism} (init/unseal only); measured calls use a non-root token whose one policy grants just the scenario's paths");
         if (info.PostgresMaxConnections is { } maxConnections)
         {
-            Line(text, $"- PostgreSQL 15 (the rotation tests' fixture: fsync off, log_statement=all, SCRAM logins on 127.0.0.1), max_connections={maxConnections}; rotate uses one target per client on a fresh vault per row; rotate-floor runs without a vault");
+            Line(text, $"- PostgreSQL 15 (the rotation tests' fixture: fsync off, log_statement=all, SCRAM logins on 127.0.0.1), max_connections={maxConnections}; rotate uses one target per client on a fresh vault per row; rotate-floor runs without a vault; kv-get-pg and kv-put-pg keep the vault's records on a second PostgreSQL 15 of their own with fsync and full-page writes on (as durable as kv-put's fsync'd log), over loopback, a database per vault");
         }
         Line(text, $"- server CPU: user+system time of the server process over the window ÷ calls; peak MB: its VmHWM {(results.Any(r => r.Server is { PeakIsWindow: false }) ? "since the process started (resetting it failed)" : "since the window started (reset through /proc/<pid>/clear_refs)")}; RSS MB: its VmRSS at the window's end; load-gen CPU: this process over the window ÷ calls");
         text.AppendLine();

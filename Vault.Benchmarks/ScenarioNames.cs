@@ -14,9 +14,12 @@ internal static class ScenarioNames
     public const string Rotate = "rotate";
     public const string RotateFloor = "rotate-floor";
     public const string KvPutLarge = "kv-put-large";
+    /// <summary>kv-get and kv-put on a vault whose records live in PostgreSQL (the run's server, loopback), beside the LiteDB rows.</summary>
+    public const string KvGetPostgres = "kv-get-pg";
+    public const string KvPutPostgres = "kv-put-pg";
 
     /// <summary>Every scenario, in the order they run at each point of the sweep (echo first).</summary>
-    public static readonly string[] All = [Echo, KvGet, KvGetMetrics, KvGetScale, KvPut, TokenLookup, LeaseCheckout, Rotate, RotateFloor, KvPutLarge];
+    public static readonly string[] All = [Echo, KvGet, KvGetMetrics, KvGetPostgres, KvGetScale, KvPut, KvPutPostgres, TokenLookup, LeaseCheckout, Rotate, RotateFloor, KvPutLarge];
 
     /// <summary>What <c>--scenario all</c> (the default) runs: everything but the scale run, which seeds
     /// 100,000 secrets, and kv-put-large, which is a memory test with a report of its own.</summary>
@@ -26,5 +29,5 @@ internal static class ScenarioNames
     public static bool UsesPayload(string scenario) => scenario is Echo or KvGet or KvPut;
 
     /// <summary>Scenarios that need the run's PostgreSQL server.</summary>
-    public static bool UsesPostgres(string scenario) => scenario is LeaseCheckout or Rotate or RotateFloor;
+    public static bool UsesPostgres(string scenario) => scenario is LeaseCheckout or Rotate or RotateFloor or KvGetPostgres or KvPutPostgres;
 }

@@ -79,6 +79,9 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
                 ? await SeededVault.StartAsync(runDirectory, transport, options.Secrets, value, cancellationToken, $"127.0.0.1:{metricsPort}")
                 : null;
             await using var scrapes = metered is null ? null : new MetricsScraper(new Uri($"http://127.0.0.1:{metricsPort}/metrics"));
+            await using var onPostgres = isReference && options.Runs(KvGetPostgres)
+                ? await SeededVault.StartAsync(runDirectory, transport, options.Secrets, value, cancellationToken, storageConnectionFile: await _postgres!.CreateStorageAsync(runDirectory, cancellationToken))
+                : null;
             await using var scale = isReference && options.Runs(KvGetScale)
                 ? await SeededVault.StartAsync(runDirectory, transport, options.ScaleSecrets, value, cancellationToken)
                 : null;
@@ -91,7 +94,7 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
                     var runsHere = scenario switch
                     {
                         RotateFloor => first && isReference,
-                        KvGetScale or KvGetMetrics => isReference,
+                        KvGetScale or KvGetMetrics or KvGetPostgres or KvPutPostgres => isReference,
                         _ => UsesPayload(scenario) || isReference,
                     };
                     if (!runsHere)
@@ -106,9 +109,9 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
                     var point = new Point(
                         scenario,
                         scenario == RotateFloor ? null : transport.Name,
-                        UsesPayload(scenario) || scenario is KvGetScale or KvGetMetrics ? payload : null,
+                        UsesPayload(scenario) || scenario is KvGetScale or KvGetMetrics or KvGetPostgres or KvPutPostgres ? payload : null,
                         clients);
-                    _results.Add(await RunRowAsync(point, transport, echo, reads, scenario == KvGetMetrics ? metered : scale, value, cancellationToken));
+                    _results.Add(await RunRowAsync(point, transport, echo, reads, scenario switch { KvGetMetrics => metered, KvGetPostgres => onPostgres, _ => scale }, value, cancellationToken));
                 }
             }
         }
@@ -122,9 +125,10 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
         {
             ScenarioNames.Echo => (new EchoWorkload(new EchoService.EchoServiceClient(row.Channel(transport, echo!.Address)), value.Length, EchoHost.Headers), echo),
             KvGet => (ReadWorkload(row, transport, reads!), reads!.Vault.Server),
-            KvGetScale or KvGetMetrics => (ReadWorkload(row, transport, scale!), scale!.Vault.Server),
+            KvGetScale or KvGetMetrics or KvGetPostgres => (ReadWorkload(row, transport, scale!), scale!.Vault.Server),
             TokenLookup => (new TokenLookupWorkload(new TokenService.TokenServiceClient(row.Channel(transport, reads!.Vault.Address)), reads.Headers), reads.Vault.Server),
             KvPut => await KvPutAsync(row, transport, value, cancellationToken),
+            KvPutPostgres => await KvPutAsync(row, transport, value, cancellationToken, await _postgres!.CreateStorageAsync(runDirectory, cancellationToken)),
             LeaseCheckout => await LeaseCheckoutAsync(row, transport, cancellationToken),
             Rotate => await RotateAsync(row, transport, point.Clients, cancellationToken),
             RotateFloor => (row.Own(await RotateFloorWorkload.CreateAsync(_postgres!, point.Clients, cancellationToken)), null),
@@ -153,9 +157,9 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
     private static KvGetWorkload ReadWorkload(Row row, Transport transport, SeededVault vault) =>
         new(new KvService.KvServiceClient(row.Channel(transport, vault.Vault.Address)), vault.Paths, vault.Headers);
 
-    private async Task<(IWorkload, ChildServer?)> KvPutAsync(Row row, Transport transport, string value, CancellationToken cancellationToken)
+    private async Task<(IWorkload, ChildServer?)> KvPutAsync(Row row, Transport transport, string value, CancellationToken cancellationToken, string? storageConnectionFile = null)
     {
-        var vault = row.Own(await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken));
+        var vault = row.Own(await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken, storageConnectionFile: storageConnectionFile));
         var headers = await vault.CreateTokenAsync("bench-kv-put", [BenchmarkVault.Rule($"kv/{PutPathPrefix}*", "create", "update")], cancellationToken);
         string[] paths = [.. Enumerable.Range(0, options.Secrets).Select(i => $"{PutPathPrefix}{i:D6}")];
         return (new KvPutWorkload(new KvService.KvServiceClient(row.Channel(transport, vault.Address)), paths, value, headers), vault.Server);

@@ -50,11 +50,13 @@ internal sealed class BenchmarkVault : IAsyncDisposable
 
     /// <param name="runDirectory">The run's temp directory; the vault's data directory is made under it and deleted on dispose.</param>
     /// <param name="metricsListen">Where the vault's metrics listener listens; null for none (no meter provider either).</param>
-    public static async Task<BenchmarkVault> StartAsync(string runDirectory, Transport transport, CancellationToken cancellationToken, string? metricsListen = null)
+    /// <param name="storageConnectionFile">Records in PostgreSQL (this file's connection string) instead of the data directory.</param>
+    public static async Task<BenchmarkVault> StartAsync(string runDirectory, Transport transport, CancellationToken cancellationToken, string? metricsListen = null, string? storageConnectionFile = null)
     {
         var dataDir = Directory.CreateDirectory(Path.Combine(runDirectory, $"vault-{Guid.NewGuid():N}")).FullName;
         string[] metrics = metricsListen is null ? [] : ["--metrics-listen", metricsListen];
-        var server = await ChildServer.StartAsync(ServeCommand.Vault, ["--data-dir", dataDir, "--target-ca-file", TestCertificates.RunCaFile, .. metrics, .. transport.ServerArgs], cancellationToken);
+        string[] storage = storageConnectionFile is null ? [] : ["--storage-connection-file", storageConnectionFile];
+        var server = await ChildServer.StartAsync(ServeCommand.Vault, ["--data-dir", dataDir, "--target-ca-file", TestCertificates.RunCaFile, .. metrics, .. storage, .. transport.ServerArgs], cancellationToken);
         var channel = transport.OpenChannel(server.Address);
         try
         {

@@ -33,9 +33,9 @@ internal sealed class SeededVault : IAsyncDisposable
     public Metadata Headers { get; }
 
     /// <param name="metricsListen">Where the vault's metrics listener listens; null for none.</param>
-    public static async Task<SeededVault> StartAsync(string runDirectory, Transport transport, int secrets, string value, CancellationToken cancellationToken, string? metricsListen = null)
+    public static async Task<SeededVault> StartAsync(string runDirectory, Transport transport, int secrets, string value, CancellationToken cancellationToken, string? metricsListen = null, string? storageConnectionFile = null)
     {
-        var vault = await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken, metricsListen);
+        var vault = await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken, metricsListen, storageConnectionFile);
         try
         {
             string[] paths = [.. Enumerable.Range(0, secrets).Select(i => $"{PathPrefix}{i:D6}")];

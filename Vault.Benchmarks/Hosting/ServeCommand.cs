@@ -23,6 +23,7 @@ internal static class ServeCommand
         string? dataDir = null;
         string? targetCaFile = null;
         string? metricsListen = null;
+        string? storageConnectionFile = null;
         TlsFiles? tls = null;
         for (var i = 1; i < args.Count; i++)
         {
@@ -36,6 +37,9 @@ internal static class ServeCommand
                     break;
                 case "--target-ca-file" when i + 1 < args.Count:
                     targetCaFile = args[++i];
+                    break;
+                case "--storage-connection-file" when i + 1 < args.Count:
+                    storageConnectionFile = args[++i];
                     break;
                 case "--tls" when i + 2 < args.Count:
                     // The server side only loads the files; the thumbprint is what clients check.
@@ -53,7 +57,7 @@ internal static class ServeCommand
             return 2;
         }
 
-        await using var app = args[0] == Vault ? BuildVault(dataDir!, targetCaFile, metricsListen, tls) : EchoHost.Build(tls);
+        await using var app = args[0] == Vault ? BuildVault(dataDir!, targetCaFile, metricsListen, storageConnectionFile, tls) : EchoHost.Build(tls);
         await app.StartAsync();
         Console.Out.WriteLine(ReadyPrefix + HostAddress.Of(app));
         Console.Out.Flush();
@@ -68,7 +72,7 @@ internal static class ServeCommand
     }
 
     // As BenchmarkVault did in-process before: the real host, its store and audit under dataDir.
-    private static WebApplication BuildVault(string dataDir, string? targetCaFile, string? metricsListen, TlsFiles? tls)
+    private static WebApplication BuildVault(string dataDir, string? targetCaFile, string? metricsListen, string? storageConnectionFile, TlsFiles? tls)
     {
         string[] args = ["--data-dir", dataDir, "--listen", "127.0.0.1:0"];
         if (targetCaFile is not null)
@@ -82,6 +86,10 @@ internal static class ServeCommand
         if (tls is not null)
         {
             args = [.. args, "--tls-cert", tls.CertFile, "--tls-key", tls.KeyFile];
+        }
+        if (storageConnectionFile is not null)
+        {
+            args = [.. args, "--Vault:StorageKind=postgres", $"--Vault:StorageConnectionFile={storageConnectionFile}"];
         }
         return VaultServerHost.Build(args, builder => HostAddress.QuietLogging(builder.Logging));
     }

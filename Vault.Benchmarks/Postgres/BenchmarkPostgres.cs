@@ -104,6 +104,24 @@ internal sealed class BenchmarkPostgres : IAsyncDisposable
         return names;
     }
 
+    /// <summary>
+    /// A new database for a vault's records (Vault:StorageKind=postgres) and a file holding the
+    /// connection string to it, over loopback as the superuser — on a second server of its own that
+    /// fsyncs its commits (the targets' server does not), so that kv-put-pg is as durable as kv-put.
+    /// </summary>
+    public async Task<string> CreateStorageAsync(string runDirectory, CancellationToken cancellationToken)
+    {
+        _storage ??= await PostgresServer.StartDurableAsync(cancellationToken);
+        var database = $"vault_bench_{Guid.NewGuid():N}";
+        await _storage.ExecuteAsync($"CREATE DATABASE {database}");
+        var file = Path.Combine(runDirectory, $"{database}.connection");
+        var connection = new NpgsqlConnectionStringBuilder(_storage.ConnectionString(_storage.SuperUser, _storage.SuperPassword, database)) { Pooling = true };
+        await File.WriteAllTextAsync(file, connection.ConnectionString, cancellationToken);
+        return file;
+    }
+
+    private PostgresServer? _storage;
+
     /// <summary>A superuser session kept open by its caller, for rotate-floor's ALTER ROLE.</summary>
     public async Task<NpgsqlConnection> OpenAdminAsync(CancellationToken cancellationToken)
     {
@@ -144,6 +162,10 @@ internal sealed class BenchmarkPostgres : IAsyncDisposable
         if (_admin is not null)
         {
             await _admin.DisposeAsync();
+        }
+        if (_storage is not null)
+        {
+            await _storage.DisposeAsync();
         }
         await _server.DisposeAsync();
     }

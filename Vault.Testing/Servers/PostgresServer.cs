@@ -43,6 +43,16 @@ public sealed class PostgresServer : ServerFixture
     public static Task<PostgresServer> StartTlsOnlyAsync(PemCertificate certificate, CancellationToken ct = default) =>
         StartNewAsync(new PostgresServer { _tls = certificate, _tlsOnly = true }, ct);
 
+    /// <summary>
+    /// Starts a new private server that makes commits durable as a production server does
+    /// (<c>fsync</c> and full-page writes on) and logs no statements: for measuring a vault whose
+    /// records live in PostgreSQL against one that fsyncs its own log.
+    /// </summary>
+    public static Task<PostgresServer> StartDurableAsync(CancellationToken ct = default) =>
+        StartNewAsync(new PostgresServer { _durable = true }, ct);
+
+    private bool _durable;
+
     /// <summary>The certificate the server offers TLS with (by default the run's, <see cref="TestCertificates.RunServerCertificate"/>).</summary>
     private PemCertificate? _tls;
     private bool _tlsOnly;
@@ -160,7 +170,7 @@ public sealed class PostgresServer : ServerFixture
         await Instance.StartAsync(ct);
     }
 
-    private static IReadOnlyList<string> CommandLine(string directory, int port) =>
+    private IReadOnlyList<string> CommandLine(string directory, int port) =>
     [
         $"{BinDirectory}/postgres", "-D", Path.Combine(directory, "data"), "-p", port.ToString(CultureInfo.InvariantCulture),
         "-c", "listen_addresses=127.0.0.1",
@@ -169,11 +179,10 @@ public sealed class PostgresServer : ServerFixture
         "-c", "logging_collector=off",
         "-c", "log_destination=stderr",
         "-c", "log_line_prefix=%m [%p] %q%u@%d ",
-        "-c", "log_statement=all",
         "-c", "log_connections=on",
-        "-c", "fsync=off",
-        "-c", "full_page_writes=off",
-        "-c", "shared_buffers=16MB",
+        .. _durable
+            ? (string[])["-c", "log_statement=none", "-c", "shared_buffers=128MB"]
+            : ["-c", "log_statement=all", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "shared_buffers=16MB"],
     ];
 
     private Task ProbeAsync(int port, CancellationToken ct) =>
