@@ -17,8 +17,10 @@ namespace Vault.Server.Storage.Postgres;
 /// PostgreSQL transaction (upserts and deletes, the commit index, and — when the node leads a group
 /// of nodes — the fence of its term, <see cref="LeaderLease.FenceAsync"/>), and its units complete
 /// only after the commit. A group the database refuses before its commit fails alone
-/// (UNAVAILABLE); a commit whose outcome is unknown (the connection lost during it) stops the
-/// store taking writes until a restart reloads it, as a failed fsync does for LiteDB.
+/// (UNAVAILABLE). A commit whose answer is lost (the connection failed during it: a database
+/// restarting) is settled by asking the database, once it answers, whether the commit index got
+/// there — this node is the only writer — and only a database away for longer than a minute stops
+/// the store taking writes until a restart reloads it, as a failed fsync does for LiteDB.
 /// </para>
 /// </summary>
 public sealed class PostgresStore : IVaultStore
@@ -58,6 +60,9 @@ public sealed class PostgresStore : IVaultStore
     }
 
     public long CommitIndex => Interlocked.Read(ref _commitIndex);
+
+    /// <summary>Tests only: how a group's transaction is committed (to lose the answer to a commit on purpose).</summary>
+    internal Action<NpgsqlTransaction>? CommitForTests { get; set; }
 
     /// <summary>Group commits made by this process (each one PostgreSQL transaction).</summary>
     public long Commits => Interlocked.Read(ref _commits);
@@ -285,7 +290,7 @@ public sealed class PostgresStore : IVaultStore
                 }
                 Write(connection, transaction, changes, index);
                 committing = true;
-                transaction.Commit();
+                (CommitForTests ?? (t => t.Commit()))(transaction);
             }
             catch (Exception ex) when (!committing)
             {
@@ -300,15 +305,33 @@ public sealed class PostgresStore : IVaultStore
             }
             catch (Exception ex)
             {
-                // The commit may or may not have happened: memory no longer knows what the database holds.
-                var first = Interlocked.CompareExchange(ref _failure, new StorageFailedException("storage lost the outcome of a commit; restart the server to reload it", ex), null) is null;
-                PostgresStoreLog.CommitOutcomeLost(_logger, ex);
-                if (first)
+                // The connection failed during the commit (the database restarting, the network):
+                // it happened or not. This node is the only writer, so the commit index says which,
+                // once the database answers again.
+                switch (CommittedAt(index))
                 {
-                    FailingChanged?.Invoke(true);
+                    case true:
+                        PostgresStoreLog.CommitOutcomeResolved(_logger, index, true, ex);
+                        break;
+                    case false:
+                        PostgresStoreLog.CommitOutcomeResolved(_logger, index, false, ex);
+                        if (tags.Count > 0)
+                        {
+                            _participant?.CommitFailed(tags);
+                        }
+                        FailAll(batch, new UnavailableException("storage unavailable: the database went away during the commit, which did not happen; try again"));
+                        return;
+                    default:
+                        // Still unknown: memory no longer knows what the database holds.
+                        var first = Interlocked.CompareExchange(ref _failure, new StorageFailedException("storage lost the outcome of a commit; restart the server to reload it", ex), null) is null;
+                        PostgresStoreLog.CommitOutcomeLost(_logger, ex);
+                        if (first)
+                        {
+                            FailingChanged?.Invoke(true);
+                        }
+                        FailAll(batch, _failure!);
+                        return;
                 }
-                FailAll(batch, _failure!);
-                return;
             }
             _imageLock.EnterWriteLock();
             try
@@ -329,6 +352,32 @@ public sealed class PostgresStore : IVaultStore
         {
             write.Complete();
         }
+    }
+
+    /// <summary>How long the writer waits for the database to answer whether a commit happened.</summary>
+    private static readonly TimeSpan OutcomeWait = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Whether the commit that would have raised the index to <paramref name="index"/> happened,
+    /// asked of the database until it answers (at most <see cref="OutcomeWait"/>); null if it never did.
+    /// </summary>
+    private bool? CommittedAt(long index)
+    {
+        var deadline = DateTime.UtcNow + OutcomeWait;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var connection = _database.OpenConnection();
+                using var read = new NpgsqlCommand("SELECT commit_index FROM vault_store", connection);
+                return read.ExecuteScalar() is long stored && stored >= index;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or System.Net.Sockets.SocketException or IOException or TimeoutException)
+            {
+                Thread.Sleep(200);
+            }
+        }
+        return null;
     }
 
     /// <summary>The group's upserts and deletes, and the commit index, in one round trip (sync I/O on the writer thread).</summary>
@@ -493,6 +542,12 @@ internal static partial class PostgresStoreLog
 {
     [LoggerMessage(1060, LogLevel.Warning, "The database refused a group of {Units} writes; they failed and the next group will try again")]
     public static partial void GroupRefused(ILogger logger, int units, Exception error);
+
+    [LoggerMessage(1062, LogLevel.Warning, "The connection failed during commit {Index}; asked again, the database says it {Outcome}")]
+    private static partial void CommitOutcomeResolved(ILogger logger, long index, string outcome, Exception error);
+
+    public static void CommitOutcomeResolved(ILogger logger, long index, bool committed, Exception error) =>
+        CommitOutcomeResolved(logger, index, committed ? "committed" : "did not commit", error);
 
     [LoggerMessage(1061, LogLevel.Critical, "The outcome of a commit to the database is unknown; the store refuses writes until a restart reloads it")]
     public static partial void CommitOutcomeLost(ILogger logger, Exception error);

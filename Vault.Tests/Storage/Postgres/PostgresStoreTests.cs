@@ -180,6 +180,47 @@ public sealed class PostgresStoreTests(TargetSystems systems) : IClassFixture<Ta
     }
 
     [Fact]
+    public async Task ACommitWhoseAnswerIsLost_IsSettledByAskingTheDatabase_AndTheStoreGoesOn()
+    {
+        using var store = Open();
+        // The commit happens, then the connection fails before the answer: acknowledged, and there.
+        store.CommitForTests = transaction =>
+        {
+            transaction.Commit();
+            throw new NpgsqlException("connection lost after the commit was sent");
+        };
+        await store.WriteAsync(tx =>
+        {
+            tx.Put("items", "landed", new Item { Value = "1" });
+            return true;
+        }, default);
+        // The connection fails before the commit: refused, and not there.
+        store.CommitForTests = transaction =>
+        {
+            transaction.Connection!.Close();
+            throw new NpgsqlException("connection lost before the commit");
+        };
+        var lost = await Assert.ThrowsAsync<UnavailableException>(() => store.WriteAsync(tx =>
+        {
+            tx.Put("items", "never", new Item { Value = "2" });
+            return true;
+        }, default));
+        Assert.Contains("which did not happen", lost.Message, StringComparison.Ordinal);
+        store.CommitForTests = null;
+        await store.WriteAsync(tx =>
+        {
+            tx.Put("items", "after", new Item { Value = "3" });
+            return true;
+        }, default);
+
+        Assert.Null(store.Failure);
+        Assert.Equal("1", store.Get<Item>("items", "landed")!.Value);
+        Assert.Null(store.Get<Item>("items", "never"));
+        using var reopened = Open();
+        Assert.Equal(["after", "landed"], reopened.List<Item>("items", "").Select(p => p.Key));
+    }
+
+    [Fact]
     public async Task AGroupTheDatabaseRefuses_FailsAlone_AndTheStoreGoesOn()
     {
         using var store = Open();
@@ -208,5 +249,74 @@ public sealed class PostgresStoreTests(TargetSystems systems) : IClassFixture<Ta
         using var reopened = Open();
         Assert.Equal("ok", reopened.Get<Item>("items", "kept")!.Value);
         Assert.Null(reopened.Get<Item>("items", "lost"));
+    }
+}
+
+/// <summary>
+/// A PostgreSQL server of its own restarted under write load: the store rides through — writes in
+/// the outage fail UNAVAILABLE, a commit cut off midway is settled by asking the database, nothing
+/// acknowledged is lost, writes resume, and the store never stops taking them.
+/// </summary>
+public sealed class PostgresRestartTests
+{
+    [Fact]
+    public async Task ARestartUnderLoad_LosesNothingAcknowledged_AndWritesResume()
+    {
+        await using var pg = await Vault.Testing.Servers.PostgresServer.StartAsync();
+        await using var data = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(pg.SuperConnectionString) { Pooling = true, Timeout = 5 }.ConnectionString);
+        var acknowledged = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var refused = 0;
+        using (var store = new PostgresStore(data, NullLogger<PostgresStore>.Instance, [typeof(PostgresStoreTests.Item)]))
+        {
+            using var stop = new CancellationTokenSource();
+            var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+            {
+                for (var i = 0; !stop.IsCancellationRequested; i++)
+                {
+                    var id = $"w{w}/{i:D6}";
+                    try
+                    {
+                        await store.WriteAsync(tx =>
+                        {
+                            tx.Put("items", id, new PostgresStoreTests.Item { Value = id });
+                            return true;
+                        }, default);
+                        acknowledged.Add(id);
+                    }
+                    catch (UnavailableException)
+                    {
+                        Interlocked.Increment(ref refused);
+                        await Task.Delay(20);
+                    }
+                }
+            })).ToArray();
+            await WaitForAsync(() => acknowledged.Count >= 200, writers);
+            await pg.RestartAsync();
+            var afterRestart = acknowledged.Count;
+            await WaitForAsync(() => acknowledged.Count >= afterRestart + 200, writers);
+            await stop.CancelAsync();
+            await Task.WhenAll(writers);
+            Assert.Null(store.Failure);
+        }
+        using var reopened = new PostgresStore(data, NullLogger<PostgresStore>.Instance, [typeof(PostgresStoreTests.Item)]);
+        var stored = reopened.List<PostgresStoreTests.Item>("items", "").Select(p => p.Key).ToHashSet();
+        var missing = acknowledged.Where(id => !stored.Contains(id)).ToList();
+        Assert.True(missing.Count == 0, $"{missing.Count} acknowledged writes are gone, e.g. {string.Join(", ", missing.Take(5))}");
+        Assert.True(acknowledged.Count >= 400, $"{acknowledged.Count} acknowledged");
+        _ = refused;
+    }
+
+    private static async Task WaitForAsync(Func<bool> done, Task[] writers)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (!done())
+        {
+            if (writers.FirstOrDefault(t => t.IsFaulted) is { } failed)
+            {
+                await failed;
+            }
+            Assert.True(DateTime.UtcNow < deadline, "the writers did not get far enough in 90 s");
+            await Task.Delay(20);
+        }
     }
 }
