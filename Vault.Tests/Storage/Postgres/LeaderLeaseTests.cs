@@ -13,7 +13,11 @@ namespace Vault.Tests.Storage.Postgres;
 /// </summary>
 public sealed class LeaderLeaseTests(TargetSystems systems) : IClassFixture<TargetSystems>, IAsyncLifetime
 {
-    private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(1);
+    // The term a test waits out: short, but long enough that a loaded machine still renews and
+    // writes within it (1 s was not: a full run's fenced write came after its own term's end).
+    private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(3);
+    // The successor's: it must still lead when the test writes with it and checks the table.
+    private static readonly TimeSpan SuccessorTtl = TimeSpan.FromSeconds(60);
     private readonly string _database = $"vault_ha_{Guid.NewGuid():N}";
     private NpgsqlDataSource? _data;
 
@@ -44,8 +48,8 @@ public sealed class LeaderLeaseTests(TargetSystems systems) : IClassFixture<Targ
     public async Task OneNodeLeads_OthersWait_AndOneTakesOverWithTheNextEpochOnceTheTermLapses()
     {
         var a = new LeaderLease(Data, "node-a", "10.0.0.1:8200", Ttl);
-        var b = new LeaderLease(Data, "node-b", "10.0.0.2:8200", Ttl);
-        var c = new LeaderLease(Data, "node-c", "10.0.0.3:8200", Ttl);
+        var b = new LeaderLease(Data, "node-b", "10.0.0.2:8200", SuccessorTtl);
+        var c = new LeaderLease(Data, "node-c", "10.0.0.3:8200", SuccessorTtl);
 
         var first = await a.TryAcquireAsync(default);
         Assert.NotNull(first);
@@ -77,7 +81,7 @@ public sealed class LeaderLeaseTests(TargetSystems systems) : IClassFixture<Targ
     public async Task ADeposedNodesWrites_AreRefused_SoNoneLandsAfterItsSuccessorsFirstWrite()
     {
         var a = new LeaderLease(Data, "node-a", "a:8200", Ttl);
-        var b = new LeaderLease(Data, "node-b", "b:8200", Ttl);
+        var b = new LeaderLease(Data, "node-b", "b:8200", SuccessorTtl);
         var termA = (await a.TryAcquireAsync(default))!;
         await WriteAsync(termA, "a");
 
