@@ -18,7 +18,7 @@ namespace Vault.Server.Storage;
 /// LiteDB. On start-up, segments left by a crash are replayed into the data file.</item>
 /// </list>
 /// </summary>
-public sealed partial class LiteDbStore : IVaultStore
+public sealed partial class LiteDbStore : IVaultStore, IUnitBase
 {
     private const int MaxBatch = 512;
     /// <summary>Default memory for <see cref="DocumentCache"/>: room for about 100,000 small secrets.</summary>
@@ -170,6 +170,11 @@ public sealed partial class LiteDbStore : IVaultStore
         RequireDeclared<T>(_documentTypes);
         return id;
     }
+
+    HashSet<Type>? IUnitBase.DocumentTypes => _documentTypes;
+
+    List<KeyValuePair<string, T>> IUnitBase.ListWithin<T>(string collection, string idPrefix, int limit, params IEnumerable<KeyValuePair<string, BsonDocument?>>[] newer) =>
+        ListWithin<T>(collection, idPrefix, limit, newer);
 
     /// <summary>
     /// The declared document types and every type nested in them, each mapped now (LiteDB builds a
@@ -909,59 +914,6 @@ public sealed partial class LiteDbStore : IVaultStore
         return mapper;
     }
 
-    private interface IPendingWrite
-    {
-        /// <summary>The <see cref="CommitContext"/> tag it was queued with.</summary>
-        object? Tag { get; }
-
-        /// <summary>Runs the work; false if it threw (its writes are then discarded).</summary>
-        bool Run(IStoreWriter writer);
-
-        void Complete();
-
-        void Fail(Exception error);
-    }
-
-    private sealed class PendingWrite<TResult>(Func<IStoreWriter, TResult> work, object? tag) : IPendingWrite
-    {
-        public object? Tag { get; } = tag;
-
-        private readonly TaskCompletionSource<TResult> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private TResult? _result;
-        private Exception? _error;
-
-        public Task<TResult> Task => _tcs.Task;
-
-        public bool Run(IStoreWriter writer)
-        {
-            try
-            {
-                _result = work(writer);
-                return true;
-            }
-            catch (Exception ex)
-            {
-                _error = ex;
-                return false;
-            }
-        }
-
-        public void Complete()
-        {
-            if (_error is not null)
-            {
-                _tcs.TrySetException(_error);
-            }
-            else
-            {
-                _tcs.TrySetResult(_result!);
-            }
-        }
-
-        /// <summary>A unit whose own work threw keeps its own error; the others get the group's.</summary>
-        public void Fail(Exception error) => _tcs.TrySetException(_error ?? error);
-    }
-
     /// <summary>An acknowledged change not yet in the data file; a null document is a delete.</summary>
     private sealed class PendingChange(CachedDocument? document, int bytes)
     {
@@ -969,51 +921,5 @@ public sealed partial class LiteDbStore : IVaultStore
 
         /// <summary>The document's BSON size (0 for a delete), counted in <see cref="PendingBytes"/>.</summary>
         public int Bytes { get; } = bytes;
-    }
-
-    /// <summary>
-    /// One caller's writes, held aside until its work returns so that a throwing unit leaves
-    /// nothing behind in the group. Reads see the unit's own writes first, then those of earlier
-    /// units in the group, then the store's acknowledged state.
-    /// </summary>
-    private sealed class UnitOfWork(LiteDbStore store, Dictionary<(string Collection, string Id), BsonDocument?> group) : IStoreWriter
-    {
-        private readonly Dictionary<(string Collection, string Id), BsonDocument?> _own = [];
-
-        public T? Get<T>(string collection, string id) where T : class
-        {
-            store.Require<T>(id);
-            if (_own.TryGetValue((collection, id), out var doc) || group.TryGetValue((collection, id), out doc))
-            {
-                return doc is null ? null : Mapper.ToObject<T>(doc);
-            }
-            return store.Get<T>(collection, id);
-        }
-
-        public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class =>
-            store.ListWithin<T>(collection, store.Require<T>(idPrefix), limit, Under(group, collection, idPrefix), Under(_own, collection, idPrefix));
-
-        public void Put<T>(string collection, string id, T document) where T : class
-        {
-            store.Require<T>(id);
-            var doc = Mapper.ToDocument(document);
-            doc["_id"] = id;
-            _own[(collection, id)] = doc;
-        }
-
-        public void Delete(string collection, string id) => _own[(collection, id)] = null;
-
-        /// <summary>Hands the unit's changes to its group, once its work has returned.</summary>
-        public void Apply()
-        {
-            foreach (var (key, doc) in _own)
-            {
-                group[key] = doc;
-            }
-        }
-
-        private static IEnumerable<KeyValuePair<string, BsonDocument?>> Under(Dictionary<(string Collection, string Id), BsonDocument?> changes, string collection, string idPrefix) =>
-            changes.Where(c => c.Key.Collection == collection && c.Key.Id.StartsWith(idPrefix, StringComparison.Ordinal))
-                .Select(c => KeyValuePair.Create(c.Key.Id, c.Value));
     }
 }

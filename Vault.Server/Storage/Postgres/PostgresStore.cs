@@ -23,7 +23,7 @@ namespace Vault.Server.Storage.Postgres;
 /// the store taking writes until a restart reloads it, as a failed fsync does for LiteDB.
 /// </para>
 /// </summary>
-public sealed class PostgresStore : IVaultStore
+public sealed class PostgresStore : IVaultStore, IUnitBase
 {
     private const int MaxBatch = 512;
     private readonly NpgsqlDataSource _database;
@@ -186,6 +186,11 @@ public sealed class PostgresStore : IVaultStore
             _imageLock.ExitReadLock();
         }
     }
+
+    HashSet<Type>? IUnitBase.DocumentTypes => _documentTypes;
+
+    List<KeyValuePair<string, T>> IUnitBase.ListWithin<T>(string collection, string idPrefix, int limit, params IEnumerable<KeyValuePair<string, BsonDocument?>>[] newer) =>
+        ListWithin<T>(collection, idPrefix, limit, newer);
 
     /// <summary>The documents under an exact-string prefix, overlaid with <paramref name="newer"/> (a unit's group and its own changes).</summary>
     private List<KeyValuePair<string, T>> ListWithin<T>(string collection, string idPrefix, int limit, params IEnumerable<KeyValuePair<string, BsonDocument?>>[] newer)
@@ -441,100 +446,6 @@ public sealed class PostgresStore : IVaultStore
         public BsonDocument Document { get; } = document;
 
         public object? Derived { get; set; }
-    }
-
-    private interface IPendingWrite
-    {
-        object? Tag { get; }
-
-        bool Run(IStoreWriter writer);
-
-        void Complete();
-
-        void Fail(Exception error);
-    }
-
-    private sealed class PendingWrite<TResult>(Func<IStoreWriter, TResult> work, object? tag) : IPendingWrite
-    {
-        private readonly TaskCompletionSource<TResult> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private TResult? _result;
-        private Exception? _error;
-
-        public object? Tag { get; } = tag;
-
-        public Task<TResult> Task => _tcs.Task;
-
-        public bool Run(IStoreWriter writer)
-        {
-            try
-            {
-                _result = work(writer);
-                return true;
-            }
-            catch (Exception ex)
-            {
-                _error = ex;
-                return false;
-            }
-        }
-
-        public void Complete()
-        {
-            if (_error is not null)
-            {
-                _tcs.TrySetException(_error);
-            }
-            else
-            {
-                _tcs.TrySetResult(_result!);
-            }
-        }
-
-        public void Fail(Exception error) => _tcs.TrySetException(_error ?? error);
-    }
-
-    /// <summary>As <see cref="LiteDbStore"/>'s: a unit's writes held aside until its work returns.</summary>
-    private sealed class UnitOfWork(PostgresStore store, Dictionary<(string Collection, string Id), BsonDocument?> group) : IStoreWriter
-    {
-        private readonly Dictionary<(string Collection, string Id), BsonDocument?> _own = [];
-
-        public T? Get<T>(string collection, string id) where T : class
-        {
-            LiteDbStore.RequireDeclared<T>(store._documentTypes);
-            if (_own.TryGetValue((collection, id), out var doc) || group.TryGetValue((collection, id), out doc))
-            {
-                return doc is null ? null : LiteDbStore.Mapper.ToObject<T>(doc);
-            }
-            return store.Get<T>(collection, id);
-        }
-
-        public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class
-        {
-            LiteDbStore.RequireDeclared<T>(store._documentTypes);
-            return store.ListWithin<T>(collection, idPrefix, limit, Under(group, collection, idPrefix), Under(_own, collection, idPrefix));
-        }
-
-        public void Put<T>(string collection, string id, T document) where T : class
-        {
-            LiteDbStore.RequireDeclared<T>(store._documentTypes);
-            var doc = LiteDbStore.Mapper.ToDocument(document);
-            doc["_id"] = id;
-            _own[(collection, id)] = doc;
-        }
-
-        public void Delete(string collection, string id) => _own[(collection, id)] = null;
-
-        public void Apply()
-        {
-            foreach (var (key, doc) in _own)
-            {
-                group[key] = doc;
-            }
-        }
-
-        private static IEnumerable<KeyValuePair<string, BsonDocument?>> Under(Dictionary<(string Collection, string Id), BsonDocument?> changes, string collection, string idPrefix) =>
-            changes.Where(c => c.Key.Collection == collection && c.Key.Id.StartsWith(idPrefix, StringComparison.Ordinal))
-                .Select(c => KeyValuePair.Create(c.Key.Id, c.Value));
     }
 }
 
