@@ -122,45 +122,29 @@ public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, Tim
         ForgetOldRecent();
         while (!_unsaved.IsEmpty)
         {
-            var batch = new List<KeyValuePair<(UsageKind Kind, string Key), long>>();
-            foreach (var entry in _unsaved)
+            // A use leaves memory only once it is stored, so a report running meanwhile always sees
+            // it (taken out first, it was in neither place while the write ran: "never used").
+            var batch = _unsaved.Take(BatchSize).ToList();
+            await store.WriteAsync(tx =>
             {
-                if (_unsaved.TryRemove(entry))
+                foreach (var ((kind, key), at) in batch)
                 {
-                    batch.Add(entry);
-                }
-                if (batch.Count == BatchSize)
-                {
-                    break;
-                }
-            }
-            try
-            {
-                await store.WriteAsync(tx =>
-                {
-                    foreach (var ((kind, key), at) in batch)
+                    var id = Id(kind, key);
+                    var stored = RecordSeal.Read<UsageRecord>(tx, Hmac, Collections.Usage, id, r => r.Canonical(), r => r.Seal);
+                    if (stored is not null && stored.LastUsedAtUnixMs >= at)
                     {
-                        var id = Id(kind, key);
-                        var stored = RecordSeal.Read<UsageRecord>(tx, Hmac, Collections.Usage, id, r => r.Canonical(), r => r.Seal);
-                        if (stored is not null && stored.LastUsedAtUnixMs >= at)
-                        {
-                            continue;
-                        }
-                        var record = new UsageRecord { LastUsedAtUnixMs = at };
-                        record.Seal = RecordSeal.Compute(Hmac, Collections.Usage, id, record.Canonical());
-                        tx.Put(Collections.Usage, id, record);
+                        continue;
                     }
-                    return true;
-                }, cancellationToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // Kept for the next pass (a newer use noted meanwhile wins).
-                foreach (var (id, at) in batch)
-                {
-                    _unsaved.AddOrUpdate(id, at, (_, newer) => Math.Max(newer, at));
+                    var record = new UsageRecord { LastUsedAtUnixMs = at };
+                    record.Seal = RecordSeal.Compute(Hmac, Collections.Usage, id, record.Canonical());
+                    tx.Put(Collections.Usage, id, record);
                 }
-                throw;
+                return true;
+            }, cancellationToken);
+            foreach (var entry in batch)
+            {
+                // Only if no newer use was noted meanwhile: that one waits for the next write.
+                _unsaved.TryRemove(entry);
             }
         }
     }
