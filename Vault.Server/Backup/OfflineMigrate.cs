@@ -20,7 +20,8 @@ namespace Vault.Server.Backup;
 /// chain begins after the last entry the source's anchor vouches for (its start is moved there, as
 /// an archive would, and sealed), so <c>audit verify</c> passes on it and the source's audit files
 /// are the archive of what came before. A destination that holds a vault is refused; a source a
-/// server holds (LiteDB) or a database with an active node is refused.
+/// server holds (LiteDB) or a database a node is running on (it holds the database's advisory
+/// lock, which the migration takes for itself while it runs) is refused.
 /// </para>
 /// </summary>
 internal static class OfflineMigrate
@@ -72,8 +73,16 @@ internal static class OfflineMigrate
     /// <param name="secret">Asked for once the source's keyring says which kind of secret the vault takes.</param>
     public static async Task<Report> MigrateAsync(string from, string to, string connection, Func<int, int, OfflineBackup.UnsealSecret> secret, CancellationToken cancellationToken)
     {
-        var builder = new NpgsqlConnectionStringBuilder(connection);
-        await using var database = NpgsqlDataSource.Create(builder.ConnectionString);
+        await using var database = PostgresConnection.Create(connection);
+        // No node may run on the database meanwhile: hold it as a node would, for the whole move.
+        await using var hold = await database.OpenConnectionAsync(cancellationToken);
+        await using (var take = new NpgsqlCommand($"SELECT pg_try_advisory_lock({PostgresStore.HoldKey1}, {PostgresStore.HoldKey2})", hold))
+        {
+            if (!(bool)(await take.ExecuteScalarAsync(cancellationToken))!)
+            {
+                throw new OfflineVerifyException("a vault node is running on the database: stop every node first");
+            }
+        }
         if (from == Postgres)
         {
             to = Path.GetFullPath(to).TrimEnd(Path.DirectorySeparatorChar);

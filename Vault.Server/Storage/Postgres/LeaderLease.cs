@@ -54,7 +54,7 @@ public sealed class LeaderLease(NpgsqlDataSource database, string holder, string
             INSERT INTO vault_leader AS l (singleton, holder, address, epoch, expires_at)
             VALUES (true, @holder, @address, 1, clock_timestamp() + @ttl)
             ON CONFLICT (singleton) DO UPDATE
-                SET holder = excluded.holder, address = excluded.address, epoch = l.epoch + 1, expires_at = excluded.expires_at
+                SET holder = excluded.holder, address = excluded.address, epoch = l.epoch + 1, expires_at = clock_timestamp() + @ttl
                 WHERE l.expires_at <= clock_timestamp()
             RETURNING epoch, expires_at
             """, connection, transaction);
@@ -113,6 +113,28 @@ public sealed class LeaderLease(NpgsqlDataSource database, string holder, string
             : null;
     }
 
+    /// <summary>As <see cref="FenceAsync"/>, on the caller's thread (a store's writer).</summary>
+    public static void Fence(NpgsqlConnection connection, NpgsqlTransaction transaction, Leadership term)
+    {
+        using var command = FenceCommand(connection, transaction, term);
+        if (command.ExecuteScalar() is null)
+        {
+            throw Fenced(term);
+        }
+    }
+
+    private static NpgsqlCommand FenceCommand(NpgsqlConnection connection, NpgsqlTransaction transaction, Leadership term)
+    {
+        var command = new NpgsqlCommand(
+            "SELECT 1 FROM vault_leader WHERE holder = @holder AND epoch = @epoch AND expires_at > clock_timestamp() FOR SHARE", connection, transaction);
+        command.Parameters.AddWithValue("holder", term.Holder);
+        command.Parameters.AddWithValue("epoch", term.Epoch);
+        return command;
+    }
+
+    private static FencedException Fenced(Leadership term) =>
+        new($"this node's term (epoch {term.Epoch}) is over: another node is active, or will be; the write was not made");
+
     /// <summary>
     /// Inside a write transaction of the active node: refuses the write unless <paramref name="term"/>
     /// is still the live one, and holds off any takeover until the transaction ends.
@@ -120,13 +142,10 @@ public sealed class LeaderLease(NpgsqlDataSource database, string holder, string
     /// <exception cref="FencedException">The term is over: nothing of the transaction may commit.</exception>
     public static async Task FenceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Leadership term, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(
-            "SELECT 1 FROM vault_leader WHERE holder = @holder AND epoch = @epoch AND expires_at > clock_timestamp() FOR SHARE", connection, transaction);
-        command.Parameters.AddWithValue("holder", term.Holder);
-        command.Parameters.AddWithValue("epoch", term.Epoch);
+        await using var command = FenceCommand(connection, transaction, term);
         if (await command.ExecuteScalarAsync(cancellationToken) is null)
         {
-            throw new FencedException($"this node's term (epoch {term.Epoch}) is over: another node is active, or will be; the write was not made");
+            throw Fenced(term);
         }
     }
 

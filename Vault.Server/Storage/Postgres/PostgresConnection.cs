@@ -17,6 +17,11 @@ public static class PostgresConnection
     /// <exception cref="ValidationException">No file, not a connection string, or TLS not verified beyond loopback.</exception>
     public static NpgsqlDataSource Open(string? file)
     {
+        return Create(Read(file));
+    }
+
+    private static string Read(string? file)
+    {
         if (string.IsNullOrEmpty(file))
         {
             throw new ValidationException("storage-connection-file", "is required with StorageKind=postgres (a file holding the connection string)");
@@ -30,6 +35,13 @@ public static class PostgresConnection
         {
             throw new ValidationException("storage-connection-file", $"cannot be read: {ex.Message}");
         }
+        return text;
+    }
+
+    /// <summary>As <see cref="Open"/>, from the connection string itself (the offline migration reads its own file).</summary>
+    /// <exception cref="ValidationException">Not a connection string, or TLS not verified beyond loopback.</exception>
+    public static NpgsqlDataSource Create(string text)
+    {
         NpgsqlConnectionStringBuilder builder;
         try
         {
@@ -44,7 +56,7 @@ public static class PostgresConnection
         {
             throw new ValidationException("storage-connection-file", "names no Host");
         }
-        if (!IsLoopback(builder.Host) && builder.SslMode != SslMode.VerifyFull)
+        if (!builder.Host.Split(',').All(IsLoopback) && builder.SslMode != SslMode.VerifyFull)
         {
             throw new ValidationException("storage-connection-file",
                 $"the database at {builder.Host} must be reached with its certificate verified: set SSL Mode=VerifyFull (and Root Certificate=… for a private CA)");
@@ -53,6 +65,22 @@ public static class PostgresConnection
         return NpgsqlDataSource.Create(builder.ConnectionString);
     }
 
-    private static bool IsLoopback(string host) =>
-        host is "localhost" || (System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address)) || host.StartsWith('/');
+    /// <summary>One entry of Host (several are tried in turn): a Unix socket path, or a loopback name or address, with or without a port.</summary>
+    private static bool IsLoopback(string entry)
+    {
+        var host = entry.Trim();
+        if (host.StartsWith('/'))
+        {
+            return true;
+        }
+        if (host.StartsWith('[') && host.IndexOf(']', StringComparison.Ordinal) is > 0 and var close)
+        {
+            host = host[1..close];
+        }
+        else if (host.Count(c => c == ':') == 1)
+        {
+            host = host[..host.IndexOf(':', StringComparison.Ordinal)];
+        }
+        return host is "localhost" || (System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address));
+    }
 }

@@ -51,32 +51,36 @@ public static class PostgresSchema
 
     /// <summary>Brings the database to <see cref="Latest"/>; returns the version it was at.</summary>
     /// <exception cref="InvalidOperationException">The database's schema is newer than this server knows.</exception>
-    public static async Task<int> MigrateAsync(NpgsqlDataSource database, CancellationToken cancellationToken)
+    public static Task<int> MigrateAsync(NpgsqlDataSource database, CancellationToken cancellationToken) =>
+        Task.Run(() => Migrate(database), cancellationToken);
+
+    /// <summary>As <see cref="MigrateAsync"/>, on the caller's thread (a store opening).</summary>
+    public static int Migrate(NpgsqlDataSource database)
     {
-        await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await Execute(connection, transaction, $"SELECT pg_advisory_xact_lock({MigrationLock})", cancellationToken);
-        await Execute(connection, transaction, "CREATE TABLE IF NOT EXISTS vault_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())", cancellationToken);
-        await using var read = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM vault_schema", connection, transaction);
-        var current = Convert.ToInt32(await read.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+        using var connection = database.OpenConnection();
+        using var transaction = connection.BeginTransaction();
+        Execute(connection, transaction, $"SELECT pg_advisory_xact_lock({MigrationLock})");
+        Execute(connection, transaction, "CREATE TABLE IF NOT EXISTS vault_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+        using var read = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM vault_schema", connection, transaction);
+        var current = Convert.ToInt32(read.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
         if (current > Latest)
         {
             throw new InvalidOperationException($"the database's vault schema is version {current}, newer than this server knows ({Latest}): upgrade this server before it joins");
         }
         for (var version = current + 1; version <= Latest; version++)
         {
-            await Execute(connection, transaction, Migrations[version - 1], cancellationToken);
-            await using var record = new NpgsqlCommand("INSERT INTO vault_schema (version) VALUES (@version)", connection, transaction);
+            Execute(connection, transaction, Migrations[version - 1]);
+            using var record = new NpgsqlCommand("INSERT INTO vault_schema (version) VALUES (@version)", connection, transaction);
             record.Parameters.AddWithValue("version", version);
-            await record.ExecuteNonQueryAsync(cancellationToken);
+            record.ExecuteNonQuery();
         }
-        await transaction.CommitAsync(cancellationToken);
+        transaction.Commit();
         return current;
     }
 
-    private static async Task Execute(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)
+    private static void Execute(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql)
     {
-        await using var command = new NpgsqlCommand(sql, connection, transaction);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.ExecuteNonQuery();
     }
 }

@@ -18,8 +18,8 @@ namespace Vault.Server.Storage.Postgres;
 /// of nodes — the fence of its term, <see cref="LeaderLease.FenceAsync"/>), and its units complete
 /// only after the commit. A group the database refuses before its commit fails alone
 /// (UNAVAILABLE). A commit whose answer is lost (the connection failed during it: a database
-/// restarting) is settled by asking the database, once it answers, whether the commit index got
-/// there — this node is the only writer — and only a database away for longer than a minute stops
+/// restarting) is settled by asking the database, once it answers, whether that transaction (its
+/// id read before the commit) committed — and only a database away for longer than a minute stops
 /// the store taking writes until a restart reloads it, as a failed fsync does for LiteDB.
 /// </para>
 /// </summary>
@@ -40,6 +40,14 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     private long _commits;
     private int _disposed;
     private readonly bool _ownsDatabase;
+    // The session holding the database's advisory lock for as long as the store is open: one node
+    // per database, and it is the only writer (what settling a lost commit relies on).
+    private NpgsqlConnection? _hold;
+    private int _holdPid;
+
+    /// <summary>The advisory lock (two-key form, so it shares no key with any other) a node holds on its database.</summary>
+    internal const int HoldKey1 = 7661;
+    internal const int HoldKey2 = 1;
 
     /// <param name="database">The shared database; its schema is migrated here.</param>
     /// <param name="documentTypes">As for <see cref="LiteDbStore"/>: every type the store may read and write (null: any).</param>
@@ -53,7 +61,8 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         _logger = logger;
         _term = term;
         _documentTypes = LiteDbStore.PrepareTypes(documentTypes);
-        PostgresSchema.MigrateAsync(database, CancellationToken.None).GetAwaiter().GetResult();
+        PostgresSchema.Migrate(database);
+        TakeHold();
         Load();
         _writer = new Thread(WriterLoop) { Name = "vault-pg-store-writer", IsBackground = true };
         _writer.Start();
@@ -148,6 +157,7 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         _writer.Join();
         _queue.Dispose();
         _imageLock.Dispose();
+        ReleaseHold();
         if (_ownsDatabase)
         {
             _database.Dispose();
@@ -284,16 +294,21 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         {
             var index = Interlocked.Read(ref _commitIndex) + 1;
             var committing = false;
+            string? xid = null;
             try
             {
                 var term = _term is null ? null : _term() ?? throw new FencedException("this node is not the active one: writes go to the active node");
                 using var connection = _database.OpenConnection();
                 using var transaction = connection.BeginTransaction();
+                if (_hold is null)
+                {
+                    TakeHold();
+                }
                 if (term is not null)
                 {
-                    LeaderLease.FenceAsync(connection, transaction, term, CancellationToken.None).GetAwaiter().GetResult();
+                    LeaderLease.Fence(connection, transaction, term);
                 }
-                Write(connection, transaction, changes, index);
+                xid = Write(connection, transaction, changes, index, _holdPid);
                 committing = true;
                 (CommitForTests ?? (t => t.Commit()))(transaction);
             }
@@ -313,7 +328,7 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
                 // The connection failed during the commit (the database restarting, the network):
                 // it happened or not. This node is the only writer, so the commit index says which,
                 // once the database answers again.
-                switch (CommittedAt(index))
+                switch (CommittedAt(xid!))
                 {
                     case true:
                         PostgresStoreLog.CommitOutcomeResolved(_logger, index, true, ex);
@@ -363,10 +378,11 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     private static readonly TimeSpan OutcomeWait = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// Whether the commit that would have raised the index to <paramref name="index"/> happened,
-    /// asked of the database until it answers (at most <see cref="OutcomeWait"/>); null if it never did.
+    /// Whether transaction <paramref name="xid"/> committed, asked of the database until it answers
+    /// and the transaction is over (its session may still be finishing the commit); at most
+    /// <see cref="OutcomeWait"/>, null if it never knew.
     /// </summary>
-    private bool? CommittedAt(long index)
+    private bool? CommittedAt(string xid)
     {
         var deadline = DateTime.UtcNow + OutcomeWait;
         while (DateTime.UtcNow < deadline)
@@ -374,19 +390,108 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
             try
             {
                 using var connection = _database.OpenConnection();
-                using var read = new NpgsqlCommand("SELECT commit_index FROM vault_store", connection);
-                return read.ExecuteScalar() is long stored && stored >= index;
+                using var read = new NpgsqlCommand("SELECT pg_xact_status(@xid::xid8)::text", connection);
+                read.Parameters.AddWithValue("xid", xid);
+                switch (read.ExecuteScalar() as string)
+                {
+                    case "committed":
+                        return true;
+                    case "aborted":
+                        return false;
+                    case "in progress":
+                        break;
+                    default:
+                        return null;
+                }
             }
             catch (Exception ex) when (ex is NpgsqlException or System.Net.Sockets.SocketException or IOException or TimeoutException)
             {
-                Thread.Sleep(200);
+                // The database is not answering yet.
             }
+            Thread.Sleep(200);
         }
         return null;
     }
 
-    /// <summary>The group's upserts and deletes, and the commit index, in one round trip (sync I/O on the writer thread).</summary>
-    private static void Write(NpgsqlConnection connection, NpgsqlTransaction transaction, Dictionary<(string Collection, string Id), BsonDocument?> changes, long index)
+    /// <summary>
+    /// Takes the database's advisory lock on a session kept open (again, after the database
+    /// restarted and the session with it): one node per database.
+    /// </summary>
+    /// <exception cref="ValidationException">Another node holds the database.</exception>
+    private void TakeHold()
+    {
+        ReleaseHold();
+        var connection = _database.OpenConnection();
+        try
+        {
+            using var take = new NpgsqlCommand($"SELECT pg_try_advisory_lock({HoldKey1}, {HoldKey2}), pg_backend_pid()", connection);
+            using var reader = take.ExecuteReader();
+            reader.Read();
+            if (!reader.GetBoolean(0))
+            {
+                throw new ValidationException("storage-connection-file", "another vault node is using this database: one node per database (several nodes on one database are not built yet)");
+            }
+            _holdPid = reader.GetInt32(1);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+        _hold = connection;
+    }
+
+    /// <summary>
+    /// Lets the database's advisory lock go (explicitly: a pooled session keeps its locks until it is
+    /// reset) and closes the session; a session the database already ended has nothing to let go.
+    /// </summary>
+    private void ReleaseHold()
+    {
+        if (_hold is not { } hold)
+        {
+            return;
+        }
+        _hold = null;
+        try
+        {
+            using var release = new NpgsqlCommand($"SELECT pg_advisory_unlock({HoldKey1}, {HoldKey2})", hold);
+            release.ExecuteNonQuery();
+        }
+        catch (Exception ex) when (ex is NpgsqlException or IOException or InvalidOperationException)
+        {
+            // Gone with its session.
+        }
+        hold.Dispose();
+    }
+
+    /// <summary>
+    /// The group's upserts and deletes, and the commit index, in one round trip (sync I/O on the
+    /// writer thread), after checking this node still holds the database (its hold's session may
+    /// have gone with a restart of the database; then the group fails and the hold is taken again).
+    /// </summary>
+    /// <returns>The transaction's id, to ask about its commit if the answer is lost.</returns>
+    private string Write(NpgsqlConnection connection, NpgsqlTransaction transaction, Dictionary<(string Collection, string Id), BsonDocument?> changes, long index, int holdPid)
+    {
+        using (var check = new NpgsqlCommand(
+            $"SELECT pg_current_xact_id()::text, EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = {HoldKey1} AND objid = {HoldKey2} AND objsubid = 2 AND granted AND pid = @pid)",
+            connection, transaction))
+        {
+            check.Parameters.AddWithValue("pid", holdPid);
+            using var reader = check.ExecuteReader();
+            reader.Read();
+            var xid = reader.GetString(0);
+            if (!reader.GetBoolean(1))
+            {
+                ReleaseHold();
+                throw new UnavailableException("storage unavailable: this node's hold on the database was lost (the database restarted?); it is taken again on the next write");
+            }
+            reader.Close();
+            WriteChanges(connection, transaction, changes, index);
+            return xid;
+        }
+    }
+
+    private static void WriteChanges(NpgsqlConnection connection, NpgsqlTransaction transaction, Dictionary<(string Collection, string Id), BsonDocument?> changes, long index)
     {
         using var batch = new NpgsqlBatch(connection, transaction);
         foreach (var ((collection, id), document) in changes)

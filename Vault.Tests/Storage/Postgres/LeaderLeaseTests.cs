@@ -20,6 +20,7 @@ public sealed class LeaderLeaseTests(TargetSystems systems) : IClassFixture<Targ
     private static readonly TimeSpan SuccessorTtl = TimeSpan.FromSeconds(60);
     private readonly string _database = $"vault_ha_{Guid.NewGuid():N}";
     private NpgsqlDataSource? _data;
+    private NpgsqlDataSource? _nodeA;
 
     private NpgsqlDataSource Data => _data ?? throw new InvalidOperationException("not initialised");
 
@@ -27,12 +28,12 @@ public sealed class LeaderLeaseTests(TargetSystems systems) : IClassFixture<Targ
     {
         var server = systems.PostgresServer;
         await server.ExecuteAsync($"CREATE DATABASE {_database}");
-        var connection = new NpgsqlConnectionStringBuilder(server.ConnectionString(server.SuperUser, server.SuperPassword, _database))
-        {
-            // A node paused inside a transaction loses its session (and that transaction) after this.
-            Options = LeaderLease.SessionOptions(TimeSpan.FromMilliseconds(500)),
-        };
-        _data = NpgsqlDataSource.Create(connection.ConnectionString);
+        var connection = server.ConnectionString(server.SuperUser, server.SuperPassword, _database);
+        _data = NpgsqlDataSource.Create(connection);
+        // Node A's sessions: paused inside a transaction, it loses the session (and the transaction)
+        // after this — longer than a loaded machine's pause between a write's statements, shorter
+        // than A's term.
+        _nodeA = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connection) { Options = LeaderLease.SessionOptions(TimeSpan.FromSeconds(1.5)) }.ConnectionString);
         await PostgresSchema.MigrateAsync(Data, CancellationToken.None);
         await Execute("CREATE TABLE fenced_writes (seq bigserial PRIMARY KEY, node text NOT NULL)");
     }
@@ -40,6 +41,7 @@ public sealed class LeaderLeaseTests(TargetSystems systems) : IClassFixture<Targ
     public async Task DisposeAsync()
     {
         await Data.DisposeAsync();
+        await _nodeA!.DisposeAsync();
         NpgsqlConnection.ClearAllPools();
         await systems.PostgresServer.ExecuteAsync($"DROP DATABASE IF EXISTS {_database} WITH (FORCE)");
     }
@@ -80,13 +82,13 @@ public sealed class LeaderLeaseTests(TargetSystems systems) : IClassFixture<Targ
     [Fact]
     public async Task ADeposedNodesWrites_AreRefused_SoNoneLandsAfterItsSuccessorsFirstWrite()
     {
-        var a = new LeaderLease(Data, "node-a", "a:8200", Ttl);
+        var a = new LeaderLease(_nodeA!, "node-a", "a:8200", Ttl);
         var b = new LeaderLease(Data, "node-b", "b:8200", SuccessorTtl);
         var termA = (await a.TryAcquireAsync(default))!;
-        await WriteAsync(termA, "a");
+        await WriteAsync(termA, "a", _nodeA!);
 
         // node-a is paused in the middle of a write: fenced, its row inserted, not committed.
-        var paused = await Data.OpenConnectionAsync();
+        var paused = await _nodeA!.OpenConnectionAsync();
         var pausedWrite = await paused.BeginTransactionAsync();
         await LeaderLease.FenceAsync(paused, pausedWrite, termA, default);
         await using (var insert = new NpgsqlCommand("INSERT INTO fenced_writes (node) VALUES ('a-paused')", paused, pausedWrite))
@@ -108,7 +110,7 @@ public sealed class LeaderLeaseTests(TargetSystems systems) : IClassFixture<Targ
         // node-a resumes: the write it was in the middle of is gone, its next is refused, and it steps down.
         await Assert.ThrowsAnyAsync<Exception>(() => pausedWrite.CommitAsync());
         await paused.DisposeAsync();
-        var refused = await Assert.ThrowsAsync<FencedException>(() => WriteAsync(termA, "a-late"));
+        var refused = await Assert.ThrowsAsync<FencedException>(() => WriteAsync(termA, "a-late", _nodeA!));
         Assert.Contains($"epoch {termA.Epoch}", refused.Message, StringComparison.Ordinal);
         Assert.Null(await a.RenewAsync(termA, default));
         await WriteAsync(termB, "b");
@@ -135,9 +137,9 @@ public sealed class LeaderLeaseTests(TargetSystems systems) : IClassFixture<Targ
     }
 
     /// <summary>A write of the active node: fenced by its term, in one transaction.</summary>
-    private async Task WriteAsync(Leadership term, string node)
+    private async Task WriteAsync(Leadership term, string node, NpgsqlDataSource? from = null)
     {
-        await using var connection = await Data.OpenConnectionAsync();
+        await using var connection = await (from ?? Data).OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
         await LeaderLease.FenceAsync(connection, transaction, term, default);
         await using var insert = new NpgsqlCommand("INSERT INTO fenced_writes (node) VALUES (@node)", connection, transaction);

@@ -89,6 +89,7 @@ public sealed class PostgresStoreTests(TargetSystems systems) : IClassFixture<Ta
         Assert.Equal("0", await reading);
         Assert.Null(store.Get<Item>("items", "half"));
         Assert.Equal("01", store.Get<Item>("items", "base")!.Value);
+        store.Dispose();
         using var reopened = Open();
         Assert.Null(reopened.Get<Item>("items", "half"));
         Assert.Equal("01", reopened.Get<Item>("items", "base")!.Value);
@@ -150,8 +151,10 @@ public sealed class PostgresStoreTests(TargetSystems systems) : IClassFixture<Ta
     public async Task ANodeWhoseTermIsOver_CannotWrite_AndANodeThatLeads_Can()
     {
         var lease = new LeaderLease(Data, "node-a", "a:8200", TimeSpan.FromMinutes(1));
-        using var standby = Open(term: () => null);
-        var refused = await Assert.ThrowsAsync<FencedException>(() => standby.WriteAsync(tx =>
+        Leadership? current = null;
+        using var store = Open(term: () => current);
+        // Not the active node (no term): refused before anything is sent.
+        var refused = await Assert.ThrowsAsync<FencedException>(() => store.WriteAsync(tx =>
         {
             tx.Put("items", "x", new Item());
             return true;
@@ -159,24 +162,42 @@ public sealed class PostgresStoreTests(TargetSystems systems) : IClassFixture<Ta
         Assert.Contains("not the active one", refused.Message, StringComparison.Ordinal);
 
         var term = (await lease.TryAcquireAsync(default))!;
-        var current = term;
-        using var active = Open(term: () => current);
-        await active.WriteAsync(tx =>
+        current = term;
+        await store.WriteAsync(tx =>
         {
             tx.Put("items", "y", new Item { Value = "led" });
             return true;
         }, default);
         // Its term moved on (another node took over): the write is refused by the fence, in the database.
         current = term with { Epoch = term.Epoch + 100 };
-        await Assert.ThrowsAsync<FencedException>(() => active.WriteAsync(tx =>
+        var fenced = await Assert.ThrowsAsync<FencedException>(() => store.WriteAsync(tx =>
         {
             tx.Put("items", "z", new Item());
             return true;
         }, default));
-        Assert.Null(active.Get<Item>("items", "z"));
+        Assert.Contains($"epoch {term.Epoch + 100}", fenced.Message, StringComparison.Ordinal);
+        Assert.Null(store.Get<Item>("items", "z"));
+        Assert.Null(store.Get<Item>("items", "x"));
+        store.Dispose();
         using var reopened = Open();
         Assert.Equal("led", reopened.Get<Item>("items", "y")!.Value);
         Assert.Null(reopened.Get<Item>("items", "z"));
+    }
+
+    [Fact]
+    public async Task ASecondStoreOnTheDatabase_IsRefused_UntilTheFirstCloses()
+    {
+        var first = Open();
+        var refused = Assert.Throws<ValidationException>(() => Open());
+        Assert.Contains("another vault node is using this database", refused.Message, StringComparison.Ordinal);
+        await first.WriteAsync(tx =>
+        {
+            tx.Put("items", "a", new Item { Value = "1" });
+            return true;
+        }, default);
+        first.Dispose();
+        using var second = Open();
+        Assert.Equal("1", second.Get<Item>("items", "a")!.Value);
     }
 
     [Fact]
@@ -216,6 +237,7 @@ public sealed class PostgresStoreTests(TargetSystems systems) : IClassFixture<Ta
         Assert.Null(store.Failure);
         Assert.Equal("1", store.Get<Item>("items", "landed")!.Value);
         Assert.Null(store.Get<Item>("items", "never"));
+        store.Dispose();
         using var reopened = Open();
         Assert.Equal(["after", "landed"], reopened.List<Item>("items", "").Select(p => p.Key));
     }
@@ -246,6 +268,7 @@ public sealed class PostgresStoreTests(TargetSystems systems) : IClassFixture<Ta
             return true;
         }, default);
         Assert.Null(store.Failure);
+        store.Dispose();
         using var reopened = Open();
         Assert.Equal("ok", reopened.Get<Item>("items", "kept")!.Value);
         Assert.Null(reopened.Get<Item>("items", "lost"));
@@ -265,7 +288,7 @@ public sealed class PostgresRestartTests
         await using var pg = await Vault.Testing.Servers.PostgresServer.StartAsync();
         await using var data = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(pg.SuperConnectionString) { Pooling = true, Timeout = 5 }.ConnectionString);
         var acknowledged = new System.Collections.Concurrent.ConcurrentBag<string>();
-        var refused = 0;
+        var refused = new System.Collections.Concurrent.ConcurrentBag<string>();
         using (var store = new PostgresStore(data, NullLogger<PostgresStore>.Instance, [typeof(PostgresStoreTests.Item)]))
         {
             using var stop = new CancellationTokenSource();
@@ -285,7 +308,7 @@ public sealed class PostgresRestartTests
                     }
                     catch (UnavailableException)
                     {
-                        Interlocked.Increment(ref refused);
+                        refused.Add(id);
                         await Task.Delay(20);
                     }
                 }
@@ -303,7 +326,9 @@ public sealed class PostgresRestartTests
         var missing = acknowledged.Where(id => !stored.Contains(id)).ToList();
         Assert.True(missing.Count == 0, $"{missing.Count} acknowledged writes are gone, e.g. {string.Join(", ", missing.Take(5))}");
         Assert.True(acknowledged.Count >= 400, $"{acknowledged.Count} acknowledged");
-        _ = refused;
+        // And a write answered UNAVAILABLE never lands later.
+        var landed = refused.Where(stored.Contains).ToList();
+        Assert.True(landed.Count == 0, $"{landed.Count} writes refused as UNAVAILABLE are in the database, e.g. {string.Join(", ", landed.Take(5))}");
     }
 
     private static async Task WaitForAsync(Func<bool> done, Task[] writers)

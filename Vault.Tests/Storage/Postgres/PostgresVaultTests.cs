@@ -67,6 +67,24 @@ public sealed class PostgresVaultTests(TargetSystems systems) : IClassFixture<Ta
     }
 
     [Fact]
+    public async Task ASecondNodeOnTheSameDatabase_IsRefusedAtStartUp_AndMigrationIntoItToo()
+    {
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:StorageKind=postgres", $"--Vault:StorageConnectionFile={_connectionFile}");
+        var second = await VaultProcess.RunToExitAsync(new Dictionary<string, string>(),
+            "--data-dir", Path.Combine(_work.FullName, "second"), "--listen", "127.0.0.1:0", "--Vault:StorageKind=postgres", $"--Vault:StorageConnectionFile={_connectionFile}");
+        Assert.NotEqual(0, second.ExitCode);
+        Assert.Contains("another vault node is using this database", second.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", second.Stderr, StringComparison.Ordinal);
+
+        var passphrase = Path.Combine(_work.FullName, "passphrase");
+        await File.WriteAllTextAsync(passphrase, TestVault.Passphrase);
+        (await new VaultCtl("http://127.0.0.1:1").RunAsync("operator", "migrate", "--from", "postgres", "--to", Path.Combine(_work.FullName, "copy"),
+            "--connection-file", _connectionFile, "--passphrase-file", passphrase)).OneLineError(1, "a vault node is running on the database");
+        // The node itself writes on.
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "still/writing", Data = { ["v"] = "1" } }, vault.As());
+    }
+
+    [Fact]
     public async Task ADatabaseBeyondLoopback_WithoutAVerifiedCertificate_IsRefusedAtStartUp()
     {
         var remote = Path.Combine(_work.FullName, "remote");
