@@ -472,28 +472,13 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     /// <returns>The transaction's id, to ask about its commit if the answer is lost.</returns>
     private string Write(NpgsqlConnection connection, NpgsqlTransaction transaction, Dictionary<(string Collection, string Id), BsonDocument?> changes, long index, int holdPid)
     {
-        using (var check = new NpgsqlCommand(
-            $"SELECT pg_current_xact_id()::text, EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = {HoldKey1} AND objid = {HoldKey2} AND objsubid = 2 AND granted AND pid = @pid)",
-            connection, transaction))
-        {
-            check.Parameters.AddWithValue("pid", holdPid);
-            using var reader = check.ExecuteReader();
-            reader.Read();
-            var xid = reader.GetString(0);
-            if (!reader.GetBoolean(1))
-            {
-                ReleaseHold();
-                throw new UnavailableException("storage unavailable: this node's hold on the database was lost (the database restarted?); it is taken again on the next write");
-            }
-            reader.Close();
-            WriteChanges(connection, transaction, changes, index);
-            return xid;
-        }
-    }
-
-    private static void WriteChanges(NpgsqlConnection connection, NpgsqlTransaction transaction, Dictionary<(string Collection, string Id), BsonDocument?> changes, long index)
-    {
+        // One round trip: the check first, then the changes; nothing of it counts unless the check
+        // passes, since the transaction commits only afterwards.
         using var batch = new NpgsqlBatch(connection, transaction);
+        var check = new NpgsqlBatchCommand(
+            $"SELECT pg_current_xact_id()::text, EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = {HoldKey1} AND objid = {HoldKey2} AND objsubid = 2 AND granted AND pid = $1)");
+        check.Parameters.Add(new NpgsqlParameter { Value = holdPid, NpgsqlDbType = NpgsqlDbType.Integer });
+        batch.BatchCommands.Add(check);
         foreach (var ((collection, id), document) in changes)
         {
             var command = document is null
@@ -510,7 +495,24 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         var indexCommand = new NpgsqlBatchCommand("INSERT INTO vault_store (singleton, commit_index) VALUES (true, $1) ON CONFLICT (singleton) DO UPDATE SET commit_index = excluded.commit_index");
         indexCommand.Parameters.Add(new NpgsqlParameter { Value = index, NpgsqlDbType = NpgsqlDbType.Bigint });
         batch.BatchCommands.Add(indexCommand);
-        batch.ExecuteNonQuery();
+        string xid;
+        bool held;
+        using (var reader = batch.ExecuteReader())
+        {
+            reader.Read();
+            xid = reader.GetString(0);
+            held = reader.GetBoolean(1);
+            while (reader.NextResult())
+            {
+                // The changes' results: none to read.
+            }
+        }
+        if (!held)
+        {
+            ReleaseHold();
+            throw new UnavailableException("storage unavailable: this node's hold on the database was lost (the database restarted?); it is taken again on the next write");
+        }
+        return xid;
     }
 
     private static void FailAll(List<IPendingWrite> batch, Exception error)
