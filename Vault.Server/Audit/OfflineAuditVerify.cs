@@ -70,71 +70,32 @@ internal static class OfflineAuditVerify
     /// <summary>Verifies the audit chain of the stopped vault in <paramref name="dataDir"/>, leaving the directory as it was.</summary>
     /// <param name="passphrase">Asked only once the directory is known to hold a vault no server holds.</param>
     /// <exception cref="OfflineVerifyException">No vault there, a server holds it, or the passphrase is wrong.</exception>
-    public static async Task<AuditVerification> VerifyAsync(string dataDir, Func<string> passphrase, CancellationToken cancellationToken)
-    {
-        if (!Directory.Exists(dataDir))
-        {
-            throw new OfflineVerifyException($"data directory {dataDir} does not exist");
-        }
-        var dataFile = Path.Combine(dataDir, "vault.db");
-        if (!File.Exists(dataFile))
-        {
-            throw new OfflineVerifyException($"{dataDir} holds no vault (no vault.db)");
-        }
-        FileStream held;
-        try
-        {
-            // Exclusive: refused while a server has the file open (it holds a shared lock), and
-            // keeps a server from starting over the directory while its files are read.
-            held = new FileStream(dataFile, FileMode.Open, FileAccess.Read, FileShare.None);
-        }
-        catch (IOException)
-        {
-            throw new OfflineVerifyException($"{dataDir} is in use by a running server: stop it first, or verify it online with `vaultctl audit verify`");
-        }
-        await using (held)
+    public static Task<AuditVerification> VerifyAsync(string dataDir, Func<string> passphrase, CancellationToken cancellationToken) =>
+        StoppedDataDirectory.ReadAsync(dataDir, "stop it first, or verify it online with `vaultctl audit verify`", async copy =>
         {
             var secret = passphrase();
-            var copy = Directory.CreateTempSubdirectory("vault-audit-verify-");
+            using var store = new LiteDbStore(copy, NullLogger<LiteDbStore>.Instance,
+                [typeof(KeyringRecord), typeof(AuditAnchorRecord), typeof(AuditGapRecord)], Collections.All, cacheBytes: 0);
+            using var barrier = new SecurityBarrier(store, TimeProvider.System, NullLogger<SecurityBarrier>.Instance);
+            if (!barrier.IsInitialized)
+            {
+                throw new OfflineVerifyException($"the vault in {dataDir} was never initialised");
+            }
             try
             {
-                await using (var target = new FileStream(Path.Combine(copy.FullName, "vault.db"), FileMode.CreateNew, FileAccess.Write))
-                {
-                    await held.CopyToAsync(target, cancellationToken);
-                }
-                // LiteDB's own log and the store's write-ahead log: acknowledged changes may still be only there.
-                foreach (var file in Directory.GetFiles(dataDir).Where(f => Path.GetFileName(f) != "vault.db"))
-                {
-                    File.Copy(file, Path.Combine(copy.FullName, Path.GetFileName(file)));
-                }
-                using var store = new LiteDbStore(copy.FullName, NullLogger<LiteDbStore>.Instance,
-                    [typeof(KeyringRecord), typeof(AuditAnchorRecord), typeof(AuditGapRecord)], Collections.All, cacheBytes: 0);
-                using var barrier = new SecurityBarrier(store, TimeProvider.System, NullLogger<SecurityBarrier>.Instance);
-                if (!barrier.IsInitialized)
-                {
-                    throw new OfflineVerifyException($"the vault in {dataDir} was never initialised");
-                }
-                try
-                {
-                    await barrier.UnsealAsync(secret, cancellationToken);
-                }
-                catch (UnauthenticatedException)
-                {
-                    throw new OfflineVerifyException("wrong passphrase (it does not unwrap the keyring); nothing verified");
-                }
-                catch (ValidationException ex)
-                {
-                    throw new OfflineVerifyException($"{ex.Message}; nothing verified");
-                }
-                var anchor = store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id);
-                return new AuditVerifier(Path.Combine(dataDir, "audit"), (purpose, value) => barrier.Hmac(purpose, value)).Verify(anchor, written: null);
+                await barrier.UnsealAsync(secret, cancellationToken);
             }
-            finally
+            catch (UnauthenticatedException)
             {
-                copy.Delete(recursive: true);
+                throw new OfflineVerifyException("wrong passphrase (it does not unwrap the keyring); nothing verified");
             }
-        }
-    }
+            catch (ValidationException ex)
+            {
+                throw new OfflineVerifyException($"{ex.Message}; nothing verified");
+            }
+            var anchor = store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id);
+            return new AuditVerifier(Path.Combine(dataDir, "audit"), (purpose, value) => barrier.Hmac(purpose, value)).Verify(anchor, written: null);
+        }, cancellationToken);
 
     private static (string DataDir, string? PassphraseFile, bool Json) Parse(string[] args)
     {

@@ -191,45 +191,13 @@ internal static class OfflineMigrate
         }
     }
 
-    /// <summary>A stopped vault's data directory, read through a private copy (opening a store replays its log).</summary>
-    private static async Task<StoreSnapshot> ReadDirectoryAsync(string dataDir, CancellationToken cancellationToken)
-    {
-        var dataFile = Path.Combine(dataDir, "vault.db");
-        if (!File.Exists(dataFile))
+    /// <summary>A stopped vault's data directory, read through a private copy.</summary>
+    private static Task<StoreSnapshot> ReadDirectoryAsync(string dataDir, CancellationToken cancellationToken) =>
+        StoppedDataDirectory.ReadAsync(dataDir, "stop every node first", copy =>
         {
-            throw new OfflineVerifyException($"{dataDir} holds no vault (no vault.db)");
-        }
-        FileStream held;
-        try
-        {
-            held = new FileStream(dataFile, FileMode.Open, FileAccess.Read, FileShare.None);
-        }
-        catch (IOException)
-        {
-            throw new OfflineVerifyException($"{dataDir} is in use by a running server: stop every node first");
-        }
-        await using (held)
-        {
-            var copy = Directory.CreateTempSubdirectory("vault-migrate-source-");
-            try
-            {
-                await using (var target = new FileStream(Path.Combine(copy.FullName, "vault.db"), FileMode.CreateNew, FileAccess.Write))
-                {
-                    await held.CopyToAsync(target, cancellationToken);
-                }
-                foreach (var file in Directory.GetFiles(dataDir).Where(f => Path.GetFileName(f).StartsWith("wal-", StringComparison.Ordinal)))
-                {
-                    File.Copy(file, Path.Combine(copy.FullName, Path.GetFileName(file)));
-                }
-                using var store = new LiteDbStore(copy.FullName, NullLogger<LiteDbStore>.Instance, documentTypes: null, Collections.All, cacheBytes: 0);
-                return store.Snapshot();
-            }
-            finally
-            {
-                copy.Delete(recursive: true);
-            }
-        }
-    }
+            using var store = new LiteDbStore(copy, NullLogger<LiteDbStore>.Instance, documentTypes: null, Collections.All, cacheBytes: 0);
+            return Task.FromResult(store.Snapshot());
+        }, cancellationToken);
 
     private static async Task RequireNoActiveNodeAsync(NpgsqlDataSource database, CancellationToken cancellationToken)
     {
