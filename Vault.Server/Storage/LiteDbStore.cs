@@ -572,21 +572,10 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
             return;
         }
         var changes = new Dictionary<(string Collection, string Id), BsonDocument?>();
-        var tags = new List<object>();
+        List<object> tags;
         try
         {
-            foreach (var write in batch)
-            {
-                var unit = new UnitOfWork(this, changes);
-                if (write.Run(unit))
-                {
-                    unit.Apply();
-                    if (write.Tag is { } tag)
-                    {
-                        tags.Add(tag);
-                    }
-                }
-            }
+            tags = UnitGroup.RunUnits(this, batch, changes);
         }
         catch (Exception ex)
         {
@@ -595,21 +584,15 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
             FailAll(batch, new StorageFailedException("storage write failed", ex));
             return;
         }
-        if (tags.Count > 0 && _participant is { } participant)
+        try
         {
-            // What the participant makes durable (the requests' audit entries) is durable before
-            // the group's log append; if it cannot be, nothing of the group applies.
-            try
-            {
-                var unit = new UnitOfWork(this, changes);
-                participant.BeforeCommit(tags, unit);
-                unit.Apply();
-            }
-            catch (Exception ex)
-            {
-                FailAll(batch, ex);
-                return;
-            }
+            // Before the group's log append.
+            UnitGroup.RunParticipant(this, _participant, tags, changes);
+        }
+        catch (Exception ex)
+        {
+            FailAll(batch, ex);
+            return;
         }
         if (changes.Count > 0)
         {

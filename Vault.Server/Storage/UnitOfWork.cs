@@ -119,3 +119,43 @@ internal sealed class UnitOfWork(IUnitBase store, Dictionary<(string Collection,
         changes.Where(c => c.Key.Collection == collection && c.Key.Id.StartsWith(idPrefix, StringComparison.Ordinal))
             .Select(c => KeyValuePair.Create(c.Key.Id, c.Value));
 }
+
+/// <summary>What both stores' writers do with a group before writing it: run its units, then the commit participant.</summary>
+internal static class UnitGroup
+{
+    /// <summary>
+    /// Runs each unit of <paramref name="batch"/> into <paramref name="changes"/> (a unit that throws
+    /// adds nothing), and returns the tags of those that succeeded.
+    /// </summary>
+    public static List<object> RunUnits(IUnitBase store, List<IPendingWrite> batch, Dictionary<(string Collection, string Id), BsonDocument?> changes)
+    {
+        var tags = new List<object>();
+        foreach (var write in batch)
+        {
+            var unit = new UnitOfWork(store, changes);
+            if (write.Run(unit))
+            {
+                unit.Apply();
+                if (write.Tag is { } tag)
+                {
+                    tags.Add(tag);
+                }
+            }
+        }
+        return tags;
+    }
+
+    /// <summary>
+    /// Lets <paramref name="participant"/> (the audit log) add its changes for the tagged units: what
+    /// it makes durable is durable before the group's commit, and if it throws, nothing of the group applies.
+    /// </summary>
+    public static void RunParticipant(IUnitBase store, ICommitParticipant? participant, List<object> tags, Dictionary<(string Collection, string Id), BsonDocument?> changes)
+    {
+        if (tags.Count > 0 && participant is not null)
+        {
+            var unit = new UnitOfWork(store, changes);
+            participant.BeforeCommit(tags, unit);
+            unit.Apply();
+        }
+    }
+}

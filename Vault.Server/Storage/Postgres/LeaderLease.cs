@@ -11,7 +11,7 @@ public sealed record Leadership(string Holder, string Address, long Epoch, DateT
 /// epoch, expiry) that the active renews; a standby takes it over, with the next epoch, once it
 /// lapses. Expiry is read on the database's clock, so nodes' clocks need not agree.
 /// <para>
-/// <b>Fencing.</b> Every write transaction of the active calls <see cref="FenceAsync"/>: it reads
+/// <b>Fencing.</b> Every write transaction of the active calls <see cref="Fence"/>: it reads
 /// the row with its epoch <c>FOR SHARE</c>, so the write is refused once the lease lapsed or moved,
 /// and a takeover (an update of that row) waits until every write that passed the fence has
 /// committed or rolled back. So no write of a deposed node lands after its successor took over —
@@ -113,7 +113,12 @@ public sealed class LeaderLease(NpgsqlDataSource database, string holder, string
             : null;
     }
 
-    /// <summary>As <see cref="FenceAsync"/>, on the caller's thread (a store's writer).</summary>
+    /// <summary>
+    /// Inside a write transaction of the active node (on the store's writer thread): refuses the
+    /// write unless <paramref name="term"/> is still the live one, and holds off any takeover until
+    /// the transaction ends.
+    /// </summary>
+    /// <exception cref="FencedException">The term is over: nothing of the transaction may commit.</exception>
     public static void Fence(NpgsqlConnection connection, NpgsqlTransaction transaction, Leadership term)
     {
         using var command = FenceCommand(connection, transaction, term);
@@ -134,20 +139,6 @@ public sealed class LeaderLease(NpgsqlDataSource database, string holder, string
 
     private static FencedException Fenced(Leadership term) =>
         new($"this node's term (epoch {term.Epoch}) is over: another node is active, or will be; the write was not made");
-
-    /// <summary>
-    /// Inside a write transaction of the active node: refuses the write unless <paramref name="term"/>
-    /// is still the live one, and holds off any takeover until the transaction ends.
-    /// </summary>
-    /// <exception cref="FencedException">The term is over: nothing of the transaction may commit.</exception>
-    public static async Task FenceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Leadership term, CancellationToken cancellationToken)
-    {
-        await using var command = FenceCommand(connection, transaction, term);
-        if (await command.ExecuteScalarAsync(cancellationToken) is null)
-        {
-            throw Fenced(term);
-        }
-    }
 
     private void Bind(NpgsqlCommand command)
     {

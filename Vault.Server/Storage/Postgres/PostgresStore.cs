@@ -15,7 +15,7 @@ namespace Vault.Server.Storage.Postgres;
 /// commits become durable and where the other nodes will learn of them. <b>Writes</b> are units of
 /// work run by one writer thread in groups, as in <see cref="LiteDbStore"/>: each group is one
 /// PostgreSQL transaction (upserts and deletes, the commit index, and — when the node leads a group
-/// of nodes — the fence of its term, <see cref="LeaderLease.FenceAsync"/>), and its units complete
+/// of nodes — the fence of its term, <see cref="LeaderLease.Fence"/>), and its units complete
 /// only after the commit. A group the database refuses before its commit fails alone
 /// (UNAVAILABLE). A commit whose answer is lost (the connection failed during it: a database
 /// restarting) is settled by asking the database, once it answers, whether that transaction (its
@@ -263,32 +263,15 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
             return;
         }
         var changes = new Dictionary<(string Collection, string Id), BsonDocument?>();
-        var tags = new List<object>();
-        foreach (var write in batch)
+        var tags = UnitGroup.RunUnits(this, batch, changes);
+        try
         {
-            var unit = new UnitOfWork(this, changes);
-            if (write.Run(unit))
-            {
-                unit.Apply();
-                if (write.Tag is { } tag)
-                {
-                    tags.Add(tag);
-                }
-            }
+            UnitGroup.RunParticipant(this, _participant, tags, changes);
         }
-        if (tags.Count > 0 && _participant is { } participant)
+        catch (Exception ex)
         {
-            try
-            {
-                var unit = new UnitOfWork(this, changes);
-                participant.BeforeCommit(tags, unit);
-                unit.Apply();
-            }
-            catch (Exception ex)
-            {
-                FailAll(batch, ex);
-                return;
-            }
+            FailAll(batch, ex);
+            return;
         }
         if (changes.Count > 0)
         {

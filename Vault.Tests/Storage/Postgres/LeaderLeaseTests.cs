@@ -90,7 +90,7 @@ public sealed class LeaderLeaseTests(TargetSystems systems) : IClassFixture<Targ
         // node-a is paused in the middle of a write: fenced, its row inserted, not committed.
         var paused = await _nodeA!.OpenConnectionAsync();
         var pausedWrite = await paused.BeginTransactionAsync();
-        await LeaderLease.FenceAsync(paused, pausedWrite, termA, default);
+        LeaderLease.Fence(paused, pausedWrite, termA);
         await using (var insert = new NpgsqlCommand("INSERT INTO fenced_writes (node) VALUES ('a-paused')", paused, pausedWrite))
         {
             await insert.ExecuteNonQueryAsync();
@@ -141,7 +141,7 @@ public sealed class LeaderLeaseTests(TargetSystems systems) : IClassFixture<Targ
     {
         await using var connection = await (from ?? Data).OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
-        await LeaderLease.FenceAsync(connection, transaction, term, default);
+        LeaderLease.Fence(connection, transaction, term);
         await using var insert = new NpgsqlCommand("INSERT INTO fenced_writes (node) VALUES (@node)", connection, transaction);
         insert.Parameters.AddWithValue("node", node);
         await insert.ExecuteNonQueryAsync();
