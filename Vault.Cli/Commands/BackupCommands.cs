@@ -121,7 +121,7 @@ internal static class BackupCommands
         var (passphrase, shares, server) = SecretOptions();
         var command = new Command("migrate",
             "Move a vault between a LiteDB data directory and a PostgreSQL database, offline (every node stopped): every record byte for byte, "
-            + "then the far side checked — read back equal, counts equal, every seal verified and every value decrypted with the passphrase or shares. "
+            + "every record checked first with the passphrase or shares (seals verified, values decrypted), then read back from the far side, which must hold exactly those bytes. "
             + "A destination that holds a vault is refused. The audit trail stays in the source's files (the migrated vault's chain begins after it). "
             + "The passphrase or shares come from files or standard input")
         {

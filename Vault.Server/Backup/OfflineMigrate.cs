@@ -11,9 +11,9 @@ namespace Vault.Server.Backup;
 /// <summary>
 /// <c>Vault.Server migrate --from DIR --to postgres</c> and back (<c>--from postgres --to DIR</c>),
 /// with every node stopped: moves every record of a vault between a LiteDB data directory and a
-/// PostgreSQL database, byte for byte, and checks the far side — every record read back equal,
-/// counts equal, every seal verified and every encrypted value decrypted with the vault's
-/// passphrase or shares — before it says so. The connection string is read from
+/// PostgreSQL database, byte for byte: every record it sends is checked with the vault's passphrase
+/// or shares first (every seal verified, every encrypted value decrypted), and the far side read
+/// back must hold exactly those bytes, as many as the source, before it says so. The connection string is read from
 /// <c>--connection-file</c> or <c>$VAULT_POSTGRES_CONNECTION</c>, never an argument (it may hold a password).
 /// <para>
 /// The audit trail stays where it was written: its files are not records. The migrated vault's
@@ -41,10 +41,8 @@ internal static class OfflineMigrate
         try
         {
             var request = Parse(args);
-            // Asked for once (standard input can be read only once), used on both sides.
-            OfflineBackup.UnsealSecret? given = null;
             var report = await MigrateAsync(request.From, request.To, request.Connection,
-                (shares, threshold) => given ??= OfflineBackup.Secret(shares, threshold, request.PassphraseFile, request.ShareFiles), cancellationToken);
+                (shares, threshold) => OfflineBackup.Secret(shares, threshold, request.PassphraseFile, request.ShareFiles), cancellationToken);
             Console.Out.WriteLine($"migrated {report.Records} records ({report.Sealed} seals verified, {report.Decrypted} values decrypted) "
                 + $"from {Describe(request.From)} to {Describe(request.To)} at commit index {report.Index}; "
                 + (report.AuditContinuesAfter > 0
@@ -94,7 +92,7 @@ internal static class OfflineMigrate
                 var (migrated, report) = await PrepareAsync(source, secret, cancellationToken);
                 LiteDbStore.Install(staging, migrated);
                 using var installed = new LiteDbStore(staging, NullLogger<LiteDbStore>.Instance, documentTypes: null, Collections.All, cacheBytes: 0);
-                return await CheckFarSideAsync(migrated, installed.Snapshot(), source, secret, report, cancellationToken);
+                return CheckFarSide(migrated, installed.Snapshot(), source, report);
             });
         }
         if (!await PostgresDocuments.IsEmptyAsync(database, cancellationToken))
@@ -104,12 +102,12 @@ internal static class OfflineMigrate
         var snapshot = await ReadDirectoryAsync(from, cancellationToken);
         var (moved, prepared) = await PrepareAsync(snapshot, secret, cancellationToken);
         await PostgresDocuments.InstallAsync(database, moved, cancellationToken);
-        return await CheckFarSideAsync(moved, await PostgresDocuments.SnapshotAsync(database, cancellationToken), snapshot, secret, prepared, cancellationToken);
+        return CheckFarSide(moved, await PostgresDocuments.SnapshotAsync(database, cancellationToken), snapshot, prepared);
     }
 
     /// <summary>
-    /// Unseals the source's keyring, checks every record, and moves the audit chain's start to
-    /// after its anchor's entry: the snapshot the destination gets.
+    /// Unseals the source's keyring, moves the audit chain's start to after its anchor's entry, and
+    /// checks every record of the result (seals, values): the snapshot the destination gets.
     /// </summary>
     private static async Task<(StoreSnapshot Migrated, Report Report)> PrepareAsync(StoreSnapshot source, Func<int, int, OfflineBackup.UnsealSecret> secret, CancellationToken cancellationToken)
     {
@@ -123,7 +121,6 @@ internal static class OfflineMigrate
             var keyring = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)
                 ?? throw new OfflineVerifyException("the source holds no vault (no keyring)");
             await OfflineBackup.UnsealAsync(barrier, secret(keyring.SecretShares, keyring.SecretThreshold), cancellationToken);
-            var (sealedCount, decrypted) = BackupRecordCheck.Run(store, barrier, source);
             ulong continuesAfter = 0;
             if (store.Get<AuditAnchorRecord>(Collections.System, AuditAnchorRecord.Id) is { } anchor)
             {
@@ -140,6 +137,9 @@ internal static class OfflineMigrate
                 }, cancellationToken);
             }
             var migrated = store.Snapshot() with { Index = source.Index };
+            // Every record the destination gets — the re-sealed anchor included — checked once here;
+            // the far side is then held to these bytes.
+            var (sealedCount, decrypted) = BackupRecordCheck.Run(store, barrier, migrated);
             return (migrated, new Report(migrated.Documents.Count, sealedCount, decrypted, source.Index, continuesAfter));
         }
         finally
@@ -148,8 +148,11 @@ internal static class OfflineMigrate
         }
     }
 
-    /// <summary>The destination read back holds exactly what was sent, and it checks out with the secret.</summary>
-    private static async Task<Report> CheckFarSideAsync(StoreSnapshot sent, StoreSnapshot readBack, StoreSnapshot source, Func<int, int, OfflineBackup.UnsealSecret> secret, Report report, CancellationToken cancellationToken)
+    /// <summary>
+    /// The destination read back holds exactly the bytes that were checked and sent (so every one of
+    /// its records verifies and decrypts as they did), and the source's count of records.
+    /// </summary>
+    private static Report CheckFarSide(StoreSnapshot sent, StoreSnapshot readBack, StoreSnapshot source, Report report)
     {
         if (readBack.Documents.Count != sent.Documents.Count || readBack.Documents.Count != source.Documents.Count)
         {
@@ -167,28 +170,7 @@ internal static class OfflineMigrate
         {
             throw new InvalidBackupException($"the destination's commit index is {readBack.Index}, the source's {sent.Index}");
         }
-        // Every record of the far side decrypts and verifies with the vault's secret, as a node there would read it.
-        var (sealedCount, decrypted) = await VerifyRecordsAsync(readBack, secret, cancellationToken);
-        return report with { Sealed = sealedCount, Decrypted = decrypted };
-    }
-
-    private static async Task<(long Sealed, long Decrypted)> VerifyRecordsAsync(StoreSnapshot snapshot, Func<int, int, OfflineBackup.UnsealSecret> secret, CancellationToken cancellationToken)
-    {
-        var scratch = Directory.CreateTempSubdirectory("vault-migrate-check-");
-        try
-        {
-            LiteDbStore.Install(scratch.FullName, snapshot);
-            using var store = new LiteDbStore(scratch.FullName, NullLogger<LiteDbStore>.Instance, documentTypes: null,
-                Collections.All.Concat(snapshot.Documents.Select(d => d.Collection)).Distinct(StringComparer.Ordinal), cacheBytes: 0);
-            using var barrier = new SecurityBarrier(store, TimeProvider.System, NullLogger<SecurityBarrier>.Instance);
-            var keyring = store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id)!;
-            await OfflineBackup.UnsealAsync(barrier, secret(keyring.SecretShares, keyring.SecretThreshold), cancellationToken);
-            return BackupRecordCheck.Run(store, barrier, snapshot);
-        }
-        finally
-        {
-            scratch.Delete(recursive: true);
-        }
+        return report;
     }
 
     /// <summary>A stopped vault's data directory, read through a private copy.</summary>
