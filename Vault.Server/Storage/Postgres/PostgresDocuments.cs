@@ -11,25 +11,29 @@ namespace Vault.Server.Storage.Postgres;
 public static class PostgresDocuments
 {
     /// <summary>Every document and the commit index, read in one repeatable-read transaction.</summary>
-    public static async Task<StoreSnapshot> SnapshotAsync(NpgsqlDataSource database, CancellationToken cancellationToken)
+    public static Task<StoreSnapshot> SnapshotAsync(NpgsqlDataSource database, CancellationToken cancellationToken) =>
+        Task.Run(() => Snapshot(database), cancellationToken);
+
+    /// <summary>As <see cref="SnapshotAsync"/>, on the caller's thread (a store opening).</summary>
+    public static StoreSnapshot Snapshot(NpgsqlDataSource database)
     {
-        await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+        using var connection = database.OpenConnection();
+        using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
         long index;
-        await using (var read = new NpgsqlCommand("SELECT commit_index FROM vault_store", connection, transaction))
+        using (var read = new NpgsqlCommand("SELECT commit_index FROM vault_store", connection, transaction))
         {
-            index = await read.ExecuteScalarAsync(cancellationToken) is long stored ? stored : 0;
+            index = read.ExecuteScalar() is long stored ? stored : 0;
         }
         var documents = new List<StoredDocument>();
-        await using (var rows = new NpgsqlCommand("SELECT collection, id, document FROM vault_documents", connection, transaction))
-        await using (var reader = await rows.ExecuteReaderAsync(cancellationToken))
+        using (var rows = new NpgsqlCommand("SELECT collection, id, document FROM vault_documents", connection, transaction))
+        using (var reader = rows.ExecuteReader())
         {
-            while (await reader.ReadAsync(cancellationToken))
+            while (reader.Read())
             {
                 documents.Add(new StoredDocument(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2)));
             }
         }
-        await transaction.CommitAsync(cancellationToken);
+        transaction.Commit();
         // The store's order: collections, then ids, as exact (UTF-16 ordinal) strings.
         documents.Sort((x, y) => string.CompareOrdinal(x.Collection, y.Collection) is var c and not 0 ? c : string.CompareOrdinal(x.Id, y.Id));
         return new StoreSnapshot(index, documents);

@@ -164,24 +164,15 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         }
     }
 
-    /// <summary>Every row into memory, with the commit index, in one repeatable-read transaction.</summary>
+    /// <summary>Every row into memory, with the commit index (one repeatable-read read of the database).</summary>
     private void Load()
     {
-        using var connection = _database.OpenConnection();
-        using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
-        using (var index = new NpgsqlCommand("SELECT commit_index FROM vault_store", connection, transaction))
+        var snapshot = PostgresDocuments.Snapshot(_database);
+        _commitIndex = snapshot.Index;
+        foreach (var document in snapshot.Documents)
         {
-            _commitIndex = index.ExecuteScalar() is long stored ? stored : 0;
+            Set(document.Collection, document.Id, BsonSerializer.Deserialize(document.Bson));
         }
-        using (var rows = new NpgsqlCommand("SELECT collection, id, document FROM vault_documents", connection, transaction))
-        using (var reader = rows.ExecuteReader())
-        {
-            while (reader.Read())
-            {
-                Set(reader.GetString(0), reader.GetString(1), BsonSerializer.Deserialize(reader.GetFieldValue<byte[]>(2)));
-            }
-        }
-        transaction.Commit();
     }
 
     private Entry? Lookup(string collection, string id)
