@@ -79,6 +79,8 @@ public sealed class ListenerTlsTests
 
         files.Replace(files.Key, b.KeyPem);
         await WaitForAsync(vault, ca, async () => (await HandshakeAsync(vault.Port, ca)).Thumbprint == Thumbprint(b), "certificate B served to a new connection");
+        // The server logs the reload after it swaps the certificate in: a handshake can see B first.
+        await WaitForAsync(vault, ca, () => vault.Log.Any(l => l.Contains("[6002]", StringComparison.Ordinal) && l.Contains(Thumbprint(b), StringComparison.Ordinal)), "the reload of certificate B in the log");
 
         Assert.Equal(Thumbprint(a), first);
         Assert.Equal(Thumbprint(a), afterHalfWritten);
