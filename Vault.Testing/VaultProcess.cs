@@ -51,7 +51,10 @@ public sealed class VaultProcess : IAsyncDisposable
         Probe: ProbeAsync,
         // The probe's status call needs no login, so it cannot tell this vault from another
         // test's that took the port while this one was down: a new port at every start.
-        NewPortEachStart: true);
+        NewPortEachStart: true,
+        // Kestrel's start-up line (logged at Information): this process, not another, holds the port.
+        Listening: (port, output) => output.Contains($"Now listening on: http://127.0.0.1:{port}", StringComparison.Ordinal)
+            || output.Contains($"Now listening on: https://127.0.0.1:{port}", StringComparison.Ordinal));
 
     private static async Task ProbeAsync(int port, CancellationToken cancellationToken)
     {

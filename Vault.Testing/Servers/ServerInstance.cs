@@ -161,7 +161,14 @@ internal sealed class ServerInstance : IAsyncDisposable
                 try
                 {
                     await _spec.Probe(Port, ct);
-                    return;
+                    // A probe that needs no login cannot tell this server from another that took the
+                    // port first (then this one is about to fail with "address in use"): where the
+                    // server says what it listens on, this start's output must say this port.
+                    if (_spec.Listening is not { } listening || listening(Port, ServerHost.ReadShared(OutputPath)[logStart..]))
+                    {
+                        return;
+                    }
+                    probeError = new IOException($"something answered on 127.0.0.1:{Port}, but this {_spec.Product} has not said it listens there");
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {

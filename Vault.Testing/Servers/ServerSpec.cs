@@ -23,4 +23,5 @@ internal sealed record ServerSpec(
     Signal DisposeSignal,
     Func<string, int, IReadOnlyList<string>> CommandLine,
     Func<int, CancellationToken, Task> Probe,
-    bool NewPortEachStart = false);
+    bool NewPortEachStart = false,
+    Func<int, string, bool>? Listening = null);
