@@ -28,7 +28,10 @@ public sealed class VaultProcess : IAsyncDisposable
 
     public GrpcChannel Channel => _channel ?? throw new InvalidOperationException("not started");
 
-    /// <summary>Starts the server (again) over <see cref="DataDir"/> with <paramref name="extraArgs"/> and returns once it answers.</summary>
+    /// <summary>
+    /// Starts the server (again) over <see cref="DataDir"/> with <paramref name="extraArgs"/> and
+    /// returns once it answers. <c>{port}</c> in an argument is the port this start listens on.
+    /// </summary>
     public async Task StartAsync(params string[] extraArgs)
     {
         _extraArgs = extraArgs;
@@ -47,7 +50,8 @@ public sealed class VaultProcess : IAsyncDisposable
         DisposeSignal: Signal.Kill,
         CommandLine: (_, port) => ["dotnet", ServerDll, "--data-dir", DataDir, "--listen", $"127.0.0.1:{port}", "--Logging:LogLevel:Default=Debug",
             // Targets on the fixtures' servers (certificates from the run's CA) are verified like any other.
-            $"--Vault:Rotation:TargetCaFile={TestCertificates.RunCaFile}", .. _extraArgs],
+            $"--Vault:Rotation:TargetCaFile={TestCertificates.RunCaFile}",
+            .. _extraArgs.Select(a => a.Replace("{port}", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal))],
         Probe: ProbeAsync,
         // The probe's status call needs no login, so it cannot tell this vault from another
         // test's that took the port while this one was down: a new port at every start.
@@ -75,6 +79,34 @@ public sealed class VaultProcess : IAsyncDisposable
     /// <remarks>A name of its own: as an overload, a call passing plain string arguments would bind its first one to <paramref name="stdin"/>.</remarks>
     public static Task<ExitedProcess> RunToExitWithInputAsync(IReadOnlyDictionary<string, string> environment, string stdin, params string[] args) =>
         ExitedProcess.RunAsync("dotnet", [ServerDll, .. args], environment.Select(e => KeyValuePair.Create(e.Key, (string?)e.Value)), stdin, TimeSpan.FromSeconds(60));
+
+    /// <summary>SIGSTOP: the process stands still, its connections open, until <see cref="ResumeAsync"/>.</summary>
+    public Task PauseAsync() => SendAsync("-STOP");
+
+    /// <summary>SIGCONT after <see cref="PauseAsync"/>.</summary>
+    public Task ResumeAsync() => SendAsync("-CONT");
+
+    private async Task SendAsync(string signal)
+    {
+        var pid = _instance?.ProcessId ?? throw new InvalidOperationException("not running");
+        using var kill = System.Diagnostics.Process.Start("kill", [signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill {signal} {pid} exited {kill.ExitCode}");
+        }
+    }
+
+    /// <summary>A clean stop (SIGTERM); the data directory stays for a restart.</summary>
+    public async Task StopAsync()
+    {
+        if (_instance is not null)
+        {
+            await _instance.StopAsync();
+        }
+        _channel?.Dispose();
+        _channel = null;
+    }
 
     /// <summary>SIGKILL: no shutdown hooks, no flush; the data directory stays for a restart.</summary>
     public async Task KillAsync()

@@ -358,6 +358,10 @@ internal static class OperatorCommands
                 status.SecretShares,
                 status.SecretThreshold,
                 status.UnsealProgress,
+                status.NodeId,
+                status.Active,
+                status.ActiveAddress,
+                status.CommitIndex,
             });
             return;
         }
@@ -377,6 +381,13 @@ internal static class OperatorCommands
             {
                 fields.Add(("Unseal Progress", $"{status.UnsealProgress}/{status.SecretThreshold}"));
             }
+        }
+        if (status.NodeId.Length > 0)
+        {
+            fields.Add(("Node", status.NodeId));
+            fields.Add(("Role", status.Active ? "active" : "standby"));
+            fields.Add(("Active Node", status.ActiveAddress.Length > 0 ? status.ActiveAddress : "(none known)"));
+            fields.Add(("Commit Index", status.CommitIndex.ToString()));
         }
         // Why requests are being refused, only while they are.
         if (status.AuditFailure.Length > 0)

@@ -11,21 +11,30 @@ namespace Vault.Client.Internal;
 /// connection could not be made), or the call only reads. A write whose fate is unknown (the
 /// connection broke after it was sent) is not repeated: its UNAVAILABLE reaches the caller, and
 /// the next call goes to the next node. Streams start on the current node and are not retried.
+/// <para>
+/// <b>Read-your-writes.</b> Every call presents the newest commit index an answer carried
+/// (<c>vault-min-index</c>), so a node still behind it (a standby that has not yet seen this
+/// client's write) waits for it or answers UNAVAILABLE, and the read goes on to another node.
+/// </para>
 /// </summary>
 internal sealed class FailoverInvoker(IReadOnlyList<GrpcChannel> channels) : CallInvoker
 {
     private readonly CallInvoker[] _invokers = [.. channels.Select(c => c.CreateCallInvoker())];
     private int _current;
+    private long _seenIndex;
+
+    private const string IndexHeader = "vault-index";
+    private const string MinIndexHeader = "vault-min-index";
+
+    /// <summary>The newest commit index an answer carried (0: none yet, or a single node that sends none).</summary>
+    public long SeenIndex => Interlocked.Read(ref _seenIndex);
 
     /// <summary>The node calls go to now (an index into the addresses).</summary>
     public int Current => Volatile.Read(ref _current);
 
     public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
-        if (_invokers.Length == 1)
-        {
-            return _invokers[0].AsyncUnaryCall(method, host, options, request);
-        }
+        options = WithIndex(options);
         var attempt = new Attempt<TResponse>();
         var response = CallAsync(method, host, options, request, attempt);
         return new AsyncUnaryCall<TResponse>(response, attempt.HeadersAfterAsync(response), attempt.GetStatus, attempt.GetTrailers, attempt.Dispose);
@@ -44,6 +53,7 @@ internal sealed class FailoverInvoker(IReadOnlyList<GrpcChannel> channels) : Cal
             {
                 var response = await call.ResponseAsync.ConfigureAwait(false);
                 Interlocked.CompareExchange(ref _current, node, start);
+                Saw(await call.ResponseHeadersAsync.ConfigureAwait(false));
                 return response;
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && tried < _invokers.Length - 1)
@@ -78,16 +88,48 @@ internal sealed class FailoverInvoker(IReadOnlyList<GrpcChannel> channels) : Cal
         || method.StartsWith("Lookup", StringComparison.Ordinal) || method.StartsWith("Tail", StringComparison.Ordinal);
 
     public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request) =>
-        _invokers[Current].BlockingUnaryCall(method, host, options, request);
+        _invokers[Current].BlockingUnaryCall(method, host, WithIndex(options), request);
 
     public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request) =>
-        _invokers[Current].AsyncServerStreamingCall(method, host, options, request);
+        _invokers[Current].AsyncServerStreamingCall(method, host, WithIndex(options), request);
 
     public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options) =>
-        _invokers[Current].AsyncClientStreamingCall(method, host, options);
+        _invokers[Current].AsyncClientStreamingCall(method, host, WithIndex(options));
 
     public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options) =>
-        _invokers[Current].AsyncDuplexStreamingCall(method, host, options);
+        _invokers[Current].AsyncDuplexStreamingCall(method, host, WithIndex(options));
+
+    /// <summary>The call's options with the newest commit index seen, when there is one.</summary>
+    private CallOptions WithIndex(CallOptions options)
+    {
+        var index = SeenIndex;
+        if (index == 0)
+        {
+            return options;
+        }
+        var headers = new Metadata();
+        foreach (var entry in options.Headers ?? [])
+        {
+            if (!entry.Key.Equals(MinIndexHeader, StringComparison.Ordinal))
+            {
+                headers.Add(entry);
+            }
+        }
+        headers.Add(MinIndexHeader, index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return options.WithHeaders(headers);
+    }
+
+    private void Saw(Metadata headers)
+    {
+        if (headers.GetValue(IndexHeader) is { } text && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index))
+        {
+            long seen;
+            while (index > (seen = Interlocked.Read(ref _seenIndex)) && Interlocked.CompareExchange(ref _seenIndex, index, seen) != seen)
+            {
+                // Another answer moved it meanwhile: compare again.
+            }
+        }
+    }
 
     /// <summary>The call made last for one unary call: its headers, status and trailers are the caller's.</summary>
     private sealed class Attempt<TResponse>

@@ -40,6 +40,8 @@ public static class AuditRegistration
     {
         services.AddOptions<AuditOptions>();
         services.AddSingleton<AuditLog>();
+        // Each node of several writes its own audit log, so each anchors its own chain.
+        services.AddSingleton(new NodeLocalDocument(Collections.System, AuditAnchorRecord.Id));
         return services.AddStoredDocuments(typeof(AuditAnchorRecord));
     }
 }

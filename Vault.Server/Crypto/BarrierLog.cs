@@ -42,4 +42,10 @@ internal static partial class BarrierLog
 
     [LoggerMessage(2007, LogLevel.Error, "Background rewrap failed; will retry")]
     public static partial void RewrapFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(2014, LogLevel.Information, "Following the active node: the keyring's current key version is now {KeyVersion}")]
+    public static partial void KeyringFollowed(ILogger logger, int keyVersion);
+
+    [LoggerMessage(2015, LogLevel.Warning, "The keyring was wrapped again under another unseal key (passphrase or shares changed on another node); this node sealed itself: unseal it with the new ones")]
+    public static partial void SealedByNewKeyring(ILogger logger);
 }

@@ -297,6 +297,59 @@ public sealed partial class SecurityBarrier(IVaultStore store, TimeProvider cloc
         return await Task.Run(() => UnsealKeyDerivation.Derive(passphrase, record.Salt, record.Kdf), cancellationToken);
     }
 
+    /// <summary>
+    /// Another node changed the stored keyring (this one is a standby following it): a rotated key
+    /// is opened with the unseal key this node holds, so what the active writes under it reads
+    /// here too. A keyring this node's unseal key no longer opens (the passphrase or the shares
+    /// changed) seals this node: it is unsealed again with the new ones.
+    /// </summary>
+    public void OnChangedElsewhere(IReadOnlyCollection<(string Collection, string Id)> changed)
+    {
+        if (!changed.Contains((Collections.System, KeyringRecord.Id)))
+        {
+            return;
+        }
+        _lifecycle.Wait();
+        try
+        {
+            if (_state is not { } state || store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) is not { } record)
+            {
+                return;
+            }
+            byte[] plain;
+            try
+            {
+                plain = Aead.Open(state.UnsealKey, record.WrappedKeyring, record.AssociatedData());
+            }
+            catch (DataIntegrityException)
+            {
+                SetState(null);
+                BarrierLog.SealedByNewKeyring(logger);
+                return;
+            }
+            try
+            {
+                var keyring = Keyring.Deserialize(plain);
+                if (keyring.CurrentVersion == state.Keyring.CurrentVersion)
+                {
+                    keyring.Dispose();
+                    return;
+                }
+                SetState(new UnsealedState(state.UnsealKey, keyring), disposePrevious: false);
+                state.DisposeKeysButNotUnsealKey();
+                BarrierLog.KeyringFollowed(logger, keyring.CurrentVersion);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(plain);
+            }
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
     public void Seal()
     {
         _lifecycle.Wait();

@@ -10,7 +10,8 @@ using Vault.Server.Secrets;
 namespace Vault.Server.Grpc;
 
 /// <summary>Init, unseal, seal, status and key rotation.</summary>
-public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RootGenerator roots, RewrapService rewrap, Backup.BackupService backups, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock, IOptions<VaultServerOptions> options, ListenerStatus listener)
+public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager tokens, RootGenerator roots, RewrapService rewrap, Backup.BackupService backups, Audit.AuditLog audit, Storage.IVaultStore store, TimeProvider clock, IOptions<VaultServerOptions> options, ListenerStatus listener,
+    Cluster.NodeRole role)
     : SystemService.SystemServiceBase
 {
     public override async Task<InitResponse> Init(InitRequest request, ServerCallContext context)
@@ -235,6 +236,10 @@ public sealed class SystemGrpcService(SecurityBarrier barrier, TokenManager toke
         response.AuditFailure = audit.Failure ?? "";
         response.StorageFailure = store.Failure ?? "";
         response.ListenerWarning = listener.Warning ?? "";
+        response.NodeId = role.NodeId ?? "";
+        response.Active = role.IsActive;
+        response.ActiveAddress = role.IsClustered ? role.ActiveAddress ?? "" : "";
+        response.CommitIndex = (ulong)Math.Max(0, store.CommitIndex);
         if (barrier.ShareConfig is { } shares)
         {
             response.SecretShares = (uint)shares.Shares;

@@ -11,6 +11,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Vault.Server.Audit;
 using Vault.Server.Backup;
+using Vault.Server.Cluster;
 using Vault.Server.Auth;
 using Vault.Server.Crypto;
 using Vault.Server.Grpc;
@@ -41,6 +42,8 @@ public static class VaultServerHost
         ["--insecure-plaintext"] = "Vault:InsecurePlaintext",
         ["--dev"] = "Vault:Dev",
         ["--dev-root-token"] = "Vault:DevRootToken",
+        ["--node-id"] = "Vault:NodeId",
+        ["--advertise-address"] = "Vault:AdvertiseAddress",
     };
 
     private const int StreamWindowBytes = 64 * 1024;
@@ -69,6 +72,22 @@ public static class VaultServerHost
         {
             // Checked now, with a clear message, rather than when the store opens.
             Storage.Postgres.PostgresConnection.Open(options.StorageConnectionFile).Dispose();
+        }
+        if (!string.IsNullOrEmpty(options.NodeId))
+        {
+            if (options.StorageKind != StorageOptions.Postgres)
+            {
+                throw new ValidationException("node-id", "needs storage-kind postgres: several nodes share one PostgreSQL database");
+            }
+            if (string.IsNullOrEmpty(options.AdvertiseAddress))
+            {
+                throw new ValidationException("advertise-address", "is required with node-id: the HOST:PORT where the other nodes reach this one");
+            }
+            ListenAddress.Parse(options.AdvertiseAddress, "advertise-address");
+            if (options.Dev)
+            {
+                throw new ValidationException("node-id", "is not allowed with --dev");
+            }
         }
         if (!options.Dev && !string.IsNullOrEmpty(options.DevRootToken))
         {
@@ -145,6 +164,11 @@ public static class VaultServerHost
         builder.Services.AddVaultServer(builder.Configuration);
         var app = builder.Build();
         app.Use(UndecodableRequestsAreInvalidArgument);
+        if (app.Services.GetRequiredService<Cluster.NodeRole>().IsClustered)
+        {
+            var forwarding = app.Services.GetRequiredService<Cluster.WriteForwarding>();
+            app.Use((context, next) => forwarding.InvokeAsync(context, next));
+        }
         var admission = app.Services.GetRequiredService<RequestAdmission>();
         app.Use((context, next) => admission.InvokeAsync(context, next));
         app.MapGrpcService<SystemGrpcService>();
@@ -184,6 +208,14 @@ public static class VaultServerHost
             storage.ReservedDiskBytes = host.Value.ReservedDiskBytes;
             storage.Kind = host.Value.StorageKind;
             storage.ConnectionFile = host.Value.StorageConnectionFile;
+            storage.NodeId = string.IsNullOrEmpty(host.Value.NodeId) ? null : host.Value.NodeId;
+        });
+        services.AddOptions<Cluster.ClusterOptions>().Configure<IOptions<VaultServerOptions>>((cluster, host) =>
+        {
+            cluster.NodeId = string.IsNullOrEmpty(host.Value.NodeId) ? null : host.Value.NodeId;
+            cluster.AdvertiseAddress = host.Value.AdvertiseAddress;
+            cluster.LeaseTtl = host.Value.LeaderLeaseTtl;
+            cluster.Tls = !string.IsNullOrEmpty(host.Value.TlsCertFile);
         });
         services.AddOptions<AuditOptions>().Configure<IOptions<VaultServerOptions>>((audit, host) =>
         {
@@ -204,6 +236,7 @@ public static class VaultServerHost
         services.AddOptions<EventOptions>().Bind(configuration.GetSection(EventOptions.Section))
             .Configure<IOptions<VaultServerOptions>>((events, host) => events.SpoolDirectory = Path.Combine(host.Value.DataDir!, "events"));
 
+        services.AddVaultCluster();
         services.AddVaultStorage();
         services.AddVaultBarrier();
         services.AddVaultAuth();

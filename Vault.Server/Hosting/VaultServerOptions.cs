@@ -89,6 +89,20 @@ public sealed class VaultServerOptions : IValidatableObject
     /// <summary>For <c>postgres</c>: a file holding the Npgsql connection string (it may hold a password: never an argument).</summary>
     public string? StorageConnectionFile { get; set; }
 
+    /// <summary>
+    /// This node's id when several nodes share one PostgreSQL database (<see cref="StorageKind"/>
+    /// <c>postgres</c>): unique among them and kept across restarts. Unset: the only node.
+    /// </summary>
+    [RegularExpression("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    public string? NodeId { get; set; }
+
+    /// <summary>With <see cref="NodeId"/>: <c>HOST:PORT</c> where the other nodes reach this one (they forward writes to the active node there).</summary>
+    public string? AdvertiseAddress { get; set; }
+
+    /// <summary>With <see cref="NodeId"/>: how long the active node's term lasts unless renewed (a third of it between renewals); a standby takes over once it lapses.</summary>
+    [Range(typeof(TimeSpan), "00:00:02", "00:05:00")]
+    public TimeSpan LeaderLeaseTtl { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How audit entries are flushed: Grouped (one fsync per group of concurrent entries) or EveryEntry.</summary>
     public Audit.AuditFlush AuditFlush { get; set; } = Audit.AuditFlush.Grouped;
 

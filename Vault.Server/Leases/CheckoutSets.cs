@@ -21,11 +21,30 @@ public sealed class CheckoutSets(
     TargetManager targets,
     RotationEngine engine,
     TimeProvider clock,
-    ILogger<CheckoutSets> logger)
+    ILogger<CheckoutSets> logger,
+    Cluster.NodeRole role)
 {
     /// <summary>The start of every check-out lease id: <c>checkout/&lt;set&gt;/&lt;24 hex digits&gt;</c>.</summary>
     public const string Prefix = "checkout/";
-    private readonly ConcurrentDictionary<string, SetGate> _gates = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SetGate> _gates = Gates(role);
+
+    /// <summary>
+    /// Which accounts are lent, built from the stored leases at a set's first check-out and kept
+    /// by this node's check-outs and check-ins — which only the active node makes: a node that
+    /// becomes active builds them again from what the previous one stored.
+    /// </summary>
+    private static ConcurrentDictionary<string, SetGate> Gates(Cluster.NodeRole role)
+    {
+        var gates = new ConcurrentDictionary<string, SetGate>(StringComparer.Ordinal);
+        role.ActiveChanged += active =>
+        {
+            if (active)
+            {
+                gates.Clear();
+            }
+        };
+        return gates;
+    }
 
     /// <summary>Whether the set exists (unverified): decides whether a put needs create or update.</summary>
     public bool Exists(string name) => store.Get<CheckoutSetRecord>(Collections.CheckoutSets, name) is not null;

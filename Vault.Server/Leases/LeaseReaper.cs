@@ -12,7 +12,7 @@ namespace Vault.Server.Leases;
 /// API, never in front of it, and keeps the vault's clock (<see cref="WakeSignal"/>). Other areas'
 /// <see cref="IReaperPass"/>es (access grants that end) run after it, on the same schedule.
 /// </summary>
-public sealed class LeaseReaper(LeaseLifecycle lifecycle, IEnumerable<IReaperPass> passes, SecurityBarrier barrier, TimeProvider clock, IOptions<LeaseOptions> options, ILogger<LeaseReaper> logger) : BackgroundService
+public sealed class LeaseReaper(LeaseLifecycle lifecycle, IEnumerable<IReaperPass> passes, SecurityBarrier barrier, TimeProvider clock, IOptions<LeaseOptions> options, ILogger<LeaseReaper> logger, Cluster.NodeRole role) : BackgroundService
 {
     private readonly WakeSignal _wake = new(clock);
 
@@ -21,12 +21,14 @@ public sealed class LeaseReaper(LeaseLifecycle lifecycle, IEnumerable<IReaperPas
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         barrier.SealStateChanged += OnSealChanged;
+        role.ActiveChanged += OnActiveChanged;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
                 var passStarted = clock.GetUtcNow();
-                if (!barrier.IsSealed)
+                // Only the active node reaps: it alone writes, and a standby's image may lag a renewal.
+                if (!barrier.IsSealed && role.IsActive)
                 {
                     foreach (var pass in passes.Prepend(lifecycle))
                     {
@@ -54,6 +56,15 @@ public sealed class LeaseReaper(LeaseLifecycle lifecycle, IEnumerable<IReaperPas
         finally
         {
             barrier.SealStateChanged -= OnSealChanged;
+            role.ActiveChanged -= OnActiveChanged;
+        }
+    }
+
+    private void OnActiveChanged(bool active)
+    {
+        if (active)
+        {
+            Wake();
         }
     }
 

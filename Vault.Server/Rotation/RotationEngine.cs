@@ -31,7 +31,8 @@ public sealed class RotationEngine(
     IOptions<RotationOptions> options,
     Telemetry.VaultMetrics metrics,
     Telemetry.Events.SecurityEvents events,
-    ILogger<RotationEngine> logger)
+    ILogger<RotationEngine> logger,
+    Cluster.NodeRole role)
 {
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
 
@@ -377,7 +378,10 @@ public sealed class RotationEngine(
         {
             // Create: its set may be in flight. Set: a rollback after a refused login may be.
             var bound = pending.StatementTimeoutMs > 0 ? TimeSpan.FromMilliseconds(pending.StatementTimeoutMs) : options.Value.StatementTimeout;
-            until = _startedAt + bound + StrayMargin;
+            // Since this node started — or, one of several, became active: the node before it may
+            // have sent the statement until then.
+            var since = role.BecameActiveAt is { } promoted && promoted > _startedAt ? promoted : _startedAt;
+            until = since + bound + StrayMargin;
         }
         if (_strayUntil.TryGetValue(name, out var mine) && mine > until)
         {

@@ -15,7 +15,13 @@ public static class RotationRegistration
             .ValidateOnStart();
         services.AddSingleton<TargetTrust>();
         services.AddVaultRotators();
-        services.AddSingleton<TargetRepository>();
+        services.AddSingleton(sp =>
+        {
+            var store = sp.GetRequiredService<Storage.IVaultStore>();
+            var repository = ActivatorUtilities.CreateInstance<TargetRepository>(sp, store);
+            store.ChangedElsewhere += repository.OnChangedElsewhere;
+            return repository;
+        });
         services.AddSingleton<AdminCredentialReader>();
         services.AddSingleton<TargetSpecValidator>();
         services.AddSingleton<TargetManager>();

@@ -10,7 +10,8 @@ namespace Vault.Server.Rotation;
 /// The daemon's clock: after each unseal it reconciles every target caught mid-rotation, then
 /// sleeps until the earliest due rotation or drift check (or until a target changes), runs what is
 /// due — at most <see cref="RotationOptions.MaxConcurrent"/> at once, never two runs of one target —
-/// and plans again. Nothing runs while the vault is sealed: the passwords cannot be read.
+/// and plans again. Nothing runs while the vault is sealed (the passwords cannot be read), nor on a
+/// standby node; a node that becomes active reconciles first, as after an unseal.
 /// </summary>
 public sealed class RotationScheduler(
     TargetRepository targets,
@@ -18,7 +19,8 @@ public sealed class RotationScheduler(
     SecurityBarrier barrier,
     TimeProvider clock,
     IOptions<RotationOptions> options,
-    ILogger<RotationScheduler> logger) : BackgroundService
+    ILogger<RotationScheduler> logger,
+    Cluster.NodeRole role) : BackgroundService
 {
     private static readonly TimeSpan MaxSleep = TimeSpan.FromSeconds(30);
     private readonly WakeSignal _wake = new(clock);
@@ -43,6 +45,7 @@ public sealed class RotationScheduler(
         _slots = new SemaphoreSlim(options.Value.MaxConcurrent);
         targets.Changed += Wake;
         barrier.SealStateChanged += OnSealChanged;
+        role.ActiveChanged += OnActiveChanged;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -51,7 +54,7 @@ public sealed class RotationScheduler(
                 var wakeAt = planned + MaxSleep;
                 try
                 {
-                    if (!barrier.IsSealed)
+                    if (!barrier.IsSealed && role.IsActive)
                     {
                         wakeAt = Plan(stoppingToken);
                     }
@@ -77,6 +80,7 @@ public sealed class RotationScheduler(
         {
             targets.Changed -= Wake;
             barrier.SealStateChanged -= OnSealChanged;
+            role.ActiveChanged -= OnActiveChanged;
         }
     }
 
@@ -186,6 +190,13 @@ public sealed class RotationScheduler(
                 Wake();
             }
         }, CancellationToken.None);
+    }
+
+    private void OnActiveChanged(bool active)
+    {
+        // Rotations the previous active node left half done are this node's to finish first.
+        _reconciled = false;
+        Wake();
     }
 
     private void OnSealChanged(bool isSealed)

@@ -30,6 +30,19 @@ public sealed class TargetRepository(IVaultStore store, SecurityBarrier barrier)
     private long _version;
     private ManagerIndex? _managers;
 
+    /// <summary>
+    /// Targets another node changed (this one a standby following it, <see cref="IVaultStore.ChangedElsewhere"/>):
+    /// the index is rebuilt, and the scheduler plans again.
+    /// </summary>
+    public void OnChangedElsewhere(IReadOnlyCollection<(string Collection, string Id)> changed)
+    {
+        if (changed.Any(c => c.Collection == Collections.RotationTargets))
+        {
+            Interlocked.Increment(ref _version);
+            Changed?.Invoke();
+        }
+    }
+
     /// <summary>Raised after a change that may move a due time, so the scheduler re-plans instead of sleeping past it.</summary>
     public event Action? Changed;
 

@@ -8,7 +8,7 @@ namespace Vault.Server.Secrets;
 /// After a key rotation (and after every unseal), re-wraps data keys still under an older KEK
 /// to the newest one, in small batches, so the store converges on a single key version.
 /// </summary>
-public sealed class RewrapService(KvEngine kv, SecurityBarrier barrier, ILogger<RewrapService> logger) : BackgroundService
+public sealed class RewrapService(KvEngine kv, SecurityBarrier barrier, ILogger<RewrapService> logger, Cluster.NodeRole role) : BackgroundService
 {
     private const int BatchSize = 200;
     private readonly SemaphoreSlim _wake = new(0, 1);
@@ -37,6 +37,13 @@ public sealed class RewrapService(KvEngine kv, SecurityBarrier barrier, ILogger<
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        role.ActiveChanged += active =>
+        {
+            if (active)
+            {
+                Wake();
+            }
+        };
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -49,7 +56,8 @@ public sealed class RewrapService(KvEngine kv, SecurityBarrier barrier, ILogger<
             }
             try
             {
-                if (!barrier.IsSealed)
+                // Only the active node writes; a standby's wake waits for it to become active.
+                if (!barrier.IsSealed && role.IsActive)
                 {
                     await PassAsync(stoppingToken);
                 }

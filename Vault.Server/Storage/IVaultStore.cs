@@ -62,6 +62,19 @@ public interface IVaultStore : IStoreReader, IDisposable
 
     /// <summary>Raised when the store starts or stops refusing writes, with whether it now does.</summary>
     event Action<bool>? FailingChanged;
+
+    /// <summary>
+    /// Raised with the documents another node changed underneath this one (a standby following the
+    /// active), once reads see them: what a cache kept outside the store must look at again.
+    /// Never raised by a store this process alone writes.
+    /// </summary>
+    event Action<IReadOnlyCollection<(string Collection, string Id)>>? ChangedElsewhere;
+
+    /// <summary>
+    /// Waits until this node's reads see commit <paramref name="index"/> (read-your-writes on a
+    /// node other than the one that wrote); false if <paramref name="timeout"/> passed first.
+    /// </summary>
+    Task<bool> WaitForIndexAsync(long index, TimeSpan timeout, CancellationToken cancellationToken);
 }
 
 /// <summary>Collection names, kept in one place.</summary>

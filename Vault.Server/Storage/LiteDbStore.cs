@@ -278,6 +278,15 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
 
     public string? Failure => _failure?.Message ?? _reserve.Failure;
 
+    event Action<IReadOnlyCollection<(string Collection, string Id)>>? IVaultStore.ChangedElsewhere
+    {
+        add { }
+        remove { }
+    }
+
+    /// <summary>The only node: every commit it acknowledged is already what it reads.</summary>
+    public Task<bool> WaitForIndexAsync(long index, TimeSpan timeout, CancellationToken cancellationToken) => Task.FromResult(CommitIndex >= index);
+
     public event Action<bool>? FailingChanged;
 
     public Task<TResult> WriteAsync<TResult>(Func<IStoreWriter, TResult> work, CancellationToken cancellationToken)

@@ -25,7 +25,16 @@ public sealed class StorageOptions
 
     /// <summary>For <see cref="Postgres"/>: the file holding the connection string.</summary>
     public string? ConnectionFile { get; set; }
+
+    /// <summary>For <see cref="Postgres"/>: this node's id when it is one of several (null: the only node).</summary>
+    public string? NodeId { get; set; }
 }
+
+/// <summary>
+/// A document each node of several keeps for itself (its audit anchor): written by that node
+/// whether or not it is the active one, never seen by the others.
+/// </summary>
+public sealed record NodeLocalDocument(string Collection, string Id);
 
 /// <summary>A document type an area stores. The types nested in it are found from its properties.</summary>
 public sealed record StoredDocumentType(Type Type);
@@ -47,9 +56,17 @@ public static class StorageRegistration
             var options = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
             if (options.Kind == StorageOptions.Postgres)
             {
-                // One node on a shared database; leadership among several comes with standbys.
-                return new Postgres.PostgresStore(Postgres.PostgresConnection.Open(options.ConnectionFile), sp.GetRequiredService<ILogger<Postgres.PostgresStore>>(),
-                    sp.GetServices<StoredDocumentType>().Select(t => t.Type), term: null, ownsDatabase: true);
+                var logger = sp.GetRequiredService<ILogger<Postgres.PostgresStore>>();
+                var types = sp.GetServices<StoredDocumentType>().Select(t => t.Type);
+                if (options.NodeId is null)
+                {
+                    // The only node on its database.
+                    return new Postgres.PostgresStore(Postgres.PostgresConnection.Open(options.ConnectionFile), logger, types, term: null, ownsDatabase: true);
+                }
+                // One of several: writes only with the term the leadership loop holds.
+                var term = sp.GetRequiredService<Postgres.ITermSource>();
+                return new Postgres.PostgresStore(Postgres.PostgresConnection.Open(options.ConnectionFile), logger, types, () => term.Term, ownsDatabase: true,
+                    node: options.NodeId, nodeLocal: sp.GetServices<NodeLocalDocument>().Select(d => (d.Collection, d.Id)));
             }
             return new LiteDbStore(
                 options.DataDir,

@@ -36,6 +36,9 @@ internal sealed class ServerInstance : IAsyncDisposable
 
     public bool IsRunning => _process is { HasExited: false };
 
+    /// <summary>The running process's id (to pause and resume it), or null.</summary>
+    public int? ProcessId => _process?.Id;
+
     public string OutputPath => Path.Combine(Directory, _spec.OutputFile);
 
     private string PidPath => Path.Combine(Directory, PidFileName);

@@ -3,6 +3,13 @@ using NpgsqlTypes;
 
 namespace Vault.Server.Storage.Postgres;
 
+/// <summary>Where a node's store reads its current term from (the leadership loop keeps it).</summary>
+public interface ITermSource
+{
+    /// <summary>This node's live term as the active one, or null while it is a standby.</summary>
+    Leadership? Term { get; }
+}
+
 /// <summary>A node's term as the active one: its epoch is the fencing token every write it makes carries.</summary>
 public sealed record Leadership(string Holder, string Address, long Epoch, DateTimeOffset ExpiresAt);
 

@@ -15,7 +15,8 @@ public static class PostgresDocuments
         Task.Run(() => Snapshot(database), cancellationToken);
 
     /// <summary>As <see cref="SnapshotAsync"/>, on the caller's thread (a store opening).</summary>
-    public static StoreSnapshot Snapshot(NpgsqlDataSource database)
+    /// <param name="node">A node of several: its own documents (<c>vault_node_documents</c>) are read too, over the shared ones.</param>
+    public static StoreSnapshot Snapshot(NpgsqlDataSource database, string? node = null)
     {
         using var connection = database.OpenConnection();
         using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
@@ -33,10 +34,81 @@ public static class PostgresDocuments
                 documents.Add(new StoredDocument(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2)));
             }
         }
+        if (node is not null)
+        {
+            var own = ReadNodeDocuments(connection, transaction, node);
+            documents.RemoveAll(d => own.Any(o => o.Collection == d.Collection && o.Id == d.Id));
+            documents.AddRange(own);
+        }
         transaction.Commit();
         // The store's order: collections, then ids, as exact (UTF-16 ordinal) strings.
         documents.Sort((x, y) => string.CompareOrdinal(x.Collection, y.Collection) is var c and not 0 ? c : string.CompareOrdinal(x.Id, y.Id));
         return new StoreSnapshot(index, documents);
+    }
+
+    private static List<StoredDocument> ReadNodeDocuments(NpgsqlConnection connection, NpgsqlTransaction transaction, string node)
+    {
+        var documents = new List<StoredDocument>();
+        using var rows = new NpgsqlCommand("SELECT collection, id, document FROM vault_node_documents WHERE node = @node", connection, transaction);
+        rows.Parameters.AddWithValue("node", node);
+        using var reader = rows.ExecuteReader();
+        while (reader.Read())
+        {
+            documents.Add(new StoredDocument(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2)));
+        }
+        return documents;
+    }
+
+    /// <summary>
+    /// What changed after commit <paramref name="since"/> (one repeatable-read read): the documents
+    /// written and the ids removed since, up to the commit index read with them — or null when
+    /// removals that old are no longer kept (<c>removed_horizon</c>), and only a whole
+    /// <see cref="Snapshot"/> will do.
+    /// </summary>
+    public static async Task<StoreChanges?> ChangesSinceAsync(NpgsqlDataSource database, long since, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+        long index;
+        await using (var read = new NpgsqlCommand("SELECT commit_index, removed_horizon FROM vault_store", connection, transaction))
+        await using (var reader = await read.ExecuteReaderAsync(cancellationToken))
+        {
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                return new StoreChanges(0, [], []);
+            }
+            index = reader.GetInt64(0);
+            if (since < reader.GetInt64(1))
+            {
+                return null;
+            }
+        }
+        if (index <= since)
+        {
+            return new StoreChanges(index, [], []);
+        }
+        var removed = new List<(string, string)>();
+        await using (var rows = new NpgsqlCommand("SELECT collection, id FROM vault_removed WHERE changed > @since", connection, transaction))
+        {
+            rows.Parameters.AddWithValue("since", since);
+            await using var reader = await rows.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                removed.Add((reader.GetString(0), reader.GetString(1)));
+            }
+        }
+        var written = new List<StoredDocument>();
+        await using (var rows = new NpgsqlCommand("SELECT collection, id, document FROM vault_documents WHERE changed > @since", connection, transaction))
+        {
+            rows.Parameters.AddWithValue("since", since);
+            await using var reader = await rows.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                written.Add(new StoredDocument(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2)));
+            }
+        }
+        await transaction.CommitAsync(cancellationToken);
+        return new StoreChanges(index, removed, written);
     }
 
     /// <summary>Whether the database holds no vault's documents (or not even their table yet).</summary>
@@ -94,3 +166,9 @@ public static class PostgresDocuments
         await transaction.CommitAsync(cancellationToken);
     }
 }
+
+/// <summary>
+/// What changed in the shared documents between two commits: removals first, then writes (a
+/// document removed and written again is in both; the write is the newer).
+/// </summary>
+public sealed record StoreChanges(long Index, IReadOnlyList<(string Collection, string Id)> Removed, IReadOnlyList<StoredDocument> Written);

@@ -9,7 +9,8 @@ namespace Vault.Server.Storage.Postgres;
 /// newer than this server knows is refused (a node left behind in an upgrade must not write to it).
 /// <para>
 /// PostgreSQL sees what the data file sees: ciphertext and non-secret metadata (the barrier stays
-/// above the store), plus who leads the group of nodes. Version 1: leadership; 2: documents.
+/// above the store), plus who leads the group of nodes. Version 1: leadership; 2: documents; 3: what standbys follow
+/// (each row's commit, the removals, documents of one node only).
 /// </para>
 /// </summary>
 public static class PostgresSchema
@@ -42,6 +43,28 @@ public static class PostgresSchema
         CREATE TABLE vault_store (
             singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
             commit_index bigint NOT NULL
+        );
+        """,
+        // 3: several nodes. Each document carries the commit that last wrote it and each removal is
+        // kept (up to a horizon) with its commit, so a standby reads only what changed since the
+        // commit it has; documents of one node alone (its audit anchor) are kept apart, unfenced.
+        """
+        ALTER TABLE vault_documents ADD COLUMN changed bigint NOT NULL DEFAULT 0;
+        CREATE INDEX vault_documents_changed ON vault_documents (changed);
+        CREATE TABLE vault_removed (
+            collection text COLLATE "C" NOT NULL,
+            id text COLLATE "C" NOT NULL,
+            changed bigint NOT NULL,
+            PRIMARY KEY (collection, id)
+        );
+        CREATE INDEX vault_removed_changed ON vault_removed (changed);
+        ALTER TABLE vault_store ADD COLUMN removed_horizon bigint NOT NULL DEFAULT 0;
+        CREATE TABLE vault_node_documents (
+            node text COLLATE "C" NOT NULL,
+            collection text COLLATE "C" NOT NULL,
+            id text COLLATE "C" NOT NULL,
+            document bytea NOT NULL,
+            PRIMARY KEY (node, collection, id)
         );
         """,
     ];

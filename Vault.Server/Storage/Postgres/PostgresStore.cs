@@ -34,6 +34,13 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     private readonly Dictionary<string, ImageCollection> _image = new(StringComparer.Ordinal);
     private readonly BlockingCollection<IPendingWrite> _queue = new();
     private readonly Thread _writer;
+    private readonly string? _node;
+    private readonly HashSet<(string Collection, string Id)> _nodeLocal;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _follower = Task.CompletedTask;
+    private readonly SemaphoreSlim _refreshNow = new(0, 1);
+    private readonly SemaphoreSlim _refreshing = new(1, 1);
+    private TaskCompletionSource _advanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ICommitParticipant? _participant;
     private volatile StorageFailedException? _failure;
     private long _commitIndex;
@@ -54,19 +61,46 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     /// <param name="term">When the node is one of several: its current term as the active one
     /// (every write is fenced by it), or null while it is not active (writes are refused).</param>
     /// <param name="ownsDatabase">Dispose <paramref name="database"/> with the store.</param>
-    public PostgresStore(NpgsqlDataSource database, ILogger<PostgresStore> logger, IEnumerable<Type>? documentTypes = null, Func<Leadership?>? term = null, bool ownsDatabase = false)
+    /// <param name="node">
+    /// This node's id when it is one of several on the database (<paramref name="term"/> is then
+    /// required): no node holds the database alone, the image follows the active node's commits
+    /// (<c>LISTEN/NOTIFY</c>, and a poll), and <paramref name="nodeLocal"/> documents are this node's
+    /// own, written without a term. Null: the only node (it holds the database's advisory lock).
+    /// </param>
+    /// <param name="nodeLocal">Documents each node keeps for itself (its audit anchor).</param>
+    public PostgresStore(NpgsqlDataSource database, ILogger<PostgresStore> logger, IEnumerable<Type>? documentTypes = null, Func<Leadership?>? term = null,
+        bool ownsDatabase = false, string? node = null, IEnumerable<(string Collection, string Id)>? nodeLocal = null)
     {
+        if (node is not null && term is null)
+        {
+            throw new ArgumentException("a node of several needs its term", nameof(term));
+        }
         _database = database;
         _ownsDatabase = ownsDatabase;
         _logger = logger;
         _term = term;
+        _node = node;
+        _nodeLocal = node is null ? [] : [.. nodeLocal ?? []];
         _documentTypes = LiteDbStore.PrepareTypes(documentTypes);
         PostgresSchema.Migrate(database);
-        TakeHold();
+        if (node is null)
+        {
+            TakeHold();
+        }
         Load();
         _writer = new Thread(WriterLoop) { Name = "vault-pg-store-writer", IsBackground = true };
         _writer.Start();
+        if (node is not null)
+        {
+            _follower = Task.Run(() => FollowAsync(_stopping.Token));
+        }
     }
+
+    /// <summary>
+    /// Raised (on the follower, outside any lock) with the documents another node changed, once the
+    /// image holds them: what a cache of them outside the store must look at again.
+    /// </summary>
+    public event Action<IReadOnlyCollection<(string Collection, string Id)>>? ChangedElsewhere;
 
     public long CommitIndex => Interlocked.Read(ref _commitIndex);
 
@@ -153,6 +187,15 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         {
             return;
         }
+        _stopping.Cancel();
+        try
+        {
+            _follower.Wait(TimeSpan.FromSeconds(10));
+        }
+        catch (AggregateException)
+        {
+            // Stopped: its end is not this one's concern.
+        }
         _queue.CompleteAdding();
         _writer.Join();
         _queue.Dispose();
@@ -167,7 +210,7 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     /// <summary>Every row into memory, with the commit index (one repeatable-read read of the database).</summary>
     private void Load()
     {
-        var snapshot = PostgresDocuments.Snapshot(_database);
+        var snapshot = PostgresDocuments.Snapshot(_database, _node);
         _commitIndex = snapshot.Index;
         foreach (var document in snapshot.Documents)
         {
@@ -238,7 +281,10 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         {
             batch.Clear();
             batch.Add(first);
-            while (batch.Count < MaxBatch && _queue.TryTake(out var next))
+            // A standby writes only its own documents, unit by unit: a unit that wants more is
+            // refused alone, not with the anchors grouped beside it.
+            var most = _node is not null && _term!() is null ? 1 : MaxBatch;
+            while (batch.Count < most && _queue.TryTake(out var next))
             {
                 batch.Add(next);
             }
@@ -266,15 +312,18 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         }
         if (changes.Count > 0)
         {
-            var index = Interlocked.Read(ref _commitIndex) + 1;
+            var shared = _nodeLocal.Count == 0 ? changes : changes.Where(c => !_nodeLocal.Contains(c.Key)).ToDictionary();
+            var own = _nodeLocal.Count == 0 ? [] : changes.Where(c => _nodeLocal.Contains(c.Key)).ToDictionary();
+            // Only a change to shared documents takes the next commit index (and the term's fence).
+            var index = Interlocked.Read(ref _commitIndex) + (shared.Count > 0 ? 1 : 0);
             var committing = false;
             string? xid = null;
             try
             {
-                var term = _term is null ? null : _term() ?? throw new FencedException("this node is not the active one: writes go to the active node");
+                var term = _term is null || shared.Count == 0 ? null : _term() ?? throw new FencedException("this node is not the active one: writes go to the active node");
                 using var connection = _database.OpenConnection();
                 using var transaction = connection.BeginTransaction();
-                if (_hold is null)
+                if (_node is null && _hold is null)
                 {
                     TakeHold();
                 }
@@ -282,7 +331,7 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
                 {
                     LeaderLease.Fence(connection, transaction, term);
                 }
-                xid = Write(connection, transaction, changes, index, _holdPid);
+                xid = Write(connection, transaction, shared, own, index);
                 committing = true;
                 (CommitForTests ?? (t => t.Commit()))(transaction);
             }
@@ -300,8 +349,7 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
             catch (Exception ex)
             {
                 // The connection failed during the commit (the database restarting, the network):
-                // it happened or not. This node is the only writer, so the commit index says which,
-                // once the database answers again.
+                // it happened or not; the database says which by the transaction's id, once it answers.
                 switch (CommittedAt(xid!))
                 {
                     case true:
@@ -341,11 +389,224 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
                 _imageLock.ExitWriteLock();
             }
             Interlocked.Increment(ref _commits);
+            if (shared.Count > 0)
+            {
+                Advanced();
+            }
         }
         foreach (var write in batch)
         {
             write.Complete();
         }
+    }
+
+    /// <summary>How often a node of several reads the database for commits it was not told of.</summary>
+    internal static TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// A node of several: listens for the active node's commits (<c>NOTIFY vault_commit</c>) and
+    /// reads what changed after each — or after <see cref="PollInterval"/> without one, or when
+    /// asked (<see cref="RequestRefresh"/>) — so its image follows the database. A lost connection
+    /// (the database restarting) is opened again; the poll covers what was said meanwhile.
+    /// </summary>
+    private async Task FollowAsync(CancellationToken stopping)
+    {
+        Task<bool>? asked = null;
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await using var listener = await _database.OpenConnectionAsync(stopping);
+                await using (var listen = new NpgsqlCommand("LISTEN vault_commit", listener))
+                {
+                    await listen.ExecuteNonQueryAsync(stopping);
+                }
+                Task<bool>? heard = null;
+                while (!stopping.IsCancellationRequested)
+                {
+                    await RefreshAsync(stopping);
+                    // Both waits outlive a round that the other ended, so neither a notification
+                    // nor a request is lost between rounds.
+                    heard ??= listener.WaitAsync(PollInterval, stopping);
+                    asked ??= _refreshNow.WaitAsync(Timeout.Infinite, stopping);
+                    await Task.WhenAny(heard, asked);
+                    if (heard.IsCompleted)
+                    {
+                        await heard;
+                        heard = null;
+                    }
+                    if (asked.IsCompleted)
+                    {
+                        await asked;
+                        asked = null;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                PostgresStoreLog.FollowFailed(_logger, ex);
+                try
+                {
+                    await Task.Delay(PollInterval, stopping);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Asks the follower to read the database now.</summary>
+    private void RequestRefresh()
+    {
+        if (_node is null)
+        {
+            return;
+        }
+        try
+        {
+            _refreshNow.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already asked.
+        }
+    }
+
+    /// <summary>
+    /// Brings the image up to the database's newest commit, whatever this node's role (a standby
+    /// becoming active calls this after taking its term and before writing with it).
+    /// </summary>
+    public Task CatchUpAsync(CancellationToken cancellationToken) => RefreshAsync(cancellationToken, force: true);
+
+    /// <summary>Reads what other nodes committed since this image's index and applies it (not while this node is the active one, unless forced).</summary>
+    private async Task RefreshAsync(CancellationToken cancellationToken, bool force = false)
+    {
+        await _refreshing.WaitAsync(cancellationToken);
+        try
+        {
+            if (!force && _term!() is not null)
+            {
+                // Active: the only writer, its image is the database.
+                return;
+            }
+            var since = Interlocked.Read(ref _commitIndex);
+            var changes = await PostgresDocuments.ChangesSinceAsync(_database, since, cancellationToken);
+            var changed = new List<(string Collection, string Id)>();
+            if (changes is null)
+            {
+                // Too far behind for the removals kept: everything again.
+                var snapshot = await PostgresDocuments.SnapshotAsync(_database, cancellationToken);
+                ApplyWhole(snapshot, changed);
+            }
+            else if (changes.Index > since)
+            {
+                Apply(changes, changed);
+            }
+            if (changed.Count > 0)
+            {
+                ChangedElsewhere?.Invoke(changed);
+            }
+        }
+        finally
+        {
+            _refreshing.Release();
+        }
+    }
+
+    private void Apply(StoreChanges changes, List<(string Collection, string Id)> changed)
+    {
+        _imageLock.EnterWriteLock();
+        try
+        {
+            if (changes.Index <= Interlocked.Read(ref _commitIndex))
+            {
+                return;
+            }
+            foreach (var (collection, id) in changes.Removed)
+            {
+                Set(collection, id, null);
+                changed.Add((collection, id));
+            }
+            foreach (var document in changes.Written)
+            {
+                Set(document.Collection, document.Id, BsonSerializer.Deserialize(document.Bson));
+                changed.Add((document.Collection, document.Id));
+            }
+            Interlocked.Exchange(ref _commitIndex, changes.Index);
+        }
+        finally
+        {
+            _imageLock.ExitWriteLock();
+        }
+        Advanced();
+    }
+
+    private void ApplyWhole(StoreSnapshot snapshot, List<(string Collection, string Id)> changed)
+    {
+        _imageLock.EnterWriteLock();
+        try
+        {
+            if (snapshot.Index <= Interlocked.Read(ref _commitIndex))
+            {
+                return;
+            }
+            foreach (var (collection, documents) in _image)
+            {
+                foreach (var id in documents.Ids.Where(id => !_nodeLocal.Contains((collection, id))).ToList())
+                {
+                    Set(collection, id, null);
+                    changed.Add((collection, id));
+                }
+            }
+            foreach (var document in snapshot.Documents)
+            {
+                Set(document.Collection, document.Id, BsonSerializer.Deserialize(document.Bson));
+                changed.Add((document.Collection, document.Id));
+            }
+            Interlocked.Exchange(ref _commitIndex, snapshot.Index);
+        }
+        finally
+        {
+            _imageLock.ExitWriteLock();
+        }
+        Advanced();
+    }
+
+    /// <summary>The commit index moved: wakes whoever waits for it.</summary>
+    private void Advanced() => Interlocked.Exchange(ref _advanced, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    public async Task<bool> WaitForIndexAsync(long index, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (Interlocked.Read(ref _commitIndex) < index)
+        {
+            var advanced = Volatile.Read(ref _advanced).Task;
+            if (Interlocked.Read(ref _commitIndex) >= index)
+            {
+                break;
+            }
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                return false;
+            }
+            RequestRefresh();
+            try
+            {
+                await advanced.WaitAsync(left < PollInterval ? left : PollInterval, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                // Ask again.
+            }
+        }
+        return true;
     }
 
     /// <summary>How long the writer waits for the database to answer whether a commit happened.</summary>
@@ -438,26 +699,55 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         hold.Dispose();
     }
 
+    /// <summary>Removals older than this many commits are forgotten (a standby further behind reloads everything).</summary>
+    private const long RemovedKept = 100_000;
+
     /// <summary>
     /// The group's upserts and deletes, and the commit index, in one round trip (sync I/O on the
-    /// writer thread), after checking this node still holds the database (its hold's session may
-    /// have gone with a restart of the database; then the group fails and the hold is taken again).
+    /// writer thread). The only node first checks it still holds the database (its hold's session
+    /// may have gone with a restart of the database; then the group fails and the hold is taken
+    /// again); the index moves only from the one before it (else this node's image is behind the
+    /// database, and the group fails); a node of several tells the others of the commit.
     /// </summary>
     /// <returns>The transaction's id, to ask about its commit if the answer is lost.</returns>
-    private string Write(NpgsqlConnection connection, NpgsqlTransaction transaction, Dictionary<(string Collection, string Id), BsonDocument?> changes, long index, int holdPid)
+    private string Write(NpgsqlConnection connection, NpgsqlTransaction transaction, Dictionary<(string Collection, string Id), BsonDocument?> shared,
+        Dictionary<(string Collection, string Id), BsonDocument?> own, long index)
     {
-        // One round trip: the check first, then the changes; nothing of it counts unless the check
-        // passes, since the transaction commits only afterwards.
+        // One round trip: the checks first, then the changes; nothing of it counts unless the checks
+        // pass, since the transaction commits only afterwards.
         using var batch = new NpgsqlBatch(connection, transaction);
-        var check = new NpgsqlBatchCommand(
-            $"SELECT pg_current_xact_id()::text, EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = {HoldKey1} AND objid = {HoldKey2} AND objsubid = 2 AND granted AND pid = $1)");
-        check.Parameters.Add(new NpgsqlParameter { Value = holdPid, NpgsqlDbType = NpgsqlDbType.Integer });
+        var check = _node is null
+            ? new NpgsqlBatchCommand($"SELECT pg_current_xact_id()::text, EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = {HoldKey1} AND objid = {HoldKey2} AND objsubid = 2 AND granted AND pid = $1)")
+            : new NpgsqlBatchCommand("SELECT pg_current_xact_id()::text, true");
+        if (_node is null)
+        {
+            check.Parameters.Add(new NpgsqlParameter { Value = _holdPid, NpgsqlDbType = NpgsqlDbType.Integer });
+        }
         batch.BatchCommands.Add(check);
-        foreach (var ((collection, id), document) in changes)
+        foreach (var ((collection, id), document) in shared)
         {
             var command = document is null
-                ? new NpgsqlBatchCommand("DELETE FROM vault_documents WHERE collection = $1 AND id = $2")
-                : new NpgsqlBatchCommand("INSERT INTO vault_documents (collection, id, document) VALUES ($1, $2, $3) ON CONFLICT (collection, id) DO UPDATE SET document = excluded.document");
+                ? new NpgsqlBatchCommand("""
+                    WITH gone AS (DELETE FROM vault_documents WHERE collection = $1 AND id = $2 RETURNING collection, id)
+                    INSERT INTO vault_removed (collection, id, changed) SELECT collection, id, $3 FROM gone
+                    ON CONFLICT (collection, id) DO UPDATE SET changed = excluded.changed
+                    """)
+                : new NpgsqlBatchCommand("INSERT INTO vault_documents (collection, id, document, changed) VALUES ($1, $2, $4, $3) ON CONFLICT (collection, id) DO UPDATE SET document = excluded.document, changed = excluded.changed");
+            command.Parameters.Add(new NpgsqlParameter { Value = collection, NpgsqlDbType = NpgsqlDbType.Text });
+            command.Parameters.Add(new NpgsqlParameter { Value = id, NpgsqlDbType = NpgsqlDbType.Text });
+            command.Parameters.Add(new NpgsqlParameter { Value = index, NpgsqlDbType = NpgsqlDbType.Bigint });
+            if (document is not null)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = BsonSerializer.Serialize(document), NpgsqlDbType = NpgsqlDbType.Bytea });
+            }
+            batch.BatchCommands.Add(command);
+        }
+        foreach (var ((collection, id), document) in own)
+        {
+            var command = document is null
+                ? new NpgsqlBatchCommand("DELETE FROM vault_node_documents WHERE node = $1 AND collection = $2 AND id = $3")
+                : new NpgsqlBatchCommand("INSERT INTO vault_node_documents (node, collection, id, document) VALUES ($1, $2, $3, $4) ON CONFLICT (node, collection, id) DO UPDATE SET document = excluded.document");
+            command.Parameters.Add(new NpgsqlParameter { Value = _node, NpgsqlDbType = NpgsqlDbType.Text });
             command.Parameters.Add(new NpgsqlParameter { Value = collection, NpgsqlDbType = NpgsqlDbType.Text });
             command.Parameters.Add(new NpgsqlParameter { Value = id, NpgsqlDbType = NpgsqlDbType.Text });
             if (document is not null)
@@ -466,9 +756,31 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
             }
             batch.BatchCommands.Add(command);
         }
-        var indexCommand = new NpgsqlBatchCommand("INSERT INTO vault_store (singleton, commit_index) VALUES (true, $1) ON CONFLICT (singleton) DO UPDATE SET commit_index = excluded.commit_index");
-        indexCommand.Parameters.Add(new NpgsqlParameter { Value = index, NpgsqlDbType = NpgsqlDbType.Bigint });
-        batch.BatchCommands.Add(indexCommand);
+        NpgsqlBatchCommand? indexCommand = null;
+        if (shared.Count > 0)
+        {
+            indexCommand = new NpgsqlBatchCommand("""
+                INSERT INTO vault_store AS s (singleton, commit_index) VALUES (true, $1)
+                ON CONFLICT (singleton) DO UPDATE SET commit_index = excluded.commit_index WHERE s.commit_index = excluded.commit_index - 1
+                """);
+            indexCommand.Parameters.Add(new NpgsqlParameter { Value = index, NpgsqlDbType = NpgsqlDbType.Bigint });
+            batch.BatchCommands.Add(indexCommand);
+            if (index % 4096 == 0 && index > RemovedKept)
+            {
+                var prune = new NpgsqlBatchCommand("DELETE FROM vault_removed WHERE changed <= $1");
+                prune.Parameters.Add(new NpgsqlParameter { Value = index - RemovedKept, NpgsqlDbType = NpgsqlDbType.Bigint });
+                batch.BatchCommands.Add(prune);
+                var horizon = new NpgsqlBatchCommand("UPDATE vault_store SET removed_horizon = $1");
+                horizon.Parameters.Add(new NpgsqlParameter { Value = index - RemovedKept, NpgsqlDbType = NpgsqlDbType.Bigint });
+                batch.BatchCommands.Add(horizon);
+            }
+            if (_node is not null)
+            {
+                var notify = new NpgsqlBatchCommand("SELECT pg_notify('vault_commit', $1::text)");
+                notify.Parameters.Add(new NpgsqlParameter { Value = index, NpgsqlDbType = NpgsqlDbType.Bigint });
+                batch.BatchCommands.Add(notify);
+            }
+        }
         string xid;
         bool held;
         using (var reader = batch.ExecuteReader())
@@ -485,6 +797,12 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         {
             ReleaseHold();
             throw new UnavailableException("storage unavailable: this node's hold on the database was lost (the database restarted?); it is taken again on the next write");
+        }
+        if (indexCommand is { RecordsAffected: 0 })
+        {
+            // Another writer moved the index: this image is behind. Nothing commits; catch up.
+            RequestRefresh();
+            throw new UnavailableException("storage unavailable: this node's view of the database was behind (another node wrote); try again");
         }
         return xid;
     }
@@ -540,6 +858,9 @@ internal static partial class PostgresStoreLog
 
     public static void CommitOutcomeResolved(ILogger logger, long index, bool committed, Exception error) =>
         CommitOutcomeResolved(logger, index, committed ? "committed" : "did not commit", error);
+
+    [LoggerMessage(1063, LogLevel.Warning, "Following the active node's commits failed; trying again")]
+    public static partial void FollowFailed(ILogger logger, Exception error);
 
     [LoggerMessage(1061, LogLevel.Critical, "The outcome of a commit to the database is unknown; the store refuses writes until a restart reloads it")]
     public static partial void CommitOutcomeLost(ILogger logger, Exception error);

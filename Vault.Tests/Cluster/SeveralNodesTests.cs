@@ -1,0 +1,310 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Grpc.Core;
+using Npgsql;
+using Vault.Client;
+using Vault.Protocol.V1;
+using Vault.Testing;
+using Vault.Tests.Infrastructure;
+using Vault.Tests.Rotation;
+
+namespace Vault.Tests.Cluster;
+
+/// <summary>
+/// Three vault processes on one real PostgreSQL database (<c>Vault:NodeId</c>): one active, two
+/// standbys that serve reads and forward writes. The active SIGKILLed under load: a standby takes
+/// over, nothing acknowledged is lost, a client given every address sees no read fail. The active
+/// SIGSTOPped past its term: none of its writes lands after the takeover (checked in the table),
+/// and once it runs again it steps down and serves as a standby. A write followed by a read that
+/// presents its index sees the write on any node.
+/// </summary>
+public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<TargetSystems>, IAsyncLifetime
+{
+    // Terms a test waits out: short, but three renewals long.
+    private const string Term = "00:00:03";
+    private static readonly TimeSpan TakeoverBound = TimeSpan.FromSeconds(60);
+    private readonly string _database = $"vault_nodes_{Guid.NewGuid():N}";
+    private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("vault-nodes-test-");
+    private readonly List<VaultProcess> _nodes = [];
+    private readonly HashSet<VaultProcess> _paused = [];
+    private string _root = "";
+
+    private CallOptions Root(Metadata? more = null)
+    {
+        var headers = new Metadata { { "authorization", $"Bearer {_root}" } };
+        foreach (var entry in more ?? [])
+        {
+            headers.Add(entry);
+        }
+        return new CallOptions(headers, deadline: DateTime.UtcNow.AddSeconds(60));
+    }
+
+    public async Task InitializeAsync()
+    {
+        var server = systems.PostgresServer;
+        await server.ExecuteAsync($"CREATE DATABASE {_database}");
+        var connection = Path.Combine(_work.FullName, "connection");
+        await File.WriteAllTextAsync(connection, server.ConnectionString(server.SuperUser, server.SuperPassword, _database));
+        foreach (var name in new[] { "n1", "n2", "n3" })
+        {
+            var node = new VaultProcess(Path.Combine(_work.FullName, name));
+            _nodes.Add(node);
+            await node.StartAsync("--Vault:StorageKind=postgres", $"--Vault:StorageConnectionFile={connection}", $"--Vault:NodeId={name}",
+                "--Vault:AdvertiseAddress=127.0.0.1:{port}", $"--Vault:LeaderLeaseTtl={Term}");
+        }
+        // Init on any node: it is forwarded to whichever took the lease.
+        var init = await new SystemService.SystemServiceClient(_nodes[1].Channel).InitAsync(
+            new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf }, deadline: DateTime.UtcNow.AddSeconds(60));
+        _root = init.RootToken;
+        foreach (var node in _nodes)
+        {
+            await Eventually(async () => (await StatusOf(node)).Initialized, $"{node.Address} never saw the vault initialised");
+            await new SystemService.SystemServiceClient(node.Channel).UnsealAsync(new UnsealRequest { Passphrase = TestVault.Passphrase }, deadline: DateTime.UtcNow.AddSeconds(60));
+        }
+        var active = await ActiveAsync(_nodes);
+        await new KvService.KvServiceClient(active.Channel).PutAsync(new PutSecretRequest { Path = "app/fixed", Data = { ["v"] = "fixed" } }, Root());
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var node in _paused)
+        {
+            await node.ResumeAsync();
+        }
+        foreach (var node in _nodes)
+        {
+            await node.DisposeAsync();
+        }
+        NpgsqlConnection.ClearAllPools();
+        await systems.PostgresServer.ExecuteAsync($"DROP DATABASE IF EXISTS {_database} WITH (FORCE)");
+        _work.Delete(recursive: true);
+    }
+
+    private static async Task<StatusResponse> StatusOf(VaultProcess node) =>
+        await new SystemService.SystemServiceClient(node.Channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
+
+    private static async Task Eventually(Func<Task<bool>> condition, string failure, TimeSpan? within = null)
+    {
+        var deadline = DateTime.UtcNow + (within ?? TakeoverBound);
+        while (true)
+        {
+            try
+            {
+                if (await condition())
+                {
+                    return;
+                }
+            }
+            catch (RpcException)
+            {
+                // Not answering yet.
+            }
+            Assert.True(DateTime.UtcNow < deadline, failure);
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>The node among <paramref name="among"/> that says it is active, once one does.</summary>
+    private static async Task<VaultProcess> ActiveAsync(IEnumerable<VaultProcess> among)
+    {
+        VaultProcess? found = null;
+        await Eventually(async () =>
+        {
+            foreach (var node in among)
+            {
+                if ((await StatusOf(node)).Active)
+                {
+                    found = node;
+                    return true;
+                }
+            }
+            return false;
+        }, "no node became active");
+        return found!;
+    }
+
+    private async Task<long> ChangedAtAsync(string collection, string idLike)
+    {
+        var server = systems.PostgresServer;
+        await using var data = NpgsqlDataSource.Create(server.ConnectionString(server.SuperUser, server.SuperPassword, _database));
+        await using var command = data.CreateCommand("SELECT coalesce(max(changed), 0) FROM vault_documents WHERE collection = $1 AND id LIKE $2");
+        command.Parameters.AddWithValue(collection);
+        command.Parameters.AddWithValue(idLike);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task TheActiveKilledUnderLoad_AStandbyTakesOver_NothingAcknowledgedIsLost_AndNoReadFails()
+    {
+        var active = await ActiveAsync(_nodes);
+        var standbys = _nodes.Where(n => n != active).ToArray();
+        var addresses = string.Join(",", new[] { active }.Concat(standbys).Select(n => n.Address));
+        using var stop = new CancellationTokenSource();
+        var acknowledged = new ConcurrentBag<string>();
+        var writeErrors = new ConcurrentBag<RpcException>();
+        var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+        {
+            using var client = new VaultClient(new VaultClientOptions { Address = addresses, Token = _root });
+            for (var n = 0; !stop.IsCancellationRequested; n++)
+            {
+                var path = $"load/w{w}/{n}";
+                try
+                {
+                    await client.PutSecretAsync(path, new Dictionary<string, string> { ["v"] = path });
+                    acknowledged.Add(path);
+                }
+                catch (RpcException ex)
+                {
+                    writeErrors.Add(ex);
+                }
+            }
+        })).ToArray();
+        var readErrors = new ConcurrentBag<Exception>();
+        var reads = 0;
+        var reader = Task.Run(async () =>
+        {
+            using var client = new VaultClient(new VaultClientOptions { Address = addresses, Token = _root });
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    Assert.Equal("fixed", (await client.GetSecretAsync("app/fixed")).Data["v"]);
+                    Interlocked.Increment(ref reads);
+                }
+                catch (RpcException ex)
+                {
+                    readErrors.Add(ex);
+                }
+            }
+        });
+        await Eventually(() => Task.FromResult(acknowledged.Count >= 50), "the writers made no progress before the kill");
+
+        var sinceKill = Stopwatch.StartNew();
+        await active.KillAsync();
+        var successor = await ActiveAsync(standbys);
+        var takeover = sinceKill.Elapsed;
+        Assert.True(takeover < TakeoverBound, $"no standby was active {takeover} after the kill");
+        var atTakeover = acknowledged.Count;
+        await Eventually(() => Task.FromResult(acknowledged.Count >= atTakeover + 50), "writes did not resume on the new active node");
+        var readsAtTakeover = reads;
+        await Eventually(() => Task.FromResult(reads >= readsAtTakeover + 50), "reads did not go on");
+        await stop.CancelAsync();
+        await Task.WhenAll([.. writers, reader]);
+
+        output.WriteLine($"takeover after {takeover.TotalMilliseconds:F0} ms; {acknowledged.Count} writes acknowledged, {writeErrors.Count} failed; {reads} reads");
+        Assert.Empty(readErrors);
+        // A write already sent to the killed node has an unknown fate: the client must not repeat
+        // it, and says UNAVAILABLE. No other error.
+        Assert.All(writeErrors, e => Assert.Equal(StatusCode.Unavailable, e.StatusCode));
+        var kv = new KvService.KvServiceClient(successor.Channel);
+        foreach (var path in acknowledged)
+        {
+            Assert.Equal(path, (await kv.GetAsync(new GetSecretRequest { Path = path }, Root())).Data["v"]);
+        }
+    }
+
+    [Fact]
+    public async Task TheActivePausedPastItsTerm_WritesNothingAfterTheTakeover_ThenStepsDownAndServesAsAStandby()
+    {
+        var active = await ActiveAsync(_nodes);
+        var others = _nodes.Where(n => n != active).ToArray();
+        var paused = false;
+        var acknowledged = new ConcurrentBag<string>();
+        var refused = new ConcurrentBag<string>();
+        // Writers bound to the active node alone: some of their writes are in it when it stops.
+        var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+        {
+            using var client = new VaultClient(new VaultClientOptions { Address = active.Address, Token = _root, Timeout = TimeSpan.FromMinutes(2) });
+            for (var n = 0; !Volatile.Read(ref paused); n++)
+            {
+                var path = $"paused/w{w}/{n}";
+                try
+                {
+                    await client.PutSecretAsync(path, new Dictionary<string, string> { ["v"] = path });
+                    acknowledged.Add(path);
+                }
+                catch (RpcException)
+                {
+                    refused.Add(path);
+                }
+            }
+        })).ToArray();
+        await Eventually(() => Task.FromResult(acknowledged.Count >= 50), "the writers made no progress before the pause");
+
+        await active.PauseAsync();
+        _paused.Add(active);
+        Volatile.Write(ref paused, true);
+        var successor = await ActiveAsync(others);
+        // Every commit of the paused node's term is in what the successor read when it took over.
+        var takeoverIndex = (long)(await StatusOf(successor)).CommitIndex;
+        var marker = new KvService.KvServiceClient(successor.Channel).PutAsync(new PutSecretRequest { Path = "after/takeover", Data = { ["v"] = "successor" } }, Root());
+        await marker.ResponseAsync;
+        var markerIndex = long.Parse((await marker.ResponseHeadersAsync).GetValue("vault-index")!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(markerIndex > takeoverIndex);
+
+        // Let it run again, with writes of its old term still inside it.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await active.ResumeAsync();
+        _paused.Remove(active);
+        await Task.WhenAll(writers);
+
+        output.WriteLine($"takeover index {takeoverIndex}; {acknowledged.Count} writes acknowledged, {refused.Count} refused ({string.Join(", ", refused)})");
+        foreach (var path in refused)
+        {
+            // A refused write is not in the table at all.
+            Assert.Equal(0, await ChangedAtAsync("kv_meta", path));
+        }
+        // None of its writes landed after the takeover: in the table, every row they wrote is older.
+        Assert.True(await ChangedAtAsync("kv_meta", "paused/%") <= takeoverIndex, "a write of the paused node landed after its successor took over");
+        Assert.True(await ChangedAtAsync("kv_versions", "paused/%") <= takeoverIndex, "a write of the paused node landed after its successor took over");
+        var kv = new KvService.KvServiceClient(successor.Channel);
+        foreach (var path in acknowledged)
+        {
+            Assert.Equal(path, (await kv.GetAsync(new GetSecretRequest { Path = path }, Root())).Data["v"]);
+        }
+
+        // It steps down and follows the successor.
+        await Eventually(async () => (await StatusOf(active)) is { Active: false } status && status.ActiveAddress == successor.Address.Replace("http://", "", StringComparison.Ordinal),
+            "the resumed node did not step down to a standby of its successor");
+        var write = new KvService.KvServiceClient(successor.Channel).PutAsync(new PutSecretRequest { Path = "after/resume", Data = { ["v"] = "seen" } }, Root());
+        await write.ResponseAsync;
+        var index = (await write.ResponseHeadersAsync).GetValue("vault-index")!;
+        var read = await new KvService.KvServiceClient(active.Channel).GetAsync(new GetSecretRequest { Path = "after/resume" }, Root(new Metadata { { "vault-min-index", index } }));
+        Assert.Equal("seen", read.Data["v"]);
+        // And takes writes again, forwarding them.
+        using var client = new VaultClient(new VaultClientOptions { Address = active.Address, Token = _root });
+        await client.PutSecretAsync("after/forwarded", new Dictionary<string, string> { ["v"] = "via the old node" });
+        Assert.Equal("via the old node", (await kv.GetAsync(new GetSecretRequest { Path = "after/forwarded" }, Root())).Data["v"]);
+    }
+
+    [Fact]
+    public async Task AWriteThenAReadWithItsIndex_SeesTheWrite_OnEveryNode()
+    {
+        var active = await ActiveAsync(_nodes);
+        var standbys = _nodes.Where(n => n != active).ToArray();
+        var onActive = new KvService.KvServiceClient(active.Channel);
+        for (var i = 0; i < 40; i++)
+        {
+            var write = onActive.PutAsync(new PutSecretRequest { Path = "ryw/direct", Data = { ["v"] = $"{i}" } }, Root());
+            await write.ResponseAsync;
+            var index = (await write.ResponseHeadersAsync).GetValue("vault-index")!;
+            foreach (var standby in standbys)
+            {
+                var read = await new KvService.KvServiceClient(standby.Channel).GetAsync(new GetSecretRequest { Path = "ryw/direct" }, Root(new Metadata { { "vault-min-index", index } }));
+                Assert.Equal($"{i}", read.Data["v"]);
+            }
+        }
+
+        // A client of one standby alone: its writes are forwarded, its reads served there, and
+        // each read sees the write before it (the client presents the index itself).
+        using var client = new VaultClient(new VaultClientOptions { Address = standbys[0].Address, Token = _root });
+        for (var i = 0; i < 40; i++)
+        {
+            await client.PutSecretAsync("ryw/client", new Dictionary<string, string> { ["v"] = $"{i}" });
+            Assert.Equal($"{i}", (await client.GetSecretAsync("ryw/client")).Data["v"]);
+        }
+        var status = await StatusOf(standbys[0]);
+        Assert.False(status.Active);
+        Assert.Equal("n" + (_nodes.IndexOf(standbys[0]) + 1), status.NodeId);
+    }
+}
