@@ -15,6 +15,12 @@ public sealed class ClusterOptions
     /// <summary>Whether the nodes serve TLS (forwarded calls go over https).</summary>
     public bool Tls { get; set; }
 
+    /// <summary>PEM CA certificates the other nodes' certificates are checked against (unset: the machine's trusted CAs).</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>The largest request message a node reads (a standby buffers at most this to forward).</summary>
+    public int MaxMessageBytes { get; set; } = 4 * 1024 * 1024;
+
     /// <summary>How long a standby holds a read that presents a commit index it has not seen yet.</summary>
     public TimeSpan ReadIndexWait { get; set; } = TimeSpan.FromSeconds(5);
 }

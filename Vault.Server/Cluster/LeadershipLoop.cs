@@ -47,12 +47,16 @@ public sealed class LeadershipLoop(
             {
                 try
                 {
-                    await RoundAsync(_lease, renewed, stoppingToken);
+                    // A round never takes longer than the time between rounds: a database that
+                    // does not answer must not keep this node acting on a term it cannot renew.
+                    using var round = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                    round.CancelAfter(every);
+                    await RoundAsync(_lease, renewed, round.Token);
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
                 {
                     ClusterLog.RoundFailed(logger, ex);
-                    if (role.Term is not null && renewed.Elapsed >= ttl - every)
+                    if (role.HeldTerm is not null && (role.Term is null || renewed.Elapsed >= ttl - every))
                     {
                         // Not renewed for a term: it has lapsed, or will before anything here knows.
                         role.StepDown();
@@ -77,8 +81,10 @@ public sealed class LeadershipLoop(
 
     private async Task RoundAsync(LeaderLease lease, Stopwatch renewed, CancellationToken cancellationToken)
     {
-        var canServe = !barrier.IsSealed || !barrier.IsInitialized;
-        if (role.Term is { } term)
+        // A node whose store refuses writes (a commit's outcome lost) cannot act as the active one.
+        var canServe = (!barrier.IsSealed || !barrier.IsInitialized) && store.Failure is null;
+        var usable = options.Value.LeaseTtl - (options.Value.LeaseTtl / 3);
+        if (role.HeldTerm is { } term)
         {
             if (!canServe)
             {
@@ -88,7 +94,7 @@ public sealed class LeadershipLoop(
             }
             else if (await lease.RenewAsync(term, cancellationToken) is { } next)
             {
-                role.Renewed(next);
+                role.Renewed(next, usable);
                 renewed.Restart();
             }
             else
@@ -101,13 +107,22 @@ public sealed class LeadershipLoop(
         if (canServe && await lease.TryAcquireAsync(cancellationToken) is { } won)
         {
             renewed.Restart();
-            if (store is PostgresStore postgres)
+            try
             {
-                // Every commit of the terms before this one, before the first write with it.
-                await postgres.CatchUpAsync(cancellationToken);
+                if (store is PostgresStore postgres)
+                {
+                    // Every commit of the terms before this one, before the first write with it.
+                    await postgres.CatchUpAsync(cancellationToken);
+                }
             }
-            role.Promote(won);
-            ClusterLog.BecameActive(logger, won.Epoch);
+            catch
+            {
+                // Not caught up: not active. The term goes back, so another may take it at once.
+                await lease.ReleaseAsync(won, CancellationToken.None);
+                throw;
+            }
+            role.Promote(won, usable - renewed.Elapsed);
+            ClusterLog.BecameActive(logger, won.Epoch, store.CommitIndex);
             return;
         }
         var current = await lease.CurrentAsync(cancellationToken);
@@ -132,7 +147,7 @@ public sealed class LeadershipLoop(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        if (role.Term is { } term && _lease is not null)
+        if (role.HeldTerm is { } term && _lease is not null)
         {
             role.StepDown();
             try
@@ -159,8 +174,8 @@ public sealed class LeadershipLoop(
 
 internal static partial class ClusterLog
 {
-    [LoggerMessage(1080, LogLevel.Information, "This node is now the active one (epoch {Epoch})")]
-    public static partial void BecameActive(ILogger logger, long epoch);
+    [LoggerMessage(1080, LogLevel.Information, "This node is now the active one (epoch {Epoch}), from commit {CommitIndex}")]
+    public static partial void BecameActive(ILogger logger, long epoch, long commitIndex);
 
     [LoggerMessage(1081, LogLevel.Warning, "This node stepped down and is a standby: {Reason}")]
     public static partial void SteppedDown(ILogger logger, string reason);

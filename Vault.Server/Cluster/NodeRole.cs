@@ -15,6 +15,7 @@ public sealed class NodeRole : ITermSource
     // Written before the term is published (a volatile write), read after it.
 #pragma warning disable IDE0032
     private volatile string? _activeAddress;
+    private long _validUntil;
     private DateTimeOffset? _becameActiveAt;
 #pragma warning restore IDE0032
 
@@ -31,9 +32,17 @@ public sealed class NodeRole : ITermSource
 
     public bool IsClustered => NodeId is not null;
 
-    public bool IsActive => NodeId is null || _term is not null;
+    public bool IsActive => NodeId is null || Term is not null;
 
-    public Leadership? Term => _term;
+    /// <summary>
+    /// The live term, or null: also once this node has not renewed it for longer than it may
+    /// (<see cref="Promote"/>'s bound, on this machine's monotonic clock) — a node cut off from the
+    /// database stops acting as the active one by itself, before its term can have lapsed there.
+    /// </summary>
+    public Leadership? Term => _term is { } term && Environment.TickCount64 < Interlocked.Read(ref _validUntil) ? term : null;
+
+    /// <summary>The term this node took and has not given up, whether or not it may still use it.</summary>
+    internal Leadership? HeldTerm => _term;
 
     /// <summary>Where the active node serves (this node's own address while it is active); null while none is known.</summary>
     public string? ActiveAddress => _activeAddress;
@@ -44,15 +53,22 @@ public sealed class NodeRole : ITermSource
     /// <summary>Raised when this node becomes active (true) or steps down (false); the only node never changes.</summary>
     public event Action<bool>? ActiveChanged;
 
-    internal void Promote(Leadership term)
+    /// <param name="term">The term taken.</param>
+    /// <param name="usableFor">How long it may be used without a renewal (less than the term, measured from when it was taken or renewed).</param>
+    internal void Promote(Leadership term, TimeSpan usableFor)
     {
+        Interlocked.Exchange(ref _validUntil, Environment.TickCount64 + (long)usableFor.TotalMilliseconds);
         _becameActiveAt = TimeProvider.System.GetUtcNow();
         _activeAddress = term.Address;
         _term = term;
         ActiveChanged?.Invoke(true);
     }
 
-    internal void Renewed(Leadership term) => _term = term;
+    internal void Renewed(Leadership term, TimeSpan usableFor)
+    {
+        Interlocked.Exchange(ref _validUntil, Environment.TickCount64 + (long)usableFor.TotalMilliseconds);
+        _term = term;
+    }
 
     internal void StepDown()
     {

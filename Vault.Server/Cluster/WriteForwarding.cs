@@ -2,7 +2,6 @@ using System.Net;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Vault.Server.Hosting;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Cluster;
@@ -24,7 +23,7 @@ namespace Vault.Server.Cluster;
 /// answered that it is no longer active before doing anything — once the next active is known.
 /// </para>
 /// </summary>
-public sealed class WriteForwarding(NodeRole role, IVaultStore store, IOptions<ClusterOptions> options, IOptions<VaultServerOptions> host, ILogger<WriteForwarding> logger) : IDisposable
+public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.SecurityBarrier barrier, TimeProvider clock, IOptions<ClusterOptions> options, ILogger<WriteForwarding> logger) : IDisposable
 {
     public const string IndexHeader = "vault-index";
     public const string MinIndexHeader = "vault-min-index";
@@ -33,12 +32,40 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, IOptions<C
 
     private static readonly HashSet<string> Skipped = new(StringComparer.OrdinalIgnoreCase) { "host", "connection", "te", "content-length", "keep-alive", "transfer-encoding", "upgrade" };
 
-    private readonly HttpMessageInvoker _client = new(new SocketsHttpHandler
+    private readonly HttpMessageInvoker _client = new(Handler(options.Value));
+
+    private static SocketsHttpHandler Handler(ClusterOptions options)
     {
-        EnableMultipleHttp2Connections = true,
-        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-        ConnectTimeout = TimeSpan.FromSeconds(5),
-    });
+        var handler = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            // A node that stopped answering (paused, cut off) is noticed on an idle connection too.
+            KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+        };
+        if (options.CaFile is { Length: > 0 } caFile)
+        {
+            // The nodes' certificates come from a private CA: trust it, and only it, for them.
+            var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+            roots.ImportFromPemFile(caFile);
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (certificate is null || (errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors) != 0)
+                {
+                    return false;
+                }
+                using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+                chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                return chain.Build(new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate));
+            };
+        }
+        return handler;
+    }
 
     /// <summary>Whether a vault method is served by whichever node receives it.</summary>
     public static bool ServedHere(string method) =>
@@ -49,7 +76,7 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, IOptions<C
     public async Task InvokeAsync(HttpContext context, Func<Task> next)
     {
         var path = context.Request.Path.Value ?? "";
-        if (!path.StartsWith("/vault.v1.", StringComparison.Ordinal))
+        if (!path.StartsWith("/vault.v1.", StringComparison.OrdinalIgnoreCase))
         {
             await next();
             return;
@@ -62,7 +89,8 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, IOptions<C
                 NotActive(context);
                 return;
             }
-            if (long.TryParse(context.Request.Headers[MinIndexHeader], out var wanted) && wanted > store.CommitIndex
+            // Read-your-writes concerns reads; the active node's writes start from its newest state.
+            if (ServedHere(method) && long.TryParse(context.Request.Headers[MinIndexHeader], out var wanted) && wanted > store.CommitIndex
                 && !await store.WaitForIndexAsync(wanted, options.Value.ReadIndexWait, context.RequestAborted))
             {
                 Unavailable(context, $"this node has not yet seen commit {wanted} (it is at {store.CommitIndex}); try another node");
@@ -90,7 +118,7 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, IOptions<C
 
     private async Task ForwardAsync(HttpContext context)
     {
-        var limit = host.Value.MaxMessageBytes + 64 * 1024;
+        var limit = options.Value.MaxMessageBytes + 64 * 1024;
         using var buffer = new MemoryStream();
         var chunk = new byte[16 * 1024];
         int read;
@@ -132,8 +160,16 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, IOptions<C
             {
                 response = await _client.SendAsync(request, context.RequestAborted);
             }
-            catch (HttpRequestException ex) when (ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
+            catch (HttpRequestException ex) when (ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError)
             {
+                // Never delivered: the connection (or its handshake) was not made.
+                ClusterLog.ForwardFailed(logger, address, ex);
+                tried = address;
+                continue;
+            }
+            catch (TaskCanceledException ex) when (ex.InnerException is TimeoutException && !context.RequestAborted.IsCancellationRequested)
+            {
+                // The connect timeout: never delivered either.
                 ClusterLog.ForwardFailed(logger, address, ex);
                 tried = address;
                 continue;
@@ -168,7 +204,7 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, IOptions<C
         };
         foreach (var (name, values) in context.Request.Headers)
         {
-            if (name.StartsWith(':') || Skipped.Contains(name) || name.Equals(ForwardedHeader, StringComparison.OrdinalIgnoreCase))
+            if (name.StartsWith(':') || Skipped.Contains(name) || name.Equals(ForwardedHeader, StringComparison.OrdinalIgnoreCase) || name.StartsWith("vault-forwarded-", StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
@@ -179,6 +215,11 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, IOptions<C
         }
         request.Headers.TryAddWithoutValidation("te", "trailers");
         request.Headers.TryAddWithoutValidation(ForwardedHeader, role.NodeId);
+        // Whose call it is, for the rules that look at the caller's address (ClientAddress).
+        foreach (var (name, value) in ClientAddress.Vouch(context.Connection.RemoteIpAddress, barrier, clock.GetUtcNow()))
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
         return request;
     }
 

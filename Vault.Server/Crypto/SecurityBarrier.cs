@@ -305,11 +305,20 @@ public sealed partial class SecurityBarrier(IVaultStore store, TimeProvider cloc
     /// </summary>
     public void OnChangedElsewhere(IReadOnlyCollection<(string Collection, string Id)> changed)
     {
-        if (!changed.Contains((Collections.System, KeyringRecord.Id)))
+        if (changed.Contains((Collections.System, KeyringRecord.Id)))
+        {
+            FollowKeyring(Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Opens the stored keyring again if it moved on (see <see cref="OnChangedElsewhere"/>).</summary>
+    /// <param name="wait">How long to wait for an unseal, seal or key change in progress (a damaged record's version must not hang a read).</param>
+    private void FollowKeyring(TimeSpan wait)
+    {
+        if (!_lifecycle.Wait(wait))
         {
             return;
         }
-        _lifecycle.Wait();
         try
         {
             if (_state is not { } state || store.Get<KeyringRecord>(Collections.System, KeyringRecord.Id) is not { } record)
@@ -502,6 +511,21 @@ public sealed partial class SecurityBarrier(IVaultStore store, TimeProvider cloc
     /// <exception cref="DataIntegrityException">The value was altered or belongs to another record.</exception>
     public byte[] Decrypt(RecordIdentity identity, SealedValue value)
     {
+        _keyUse.EnterReadLock();
+        try
+        {
+            if (_state?.Keyring.CurrentVersion >= value.KekVersion)
+            {
+                return DecryptLocked(identity, value);
+            }
+        }
+        finally
+        {
+            _keyUse.ExitReadLock();
+        }
+        // Under a key version newer than this node holds: another node rotated the key, and the
+        // record arrived before the keyring was followed (the store publishes both, then says so).
+        FollowKeyring(TimeSpan.FromSeconds(2));
         _keyUse.EnterReadLock();
         try
         {

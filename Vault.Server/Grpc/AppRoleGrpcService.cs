@@ -6,7 +6,7 @@ using Vault.Server.Auth;
 namespace Vault.Server.Grpc;
 
 /// <summary>Machine login over gRPC.</summary>
-public sealed class AppRoleGrpcService(AppRoleManager approles) : AppRoleService.AppRoleServiceBase
+public sealed class AppRoleGrpcService(AppRoleManager approles, Crypto.SecurityBarrier barrier, TimeProvider clock) : AppRoleService.AppRoleServiceBase
 {
     public override async Task<Role> PutRole(PutRoleRequest request, ServerCallContext context)
     {
@@ -55,7 +55,8 @@ public sealed class AppRoleGrpcService(AppRoleManager approles) : AppRoleService
 
     public override async Task<AppRoleLoginResponse> Login(AppRoleLoginRequest request, ServerCallContext context)
     {
-        var source = context.GetHttpContext().Connection.RemoteIpAddress;
+        // The caller's own address, also when a standby forwarded the login.
+        var source = Cluster.ClientAddress.Of(context.GetHttpContext(), barrier, clock.GetUtcNow());
         var (token, record) = await approles.LoginAsync(request.RoleId, request.SecretId, source, context.CancellationToken);
         return new AppRoleLoginResponse { Token = token, Info = record.ToProto() };
     }

@@ -84,6 +84,22 @@ public static class VaultServerHost
                 throw new ValidationException("advertise-address", "is required with node-id: the HOST:PORT where the other nodes reach this one");
             }
             ListenAddress.Parse(options.AdvertiseAddress, "advertise-address");
+            if (!string.IsNullOrEmpty(options.ClusterCaFile))
+            {
+                try
+                {
+                    var roots = new X509Certificate2Collection();
+                    roots.ImportFromPemFile(options.ClusterCaFile);
+                    if (roots.Count == 0)
+                    {
+                        throw new ValidationException("cluster-ca-file", $"{options.ClusterCaFile} holds no certificate");
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+                {
+                    throw new ValidationException("cluster-ca-file", $"cannot read {options.ClusterCaFile}: {ex.Message}");
+                }
+            }
             if (options.Dev)
             {
                 throw new ValidationException("node-id", "is not allowed with --dev");
@@ -164,13 +180,14 @@ public static class VaultServerHost
         builder.Services.AddVaultServer(builder.Configuration);
         var app = builder.Build();
         app.Use(UndecodableRequestsAreInvalidArgument);
+        var admission = app.Services.GetRequiredService<RequestAdmission>();
+        app.Use((context, next) => admission.InvokeAsync(context, next));
         if (app.Services.GetRequiredService<Cluster.NodeRole>().IsClustered)
         {
+            // After admission: a call a standby buffers to forward counts against its bound too.
             var forwarding = app.Services.GetRequiredService<Cluster.WriteForwarding>();
             app.Use((context, next) => forwarding.InvokeAsync(context, next));
         }
-        var admission = app.Services.GetRequiredService<RequestAdmission>();
-        app.Use((context, next) => admission.InvokeAsync(context, next));
         app.MapGrpcService<SystemGrpcService>();
         app.MapGrpcService<KvGrpcService>();
         app.MapGrpcService<TokenGrpcService>();
@@ -216,6 +233,8 @@ public static class VaultServerHost
             cluster.AdvertiseAddress = host.Value.AdvertiseAddress;
             cluster.LeaseTtl = host.Value.LeaderLeaseTtl;
             cluster.Tls = !string.IsNullOrEmpty(host.Value.TlsCertFile);
+            cluster.CaFile = host.Value.ClusterCaFile;
+            cluster.MaxMessageBytes = host.Value.MaxMessageBytes;
         });
         services.AddOptions<AuditOptions>().Configure<IOptions<VaultServerOptions>>((audit, host) =>
         {

@@ -99,6 +99,9 @@ public sealed class VaultServerOptions : IValidatableObject
     /// <summary>With <see cref="NodeId"/>: <c>HOST:PORT</c> where the other nodes reach this one (they forward writes to the active node there).</summary>
     public string? AdvertiseAddress { get; set; }
 
+    /// <summary>With <see cref="NodeId"/> and TLS: PEM CA certificates the other nodes' certificates are checked against when a call is forwarded (unset: the machine's trusted CAs).</summary>
+    public string? ClusterCaFile { get; set; }
+
     /// <summary>With <see cref="NodeId"/>: how long the active node's term lasts unless renewed (a third of it between renewals); a standby takes over once it lapses.</summary>
     [Range(typeof(TimeSpan), "00:00:02", "00:05:00")]
     public TimeSpan LeaderLeaseTtl { get; set; } = TimeSpan.FromSeconds(10);

@@ -50,7 +50,9 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
             var node = new VaultProcess(Path.Combine(_work.FullName, name));
             _nodes.Add(node);
             await node.StartAsync("--Vault:StorageKind=postgres", $"--Vault:StorageConnectionFile={connection}", $"--Vault:NodeId={name}",
-                "--Vault:AdvertiseAddress=127.0.0.1:{port}", $"--Vault:LeaderLeaseTtl={Term}");
+                "--Vault:AdvertiseAddress=127.0.0.1:{port}", $"--Vault:LeaderLeaseTtl={Term}",
+                // A new active node waits this out before it reconciles a rotation left mid-way.
+                "--Vault:Rotation:StatementTimeout=00:00:02");
         }
         // Init on any node: it is forwarded to whichever took the lease.
         var init = await new SystemService.SystemServiceClient(_nodes[1].Channel).InitAsync(
@@ -209,6 +211,8 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
         var active = await ActiveAsync(_nodes);
         var others = _nodes.Where(n => n != active).ToArray();
         var paused = false;
+        var resumed = false;
+        var inFlight = 0;
         var acknowledged = new ConcurrentBag<string>();
         var refused = new ConcurrentBag<string>();
         // Writers bound to the active node alone: some of their writes are in it when it stops.
@@ -227,6 +231,11 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
                 {
                     refused.Add(path);
                 }
+                if (Volatile.Read(ref resumed))
+                {
+                    // Sent before the pause (the loop sends no more after it), answered after it.
+                    Interlocked.Increment(ref inFlight);
+                }
             }
         })).ToArray();
         await Eventually(() => Task.FromResult(acknowledged.Count >= 50), "the writers made no progress before the pause");
@@ -235,8 +244,11 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
         _paused.Add(active);
         Volatile.Write(ref paused, true);
         var successor = await ActiveAsync(others);
-        // Every commit of the paused node's term is in what the successor read when it took over.
-        var takeoverIndex = (long)(await StatusOf(successor)).CommitIndex;
+        // Every commit of the paused node's term is in what the successor read when it took over,
+        // before its own first write: the index it logged then.
+        var promoted = System.Text.RegularExpressions.Regex.Match(successor.Output, @"now the active one \(epoch \d+\), from commit (\d+)");
+        Assert.True(promoted.Success, "the successor did not log its takeover");
+        var takeoverIndex = long.Parse(promoted.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         var marker = new KvService.KvServiceClient(successor.Channel).PutAsync(new PutSecretRequest { Path = "after/takeover", Data = { ["v"] = "successor" } }, Root());
         await marker.ResponseAsync;
         var markerIndex = long.Parse((await marker.ResponseHeadersAsync).GetValue("vault-index")!, System.Globalization.CultureInfo.InvariantCulture);
@@ -244,11 +256,13 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
 
         // Let it run again, with writes of its old term still inside it.
         await Task.Delay(TimeSpan.FromSeconds(1));
+        Volatile.Write(ref resumed, true);
         await active.ResumeAsync();
         _paused.Remove(active);
         await Task.WhenAll(writers);
+        Assert.True(inFlight > 0, "no write was inside the node while it was paused");
 
-        output.WriteLine($"takeover index {takeoverIndex}; {acknowledged.Count} writes acknowledged, {refused.Count} refused ({string.Join(", ", refused)})");
+        output.WriteLine($"takeover index {takeoverIndex}; {acknowledged.Count} writes acknowledged, {refused.Count} refused ({string.Join(", ", refused)}), {inFlight} in flight through the pause");
         foreach (var path in refused)
         {
             // A refused write is not in the table at all.
@@ -275,6 +289,57 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
         using var client = new VaultClient(new VaultClientOptions { Address = active.Address, Token = _root });
         await client.PutSecretAsync("after/forwarded", new Dictionary<string, string> { ["v"] = "via the old node" });
         Assert.Equal("via the old node", (await kv.GetAsync(new GetSecretRequest { Path = "after/forwarded" }, Root())).Data["v"]);
+    }
+
+    [Fact]
+    public async Task RotationsDueDuringAFailover_EachRunOnce_AndEveryAccountsPasswordLogsIn()
+    {
+        var active = await ActiveAsync(_nodes);
+        var standbys = _nodes.Where(n => n != active).ToArray();
+        var system = systems.Postgres;
+        var kv = new KvService.KvServiceClient(active.Channel);
+        var admin = await RotationKit.PutAdminSecretAsync(kv, Root(), system);
+        var interval = TimeSpan.FromSeconds(4);
+        var accounts = new Dictionary<string, string>();
+        foreach (var i in Enumerable.Range(0, 3))
+        {
+            var initial = $"Initial-{Guid.NewGuid():N}";
+            var account = await system.CreateAccountAsync(initial);
+            var name = RotationKit.UniqueName("ha");
+            var target = RotationKit.Describe(system, name, account, admin);
+            target.Schedule = new RotationSchedule { Interval = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(interval), MaxJitter = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.Zero) };
+            await new TargetService.TargetServiceClient(active.Channel).PutTargetAsync(new PutTargetRequest { Target = target, CurrentPassword = initial }, Root());
+            accounts[name] = account;
+        }
+        var before = new Dictionary<string, ulong>();
+        foreach (var name in accounts.Keys)
+        {
+            before[name] = (await RotationKit.WaitForTargetAsync(new TargetService.TargetServiceClient(active.Channel), Root(), name, t => t.Status.Version >= 1, TakeoverBound, "a first scheduled rotation")).Status.Version;
+        }
+
+        await active.KillAsync();
+        var successor = await ActiveAsync(standbys);
+        var targets = new TargetService.TargetServiceClient(successor.Channel);
+        foreach (var (name, account) in accounts)
+        {
+            var settled = await RotationKit.WaitForTargetAsync(targets, Root(), name, t => t.Status.Version >= before[name] + 2 && t.Status.State == TargetState.Ready, TakeoverBound, "rotations on the new active node");
+            var history = await RotationKit.HistoryAsync(targets, Root(), name);
+            var changes = history.Where(e => e.Outcome is RotationOutcome.Succeeded or RotationOutcome.Recovered).OrderBy(e => e.Id).ToList();
+            // Each rotation moved the version by one: none ran twice (two runs of one due time
+            // would be two changes of the password), none was lost.
+            Assert.Equal(Enumerable.Range(1, changes.Count).Select(v => (ulong)v), changes.Select(e => e.Version));
+            Assert.DoesNotContain(history, e => e.Outcome == RotationOutcome.Failed && e.Reason.Contains("log", StringComparison.OrdinalIgnoreCase) && e.Step == "test");
+            // Scheduled runs of one target are an interval apart (the one due during the failover
+            // ran once, late), never two for one due time.
+            var scheduled = changes.Where(e => e.Trigger == "scheduled").Select(e => e.StartedAt.ToDateTimeOffset()).ToList();
+            for (var k = 1; k < scheduled.Count; k++)
+            {
+                Assert.True(scheduled[k] - scheduled[k - 1] >= interval / 2, $"{name}: two scheduled rotations {scheduled[k] - scheduled[k - 1]} apart");
+            }
+            Assert.NotEqual(TargetState.NeedsAttention, settled.Status.State);
+            var credential = await targets.GetTargetCredentialAsync(new GetTargetCredentialRequest { Name = name }, Root());
+            Assert.True(await system.CanLoginAsync(account, credential.Password), $"{name}: the password the vault holds does not log in as {account}");
+        }
     }
 
     [Fact]

@@ -41,6 +41,10 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     private readonly SemaphoreSlim _refreshNow = new(0, 1);
     private readonly SemaphoreSlim _refreshing = new(1, 1);
     private TaskCompletionSource _advanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _behind;
+    // The database's commit index as the follower last read it, and how many reads it made.
+    private long _databaseIndex;
+    private long _refreshes;
     private ICommitParticipant? _participant;
     private volatile StorageFailedException? _failure;
     private long _commitIndex;
@@ -83,10 +87,9 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         _nodeLocal = node is null ? [] : [.. nodeLocal ?? []];
         _documentTypes = LiteDbStore.PrepareTypes(documentTypes);
         PostgresSchema.Migrate(database);
-        if (node is null)
-        {
-            TakeHold();
-        }
+        // The only node holds its database alone; nodes of several share it (and so exclude an
+        // only node, and an only node excludes them).
+        TakeHold(shared: node is not null);
         Load();
         _writer = new Thread(WriterLoop) { Name = "vault-pg-store-writer", IsBackground = true };
         _writer.Start();
@@ -382,7 +385,12 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
                 {
                     Set(collection, id, document);
                 }
-                Interlocked.Exchange(ref _commitIndex, index);
+                if (shared.Count > 0)
+                {
+                    // Only a shared commit moves the index (a node's own documents take none),
+                    // and never back over what the follower read meanwhile.
+                    Interlocked.Exchange(ref _commitIndex, Math.Max(index, Interlocked.Read(ref _commitIndex)));
+                }
             }
             finally
             {
@@ -417,8 +425,10 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
             try
             {
                 await using var listener = await _database.OpenConnectionAsync(stopping);
-                await using (var listen = new NpgsqlCommand("LISTEN vault_commit", listener))
+                await using (var listen = new NpgsqlCommand($"LISTEN vault_commit; SELECT pg_try_advisory_lock_shared({HoldKey1}, {HoldKey2})", listener))
                 {
+                    // The share of the database is held on this session too, so it is taken again
+                    // whenever the database restarted (and the hold's session went with it).
                     await listen.ExecuteNonQueryAsync(stopping);
                 }
                 Task<bool>? heard = null;
@@ -490,13 +500,16 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         await _refreshing.WaitAsync(cancellationToken);
         try
         {
-            if (!force && _term!() is not null)
+            if (!force && !_behind && (_term!() is not null || !Following))
             {
                 // Active: the only writer, its image is the database.
                 return;
             }
+            _behind = false;
             var since = Interlocked.Read(ref _commitIndex);
             var changes = await PostgresDocuments.ChangesSinceAsync(_database, since, cancellationToken);
+            Interlocked.Exchange(ref _databaseIndex, changes?.Index ?? long.MaxValue);
+            Interlocked.Increment(ref _refreshes);
             var changed = new List<(string Collection, string Id)>();
             if (changes is null)
             {
@@ -581,9 +594,19 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     /// <summary>The commit index moved: wakes whoever waits for it.</summary>
     private void Advanced() => Interlocked.Exchange(ref _advanced, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
+    /// <summary>Tests only: whether the follower reads the database (false: it stands still until set again).</summary>
+    internal bool Following { get; set; } = true;
+
+    /// <summary>
+    /// Waits until this node's reads see commit <paramref name="index"/>. A standby asks its
+    /// follower to read the database once; an index the database itself has not reached (a client
+    /// that saw another history: a restored or replaced database) is not waited for.
+    /// </summary>
     public async Task<bool> WaitForIndexAsync(long index, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + timeout;
+        var refreshesBefore = Interlocked.Read(ref _refreshes);
+        RequestRefresh();
         while (Interlocked.Read(ref _commitIndex) < index)
         {
             var advanced = Volatile.Read(ref _advanced).Task;
@@ -591,19 +614,23 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
             {
                 break;
             }
+            if (Interlocked.Read(ref _refreshes) > refreshesBefore + 1 && Interlocked.Read(ref _databaseIndex) < index)
+            {
+                // Read after this wait began, the database is not that far: nothing to wait for.
+                return true;
+            }
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero)
             {
                 return false;
             }
-            RequestRefresh();
             try
             {
                 await advanced.WaitAsync(left < PollInterval ? left : PollInterval, cancellationToken);
             }
             catch (TimeoutException)
             {
-                // Ask again.
+                // Look again.
             }
         }
         return true;
@@ -653,18 +680,20 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     /// restarted and the session with it): one node per database.
     /// </summary>
     /// <exception cref="ValidationException">Another node holds the database.</exception>
-    private void TakeHold()
+    private void TakeHold(bool shared = false)
     {
         ReleaseHold();
         var connection = _database.OpenConnection();
         try
         {
-            using var take = new NpgsqlCommand($"SELECT pg_try_advisory_lock({HoldKey1}, {HoldKey2}), pg_backend_pid()", connection);
+            using var take = new NpgsqlCommand($"SELECT pg_try_advisory_lock{(shared ? "_shared" : "")}({HoldKey1}, {HoldKey2}), pg_backend_pid()", connection);
             using var reader = take.ExecuteReader();
             reader.Read();
             if (!reader.GetBoolean(0))
             {
-                throw new ValidationException("storage-connection-file", "another vault node is using this database: one node per database (several nodes on one database are not built yet)");
+                throw new ValidationException("storage-connection-file", shared
+                    ? "a vault node without a node id (the only node on its database) is using this database: stop it, or give it Vault:NodeId too"
+                    : "another vault node is using this database: one node per database without Vault:NodeId (give every node a node id to run several)");
             }
             _holdPid = reader.GetInt32(1);
         }
@@ -689,7 +718,7 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         _hold = null;
         try
         {
-            using var release = new NpgsqlCommand($"SELECT pg_advisory_unlock({HoldKey1}, {HoldKey2})", hold);
+            using var release = new NpgsqlCommand("SELECT pg_advisory_unlock_all()", hold);
             release.ExecuteNonQuery();
         }
         catch (Exception ex) when (ex is NpgsqlException or IOException or InvalidOperationException)
@@ -800,7 +829,9 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         }
         if (indexCommand is { RecordsAffected: 0 })
         {
-            // Another writer moved the index: this image is behind. Nothing commits; catch up.
+            // Another writer moved the index: this image is behind. Nothing commits; catch up,
+            // active or not.
+            _behind = true;
             RequestRefresh();
             throw new UnavailableException("storage unavailable: this node's view of the database was behind (another node wrote); try again");
         }

@@ -107,9 +107,13 @@ public sealed class PostgresFollowTests(TargetSystems systems) : IClassFixture<T
         Assert.Contains("not the active one", refused.Message, StringComparison.Ordinal);
         Assert.Null(a.Get<Item>("items", "three"));
 
-        // Its own documents it writes without a term, beside the other node's, each seeing its own.
+        // Its own documents it writes without a term, beside the other node's, each seeing its own;
+        // they take no commit index, on either node.
+        var before = a.CommitIndex;
         await Put(b, "system", "mine", "b's anchor");
         await Put(a, "system", "mine", "a's anchor");
+        Assert.Equal(before, a.CommitIndex);
+        Assert.Equal(before, b.CommitIndex);
         Assert.Equal("b's anchor", b.Get<Item>("system", "mine")!.Value);
         Assert.Equal("a's anchor", a.Get<Item>("system", "mine")!.Value);
         await using (var rows = Data.CreateCommand("SELECT node FROM vault_node_documents ORDER BY node"))
@@ -126,10 +130,6 @@ public sealed class PostgresFollowTests(TargetSystems systems) : IClassFixture<T
         {
             Assert.Equal(0L, await shared.ExecuteScalarAsync());
         }
-        // Own documents take no commit index.
-        var index = a.CommitIndex;
-        Assert.True(await b.WaitForIndexAsync(index, Wait, default));
-
         // Reopened, each node has its own back.
         b.Dispose();
         using var again = Open("b", () => _termB);
@@ -172,7 +172,8 @@ public sealed class PostgresFollowTests(TargetSystems systems) : IClassFixture<T
         await Put(a, "items", "goes", "2");
         using var b = Open("b", () => _termB);
         Assert.Equal("2", b.Get<Item>("items", "goes")!.Value);
-        // As if the active pruned removals past where b stands.
+        // b stands still while the active removes, and prunes removals past where b stands.
+        b.Following = false;
         await a.WriteAsync(tx =>
         {
             tx.Delete("items", "goes");
@@ -183,18 +184,67 @@ public sealed class PostgresFollowTests(TargetSystems systems) : IClassFixture<T
             await prune.ExecuteNonQueryAsync();
         }
         await Put(a, "items", "new", "3");
+        Assert.Equal("2", b.Get<Item>("items", "goes")!.Value);
+        b.Following = true;
         Assert.True(await b.WaitForIndexAsync(a.CommitIndex, Wait, default));
         Assert.Null(b.Get<Item>("items", "goes"));
         Assert.Equal(["new", "stays"], b.List<Item>("items", "").Select(p => p.Key));
     }
 
     [Fact]
-    public async Task AReadThatWaitsForAnIndexNeverCommitted_GivesUpAfterItsTimeout()
+    public async Task AReadThatWaits_ForAnIndexTheDatabaseNeverReached_IsNotHeld_ButOnTheActiveItIs()
     {
         _termA = await LeadAsync("a");
         using var a = Open("a", () => _termA);
         await Put(a, "items", "x", "1");
         using var b = Open("b", () => _termB);
-        Assert.False(await b.WaitForIndexAsync(a.CommitIndex + 5, TimeSpan.FromMilliseconds(500), default));
+        // A standby reads the database: that commit does not exist (a client of another history).
+        Assert.True(await b.WaitForIndexAsync(a.CommitIndex + 5, Wait, default));
+        // The active node does not read the database: it holds the read, then gives up.
+        Assert.False(await a.WaitForIndexAsync(a.CommitIndex + 5, TimeSpan.FromMilliseconds(500), default));
+        // A standby standing still (its follower stopped) cannot know: it gives up too.
+        b.Following = false;
+        await Put(a, "items", "x", "2");
+        Assert.False(await b.WaitForIndexAsync(a.CommitIndex, TimeSpan.FromMilliseconds(1500), default));
+        b.Following = true;
+        Assert.True(await b.WaitForIndexAsync(a.CommitIndex, Wait, default));
+        Assert.Equal("2", b.Get<Item>("items", "x")!.Value);
+    }
+
+    [Fact]
+    public async Task AnActiveWhoseImageIsBehind_CommitsNothingOverNewerRows_AndCatchesUp()
+    {
+        _termA = await LeadAsync("a");
+        using var a = Open("a", () => _termA);
+        using var b = Open("b", () => _termB);
+        b.Following = false;
+        await Put(a, "items", "x", "from a");
+        // b takes over without catching up (what CatchUpAsync exists to prevent).
+        await new LeaderLease(Data, "a", "a:8200", TimeSpan.FromMinutes(5)).ReleaseAsync(_termA, default);
+        _termA = null;
+        _termB = await LeadAsync("b");
+        Assert.Null(b.Get<Item>("items", "x"));
+
+        var refused = await Assert.ThrowsAsync<UnavailableException>(() => Put(b, "items", "x", "from a stale b"));
+        Assert.Contains("behind", refused.Message, StringComparison.Ordinal);
+        await using (var row = Data.CreateCommand("SELECT document FROM vault_documents WHERE collection = 'items' AND id = 'x'"))
+        {
+            Assert.True(((byte[])(await row.ExecuteScalarAsync())!).AsSpan().IndexOf("from a"u8) >= 0);
+        }
+        // It caught up (active or not), and its next write goes through.
+        b.Following = true;
+        await Eventually(() => b.Get<Item>("items", "x")?.Value == "from a");
+        await Put(b, "items", "x", "from b");
+        Assert.Equal("from b", b.Get<Item>("items", "x")!.Value);
+    }
+
+    private static async Task Eventually(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Wait;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(50);
+        }
     }
 }

@@ -1,0 +1,55 @@
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Vault.Server.Cluster;
+using Vault.Server.Crypto;
+using Vault.Tests.Infrastructure;
+
+namespace Vault.Tests.Cluster;
+
+/// <summary>
+/// The caller's address as the address-bound rules see it: a forwarding node's word for it counts
+/// only with a fresh proof made with the keyring; a client's own header, a stale or altered proof,
+/// or a proof from another vault's keyring does not.
+/// </summary>
+public sealed class ClientAddressTests
+{
+    private static readonly IPAddress Standby = IPAddress.Parse("10.0.0.6");
+    private static readonly IPAddress Client = IPAddress.Parse("192.0.2.7");
+
+    private static HttpContext Arriving(IEnumerable<KeyValuePair<string, string>> headers)
+    {
+        var context = new DefaultHttpContext();
+        context.Connection.RemoteIpAddress = Standby;
+        foreach (var (name, value) in headers)
+        {
+            context.Request.Headers[name] = value;
+        }
+        return context;
+    }
+
+    [Fact]
+    public async Task AForwardedCallCountsAsTheClients_OnlyWithAFreshProofFromThisVaultsKeyring()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await using var other = await TestVault.StartInitializedAsync();
+        var barrier = vault.Services.GetRequiredService<SecurityBarrier>();
+        var now = DateTimeOffset.UtcNow;
+        var vouched = ClientAddress.Vouch(Client, barrier, now).ToList();
+
+        Assert.Equal(Client, ClientAddress.Of(Arriving(vouched), barrier, now));
+        // Not without the proof, nor with it altered, nor long after, nor from another keyring.
+        Assert.Equal(Standby, ClientAddress.Of(Arriving([KeyValuePair.Create(ClientAddress.ForwardedFor, Client.ToString())]), barrier, now));
+        var altered = vouched.Select(h => h.Key == ClientAddress.ForwardedFor ? KeyValuePair.Create(h.Key, "192.0.2.8") : h);
+        Assert.Equal(Standby, ClientAddress.Of(Arriving(altered), barrier, now));
+        Assert.Equal(Standby, ClientAddress.Of(Arriving(vouched), barrier, now.AddMinutes(5)));
+        var elsewhere = ClientAddress.Vouch(Client, other.Services.GetRequiredService<SecurityBarrier>(), now);
+        Assert.Equal(Standby, ClientAddress.Of(Arriving(elsewhere), barrier, now));
+        var garbled = vouched.Select(h => h.Key == ClientAddress.ForwardedProof ? KeyValuePair.Create(h.Key, "not base64!") : h);
+        Assert.Equal(Standby, ClientAddress.Of(Arriving(garbled), barrier, now));
+
+        // A sealed node vouches for nobody.
+        barrier.Seal();
+        Assert.Empty(ClientAddress.Vouch(Client, barrier, now));
+    }
+}
