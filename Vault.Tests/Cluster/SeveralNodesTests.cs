@@ -20,109 +20,36 @@ namespace Vault.Tests.Cluster;
 /// </summary>
 public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<TargetSystems>, IAsyncLifetime
 {
-    // Terms a test waits out: short, but three renewals long.
-    private const string Term = "00:00:03";
-    private static readonly TimeSpan TakeoverBound = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan TakeoverBound = NodeGroup.Bound;
     private readonly string _database = $"vault_nodes_{Guid.NewGuid():N}";
     private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("vault-nodes-test-");
-    private readonly List<VaultProcess> _nodes = [];
-    private readonly HashSet<VaultProcess> _paused = [];
-    private string _root = "";
+    private NodeGroup? _group;
 
-    private CallOptions Root(Metadata? more = null)
-    {
-        var headers = new Metadata { { "authorization", $"Bearer {_root}" } };
-        foreach (var entry in more ?? [])
-        {
-            headers.Add(entry);
-        }
-        return new CallOptions(headers, deadline: DateTime.UtcNow.AddSeconds(60));
-    }
+    private NodeGroup Group => _group ?? throw new InvalidOperationException("not started");
+
+    private CallOptions Root(Metadata? more = null) => Group.Root(more);
+
+    private static Task<StatusResponse> StatusOf(VaultProcess node) => NodeGroup.StatusOf(node);
+
+    private static Task Eventually(Func<Task<bool>> condition, string failure) => NodeGroup.Eventually(condition, failure);
+
+    private Task<VaultProcess> ActiveAsync(IEnumerable<VaultProcess> among) => Group.ActiveAsync(among);
 
     public async Task InitializeAsync()
     {
         var server = systems.PostgresServer;
         await server.ExecuteAsync($"CREATE DATABASE {_database}");
-        var connection = Path.Combine(_work.FullName, "connection");
-        await File.WriteAllTextAsync(connection, server.ConnectionString(server.SuperUser, server.SuperPassword, _database));
-        foreach (var name in new[] { "n1", "n2", "n3" })
-        {
-            var node = new VaultProcess(Path.Combine(_work.FullName, name));
-            _nodes.Add(node);
-            await node.StartAsync("--Vault:StorageKind=postgres", $"--Vault:StorageConnectionFile={connection}", $"--Vault:NodeId={name}",
-                "--Vault:AdvertiseAddress=127.0.0.1:{port}", $"--Vault:LeaderLeaseTtl={Term}",
-                // A new active node waits this out before it reconciles a rotation left mid-way.
-                "--Vault:Rotation:StatementTimeout=00:00:02");
-        }
-        // Init on any node: it is forwarded to whichever took the lease.
-        var init = await new SystemService.SystemServiceClient(_nodes[1].Channel).InitAsync(
-            new InitRequest { Passphrase = TestVault.Passphrase, Kdf = TestVault.FastKdf }, deadline: DateTime.UtcNow.AddSeconds(60));
-        _root = init.RootToken;
-        foreach (var node in _nodes)
-        {
-            await Eventually(async () => (await StatusOf(node)).Initialized, $"{node.Address} never saw the vault initialised");
-            await new SystemService.SystemServiceClient(node.Channel).UnsealAsync(new UnsealRequest { Passphrase = TestVault.Passphrase }, deadline: DateTime.UtcNow.AddSeconds(60));
-        }
-        var active = await ActiveAsync(_nodes);
+        _group = await NodeGroup.StartAsync(_work.FullName, server.ConnectionString(server.SuperUser, server.SuperPassword, _database));
+        var active = await Group.ActiveAsync();
         await new KvService.KvServiceClient(active.Channel).PutAsync(new PutSecretRequest { Path = "app/fixed", Data = { ["v"] = "fixed" } }, Root());
     }
 
     public async Task DisposeAsync()
     {
-        foreach (var node in _paused)
-        {
-            await node.ResumeAsync();
-        }
-        foreach (var node in _nodes)
-        {
-            await node.DisposeAsync();
-        }
+        await (_group?.DisposeAsync() ?? ValueTask.CompletedTask);
         NpgsqlConnection.ClearAllPools();
         await systems.PostgresServer.ExecuteAsync($"DROP DATABASE IF EXISTS {_database} WITH (FORCE)");
         _work.Delete(recursive: true);
-    }
-
-    private static async Task<StatusResponse> StatusOf(VaultProcess node) =>
-        await new SystemService.SystemServiceClient(node.Channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
-
-    private static async Task Eventually(Func<Task<bool>> condition, string failure, TimeSpan? within = null)
-    {
-        var deadline = DateTime.UtcNow + (within ?? TakeoverBound);
-        while (true)
-        {
-            try
-            {
-                if (await condition())
-                {
-                    return;
-                }
-            }
-            catch (RpcException)
-            {
-                // Not answering yet.
-            }
-            Assert.True(DateTime.UtcNow < deadline, failure);
-            await Task.Delay(100);
-        }
-    }
-
-    /// <summary>The node among <paramref name="among"/> that says it is active, once one does.</summary>
-    private static async Task<VaultProcess> ActiveAsync(IEnumerable<VaultProcess> among)
-    {
-        VaultProcess? found = null;
-        await Eventually(async () =>
-        {
-            foreach (var node in among)
-            {
-                if ((await StatusOf(node)).Active)
-                {
-                    found = node;
-                    return true;
-                }
-            }
-            return false;
-        }, "no node became active");
-        return found!;
     }
 
     private async Task<long> ChangedAtAsync(string collection, string idLike)
@@ -138,15 +65,15 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
     [Fact]
     public async Task TheActiveKilledUnderLoad_AStandbyTakesOver_NothingAcknowledgedIsLost_AndNoReadFails()
     {
-        var active = await ActiveAsync(_nodes);
-        var standbys = _nodes.Where(n => n != active).ToArray();
+        var active = await ActiveAsync(Group.Nodes);
+        var standbys = Group.Nodes.Where(n => n != active).ToArray();
         var addresses = string.Join(",", new[] { active }.Concat(standbys).Select(n => n.Address));
         using var stop = new CancellationTokenSource();
         var acknowledged = new ConcurrentBag<string>();
         var writeErrors = new ConcurrentBag<RpcException>();
         var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
         {
-            using var client = new VaultClient(new VaultClientOptions { Address = addresses, Token = _root });
+            using var client = new VaultClient(new VaultClientOptions { Address = addresses, Token = Group.RootToken });
             for (var n = 0; !stop.IsCancellationRequested; n++)
             {
                 var path = $"load/w{w}/{n}";
@@ -165,7 +92,7 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
         var reads = 0;
         var reader = Task.Run(async () =>
         {
-            using var client = new VaultClient(new VaultClientOptions { Address = addresses, Token = _root });
+            using var client = new VaultClient(new VaultClientOptions { Address = addresses, Token = Group.RootToken });
             while (!stop.IsCancellationRequested)
             {
                 try
@@ -208,8 +135,8 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
     [Fact]
     public async Task TheActivePausedPastItsTerm_WritesNothingAfterTheTakeover_ThenStepsDownAndServesAsAStandby()
     {
-        var active = await ActiveAsync(_nodes);
-        var others = _nodes.Where(n => n != active).ToArray();
+        var active = await ActiveAsync(Group.Nodes);
+        var others = Group.Nodes.Where(n => n != active).ToArray();
         var paused = false;
         var resumed = false;
         var inFlight = 0;
@@ -218,7 +145,7 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
         // Writers bound to the active node alone: some of their writes are in it when it stops.
         var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
         {
-            using var client = new VaultClient(new VaultClientOptions { Address = active.Address, Token = _root, Timeout = TimeSpan.FromMinutes(2) });
+            using var client = new VaultClient(new VaultClientOptions { Address = active.Address, Token = Group.RootToken, Timeout = TimeSpan.FromMinutes(2) });
             for (var n = 0; !Volatile.Read(ref paused); n++)
             {
                 var path = $"paused/w{w}/{n}";
@@ -240,8 +167,7 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
         })).ToArray();
         await Eventually(() => Task.FromResult(acknowledged.Count >= 50), "the writers made no progress before the pause");
 
-        await active.PauseAsync();
-        _paused.Add(active);
+        await Group.PauseAsync(active);
         Volatile.Write(ref paused, true);
         var successor = await ActiveAsync(others);
         // Every commit of the paused node's term is in what the successor read when it took over,
@@ -257,8 +183,7 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
         // Let it run again, with writes of its old term still inside it.
         await Task.Delay(TimeSpan.FromSeconds(1));
         Volatile.Write(ref resumed, true);
-        await active.ResumeAsync();
-        _paused.Remove(active);
+        await Group.ResumeAsync(active);
         await Task.WhenAll(writers);
         Assert.True(inFlight > 0, "no write was inside the node while it was paused");
 
@@ -286,7 +211,7 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
         var read = await new KvService.KvServiceClient(active.Channel).GetAsync(new GetSecretRequest { Path = "after/resume" }, Root(new Metadata { { "vault-min-index", index } }));
         Assert.Equal("seen", read.Data["v"]);
         // And takes writes again, forwarding them.
-        using var client = new VaultClient(new VaultClientOptions { Address = active.Address, Token = _root });
+        using var client = new VaultClient(new VaultClientOptions { Address = active.Address, Token = Group.RootToken });
         await client.PutSecretAsync("after/forwarded", new Dictionary<string, string> { ["v"] = "via the old node" });
         Assert.Equal("via the old node", (await kv.GetAsync(new GetSecretRequest { Path = "after/forwarded" }, Root())).Data["v"]);
     }
@@ -294,8 +219,8 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
     [Fact]
     public async Task RotationsDueDuringAFailover_EachRunOnce_AndEveryAccountsPasswordLogsIn()
     {
-        var active = await ActiveAsync(_nodes);
-        var standbys = _nodes.Where(n => n != active).ToArray();
+        var active = await ActiveAsync(Group.Nodes);
+        var standbys = Group.Nodes.Where(n => n != active).ToArray();
         var system = systems.Postgres;
         var kv = new KvService.KvServiceClient(active.Channel);
         var admin = await RotationKit.PutAdminSecretAsync(kv, Root(), system);
@@ -345,8 +270,8 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
     [Fact]
     public async Task AWriteThenAReadWithItsIndex_SeesTheWrite_OnEveryNode()
     {
-        var active = await ActiveAsync(_nodes);
-        var standbys = _nodes.Where(n => n != active).ToArray();
+        var active = await ActiveAsync(Group.Nodes);
+        var standbys = Group.Nodes.Where(n => n != active).ToArray();
         var onActive = new KvService.KvServiceClient(active.Channel);
         for (var i = 0; i < 40; i++)
         {
@@ -362,7 +287,7 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
 
         // A client of one standby alone: its writes are forwarded, its reads served there, and
         // each read sees the write before it (the client presents the index itself).
-        using var client = new VaultClient(new VaultClientOptions { Address = standbys[0].Address, Token = _root });
+        using var client = new VaultClient(new VaultClientOptions { Address = standbys[0].Address, Token = Group.RootToken });
         for (var i = 0; i < 40; i++)
         {
             await client.PutSecretAsync("ryw/client", new Dictionary<string, string> { ["v"] = $"{i}" });
@@ -370,6 +295,6 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
         }
         var status = await StatusOf(standbys[0]);
         Assert.False(status.Active);
-        Assert.Equal("n" + (_nodes.IndexOf(standbys[0]) + 1), status.NodeId);
+        Assert.Equal("n" + (Group.Nodes.ToList().IndexOf(standbys[0]) + 1), status.NodeId);
     }
 }
