@@ -9,12 +9,15 @@ internal sealed record BenchmarkOptions
     public const string Usage = """
         Usage: dotnet run -c Release --project Vault.Benchmarks -- [options]
                dotnet run -c Release --project Vault.Benchmarks -- unseal [--times N]
+               dotnet run -c Release --project Vault.Benchmarks -- failover [--times N] [--ttl 00:00:10]
           --scenario LIST          comma-separated, or all (default: all = every scenario but kv-get-scale
                                    and kv-put-large): echo, kv-get, kv-put, token-lookup, lease-checkout,
                                    rotate, rotate-floor, kv-get-scale (kv-get over --scale-secrets secrets,
                                    beside kv-get), kv-put-large (--clients puts of 1 MiB values beside one
                                    small reader; server peak memory and the reader's p99, idle and loaded),
-                                   kv-get-pg, kv-put-pg (kv-get / kv-put with the records in PostgreSQL)
+                                   kv-get-pg, kv-put-pg (kv-get / kv-put with the records in PostgreSQL),
+                                   kv-get-active, kv-get-standby, kv-put-active (on each of two nodes
+                                   sharing a PostgreSQL database)
           --clients 1,8,32,128     concurrent closed-loop clients, one row per value
           --transport plaintext,tls  HTTP/2 without or with TLS (self-signed, made per run)
           --payload 1024           value / echo sizes in bytes, comma-separated (echo, kv-get, kv-put;

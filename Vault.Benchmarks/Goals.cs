@@ -40,6 +40,10 @@ internal static class Goals
             // Issue 15: records in PostgreSQL, beside the LiteDB rows of the same run.
             lines.Add(AtLeast($"kv-put-pg x{GoalClients} (records in PostgreSQL) vs kv-put x{GoalClients}, 1 KB: throughput", transport,
                 results.Find(KvPutPostgres, transport, GoalPayload, GoalClients), kvPut, Throughput, 0.5));
+            lines.Add(AtLeast($"kv-put-active x{GoalClients} (the active of two nodes on PostgreSQL) vs kv-put x{GoalClients}, 1 KB: throughput", transport,
+                results.Find(KvPutActive, transport, GoalPayload, GoalClients), kvPut, Throughput, 0.5));
+            lines.Add(AtLeast($"kv-get-standby x{GoalClients} vs kv-get-active x{GoalClients} (two nodes on PostgreSQL), 1 KB: throughput", transport,
+                results.Find(KvGetStandby, transport, GoalPayload, GoalClients), results.Find(KvGetActive, transport, GoalPayload, GoalClients), Throughput, 0.8));
 
             lines.Add(AtLeast($"lease-checkout x{GoalClients}: throughput vs echo", transport, results.Find(LeaseCheckout, transport, null, GoalClients), echo, Throughput, 0.25));
 

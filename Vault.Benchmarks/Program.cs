@@ -11,6 +11,10 @@ if (UnsealTiming.Handles(args))
 {
     return await UnsealTiming.RunAsync(args);
 }
+if (FailoverTiming.Handles(args))
+{
+    return await FailoverTiming.RunAsync(args);
+}
 if (args is ["--help"] or ["-h"])
 {
     Console.WriteLine(BenchmarkOptions.Usage);

@@ -82,6 +82,9 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
             await using var onPostgres = isReference && options.Runs(KvGetPostgres)
                 ? await SeededVault.StartAsync(runDirectory, transport, options.Secrets, value, cancellationToken, storageConnectionFile: await _postgres!.CreateStorageAsync(runDirectory, cancellationToken))
                 : null;
+            await using var pair = isReference && (options.Runs(KvGetActive) || options.Runs(KvGetStandby) || options.Runs(KvPutActive))
+                ? await NodePair.StartAsync(runDirectory, transport, await _postgres!.CreateStorageAsync(runDirectory, cancellationToken), options.Secrets, value, TimeSpan.FromSeconds(10), cancellationToken)
+                : null;
             await using var scale = isReference && options.Runs(KvGetScale)
                 ? await SeededVault.StartAsync(runDirectory, transport, options.ScaleSecrets, value, cancellationToken)
                 : null;
@@ -94,7 +97,7 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
                     var runsHere = scenario switch
                     {
                         RotateFloor => first && isReference,
-                        KvGetScale or KvGetMetrics or KvGetPostgres or KvPutPostgres => isReference,
+                        _ when ReferenceOnly(scenario) => isReference,
                         _ => UsesPayload(scenario) || isReference,
                     };
                     if (!runsHere)
@@ -109,9 +112,9 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
                     var point = new Point(
                         scenario,
                         scenario == RotateFloor ? null : transport.Name,
-                        UsesPayload(scenario) || scenario is KvGetScale or KvGetMetrics or KvGetPostgres or KvPutPostgres ? payload : null,
+                        UsesPayload(scenario) || ReferenceOnly(scenario) ? payload : null,
                         clients);
-                    _results.Add(await RunRowAsync(point, transport, echo, reads, scenario switch { KvGetMetrics => metered, KvGetPostgres => onPostgres, _ => scale }, value, cancellationToken));
+                    _results.Add(await RunRowAsync(point, transport, echo, reads, scenario switch { KvGetMetrics => metered, KvGetPostgres => onPostgres, KvGetActive or KvPutActive => pair!.Active, KvGetStandby => pair!.StandbyReads, _ => scale }, value, cancellationToken));
                 }
             }
         }
@@ -125,10 +128,11 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
         {
             ScenarioNames.Echo => (new EchoWorkload(new EchoService.EchoServiceClient(row.Channel(transport, echo!.Address)), value.Length, EchoHost.Headers), echo),
             KvGet => (ReadWorkload(row, transport, reads!), reads!.Vault.Server),
-            KvGetScale or KvGetMetrics or KvGetPostgres => (ReadWorkload(row, transport, scale!), scale!.Vault.Server),
+            KvGetScale or KvGetMetrics or KvGetPostgres or KvGetActive or KvGetStandby => (ReadWorkload(row, transport, scale!), scale!.Vault.Server),
             TokenLookup => (new TokenLookupWorkload(new TokenService.TokenServiceClient(row.Channel(transport, reads!.Vault.Address)), reads.Headers), reads.Vault.Server),
             KvPut => await KvPutAsync(row, transport, value, cancellationToken),
             KvPutPostgres => await KvPutAsync(row, transport, value, cancellationToken, await _postgres!.CreateStorageAsync(runDirectory, cancellationToken)),
+            KvPutActive => await KvPutOnAsync(row, transport, value, scale!.Vault, cancellationToken),
             LeaseCheckout => await LeaseCheckoutAsync(row, transport, cancellationToken),
             Rotate => await RotateAsync(row, transport, point.Clients, cancellationToken),
             RotateFloor => (row.Own(await RotateFloorWorkload.CreateAsync(_postgres!, point.Clients, cancellationToken)), null),
@@ -160,6 +164,12 @@ internal sealed class Sweep(BenchmarkOptions options, string runDirectory) : IAs
     private async Task<(IWorkload, ChildServer?)> KvPutAsync(Row row, Transport transport, string value, CancellationToken cancellationToken, string? storageConnectionFile = null)
     {
         var vault = row.Own(await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken, storageConnectionFile: storageConnectionFile));
+        return await KvPutOnAsync(row, transport, value, vault, cancellationToken);
+    }
+
+    /// <summary>kv-put on <paramref name="vault"/>, which the caller owns.</summary>
+    private async Task<(IWorkload, ChildServer?)> KvPutOnAsync(Row row, Transport transport, string value, BenchmarkVault vault, CancellationToken cancellationToken)
+    {
         var headers = await vault.CreateTokenAsync("bench-kv-put", [BenchmarkVault.Rule($"kv/{PutPathPrefix}*", "create", "update")], cancellationToken);
         string[] paths = [.. Enumerable.Range(0, options.Secrets).Select(i => $"{PutPathPrefix}{i:D6}")];
         return (new KvPutWorkload(new KvService.KvServiceClient(row.Channel(transport, vault.Address)), paths, value, headers), vault.Server);

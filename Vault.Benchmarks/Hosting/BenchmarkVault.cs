@@ -51,23 +51,42 @@ internal sealed class BenchmarkVault : IAsyncDisposable
     /// <param name="runDirectory">The run's temp directory; the vault's data directory is made under it and deleted on dispose.</param>
     /// <param name="metricsListen">Where the vault's metrics listener listens; null for none (no meter provider either).</param>
     /// <param name="storageConnectionFile">Records in PostgreSQL (this file's connection string) instead of the data directory.</param>
-    public static async Task<BenchmarkVault> StartAsync(string runDirectory, Transport transport, CancellationToken cancellationToken, string? metricsListen = null, string? storageConnectionFile = null)
+    /// <param name="node">One of several nodes on <paramref name="storageConnectionFile"/>'s database: its id and
+    /// term, and the root token when another node initialised the vault (this one only unseals).</param>
+    public static async Task<BenchmarkVault> StartAsync(string runDirectory, Transport transport, CancellationToken cancellationToken, string? metricsListen = null, string? storageConnectionFile = null,
+        (string Id, TimeSpan Ttl, string? RootToken)? node = null)
     {
         var dataDir = Directory.CreateDirectory(Path.Combine(runDirectory, $"vault-{Guid.NewGuid():N}")).FullName;
         string[] metrics = metricsListen is null ? [] : ["--metrics-listen", metricsListen];
         string[] storage = storageConnectionFile is null ? [] : ["--storage-connection-file", storageConnectionFile];
-        var server = await ChildServer.StartAsync(ServeCommand.Vault, ["--data-dir", dataDir, "--target-ca-file", TestCertificates.RunCaFile, .. metrics, .. storage, .. transport.ServerArgs], cancellationToken);
+        string[] cluster = node is { } n
+            ? ["--node-id", n.Id, "--lease-ttl", n.Ttl.ToString("c", System.Globalization.CultureInfo.InvariantCulture), "--listen", $"127.0.0.1:{ServerHost.FreePort()}"]
+            : [];
+        var server = await ChildServer.StartAsync(ServeCommand.Vault, ["--data-dir", dataDir, "--target-ca-file", TestCertificates.RunCaFile, .. metrics, .. storage, .. cluster, .. transport.ServerArgs], cancellationToken);
         var channel = transport.OpenChannel(server.Address);
         try
         {
             var system = new SystemService.SystemServiceClient(channel);
-            var init = await system.InitAsync(new InitRequest { Passphrase = Passphrase, Kdf = CheapKdf }, cancellationToken: cancellationToken);
+            string root;
+            if (node?.RootToken is { } joined)
+            {
+                // The vault exists: this node unseals once it sees it.
+                while (!(await system.StatusAsync(new StatusRequest(), cancellationToken: cancellationToken)).Initialized)
+                {
+                    await Task.Delay(50, cancellationToken);
+                }
+                root = joined;
+            }
+            else
+            {
+                root = (await system.InitAsync(new InitRequest { Passphrase = Passphrase, Kdf = CheapKdf }, cancellationToken: cancellationToken)).RootToken;
+            }
             var status = await system.StatusAsync(new StatusRequest(), cancellationToken: cancellationToken);
             if (status.Sealed)
             {
                 await system.UnsealAsync(new UnsealRequest { Passphrase = Passphrase }, cancellationToken: cancellationToken);
             }
-            return new BenchmarkVault(server, dataDir, channel, transport, init.RootToken);
+            return new BenchmarkVault(server, dataDir, channel, transport, root);
         }
         catch
         {

@@ -82,6 +82,9 @@ internal sealed class ChildServer : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGKILL, as a crash: no shutdown at all (a failover's start).</summary>
+    public void KillNow() => _process.Kill(entireProcessTree: true);
+
     /// <summary>User plus system CPU time the server has used since it started.</summary>
     public TimeSpan Cpu()
     {

@@ -33,9 +33,10 @@ internal sealed class SeededVault : IAsyncDisposable
     public Metadata Headers { get; }
 
     /// <param name="metricsListen">Where the vault's metrics listener listens; null for none.</param>
-    public static async Task<SeededVault> StartAsync(string runDirectory, Transport transport, int secrets, string value, CancellationToken cancellationToken, string? metricsListen = null, string? storageConnectionFile = null)
+    public static async Task<SeededVault> StartAsync(string runDirectory, Transport transport, int secrets, string value, CancellationToken cancellationToken, string? metricsListen = null, string? storageConnectionFile = null,
+        (string Id, TimeSpan Ttl, string? RootToken)? node = null)
     {
-        var vault = await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken, metricsListen, storageConnectionFile);
+        var vault = await BenchmarkVault.StartAsync(runDirectory, transport, cancellationToken, metricsListen, storageConnectionFile, node);
         try
         {
             string[] paths = [.. Enumerable.Range(0, secrets).Select(i => $"{PathPrefix}{i:D6}")];
@@ -55,7 +56,12 @@ internal sealed class SeededVault : IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync() => Vault.DisposeAsync();
+    public ValueTask DisposeAsync() => _owned ? Vault.DisposeAsync() : ValueTask.CompletedTask;
+
+    private bool _owned = true;
+
+    /// <summary>The same paths and token, read on <paramref name="node"/> (another node of the same vault; not owned).</summary>
+    public SeededVault On(BenchmarkVault node) => new(node, [.. Paths], Headers) { _owned = false };
 
     private static async Task SeedAsync(BenchmarkVault vault, string[] paths, string value, CancellationToken cancellationToken)
     {

@@ -24,6 +24,9 @@ internal static class ServeCommand
         string? targetCaFile = null;
         string? metricsListen = null;
         string? storageConnectionFile = null;
+        string listen = "127.0.0.1:0";
+        string? nodeId = null;
+        string? leaseTtl = null;
         TlsFiles? tls = null;
         for (var i = 1; i < args.Count; i++)
         {
@@ -41,6 +44,15 @@ internal static class ServeCommand
                 case "--storage-connection-file" when i + 1 < args.Count:
                     storageConnectionFile = args[++i];
                     break;
+                case "--listen" when i + 1 < args.Count:
+                    listen = args[++i];
+                    break;
+                case "--node-id" when i + 1 < args.Count:
+                    nodeId = args[++i];
+                    break;
+                case "--lease-ttl" when i + 1 < args.Count:
+                    leaseTtl = args[++i];
+                    break;
                 case "--tls" when i + 2 < args.Count:
                     // The server side only loads the files; the thumbprint is what clients check.
                     tls = new TlsFiles(args[i + 1], args[i + 2], Sha256Thumbprint: "");
@@ -57,7 +69,7 @@ internal static class ServeCommand
             return 2;
         }
 
-        await using var app = args[0] == Vault ? BuildVault(dataDir!, targetCaFile, metricsListen, storageConnectionFile, tls) : EchoHost.Build(tls);
+        await using var app = args[0] == Vault ? BuildVault(dataDir!, targetCaFile, metricsListen, storageConnectionFile, tls, listen, nodeId, leaseTtl) : EchoHost.Build(tls);
         await app.StartAsync();
         Console.Out.WriteLine(ReadyPrefix + HostAddress.Of(app));
         Console.Out.Flush();
@@ -72,9 +84,18 @@ internal static class ServeCommand
     }
 
     // As BenchmarkVault did in-process before: the real host, its store and audit under dataDir.
-    private static WebApplication BuildVault(string dataDir, string? targetCaFile, string? metricsListen, string? storageConnectionFile, TlsFiles? tls)
+    private static WebApplication BuildVault(string dataDir, string? targetCaFile, string? metricsListen, string? storageConnectionFile, TlsFiles? tls, string listen, string? nodeId, string? leaseTtl)
     {
-        string[] args = ["--data-dir", dataDir, "--listen", "127.0.0.1:0"];
+        string[] args = ["--data-dir", dataDir, "--listen", listen];
+        if (nodeId is not null)
+        {
+            // One of several nodes: the others reach it where it listens.
+            args = [.. args, $"--Vault:NodeId={nodeId}", $"--Vault:AdvertiseAddress={listen}"];
+            if (leaseTtl is not null)
+            {
+                args = [.. args, $"--Vault:LeaderLeaseTtl={leaseTtl}"];
+            }
+        }
         if (targetCaFile is not null)
         {
             args = [.. args, $"--Vault:Rotation:TargetCaFile={targetCaFile}"];

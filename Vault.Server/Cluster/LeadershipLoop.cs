@@ -183,6 +183,6 @@ internal static partial class ClusterLog
     [LoggerMessage(1082, LogLevel.Warning, "A leadership round failed; trying again")]
     public static partial void RoundFailed(ILogger logger, Exception error);
 
-    [LoggerMessage(1083, LogLevel.Warning, "Forwarding a call to the active node at {Address} failed")]
-    public static partial void ForwardFailed(ILogger logger, string address, Exception error);
+    [LoggerMessage(1083, LogLevel.Warning, "Forwarding a call to the active node at {Address} failed: {Reason}")]
+    public static partial void ForwardFailed(ILogger logger, string address, string reason);
 }

@@ -113,10 +113,10 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
             NotActive(context);
             return;
         }
-        await ForwardAsync(context);
+        await ForwardAsync(context, next);
     }
 
-    private async Task ForwardAsync(HttpContext context)
+    private async Task ForwardAsync(HttpContext context, Func<Task> next)
     {
         var limit = options.Value.MaxMessageBytes + 64 * 1024;
         using var buffer = new MemoryStream();
@@ -143,7 +143,9 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
             {
                 if (role.IsActive)
                 {
-                    Unavailable(context, "this node became the active one while the call waited; try again");
+                    // This node took over while the call waited: it was delivered nowhere, so it is served here.
+                    context.Request.Body = new MemoryStream(body, writable: false);
+                    await next();
                     return;
                 }
                 if (DateTime.UtcNow >= deadline)
@@ -163,20 +165,20 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
             catch (HttpRequestException ex) when (ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError)
             {
                 // Never delivered: the connection (or its handshake) was not made.
-                ClusterLog.ForwardFailed(logger, address, ex);
+                ClusterLog.ForwardFailed(logger, address, ex.Message);
                 tried = address;
                 continue;
             }
             catch (TaskCanceledException ex) when (ex.InnerException is TimeoutException && !context.RequestAborted.IsCancellationRequested)
             {
                 // The connect timeout: never delivered either.
-                ClusterLog.ForwardFailed(logger, address, ex);
+                ClusterLog.ForwardFailed(logger, address, ex.Message);
                 tried = address;
                 continue;
             }
             catch (HttpRequestException ex)
             {
-                ClusterLog.ForwardFailed(logger, address, ex);
+                ClusterLog.ForwardFailed(logger, address, ex.Message);
                 Unavailable(context, $"the active node at {address} went away during the call, which may or may not have been made");
                 return;
             }

@@ -130,6 +130,9 @@ public sealed class MigrateTests(TargetSystems systems) : IClassFixture<TargetSy
         var account = await system.CreateAccountAsync(initial);
         var target = RotationKit.UniqueName("mig");
         await vault.Targets().PutTargetAsync(new PutTargetRequest { Target = RotationKit.Describe(system, target, account, admin), CurrentPassword = initial }, vault.As());
+        // A new target's first drift check is due at once: let it finish here, or it runs (and
+        // changes the target) in whichever vault is unsealed next, after "before" was read.
+        await RotationKit.WaitForTargetAsync(vault.Targets(), vault.As(), target, t => t.Status.LastCheckedAt is not null, TimeSpan.FromSeconds(60), "its first drift check");
         var role = RotationKit.UniqueName("dyn");
         var leases = new LeaseService.LeaseServiceClient(vault.Channel);
         await leases.PutDynamicRoleAsync(new PutDynamicRoleRequest

@@ -755,16 +755,26 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         batch.BatchCommands.Add(check);
         foreach (var ((collection, id), document) in shared)
         {
-            var command = document is null
-                ? new NpgsqlBatchCommand("""
+            // Only nodes of several mark each row's commit and keep removals, for standbys to
+            // follow; the only node leaves them be (a row update that changes no indexed column
+            // stays in place), and nodes that start later read everything at once anyway.
+            var command = (document, _node) switch
+            {
+                (null, null) => new NpgsqlBatchCommand("DELETE FROM vault_documents WHERE collection = $1 AND id = $2"),
+                (null, _) => new NpgsqlBatchCommand("""
                     WITH gone AS (DELETE FROM vault_documents WHERE collection = $1 AND id = $2 RETURNING collection, id)
                     INSERT INTO vault_removed (collection, id, changed) SELECT collection, id, $3 FROM gone
                     ON CONFLICT (collection, id) DO UPDATE SET changed = excluded.changed
-                    """)
-                : new NpgsqlBatchCommand("INSERT INTO vault_documents (collection, id, document, changed) VALUES ($1, $2, $4, $3) ON CONFLICT (collection, id) DO UPDATE SET document = excluded.document, changed = excluded.changed");
+                    """),
+                (_, null) => new NpgsqlBatchCommand("INSERT INTO vault_documents (collection, id, document) VALUES ($1, $2, $3) ON CONFLICT (collection, id) DO UPDATE SET document = excluded.document"),
+                _ => new NpgsqlBatchCommand("INSERT INTO vault_documents (collection, id, changed, document) VALUES ($1, $2, $3, $4) ON CONFLICT (collection, id) DO UPDATE SET document = excluded.document, changed = excluded.changed"),
+            };
             command.Parameters.Add(new NpgsqlParameter { Value = collection, NpgsqlDbType = NpgsqlDbType.Text });
             command.Parameters.Add(new NpgsqlParameter { Value = id, NpgsqlDbType = NpgsqlDbType.Text });
-            command.Parameters.Add(new NpgsqlParameter { Value = index, NpgsqlDbType = NpgsqlDbType.Bigint });
+            if (_node is not null)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = index, NpgsqlDbType = NpgsqlDbType.Bigint });
+            }
             if (document is not null)
             {
                 command.Parameters.Add(new NpgsqlParameter { Value = BsonSerializer.Serialize(document), NpgsqlDbType = NpgsqlDbType.Bytea });
