@@ -62,7 +62,7 @@ internal static class FailoverTiming
                 {
                     throw new InvalidOperationException("the second node took the term: the first should hold it");
                 }
-                var (active, written) = await KillAndTimeAsync(a, b, standby);
+                var (active, written) = await KillAndTimeAsync(a, b, standby, ttl);
                 toActive.Add(active);
                 toWrite.Add(written);
                 await Console.Error.WriteLineAsync($"failover round {round + 1}: standby active after {active:0} ms, first write after {written:0} ms");
@@ -90,8 +90,9 @@ internal static class FailoverTiming
         }
     }
 
-    private static async Task<(double Active, double Written)> KillAndTimeAsync(BenchmarkVault a, BenchmarkVault b, SystemService.SystemServiceClient standby)
+    private static async Task<(double Active, double Written)> KillAndTimeAsync(BenchmarkVault a, BenchmarkVault b, SystemService.SystemServiceClient standby, TimeSpan ttl)
     {
+        var giveUp = Stopwatch.GetTimestamp();
         using var client = new VaultClient(new VaultClientOptions { Address = $"{a.Address},{b.Address}", Token = a.RootToken, Timeout = TimeSpan.FromMinutes(2) });
         long killedAt = 0;
         long firstAfter = 0;
@@ -116,7 +117,8 @@ internal static class FailoverTiming
                 }
             }
         });
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        // At a random point of the renewal cycle (a third of a term), after a second of writes.
+        await Task.Delay(TimeSpan.FromSeconds(1) + (ttl / 3 * Random.Shared.NextDouble()));
         Volatile.Write(ref killedAt, Stopwatch.GetTimestamp());
         a.Server.KillNow();
         double active;
@@ -135,13 +137,23 @@ internal static class FailoverTiming
                 // Busy taking over: ask again.
             }
             await Task.Delay(10);
+            Bounded(giveUp, ttl);
         }
         while (Interlocked.Read(ref firstAfter) == 0)
         {
             await Task.Delay(10);
+            Bounded(giveUp, ttl);
         }
         await stop.CancelAsync();
         await writer;
         return (active, Stopwatch.GetElapsedTime(killedAt, firstAfter).TotalMilliseconds);
+    }
+
+    private static void Bounded(long since, TimeSpan ttl)
+    {
+        if (Stopwatch.GetElapsedTime(since) > (5 * ttl) + TimeSpan.FromSeconds(30))
+        {
+            throw new TimeoutException($"no failover within {(5 * ttl) + TimeSpan.FromSeconds(30)}");
+        }
     }
 }

@@ -56,6 +56,25 @@ internal sealed class CommandContext : IDisposable
         }
     }
 
+    /// <summary>
+    /// One client per address given (several nodes): for what must be asked of each node itself,
+    /// such as its own audit chain. The caller disposes them.
+    /// </summary>
+    public IReadOnlyList<(Uri Address, VaultClient Client)> ClientPerNode()
+    {
+        var options = _root.Global.ClientOptions(Parse, Console);
+        return [.. Client.Addresses.Select(address => (address, new VaultClient(new VaultClientOptions
+        {
+            Address = address.ToString().TrimEnd('/'),
+            Token = options.Token,
+            RoleId = options.RoleId,
+            SecretId = options.SecretId,
+            CaCertificateFile = options.CaCertificateFile,
+            Timeout = options.Timeout,
+            ConnectTimeout = options.ConnectTimeout,
+        })))];
+    }
+
     public T Value<T>(Option<T> option) => Parse.GetValue(option)!;
 
     public T Value<T>(Argument<T> argument) => Parse.GetValue(argument)!;

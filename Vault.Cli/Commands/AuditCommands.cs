@@ -129,9 +129,15 @@ internal static class AuditCommands
 
     private static Command Verify()
     {
-        var command = new Command("verify", "Check the whole audit chain; exits 4 and names the first bad entry (file, line, reason) if it is broken");
+        var command = new Command("verify", "Check the whole audit chain; exits 4 and names the first bad entry (file, line, reason) if it is broken. "
+            + "Given several addresses (nodes of one vault, each with its own audit log), checks every node's chain");
         command.SetHandler(async (ctx, ct) =>
         {
+            if (ctx.Client.Addresses.Count > 1)
+            {
+                await VerifyEveryNodeAsync(ctx, ct);
+                return;
+            }
             var result = await ctx.Client.VerifyAuditAsync(ct);
             if (ctx.Out.IsJson)
             {
@@ -156,6 +162,61 @@ internal static class AuditCommands
             }
         });
         return command;
+    }
+
+    /// <summary>Each node's own chain, one line (or JSON object) per node; exits 4 if any is broken.</summary>
+    private static async Task VerifyEveryNodeAsync(CommandContext ctx, CancellationToken ct)
+    {
+        var nodes = ctx.ClientPerNode();
+        try
+        {
+            var broken = new List<string>();
+            var results = new List<object>();
+            foreach (var (address, client) in nodes)
+            {
+                var node = address.ToString().TrimEnd('/');
+                Vault.Protocol.V1.VerifyAuditResponse result;
+                try
+                {
+                    result = await client.VerifyAuditAsync(ct);
+                }
+                catch (Grpc.Core.RpcException ex) when (!ct.IsCancellationRequested)
+                {
+                    // One node not answering must not leave the others unchecked.
+                    results.Add(new { Node = node, Ok = false, Error = $"{ex.StatusCode}: {ex.Status.Detail}" });
+                    broken.Add($"{node}: not checked ({ex.StatusCode}: {ex.Status.Detail})");
+                    continue;
+                }
+                var where = result.File.Length > 0 ? $"{result.File} line {result.Line}" : $"entry {result.Line}";
+                results.Add(new { Node = node, result.Ok, result.EntriesChecked, File = result.Ok ? null : NullIfEmpty(result.File), Line = result.Ok ? (ulong?)null : result.Line, Reason = result.Ok ? null : result.Reason });
+                if (result.Ok)
+                {
+                    if (!ctx.Out.IsJson)
+                    {
+                        ctx.Out.Line($"{node}: audit log intact: {result.EntriesChecked} entries");
+                    }
+                }
+                else
+                {
+                    broken.Add($"{node}: audit log broken at {where}: {result.Reason} ({result.EntriesChecked} entries before it intact)");
+                }
+            }
+            if (ctx.Out.IsJson)
+            {
+                ctx.Out.Json(results);
+            }
+            if (broken.Count > 0)
+            {
+                throw new VerificationFailedException(string.Join("; ", broken));
+            }
+        }
+        finally
+        {
+            foreach (var (_, client) in nodes)
+            {
+                client.Dispose();
+            }
+        }
     }
 
     private static Command AcknowledgeGap()

@@ -10,7 +10,7 @@ public static class ClusterRegistration
     public static IServiceCollection AddVaultCluster(this IServiceCollection services)
     {
         services.AddOptions<ClusterOptions>();
-        services.AddSingleton(sp => sp.GetRequiredService<IOptions<ClusterOptions>>().Value.NodeId is { } node ? NodeRole.Clustered(node) : NodeRole.Alone());
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<ClusterOptions>>().Value.NodeId is { } node ? NodeRole.Clustered(node, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.AdvertiseAddress!) : NodeRole.Alone());
         services.AddSingleton<ITermSource>(sp => sp.GetRequiredService<NodeRole>());
         services.AddSingleton<WriteForwarding>();
         services.AddSingleton<LeadershipLoop>();

@@ -50,7 +50,7 @@ public sealed class LeadershipLoop(
                     // A round never takes longer than the time between rounds: a database that
                     // does not answer must not keep this node acting on a term it cannot renew.
                     using var round = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                    round.CancelAfter(every);
+                    round.CancelAfter(ttl / 2);
                     await RoundAsync(_lease, renewed, round.Token);
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
@@ -83,7 +83,10 @@ public sealed class LeadershipLoop(
     {
         // A node whose store refuses writes (a commit's outcome lost) cannot act as the active one.
         var canServe = (!barrier.IsSealed || !barrier.IsInitialized) && store.Failure is null;
-        var usable = options.Value.LeaseTtl - (options.Value.LeaseTtl / 3);
+        // A term is used for two thirds of it, counted from before the request that took or renewed
+        // it: the database counts its expiry from later, so this node stops first.
+        var usable = (long)(options.Value.LeaseTtl - (options.Value.LeaseTtl / 3)).TotalMilliseconds;
+        var sentAt = Environment.TickCount64;
         if (role.HeldTerm is { } term)
         {
             if (!canServe)
@@ -94,7 +97,7 @@ public sealed class LeadershipLoop(
             }
             else if (await lease.RenewAsync(term, cancellationToken) is { } next)
             {
-                role.Renewed(next, usable);
+                role.Renewed(next, sentAt + usable);
                 renewed.Restart();
             }
             else
@@ -121,8 +124,10 @@ public sealed class LeadershipLoop(
                 await lease.ReleaseAsync(won, CancellationToken.None);
                 throw;
             }
-            role.Promote(won, usable - renewed.Elapsed);
-            ClusterLog.BecameActive(logger, won.Epoch, store.CommitIndex);
+            // The last commit of the terms before, before this node's own (its first write may follow at once).
+            var from = store.CommitIndex;
+            role.Promote(won, sentAt + usable);
+            ClusterLog.BecameActive(logger, won.Epoch, from);
             return;
         }
         var current = await lease.CurrentAsync(cancellationToken);

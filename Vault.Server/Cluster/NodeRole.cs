@@ -19,13 +19,20 @@ public sealed class NodeRole : ITermSource
     private DateTimeOffset? _becameActiveAt;
 #pragma warning restore IDE0032
 
-    private NodeRole(string? nodeId) => NodeId = nodeId;
+    private NodeRole(string? nodeId, string? ownAddress)
+    {
+        NodeId = nodeId;
+        OwnAddress = ownAddress;
+    }
 
     /// <summary>The only node on its store: always active.</summary>
-    public static NodeRole Alone() => new(null);
+    public static NodeRole Alone() => new(null, null);
 
-    /// <summary>One of several: a standby until it takes a term.</summary>
-    public static NodeRole Clustered(string nodeId) => new(nodeId);
+    /// <summary>One of several, reached at <paramref name="advertiseAddress"/>: a standby until it takes a term.</summary>
+    public static NodeRole Clustered(string nodeId, string advertiseAddress) => new(nodeId, advertiseAddress);
+
+    /// <summary>Where the other nodes reach this one (null for the only node).</summary>
+    public string? OwnAddress { get; }
 
     /// <summary>This node's id among several; null for the only node.</summary>
     public string? NodeId { get; }
@@ -54,19 +61,20 @@ public sealed class NodeRole : ITermSource
     public event Action<bool>? ActiveChanged;
 
     /// <param name="term">The term taken.</param>
-    /// <param name="usableFor">How long it may be used without a renewal (less than the term, measured from when it was taken or renewed).</param>
-    internal void Promote(Leadership term, TimeSpan usableFor)
+    /// <param name="validUntil">Until when (<see cref="Environment.TickCount64"/>) it may be used without a renewal: counted from before
+    /// the request that took or renewed it was sent, and shorter than the term, so it ends before the database's expiry.</param>
+    internal void Promote(Leadership term, long validUntil)
     {
-        Interlocked.Exchange(ref _validUntil, Environment.TickCount64 + (long)usableFor.TotalMilliseconds);
+        Interlocked.Exchange(ref _validUntil, validUntil);
         _becameActiveAt = TimeProvider.System.GetUtcNow();
         _activeAddress = term.Address;
         _term = term;
         ActiveChanged?.Invoke(true);
     }
 
-    internal void Renewed(Leadership term, TimeSpan usableFor)
+    internal void Renewed(Leadership term, long validUntil)
     {
-        Interlocked.Exchange(ref _validUntil, Environment.TickCount64 + (long)usableFor.TotalMilliseconds);
+        Interlocked.Exchange(ref _validUntil, validUntil);
         _term = term;
     }
 

@@ -96,15 +96,7 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
                 Unavailable(context, $"this node has not yet seen commit {wanted} (it is at {store.CommitIndex}); try another node");
                 return;
             }
-            context.Response.OnStarting(() =>
-            {
-                if (!context.Response.Headers.ContainsKey(IndexHeader))
-                {
-                    context.Response.Headers[IndexHeader] = store.CommitIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                }
-                return Task.CompletedTask;
-            });
-            await next();
+            await ServeHereAsync(context, next);
             return;
         }
         if (context.Request.Headers.ContainsKey(ForwardedHeader))
@@ -114,6 +106,20 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
             return;
         }
         await ForwardAsync(context, next);
+    }
+
+    /// <summary>Serves the call on this node; its answer carries this node's commit index.</summary>
+    private Task ServeHereAsync(HttpContext context, Func<Task> next)
+    {
+        context.Response.OnStarting(() =>
+        {
+            if (!context.Response.Headers.ContainsKey(IndexHeader))
+            {
+                context.Response.Headers[IndexHeader] = store.CommitIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+            return Task.CompletedTask;
+        });
+        return next();
     }
 
     private async Task ForwardAsync(HttpContext context, Func<Task> next)
@@ -131,21 +137,23 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
             }
             buffer.Write(chunk, 0, read);
         }
-        var body = buffer.ToArray();
+        var body = buffer.TryGetBuffer(out var segment) ? segment : new ArraySegment<byte>(buffer.ToArray());
         // A write may wait for the next active node (two terms at most), but only while it is
         // certain the write was never delivered.
         var deadline = DateTime.UtcNow + (2 * options.Value.LeaseTtl);
         string? tried = null;
+        var retryAt = DateTime.MinValue;
         while (true)
         {
             var address = role.ActiveAddress;
-            if (address is null || address == tried || role.IsActive)
+            // Not to itself (a term it holds but may no longer use), and the same address again only after a pause.
+            if (address is null || address == role.OwnAddress || (address == tried && DateTime.UtcNow < retryAt) || role.IsActive)
             {
                 if (role.IsActive)
                 {
                     // This node took over while the call waited: it was delivered nowhere, so it is served here.
-                    context.Request.Body = new MemoryStream(body, writable: false);
-                    await next();
+                    context.Request.Body = new MemoryStream(body.Array!, body.Offset, body.Count, writable: false);
+                    await ServeHereAsync(context, next);
                     return;
                 }
                 if (DateTime.UtcNow >= deadline)
@@ -167,6 +175,7 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
                 // Never delivered: the connection (or its handshake) was not made.
                 ClusterLog.ForwardFailed(logger, address, ex.Message);
                 tried = address;
+                retryAt = DateTime.UtcNow.AddMilliseconds(500);
                 continue;
             }
             catch (TaskCanceledException ex) when (ex.InnerException is TimeoutException && !context.RequestAborted.IsCancellationRequested)
@@ -174,6 +183,7 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
                 // The connect timeout: never delivered either.
                 ClusterLog.ForwardFailed(logger, address, ex.Message);
                 tried = address;
+                retryAt = DateTime.UtcNow.AddMilliseconds(500);
                 continue;
             }
             catch (HttpRequestException ex)
@@ -187,6 +197,7 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
                 if (response.Headers.Contains(NotActiveHeader))
                 {
                     tried = address;
+                    retryAt = DateTime.UtcNow.AddMilliseconds(500);
                     continue;
                 }
                 await RelayAsync(context, response);
@@ -195,14 +206,14 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
         }
     }
 
-    private HttpRequestMessage Request(HttpContext context, string address, byte[] body)
+    private HttpRequestMessage Request(HttpContext context, string address, ArraySegment<byte> body)
     {
         var scheme = options.Value.Tls ? "https" : "http";
         var request = new HttpRequestMessage(HttpMethod.Post, $"{scheme}://{address}{context.Request.Path}{context.Request.QueryString}")
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = new ByteArrayContent(body),
+            Content = new ByteArrayContent(body.Array!, body.Offset, body.Count),
         };
         foreach (var (name, values) in context.Request.Headers)
         {
@@ -218,7 +229,7 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
         request.Headers.TryAddWithoutValidation("te", "trailers");
         request.Headers.TryAddWithoutValidation(ForwardedHeader, role.NodeId);
         // Whose call it is, for the rules that look at the caller's address (ClientAddress).
-        foreach (var (name, value) in ClientAddress.Vouch(context.Connection.RemoteIpAddress, barrier, clock.GetUtcNow()))
+        foreach (var (name, value) in ClientAddress.Vouch(context.Connection.RemoteIpAddress, context.Request.Path, role.NodeId!, barrier, clock.GetUtcNow()))
         {
             request.Headers.TryAddWithoutValidation(name, value);
         }

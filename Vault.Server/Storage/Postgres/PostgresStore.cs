@@ -303,6 +303,9 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
             return;
         }
         var changes = new Dictionary<(string Collection, string Id), BsonDocument?>();
+        // The index the units' reads stand on, taken before they run: if the image moves under them
+        // (a node catching up), the database refuses a commit from this base.
+        var baseIndex = Interlocked.Read(ref _commitIndex);
         var tags = UnitGroup.RunUnits(this, batch, changes);
         try
         {
@@ -318,7 +321,7 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
             var shared = _nodeLocal.Count == 0 ? changes : changes.Where(c => !_nodeLocal.Contains(c.Key)).ToDictionary();
             var own = _nodeLocal.Count == 0 ? [] : changes.Where(c => _nodeLocal.Contains(c.Key)).ToDictionary();
             // Only a change to shared documents takes the next commit index (and the term's fence).
-            var index = Interlocked.Read(ref _commitIndex) + (shared.Count > 0 ? 1 : 0);
+            var index = baseIndex + (shared.Count > 0 ? 1 : 0);
             var committing = false;
             string? xid = null;
             try
@@ -429,7 +432,10 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
                 {
                     // The share of the database is held on this session too, so it is taken again
                     // whenever the database restarted (and the hold's session went with it).
-                    await listen.ExecuteNonQueryAsync(stopping);
+                    if (await listen.ExecuteScalarAsync(stopping) is not true)
+                    {
+                        PostgresStoreLog.SharedHoldRefused(_logger);
+                    }
                 }
                 Task<bool>? heard = null;
                 while (!stopping.IsCancellationRequested)
@@ -525,6 +531,8 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
             {
                 ChangedElsewhere?.Invoke(changed);
             }
+            // Whoever waits for an index looks again, whether or not this read moved it.
+            Advanced();
         }
         finally
         {
@@ -595,7 +603,22 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     private void Advanced() => Interlocked.Exchange(ref _advanced, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     /// <summary>Tests only: whether the follower reads the database (false: it stands still until set again).</summary>
-    internal bool Following { get; set; } = true;
+    internal bool Following
+    {
+        get => _following;
+        set
+        {
+            _following = value;
+            if (!value)
+            {
+                // A read under way finishes before this returns: from here on the image stands still.
+                _refreshing.Wait();
+                _refreshing.Release();
+            }
+        }
+    }
+
+    private volatile bool _following = true;
 
     /// <summary>
     /// Waits until this node's reads see commit <paramref name="index"/>. A standby asks its
@@ -604,6 +627,11 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     /// </summary>
     public async Task<bool> WaitForIndexAsync(long index, TimeSpan timeout, CancellationToken cancellationToken)
     {
+        if (_node is null || (_term!() is not null && !_behind))
+        {
+            // The only writer: nothing newer than its image exists (an index beyond it is another history's).
+            return true;
+        }
         var deadline = DateTime.UtcNow + timeout;
         var refreshesBefore = Interlocked.Read(ref _refreshes);
         RequestRefresh();
@@ -798,10 +826,17 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         NpgsqlBatchCommand? indexCommand = null;
         if (shared.Count > 0)
         {
-            indexCommand = new NpgsqlBatchCommand("""
-                INSERT INTO vault_store AS s (singleton, commit_index) VALUES (true, $1)
-                ON CONFLICT (singleton) DO UPDATE SET commit_index = excluded.commit_index WHERE s.commit_index = excluded.commit_index - 1
-                """);
+            // The only node keeps no follow data, so it moves the horizon with every commit: an
+            // image of several nodes older than its commits can only reload everything.
+            indexCommand = new NpgsqlBatchCommand(_node is null
+                ? """
+                    INSERT INTO vault_store AS s (singleton, commit_index, removed_horizon) VALUES (true, $1, $1)
+                    ON CONFLICT (singleton) DO UPDATE SET commit_index = excluded.commit_index, removed_horizon = excluded.commit_index WHERE s.commit_index = excluded.commit_index - 1
+                    """
+                : """
+                    INSERT INTO vault_store AS s (singleton, commit_index) VALUES (true, $1)
+                    ON CONFLICT (singleton) DO UPDATE SET commit_index = excluded.commit_index WHERE s.commit_index = excluded.commit_index - 1
+                    """);
             indexCommand.Parameters.Add(new NpgsqlParameter { Value = index, NpgsqlDbType = NpgsqlDbType.Bigint });
             batch.BatchCommands.Add(indexCommand);
             if (index % 4096 == 0 && index > RemovedKept)
@@ -899,6 +934,9 @@ internal static partial class PostgresStoreLog
 
     public static void CommitOutcomeResolved(ILogger logger, long index, bool committed, Exception error) =>
         CommitOutcomeResolved(logger, index, committed ? "committed" : "did not commit", error);
+
+    [LoggerMessage(1064, LogLevel.Critical, "A vault node without a node id holds this database (it took it while the database restarted?): this node's image may not follow it; stop that node")]
+    public static partial void SharedHoldRefused(ILogger logger);
 
     [LoggerMessage(1063, LogLevel.Warning, "Following the active node's commits failed; trying again")]
     public static partial void FollowFailed(ILogger logger, Exception error);
