@@ -119,8 +119,9 @@ internal static class FailoverTiming
         });
         // At a random point of the renewal cycle (a third of a term), after a second of writes.
         await Task.Delay(TimeSpan.FromSeconds(1) + (ttl / 3 * Random.Shared.NextDouble()));
-        Volatile.Write(ref killedAt, Stopwatch.GetTimestamp());
         a.Server.KillNow();
+        // From when it is gone: a write sent while the signal was on its way could still be answered by it.
+        Volatile.Write(ref killedAt, Stopwatch.GetTimestamp());
         double active;
         while (true)
         {

@@ -82,8 +82,12 @@ internal sealed class ChildServer : IAsyncDisposable
         }
     }
 
-    /// <summary>SIGKILL, as a crash: no shutdown at all (a failover's start).</summary>
-    public void KillNow() => _process.Kill(entireProcessTree: true);
+    /// <summary>SIGKILL, as a crash: no shutdown at all (a failover's start). Returns once the process is gone.</summary>
+    public void KillNow()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
 
     /// <summary>User plus system CPU time the server has used since it started.</summary>
     public TimeSpan Cpu()
