@@ -129,6 +129,44 @@ internal sealed class NodeGroup : IAsyncDisposable
         return found!;
     }
 
+    /// <summary>
+    /// <paramref name="count"/> clients given <paramref name="addresses"/>, each putting <c>load/wN/i</c>
+    /// (the path as its value) one after another until <paramref name="stop"/>: what was
+    /// acknowledged and what failed.
+    /// </summary>
+    public WriteLoad StartWriters(string addresses, CancellationToken stop, int count = 4)
+    {
+        var load = new WriteLoad();
+        load.Tasks = [.. Enumerable.Range(0, count).Select(w => Task.Run(async () =>
+        {
+            using var client = new Vault.Client.VaultClient(new Vault.Client.VaultClientOptions { Address = addresses, Token = RootToken });
+            for (var n = 0; !stop.IsCancellationRequested; n++)
+            {
+                var path = $"load/w{w}/{n}";
+                try
+                {
+                    await client.PutSecretAsync(path, new Dictionary<string, string> { ["v"] = path });
+                    load.Acknowledged.Add(path);
+                }
+                catch (RpcException ex)
+                {
+                    load.Errors.Add(ex);
+                    await Task.Delay(50);
+                }
+            }
+        }))];
+        return load;
+    }
+
+    public sealed class WriteLoad
+    {
+        public System.Collections.Concurrent.ConcurrentBag<string> Acknowledged { get; } = [];
+
+        public System.Collections.Concurrent.ConcurrentBag<RpcException> Errors { get; } = [];
+
+        public Task[] Tasks { get; set; } = [];
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var node in _paused)

@@ -39,26 +39,9 @@ public sealed class SeveralNodesRestartTests : IAsyncLifetime
     {
         var addresses = Group.Addresses(await Group.ActiveAsync());
         using var stop = new CancellationTokenSource();
-        var acknowledged = new ConcurrentBag<string>();
-        var errors = new ConcurrentBag<StatusCode>();
-        var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
-        {
-            using var client = new VaultClient(new VaultClientOptions { Address = addresses, Token = Group.RootToken });
-            for (var n = 0; !stop.IsCancellationRequested; n++)
-            {
-                var path = $"load/w{w}/{n}";
-                try
-                {
-                    await client.PutSecretAsync(path, new Dictionary<string, string> { ["v"] = path });
-                    acknowledged.Add(path);
-                }
-                catch (RpcException ex)
-                {
-                    errors.Add(ex.StatusCode);
-                    await Task.Delay(50);
-                }
-            }
-        })).ToArray();
+        var load = Group.StartWriters(addresses, stop.Token);
+        var acknowledged = load.Acknowledged;
+        var writers = load.Tasks;
         await NodeGroup.Eventually(() => Task.FromResult(acknowledged.Count >= 100), "the writers made no progress");
 
         await _pg!.RestartAsync();
@@ -68,7 +51,7 @@ public sealed class SeveralNodesRestartTests : IAsyncLifetime
         await Task.WhenAll(writers);
 
         // While the database was away, writes were refused as UNAVAILABLE, never otherwise.
-        Assert.All(errors, code => Assert.Equal(StatusCode.Unavailable, code));
+        Assert.All(load.Errors, e => Assert.Equal(StatusCode.Unavailable, e.StatusCode));
         var active = await Group.ActiveAsync();
         foreach (var node in Group.Nodes)
         {

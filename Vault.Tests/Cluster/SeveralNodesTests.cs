@@ -69,25 +69,10 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
         var standbys = Group.Nodes.Where(n => n != active).ToArray();
         var addresses = string.Join(",", new[] { active }.Concat(standbys).Select(n => n.Address));
         using var stop = new CancellationTokenSource();
-        var acknowledged = new ConcurrentBag<string>();
-        var writeErrors = new ConcurrentBag<RpcException>();
-        var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
-        {
-            using var client = new VaultClient(new VaultClientOptions { Address = addresses, Token = Group.RootToken });
-            for (var n = 0; !stop.IsCancellationRequested; n++)
-            {
-                var path = $"load/w{w}/{n}";
-                try
-                {
-                    await client.PutSecretAsync(path, new Dictionary<string, string> { ["v"] = path });
-                    acknowledged.Add(path);
-                }
-                catch (RpcException ex)
-                {
-                    writeErrors.Add(ex);
-                }
-            }
-        })).ToArray();
+        var load = Group.StartWriters(addresses, stop.Token);
+        var acknowledged = load.Acknowledged;
+        var writeErrors = load.Errors;
+        var writers = load.Tasks;
         var readErrors = new ConcurrentBag<Exception>();
         var reads = 0;
         var reader = Task.Run(async () =>
