@@ -12,7 +12,8 @@ namespace Vault.Server.Storage.Postgres;
 /// <para>
 /// <b>Reads never wait on the database.</b> The node holds every document in memory (loaded when
 /// the store opens), so a read, inside a unit of work or not, is a lookup; PostgreSQL is where
-/// commits become durable and where the other nodes will learn of them. <b>Writes</b> are units of
+/// commits become durable and where the other nodes learn of them (a node of several follows the
+/// active's commits into its image: <c>LISTEN/NOTIFY</c> and a poll). <b>Writes</b> are units of
 /// work run by one writer thread in groups, as in <see cref="LiteDbStore"/>: each group is one
 /// PostgreSQL transaction (upserts and deletes, the commit index, and — when the node leads a group
 /// of nodes — the fence of its term, <see cref="LeaderLease.Fence"/>), and its units complete
@@ -705,7 +706,7 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
 
     /// <summary>
     /// Takes the database's advisory lock on a session kept open (again, after the database
-    /// restarted and the session with it): one node per database.
+    /// restarted and the session with it): the only node alone, nodes of several shared.
     /// </summary>
     /// <exception cref="ValidationException">Another node holds the database.</exception>
     private void TakeHold(bool shared = false)
