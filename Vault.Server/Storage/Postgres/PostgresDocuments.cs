@@ -15,8 +15,7 @@ public static class PostgresDocuments
         Task.Run(() => Snapshot(database), cancellationToken);
 
     /// <summary>As <see cref="SnapshotAsync"/>, on the caller's thread (a store opening).</summary>
-    /// <param name="node">A node of several: its own documents (<c>vault_node_documents</c>) are read too, over the shared ones.</param>
-    public static StoreSnapshot Snapshot(NpgsqlDataSource database, string? node = null)
+    public static StoreSnapshot Snapshot(NpgsqlDataSource database)
     {
         using var connection = database.OpenConnection();
         using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
@@ -34,22 +33,18 @@ public static class PostgresDocuments
                 documents.Add(new StoredDocument(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2)));
             }
         }
-        if (node is not null)
-        {
-            var own = ReadNodeDocuments(connection, transaction, node);
-            documents.RemoveAll(d => own.Any(o => o.Collection == d.Collection && o.Id == d.Id));
-            documents.AddRange(own);
-        }
         transaction.Commit();
         // The store's order: collections, then ids, as exact (UTF-16 ordinal) strings.
         documents.Sort((x, y) => string.CompareOrdinal(x.Collection, y.Collection) is var c and not 0 ? c : string.CompareOrdinal(x.Id, y.Id));
         return new StoreSnapshot(index, documents);
     }
 
-    private static List<StoredDocument> ReadNodeDocuments(NpgsqlConnection connection, NpgsqlTransaction transaction, string node)
+    /// <summary>The documents one node of several keeps for itself (<c>vault_node_documents</c>).</summary>
+    public static List<StoredDocument> NodeDocuments(NpgsqlDataSource database, string node)
     {
         var documents = new List<StoredDocument>();
-        using var rows = new NpgsqlCommand("SELECT collection, id, document FROM vault_node_documents WHERE node = @node", connection, transaction);
+        using var connection = database.OpenConnection();
+        using var rows = new NpgsqlCommand("SELECT collection, id, document FROM vault_node_documents WHERE node = @node", connection);
         rows.Parameters.AddWithValue("node", node);
         using var reader = rows.ExecuteReader();
         while (reader.Read())

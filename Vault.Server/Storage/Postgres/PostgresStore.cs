@@ -214,11 +214,20 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
     /// <summary>Every row into memory, with the commit index (one repeatable-read read of the database).</summary>
     private void Load()
     {
-        var snapshot = PostgresDocuments.Snapshot(_database, _node);
+        var snapshot = PostgresDocuments.Snapshot(_database);
         _commitIndex = snapshot.Index;
-        foreach (var document in snapshot.Documents)
+        foreach (var document in snapshot.Documents.Where(d => !_nodeLocal.Contains((d.Collection, d.Id))))
         {
             Set(document.Collection, document.Id, BsonSerializer.Deserialize(document.Bson));
+        }
+        if (_node is not null)
+        {
+            // This node's own documents come from its rows alone: a shared row under such a key (an
+            // only node's, from before there were several) is nobody's now.
+            foreach (var document in PostgresDocuments.NodeDocuments(_database, _node))
+            {
+                Set(document.Collection, document.Id, BsonSerializer.Deserialize(document.Bson));
+            }
         }
     }
 
@@ -522,11 +531,11 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
             {
                 // Too far behind for the removals kept: everything again.
                 var snapshot = await PostgresDocuments.SnapshotAsync(_database, cancellationToken);
-                ApplyWhole(snapshot, changed);
+                Apply(snapshot.Index, () => _image.SelectMany(c => c.Value.Ids.Select(id => (c.Key, id))), snapshot.Documents, changed);
             }
             else if (changes.Index > since)
             {
-                Apply(changes, changed);
+                Apply(changes.Index, () => changes.Removed, changes.Written, changed);
             }
             if (changed.Count > 0)
             {
@@ -541,63 +550,36 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         }
     }
 
-    private void Apply(StoreChanges changes, List<(string Collection, string Id)> changed)
+    /// <summary>
+    /// Applies what other nodes committed up to <paramref name="index"/> (unless the image already
+    /// stands there): <paramref name="removed"/> (given the image, under its lock), then
+    /// <paramref name="written"/>. This node's own documents are never touched.
+    /// </summary>
+    private void Apply(long index, Func<IEnumerable<(string Collection, string Id)>> removed, IReadOnlyList<StoredDocument> written, List<(string Collection, string Id)> changed)
     {
         _imageLock.EnterWriteLock();
         try
         {
-            if (changes.Index <= Interlocked.Read(ref _commitIndex))
+            if (index <= Interlocked.Read(ref _commitIndex))
             {
                 return;
             }
-            foreach (var (collection, id) in changes.Removed)
+            foreach (var (collection, id) in removed().Where(key => !_nodeLocal.Contains(key)).ToList())
             {
                 Set(collection, id, null);
                 changed.Add((collection, id));
             }
-            foreach (var document in changes.Written)
+            foreach (var document in written.Where(d => !_nodeLocal.Contains((d.Collection, d.Id))))
             {
                 Set(document.Collection, document.Id, BsonSerializer.Deserialize(document.Bson));
                 changed.Add((document.Collection, document.Id));
             }
-            Interlocked.Exchange(ref _commitIndex, changes.Index);
+            Interlocked.Exchange(ref _commitIndex, index);
         }
         finally
         {
             _imageLock.ExitWriteLock();
         }
-        Advanced();
-    }
-
-    private void ApplyWhole(StoreSnapshot snapshot, List<(string Collection, string Id)> changed)
-    {
-        _imageLock.EnterWriteLock();
-        try
-        {
-            if (snapshot.Index <= Interlocked.Read(ref _commitIndex))
-            {
-                return;
-            }
-            foreach (var (collection, documents) in _image)
-            {
-                foreach (var id in documents.Ids.Where(id => !_nodeLocal.Contains((collection, id))).ToList())
-                {
-                    Set(collection, id, null);
-                    changed.Add((collection, id));
-                }
-            }
-            foreach (var document in snapshot.Documents)
-            {
-                Set(document.Collection, document.Id, BsonSerializer.Deserialize(document.Bson));
-                changed.Add((document.Collection, document.Id));
-            }
-            Interlocked.Exchange(ref _commitIndex, snapshot.Index);
-        }
-        finally
-        {
-            _imageLock.ExitWriteLock();
-        }
-        Advanced();
     }
 
     /// <summary>The commit index moved: wakes whoever waits for it.</summary>

@@ -212,6 +212,35 @@ public sealed class PostgresFollowTests(TargetSystems systems) : IClassFixture<T
     }
 
     [Fact]
+    public async Task ASharedRowUnderANodesOwnKey_LeftByAnOnlyNode_IsNoNodesOwn_OnOpeningOrOnAWholeReload()
+    {
+        // An only node wrote its anchor as a shared row, before the database had several nodes.
+        using (var only = new PostgresStore(Data, NullLogger<PostgresStore>.Instance, [typeof(Item)]))
+        {
+            await Put(only, "system", "mine", "the only node's anchor");
+        }
+        NpgsqlConnection.ClearAllPools();
+        _termA = await LeadAsync("a");
+        using var a = Open("a", () => _termA);
+        using var b = Open("b", () => _termB);
+        Assert.Null(a.Get<Item>("system", "mine"));
+        Assert.Null(b.Get<Item>("system", "mine"));
+        await Put(b, "system", "mine", "b's anchor");
+
+        // b reloads everything (behind the removals kept): its own anchor stays its own.
+        b.Following = false;
+        await Put(a, "items", "x", "1");
+        await using (var prune = Data.CreateCommand($"UPDATE vault_store SET removed_horizon = {a.CommitIndex}"))
+        {
+            await prune.ExecuteNonQueryAsync();
+        }
+        b.Following = true;
+        Assert.True(await b.WaitForIndexAsync(a.CommitIndex, Wait, default));
+        Assert.Equal("1", b.Get<Item>("items", "x")!.Value);
+        Assert.Equal("b's anchor", b.Get<Item>("system", "mine")!.Value);
+    }
+
+    [Fact]
     public async Task AnActiveWhoseImageIsBehind_CommitsNothingOverNewerRows_AndCatchesUp()
     {
         _termA = await LeadAsync("a");
