@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Vault.Server.Hosting;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Cluster;
@@ -132,7 +133,7 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
         {
             if (buffer.Length + read > limit)
             {
-                Respond(context, 8, "request: larger than the largest message a node accepts");
+                TrailersOnly.Write(context.Response, global::Grpc.Core.StatusCode.ResourceExhausted, "request: larger than the largest message a node accepts");
                 return;
             }
             buffer.Write(chunk, 0, read);
@@ -269,16 +270,7 @@ public sealed class WriteForwarding(NodeRole role, IVaultStore store, Crypto.Sec
         Unavailable(context, "this node is not the active one; try again");
     }
 
-    private static void Unavailable(HttpContext context, string message) => Respond(context, 14, message);
-
-    /// <summary>A trailers-only gRPC answer: the status in the headers, no message.</summary>
-    private static void Respond(HttpContext context, int status, string message)
-    {
-        context.Response.StatusCode = 200;
-        context.Response.ContentType = "application/grpc";
-        context.Response.Headers["grpc-status"] = status.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        context.Response.Headers["grpc-message"] = Uri.EscapeDataString(message);
-    }
+    private static void Unavailable(HttpContext context, string message) => TrailersOnly.Write(context.Response, global::Grpc.Core.StatusCode.Unavailable, message);
 
     public void Dispose() => _client.Dispose();
 }

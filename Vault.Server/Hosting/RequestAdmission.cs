@@ -211,11 +211,8 @@ public sealed class RequestAdmission(IVaultStore store, IOptions<VaultServerOpti
     /// <summary>A trailers-only gRPC response: RESOURCE_EXHAUSTED with a message a client can act on.</summary>
     private static void Refuse(HttpResponse response, long used)
     {
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "application/grpc";
-        response.Headers["grpc-status"] = "8";
         var mib = Math.Ceiling(used / (1024.0 * 1024.0)).ToString("0", CultureInfo.InvariantCulture);
-        response.Headers["grpc-message"] = $"server busy: {mib} MiB of requests in flight; retry";
+        TrailersOnly.Write(response, global::Grpc.Core.StatusCode.ResourceExhausted, $"server busy: {mib} MiB of requests in flight; retry");
     }
 
     public void Dispose() => _line.Dispose();

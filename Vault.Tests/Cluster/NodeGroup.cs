@@ -89,26 +89,19 @@ internal sealed class NodeGroup : IAsyncDisposable
     public static async Task<StatusResponse> StatusOf(VaultProcess node) =>
         await new SystemService.SystemServiceClient(node.Channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
 
-    public static async Task Eventually(Func<Task<bool>> condition, string failure, TimeSpan? within = null)
-    {
-        var deadline = DateTime.UtcNow + (within ?? Bound);
-        while (true)
+    /// <summary>Polls until <paramref name="condition"/> holds; a node not answering yet counts as not yet.</summary>
+    public static Task Eventually(Func<Task<bool>> condition, string failure, TimeSpan? within = null) =>
+        Vault.Tests.Client.ClientKit.WaitUntilAsync(async () =>
         {
             try
             {
-                if (await condition())
-                {
-                    return;
-                }
+                return await condition();
             }
             catch (RpcException)
             {
-                // Not answering yet.
+                return false;
             }
-            Assert.True(DateTime.UtcNow < deadline, failure);
-            await Task.Delay(100);
-        }
-    }
+        }, within ?? Bound, failure);
 
     /// <summary>The node among <paramref name="among"/> (all by default) that says it is active, once one does.</summary>
     public async Task<VaultProcess> ActiveAsync(IEnumerable<VaultProcess>? among = null)

@@ -262,18 +262,8 @@ public sealed class PostgresFollowTests(TargetSystems systems) : IClassFixture<T
         }
         // It caught up (active or not), and its next write goes through.
         b.Following = true;
-        await Eventually(() => b.Get<Item>("items", "x")?.Value == "from a");
+        await Vault.Tests.Client.ClientKit.WaitUntilAsync(() => Task.FromResult(b.Get<Item>("items", "x")?.Value == "from a"), Wait, "the stale active to catch up");
         await Put(b, "items", "x", "from b");
         Assert.Equal("from b", b.Get<Item>("items", "x")!.Value);
-    }
-
-    private static async Task Eventually(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Wait;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out");
-            await Task.Delay(50);
-        }
     }
 }
