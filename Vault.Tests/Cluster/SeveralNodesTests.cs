@@ -180,9 +180,15 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
         var successor = await ActiveAsync(others);
         // Every commit of the paused node's term is in what the successor read when it took over,
         // before its own first write: the index it logged then.
-        var promotions = System.Text.RegularExpressions.Regex.Matches(successor.Output, @"now the active one \(epoch \d+\), from commit (\d+)");
-        Assert.True(promotions.Count > 0, "the successor did not log its takeover");
-        var promoted = promotions[^1];
+        // The line reaches the node's log file a moment after its status says active (the logger
+        // writes from a queue): wait for it.
+        System.Text.RegularExpressions.MatchCollection? promotions = null;
+        await Eventually(() =>
+        {
+            promotions = System.Text.RegularExpressions.Regex.Matches(successor.Output, @"now the active one \(epoch \d+\), from commit (\d+)");
+            return Task.FromResult(promotions.Count > 0);
+        }, "the successor did not log its takeover");
+        var promoted = promotions![^1];
         var takeoverIndex = long.Parse(promoted.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         var marker = new KvService.KvServiceClient(successor.Channel).PutAsync(new PutSecretRequest { Path = "after/takeover", Data = { ["v"] = "successor" } }, Root());
         await marker.ResponseAsync;
