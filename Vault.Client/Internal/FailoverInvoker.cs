@@ -8,9 +8,12 @@ namespace Vault.Client.Internal;
 /// <summary>
 /// Calls one of several vault nodes, moving to the next when the current one is UNAVAILABLE — and
 /// retrying the call there only when that is safe: the request never reached the node (the
-/// connection could not be made), or the call only reads. A write whose fate is unknown (the
-/// connection broke after it was sent) is not repeated: its UNAVAILABLE reaches the caller, and
-/// the next call goes to the next node. Streams start on the current node and are not retried.
+/// connection could not be made), the call only reads, or it is a write the server answers once
+/// per key: each such write carries a fresh <c>vault-idempotency-key</c>, the same on every node it
+/// is sent to, so a repeat of one that was made is given its answer and changes nothing. Any other
+/// write whose fate is unknown (the connection broke after it was sent) is not repeated: its
+/// UNAVAILABLE reaches the caller, and the next call goes to the next node. Streams start on the
+/// current node and are not retried.
 /// <para>
 /// <b>Read-your-writes.</b> Every call presents the newest commit index an answer carried
 /// (<c>vault-min-index</c>), so a node still behind it (a standby that has not yet seen this
@@ -25,6 +28,18 @@ internal sealed class FailoverInvoker(IReadOnlyList<GrpcChannel> channels) : Cal
 
     private const string IndexHeader = "vault-index";
     private const string MinIndexHeader = "vault-min-index";
+    private const string KeyHeader = "vault-idempotency-key";
+
+    /// <summary>The writes the server answers once per key (its <c>IdempotentWrites.Methods</c>), by full name.</summary>
+    internal static readonly IReadOnlySet<string> Keyed = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "/vault.v1.KvService/Put",
+        "/vault.v1.KvService/Delete",
+        "/vault.v1.KvService/Undelete",
+        "/vault.v1.KvService/Destroy",
+        "/vault.v1.LeaseService/IssueCredential",
+        "/vault.v1.LeaseService/RenewLease",
+    };
 
     /// <summary>The newest commit index an answer carried (0: none yet, or a single node that sends none).</summary>
     public long SeenIndex => Interlocked.Read(ref _seenIndex);
@@ -35,12 +50,24 @@ internal sealed class FailoverInvoker(IReadOnlyList<GrpcChannel> channels) : Cal
     public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
         options = WithIndex(options);
+        var keyed = _invokers.Length > 1 && Keyed.Contains(method.FullName);
+        if (keyed && options.Headers?.Get(KeyHeader) is null)
+        {
+            // One key for every attempt of this call: a repeat is recognised wherever it lands.
+            var headers = new Metadata();
+            foreach (var entry in options.Headers ?? [])
+            {
+                headers.Add(entry);
+            }
+            headers.Add(KeyHeader, Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).TrimEnd('=').Replace('+', '-').Replace('/', '_'));
+            options = options.WithHeaders(headers);
+        }
         var attempt = new Attempt<TResponse>();
-        var response = CallAsync(method, host, options, request, attempt);
+        var response = CallAsync(method, host, options, request, attempt, keyed);
         return new AsyncUnaryCall<TResponse>(response, attempt.HeadersAfterAsync(response), attempt.GetStatus, attempt.GetTrailers, attempt.Dispose);
     }
 
-    private async Task<TResponse> CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request, Attempt<TResponse> attempt)
+    private async Task<TResponse> CallAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request, Attempt<TResponse> attempt, bool keyed)
         where TRequest : class where TResponse : class
     {
         var start = Current;
@@ -60,7 +87,7 @@ internal sealed class FailoverInvoker(IReadOnlyList<GrpcChannel> channels) : Cal
             {
                 // The next call goes to the next node, whether or not this one is retried there.
                 Interlocked.CompareExchange(ref _current, (node + 1) % _invokers.Length, node);
-                if (!NeverSent(ex) && !ReadsOnly(method.Name))
+                if (!NeverSent(ex) && !ReadsOnly(method.Name) && !keyed)
                 {
                     throw;
                 }

@@ -45,7 +45,8 @@ internal static class BackupRecordCheck
         }
         try
         {
-            var decrypted = KvEngine.DecryptAll(store, barrier) + TargetRepository.DecryptAll(store, barrier) + MfaManager.DecryptAll(store, barrier);
+            var decrypted = KvEngine.DecryptAll(store, barrier) + TargetRepository.DecryptAll(store, barrier) + MfaManager.DecryptAll(store, barrier)
+                + Idempotency.IdempotentWrites.DecryptAll(store, barrier);
             return (sealedCount, decrypted);
         }
         catch (DataIntegrityException ex)

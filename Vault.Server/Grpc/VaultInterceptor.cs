@@ -1,10 +1,12 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Vault.Protocol.V1;
 using Vault.Server.Audit;
 using Vault.Server.Auth;
 using Vault.Server.Crypto;
+using Vault.Server.Idempotency;
 
 namespace Vault.Server.Grpc;
 
@@ -13,7 +15,7 @@ namespace Vault.Server.Grpc;
 /// <see cref="AccessRules"/>, and the mapping of domain exceptions to status codes. Nothing but
 /// the domain exception's own message reaches the client.
 /// </summary>
-public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager tokens, AccessRules rules, AuditLog audit, TimeProvider clock, ILogger<VaultInterceptor> logger) : Interceptor
+public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager tokens, AccessRules rules, AuditLog audit, IdempotentWrites idempotent, TimeProvider clock, ILogger<VaultInterceptor> logger) : Interceptor
 {
     private const string AuthKey = "vault.auth";
     private const string AccessKey = "vault.access";
@@ -95,6 +97,11 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             else
             {
                 check = Authorize(request, context, trail);
+            }
+            if (context.RequestHeaders.GetValue(IdempotentWrites.Header) is { } key)
+            {
+                // A write the client may send again: its unit records the answer a repeat is given.
+                IdempotentWrites.Use(idempotent.Begin(trail.Rpc, key, trail.Accessor, ((IMessage)request).ToByteArray()));
             }
             if (request is SealRequest)
             {

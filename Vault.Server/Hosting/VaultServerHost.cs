@@ -16,6 +16,7 @@ using Vault.Server.Auth;
 using Vault.Server.Crypto;
 using Vault.Server.Grpc;
 using Vault.Server.Identity;
+using Vault.Server.Idempotency;
 using Vault.Server.Leases;
 using Vault.Server.Rotation;
 using Vault.Rotators;
@@ -265,6 +266,7 @@ public static class VaultServerHost
         services.AddVaultRotation();
         services.AddVaultLeases();
         services.AddVaultUsage();
+        services.AddVaultIdempotency();
         services.AddVaultBackup();
         services.AddVaultTelemetry(export: !string.IsNullOrEmpty(configuration[$"{VaultServerOptions.Section}:MetricsListen"]));
         services.AddVaultEvents();

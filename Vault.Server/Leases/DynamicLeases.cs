@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Vault.Rotators;
 using Vault.Rotators.Passwords;
 using Vault.Server.Auth;
+using Vault.Server.Idempotency;
 using Vault.Server.Rotation;
 using Vault.Server.Storage;
 
@@ -33,6 +34,11 @@ public sealed class DynamicLeases(
     /// <exception cref="UnavailableException">The database could not make the user (the lease is ended again).</exception>
     public async Task<(string LeaseId, LeaseRecord Lease, string Password)> IssueAsync(string roleName, TimeSpan? ttl, CallerContext caller, CancellationToken cancellationToken)
     {
+        if (leases.AnsweredBefore(LeaseJson.Default.ValueTupleStringLeaseRecordString, out var prior))
+        {
+            // The client's repeat of a keyed issue: the credential it was issued, and no second user.
+            return prior;
+        }
         var role = roles.Get(roleName);
         var max = TimeSpan.FromSeconds(role.MaxTtlSeconds);
         var lifetime = ttl ?? TimeSpan.FromSeconds(role.DefaultTtlSeconds);
@@ -84,15 +90,23 @@ public sealed class DynamicLeases(
             await leases.DeleteAsync(leaseId, cancellationToken);
             throw new PreconditionException($"target '{role.Target}' refused to create the user: {ex.Message}");
         }
-        lease = await leases.WriteAsync(tx =>
+        // The answer is recorded with the lease made active, for a keyed client's repeat.
+        (string LeaseId, LeaseRecord Lease, string Password) issued = await leases.WriteAsync(IdempotentCall.Once(tx =>
         {
             var current = leases.Load(tx, leaseId) ?? throw new DataIntegrityException($"lease '{leaseId}' vanished while its user was created");
             current.State = LeaseStates.Active;
             leases.Save(tx, leaseId, current);
-            return current;
-        }, CancellationToken.None);
-        LeaseLog.Issued(logger, leaseId, username, role.Target, DateTimeOffset.FromUnixTimeMilliseconds(lease.ExpiresAtUnixMs));
-        return (leaseId, lease, password);
+            return (leaseId, current, password);
+        }, LeaseJson.Default.ValueTupleStringLeaseRecordString), CancellationToken.None);
+        if (issued.LeaseId != leaseId)
+        {
+            // A repeat of this keyed call, sent while it ran, was answered first: the client holds
+            // that credential, so this one's user is dropped at once.
+            await leases.MarkRevokingAsync(leaseId, "issued twice for one idempotency key; the other credential was answered", CancellationToken.None);
+            return issued;
+        }
+        LeaseLog.Issued(logger, leaseId, username, role.Target, DateTimeOffset.FromUnixTimeMilliseconds(issued.Lease.ExpiresAtUnixMs));
+        return issued;
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Vault.Rotators;
 using Vault.Server.Auth;
+using Vault.Server.Idempotency;
 
 namespace Vault.Server.Leases;
 
@@ -35,7 +36,8 @@ public sealed class LeaseLifecycle(
         {
             throw new ValidationException("increment", "must be at least 1 s");
         }
-        var renewed = await leases.WriteAsync(tx =>
+        // A keyed client's repeat is given the expiry it was given, and moves it no further.
+        var renewed = await leases.WriteAsync(IdempotentCall.Once(tx =>
         {
             var lease = leases.Load(tx, leaseId) ?? throw new NotFoundException($"no lease '{leaseId}'");
             var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -52,7 +54,7 @@ public sealed class LeaseLifecycle(
             lease.ExpiresAtUnixMs = Math.Min(now + (long)step.TotalMilliseconds, lease.MaxExpiresAtUnixMs);
             leases.Save(tx, leaseId, lease);
             return lease;
-        }, cancellationToken);
+        }, LeaseJson.Default.LeaseRecord), cancellationToken);
         usage.Used(Usage.UsageKind.LeaseRenewal, leaseId);
         return renewed;
     }

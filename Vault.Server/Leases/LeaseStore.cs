@@ -119,6 +119,10 @@ public sealed partial class LeaseStore(
     /// <summary>One transaction for a change that reads other records with a lease (a renewal reads its role); use <see cref="Load(IStoreReader, string)"/> and <see cref="Save"/> in it.</summary>
     public Task<T> WriteAsync<T>(Func<IStoreWriter, T> work, CancellationToken cancellationToken) => store.WriteAsync(work, cancellationToken);
 
+    /// <summary>The answer recorded for the current keyed call (<see cref="Idempotency.IdempotentCall.TryPrior{T}"/>), read from the store.</summary>
+    public bool AnsweredBefore<T>(System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> answerType, out T prior) =>
+        Idempotency.IdempotentCall.TryPrior(store, answerType, out prior);
+
     /// <summary>Seals and writes the lease in a transaction of its own.</summary>
     public Task SaveAsync(string leaseId, LeaseRecord lease, CancellationToken cancellationToken) =>
         store.WriteAsync(tx =>

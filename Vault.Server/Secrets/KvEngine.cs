@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Vault.Server.Crypto;
+using Vault.Server.Idempotency;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Secrets;
@@ -34,7 +35,8 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, Usage.U
             plaintext.Dispose();
             throw new ValidationException("data", $"is larger than the limit of {options.Value.MaxSecretBytes} bytes once encoded");
         }
-        return WriteAndZero(plaintext, tx => PutWithin(tx, path, plaintext.WrittenSpan, cas), cancellationToken);
+        // A client's repeat of a keyed put is given the version it made, and makes none.
+        return WriteAndZero(plaintext, IdempotentCall.Once(tx => PutWithin(tx, path, plaintext.WrittenSpan, cas), SecretJson.Default.ValueTupleInt64DateTimeOffset), cancellationToken);
     }
 
     /// <summary>The value as JSON in a pooled buffer that is zeroed when disposed.</summary>
@@ -346,7 +348,7 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, Usage.U
         {
             throw new ValidationException("versions", $"name at most {SecretValidation.MaxVersionsLimit} versions");
         }
-        return store.WriteAsync<IReadOnlyList<long>>(tx =>
+        return store.WriteAsync(IdempotentCall.Once<IReadOnlyList<long>>(tx =>
         {
             var meta = tx.Get<SecretMetadataRecord>(Collections.SecretMetadata, path)
                 ?? throw new NotFoundException($"no secret at '{path}'");
@@ -361,7 +363,7 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, Usage.U
             meta.UpdatedAtUnixMs = now;
             tx.Put(Collections.SecretMetadata, path, meta);
             return wanted;
-        }, cancellationToken);
+        }, SecretJson.Default.IReadOnlyListInt64), cancellationToken);
     }
 
     private static void Prune(IStoreWriter tx, string path, SecretMetadataRecord meta)
@@ -387,6 +389,10 @@ public sealed class KvEngine(IVaultStore store, SecurityBarrier barrier, Usage.U
     }
 }
 
+// Fields: a put's answer is a tuple (version, time), recorded for a client's repeat of it.
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(IncludeFields = true)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyDictionary<string, string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof((long Version, DateTimeOffset CreatedAt)))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<long>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
 internal sealed partial class SecretJson : System.Text.Json.Serialization.JsonSerializerContext;

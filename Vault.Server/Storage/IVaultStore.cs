@@ -103,6 +103,7 @@ public static class Collections
     public const string AccessRequests = "access_requests";
     public const string OpenAccessRequests = "access_requests_open";
     public const string Usage = "usage";
+    public const string Idempotency = "idempotency";
 
-    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases, CheckoutSets, Entities, Groups, UserpassUsers, Mfa, Grants, AccessRequests, OpenAccessRequests, Usage];
+    public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases, CheckoutSets, Entities, Groups, UserpassUsers, Mfa, Grants, AccessRequests, OpenAccessRequests, Usage, Idempotency];
 }

@@ -12,7 +12,8 @@ namespace Vault.Tests.Client;
 /// <summary>
 /// A client given several nodes' addresses (two vault processes holding the same vault, the second
 /// restored from a backup of the first): when the node it uses dies it moves on; a call that never
-/// reached a node, or only reads, is sent again to the next; a write whose fate is unknown is not.
+/// reached a node, only reads, or is a write carrying an idempotency key, is sent again to the
+/// next; any other write whose fate is unknown is not.
 /// </summary>
 public sealed class FailoverTests : IAsyncLifetime
 {
@@ -76,7 +77,7 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AWriteThatReachedANodeWhichThenFailed_IsNotRepeated_ButAReadIs()
+    public async Task AWriteThatReachedANodeWhichThenFailed_IsNotRepeated_ButAReadAndAKeyedWriteAre()
     {
         // A node that takes the request and drops the connection without an answer: whether it
         // acted on it is unknown.
@@ -97,13 +98,19 @@ public sealed class FailoverTests : IAsyncLifetime
         });
 
         using var client = new VaultClient(new VaultClientOptions { Address = $"{dropAddress},{B.Address}", Token = _rootToken });
-        var write = await Assert.ThrowsAsync<RpcException>(() => client.PutSecretAsync("app/unknown-fate", new Dictionary<string, string> { ["v"] = "1" }));
+        // A write no node answers once per key (a policy): not sent again.
+        var write = await Assert.ThrowsAsync<RpcException>(() => client.PutPolicyAsync(new Policy { Name = "unknown-fate", Rules = { new PolicyRule { Path = "app/*", Capabilities = { "read" } } } }));
         Assert.Equal(StatusCode.Unavailable, write.StatusCode);
-        var onB = await Rpc.FailsWith(StatusCode.NotFound, () => new KvService.KvServiceClient(B.Channel)
-            .GetAsync(new GetSecretRequest { Path = "app/unknown-fate" }, new CallOptions(new Metadata { { "authorization", $"Bearer {_rootToken}" } })).ResponseAsync);
-        Assert.Contains("app/unknown-fate", onB.Status.Detail, StringComparison.Ordinal);
+        var onB = await Rpc.FailsWith(StatusCode.NotFound, () => new PolicyService.PolicyServiceClient(B.Channel)
+            .GetAsync(new GetPolicyRequest { Name = "unknown-fate" }, new CallOptions(new Metadata { { "authorization", $"Bearer {_rootToken}" } })).ResponseAsync);
+        Assert.Contains("unknown-fate", onB.Status.Detail, StringComparison.Ordinal);
         // The next call goes to the next node.
         Assert.Equal(new Uri(B.Address), client.CurrentAddress);
+
+        // A put carries an idempotency key: sent again to the next node, made there once.
+        using var keyed = new VaultClient(new VaultClientOptions { Address = $"{dropAddress},{B.Address}", Token = _rootToken });
+        Assert.Equal(1ul, (await keyed.PutSecretAsync("app/sent-again", new Dictionary<string, string> { ["v"] = "1" })).Version);
+        Assert.Equal("1", (await keyed.GetSecretAsync("app/sent-again")).Data["v"]);
 
         using var reader = new VaultClient(new VaultClientOptions { Address = $"{dropAddress},{B.Address}", Token = _rootToken });
         Assert.Equal("on-both-nodes", (await reader.GetSecretAsync("app/db")).Data["password"]);

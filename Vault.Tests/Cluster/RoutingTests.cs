@@ -59,4 +59,17 @@ public sealed class RoutingTests
             }
         }
     }
+
+    [Fact]
+    public void TheWritesTheClientRepeatsUnderAKey_AreExactlyTheOnesTheServerAnswersOncePerKey()
+    {
+        var methods = AllMethods().Select(m => "vault.v1." + m).ToHashSet(StringComparer.Ordinal);
+        var keyed = (IReadOnlySet<string>)typeof(Vault.Client.VaultClient).Assembly.GetType("Vault.Client.Internal.FailoverInvoker", throwOnError: true)!
+            .GetField("Keyed", BindingFlags.NonPublic | BindingFlags.Static)!.GetValue(null)!;
+
+        Assert.Equal(Vault.Server.Idempotency.IdempotentWrites.Methods.Order(StringComparer.Ordinal), keyed.Select(m => m.TrimStart('/')).Order(StringComparer.Ordinal));
+        Assert.All(Vault.Server.Idempotency.IdempotentWrites.Methods, m => Assert.Contains(m, methods));
+        // A keyed write is forwarded to the active node, never served (and refused) on a standby.
+        Assert.All(Vault.Server.Idempotency.IdempotentWrites.Methods, m => Assert.False(WriteForwarding.ServedHere(m[(m.IndexOf('/') + 1)..]), m));
+    }
 }

@@ -305,6 +305,53 @@ public sealed class DynamicCredentialTests(TargetSystems systems) : IClassFixtur
         Assert.DoesNotContain(unchanged.CreationStatements, s => s.Contains("SUPERUSER", StringComparison.Ordinal));
     }
 
+    private static CallOptions Keyed(TestVault vault, string key) =>
+        new(new Metadata { { "authorization", $"Bearer {vault.RootToken}" }, { Vault.Server.Idempotency.IdempotentWrites.Header, key } });
+
+    [Fact]
+    public async Task AnIssue_SentAgainWithItsKey_GivesTheSameCredential_AndMakesNoSecondUser()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var role = await RoleAsync(vault, "postgres");
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var key = Guid.NewGuid().ToString("N");
+        var request = new IssueCredentialRequest { Role = role, Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(10)) };
+
+        var first = await leases.IssueCredentialAsync(request, Keyed(vault, key));
+        var again = await leases.IssueCredentialAsync(request, Keyed(vault, key));
+
+        Assert.Equal(first, again);
+        Assert.True(await systems.Get("postgres").CanLoginAsync(again.Username, again.Password), "the credential given again does not log in");
+        Assert.Equal(first.Lease.Id, Assert.Single((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"dynamic/{role}/" }, vault.As())).Leases).Id);
+        // Every user of this role (named v_<the role's first ten letters and digits>_<random>): one.
+        var stem = new string([.. role.Where(char.IsAsciiLetterOrDigit).Take(10)]);
+        Assert.Equal(1L, Convert.ToInt64(await systems.PostgresServer.ScalarAsync($"SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v_{stem}_%'"), System.Globalization.CultureInfo.InvariantCulture));
+        // The answer kept for the repeat holds the password, sealed: never in the data file.
+        vault.FlushStore();
+        DataDirectoryScan.AssertNoneAppear(vault.DataDir, [first.Password]);
+    }
+
+    [Fact]
+    public async Task ARenewal_SentAgainWithItsKey_MovesTheExpiryOnce()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var vault = await TestVault.StartInitializedOnAsync(clock);
+        var role = await RoleAsync(vault, "postgres");
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role, Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(10)) }, vault.As());
+        var key = Guid.NewGuid().ToString("N");
+        var renew = new RenewLeaseRequest { LeaseId = issued.Lease.Id, Increment = Duration.FromTimeSpan(TimeSpan.FromMinutes(30)) };
+
+        clock.Advance(TimeSpan.FromMinutes(1));
+        var renewed = await leases.RenewLeaseAsync(renew, Keyed(vault, key));
+        clock.Advance(TimeSpan.FromMinutes(1));
+        var again = await leases.RenewLeaseAsync(renew, Keyed(vault, key));
+
+        Assert.Equal(clock.GetUtcNow() - TimeSpan.FromMinutes(1) + TimeSpan.FromMinutes(30), renewed.ExpiresAt.ToDateTimeOffset(), TimeSpan.FromSeconds(1));
+        Assert.Equal(renewed.ExpiresAt, again.ExpiresAt);
+        Assert.Equal(renewed.ExpiresAt, (await leases.LookupLeaseAsync(new LookupLeaseRequest { LeaseId = issued.Lease.Id }, vault.As())).ExpiresAt);
+    }
+
     private Task<string> RoleAsync(TestVault vault, string kind, TimeSpan? maxTtl = null, string[]? statements = null) =>
         RoleAsync(vault.Kv, vault.Targets(), new LeaseService.LeaseServiceClient(vault.Channel), vault.As(), kind, maxTtl, statements);
 
