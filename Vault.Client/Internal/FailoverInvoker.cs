@@ -39,6 +39,8 @@ internal sealed class FailoverInvoker(IReadOnlyList<GrpcChannel> channels) : Cal
         "/vault.v1.KvService/Destroy",
         "/vault.v1.LeaseService/IssueCredential",
         "/vault.v1.LeaseService/RenewLease",
+"/vault.v1.LeaseService/CheckoutAccount",
+"/vault.v1.LeaseService/LeaseStaticCredential",
     };
 
     /// <summary>The newest commit index an answer carried (0: none yet, or a single node that sends none).</summary>

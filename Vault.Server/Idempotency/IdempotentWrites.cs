@@ -31,6 +31,8 @@ public sealed class IdempotentWrites(IVaultStore store, SecurityBarrier barrier,
         "vault.v1.KvService/Destroy",
         "vault.v1.LeaseService/IssueCredential",
         "vault.v1.LeaseService/RenewLease",
+"vault.v1.LeaseService/CheckoutAccount",
+"vault.v1.LeaseService/LeaseStaticCredential",
     };
 
     /// <summary>The keyed call of <paramref name="method"/> by the token <paramref name="accessor"/>.</summary>

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Vault.Server.Auth;
+using Vault.Server.Idempotency;
 using Vault.Server.Crypto;
 using Vault.Server.Rotation;
 using Vault.Server.Storage;
@@ -151,6 +152,11 @@ public sealed class CheckoutSets(
     /// <exception cref="RateLimitedException">No account became free in time (RESOURCE_EXHAUSTED).</exception>
     public async Task<(string LeaseId, LeaseRecord Lease, string Password)> CheckoutAsync(string setName, TimeSpan? ttl, TimeSpan? wait, CallerContext caller, CancellationToken cancellationToken)
     {
+        if (leases.AnsweredBefore(LeaseJson.Default.ValueTupleStringLeaseRecordString, out var prior))
+        {
+            // The client's repeat of a keyed check-out: the account it was lent, and no second.
+            return prior;
+        }
         var set = Get(setName);
         var max = TimeSpan.FromSeconds(set.MaxTtlSeconds);
         var lifetime = ttl ?? TimeSpan.FromSeconds(set.DefaultTtlSeconds);
@@ -192,9 +198,19 @@ public sealed class CheckoutSets(
                 ExpiresAtUnixMs = (now + lifetime).ToUnixTimeMilliseconds(),
                 MaxExpiresAtUnixMs = (now + max).ToUnixTimeMilliseconds(),
             };
-            await leases.SaveAsync(leaseId, lease, cancellationToken);
+            (string LeaseId, LeaseRecord Lease, string Password) lent = await leases.WriteAsync(IdempotentCall.Once(tx =>
+            {
+                leases.Save(tx, leaseId, lease);
+                return (leaseId, lease, credential.Password);
+            }, LeaseJson.Default.ValueTupleStringLeaseRecordString), cancellationToken);
+            if (lent.LeaseId != leaseId)
+            {
+                // A repeat of this keyed call, sent while it ran, was lent an account first.
+                gate.Release(target);
+                return lent;
+            }
             LeaseLog.Issued(logger, leaseId, credential.Username, target, DateTimeOffset.FromUnixTimeMilliseconds(lease.ExpiresAtUnixMs));
-            return (leaseId, lease, credential.Password);
+            return lent;
         }
         catch
         {

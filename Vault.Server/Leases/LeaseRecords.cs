@@ -71,5 +71,6 @@ public static class LeaseStates
 /// <summary>The answers of keyed lease calls, recorded for a client's repeat (fields: an issue's answer is a tuple).</summary>
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(IncludeFields = true)]
 [System.Text.Json.Serialization.JsonSerializable(typeof((string LeaseId, LeaseRecord Lease, string Password)))]
+[System.Text.Json.Serialization.JsonSerializable(typeof((string LeaseId, LeaseRecord Lease)))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(LeaseRecord))]
 internal sealed partial class LeaseJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Vault.Server.Auth;
+using Vault.Server.Idempotency;
 using Vault.Server.Rotation;
 using Vault.Server.Storage;
 
@@ -31,6 +32,12 @@ public sealed class StaticLeases(LeaseStore leases, TargetManager targets, TimeP
         {
             throw new ValidationException("ttl", $"is over the max TTL of a static lease ({LeaseTtls.DefaultMaxTtl})");
         }
+        if (leases.AnsweredBefore(LeaseJson.Default.ValueTupleStringLeaseRecord, out (string LeaseId, LeaseRecord Lease) prior))
+        {
+            // The client's repeat of a keyed lease: the lease it was given, with the password as it
+            // is now (the target may have rotated since: an old one would be dead).
+            return (prior.LeaseId, prior.Lease, targets.Credential(prior.Lease.Target));
+        }
         var credential = targets.Credential(targetName);
         var now = clock.GetUtcNow();
         var leaseId = LeaseStore.NewId(Prefix, targetName);
@@ -45,7 +52,8 @@ public sealed class StaticLeases(LeaseStore leases, TargetManager targets, TimeP
             MaxExpiresAtUnixMs = (now + LeaseTtls.DefaultMaxTtl).ToUnixTimeMilliseconds(),
             State = LeaseStates.Active,
         };
-        await leases.WriteAsync(tx =>
+        // The answer recorded for a keyed repeat is the lease, never the password (see above).
+        (string LeaseId, LeaseRecord Lease) made = await leases.WriteAsync(IdempotentCall.Once(tx =>
         {
             // Deleted while we read it: no lease on a target that is gone.
             if (tx.Get<TargetRecord>(Collections.RotationTargets, targetName) is null)
@@ -53,8 +61,12 @@ public sealed class StaticLeases(LeaseStore leases, TargetManager targets, TimeP
                 throw new NotFoundException($"no target named '{targetName}'");
             }
             leases.Save(tx, leaseId, lease);
-            return true;
-        }, cancellationToken);
+            return (leaseId, lease);
+        }, LeaseJson.Default.ValueTupleStringLeaseRecord), cancellationToken);
+        if (made.LeaseId != leaseId)
+        {
+            return (made.LeaseId, made.Lease, targets.Credential(targetName));
+        }
         LeaseLog.StaticIssued(logger, leaseId, credential.Username, targetName, DateTimeOffset.FromUnixTimeMilliseconds(lease.ExpiresAtUnixMs));
         return (leaseId, lease, credential);
     }

@@ -185,6 +185,27 @@ public sealed class CheckoutTests(TargetSystems systems) : IClassFixture<TargetS
         Assert.Contains($"rotation/target/{targetName}/credential", ex.Status.Detail, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ACheckout_SentAgainWithItsKey_IsTheSameLoan_AndTheAccountIsNotLentTwice()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var (set, account) = await SetOfOneAsync(vault);
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        var keyed = new CallOptions(new Metadata { { "authorization", $"Bearer {vault.RootToken}" }, { Vault.Server.Idempotency.IdempotentWrites.Header, Guid.NewGuid().ToString("N") } });
+
+        var first = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, keyed);
+        // Without the key the set of one would answer RESOURCE_EXHAUSTED: its account is lent.
+        var again = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, keyed);
+
+        Assert.Equal(first, again);
+        Assert.Equal(account, again.Username);
+        Assert.True(await systems.Postgres.CanLoginAsync(account, again.Password));
+        Assert.Equal(first.Lease.Id, Assert.Single((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"checkout/{set}/" }, vault.As())).Leases).Id);
+        var other = await Assert.ThrowsAsync<RpcException>(async () => await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, vault.As()));
+        Assert.Equal(StatusCode.ResourceExhausted, other.StatusCode);
+        await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = first.Lease.Id }, vault.As());
+    }
+
     private async Task<(string Set, string Account)> SetOfOneAsync(TestVault vault)
     {
         var system = systems.Postgres;

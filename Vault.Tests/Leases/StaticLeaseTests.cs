@@ -52,6 +52,26 @@ public sealed class StaticLeaseTests(TargetSystems systems) : IClassFixture<Targ
     }
 
     [Fact]
+    public async Task AStaticLease_SentAgainWithItsKey_IsTheSameLease_WithThePasswordAsItIsNow()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        var (target, account) = await TargetAsync(vault);
+        var leases = Leases(vault);
+        var keyed = new CallOptions(new Metadata { { "authorization", $"Bearer {vault.RootToken}" }, { Vault.Server.Idempotency.IdempotentWrites.Header, Guid.NewGuid().ToString("N") } });
+        var request = new LeaseStaticCredentialRequest { Target = target, Ttl = Duration.FromTimeSpan(TimeSpan.FromMinutes(10)) };
+
+        var first = await leases.LeaseStaticCredentialAsync(request, keyed);
+        await vault.Targets().RotateTargetAsync(new RotateTargetRequest { Name = target }, vault.As());
+        var again = await leases.LeaseStaticCredentialAsync(request, keyed);
+
+        Assert.Equal(first.Lease, again.Lease);
+        Assert.Equal([first.Lease.Id], (await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"static/{target}/" }, vault.As())).Leases.Select(l => l.Id));
+        // The password rotated between the two: the repeat is given the live one, never the dead.
+        Assert.NotEqual(first.Password, again.Password);
+        Assert.True(await systems.Postgres.CanLoginAsync(account, again.Password), "the password given to the repeat does not log in");
+    }
+
+    [Fact]
     public async Task AnExpiredStaticLease_IsEndedByTheReaper()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
