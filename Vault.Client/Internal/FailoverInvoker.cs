@@ -39,6 +39,7 @@ internal sealed class FailoverInvoker(IReadOnlyList<GrpcChannel> channels) : Cal
         "/vault.v1.KvService/Destroy",
         "/vault.v1.LeaseService/IssueCredential",
         "/vault.v1.LeaseService/RenewLease",
+"/vault.v1.LeaseService/RevokeLease",
 "/vault.v1.LeaseService/CheckoutAccount",
 "/vault.v1.LeaseService/LeaseStaticCredential",
     };

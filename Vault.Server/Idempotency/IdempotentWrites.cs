@@ -31,6 +31,7 @@ public sealed class IdempotentWrites(IVaultStore store, SecurityBarrier barrier,
         "vault.v1.KvService/Destroy",
         "vault.v1.LeaseService/IssueCredential",
         "vault.v1.LeaseService/RenewLease",
+"vault.v1.LeaseService/RevokeLease",
 "vault.v1.LeaseService/CheckoutAccount",
 "vault.v1.LeaseService/LeaseStaticCredential",
     };

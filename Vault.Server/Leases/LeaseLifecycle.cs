@@ -66,7 +66,22 @@ public sealed class LeaseLifecycle(
     public async Task<LeaseRecord> RevokeAsync(string leaseId, string why, CancellationToken cancellationToken)
     {
         LeaseStore.ValidateLeaseId(leaseId);
-        var lease = leases.Load(leaseId) ?? throw new NotFoundException($"no lease '{leaseId}'");
+        var found = leases.Load(leaseId);
+        if (IdempotentCall.Current is not null)
+        {
+            // A keyed revoke records, before it acts, the lease as it will end: ending is safe to
+            // repeat, but a lease it ended may be gone (a check-out's or a static one), and a repeat
+            // must hear that it ended rather than NOT_FOUND.
+            if (found is null && leases.AnsweredBefore(LeaseJson.Default.LeaseRecord, out var ended))
+            {
+                return ended;
+            }
+            if (found is { State: not LeaseStates.Creating } live)
+            {
+                await leases.WriteAsync(IdempotentCall.Once(_ => Ended(live), LeaseJson.Default.LeaseRecord), cancellationToken);
+            }
+        }
+        var lease = found ?? throw new NotFoundException($"no lease '{leaseId}'");
         if (lease.State == LeaseStates.Creating)
         {
             throw new PreconditionException($"lease '{leaseId}' is still being created; try again in a moment");
@@ -74,6 +89,19 @@ public sealed class LeaseLifecycle(
         return await TryRevokeAsync(leaseId, l => l.State is LeaseStates.Active or LeaseStates.Revoking or LeaseStates.Irrevocable ? why : null, cancellationToken)
             ?? leases.Load(leaseId) ?? lease;
     }
+
+    /// <summary>The lease as a revocation that ends it leaves it (what a keyed repeat hears once it is gone).</summary>
+    private static LeaseRecord Ended(LeaseRecord lease) => new()
+    {
+        Role = lease.Role,
+        Target = lease.Target,
+        Username = lease.Username,
+        TokenAccessor = lease.TokenAccessor,
+        IssuedAtUnixMs = lease.IssuedAtUnixMs,
+        ExpiresAtUnixMs = lease.ExpiresAtUnixMs,
+        MaxExpiresAtUnixMs = lease.MaxExpiresAtUnixMs,
+        State = LeaseStates.Revoked,
+    };
 
     /// <summary>Ends every active or revoking lease under <paramref name="prefix"/> (an admin's clean-up of a role, a set or a target).</summary>
     /// <returns>How many leases this call ended or marked for retry.</returns>

@@ -203,7 +203,16 @@ public sealed class CheckoutTests(TargetSystems systems) : IClassFixture<TargetS
         Assert.Equal(first.Lease.Id, Assert.Single((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"checkout/{set}/" }, vault.As())).Leases).Id);
         var other = await Assert.ThrowsAsync<RpcException>(async () => await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, vault.As()));
         Assert.Equal(StatusCode.ResourceExhausted, other.StatusCode);
-        await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = first.Lease.Id }, vault.As());
+
+        // Checking it in under a key, twice: the second hears it ended (the lease record is gone:
+        // without the key it would be NOT_FOUND), and the holder's password is dead.
+        var checkIn = new CallOptions(new Metadata { { "authorization", $"Bearer {vault.RootToken}" }, { Vault.Server.Idempotency.IdempotentWrites.Header, Guid.NewGuid().ToString("N") } });
+        var ended = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = first.Lease.Id }, checkIn);
+        var endedAgain = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = first.Lease.Id }, checkIn);
+        Assert.Equal(LeaseState.Revoked, ended.State);
+        Assert.Equal(ended, endedAgain);
+        await Rpc.FailsWith(StatusCode.NotFound, () => leases.LookupLeaseAsync(new LookupLeaseRequest { LeaseId = first.Lease.Id }, vault.As()));
+        Assert.False(await systems.Postgres.CanLoginAsync(account, first.Password), "the holder's password still logs in after check-in");
     }
 
     private async Task<(string Set, string Account)> SetOfOneAsync(TestVault vault)
