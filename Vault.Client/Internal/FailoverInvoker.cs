@@ -10,7 +10,8 @@ namespace Vault.Client.Internal;
 /// retrying the call there only when that is safe: the request never reached the node (the
 /// connection could not be made), the call only reads, or it is a write the server answers once
 /// per key: each such write carries a fresh <c>vault-idempotency-key</c>, the same on every node it
-/// is sent to, so a repeat of one that was made is given its answer and changes nothing. Any other
+/// is sent to, so a repeat of one that was made is given its answer and changes nothing (sent again
+/// only once an earlier keyed answer showed the vault honours keys). Any other
 /// write whose fate is unknown (the connection broke after it was sent) is not repeated: its
 /// UNAVAILABLE reaches the caller, and the next call goes to the next node. Streams start on the
 /// current node and are not retried.
@@ -29,6 +30,14 @@ internal sealed class FailoverInvoker(IReadOnlyList<GrpcChannel> channels) : Cal
     private const string IndexHeader = "vault-index";
     private const string MinIndexHeader = "vault-min-index";
     private const string KeyHeader = "vault-idempotency-key";
+    private const string HonouredTrailer = "vault-idempotency";
+    private bool _keysHonoured;
+
+    /// <summary>
+    /// Whether a keyed write's answer said the vault honoured its key: only then is a keyed write
+    /// whose fate is unknown sent again (a node from before keys would make it twice).
+    /// </summary>
+    public bool KeysHonoured => Volatile.Read(ref _keysHonoured);
 
     /// <summary>The writes the server answers once per key (its <c>IdempotentWrites.Methods</c>), by full name.</summary>
     internal static readonly IReadOnlySet<string> Keyed = new HashSet<string>(StringComparer.Ordinal)
@@ -84,13 +93,17 @@ internal sealed class FailoverInvoker(IReadOnlyList<GrpcChannel> channels) : Cal
                 var response = await call.ResponseAsync.ConfigureAwait(false);
                 Interlocked.CompareExchange(ref _current, node, start);
                 Saw(await call.ResponseHeadersAsync.ConfigureAwait(false));
+                if (keyed && call.GetTrailers().GetValue(HonouredTrailer) is not null)
+                {
+                    Volatile.Write(ref _keysHonoured, true);
+                }
                 return response;
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && tried < _invokers.Length - 1)
             {
                 // The next call goes to the next node, whether or not this one is retried there.
                 Interlocked.CompareExchange(ref _current, (node + 1) % _invokers.Length, node);
-                if (!NeverSent(ex) && !ReadsOnly(method.Name) && !keyed)
+                if (!NeverSent(ex) && !ReadsOnly(method.Name) && !(keyed && KeysHonoured))
                 {
                     throw;
                 }

@@ -46,6 +46,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         {
             try
             {
+                RefuseKey(request, context);
                 return await continuation(request, context);
             }
             catch (Exception ex) when (ex is not RpcException)
@@ -98,10 +99,10 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             {
                 check = Authorize(request, context, trail);
             }
-            if (context.RequestHeaders.GetValue(IdempotentWrites.Header) is { } key)
+            if (check is null)
             {
-                // A write the client may send again: its unit records the answer a repeat is given.
-                IdempotentWrites.Use(idempotent.Begin(trail.Rpc, key, trail.Accessor, ((IMessage)request).ToByteArray()));
+                // No token, so no key: a login is not a write a client repeats.
+                RefuseKey(request, context);
             }
             if (request is SealRequest)
             {
@@ -190,6 +191,7 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         RpcException? refused = null;
         try
         {
+            RefuseKey(request, context);
             Authorize(request, context, trail);
         }
         catch (RpcException ex)
@@ -237,6 +239,21 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
         {
             context.UserState[AccessKey] = check;
         }
+        if (context.RequestHeaders.GetValue(IdempotentWrites.Header) is { } key)
+        {
+            // A write the client may send again: its unit records the answer a repeat is given.
+            var call = idempotent.Begin(trail.Rpc, key, caller.Accessor, ((IMessage)request).ToByteArray());
+            IdempotentWrites.Use(call);
+            context.ResponseTrailers.Add(IdempotentWrites.HonouredTrailer, "1");
+            if (idempotent.Answered(call))
+            {
+                // The repeat of a write this token was allowed to make, and made: it is given the
+                // answer and changes nothing, whatever the write changed since (a put made the
+                // secret exist, so a create-only policy would now refuse it; a revoke deleted the
+                // lease its holder could end).
+                return check;
+            }
+        }
         foreach (var access in check?.All ?? [])
         {
             if (!caller.Acl.Allows(access.Path, access.AnyOf))
@@ -251,6 +268,15 @@ public sealed class VaultInterceptor(SecurityBarrier barrier, TokenManager token
             }
         }
         return check;
+    }
+
+    /// <summary>A key sent to a call that is not one of the writes answered once per key is refused, not ignored.</summary>
+    private static void RefuseKey(object request, ServerCallContext context)
+    {
+        if (context.RequestHeaders.GetValue(IdempotentWrites.Header) is not null)
+        {
+            IdempotentWrites.RequireHonoured(RpcNames.For(request));
+        }
     }
 
     /// <summary>Drops from a listing what the caller may not see, as the RPC's access check says.</summary>

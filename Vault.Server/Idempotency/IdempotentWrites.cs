@@ -19,6 +19,12 @@ public sealed class IdempotentWrites(IVaultStore store, SecurityBarrier barrier,
 {
     public const string Header = "vault-idempotency-key";
 
+    /// <summary>
+    /// The trailer of an answer to a keyed call: the node that made it honoured the key. A client
+    /// repeats keyed writes only once it has seen it (a node from before keys ignores them).
+    /// </summary>
+    public const string HonouredTrailer = "vault-idempotency";
+
     /// <summary>How long an answer is kept: far longer than a client goes on repeating a call (its deadline).</summary>
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(10);
 
@@ -40,10 +46,7 @@ public sealed class IdempotentWrites(IVaultStore store, SecurityBarrier barrier,
     /// <exception cref="ValidationException">The key is malformed, or the method does not honour one.</exception>
     public IdempotentCall Begin(string method, string key, string accessor, ReadOnlySpan<byte> request)
     {
-        if (!Methods.Contains(method))
-        {
-            throw new ValidationException(Header, $"{method} does not take one (only {string.Join(", ", Methods.Order(StringComparer.Ordinal))} do)");
-        }
+        RequireHonoured(method);
         if (key.Length is < 16 or > 128 || !key.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
         {
             throw new ValidationException(Header, "must be 16 to 128 characters of letters, digits, '-' and '_' (a random value per write, the same when it is sent again)");
@@ -58,6 +61,19 @@ public sealed class IdempotentWrites(IVaultStore store, SecurityBarrier barrier,
     }
 
     private const string IdempotentWritesPurpose = "idempotency";
+
+    /// <exception cref="ValidationException"><paramref name="method"/> does not honour a key.</exception>
+    public static void RequireHonoured(string method)
+    {
+        if (!Methods.Contains(method))
+        {
+            throw new ValidationException(Header, $"{method} does not take one (only {string.Join(", ", Methods.Order(StringComparer.Ordinal))} do)");
+        }
+    }
+
+    /// <summary>Whether <paramref name="call"/>'s answer is recorded: it is a repeat of a write that was made.</summary>
+    public bool Answered(IdempotentCall call) =>
+        store.Get<IdempotencyRecord>(Collections.Idempotency, call.Id) is { } record && string.Equals(record.Fingerprint, call.Fingerprint, StringComparison.Ordinal);
 
     /// <summary>Makes <paramref name="call"/> the keyed write of the current asynchronous flow.</summary>
     public static void Use(IdempotentCall? call) => IdempotentCall.Current = call;

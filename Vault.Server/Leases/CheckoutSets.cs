@@ -154,7 +154,9 @@ public sealed class CheckoutSets(
     {
         if (leases.AnsweredBefore(LeaseJson.Default.ValueTupleStringLeaseRecordString, out var prior))
         {
-            // The client's repeat of a keyed check-out: the account it was lent, and no second.
+            // The client's repeat of a keyed check-out: the account it was lent, and no second
+            // (while the loan lasts: a check-in rotates the password it was given).
+            leases.RequireStillActive(prior.Item1);
             return prior;
         }
         var set = Get(setName);

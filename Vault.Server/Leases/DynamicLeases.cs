@@ -37,6 +37,7 @@ public sealed class DynamicLeases(
         if (leases.AnsweredBefore(LeaseJson.Default.ValueTupleStringLeaseRecordString, out var prior))
         {
             // The client's repeat of a keyed issue: the credential it was issued, and no second user.
+            leases.RequireStillActive(prior.Item1);
             return prior;
         }
         var role = roles.Get(roleName);

@@ -119,6 +119,19 @@ public sealed partial class LeaseStore(
     /// <summary>One transaction for a change that reads other records with a lease (a renewal reads its role); use <see cref="Load(IStoreReader, string)"/> and <see cref="Save"/> in it.</summary>
     public Task<T> WriteAsync<T>(Func<IStoreWriter, T> work, CancellationToken cancellationToken) => store.WriteAsync(work, cancellationToken);
 
+    /// <summary>
+    /// Checks that the lease a keyed call's repeat is answered with still lives: a credential whose
+    /// lease ended (expired, revoked, checked in and rotated) would be a dead password.
+    /// </summary>
+    /// <exception cref="PreconditionException">It has ended.</exception>
+    public void RequireStillActive(string leaseId)
+    {
+        if (Load(leaseId) is not { State: LeaseStates.Active })
+        {
+            throw new PreconditionException($"the lease this idempotency key was answered with, '{leaseId}', has ended since{(Load(leaseId) is { } ended ? $" ({ended.State})" : "")}; send a new request with a new key");
+        }
+    }
+
     /// <summary>The answer recorded for the current keyed call (<see cref="Idempotency.IdempotentCall.TryPrior{T}"/>), read from the store.</summary>
     public bool AnsweredBefore<T>(System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> answerType, out T prior) =>
         Idempotency.IdempotentCall.TryPrior(store, answerType, out prior);

@@ -36,6 +36,7 @@ public sealed class StaticLeases(LeaseStore leases, TargetManager targets, TimeP
         {
             // The client's repeat of a keyed lease: the lease it was given, with the password as it
             // is now (the target may have rotated since: an old one would be dead).
+            leases.RequireStillActive(prior.LeaseId);
             return (prior.LeaseId, prior.Lease, targets.Credential(prior.Lease.Target));
         }
         var credential = targets.Credential(targetName);

@@ -62,6 +62,34 @@ public sealed class IdempotentWritesTests
     }
 
     [Fact]
+    public async Task ARepeat_IsAnswered_EvenWhereTheWriteItMadeWouldNowBeRefused()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.Policies.PutAsync(new PutPolicyRequest { Policy = new Policy { Name = "create-only", Rules = { new PolicyRule { Path = "kv/app/*", Capabilities = { "create" } } } } }, vault.As());
+        var writer = (await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "create-only" } }, vault.As())).Token;
+        var key = NewKey();
+
+        var first = await vault.Kv.PutAsync(Put("app/once", "a"), Keyed(vault, key, writer));
+        // The secret exists now: a new put needs update, which the policy does not grant...
+        var update = await Assert.ThrowsAsync<RpcException>(async () => await vault.Kv.PutAsync(Put("app/once", "a"), Keyed(vault, NewKey(), writer)));
+        Assert.Equal(StatusCode.PermissionDenied, update.StatusCode);
+        // ...but the repeat of the put that made it is answered.
+        Assert.Equal(first, await vault.Kv.PutAsync(Put("app/once", "a"), Keyed(vault, key, writer)));
+        Assert.Equal(1, await CurrentVersionAsync(vault, "app/once"));
+    }
+
+    [Fact]
+    public async Task AKey_OnACallWithoutAToken_IsRefused()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await vault.System.StatusAsync(new StatusRequest(), new CallOptions(new Metadata { { IdempotentWrites.Header, NewKey() } })));
+
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains(IdempotentWrites.Header, refused.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AKey_SentAgainWithADifferentRequest_IsRefusedNamingTheKey_AndChangesNothing()
     {
         await using var vault = await TestVault.StartInitializedAsync();
@@ -145,14 +173,16 @@ public sealed class IdempotentWritesTests
     public async Task TheRecordedAnswer_IsSealed_NotInTheDataFile()
     {
         await using var vault = await TestVault.StartInitializedAsync();
-        var marker = "answer-marker-" + Guid.NewGuid().ToString("N");
-        await vault.Kv.PutAsync(Put("app/" + marker, "a"), Keyed(vault, NewKey()));
+        await vault.Kv.PutAsync(Put("app/sealed", "a"), Keyed(vault, NewKey()));
         vault.FlushStore();
 
-        // The path appears in the secret's own metadata id; the answer record holds nothing readable.
+        // The answer's JSON ({"Item1":<version>,"Item2":<time>}) is sealed: none of it is readable.
         var store = vault.Services.GetRequiredService<IVaultStore>();
         var record = Assert.Single(store.List<IdempotencyRecord>(Collections.Idempotency, ""));
-        Assert.DoesNotContain(marker, System.Text.Encoding.UTF8.GetString(record.Value.Answer), StringComparison.Ordinal);
+        Assert.DoesNotContain("Item1", System.Text.Encoding.UTF8.GetString(record.Value.Answer), StringComparison.Ordinal);
+        Assert.NotEmpty(record.Value.WrappedDataKey);
+        // Keyed by an HMAC (of the caller's accessor and the key): neither is in the id.
         Assert.Equal(64, record.Key.Length);
+        DataDirectoryScan.AssertNoneAppear(vault.DataDir, ["\"Item1\""]);
     }
 }

@@ -186,33 +186,44 @@ public sealed class CheckoutTests(TargetSystems systems) : IClassFixture<TargetS
     }
 
     [Fact]
-    public async Task ACheckout_SentAgainWithItsKey_IsTheSameLoan_AndTheAccountIsNotLentTwice()
+    public async Task ACheckout_SentAgainWithItsKey_IsTheSameLoan_AndTheAccountIsNotLentTwice_AndItsCheckInToo()
     {
         await using var vault = await TestVault.StartInitializedAsync();
         var (set, account) = await SetOfOneAsync(vault);
         var leases = new LeaseService.LeaseServiceClient(vault.Channel);
-        var keyed = new CallOptions(new Metadata { { "authorization", $"Bearer {vault.RootToken}" }, { Vault.Server.Idempotency.IdempotentWrites.Header, Guid.NewGuid().ToString("N") } });
+        // An application's token: it may check accounts out of the set, and end its own loans.
+        await vault.Policies.PutAsync(new PutPolicyRequest { Policy = new Policy { Name = "borrower", Rules = { new PolicyRule { Path = $"lease/set/{set}", Capabilities = { "checkout" } } } } }, vault.As());
+        var app = (await vault.Tokens.CreateAsync(new CreateTokenRequest { Policies = { "borrower" } }, vault.As())).Token;
+        CallOptions Keyed(string key) => new(new Metadata { { "authorization", $"Bearer {app}" }, { Vault.Server.Idempotency.IdempotentWrites.Header, key } });
+        var checkoutKey = Guid.NewGuid().ToString("N");
 
-        var first = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, keyed);
+        var first = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, Keyed(checkoutKey));
         // Without the key the set of one would answer RESOURCE_EXHAUSTED: its account is lent.
-        var again = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, keyed);
+        var again = await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, Keyed(checkoutKey));
 
         Assert.Equal(first, again);
         Assert.Equal(account, again.Username);
         Assert.True(await systems.Postgres.CanLoginAsync(account, again.Password));
         Assert.Equal(first.Lease.Id, Assert.Single((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"checkout/{set}/" }, vault.As())).Leases).Id);
-        var other = await Assert.ThrowsAsync<RpcException>(async () => await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, vault.As()));
+        var other = await Assert.ThrowsAsync<RpcException>(async () => await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, vault.As(app)));
         Assert.Equal(StatusCode.ResourceExhausted, other.StatusCode);
 
-        // Checking it in under a key, twice: the second hears it ended (the lease record is gone:
-        // without the key it would be NOT_FOUND), and the holder's password is dead.
-        var checkIn = new CallOptions(new Metadata { { "authorization", $"Bearer {vault.RootToken}" }, { Vault.Server.Idempotency.IdempotentWrites.Header, Guid.NewGuid().ToString("N") } });
-        var ended = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = first.Lease.Id }, checkIn);
-        var endedAgain = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = first.Lease.Id }, checkIn);
+        // The holder checks it in under a key, twice: the second hears it ended, though the lease
+        // record is gone (without the key: NOT_FOUND, or denied, since a holder may end only a
+        // lease that exists).
+        var checkInKey = Guid.NewGuid().ToString("N");
+        var ended = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = first.Lease.Id }, Keyed(checkInKey));
+        var endedAgain = await leases.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = first.Lease.Id }, Keyed(checkInKey));
         Assert.Equal(LeaseState.Revoked, ended.State);
         Assert.Equal(ended, endedAgain);
         await Rpc.FailsWith(StatusCode.NotFound, () => leases.LookupLeaseAsync(new LookupLeaseRequest { LeaseId = first.Lease.Id }, vault.As()));
         Assert.False(await systems.Postgres.CanLoginAsync(account, first.Password), "the holder's password still logs in after check-in");
+
+        // The loan is over: a repeat of its check-out is refused rather than given the dead password.
+        var late = await Assert.ThrowsAsync<RpcException>(async () => await leases.CheckoutAccountAsync(new CheckoutAccountRequest { Set = set }, Keyed(checkoutKey)));
+        Assert.Equal(StatusCode.FailedPrecondition, late.StatusCode);
+        Assert.Contains(first.Lease.Id, late.Status.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(first.Password, late.Status.Detail, StringComparison.Ordinal);
     }
 
     private async Task<(string Set, string Account)> SetOfOneAsync(TestVault vault)
