@@ -15,6 +15,10 @@ if (FailoverTiming.Handles(args))
 {
     return await FailoverTiming.RunAsync(args);
 }
+if (LeaseScale.Handles(args))
+{
+    return await LeaseScale.RunAsync(args);
+}
 if (args is ["--help"] or ["-h"])
 {
     Console.WriteLine(BenchmarkOptions.Usage);

@@ -119,36 +119,79 @@ public sealed class LeaseLifecycle(
         return count;
     }
 
-    /// <summary>One reaper pass: ends expired leases and leases whose token is gone, retries due revocations.</summary>
+    /// <summary>
+    /// One reaper pass: ends expired leases and leases whose token is gone, retries due
+    /// revocations. It looks at the leases the schedule says are due and at those of tokens that
+    /// died (<see cref="LeaseSchedule"/>), not at every lease; each is decided again on its verified
+    /// record, then given its next time from the record as it stands.
+    /// </summary>
     public async Task ReapAsync(CancellationToken cancellationToken)
     {
-        // A cheap first look (no seal check, one liveness check per token) picks the candidates;
-        // each is decided again on its verified record below.
-        var live = new Dictionary<string, bool>(StringComparer.Ordinal);
-        var due = leases.Unverified()
-            .Where(l => DueReason(l.Value, accessor => live.TryGetValue(accessor, out var known) ? known : live[accessor] = tokens.IsLive(accessor)) is not null)
-            .Select(l => l.Key)
-            .ToList();
-        foreach (var id in due)
+        var schedule = leases.Schedule;
+        if (!schedule.Loaded)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            try
+            // Once after an unseal or a promotion: every lease, read without its seal (a cheap
+            // first look; nothing is acted on but a verified record).
+            schedule.Load(leases.Unverified(), CheckAt);
+        }
+        var candidates = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (id, version) in schedule.TakeDue(clock.GetUtcNow().ToUnixTimeMilliseconds()))
+        {
+            candidates[id] = version;
+        }
+        foreach (var accessor in schedule.Accessors())
+        {
+            if (!tokens.IsLive(accessor))
             {
-                // Decided again on the lease as it is now (under the revocation guard): the
-                // snapshot above may be stale by the time this lease's turn comes.
-                await TryRevokeAsync(id, DueReason, cancellationToken);
+                foreach (var (id, version) in schedule.HeldBy(accessor))
+                {
+                    candidates.TryAdd(id, version);
+                }
             }
-            catch (DataIntegrityException)
+        }
+        var finished = false;
+        try
+        {
+            foreach (var (id, version) in candidates)
             {
-                // Altered outside the vault: shown by Lookup as DATA_LOSS, never acted on.
+                cancellationToken.ThrowIfCancellationRequested();
+                try
+                {
+                    // Decided again on the lease as it is now (under the revocation guard).
+                    await TryRevokeAsync(id, DueReason, cancellationToken);
+                }
+                catch (DataIntegrityException)
+                {
+                    // Altered outside the vault: shown by Lookup as DATA_LOSS, never acted on.
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // One bad lease (a damaged record, an odd failure) must not stop the pass.
+                    LeaseLog.ReaperFailed(logger, ex);
+                }
+                var now = leases.Peek(id);
+                schedule.Reschedule(id, version, now, now is null ? LeaseSchedule.Never : CheckAt(now));
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            finished = true;
+        }
+        finally
+        {
+            if (!finished)
             {
-                // One bad lease (a damaged record, an odd failure) must not stop the pass.
-                LeaseLog.ReaperFailed(logger, ex);
+                // Stopped mid-pass: the leases taken and not yet rescheduled are found again by a
+                // schedule built afresh.
+                schedule.Invalidate();
             }
         }
     }
+
+    /// <summary>The schedule is built afresh on the next pass (after an unseal, or a promotion: another node wrote meanwhile).</summary>
+    internal void ScheduleStale() => leases.Schedule.Invalidate();
+
+    /// <summary>When the reaper should look at this lease next (its record as stored).</summary>
+    private long CheckAt(LeaseRecord lease) => lease.State == LeaseStates.Creating
+        ? lease.IssuedAtUnixMs + (long)dynamic.CreatingTimeout.TotalMilliseconds
+        : LeaseSchedule.Earliest(lease);
 
     /// <summary>Why the reaper should end this lease now, or null.</summary>
     private string? DueReason(LeaseRecord lease) => DueReason(lease, tokens.IsLive);

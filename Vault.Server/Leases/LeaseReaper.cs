@@ -62,6 +62,8 @@ public sealed class LeaseReaper(LeaseLifecycle lifecycle, IEnumerable<IReaperPas
 
     private void OnActiveChanged(bool active)
     {
+        // Another node wrote leases meanwhile: the schedule is built afresh from the store.
+        lifecycle.ScheduleStale();
         if (active)
         {
             Wake();
@@ -70,6 +72,7 @@ public sealed class LeaseReaper(LeaseLifecycle lifecycle, IEnumerable<IReaperPas
 
     private void OnSealChanged(bool isSealed)
     {
+        lifecycle.ScheduleStale();
         if (!isSealed)
         {
             Wake();

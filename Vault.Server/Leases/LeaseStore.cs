@@ -114,7 +114,14 @@ public sealed partial class LeaseStore(
     {
         lease.Seal = RecordSeal.Compute(Hmac, Collections.Leases, leaseId, lease.Canonical());
         tx.Put(Collections.Leases, leaseId, lease);
+        Schedule.Note(leaseId, lease);
     }
+
+    /// <summary>When each lease next needs the reaper: noted by every save here, read by the reaper's pass.</summary>
+    internal LeaseSchedule Schedule { get; } = new();
+
+    /// <summary>The lease as stored now, unverified (the schedule's view: every decision is made again on the verified record).</summary>
+    internal LeaseRecord? Peek(string leaseId) => store.Get<LeaseRecord>(Collections.Leases, leaseId);
 
     /// <summary>One transaction for a change that reads other records with a lease (a renewal reads its role); use <see cref="Load(IStoreReader, string)"/> and <see cref="Save"/> in it.</summary>
     public Task<T> WriteAsync<T>(Func<IStoreWriter, T> work, CancellationToken cancellationToken) => store.WriteAsync(work, cancellationToken);
