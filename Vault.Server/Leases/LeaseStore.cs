@@ -92,7 +92,7 @@ public sealed partial class LeaseStore(
     }
 
     /// <summary>Every lease, unverified: only for a cheap first look that is decided again on the verified record.</summary>
-    internal IReadOnlyList<KeyValuePair<string, LeaseRecord>> Unverified() => store.List<LeaseRecord>(Collections.Leases, "");
+    internal IEnumerable<KeyValuePair<string, LeaseRecord>> Unverified() => store.Scan<LeaseRecord>(Collections.Leases);
 
     /// <summary>The lease as stored now, verified, or null when there is none.</summary>
     /// <exception cref="DataIntegrityException">The record was altered outside the vault.</exception>

@@ -39,6 +39,14 @@ public interface IVaultStore : IStoreReader, IDisposable
     /// </summary>
     TDerived? GetDerived<T, TDerived>(string collection, string id, Func<T, TDerived> derive) where T : class where TDerived : class;
 
+    /// <summary>
+    /// Every document of <paramref name="collection"/> as committed, in id order, read a page at a
+    /// time with no lock held between pages: a scan of a large collection (a million leases) that
+    /// holds neither reads nor writes up and never holds the whole collection in memory. A document
+    /// changed while the scan runs may be seen as it was or as it became (deleted: or not at all).
+    /// </summary>
+    IEnumerable<KeyValuePair<string, T>> Scan<T>(string collection, int pageSize = 1000) where T : class;
+
     /// <summary>Where the store stands in its commit order: raised by every acknowledged commit, never lowered.</summary>
     long CommitIndex { get; }
 

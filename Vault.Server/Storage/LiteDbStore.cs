@@ -261,6 +261,45 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
     public IReadOnlyList<KeyValuePair<string, T>> List<T>(string collection, string idPrefix, int limit = int.MaxValue) where T : class =>
         ListWithin<T>(collection, Require<T>(idPrefix), limit);
 
+    public IEnumerable<KeyValuePair<string, T>> Scan<T>(string collection, int pageSize = 1000) where T : class
+    {
+        RequireDeclared<T>(_documentTypes);
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        string? after = null;
+        while (true)
+        {
+            List<KeyValuePair<string, T>> page;
+            bool last;
+            _storeLock.EnterReadLock();
+            try
+            {
+                var col = _db.GetCollection(collection);
+                var stored = (after is null ? col.Query() : col.Query().Where(Query.GT("_id", after)))
+                    .OrderBy("_id").Limit(pageSize).ToList()
+                    .Select(d => KeyValuePair.Create(d["_id"].AsString, d)).ToList();
+                last = stored.Count < pageSize;
+                // Changes not yet in the data file, within what this page covers (the last page: all after it).
+                var upper = last ? null : stored[^1].Key;
+                var pending = PendingUnder(collection, "")
+                    .Where(p => (after is null || string.CompareOrdinal(p.Key, after) > 0) && (upper is null || string.CompareOrdinal(p.Key, upper) <= 0));
+                page = Merge<T>(int.MaxValue, stored, pending);
+                after = upper;
+            }
+            finally
+            {
+                _storeLock.ExitReadLock();
+            }
+            foreach (var document in page)
+            {
+                yield return document;
+            }
+            if (last)
+            {
+                yield break;
+            }
+        }
+    }
+
     /// <summary>Documents held by the read cache and their approximate size.</summary>
     public (int Documents, long Bytes) CacheStatistics => (_cache.Count, _cache.Bytes);
 

@@ -132,6 +132,50 @@ public sealed class PostgresStore : IVaultStore, IUnitBase
         return ListWithin<T>(collection, idPrefix, limit);
     }
 
+    public IEnumerable<KeyValuePair<string, T>> Scan<T>(string collection, int pageSize = 1000) where T : class
+    {
+        LiteDbStore.RequireDeclared<T>(_documentTypes);
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        string? after = null;
+        while (true)
+        {
+            var stored = new List<KeyValuePair<string, BsonDocument>>(pageSize);
+            _imageLock.EnterReadLock();
+            try
+            {
+                if (_image.TryGetValue(collection, out var documents) && documents.Ids.Count > 0)
+                {
+                    var ids = after is null ? documents.Ids : string.CompareOrdinal(after, documents.Ids.Max) >= 0 ? [] : documents.Ids.GetViewBetween(after, documents.Ids.Max!);
+                    foreach (var id in ids)
+                    {
+                        if (after is not null && string.CompareOrdinal(id, after) <= 0)
+                        {
+                            continue;
+                        }
+                        stored.Add(KeyValuePair.Create(id, documents.Documents[id].Document));
+                        if (stored.Count == pageSize)
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                _imageLock.ExitReadLock();
+            }
+            foreach (var document in LiteDbStore.Merge<T>(int.MaxValue, stored))
+            {
+                yield return document;
+            }
+            if (stored.Count < pageSize)
+            {
+                yield break;
+            }
+            after = stored[^1].Key;
+        }
+    }
+
     public TDerived? GetDerived<T, TDerived>(string collection, string id, Func<T, TDerived> derive) where T : class where TDerived : class
     {
         LiteDbStore.RequireDeclared<T>(_documentTypes);

@@ -63,6 +63,36 @@ public sealed class PostgresStoreTests(TargetSystems systems) : IClassFixture<Ta
     }
 
     [Fact]
+    public async Task AScan_InPages_SeesWhatAListSees_AndChangesMadeWhileItRuns_NeverTwice()
+    {
+        using var store = Open();
+        await store.WriteAsync(tx =>
+        {
+            for (var i = 0; i < 25; i++)
+            {
+                tx.Put("items", $"i{i:D3}", new Item { Value = $"v{i}" });
+            }
+            return 0;
+        }, default);
+
+        Assert.Equal(store.List<Item>("items", "").Select(p => p.Key), store.Scan<Item>("items", pageSize: 4).Select(p => p.Key));
+        var seen = new List<string>();
+        foreach (var (id, _) in store.Scan<Item>("items", pageSize: 4))
+        {
+            seen.Add(id);
+            if (id == "i005")
+            {
+                // Behind the scan, and ahead of it: the one ahead is seen, none twice.
+                await store.WriteAsync(tx => { tx.Put("items", "i000a", new Item()); tx.Put("items", "i020a", new Item()); tx.Delete("items", "i021"); return 0; }, default);
+            }
+        }
+        Assert.Equal(seen.Distinct().Count(), seen.Count);
+        Assert.Contains("i020a", seen);
+        Assert.DoesNotContain("i021", seen);
+        Assert.Empty(store.Scan<Item>("nothing"));
+    }
+
+    [Fact]
     public async Task AUnitThatThrows_AppliesNothing_ItsGroupStillCommits_AndUnitsSeeTheirGroupsWrites()
     {
         using var store = Open();
