@@ -18,9 +18,9 @@ namespace Vault.Benchmarks;
 /// directory offline (half dynamic, half static, <c>--per-prefix</c> under each role or target,
 /// all held by the root token and a day from expiry: the users and accounts need not exist, and
 /// nothing is due). Then starts it again, sealed, and measures what an operator and an application
-/// see: Unseal, the first lease lookup after it (sealed → serving), lookups through the first
-/// reaper passes, <c>ListLeases</c> of one prefix, the server's CPU while idle (the reaper's passes)
-/// and its working set. The smaller count is the baseline measured in the same run. Prints markdown.
+/// see: Unseal, the first lease lookup after it (sealed → serving), lookups through the reaper's
+/// passes in two windows of 30 s (the first holds the pass that reads every lease once), the
+/// server's CPU meanwhile, <c>ListLeases</c> of one prefix, and its working set. The smaller count is the baseline measured in the same run. Prints markdown.
 /// </summary>
 internal static class LeaseScale
 {
@@ -56,21 +56,41 @@ internal static class LeaseScale
         }
         Console.WriteLine($"Leases held by one vault (LiteDB storage, plaintext HTTP/2 on loopback), {perPrefix:N0} per role or target:");
         Console.WriteLine();
-        Console.WriteLine("| leases | seed (offline) | unseal | sealed → first lookup | lookup max, first 30 s | list one prefix (min / median / max) | idle CPU, 30 s | working set (peak) |");
+        Console.WriteLine("| leases | seed (offline) | unseal | sealed → first lookup | lookup max, 0–30 s / 30–60 s | idle CPU, 0–30 s / 30–60 s | list one prefix (min / median / max) | working set (peak) |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {
-            Console.WriteLine($"| {r.Count:N0} | {r.Seed.TotalSeconds:0.0} s | {r.Unseal.TotalMilliseconds:0} ms | {r.Serving.TotalMilliseconds:0} ms | {r.LookupMax.TotalMilliseconds:0} ms | " +
-                $"{r.Lists[0]:0} / {r.Lists[r.Lists.Count / 2]:0} / {r.Lists[^1]:0} ms ({r.Listed:N0}) | {r.IdleCpu.TotalSeconds / 30 * 100:0} % of a core | {r.Memory.RssMb:0} MB ({r.Memory.PeakMb:0} MB) |");
+            Console.WriteLine($"| {r.Count:N0} | {r.Seed.TotalSeconds:0.0} s | {r.Unseal.TotalMilliseconds:0} ms | {r.Serving.TotalMilliseconds:0} ms | {r.LookupMax.TotalMilliseconds:0} / {r.SteadyLookupMax.TotalMilliseconds:0} ms | " +
+                $"{r.IdleCpu.TotalSeconds / 30 * 100:0} / {r.SteadyCpu.TotalSeconds / 30 * 100:0} % of a core | {r.Lists[0]:0} / {r.Lists[r.Lists.Count / 2]:0} / {r.Lists[^1]:0} ms ({r.Listed:N0}) | {r.Memory.RssMb:0} MB ({r.Memory.PeakMb:0} MB) |");
         }
         Console.WriteLine();
         var big = rows[^1];
-        Console.WriteLine($"Goals (issue 16, at {big.Count:N0}): sealed → serving ≤ 10 s: {(big.Serving <= TimeSpan.FromSeconds(10) ? "met" : "missed")}; " +
+        // Serving: the first lookup answered within 10 s of the unseal, and none after it held up
+        // for more than a second (a vault that answers one request, then stalls, is not serving).
+        var serving = big.Serving <= TimeSpan.FromSeconds(10) && big.LookupMax < TimeSpan.FromSeconds(1) && big.SteadyLookupMax < TimeSpan.FromSeconds(1);
+        Console.WriteLine($"Goals (issue 16, at {big.Count:N0}): sealed → serving ≤ 10 s (and no lookup after it over 1 s): {(serving ? "met" : "missed")}; " +
             $"working set < 1.5 GB: {(big.Memory.PeakMb < 1536 ? "met" : "missed")} (peak); list of one prefix < 1 s: {(big.Lists[^1] < 1000 ? "met" : "missed")} (max).");
         return 0;
     }
 
-    private sealed record Row(int Count, TimeSpan Seed, TimeSpan Unseal, TimeSpan Serving, TimeSpan LookupMax, List<double> Lists, int Listed, TimeSpan IdleCpu, ProcessMemory Memory);
+    private sealed record Row(int Count, TimeSpan Seed, TimeSpan Unseal, TimeSpan Serving, TimeSpan LookupMax, List<double> Lists, int Listed, TimeSpan IdleCpu, ProcessMemory Memory,
+        TimeSpan SteadyLookupMax, TimeSpan SteadyCpu);
+
+    /// <summary>30 s of one lease lookup every 100 ms: the slowest, and the server's CPU meanwhile.</summary>
+    private static async Task<(TimeSpan LookupMax, TimeSpan Cpu)> WindowAsync(ChildServer vault, LeaseService.LeaseServiceClient leases, List<string> ids, Metadata root, Random random)
+    {
+        var cpuBefore = vault.Cpu();
+        var window = Stopwatch.StartNew();
+        var lookupMax = TimeSpan.Zero;
+        while (window.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            var one = Stopwatch.StartNew();
+            await leases.LookupLeaseAsync(new LookupLeaseRequest { LeaseId = ids[random.Next(ids.Count)] }, root);
+            lookupMax = TimeSpan.FromTicks(Math.Max(lookupMax.Ticks, one.Elapsed.Ticks));
+            await Task.Delay(100);
+        }
+        return (lookupMax, vault.Cpu() - cpuBefore);
+    }
 
     private static async Task<Row> MeasureAsync(int count, int perPrefix)
     {
@@ -104,19 +124,12 @@ internal static class LeaseScale
             await leases.LookupLeaseAsync(new LookupLeaseRequest { LeaseId = ids[random.Next(ids.Count)] }, root);
             var serving = started.Elapsed;
 
-            // Lookups through the first reaper passes (every 5 s by default): does a pass over every
-            // lease hold requests up? And the CPU those passes cost while nothing else happens.
-            var cpuBefore = vault.Cpu();
-            var window = Stopwatch.StartNew();
-            var lookupMax = TimeSpan.Zero;
-            while (window.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                var one = Stopwatch.StartNew();
-                await leases.LookupLeaseAsync(new LookupLeaseRequest { LeaseId = ids[random.Next(ids.Count)] }, root);
-                lookupMax = TimeSpan.FromTicks(Math.Max(lookupMax.Ticks, one.Elapsed.Ticks));
-                await Task.Delay(100);
-            }
-            var idleCpu = vault.Cpu() - cpuBefore;
+            // Lookups through the reaper's passes (every 5 s by default) in two windows of 30 s: the
+            // first holds the pass that reads every lease once after the unseal, the second only
+            // what each pass costs from then on. Does a pass hold requests up, and what CPU does it
+            // take while nothing else happens?
+            var (lookupMax, idleCpu) = await WindowAsync(vault, leases, ids, root, random);
+            var (steadyLookupMax, steadyCpu) = await WindowAsync(vault, leases, ids, root, random);
 
             var lists = new List<double>();
             var listed = 0;
@@ -129,7 +142,7 @@ internal static class LeaseScale
             }
             lists.Sort();
             var memory = ProcessMemory.Read(vault.Id);
-            return new Row(count, seed, unseal, serving, lookupMax, lists, listed, idleCpu, memory);
+            return new Row(count, seed, unseal, serving, lookupMax, lists, listed, idleCpu, memory, steadyLookupMax, steadyCpu);
         }
         finally
         {
