@@ -3,15 +3,17 @@ namespace Vault.Server.Leases;
 /// <summary>
 /// When each lease next needs the reaper, and whose token holds it: a pass looks at the leases
 /// that are due and at those of tokens that died, not at every lease (with a million leases, a pass
-/// over all of them every few seconds took most of a core and held requests up for seconds).
+/// over all of them every few seconds took more than a core and held requests up for seconds).
 /// <para>
-/// <b>Never late.</b> Every save of a lease (<see cref="LeaseStore.Save"/>) notes it at the earliest
-/// time its record as saved may need the reaper, keeping the earlier of that and what was noted
-/// before: a save whose unit is not committed after all only has its lease looked at early. Only
-/// the reaper, having read the lease as committed, moves its time later (<see cref="Reschedule"/>),
-/// and only if no save noted it meanwhile. A lease deleted stays until its time comes, when the
-/// reaper finds it gone and drops it. Built from the store on the first pass after an unseal or a
-/// promotion (<see cref="Invalidate"/>), merged with what was noted while it was built.
+/// <b>Never late.</b> Every save of a lease (<see cref="LeaseStore.Save"/>) notes it, inside its
+/// unit of work, at the earliest time its record as saved may need the reaper, keeping the earlier
+/// of that and what was noted before; a delete notes it due now, to be dropped. Once the unit has
+/// committed and its change is what reads see — or has failed, and changed nothing — the note is
+/// settled (<see cref="Settled"/>). Only the reaper moves a time later (<see cref="Reschedule"/>),
+/// from the lease as it read it, and only when every note of that lease is settled and none came
+/// after its read: a note whose commit is not yet visible keeps the earlier time. A lease gone is
+/// dropped the same way. Built from the store on the first pass after an unseal or a promotion
+/// (<see cref="Invalidate"/>), merged with what was noted while it was read.
 /// </para>
 /// </summary>
 internal sealed class LeaseSchedule
@@ -24,9 +26,13 @@ internal sealed class LeaseSchedule
     private PriorityQueue<string, long> _queue = new();
     private Dictionary<string, HashSet<string>> _byAccessor = new(StringComparer.Ordinal);
     private long _version;
+    private long _generation;
     private bool _loaded;
 
-    private record struct Entry(long CheckAt, string Accessor, long Version);
+    /// <param name="CheckAt">When it is taken next (<see cref="Never"/>: not queued, or taken and not yet rescheduled).</param>
+    /// <param name="NotedAt">The earliest time noted since the reaper last set its time from a read it could trust.</param>
+    /// <param name="Unsettled">Notes whose units have not yet committed (or failed).</param>
+    private record struct Entry(long CheckAt, long NotedAt, string Accessor, long Version, int Unsettled);
 
     /// <summary>Whether the schedule holds every lease (else the next pass builds it first).</summary>
     public bool Loaded
@@ -49,11 +55,12 @@ internal sealed class LeaseSchedule
         _ => Never,
     };
 
-    /// <summary>Forgets everything: the next pass builds the schedule from the store again.</summary>
+    /// <summary>Forgets everything: the next pass builds the schedule from the store again (a build under way is thrown away).</summary>
     public void Invalidate()
     {
         lock (_lock)
         {
+            _generation++;
             _loaded = false;
             _entries = new(StringComparer.Ordinal);
             _queue = new();
@@ -61,31 +68,77 @@ internal sealed class LeaseSchedule
         }
     }
 
-    /// <summary>A save of <paramref name="lease"/>: looked at no later than its record needs.</summary>
-    public void Note(string id, LeaseRecord lease)
+    /// <summary>A save of <paramref name="lease"/>, not yet committed: looked at no later than its record needs.</summary>
+    public void Note(string id, LeaseRecord lease) => Note(id, Earliest(lease), lease.TokenAccessor);
+
+    /// <summary>A delete, not yet committed: looked at now, and dropped once the reaper finds it gone.</summary>
+    public void NoteGone(string id)
     {
-        var at = Earliest(lease);
         lock (_lock)
         {
-            Add(_entries, _queue, _byAccessor, id, at, lease.TokenAccessor, ++_version);
+            var accessor = _entries.TryGetValue(id, out var entry) ? entry.Accessor : "";
+            NoteLocked(id, 0, accessor);
         }
     }
 
-    /// <summary>Builds the schedule from every lease in the store, keeping what was noted while it was read.</summary>
+    private void Note(string id, long at, string accessor)
+    {
+        lock (_lock)
+        {
+            NoteLocked(id, at, accessor);
+        }
+    }
+
+    private void NoteLocked(string id, long at, string accessor)
+    {
+        var entry = Add(_entries, _queue, _byAccessor, id, at, accessor);
+        _entries[id] = entry with { NotedAt = Math.Min(entry.NotedAt, at), Version = ++_version, Unsettled = entry.Unsettled + 1 };
+    }
+
+    /// <summary>The units that noted <paramref name="ids"/> committed (their changes are what reads see) or failed.</summary>
+    public void Settled(IEnumerable<string> ids)
+    {
+        lock (_lock)
+        {
+            foreach (var id in ids)
+            {
+                // Gone from an invalidated schedule: nothing to settle.
+                if (_entries.TryGetValue(id, out var entry) && entry.Unsettled > 0)
+                {
+                    _entries[id] = entry with { Unsettled = entry.Unsettled - 1 };
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Builds the schedule from every lease in the store, keeping what was noted while it was read.
+    /// Thrown away if the schedule was invalidated meanwhile (sealed, or no longer the active node).
+    /// </summary>
     public void Load(IEnumerable<KeyValuePair<string, LeaseRecord>> all, Func<LeaseRecord, long> checkAt)
     {
+        long generation;
+        lock (_lock)
+        {
+            generation = _generation;
+        }
         var entries = new Dictionary<string, Entry>(StringComparer.Ordinal);
         var queue = new PriorityQueue<string, long>();
         var byAccessor = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
         foreach (var (id, lease) in all)
         {
-            Add(entries, queue, byAccessor, id, checkAt(lease), lease.TokenAccessor, version: 0);
+            Add(entries, queue, byAccessor, id, checkAt(lease), lease.TokenAccessor);
         }
         lock (_lock)
         {
+            if (generation != _generation)
+            {
+                return;
+            }
             foreach (var (id, noted) in _entries)
             {
-                Add(entries, queue, byAccessor, id, noted.CheckAt, noted.Accessor, noted.Version);
+                var merged = Add(entries, queue, byAccessor, id, Math.Min(noted.CheckAt, noted.NotedAt), noted.Accessor);
+                entries[id] = merged with { NotedAt = noted.NotedAt, Version = noted.Version, Unsettled = noted.Unsettled };
             }
             _entries = entries;
             _queue = queue;
@@ -95,8 +148,8 @@ internal sealed class LeaseSchedule
     }
 
     /// <summary>
-    /// Takes the leases due by <paramref name="now"/>, each with the version it was noted at: they
-    /// leave the queue until the reaper reschedules them (or drops them, once gone).
+    /// Takes the leases due by <paramref name="now"/>, each with its version: they leave the queue
+    /// until the reaper reschedules them (or drops them, once gone).
     /// </summary>
     public List<(string Id, long Version)> TakeDue(long now)
     {
@@ -126,7 +179,7 @@ internal sealed class LeaseSchedule
         }
     }
 
-    /// <summary>The leases held by <paramref name="accessor"/>'s token, each with the version it was noted at.</summary>
+    /// <summary>The leases held by <paramref name="accessor"/>'s token, each with its version.</summary>
     public List<(string Id, long Version)> HeldBy(string accessor)
     {
         lock (_lock)
@@ -136,9 +189,11 @@ internal sealed class LeaseSchedule
     }
 
     /// <summary>
-    /// What the reaper found: the lease as committed now (null: gone), seen by a reaper that read
-    /// the entry at <paramref name="version"/>. Its time becomes <paramref name="at"/> if nothing
-    /// noted it since; otherwise the earlier of the two. A lease gone is dropped likewise.
+    /// What the reaper found, having read the entry at <paramref name="version"/>: the lease as it
+    /// reads now (<paramref name="now"/>; null: gone) and the time that record needs
+    /// (<paramref name="at"/>). Trusted — the time set to it, or a lease gone dropped — only when
+    /// no note came after the read and every note is settled; otherwise the earliest of it and
+    /// what was noted.
     /// </summary>
     public void Reschedule(string id, long version, LeaseRecord? now, long at)
     {
@@ -148,57 +203,64 @@ internal sealed class LeaseSchedule
             {
                 return;
             }
-            var unchanged = entry.Version == version;
-            if (now is null)
+            if (entry.Version == version && entry.Unsettled == 0)
             {
-                if (unchanged)
+                if (now is null)
                 {
                     _entries.Remove(id);
                     if (_byAccessor.TryGetValue(entry.Accessor, out var ids) && ids.Remove(id) && ids.Count == 0)
                     {
                         _byAccessor.Remove(entry.Accessor);
                     }
+                    return;
                 }
-                else if (entry.CheckAt == Never)
+                // A copy still queued at another time is skipped when it comes up (TakeDue).
+                _entries[id] = entry with { CheckAt = at, NotedAt = Never };
+                if (at != Never && at != entry.CheckAt)
                 {
-                    // Taken, then saved again meanwhile: back in the queue at what that save noted.
-                    _queue.Enqueue(id, 0);
-                    _entries[id] = entry with { CheckAt = 0 };
+                    _queue.Enqueue(id, at);
                 }
                 return;
             }
-            var next = unchanged ? at : Math.Min(at, entry.CheckAt);
-            _entries[id] = entry with { CheckAt = next };
-            if (next != Never)
+            var next = Math.Min(now is null ? Never : at, entry.NotedAt);
+            if (next < entry.CheckAt)
             {
+                _entries[id] = entry with { CheckAt = next };
                 _queue.Enqueue(id, next);
             }
         }
     }
 
-    private static void Add(Dictionary<string, Entry> entries, PriorityQueue<string, long> queue, Dictionary<string, HashSet<string>> byAccessor, string id, long at, string accessor, long version)
+    /// <summary>Adds or updates an entry's time (the earlier one) and token; returns it as it now stands.</summary>
+    private static Entry Add(Dictionary<string, Entry> entries, PriorityQueue<string, long> queue, Dictionary<string, HashSet<string>> byAccessor, string id, long at, string accessor)
     {
-        var queued = false;
+        var entry = new Entry(Never, Never, accessor, 0, 0);
         if (entries.TryGetValue(id, out var existing))
         {
-            if (existing.Accessor != accessor && byAccessor.TryGetValue(existing.Accessor, out var old) && old.Remove(id) && old.Count == 0)
+            entry = existing;
+            if (accessor.Length > 0 && existing.Accessor != accessor)
             {
-                byAccessor.Remove(existing.Accessor);
+                if (byAccessor.TryGetValue(existing.Accessor, out var old) && old.Remove(id) && old.Count == 0)
+                {
+                    byAccessor.Remove(existing.Accessor);
+                }
+                entry = entry with { Accessor = accessor };
             }
-            // In the queue already at that time (a renewal keeps the earlier one).
-            queued = existing.CheckAt <= at;
-            at = Math.Min(at, existing.CheckAt);
-            version = Math.Max(version, existing.Version);
         }
-        entries[id] = new Entry(at, accessor, version);
-        if (at != Never && !queued)
+        if (at < entry.CheckAt)
         {
+            entry = entry with { CheckAt = at };
             queue.Enqueue(id, at);
         }
-        if (!byAccessor.TryGetValue(accessor, out var ids))
+        entries[id] = entry;
+        if (entry.Accessor.Length > 0)
         {
-            byAccessor[accessor] = ids = new HashSet<string>(StringComparer.Ordinal);
+            if (!byAccessor.TryGetValue(entry.Accessor, out var ids))
+            {
+                byAccessor[entry.Accessor] = ids = new HashSet<string>(StringComparer.Ordinal);
+            }
+            ids.Add(id);
         }
-        ids.Add(id);
+        return entry;
     }
 }

@@ -114,7 +114,19 @@ public sealed partial class LeaseStore(
     {
         lease.Seal = RecordSeal.Compute(Hmac, Collections.Leases, leaseId, lease.Canonical());
         tx.Put(Collections.Leases, leaseId, lease);
-        Schedule.Note(leaseId, lease);
+        Noted(leaseId).Note(leaseId, lease);
+    }
+
+    // The ids the unit running on this thread (the store's writer) saved or deleted: settled in the
+    // schedule once the unit's task completes (WriteAsync).
+    [ThreadStatic]
+    private static List<string>? t_noted;
+
+    /// <summary>The schedule, with <paramref name="leaseId"/> counted among the running unit's changes.</summary>
+    private LeaseSchedule Noted(string leaseId)
+    {
+        (t_noted ?? throw new InvalidOperationException("a lease is written only inside LeaseStore.WriteAsync: its schedule must hear when the write commits")).Add(leaseId);
+        return Schedule;
     }
 
     /// <summary>When each lease next needs the reaper: noted by every save here, read by the reaper's pass.</summary>
@@ -124,7 +136,31 @@ public sealed partial class LeaseStore(
     internal LeaseRecord? Peek(string leaseId) => store.Get<LeaseRecord>(Collections.Leases, leaseId);
 
     /// <summary>One transaction for a change that reads other records with a lease (a renewal reads its role); use <see cref="Load(IStoreReader, string)"/> and <see cref="Save"/> in it.</summary>
-    public Task<T> WriteAsync<T>(Func<IStoreWriter, T> work, CancellationToken cancellationToken) => store.WriteAsync(work, cancellationToken);
+    public async Task<T> WriteAsync<T>(Func<IStoreWriter, T> work, CancellationToken cancellationToken)
+    {
+        var noted = new List<string>();
+        try
+        {
+            return await store.WriteAsync(tx =>
+            {
+                t_noted = noted;
+                try
+                {
+                    return work(tx);
+                }
+                finally
+                {
+                    t_noted = null;
+                }
+            }, cancellationToken);
+        }
+        finally
+        {
+            // Committed (reads now see it) or failed (nothing of it applied): either way what the
+            // store says of these leases can be trusted again.
+            Schedule.Settled(noted);
+        }
+    }
 
     /// <summary>
     /// Checks that the lease a keyed call's repeat is answered with still lives: a credential whose
@@ -145,7 +181,7 @@ public sealed partial class LeaseStore(
 
     /// <summary>Seals and writes the lease in a transaction of its own.</summary>
     public Task SaveAsync(string leaseId, LeaseRecord lease, CancellationToken cancellationToken) =>
-        store.WriteAsync(tx =>
+        WriteAsync(tx =>
         {
             Save(tx, leaseId, lease);
             return true;
@@ -153,19 +189,20 @@ public sealed partial class LeaseStore(
 
     /// <summary>Deletes the lease if it still exists; true when this call deleted it (only then may its account be lent again).</summary>
     public Task<bool> DeleteAsync(string leaseId, CancellationToken cancellationToken) =>
-        store.WriteAsync(tx =>
+        WriteAsync(tx =>
         {
             if (tx.Get<LeaseRecord>(Collections.Leases, leaseId) is null)
             {
                 return false;
             }
             tx.Delete(Collections.Leases, leaseId);
+            Noted(leaseId).NoteGone(leaseId);
             return true;
         }, cancellationToken);
 
     /// <summary>Leaves the lease to the reaper, due now: for an end that may have half happened (a connection that broke while a user was made).</summary>
     public Task MarkRevokingAsync(string leaseId, string reason, CancellationToken cancellationToken) =>
-        store.WriteAsync(tx =>
+        WriteAsync(tx =>
         {
             if (Load(tx, leaseId) is { } current)
             {
@@ -188,7 +225,7 @@ public sealed partial class LeaseStore(
     {
         var retryBase = options.Value.RevokeRetryBase;
         var recorded = false;
-        var result = await store.WriteAsync(tx =>
+        var result = await WriteAsync(tx =>
         {
             recorded = false;
             // Ended by someone else meanwhile: nothing to record.

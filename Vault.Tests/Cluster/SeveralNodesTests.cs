@@ -251,6 +251,39 @@ public sealed class SeveralNodesTests(TargetSystems systems, Xunit.Abstractions.
     }
 
     [Fact]
+    public async Task ALeaseThatExpiresAfterAFailover_IsEndedByTheNewActiveNode()
+    {
+        var active = await ActiveAsync(Group.Nodes);
+        var standbys = Group.Nodes.Where(n => n != active).ToArray();
+        var system = systems.Postgres;
+        var admin = await RotationKit.PutAdminSecretAsync(new KvService.KvServiceClient(active.Channel), Root(), system);
+        var initial = $"Initial-{Guid.NewGuid():N}";
+        var account = await system.CreateAccountAsync(initial);
+        var target = RotationKit.UniqueName("lease-ha");
+        await new TargetService.TargetServiceClient(active.Channel).PutTargetAsync(new PutTargetRequest { Target = RotationKit.Describe(system, target, account, admin), CurrentPassword = initial }, Root());
+        var role = RotationKit.UniqueName("dyn");
+        var leases = new LeaseService.LeaseServiceClient(active.Channel);
+        await leases.PutDynamicRoleAsync(new PutDynamicRoleRequest { Role = new DynamicRole { Name = role, Target = target, MaxTtl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromDays(1)), CreationStatements = { "GRANT CONNECT ON DATABASE postgres TO {{name}}" } } }, Root());
+        var ttl = TimeSpan.FromSeconds(30);
+        var issuedAt = Stopwatch.StartNew();
+        var issued = await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role, Ttl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(ttl) }, Root());
+
+        await active.KillAsync();
+        var successor = await ActiveAsync(standbys);
+        if (issuedAt.Elapsed >= ttl)
+        {
+            throw new Xunit.Sdk.XunitException($"the takeover took {issuedAt.Elapsed.TotalSeconds:F0} s, past the lease's {ttl.TotalSeconds:F0} s TTL: the machine is too busy for this test to show the new active node ends it");
+        }
+        Assert.True(await system.CanLoginAsync(issued.Username, issued.Password), "the credential stopped working before its lease expired");
+
+        // Only the new active node reaps: its schedule, built from its own image after the
+        // promotion, must hold the lease the dead node issued.
+        await Eventually(async () => !await system.CanLoginAsync(issued.Username, issued.Password), "the expired lease's user was not dropped by the new active node");
+        await Eventually(async () => (await new LeaseService.LeaseServiceClient(successor.Channel).ListLeasesAsync(new ListLeasesRequest { Prefix = $"dynamic/{role}/" }, Root())).Leases.Count == 0,
+            "the expired lease was not ended");
+    }
+
+    [Fact]
     public async Task RotationsDueDuringAFailover_EachRunOnce_AndEveryAccountsPasswordLogsIn()
     {
         var active = await ActiveAsync(Group.Nodes);

@@ -4,8 +4,9 @@ namespace Vault.Tests.Leases;
 
 /// <summary>
 /// The reaper's schedule (<see cref="LeaseSchedule"/>) is never late: a lease is taken no later than
-/// its record as saved needs, whatever order saves, failed saves, builds and reaper passes come in;
-/// only the reaper, on the record as committed, moves a time later; a lease gone is dropped.
+/// its record as saved needs, whatever order saves, commits, failed units, builds, invalidations and
+/// reaper passes come in; only the reaper, on a read it can trust (every note of the lease settled,
+/// none after the read), moves a time later or drops a lease that is gone.
 /// </summary>
 public sealed class LeaseScheduleTests
 {
@@ -13,12 +14,25 @@ public sealed class LeaseScheduleTests
 
     private static List<string> Due(LeaseSchedule schedule, long now) => [.. schedule.TakeDue(now).Select(d => d.Id)];
 
-    [Fact]
-    public void ALease_IsTakenAtItsExpiry_NotBefore_AndOnce()
+    /// <summary>A save as LeaseStore makes it: noted in its unit, settled once the unit committed.</summary>
+    private static void Saved(LeaseSchedule schedule, string id, LeaseRecord lease)
+    {
+        schedule.Note(id, lease);
+        schedule.Settled([id]);
+    }
+
+    private static LeaseSchedule Loaded()
     {
         var schedule = new LeaseSchedule();
         schedule.Load([], LeaseSchedule.Earliest);
-        schedule.Note("l1", Active(1_000));
+        return schedule;
+    }
+
+    [Fact]
+    public void ALease_IsTakenAtItsExpiry_NotBefore_AndOnce()
+    {
+        var schedule = Loaded();
+        Saved(schedule, "l1", Active(1_000));
 
         Assert.Empty(Due(schedule, 999));
         Assert.Equal(["l1"], Due(schedule, 1_000));
@@ -29,15 +43,12 @@ public sealed class LeaseScheduleTests
     [Fact]
     public void ARenewal_KeepsTheEarlierTime_TheReaperMovesItLater_FromTheCommittedRecord()
     {
-        var schedule = new LeaseSchedule();
-        schedule.Load([], LeaseSchedule.Earliest);
-        schedule.Note("l1", Active(1_000));
-        // A renewal's save (its unit might not commit): still looked at by the old expiry.
-        schedule.Note("l1", Active(9_000));
+        var schedule = Loaded();
+        Saved(schedule, "l1", Active(1_000));
+        Saved(schedule, "l1", Active(9_000));
 
         var taken = schedule.TakeDue(1_000);
         Assert.Equal("l1", Assert.Single(taken).Id);
-        // The reaper read the committed record (renewed): its time is now the new expiry.
         schedule.Reschedule("l1", taken[0].Version, Active(9_000), 9_000);
 
         Assert.Empty(Due(schedule, 8_999));
@@ -45,34 +56,68 @@ public sealed class LeaseScheduleTests
     }
 
     [Fact]
+    public void ASaveNotYetCommitted_IsNotOverruledByAReadOfTheRecordBeforeIt()
+    {
+        var schedule = Loaded();
+        Saved(schedule, "l1", Active(86_400_000));
+        // Marked revoking, due now, in a unit whose commit reads do not see yet.
+        schedule.Note("l1", new LeaseRecord { State = LeaseStates.Revoking, NextAttemptAtUnixMs = 1_000, TokenAccessor = "a1" });
+        var taken = schedule.TakeDue(1_000);
+        Assert.Equal("l1", Assert.Single(taken).Id);
+        // The reaper reads the lease as it was: active, a day from expiry. Not trusted yet.
+        schedule.Reschedule("l1", taken[0].Version, Active(86_400_000), 86_400_000);
+
+        Assert.Equal(["l1"], Due(schedule, 1_000));
+    }
+
+    [Fact]
+    public void AUnitThatFailed_LeavesTheTimeToTheRecordAsItIs()
+    {
+        var schedule = Loaded();
+        Saved(schedule, "l1", Active(5_000));
+        // A renewal whose unit failed: noted, then settled, and the store still holds the old record.
+        schedule.Note("l1", Active(1_000));
+        schedule.Settled(["l1"]);
+        var taken = schedule.TakeDue(1_000);
+        schedule.Reschedule("l1", Assert.Single(taken).Version, Active(5_000), 5_000);
+
+        Assert.Empty(Due(schedule, 4_999));
+        Assert.Equal(["l1"], Due(schedule, 5_000));
+    }
+
+    [Fact]
     public void ASaveWhileTheReaperLooked_IsNotOverwrittenByALaterTime()
     {
-        var schedule = new LeaseSchedule();
-        schedule.Load([], LeaseSchedule.Earliest);
-        schedule.Note("l1", Active(1_000));
+        var schedule = Loaded();
+        Saved(schedule, "l1", Active(1_000));
         var taken = schedule.TakeDue(1_000);
-        // Saved meanwhile as revoking, retry due at 2,000; the reaper's read was from before.
-        schedule.Note("l1", new LeaseRecord { State = LeaseStates.Revoking, NextAttemptAtUnixMs = 2_000, TokenAccessor = "a1" });
+        Saved(schedule, "l1", new LeaseRecord { State = LeaseStates.Revoking, NextAttemptAtUnixMs = 2_000, TokenAccessor = "a1" });
         schedule.Reschedule("l1", taken[0].Version, Active(50_000), 50_000);
 
         Assert.Equal(["l1"], Due(schedule, 2_000));
     }
 
     [Fact]
-    public void ALeaseGone_IsDropped_UnlessSavedAgainMeanwhile()
+    public void ALeaseDeleted_IsDroppedOnceTheDeleteIsSeen_NotBefore_AndNotIfSavedAgain()
     {
-        var schedule = new LeaseSchedule();
-        schedule.Load([], LeaseSchedule.Earliest);
-        schedule.Note("gone", Active(1_000, "a1"));
-        schedule.Note("back", Active(1_000, "a2"));
-        var taken = schedule.TakeDue(1_000).ToDictionary(t => t.Id, t => t.Version);
-        schedule.Note("back", Active(3_000, "a2"));
+        var schedule = Loaded();
+        Saved(schedule, "gone", Active(9_000, "a1"));
+        Saved(schedule, "back", Active(9_000, "a2"));
+        Saved(schedule, "early", Active(9_000, "a3"));
+        schedule.NoteGone("gone");
+        schedule.Settled(["gone"]);
+        schedule.NoteGone("back");
+        schedule.Settled(["back"]);
+        // A delete still in its unit: the read finds the lease gone before the commit says so.
+        var taken = schedule.TakeDue(0).ToDictionary(t => t.Id, t => t.Version);
+        Assert.Equal(["back", "gone"], taken.Keys.Order(StringComparer.Ordinal));
+        schedule.Note("early", Active(9_000, "a3"));
+        Saved(schedule, "back", Active(3_000, "a2"));
 
         schedule.Reschedule("gone", taken["gone"], null, LeaseSchedule.Never);
         schedule.Reschedule("back", taken["back"], null, LeaseSchedule.Never);
 
-        Assert.Equal(["a2"], schedule.Accessors());
-        Assert.Equal(["back"], schedule.HeldBy("a2").Select(h => h.Id));
+        Assert.Equal(["a2", "a3"], schedule.Accessors().Order(StringComparer.Ordinal));
         Assert.Equal(["back"], Due(schedule, 3_000));
     }
 
@@ -96,13 +141,31 @@ public sealed class LeaseScheduleTests
     }
 
     [Fact]
-    public void RevokedAndIrrevocableLeases_AreNeverDue_ButStillCountAsTheirTokensLeases()
+    public void ABuildOverlappedByAnInvalidation_IsThrownAway()
     {
         var schedule = new LeaseSchedule();
-        schedule.Load([], LeaseSchedule.Earliest);
-        schedule.Note("r", new LeaseRecord { State = LeaseStates.Irrevocable, TokenAccessor = "a1" });
+        IEnumerable<KeyValuePair<string, LeaseRecord>> Read()
+        {
+            yield return new("l1", Active(7_000));
+            // Sealed (or stepped down) while the store was read; what was noted before is gone.
+            schedule.Invalidate();
+            yield return new("l2", Active(8_000));
+        }
+
+        schedule.Load(Read(), LeaseSchedule.Earliest);
+
+        Assert.False(schedule.Loaded);
+        Assert.Empty(schedule.Accessors());
+    }
+
+    [Fact]
+    public void RevokedAndIrrevocableLeases_AreNeverDue_ButStillCountAsTheirTokensLeases()
+    {
+        var schedule = Loaded();
+        Saved(schedule, "r", new LeaseRecord { State = LeaseStates.Revoked, TokenAccessor = "a1" });
+        Saved(schedule, "i", new LeaseRecord { State = LeaseStates.Irrevocable, TokenAccessor = "a1" });
 
         Assert.Empty(Due(schedule, long.MaxValue - 1));
-        Assert.Equal(["r"], schedule.HeldBy("a1").Select(h => h.Id));
+        Assert.Equal(["i", "r"], schedule.HeldBy("a1").Select(h => h.Id).Order(StringComparer.Ordinal));
     }
 }
