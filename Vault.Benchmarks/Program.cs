@@ -19,6 +19,10 @@ if (LeaseScale.Handles(args))
 {
     return await LeaseScale.RunAsync(args);
 }
+if (RevocationStorm.Handles(args))
+{
+    return await RevocationStorm.RunAsync(args);
+}
 if (args is ["--help"] or ["-h"])
 {
     Console.WriteLine(BenchmarkOptions.Usage);
