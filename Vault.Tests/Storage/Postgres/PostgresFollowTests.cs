@@ -17,31 +17,20 @@ namespace Vault.Tests.Storage.Postgres;
 public sealed class PostgresFollowTests(TargetSystems systems) : IClassFixture<TargetSystems>, IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
-    private readonly string _database = $"vault_follow_{Guid.NewGuid():N}";
-    private NpgsqlDataSource? _data;
+    private ScratchDatabase? _database;
     private Leadership? _termA;
     private Leadership? _termB;
 
-    private NpgsqlDataSource Data => _data ?? throw new InvalidOperationException("not initialised");
+    private NpgsqlDataSource Data => _database?.Data ?? throw new InvalidOperationException("not initialised");
 
     public sealed class Item
     {
         public string Value { get; set; } = "";
     }
 
-    public async Task InitializeAsync()
-    {
-        var server = systems.PostgresServer;
-        await server.ExecuteAsync($"CREATE DATABASE {_database}");
-        _data = NpgsqlDataSource.Create(server.ConnectionString(server.SuperUser, server.SuperPassword, _database));
-    }
+    public async Task InitializeAsync() => _database = await ScratchDatabase.CreateAsync(systems.PostgresServer, "vault_follow");
 
-    public async Task DisposeAsync()
-    {
-        await Data.DisposeAsync();
-        NpgsqlConnection.ClearAllPools();
-        await systems.PostgresServer.ExecuteAsync($"DROP DATABASE IF EXISTS {_database} WITH (FORCE)");
-    }
+    public async Task DisposeAsync() => await (_database?.DisposeAsync() ?? ValueTask.CompletedTask);
 
     private PostgresStore Open(string node, Func<Leadership?> term) =>
         new(Data, NullLogger<PostgresStore>.Instance, [typeof(Item)], term, node: node, nodeLocal: [("system", "mine")]);

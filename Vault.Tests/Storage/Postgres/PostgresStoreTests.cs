@@ -15,29 +15,18 @@ namespace Vault.Tests.Storage.Postgres;
 /// </summary>
 public sealed class PostgresStoreTests(TargetSystems systems) : IClassFixture<TargetSystems>, IAsyncLifetime
 {
-    private readonly string _database = $"vault_store_{Guid.NewGuid():N}";
-    private NpgsqlDataSource? _data;
+    private ScratchDatabase? _database;
 
-    private NpgsqlDataSource Data => _data ?? throw new InvalidOperationException("not initialised");
+    private NpgsqlDataSource Data => _database?.Data ?? throw new InvalidOperationException("not initialised");
 
     public sealed class Item
     {
         public string Value { get; set; } = "";
     }
 
-    public async Task InitializeAsync()
-    {
-        var server = systems.PostgresServer;
-        await server.ExecuteAsync($"CREATE DATABASE {_database}");
-        _data = NpgsqlDataSource.Create(server.ConnectionString(server.SuperUser, server.SuperPassword, _database));
-    }
+    public async Task InitializeAsync() => _database = await ScratchDatabase.CreateAsync(systems.PostgresServer, "vault_store");
 
-    public async Task DisposeAsync()
-    {
-        await Data.DisposeAsync();
-        NpgsqlConnection.ClearAllPools();
-        await systems.PostgresServer.ExecuteAsync($"DROP DATABASE IF EXISTS {_database} WITH (FORCE)");
-    }
+    public async Task DisposeAsync() => await (_database?.DisposeAsync() ?? ValueTask.CompletedTask);
 
     private PostgresStore Open(Func<Leadership?>? term = null) => new(Data, NullLogger<PostgresStore>.Instance, [typeof(Item)], term);
 
