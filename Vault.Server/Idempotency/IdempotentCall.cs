@@ -88,16 +88,20 @@ public sealed class IdempotentCall
         return Current is { } call && Volatile.Read(ref call._recorded) == 0 && call.Answered(reader, answerType, out prior);
     }
 
+    /// <summary>The record of this call's answer, if this very request was answered before (null: never, or another request under the key).</summary>
+    internal IdempotencyRecord? Recorded(IStoreReader reader) =>
+        reader.Get<IdempotencyRecord>(Collections.Idempotency, Id) is { } record && string.Equals(record.Fingerprint, Fingerprint, StringComparison.Ordinal) ? record : null;
+
     private bool Answered<T>(IStoreReader reader, JsonTypeInfo<T> answerType, out T answer)
     {
         answer = default!;
-        if (reader.Get<IdempotencyRecord>(Collections.Idempotency, Id) is not { } record)
+        if (Recorded(reader) is not { } record)
         {
+            if (reader.Get<IdempotencyRecord>(Collections.Idempotency, Id) is not null)
+            {
+                throw new ValidationException(IdempotentWrites.Header, "was sent before with a different request; a new request needs a new key");
+            }
             return false;
-        }
-        if (!string.Equals(record.Fingerprint, Fingerprint, StringComparison.Ordinal))
-        {
-            throw new ValidationException(IdempotentWrites.Header, "was sent before with a different request; a new request needs a new key");
         }
         var plaintext = _barrier.Decrypt(IdempotentWrites.Identity(Id, record), new SealedValue(record.KekVersion, record.WrappedDataKey, record.Answer));
         try

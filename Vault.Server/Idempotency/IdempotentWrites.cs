@@ -72,8 +72,7 @@ public sealed class IdempotentWrites(IVaultStore store, SecurityBarrier barrier,
     }
 
     /// <summary>Whether <paramref name="call"/>'s answer is recorded: it is a repeat of a write that was made.</summary>
-    public bool Answered(IdempotentCall call) =>
-        store.Get<IdempotencyRecord>(Collections.Idempotency, call.Id) is { } record && string.Equals(record.Fingerprint, call.Fingerprint, StringComparison.Ordinal);
+    public bool Answered(IdempotentCall call) => call.Recorded(store) is not null;
 
     /// <summary>Makes <paramref name="call"/> the keyed write of the current asynchronous flow.</summary>
     public static void Use(IdempotentCall? call) => IdempotentCall.Current = call;
@@ -81,11 +80,22 @@ public sealed class IdempotentWrites(IVaultStore store, SecurityBarrier barrier,
     internal static RecordIdentity Identity(string id, IdempotencyRecord record) =>
         new("idempotency", $"{id}\n{record.Fingerprint}", record.CreatedAtUnixMs);
 
-    /// <summary>Forgets the answers older than <see cref="Window"/>.</summary>
+    // When the last sweep ran: answers are kept at least the window, so once a minute is enough,
+    // and a busy vault holds many (every keyed write of the last ten minutes).
+    private DateTimeOffset _swept = DateTimeOffset.MinValue;
+
+    /// <summary>Forgets the answers older than <see cref="Window"/>, at most once a minute.</summary>
     public async Task ReapAsync(CancellationToken cancellationToken)
     {
-        var before = (clock.GetUtcNow() - Window).ToUnixTimeMilliseconds();
-        var expired = store.List<IdempotencyRecord>(Collections.Idempotency, "")
+        var now = clock.GetUtcNow();
+        if (now - _swept < TimeSpan.FromMinutes(1))
+        {
+            return;
+        }
+        _swept = now;
+        var before = (now - Window).ToUnixTimeMilliseconds();
+        // A page at a time, holding nothing up (there may be hundreds of thousands).
+        var expired = store.Scan<IdempotencyRecord>(Collections.Idempotency)
             .Where(r => r.Value.CreatedAtUnixMs < before).Select(r => r.Key).ToList();
         foreach (var batch in expired.Chunk(500))
         {

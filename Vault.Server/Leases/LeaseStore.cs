@@ -169,9 +169,10 @@ public sealed partial class LeaseStore(
     /// <exception cref="PreconditionException">It has ended.</exception>
     public void RequireStillActive(string leaseId)
     {
-        if (Load(leaseId) is not { State: LeaseStates.Active })
+        var lease = Load(leaseId);
+        if (lease is not { State: LeaseStates.Active })
         {
-            throw new PreconditionException($"the lease this idempotency key was answered with, '{leaseId}', has ended since{(Load(leaseId) is { } ended ? $" ({ended.State})" : "")}; send a new request with a new key");
+            throw new PreconditionException($"the lease this idempotency key was answered with, '{leaseId}', has ended since{(lease is null ? "" : $" ({lease.State})")}; send a new request with a new key");
         }
     }
 
