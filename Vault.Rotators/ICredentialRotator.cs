@@ -60,4 +60,29 @@ public interface ICredentialRotator
 
     /// <summary>Drops a user made by <see cref="CreateEphemeralUserAsync"/> and ends its sessions. Dropping a user that is already gone succeeds.</summary>
     Task RevokeEphemeralUserAsync(TargetConnection connection, Credential admin, string username, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Drops several users made by <see cref="CreateEphemeralUserAsync"/>, each as
+    /// <see cref="RevokeEphemeralUserAsync"/> would, in as few round trips as the system allows
+    /// (many leases ending at once). A user already gone is dropped. One user the system refuses
+    /// to drop does not keep the others.
+    /// </summary>
+    /// <returns>The users not dropped, each with why (a message that names no password); empty when every one is gone.</returns>
+    async Task<IReadOnlyDictionary<string, string>> RevokeEphemeralUsersAsync(TargetConnection connection, Credential admin, IReadOnlyList<string> usernames, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(usernames);
+        var failures = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var username in usernames)
+        {
+            try
+            {
+                await RevokeEphemeralUserAsync(connection, admin, username, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RotatorException or ArgumentException)
+            {
+                failures[username] = ex.Message;
+            }
+        }
+        return failures;
+    }
 }

@@ -34,8 +34,12 @@ internal sealed class PostgresAdminSessions : IDisposable
 
     /// <summary>The pooled data source for these settings; the caller must not dispose it.</summary>
     /// <param name="extraKey">What else the data source is built with (the TLS mode, the certificate check's CA bundle and pin): part of the pool's key.</param>
-    /// <returns>The pool's data source and the certificate check it was built with (what a refused handshake on it found).</returns>
-    public (NpgsqlDataSource Source, CertificateCheck? Check) For(NpgsqlConnectionStringBuilder settings, string extraKey, Func<NpgsqlConnectionStringBuilder, (NpgsqlDataSource, CertificateCheck?)> build)
+    /// <returns>
+    /// The pool's data source, the certificate check it was built with (what a refused handshake on
+    /// it found), and the pool's catalog gate: work that creates or drops roles holds it, one at a
+    /// time per server and admin (see <see cref="PostgresRotator"/>).
+    /// </returns>
+    public (NpgsqlDataSource Source, CertificateCheck? Check, SemaphoreSlim CatalogGate) For(NpgsqlConnectionStringBuilder settings, string extraKey, Func<NpgsqlConnectionStringBuilder, (NpgsqlDataSource, CertificateCheck?)> build)
     {
         settings.Pooling = true;
         settings.MinPoolSize = 0;
@@ -46,7 +50,8 @@ internal sealed class PostgresAdminSessions : IDisposable
         var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(settings.ConnectionString + "\0" + extraKey)));
         var pool = _pools.GetOrAdd(key, _ => new Pool(new Lazy<(NpgsqlDataSource, CertificateCheck?)>(() => build(settings))));
         pool.LastUsed = Environment.TickCount64;
-        return pool.Source.Value;
+        var (source, check) = pool.Source.Value;
+        return (source, check, pool.CatalogGate);
     }
 
     public void Dispose()
@@ -95,6 +100,9 @@ internal sealed class PostgresAdminSessions : IDisposable
     private sealed class Pool(Lazy<(NpgsqlDataSource, CertificateCheck?)> source)
     {
         public Lazy<(NpgsqlDataSource, CertificateCheck?)> Source { get; } = source;
+
+        // Never disposed: a pool swept while a call still waits on its gate must not fail that call.
+        public SemaphoreSlim CatalogGate { get; } = new(1, 1);
 
         // Set at creation, so a sweep racing the first use never takes a new pool for an idle one.
         public long LastUsed { get; set; } = Environment.TickCount64;

@@ -25,11 +25,13 @@ namespace Vault.Rotators.Postgres;
 /// a login cannot be relayed through a machine in the middle), <c>prefer</c>, <c>disable</c>.
 /// </para>
 /// <para>
-/// Admin statements that are safe to repeat (setting a password, dropping a user) run on pooled
-/// admin sessions (<see cref="PostgresAdminSessions"/>: at most 4 per target and admin
-/// credential, idle for at most 30 s); a pooled session the server has closed is replaced and the
-/// statement tried once more. Creating a user, and every login that proves a password, use a
-/// fresh unpooled connection whose data source is disposed after the call.
+/// Admin statements run on pooled admin sessions (<see cref="PostgresAdminSessions"/>: at most 4
+/// per target and admin credential, idle for at most 30 s); a pooled session the server has closed
+/// is replaced and the statement tried once more — except a user's creation whose connection broke
+/// after it was sent, which is reported with its effect unknown (it may exist) rather than made
+/// twice. Creating and dropping users change shared catalog rows, which PostgreSQL refuses to let
+/// two sessions change at once; they take turns per server and admin credential. Every login that
+/// proves a password uses a fresh unpooled connection whose data source is disposed after the call.
 /// </para>
 /// </remarks>
 public sealed class PostgresRotator : ICredentialRotator, IDisposable
@@ -121,7 +123,7 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         RejectUnhashable(step, connection, account, newPassword);
         var sql = $"ALTER ROLE {PostgresSql.QuoteIdentifier(account)} PASSWORD {PostgresSql.QuoteLiteral(ScramVerifier.Create(newPassword))}";
 
-        await OnAdminSessionAsync(connection, admin, step, $"role {PostgresSql.QuoteIdentifier(account)}",
+        await OnAdminSessionAsync(connection, admin, step, () => $"role {PostgresSql.QuoteIdentifier(account)}",
             (session, ct) => ExecuteAsync(session, sql, ct), cancellationToken).ConfigureAwait(false);
     }
 
@@ -134,7 +136,7 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         ArgumentNullException.ThrowIfNull(admin);
         const string step = "check account";
         var what = $"role {PostgresSql.QuoteIdentifier(account)}";
-        await OnAdminSessionAsync(connection, admin, step, what, async (session, ct) =>
+        await OnAdminSessionAsync(connection, admin, step, () => what, async (session, ct) =>
         {
             using var exists = new NpgsqlCommand("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", session);
             exists.Parameters.AddWithValue(account);
@@ -192,34 +194,31 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         var validUntil = user.ExpiresAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + "+00";
         var create = $"CREATE ROLE {name} WITH LOGIN PASSWORD {PostgresSql.QuoteLiteral(ScramVerifier.Create(user.Password))} VALID UNTIL {PostgresSql.QuoteLiteral(validUntil)}";
 
-        var check = CertificateCheckFor(connection);
-        var dataSource = CreateDataSource(connection, admin, check);
-        await using var dataSourceScope = dataSource.ConfigureAwait(false);
         var what = $"role {name}";
-        try
-        {
-            // Rolled back whole when refused, so run again on a new session.
-            await PostgresRetry.OnConcurrentCatalogUpdateAsync(async () =>
+        // One round trip: a batch runs as one transaction (one Sync), so a refused grant leaves no
+        // role. Rolled back whole when refused, so run again; never repeated once it may have
+        // committed (a broken connection after it was sent: the effect is unknown).
+        await PostgresRetry.OnConcurrentCatalogUpdateAsync(
+            () => OnAdminSessionAsync(connection, admin, step, () => what, async (session, ct) =>
             {
-                var session = await OpenAsAdminAsync(dataSource, check, step, connection, cancellationToken).ConfigureAwait(false);
-                await using var sessionScope = session.ConfigureAwait(false);
-                var transaction = await session.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                await using var transactionScope = transaction.ConfigureAwait(false);
-                what = $"role {name}";
-                await ExecuteAsync(session, create, cancellationToken).ConfigureAwait(false);
-                for (var i = 0; i < user.Grants.Count; i++)
+                var batch = new NpgsqlBatch(session);
+                await using var batchScope = batch.ConfigureAwait(false);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(create));
+                foreach (var grant in user.Grants)
                 {
-                    what = $"grant statement {i + 1} of {user.Grants.Count} for role {name}";
-                    await ExecuteAsync(session, user.Grants[i].Replace("{{name}}", name, StringComparison.Ordinal), cancellationToken).ConfigureAwait(false);
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand(grant.Replace("{{name}}", name, StringComparison.Ordinal)));
                 }
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            }, cancellationToken).ConfigureAwait(false);
-        }
-        catch (NpgsqlException ex)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            throw PostgresErrors.StatementFailed(step, connection, what, ex);
-        }
+                try
+                {
+                    await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+                catch (PostgresException ex) when (ex.BatchCommand is { } failed && batch.BatchCommands.IndexOf(failed) is > 0 and var index)
+                {
+                    what = $"grant statement {index} of {user.Grants.Count} for role {name}";
+                    throw;
+                }
+            }, cancellationToken, repeatable: false, changesCatalog: true),
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -240,8 +239,120 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
 
         // Dropping checks what is left, so it is safe to repeat when refused.
         await PostgresRetry.OnConcurrentCatalogUpdateAsync(
-            () => OnAdminSessionAsync(connection, admin, step, $"role {name}", (session, ct) => DropRoleAsync(session, username, name, ct), cancellationToken),
+            () => OnAdminSessionAsync(connection, admin, step, () => $"role {name}", (session, ct) => DropRoleAsync(session, username, name, ct), cancellationToken, changesCatalog: true),
             cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// What <see cref="RevokeEphemeralUserAsync"/> does, once for all of them on one pooled admin
+    /// session: one existence check, one transaction of <c>REASSIGN OWNED BY a, b, …</c>,
+    /// <c>DROP OWNED BY a, b, …</c> and <c>DROP ROLE a, b, …</c>, then one pass over
+    /// <c>pg_stat_activity</c> ending their sessions. If that transaction is refused
+    /// (one of them holds privileges in another database), it rolled back whole and each is
+    /// dropped alone, so only the one refused is left, with its own reason.
+    /// </remarks>
+    public async Task<IReadOnlyDictionary<string, string>> RevokeEphemeralUsersAsync(TargetConnection connection, Credential admin, IReadOnlyList<string> usernames, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(admin);
+        ArgumentNullException.ThrowIfNull(usernames);
+        var failures = new Dictionary<string, string>(StringComparer.Ordinal);
+        var valid = new List<string>();
+        // The connection once (its CA bundle is parsed to check it), then each name.
+        (string Field, string Reason)? connectionProblem = null;
+        if (usernames.Count > 0 && Validate(connection, usernames[0]) is { Field: not "account" } found)
+        {
+            connectionProblem = found;
+        }
+        foreach (var username in usernames.Distinct(StringComparer.Ordinal))
+        {
+            if ((connectionProblem ?? (PostgresSql.RoleNameProblem(username) is { } reason ? ("account", reason) : null)) is { } problem)
+            {
+                failures[username] = $"invalid postgres target: {problem.Field} {problem.Reason}";
+            }
+            else
+            {
+                valid.Add(username);
+            }
+        }
+        if (valid.Count == 0)
+        {
+            return failures;
+        }
+        const string step = "revoke ephemeral users";
+        try
+        {
+            await PostgresRetry.OnConcurrentCatalogUpdateAsync(
+                () => OnAdminSessionAsync(connection, admin, step, () => $"{valid.Count} roles", (session, ct) => DropRolesAsync(session, valid, ct), cancellationToken, changesCatalog: true),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (RotatorException ex) when (valid.Count > 1 && ex.Failure != RotatorFailure.Unreachable)
+        {
+            // Refused as a whole (rolled back): each alone, so the others go and the refused one says why.
+            foreach (var username in valid)
+            {
+                try
+                {
+                    await RevokeEphemeralUserAsync(connection, admin, username, cancellationToken).ConfigureAwait(false);
+                }
+                catch (RotatorException one)
+                {
+                    failures[username] = one.Message;
+                }
+            }
+        }
+        catch (RotatorException ex)
+        {
+            foreach (var username in valid)
+            {
+                failures[username] = ex.Message;
+            }
+        }
+        return failures;
+    }
+
+    /// <summary>
+    /// Many roles at once, in three round trips: which of them exist (and their ids), one
+    /// transaction that reassigns what they own, drops their privileges and drops them, then their
+    /// sessions ended by role id. Dropped before their sessions end (the reverse of
+    /// <see cref="DropRoleAsync"/>): once the drop commits no new login is possible, so no
+    /// <c>NOLOGIN</c> per role is needed first, and the sessions still open are found by id.
+    /// </summary>
+    private static async Task DropRolesAsync(NpgsqlConnection session, IReadOnlyList<string> usernames, CancellationToken cancellationToken)
+    {
+        var present = new List<string>();
+        var ids = new List<uint>();
+        using (var exists = new NpgsqlCommand("SELECT oid, rolname FROM pg_catalog.pg_roles WHERE rolname = ANY($1)", session))
+        {
+            exists.Parameters.AddWithValue(usernames.ToArray());
+            var reader = await exists.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                ids.Add(reader.GetFieldValue<uint>(0));
+                present.Add(reader.GetString(1));
+            }
+        }
+        if (present.Count == 0)
+        {
+            return;
+        }
+        var list = string.Join(", ", present.Select(PostgresSql.QuoteIdentifier));
+        // One Sync: the three run as one transaction, all or nothing.
+        var drop = new NpgsqlBatch(session);
+        await using (drop.ConfigureAwait(false))
+        {
+            drop.BatchCommands.Add(new NpgsqlBatchCommand($"REASSIGN OWNED BY {list} TO CURRENT_USER"));
+            drop.BatchCommands.Add(new NpgsqlBatchCommand($"DROP OWNED BY {list}"));
+            drop.BatchCommands.Add(new NpgsqlBatchCommand($"DROP ROLE IF EXISTS {list}"));
+            await drop.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        var terminate = session.PostgreSqlVersion.Major >= 14
+            ? $"SELECT pg_catalog.pg_terminate_backend(pid, {TerminateWaitMs}) FROM pg_catalog.pg_stat_activity WHERE usesysid = ANY($1) AND pid <> pg_catalog.pg_backend_pid()"
+            : "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usesysid = ANY($1) AND pid <> pg_catalog.pg_backend_pid()";
+        using var kill = new NpgsqlCommand(terminate, session);
+        kill.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Oid });
+        await kill.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>NOLOGIN, end its sessions, then reassign, drop owned and drop the role in one transaction; a role already gone is success.</summary>
@@ -280,77 +391,97 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     }
 
     /// <summary>
-    /// Runs <paramref name="work"/> (which must be safe to repeat) on a pooled admin session. A
-    /// pooled session is first checked with a round trip that changes nothing; if it was lost
-    /// (the server restarted or ended it since), or the work loses it, the pool is cleared and
-    /// the work runs once more on a new session.
+    /// Runs <paramref name="work"/> on a pooled admin session. A pooled session is first checked
+    /// with a round trip that changes nothing; if it was lost (the server restarted or ended it
+    /// since), or the work loses it, the pool is cleared and the work runs once more on a new
+    /// session — unless it is not <paramref name="repeatable"/> and the connection broke after it
+    /// was sent (it may have been applied): then the failure says the effect is unknown.
     /// </summary>
+    /// <param name="what">What the work is acting on when it fails (read at the failure).</param>
     /// <exception cref="RotatorException">
     /// <see cref="RotatorEffect.NotSent"/> when no usable session could be had and nothing of the
     /// work left this process; <see cref="RotatorEffect.Refused"/> when the server answered with
     /// an error; <see cref="RotatorEffect.Unknown"/> when a session broke after the work was sent.
     /// </exception>
-    private async Task OnAdminSessionAsync(TargetConnection connection, Credential admin, string step, string what, Func<NpgsqlConnection, CancellationToken, Task> work, CancellationToken cancellationToken)
+    private async Task OnAdminSessionAsync(TargetConnection connection, Credential admin, string step, Func<string> what, Func<NpgsqlConnection, CancellationToken, Task> work, CancellationToken cancellationToken, bool repeatable = true, bool changesCatalog = false)
     {
         // The TLS mode (require and the verifying modes share one connection string), the CA bundle
         // and the pin are not in the connection string: they key the pool too. The pool keeps the
         // check its data source was built with, which is the one that saw a refused handshake.
-        var (dataSource, check) = _adminSessions.For(Settings(connection, admin),
+        var (dataSource, check, catalogGate) = _adminSessions.For(Settings(connection, admin),
             $"{connection.Option(SslModeOption, DefaultSslMode).ToLowerInvariant()}\n{connection.CaCertificates}\n{connection.CertificatePin}",
             settings =>
             {
                 var built = CertificateCheckFor(connection);
                 return (Build(settings, built), built);
             });
-        var maybeSent = false;
-        for (var attempt = 1; ; attempt++)
+        if (changesCatalog)
         {
-            NpgsqlConnection session;
-            try
+            // PostgreSQL refuses, rather than queues, a second session changing the same catalog
+            // row (XX000 "tuple concurrently updated": GRANTs on one database or schema, the
+            // DROP OWNED that revokes them), and the refused session is closed. One such change
+            // at a time per server and admin costs a queue here instead of a new TLS login each.
+            await catalogGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        try
+        {
+            var maybeSent = false;
+            for (var attempt = 1; ; attempt++)
             {
-                session = await OpenAsAdminAsync(dataSource, check, step, connection, cancellationToken).ConfigureAwait(false);
-            }
-            catch (RotatorException ex) when (maybeSent)
-            {
-                // The first try's session broke after its statement left: it may have been applied.
-                throw new RotatorException(ex.Failure, ex.Message, ex.InnerException, RotatorEffect.Unknown);
-            }
-            await using var sessionScope = session.ConfigureAwait(false);
-            if (attempt == 1)
-            {
+                NpgsqlConnection session;
                 try
                 {
-                    // A pooled session may have died while idle; find out before the work is sent,
-                    // so a server that is down now is "never sent", not "outcome unknown".
-                    await ExecuteAsync(session, "SELECT 1", cancellationToken).ConfigureAwait(false);
+                    session = await OpenAsAdminAsync(dataSource, check, step, connection, cancellationToken).ConfigureAwait(false);
                 }
-                catch (NpgsqlException) when (!cancellationToken.IsCancellationRequested)
+                catch (RotatorException ex) when (maybeSent)
                 {
+                    // The first try's session broke after its statement left: it may have been applied.
+                    throw new RotatorException(ex.Failure, ex.Message, ex.InnerException, RotatorEffect.Unknown);
+                }
+                await using var sessionScope = session.ConfigureAwait(false);
+                if (attempt == 1)
+                {
+                    try
+                    {
+                        // A pooled session may have died while idle; find out before the work is sent,
+                        // so a server that is down now is "never sent", not "outcome unknown".
+                        await ExecuteAsync(session, "SELECT 1", cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (NpgsqlException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        dataSource.Clear();
+                        continue;
+                    }
+                }
+                try
+                {
+                    await work(session, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (NpgsqlException ex) when (attempt == 1 && SessionWasLost(ex) && (repeatable || ex is PostgresException) && !cancellationToken.IsCancellationRequested)
+                {
+                    // The pool's other idle sessions likely died the same way (a restart): drop
+                    // them, and try again on a new session. A server error (a terminated backend)
+                    // aborted the statement; a broken connection may have carried it to the server.
+                    maybeSent = ex is not PostgresException;
                     dataSource.Clear();
-                    continue;
+                }
+                catch (NpgsqlException ex)
+                {
+                    // Drivers may answer a cancelled open or command with their own error.
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var failure = PostgresErrors.StatementFailed(step, connection, what(), ex);
+                    throw maybeSent && failure.Effect != RotatorEffect.Unknown
+                        ? new RotatorException(failure.Failure, failure.Message, failure.InnerException, RotatorEffect.Unknown)
+                        : failure;
                 }
             }
-            try
+        }
+        finally
+        {
+            if (changesCatalog)
             {
-                await work(session, cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            catch (NpgsqlException ex) when (attempt == 1 && SessionWasLost(ex) && !cancellationToken.IsCancellationRequested)
-            {
-                // The pool's other idle sessions likely died the same way (a restart): drop
-                // them, and try again on a new session. A server error (a terminated backend)
-                // aborted the statement; a broken connection may have carried it to the server.
-                maybeSent = ex is not PostgresException;
-                dataSource.Clear();
-            }
-            catch (NpgsqlException ex)
-            {
-                // Drivers may answer a cancelled open or command with their own error.
-                cancellationToken.ThrowIfCancellationRequested();
-                var failure = PostgresErrors.StatementFailed(step, connection, what, ex);
-                throw maybeSent && failure.Effect != RotatorEffect.Unknown
-                    ? new RotatorException(failure.Failure, failure.Message, failure.InnerException, RotatorEffect.Unknown)
-                    : failure;
+                catalogGate.Release();
             }
         }
     }
@@ -431,6 +562,9 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
             // from a file and cannot say what was wrong with a certificate.
             SslMode = mode >= SslMode.Require ? SslMode.Require : mode,
             ApplicationName = "vault-rotator",
+            // Which statement of a batch failed (a user's grants are sent as one): the exception
+            // references our own command object; nothing here prints its text.
+            IncludeFailedBatchedCommand = true,
         };
         // Whenever TLS is required, SCRAM-SHA-256-PLUS: the login is bound to this TLS session, and
         // no other method is answered (channel binding alone would still hand a password to a

@@ -81,7 +81,7 @@ public sealed class DynamicLeases(
         }
         catch (RotatorException ex)
         {
-            if (ex.Failure == RotatorFailure.Unreachable)
+            if (ex.Failure == RotatorFailure.Unreachable || ex.Effect == RotatorEffect.Unknown)
             {
                 // The connection broke: the user may exist. Leave the lease to the reaper to drop it.
                 await leases.MarkRevokingAsync(leaseId, ex.Message, cancellationToken);
@@ -132,6 +132,45 @@ public sealed class DynamicLeases(
         LeaseLog.Revoked(logger, leaseId, lease.Username, why);
         lease.State = LeaseStates.Revoked;
         return lease;
+    }
+
+    /// <summary>
+    /// Ends many leases of one target by dropping their users together (a storm of leases ending
+    /// at once): one call to the rotator, and the leases of the users now gone deleted in one commit.
+    /// </summary>
+    /// <returns>The leases not ended, each with why (the caller records the failure for a retry).</returns>
+    internal async Task<IReadOnlyDictionary<string, string>> DropUsersAsync(string targetName, IReadOnlyList<(string Id, LeaseRecord Lease, string Why)> ending, CancellationToken cancellationToken)
+    {
+        var target = targets.TryGet(targetName);
+        if (target is null)
+        {
+            return ending.ToDictionary(e => e.Id, _ => $"target '{targetName}' no longer exists", StringComparer.Ordinal);
+        }
+        var rotator = rotators.Get(target.Kind);
+        var admin = targets.ReadAdminSecret(target.AdminSecret, "admin_secret");
+        var refused = await rotator.RevokeEphemeralUsersAsync(targets.Connection(target, rotation.Value), admin, [.. ending.Select(e => e.Lease.Username)], cancellationToken);
+        var failures = new Dictionary<string, string>(StringComparer.Ordinal);
+        var gone = new List<string>();
+        foreach (var (id, lease, _) in ending)
+        {
+            if (refused.TryGetValue(lease.Username, out var why))
+            {
+                failures[id] = why;
+            }
+            else
+            {
+                gone.Add(id);
+            }
+        }
+        await leases.DeleteAllAsync(gone, cancellationToken);
+        foreach (var (id, lease, why) in ending)
+        {
+            if (!failures.ContainsKey(id))
+            {
+                LeaseLog.Revoked(logger, id, lease.Username, why);
+            }
+        }
+        return failures;
     }
 
     private static string Username(string role)

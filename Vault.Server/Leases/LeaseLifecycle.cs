@@ -22,6 +22,7 @@ public sealed class LeaseLifecycle(
     TokenManager tokens,
     Usage.UsageTracker usage,
     TimeProvider clock,
+    Microsoft.Extensions.Options.IOptions<LeaseOptions> options,
     ILogger<LeaseLifecycle> logger) : IReaperPass
 {
     private readonly ConcurrentDictionary<string, bool> _revoking = new(StringComparer.Ordinal);
@@ -150,27 +151,33 @@ public sealed class LeaseLifecycle(
             }
         }
         var finished = false;
+        var dropping = new List<(string Id, long Version, LeaseRecord Lease, string Why)>();
         try
         {
             foreach (var (id, version) in candidates)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                try
+                if (id.StartsWith(DynamicLeases.Prefix, StringComparison.Ordinal))
                 {
-                    // Decided again on the lease as it is now (under the revocation guard).
-                    await TryRevokeAsync(id, DueReason, cancellationToken);
+                    // Dropped below with the other users of its target that are due now.
+                    if (Claim(id) is { } due)
+                    {
+                        dropping.Add((id, version, due.Lease, due.Why));
+                        continue;
+                    }
                 }
-                catch (DataIntegrityException)
+                else
                 {
-                    // Altered outside the vault: shown by Lookup as DATA_LOSS, never acted on.
+                    await ReapOneAsync(id, cancellationToken);
                 }
-                catch (Exception ex) when (ex is not OperationCanceledException)
+                Reschedule(id, version);
+            }
+            foreach (var target in dropping.GroupBy(d => d.Lease.Target, StringComparer.Ordinal))
+            {
+                foreach (var batch in target.Chunk(DropBatch))
                 {
-                    // One bad lease (a damaged record, an odd failure) must not stop the pass.
-                    LeaseLog.ReaperFailed(logger, ex);
+                    await DropTogetherAsync(target.Key, batch, cancellationToken);
                 }
-                var now = leases.Peek(id);
-                schedule.Reschedule(id, version, now, now is null ? LeaseSchedule.Never : CheckAt(now));
             }
             finished = true;
         }
@@ -181,8 +188,134 @@ public sealed class LeaseLifecycle(
                 // Stopped mid-pass: the leases taken and not yet rescheduled are found again by a
                 // schedule built afresh.
                 schedule.Invalidate();
+                foreach (var (id, _, _, _) in dropping)
+                {
+                    _revoking.TryRemove(id, out _);
+                }
             }
         }
+    }
+
+    /// <summary>How many users of one target the reaper drops in one round of statements.</summary>
+    internal const int DropBatch = 100;
+
+    /// <summary>Ends one lease if it is due now (decided again on the lease as it is, under the revocation guard).</summary>
+    private async Task ReapOneAsync(string id, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await TryRevokeAsync(id, DueReason, cancellationToken);
+        }
+        catch (DataIntegrityException)
+        {
+            // Altered outside the vault: shown by Lookup as DATA_LOSS, never acted on.
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // One bad lease (a damaged record, an odd failure) must not stop the pass.
+            LeaseLog.ReaperFailed(logger, ex);
+        }
+    }
+
+    /// <summary>
+    /// Takes the revocation guard of a lease that is due now, with its verified record and why;
+    /// null (and no guard held) when it is not due, is being ended by another call, or cannot be read.
+    /// </summary>
+    private (LeaseRecord Lease, string Why)? Claim(string id)
+    {
+        if (!_revoking.TryAdd(id, true))
+        {
+            return null;
+        }
+        try
+        {
+            if (leases.Load(id) is { } lease && DueReason(lease) is { } why)
+            {
+                return (lease, why);
+            }
+        }
+        catch (DataIntegrityException)
+        {
+            // Altered outside the vault: never acted on.
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LeaseLog.ReaperFailed(logger, ex);
+        }
+        _revoking.TryRemove(id, out _);
+        return null;
+    }
+
+    /// <summary>
+    /// Ends due dynamic leases of one target together: their users dropped in one round of
+    /// statements, their leases deleted in one commit; each one refused is recorded for a retry as
+    /// a lease ended alone would be. Releases the guards <see cref="Claim"/> took.
+    /// </summary>
+    private async Task DropTogetherAsync(string target, (string Id, long Version, LeaseRecord Lease, string Why)[] batch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            IReadOnlyDictionary<string, string> failures;
+            try
+            {
+                failures = await dynamic.DropUsersAsync(target, [.. batch.Select(d => (d.Id, d.Lease, d.Why))], cancellationToken);
+            }
+            catch (Exception ex) when (ex is RotatorException or ValidationException or PreconditionException or KeyNotFoundException or NotFoundException or ArgumentException)
+            {
+                failures = batch.ToDictionary(d => d.Id, _ => ex.Message, StringComparer.Ordinal);
+            }
+            foreach (var (id, _, lease, _) in batch)
+            {
+                if (failures.TryGetValue(id, out var failure))
+                {
+                    await leases.RecordRevokeFailureAsync(id, lease, failure, cancellationToken);
+                }
+            }
+        }
+        catch (DataIntegrityException)
+        {
+            // The target's admin secret was altered outside the vault: nothing is acted on.
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A store failure: the leases stay as stored, and come up again.
+            LeaseLog.ReaperFailed(logger, ex);
+        }
+        finally
+        {
+            foreach (var (id, version, _, _) in batch)
+            {
+                _revoking.TryRemove(id, out _);
+                Reschedule(id, version);
+            }
+        }
+    }
+
+    /// <summary>Gives a lease the reaper looked at its next time, from its record as it reads now.</summary>
+    private void Reschedule(string id, long version)
+    {
+        var lease = leases.Peek(id);
+        var at = lease is null ? LeaseSchedule.Never : CheckAt(lease);
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        if (at <= now)
+        {
+            // Looked at and left as it was (a record that fails its check, one another call is
+            // ending): looked at again an interval on, not on every pass the reaper wakes for.
+            at = now + (long)options.Value.ReaperInterval.TotalMilliseconds;
+        }
+        leases.Schedule.Reschedule(id, version, lease, at);
+    }
+
+    /// <summary>
+    /// When the reaper should wake: <paramref name="latest"/>, or sooner when a lease falls due
+    /// before it, but not before <paramref name="earliest"/>; until then a lease noted due sooner
+    /// calls <paramref name="dueSooner"/>.
+    /// </summary>
+    internal DateTimeOffset PlanWake(DateTimeOffset latest, DateTimeOffset earliest, Action dueSooner)
+    {
+        var schedule = leases.Schedule;
+        schedule.DueSooner = dueSooner;
+        return DateTimeOffset.FromUnixTimeMilliseconds(schedule.PlanWake(latest.ToUnixTimeMilliseconds(), earliest.ToUnixTimeMilliseconds()));
     }
 
     /// <summary>The schedule is built afresh on the next pass (after an unseal, or a promotion: another node wrote meanwhile).</summary>

@@ -6,8 +6,9 @@ using Vault.Server.Crypto;
 namespace Vault.Server.Leases;
 
 /// <summary>
-/// Ends leases on time: every <see cref="LeaseOptions.ReaperInterval"/> while unsealed (and at once
-/// after an unseal, which revokes what expired while the server was down) it revokes expired
+/// Ends leases on time: when the next lease falls due, and at least every
+/// <see cref="LeaseOptions.ReaperInterval"/>, while unsealed (and at once after an unseal, which
+/// revokes what expired while the server was down) it revokes expired
 /// leases and leases whose token died, and retries revocations that are due. It runs beside the
 /// API, never in front of it, and keeps the vault's clock (<see cref="WakeSignal"/>). Other areas'
 /// <see cref="IReaperPass"/>es (access grants that end) run after it, on the same schedule.
@@ -16,7 +17,14 @@ public sealed class LeaseReaper(LeaseLifecycle lifecycle, IEnumerable<IReaperPas
 {
     private readonly WakeSignal _wake = new(clock);
 
-    public void Wake() => _wake.Wake();
+    private int _asked;
+
+    /// <summary>Runs a pass now (an unseal, a promotion).</summary>
+    public void Wake()
+    {
+        Interlocked.Exchange(ref _asked, 1);
+        _wake.Wake();
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -45,7 +53,16 @@ public sealed class LeaseReaper(LeaseLifecycle lifecycle, IEnumerable<IReaperPas
                 }
                 try
                 {
-                    await _wake.WaitUntilAsync(passStarted + options.Value.ReaperInterval, stoppingToken);
+                    while (true)
+                    {
+                        var until = NextPass(passStarted);
+                        await _wake.WaitUntilAsync(until, stoppingToken);
+                        if (Interlocked.Exchange(ref _asked, 0) == 1 || clock.GetUtcNow() >= until)
+                        {
+                            break;
+                        }
+                        // A lease was noted due sooner than this wait: plan it again.
+                    }
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
@@ -58,6 +75,20 @@ public sealed class LeaseReaper(LeaseLifecycle lifecycle, IEnumerable<IReaperPas
             barrier.SealStateChanged -= OnSealChanged;
             role.ActiveChanged -= OnActiveChanged;
         }
+    }
+
+    /// <summary>How long passes are apart at least when a lease falls due sooner than the interval.</summary>
+    internal static readonly TimeSpan MinimumGap = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// The interval after this pass began, or sooner when a lease falls due before that (so a lease
+    /// ends when it expires, not up to an interval later), but never sooner than
+    /// <see cref="MinimumGap"/> after this pass began.
+    /// </summary>
+    private DateTimeOffset NextPass(DateTimeOffset passStarted)
+    {
+        var latest = passStarted + options.Value.ReaperInterval;
+        return !barrier.IsSealed && role.IsActive ? lifecycle.PlanWake(latest, passStarted + MinimumGap, _wake.Wake) : latest;
     }
 
     private void OnActiveChanged(bool active)

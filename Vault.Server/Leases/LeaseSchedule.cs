@@ -26,6 +26,8 @@ internal sealed class LeaseSchedule
     private PriorityQueue<string, long> _queue = new();
     private Dictionary<string, HashSet<string>> _byAccessor = new(StringComparer.Ordinal);
     private long _version;
+    // The time the reaper sleeps until, which a note of an earlier time wakes it from (MinValue: none).
+    private long _wakeBefore = long.MinValue;
     private long _generation;
     private bool _loaded;
 
@@ -74,25 +76,42 @@ internal sealed class LeaseSchedule
     /// <summary>A delete, not yet committed: looked at now, and dropped once the reaper finds it gone.</summary>
     public void NoteGone(string id)
     {
+        bool sooner;
         lock (_lock)
         {
             var accessor = _entries.TryGetValue(id, out var entry) ? entry.Accessor : "";
-            NoteLocked(id, 0, accessor);
+            sooner = NoteLocked(id, 0, accessor);
+        }
+        if (sooner)
+        {
+            DueSooner?.Invoke();
         }
     }
 
     private void Note(string id, long at, string accessor)
     {
+        bool sooner;
         lock (_lock)
         {
-            NoteLocked(id, at, accessor);
+            sooner = NoteLocked(id, at, accessor);
+        }
+        if (sooner)
+        {
+            DueSooner?.Invoke();
         }
     }
 
-    private void NoteLocked(string id, long at, string accessor)
+    /// <returns>Whether the reaper should be woken to plan again (this is due before it wakes).</returns>
+    private bool NoteLocked(string id, long at, string accessor)
     {
         var entry = Add(_entries, _queue, _byAccessor, id, at, accessor);
         _entries[id] = entry with { NotedAt = Math.Min(entry.NotedAt, at), Version = ++_version, Unsettled = entry.Unsettled + 1 };
+        if (at < _wakeBefore)
+        {
+            _wakeBefore = long.MinValue;
+            return true;
+        }
+        return false;
     }
 
     /// <summary>The units that noted <paramref name="ids"/> committed (their changes are what reads see) or failed.</summary>
@@ -168,6 +187,39 @@ internal sealed class LeaseSchedule
             }
         }
         return due;
+    }
+
+    /// <summary>Called (once per <see cref="PlanWake"/>) when a lease is noted due before the time the reaper sleeps until.</summary>
+    public Action? DueSooner { get; set; }
+
+    /// <summary>
+    /// When the reaper should wake: <paramref name="latest"/>, or the next lease's due time if
+    /// sooner, but not before <paramref name="earliest"/>. Until then, a note of a lease due
+    /// before that time calls <see cref="DueSooner"/> (not when the time is already the earliest).
+    /// </summary>
+    public long PlanWake(long latest, long earliest)
+    {
+        lock (_lock)
+        {
+            var due = NextDueLocked();
+            var at = due < latest ? Math.Max(due, earliest) : latest;
+            _wakeBefore = at > earliest ? at : long.MinValue;
+            return at;
+        }
+    }
+
+    private long NextDueLocked()
+    {
+        while (_queue.TryPeek(out var id, out var at))
+        {
+            if (_entries.TryGetValue(id, out var entry) && entry.CheckAt == at)
+            {
+                return at;
+            }
+            // A stale copy of a time since moved (TakeDue would skip it): not a reason to wake.
+            _queue.Dequeue();
+        }
+        return Never;
     }
 
     /// <summary>The accessors of the tokens holding leases.</summary>

@@ -201,6 +201,21 @@ public sealed partial class LeaseStore(
             return true;
         }, cancellationToken);
 
+    /// <summary>Deletes the leases of <paramref name="leaseIds"/> still stored, in one commit.</summary>
+    public Task DeleteAllAsync(IReadOnlyList<string> leaseIds, CancellationToken cancellationToken) =>
+        leaseIds.Count == 0 ? Task.CompletedTask : WriteAsync(tx =>
+        {
+            foreach (var leaseId in leaseIds)
+            {
+                if (tx.Get<LeaseRecord>(Collections.Leases, leaseId) is not null)
+                {
+                    tx.Delete(Collections.Leases, leaseId);
+                    Noted(leaseId).NoteGone(leaseId);
+                }
+            }
+            return true;
+        }, cancellationToken);
+
     /// <summary>Leaves the lease to the reaper, due now: for an end that may have half happened (a connection that broke while a user was made).</summary>
     public Task MarkRevokingAsync(string leaseId, string reason, CancellationToken cancellationToken) =>
         WriteAsync(tx =>

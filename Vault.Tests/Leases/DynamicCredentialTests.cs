@@ -267,6 +267,56 @@ public sealed class DynamicCredentialTests(TargetSystems systems) : IClassFixtur
     }
 
     [Fact]
+    public async Task LeasesExpiringTogether_AreEndedWhenTheyExpire_NotAnIntervalLater_AndOneUserTheDatabaseKeeps_IsRetriedAlone()
+    {
+        // An hour between passes: the leases below end only if the reaper wakes when they expire.
+        await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=01:00:00", "--Vault:Leases:RevokeRetryBase=00:00:00.500");
+        var role = await RoleAsync(vault, "postgres");
+        var leases = new LeaseService.LeaseServiceClient(vault.Channel);
+        IssuedCredential stuck;
+        var other = $"other_{Guid.NewGuid():N}"[..20];
+        await systems.PostgresServer.ExecuteAsync($"CREATE DATABASE {other}");
+        try
+        {
+            var issued = new List<IssuedCredential>();
+            var ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(6));
+            for (var i = 0; i < 6; i++)
+            {
+                issued.Add(await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role, Ttl = ttl }, vault.As()));
+            }
+            // One of them holds a privilege in another database, which DROP OWNED here cannot revoke:
+            // PostgreSQL refuses to drop it (2BP01), and must not keep the others.
+            stuck = issued[3];
+            await using (var elsewhere = new Npgsql.NpgsqlConnection(systems.PostgresServer.ConnectionString(systems.PostgresServer.SuperUser, systems.PostgresServer.SuperPassword, other)))
+            {
+                await elsewhere.OpenAsync();
+                await using var grant = new Npgsql.NpgsqlCommand($"CREATE TABLE kept (v int); GRANT SELECT ON kept TO {stuck.Username}", elsewhere);
+                await grant.ExecuteNonQueryAsync();
+            }
+            Assert.True(await UserExistsAsync("postgres", stuck.Username), "the leases ended before the test could set up the refusal (machine too slow for a 6 s TTL)");
+
+            foreach (var lease in issued.Where(l => l != stuck))
+            {
+                await WaitUntilAsync(async () => !await UserExistsAsync("postgres", lease.Username), TimeSpan.FromSeconds(30), $"the expired lease's user {lease.Username} to be dropped");
+                Assert.False(await systems.Postgres.CanLoginAsync(lease.Username, lease.Password));
+            }
+            await WaitUntilAsync(async () => (await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"dynamic/{role}/" }, vault.As())).Leases.Count == 1, TimeSpan.FromSeconds(30), "the ended leases to be deleted");
+            var left = Assert.Single((await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"dynamic/{role}/" }, vault.As())).Leases);
+            Assert.Equal(stuck.Lease.Id, left.Id);
+            Assert.Equal(LeaseState.Revoking, left.State);
+            Assert.Contains("2BP01", left.LastError, StringComparison.Ordinal);
+            Assert.False(await systems.Postgres.CanLoginAsync(stuck.Username, stuck.Password), "the user the database keeps still logs in");
+        }
+        finally
+        {
+            await systems.PostgresServer.ExecuteAsync($"DROP DATABASE {other} WITH (FORCE)");
+        }
+        // With the privilege gone, the retry (on its own backoff, not the hour) drops it.
+        await WaitUntilAsync(async () => !await UserExistsAsync("postgres", stuck.Username), TimeSpan.FromSeconds(30), "the retried user to be dropped");
+        await WaitUntilAsync(async () => (await leases.ListLeasesAsync(new ListLeasesRequest { Prefix = $"dynamic/{role}/" }, vault.As())).Leases.Count == 0, TimeSpan.FromSeconds(30), "its lease to be deleted");
+    }
+
+    [Fact]
     public async Task ALeaseThatExpiresWhileItsUserIsBeingCreated_StillEndsWithTheUserDropped()
     {
         await using var vault = await TestVault.StartInitializedAsync("--Vault:Leases:ReaperInterval=00:00:00.300");

@@ -29,6 +29,37 @@ public sealed class LeaseScheduleTests
     }
 
     [Fact]
+    public void TheReaper_WakesForTheNextLeaseDue_NotBeforeItsEarliest_AndIsCalledOnceForALeaseNotedDueSooner()
+    {
+        var schedule = Loaded();
+        var calls = 0;
+        schedule.DueSooner = () => calls++;
+        Saved(schedule, "l1", Active(3_000));
+
+        // The next lease is due before the interval ends: wake then; nothing is due sooner yet.
+        Assert.Equal(3_000, schedule.PlanWake(latest: 10_000, earliest: 1_250));
+        Saved(schedule, "l2", Active(4_000));
+        Assert.Equal(0, calls);
+
+        // A lease due before the planned time wakes the reaper once, to plan again.
+        Saved(schedule, "l3", Active(2_000));
+        Saved(schedule, "l4", Active(1_500));
+        Assert.Equal(1, calls);
+        Assert.Equal(1_500, schedule.PlanWake(latest: 10_000, earliest: 1_250));
+
+        // Due before the earliest the reaper may wake: it wakes at its earliest, and is not called.
+        Saved(schedule, "l5", Active(100));
+        Assert.Equal(2, calls);
+        Assert.Equal(1_250, schedule.PlanWake(latest: 10_000, earliest: 1_250));
+        Saved(schedule, "l6", Active(50));
+        Assert.Equal(2, calls);
+
+        // Nothing due before the interval ends: wake at its end.
+        var empty = Loaded();
+        Assert.Equal(10_000, empty.PlanWake(latest: 10_000, earliest: 1_250));
+    }
+
+    [Fact]
     public void ALease_IsTakenAtItsExpiry_NotBefore_AndOnce()
     {
         var schedule = Loaded();

@@ -165,6 +165,58 @@ public sealed class PostgresRotatorTests(PostgresServer server) : EphemeralUserC
     }
 
     [Fact]
+    public async Task EphemeralUsers_RevokedTogether_EndTheirSessions_AndOneTheServerRefusesToDrop_IsTheOnlyOneLeft()
+    {
+        var users = Enumerable.Range(0, 4).Select(_ => new EphemeralUser($"eph_{Guid.NewGuid():N}"[..24], NewPassword(), DateTimeOffset.UtcNow.AddHours(1),
+            [$"GRANT CONNECT ON DATABASE \"{server.Database}\" TO {{{{name}}}}"])).ToList();
+        foreach (var user in users)
+        {
+            await _rotator.CreateEphemeralUserAsync(Target(), Admin, user, CancellationToken.None);
+        }
+        await using var session = new NpgsqlConnection(server.ConnectionString(users[0].Username, users[0].Password));
+        await session.OpenAsync();
+        // A privilege in another database: DROP OWNED in the target's database cannot revoke it, so
+        // PostgreSQL refuses to drop that role (2BP01).
+        var other = $"other_{Guid.NewGuid():N}"[..20];
+        var stuck = users[2];
+        await server.ExecuteAsync($"CREATE DATABASE {other}");
+        try
+        {
+            await using (var elsewhere = new NpgsqlConnection(server.ConnectionString(server.SuperUser, server.SuperPassword, other)))
+            {
+                await elsewhere.OpenAsync();
+                await using var grant = new NpgsqlCommand($"CREATE TABLE kept (v int); GRANT SELECT ON kept TO {stuck.Username}", elsewhere);
+                await grant.ExecuteNonQueryAsync();
+            }
+
+            var refused = await _rotator.RevokeEphemeralUsersAsync(Target(), Admin, [.. users.Select(u => u.Username)], CancellationToken.None);
+
+            var (name, why) = Assert.Single(refused);
+            Assert.Equal(stuck.Username, name);
+            Assert.Contains("2BP01", why, StringComparison.Ordinal);
+            Assert.Contains(stuck.Username, why, StringComparison.Ordinal);
+            AssertNoSecret(why, stuck.Password);
+            foreach (var user in users.Where(u => u != stuck))
+            {
+                Assert.False(await RoleExistsAsync(user.Username), $"{user.Username} is left behind");
+            }
+            Assert.True(await RoleExistsAsync(stuck.Username));
+            // Its login was taken away with the others' (a retry ends it): only the drop is left.
+            Assert.Equal(LoginOutcome.Refused, (await _rotator.VerifyLoginAsync(Target(), new Credential(stuck.Username, stuck.Password), CancellationToken.None)).Outcome);
+            await using (var probe = new NpgsqlCommand("SELECT 1", session))
+            {
+                await Assert.ThrowsAnyAsync<Exception>(() => probe.ExecuteScalarAsync());
+            }
+        }
+        finally
+        {
+            await server.ExecuteAsync($"DROP DATABASE {other} WITH (FORCE)");
+        }
+        Assert.Empty(await _rotator.RevokeEphemeralUsersAsync(Target(), Admin, [stuck.Username], CancellationToken.None));
+        Assert.False(await RoleExistsAsync(stuck.Username));
+    }
+
+    [Fact]
     public async Task ManyEphemeralUsers_CreatedAndRevokedAtOnce_OnTheSameDatabase_AllSucceed()
     {
         // Concurrent GRANTs on (and DROP OWNEDs of) one database update its one catalog row, and

@@ -216,6 +216,27 @@ public abstract class EphemeralUserContractTests : RotatorContractTests
     }
 
     [Fact]
+    public async Task EphemeralUsers_RevokedTogether_AreAllGone_AndOnesAlreadyGoneAreNoFailure()
+    {
+        var users = Enumerable.Range(0, 3).Select(_ => new EphemeralUser($"eph_{Guid.NewGuid():N}"[..24], NewPassword(), DateTimeOffset.UtcNow.AddHours(1), [WorkingGrant])).ToList();
+        foreach (var user in users)
+        {
+            await Rotator.CreateEphemeralUserAsync(Target(), Admin, user, CancellationToken.None);
+        }
+        var neverMade = $"eph_{Guid.NewGuid():N}"[..24];
+
+        var refused = await Rotator.RevokeEphemeralUsersAsync(Target(), Admin, [.. users.Select(u => u.Username), neverMade], CancellationToken.None);
+
+        Assert.Empty(refused);
+        foreach (var user in users)
+        {
+            Assert.False(await UserExistsAsync(user.Username), $"{user.Username} is left behind");
+            Assert.Equal(LoginOutcome.Refused, (await Rotator.VerifyLoginAsync(Target(), new Credential(user.Username, user.Password), CancellationToken.None)).Outcome);
+        }
+        Assert.Empty(await Rotator.RevokeEphemeralUsersAsync(Target(), Admin, [.. users.Select(u => u.Username)], CancellationToken.None));
+    }
+
+    [Fact]
     public async Task EphemeralUser_WhoseGrantFails_IsNotLeftBehind()
     {
         var name = $"eph_{Guid.NewGuid():N}"[..24];
