@@ -315,6 +315,7 @@ public sealed class LeaseLifecycle(
     {
         var schedule = leases.Schedule;
         schedule.DueSooner = dueSooner;
+        schedule.CreatingGraceMs = (long)dynamic.CreatingTimeout.TotalMilliseconds;
         return DateTimeOffset.FromUnixTimeMilliseconds(schedule.PlanWake(latest.ToUnixTimeMilliseconds(), earliest.ToUnixTimeMilliseconds()));
     }
 

@@ -70,21 +70,25 @@ internal sealed class LeaseSchedule
         }
     }
 
+    /// <summary>
+    /// How long a lease may be creating before the reaper ends it (set by the reaper): a creating
+    /// lease is noted due then, not at once, so a burst of issues does not wake it for each.
+    /// </summary>
+    public long CreatingGraceMs { get; set; }
+
     /// <summary>A save of <paramref name="lease"/>, not yet committed: looked at no later than its record needs.</summary>
-    public void Note(string id, LeaseRecord lease) => Note(id, Earliest(lease), lease.TokenAccessor);
+    public void Note(string id, LeaseRecord lease) =>
+        Note(id, lease.State == LeaseStates.Creating ? lease.IssuedAtUnixMs + CreatingGraceMs : Earliest(lease), lease.TokenAccessor);
 
     /// <summary>A delete, not yet committed: looked at now, and dropped once the reaper finds it gone.</summary>
     public void NoteGone(string id)
     {
-        bool sooner;
         lock (_lock)
         {
+            // Nothing to end: the entry waits for the reaper's next pass to be dropped, and does
+            // not wake it.
             var accessor = _entries.TryGetValue(id, out var entry) ? entry.Accessor : "";
-            sooner = NoteLocked(id, 0, accessor);
-        }
-        if (sooner)
-        {
-            DueSooner?.Invoke();
+            NoteLocked(id, 0, accessor, wake: false);
         }
     }
 
@@ -102,11 +106,11 @@ internal sealed class LeaseSchedule
     }
 
     /// <returns>Whether the reaper should be woken to plan again (this is due before it wakes).</returns>
-    private bool NoteLocked(string id, long at, string accessor)
+    private bool NoteLocked(string id, long at, string accessor, bool wake = true)
     {
         var entry = Add(_entries, _queue, _byAccessor, id, at, accessor);
         _entries[id] = entry with { NotedAt = Math.Min(entry.NotedAt, at), Version = ++_version, Unsettled = entry.Unsettled + 1 };
-        if (at < _wakeBefore)
+        if (wake && at < _wakeBefore)
         {
             _wakeBefore = long.MinValue;
             return true;

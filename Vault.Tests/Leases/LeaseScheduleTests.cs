@@ -54,6 +54,21 @@ public sealed class LeaseScheduleTests
         Saved(schedule, "l6", Active(50));
         Assert.Equal(2, calls);
 
+        // A delete (nothing to end) and a lease still being created (ended only after its creation
+        // timeout) do not wake the reaper.
+        var quiet = Loaded();
+        var quietCalls = 0;
+        quiet.DueSooner = () => quietCalls++;
+        quiet.CreatingGraceMs = 60_000;
+        Saved(quiet, "q1", Active(3_000));
+        Assert.Equal(3_000, quiet.PlanWake(latest: 10_000, earliest: 1_250));
+        quiet.NoteGone("q1");
+        quiet.Settled(["q1"]);
+        Saved(quiet, "q2", new LeaseRecord { State = LeaseStates.Creating, IssuedAtUnixMs = 1_000, TokenAccessor = "a1" });
+        Assert.Equal(0, quietCalls);
+        Assert.Equal(["q1"], Due(quiet, 60_999));
+        Assert.Equal(["q2"], Due(quiet, 61_000));
+
         // Nothing due before the interval ends: wake at its end.
         var empty = Loaded();
         Assert.Equal(10_000, empty.PlanWake(latest: 10_000, earliest: 1_250));
