@@ -280,7 +280,10 @@ public sealed class RotationEngine(
             }
             return await RollBackAsync(name, started, trigger, RotationSteps.Set, failure, knownApplied: false, admin, cancellationToken);
         }
-        await AdvanceAsync(name, RotationSteps.Set, cancellationToken);
+        // The set is recorded, but not waited for: crash recovery does not need it (a pending
+        // password is reconciled by trying it and the current one, after any statement still in
+        // flight has timed out), so its commit overlaps the login below rather than delaying it.
+        var setRecorded = AdvanceAsync(name, RotationSteps.Set, cancellationToken);
         await observer.AfterStepAsync(name, RotationSteps.Set, cancellationToken);
 
         // test: log in as the account with the new password, on a fresh connection.
@@ -293,6 +296,11 @@ public sealed class RotationEngine(
         {
             check = new LoginCheck(LoginOutcome.Unreachable, Describe(name, RotationSteps.Test, ex));
         }
+        finally
+        {
+            // Its failure (sealed, the store down) is this rotation's, as when it was awaited in turn.
+            await setRecorded;
+        }
         if (check.Outcome == LoginOutcome.Refused)
         {
             return await RollBackAsync(name, started, trigger, RotationSteps.Test, $"the new password was refused at login: {check.Reason}", knownApplied: true, admin, cancellationToken);
@@ -302,7 +310,8 @@ public sealed class RotationEngine(
             // Set, but unverified: keep it pending; the next attempt reconciles by trying both.
             return await FailAsync(name, started, trigger, RotationSteps.Test, $"could not log in to verify the new password: {check.Reason}; it stays pending until the target answers", cancellationToken);
         }
-        await AdvanceAsync(name, RotationSteps.Test, cancellationToken);
+        // The test is not recorded on its own: the outcome follows at once, and a crash between
+        // them is reconciled as one after the set is (the new password logs in: finished).
         await observer.AfterStepAsync(name, RotationSteps.Test, cancellationToken);
 
         var entry = await FinishAsync(name, started, trigger, RotationOutcomes.Succeeded, "", cancellationToken);

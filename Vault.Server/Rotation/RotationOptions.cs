@@ -49,13 +49,14 @@ public sealed class RotationOptions
 
     /// <summary>
     /// Fault injection for crash tests: after this step (<c>create</c>, <c>set</c>, <c>test</c>,
-    /// <c>finish</c>) is durable, the rotation logs a line and stops there until the process dies.
-    /// Never set it in production.
+    /// <c>finish</c>), the rotation logs a line and stops there until the process dies. Create and
+    /// finish are durable by then; set and test are done on the system, and recorded (set) or not
+    /// (test) without waiting, since recovery does not need them. Never set it in production.
     /// </summary>
     public string? HaltAfterStep { get; set; }
 }
 
-/// <summary>Told after each step of a rotation is durable; the seam crash tests use to stop a rotation between steps.</summary>
+/// <summary>Told after each step of a rotation (see <see cref="RotationOptions.HaltAfterStep"/>); the seam crash tests use to stop a rotation between steps.</summary>
 public interface IRotationStepObserver
 {
     Task AfterStepAsync(string target, string step, CancellationToken cancellationToken);

@@ -5,7 +5,8 @@ using Vault.Tests.Infrastructure;
 namespace Vault.Tests.Rotation;
 
 /// <summary>
-/// The server process is killed (SIGKILL) right after each step of a rotation is durable, for
+/// The server process is killed (SIGKILL) right after each step of a rotation (create and finish
+/// durable by then; set and test done on the system, their records not waited for), for
 /// each kind of system; the restarted, unsealed server reconciles the target, and the password it
 /// then holds logs in to the real server.
 /// </summary>
