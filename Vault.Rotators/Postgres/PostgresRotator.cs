@@ -195,28 +195,22 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         var create = $"CREATE ROLE {name} WITH LOGIN PASSWORD {PostgresSql.QuoteLiteral(ScramVerifier.Create(user.Password))} VALID UNTIL {PostgresSql.QuoteLiteral(validUntil)}";
 
         var what = $"role {name}";
-        // One round trip: a batch runs as one transaction (one Sync), so a refused grant leaves no
-        // role. Rolled back whole when refused, so run again; never repeated once it may have
-        // committed (a broken connection after it was sent: the effect is unknown).
+        // Rolled back whole when refused, so run again; never repeated once it may have committed
+        // (a broken connection after it was sent: the effect is unknown). Statement by statement
+        // (not one batch): a grant may itself hold several statements, which a batch refuses.
         await PostgresRetry.OnConcurrentCatalogUpdateAsync(
             () => OnAdminSessionAsync(connection, admin, step, () => what, async (session, ct) =>
             {
-                var batch = new NpgsqlBatch(session);
-                await using var batchScope = batch.ConfigureAwait(false);
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(create));
-                foreach (var grant in user.Grants)
+                var transaction = await session.BeginTransactionAsync(ct).ConfigureAwait(false);
+                await using var transactionScope = transaction.ConfigureAwait(false);
+                what = $"role {name}";
+                await ExecuteAsync(session, create, ct).ConfigureAwait(false);
+                for (var i = 0; i < user.Grants.Count; i++)
                 {
-                    batch.BatchCommands.Add(new NpgsqlBatchCommand(grant.Replace("{{name}}", name, StringComparison.Ordinal)));
+                    what = $"grant statement {i + 1} of {user.Grants.Count} for role {name}";
+                    await ExecuteAsync(session, user.Grants[i].Replace("{{name}}", name, StringComparison.Ordinal), ct).ConfigureAwait(false);
                 }
-                try
-                {
-                    await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                }
-                catch (PostgresException ex) when (ex.BatchCommand is { } failed && batch.BatchCommands.IndexOf(failed) is > 0 and var index)
-                {
-                    what = $"grant statement {index} of {user.Grants.Count} for role {name}";
-                    throw;
-                }
+                await transaction.CommitAsync(ct).ConfigureAwait(false);
             }, cancellationToken, repeatable: false, changesCatalog: true),
             cancellationToken).ConfigureAwait(false);
     }
@@ -246,9 +240,9 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     /// <inheritdoc />
     /// <remarks>
     /// What <see cref="RevokeEphemeralUserAsync"/> does, once for all of them on one pooled admin
-    /// session: one existence check, one transaction of <c>REASSIGN OWNED BY a, b, …</c>,
-    /// <c>DROP OWNED BY a, b, …</c> and <c>DROP ROLE a, b, …</c>, then one pass over
-    /// <c>pg_stat_activity</c> ending their sessions. If that transaction is refused
+    /// session: one existence check, their sessions ended, one transaction of
+    /// <c>REASSIGN OWNED BY a, b, …</c>, <c>DROP OWNED BY a, b, …</c> and <c>DROP ROLE a, b, …</c>,
+    /// and their sessions ended again (any that logged in meanwhile). If the server refuses it
     /// (one of them holds privileges in another database), it rolled back whole and each is
     /// dropped alone, so only the one refused is left, with its own reason.
     /// </remarks>
@@ -286,9 +280,11 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
                 () => OnAdminSessionAsync(connection, admin, step, () => $"{valid.Count} roles", (session, ct) => DropRolesAsync(session, valid, ct), cancellationToken, changesCatalog: true),
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (RotatorException ex) when (valid.Count > 1 && ex.Failure != RotatorFailure.Unreachable)
+        catch (RotatorException ex) when (valid.Count > 1 && ex.Effect == RotatorEffect.Refused)
         {
-            // Refused as a whole (rolled back): each alone, so the others go and the refused one says why.
+            // The server refused the batch (rolled back whole: a user holding privileges in another
+            // database, a lock that timed out): each alone, so the others go and the refused one
+            // says why. Not when it could not be reached or refused the admin: that is every one's.
             foreach (var username in valid)
             {
                 try
@@ -312,11 +308,11 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     }
 
     /// <summary>
-    /// Many roles at once, in three round trips: which of them exist (and their ids), one
-    /// transaction that reassigns what they own, drops their privileges and drops them, then their
-    /// sessions ended by role id. Dropped before their sessions end (the reverse of
-    /// <see cref="DropRoleAsync"/>): once the drop commits no new login is possible, so no
-    /// <c>NOLOGIN</c> per role is needed first, and the sessions still open are found by id.
+    /// Many roles at once, in four round trips: which of them exist (and their ids); their
+    /// sessions ended by role id (a session holding a lock on something a role owns would make
+    /// <c>REASSIGN OWNED</c> wait); one transaction that reassigns what they own, drops their
+    /// privileges and drops them; then, by id again, any session that logged in between. No
+    /// <c>NOLOGIN</c> per role: once the drop commits no login is possible.
     /// </summary>
     private static async Task DropRolesAsync(NpgsqlConnection session, IReadOnlyList<string> usernames, CancellationToken cancellationToken)
     {
@@ -337,6 +333,7 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         {
             return;
         }
+        await TerminateSessionsAsync(session, ids, cancellationToken).ConfigureAwait(false);
         var list = string.Join(", ", present.Select(PostgresSql.QuoteIdentifier));
         // One Sync: the three run as one transaction, all or nothing.
         var drop = new NpgsqlBatch(session);
@@ -347,6 +344,12 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
             drop.BatchCommands.Add(new NpgsqlBatchCommand($"DROP ROLE IF EXISTS {list}"));
             await drop.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
+        await TerminateSessionsAsync(session, ids, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Ends the sessions of the roles with these ids (waiting up to 5 s for each on PostgreSQL 14 and later).</summary>
+    private static async Task TerminateSessionsAsync(NpgsqlConnection session, List<uint> ids, CancellationToken cancellationToken)
+    {
         var terminate = session.PostgreSqlVersion.Major >= 14
             ? $"SELECT pg_catalog.pg_terminate_backend(pid, {TerminateWaitMs}) FROM pg_catalog.pg_stat_activity WHERE usesysid = ANY($1) AND pid <> pg_catalog.pg_backend_pid()"
             : "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usesysid = ANY($1) AND pid <> pg_catalog.pg_backend_pid()";
@@ -421,7 +424,14 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
             // row (XX000 "tuple concurrently updated": GRANTs on one database or schema, the
             // DROP OWNED that revokes them), and the refused session is closed. One such change
             // at a time per server and admin costs a queue here instead of a new TLS login each.
-            await catalogGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Bounded: a creation queued here past the vault's creation timeout would make a user
+            // whose lease the reaper has already ended.
+            if (!await catalogGate.WaitAsync(connection.ConnectTimeout + connection.StatementTimeout, cancellationToken).ConfigureAwait(false))
+            {
+                throw new RotatorException(RotatorFailure.Unreachable,
+                    $"{step} on {PostgresErrors.Describe(connection)}: another change to its roles did not finish within {connection.ConnectTimeout + connection.StatementTimeout}; nothing was sent",
+                    null, RotatorEffect.NotSent);
+            }
         }
         try
         {
@@ -562,9 +572,6 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
             // from a file and cannot say what was wrong with a certificate.
             SslMode = mode >= SslMode.Require ? SslMode.Require : mode,
             ApplicationName = "vault-rotator",
-            // Which statement of a batch failed (a user's grants are sent as one): the exception
-            // references our own command object; nothing here prints its text.
-            IncludeFailedBatchedCommand = true,
         };
         // Whenever TLS is required, SCRAM-SHA-256-PLUS: the login is bound to this TLS session, and
         // no other method is answered (channel binding alone would still hand a password to a

@@ -85,7 +85,9 @@ public sealed class DynamicLeases(
             {
                 // The connection broke: the user may exist. Leave the lease to the reaper to drop it.
                 await leases.MarkRevokingAsync(leaseId, ex.Message, cancellationToken);
-                throw new UnavailableException($"target '{role.Target}' is unreachable: {ex.Message}");
+                throw new UnavailableException(ex.Failure == RotatorFailure.Unreachable
+                    ? $"target '{role.Target}' is unreachable: {ex.Message}"
+                    : $"target '{role.Target}': whether the user was made is unknown ({ex.Message}); its lease is ended");
             }
             // The database refused: the rotators make the user and its grants all or nothing.
             await leases.DeleteAsync(leaseId, cancellationToken);

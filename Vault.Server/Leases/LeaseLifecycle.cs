@@ -151,31 +151,44 @@ public sealed class LeaseLifecycle(
             }
         }
         var finished = false;
-        var dropping = new List<(string Id, long Version, LeaseRecord Lease, string Why)>();
         try
         {
+            var dropping = new List<(string Id, long Version, string Target)>();
             foreach (var (id, version) in candidates)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (id.StartsWith(DynamicLeases.Prefix, StringComparison.Ordinal))
-                {
-                    // Dropped below with the other users of its target that are due now.
-                    if (Claim(id) is { } due)
-                    {
-                        dropping.Add((id, version, due.Lease, due.Why));
-                        continue;
-                    }
-                }
-                else
+                if (!id.StartsWith(DynamicLeases.Prefix, StringComparison.Ordinal))
                 {
                     await ReapOneAsync(id, cancellationToken);
                 }
+                else if (leases.Peek(id) is { } stored)
+                {
+                    // Dropped below with the other users of its target that are due now (the
+                    // unverified record only groups it; each is claimed and decided on its
+                    // verified record just before its batch).
+                    dropping.Add((id, version, stored.Target));
+                    continue;
+                }
                 Reschedule(id, version);
             }
-            foreach (var target in dropping.GroupBy(d => d.Lease.Target, StringComparer.Ordinal))
+            foreach (var target in dropping.GroupBy(d => d.Target, StringComparer.Ordinal))
             {
-                foreach (var batch in target.Chunk(DropBatch))
+                foreach (var chunk in target.Chunk(DropBatch))
                 {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var batch = new List<(string Id, long Version, LeaseRecord Lease, string Why)>();
+                    foreach (var (id, version, _) in chunk)
+                    {
+                        if (Claim(id) is { } due)
+                        {
+                            batch.Add((id, version, due.Lease, due.Why));
+                        }
+                        else
+                        {
+                            Reschedule(id, version);
+                        }
+                    }
+                    // Releases the guards Claim took, whatever happens.
                     await DropTogetherAsync(target.Key, batch, cancellationToken);
                 }
             }
@@ -188,13 +201,12 @@ public sealed class LeaseLifecycle(
                 // Stopped mid-pass: the leases taken and not yet rescheduled are found again by a
                 // schedule built afresh.
                 schedule.Invalidate();
-                foreach (var (id, _, _, _) in dropping)
-                {
-                    _revoking.TryRemove(id, out _);
-                }
             }
         }
     }
+
+    /// <summary>How soon a lease looked at and left, though due, is looked at again (at most the reaper's interval).</summary>
+    private static readonly TimeSpan Recheck = TimeSpan.FromSeconds(5);
 
     /// <summary>How many users of one target the reaper drops in one round of statements.</summary>
     internal const int DropBatch = 100;
@@ -251,10 +263,20 @@ public sealed class LeaseLifecycle(
     /// statements, their leases deleted in one commit; each one refused is recorded for a retry as
     /// a lease ended alone would be. Releases the guards <see cref="Claim"/> took.
     /// </summary>
-    private async Task DropTogetherAsync(string target, (string Id, long Version, LeaseRecord Lease, string Why)[] batch, CancellationToken cancellationToken)
+    private async Task DropTogetherAsync(string target, List<(string Id, long Version, LeaseRecord Lease, string Why)> batch, CancellationToken cancellationToken)
     {
         try
         {
+            if (batch.Count == 0)
+            {
+                return;
+            }
+            if (batch.Exists(d => d.Lease.Target != target))
+            {
+                // Its verified record names another target than the stored one read to group it:
+                // never dropped on the wrong system. Left for the next pass.
+                throw new DataIntegrityException($"lease records of target '{target}' changed while they were grouped");
+            }
             IReadOnlyDictionary<string, string> failures;
             try
             {
@@ -300,8 +322,9 @@ public sealed class LeaseLifecycle(
         if (at <= now)
         {
             // Looked at and left as it was (a record that fails its check, one another call is
-            // ending): looked at again an interval on, not on every pass the reaper wakes for.
-            at = now + (long)options.Value.ReaperInterval.TotalMilliseconds;
+            // ending, one that fell due during the pass): looked at again shortly, not on every
+            // pass the reaper wakes for.
+            at = now + (long)Math.Min(options.Value.ReaperInterval.TotalMilliseconds, Recheck.TotalMilliseconds);
         }
         leases.Schedule.Reschedule(id, version, lease, at);
     }

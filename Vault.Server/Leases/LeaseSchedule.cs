@@ -85,8 +85,8 @@ internal sealed class LeaseSchedule
     {
         lock (_lock)
         {
-            // Nothing to end: the entry waits for the reaper's next pass to be dropped, and does
-            // not wake it.
+            // Nothing to end: it does not cut the reaper's sleep short; the entry is dropped on the
+            // next pass (due at once, so that pass comes no later than the reaper's shortest gap).
             var accessor = _entries.TryGetValue(id, out var entry) ? entry.Accessor : "";
             NoteLocked(id, 0, accessor, wake: false);
         }

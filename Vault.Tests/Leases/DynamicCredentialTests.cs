@@ -279,7 +279,7 @@ public sealed class DynamicCredentialTests(TargetSystems systems) : IClassFixtur
         try
         {
             var issued = new List<IssuedCredential>();
-            var ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(6));
+            var ttl = Duration.FromTimeSpan(TimeSpan.FromSeconds(10));
             for (var i = 0; i < 6; i++)
             {
                 issued.Add(await leases.IssueCredentialAsync(new IssueCredentialRequest { Role = role, Ttl = ttl }, vault.As()));
@@ -293,7 +293,7 @@ public sealed class DynamicCredentialTests(TargetSystems systems) : IClassFixtur
                 await using var grant = new Npgsql.NpgsqlCommand($"CREATE TABLE kept (v int); GRANT SELECT ON kept TO {stuck.Username}", elsewhere);
                 await grant.ExecuteNonQueryAsync();
             }
-            Assert.True(await UserExistsAsync("postgres", stuck.Username), "the leases ended before the test could set up the refusal (machine too slow for a 6 s TTL)");
+            Assert.True(await UserExistsAsync("postgres", stuck.Username), "the leases ended before the test could set up the refusal (machine too slow for a 10 s TTL)");
 
             foreach (var lease in issued.Where(l => l != stuck))
             {

@@ -165,6 +165,43 @@ public sealed class PostgresRotatorTests(PostgresServer server) : EphemeralUserC
     }
 
     [Fact]
+    public async Task EphemeralUsers_RevokedTogether_LoseTheirOpenSessions_AndAGrantOfSeveralStatementsStillWorks()
+    {
+        var users = Enumerable.Range(0, 3).Select(_ => new EphemeralUser($"eph_{Guid.NewGuid():N}"[..24], NewPassword(), DateTimeOffset.UtcNow.AddHours(1),
+            [$"GRANT CONNECT ON DATABASE \"{server.Database}\" TO {{{{name}}}}; GRANT TEMPORARY ON DATABASE \"{server.Database}\" TO {{{{name}}}}"])).ToList();
+        var sessions = new List<NpgsqlConnection>();
+        try
+        {
+            foreach (var user in users)
+            {
+                await _rotator.CreateEphemeralUserAsync(Target(), Admin, user, CancellationToken.None);
+                var session = new NpgsqlConnection(server.ConnectionString(user.Username, user.Password));
+                sessions.Add(session);
+                await session.OpenAsync();
+                // A session in the middle of a transaction holding a lock on a table it made.
+                await using var hold = new NpgsqlCommand("BEGIN; CREATE TEMPORARY TABLE held (v int); LOCK TABLE held IN ACCESS EXCLUSIVE MODE", session);
+                await hold.ExecuteNonQueryAsync();
+            }
+
+            Assert.Empty(await _rotator.RevokeEphemeralUsersAsync(Target(), Admin, [.. users.Select(u => u.Username)], CancellationToken.None));
+
+            foreach (var (user, session) in users.Zip(sessions))
+            {
+                Assert.False(await RoleExistsAsync(user.Username), $"{user.Username} is left behind");
+                await using var probe = new NpgsqlCommand("SELECT 1", session);
+                await Assert.ThrowsAnyAsync<Exception>(() => probe.ExecuteScalarAsync());
+            }
+        }
+        finally
+        {
+            foreach (var session in sessions)
+            {
+                await session.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task EphemeralUsers_RevokedTogether_EndTheirSessions_AndOneTheServerRefusesToDrop_IsTheOnlyOneLeft()
     {
         var users = Enumerable.Range(0, 4).Select(_ => new EphemeralUser($"eph_{Guid.NewGuid():N}"[..24], NewPassword(), DateTimeOffset.UtcNow.AddHours(1),
