@@ -51,10 +51,32 @@ public static class VaultServerHost
 
     private static readonly HashSet<string> Flags = new(StringComparer.Ordinal) { "--dev", "--insecure-plaintext" };
 
+    /// <summary>The thread pool's worker threads made at once, without its slow injection (see <see cref="EnoughPoolThreads"/>).</summary>
+    internal const int MinWorkerThreads = 32;
+
+    /// <summary>
+    /// Some work still waits synchronously on a pool thread for a short while: a read that misses
+    /// the store's cache takes its read lock, which waits while the applier moves a large batch of
+    /// changes into the data file (a revocation storm deletes thousands of leases in a second).
+    /// With the pool's default minimum (one thread per core) a few such waits left no thread for
+    /// requests, and the pool adds threads only every half second or so: reads stalled 150–430 ms
+    /// (docs/BENCHMARKS.md, "Revocation storm"). Idle threads cost little; requests waiting for one
+    /// cost their p99.
+    /// </summary>
+    private static void EnoughPoolThreads()
+    {
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        if (workers < MinWorkerThreads)
+        {
+            ThreadPool.SetMinThreads(MinWorkerThreads, io);
+        }
+    }
+
     /// <summary>Builds the server from command-line arguments and standard configuration.</summary>
     /// <exception cref="ValidationException">The configuration is unusable (the message says why).</exception>
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
+        EnoughPoolThreads();
         var normalized = NormalizeFlags(args);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = normalized });
         builder.Configuration.AddCommandLine(normalized, SwitchMappings);
