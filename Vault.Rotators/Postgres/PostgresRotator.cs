@@ -65,7 +65,11 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
 
     public bool SupportsEphemeralUsers => true;
 
-    public (string Field, string Reason)? Validate(TargetConnection connection, string account)
+    public (string Field, string Reason)? Validate(TargetConnection connection, string account) =>
+        ConnectionProblem(connection) ?? (PostgresSql.RoleNameProblem(account) is { } reason ? ("account", reason) : null);
+
+    /// <summary>What is wrong with the connection description itself (its CA bundle is parsed to check it), or null.</summary>
+    private static (string Field, string Reason)? ConnectionProblem(TargetConnection connection)
     {
         if (TargetChecks.Connection(connection, KnownOptions) is { } problem)
         {
@@ -91,11 +95,7 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         {
             return tls;
         }
-        if (connection.Database.Contains('\0', StringComparison.Ordinal))
-        {
-            return ("database", "must not contain NUL");
-        }
-        return PostgresSql.RoleNameProblem(account) is { } reason ? ("account", reason) : null;
+        return connection.Database.Contains('\0', StringComparison.Ordinal) ? ("database", "must not contain NUL") : null;
     }
 
     public TransportSecurity Transport(TargetConnection connection)
@@ -233,7 +233,7 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
 
         // Dropping checks what is left, so it is safe to repeat when refused.
         await PostgresRetry.OnConcurrentCatalogUpdateAsync(
-            () => OnAdminSessionAsync(connection, admin, step, () => $"role {name}", (session, ct) => DropRoleAsync(session, username, name, ct), cancellationToken, changesCatalog: true),
+            () => OnAdminSessionAsync(connection, admin, step, () => $"role {name}", (session, ct) => DropRolesAsync(session, [username], ct, noLoginFirst: true), cancellationToken, changesCatalog: true),
             cancellationToken).ConfigureAwait(false);
     }
 
@@ -253,11 +253,7 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         var failures = new Dictionary<string, string>(StringComparer.Ordinal);
         var valid = new List<string>();
         // The connection once (its CA bundle is parsed to check it), then each name.
-        (string Field, string Reason)? connectionProblem = null;
-        if (usernames.Count > 0 && Validate(connection, usernames[0]) is { Field: not "account" } found)
-        {
-            connectionProblem = found;
-        }
+        var connectionProblem = ConnectionProblem(connection);
         foreach (var username in usernames.Distinct(StringComparer.Ordinal))
         {
             if ((connectionProblem ?? (PostgresSql.RoleNameProblem(username) is { } reason ? ("account", reason) : null)) is { } problem)
@@ -314,7 +310,12 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
     /// privileges and drops them; then, by id again, any session that logged in between. No
     /// <c>NOLOGIN</c> per role: once the drop commits no login is possible.
     /// </summary>
-    private static async Task DropRolesAsync(NpgsqlConnection session, IReadOnlyList<string> usernames, CancellationToken cancellationToken)
+    /// <param name="noLoginFirst">
+    /// Make each <c>NOLOGIN</c> first (one user ended alone: if its drop is refused, it at least
+    /// logs in no more until a retry drops it). A batch skips it: a refused batch is ended one
+    /// by one, which makes it then.
+    /// </param>
+    private static async Task DropRolesAsync(NpgsqlConnection session, IReadOnlyList<string> usernames, CancellationToken cancellationToken, bool noLoginFirst = false)
     {
         var present = new List<string>();
         var ids = new List<uint>();
@@ -333,16 +334,31 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         {
             return;
         }
-        await TerminateSessionsAsync(session, ids, cancellationToken).ConfigureAwait(false);
-        var list = string.Join(", ", present.Select(PostgresSql.QuoteIdentifier));
-        // One Sync: the three run as one transaction, all or nothing.
-        var drop = new NpgsqlBatch(session);
-        await using (drop.ConfigureAwait(false))
+        var names = present.Select(PostgresSql.QuoteIdentifier).ToList();
+        if (noLoginFirst)
         {
-            drop.BatchCommands.Add(new NpgsqlBatchCommand($"REASSIGN OWNED BY {list} TO CURRENT_USER"));
-            drop.BatchCommands.Add(new NpgsqlBatchCommand($"DROP OWNED BY {list}"));
-            drop.BatchCommands.Add(new NpgsqlBatchCommand($"DROP ROLE IF EXISTS {list}"));
-            await drop.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var name in names)
+            {
+                await ExecuteAsync(session, $"ALTER ROLE {name} NOLOGIN", cancellationToken).ConfigureAwait(false);
+            }
+        }
+        await TerminateSessionsAsync(session, ids, cancellationToken).ConfigureAwait(false);
+        var list = string.Join(", ", names);
+        try
+        {
+            // One Sync: the three run as one transaction, all or nothing.
+            var drop = new NpgsqlBatch(session);
+            await using (drop.ConfigureAwait(false))
+            {
+                drop.BatchCommands.Add(new NpgsqlBatchCommand($"REASSIGN OWNED BY {list} TO CURRENT_USER"));
+                drop.BatchCommands.Add(new NpgsqlBatchCommand($"DROP OWNED BY {list}"));
+                drop.BatchCommands.Add(new NpgsqlBatchCommand($"DROP ROLE IF EXISTS {list}"));
+                await drop.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedObject && names.Count == 1 && !cancellationToken.IsCancellationRequested)
+        {
+            // The one role was dropped concurrently since the existence check: the goal is met.
         }
         await TerminateSessionsAsync(session, ids, cancellationToken).ConfigureAwait(false);
     }
@@ -356,41 +372,6 @@ public sealed class PostgresRotator : ICredentialRotator, IDisposable
         using var kill = new NpgsqlCommand(terminate, session);
         kill.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Oid });
         await kill.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>NOLOGIN, end its sessions, then reassign, drop owned and drop the role in one transaction; a role already gone is success.</summary>
-    private static async Task DropRoleAsync(NpgsqlConnection session, string username, string name, CancellationToken cancellationToken)
-    {
-        using (var exists = new NpgsqlCommand("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", session))
-        {
-            exists.Parameters.AddWithValue(username);
-            if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
-            {
-                return;
-            }
-        }
-        await ExecuteAsync(session, $"ALTER ROLE {name} NOLOGIN", cancellationToken).ConfigureAwait(false);
-        var terminate = session.PostgreSqlVersion.Major >= 14
-            ? $"SELECT pg_catalog.pg_terminate_backend(pid, {TerminateWaitMs}) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()"
-            : "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()";
-        using (var kill = new NpgsqlCommand(terminate, session))
-        {
-            kill.Parameters.AddWithValue(username);
-            await kill.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-        try
-        {
-            var transaction = await session.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using var transactionScope = transaction.ConfigureAwait(false);
-            await ExecuteAsync(session, $"REASSIGN OWNED BY {name} TO CURRENT_USER", cancellationToken).ConfigureAwait(false);
-            await ExecuteAsync(session, $"DROP OWNED BY {name}", cancellationToken).ConfigureAwait(false);
-            await ExecuteAsync(session, $"DROP ROLE IF EXISTS {name}", cancellationToken).ConfigureAwait(false);
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedObject && !cancellationToken.IsCancellationRequested)
-        {
-            // Dropped concurrently between the existence check and here: the goal is met.
-        }
     }
 
     /// <summary>

@@ -129,6 +129,7 @@ public sealed class LeaseLifecycle(
     public async Task ReapAsync(CancellationToken cancellationToken)
     {
         var schedule = leases.Schedule;
+        schedule.CreatingGraceMs = (long)dynamic.CreatingTimeout.TotalMilliseconds;
         if (!schedule.Loaded)
         {
             // Once after an unseal or a promotion: every lease, read without its seal (a cheap
@@ -338,7 +339,6 @@ public sealed class LeaseLifecycle(
     {
         var schedule = leases.Schedule;
         schedule.DueSooner = dueSooner;
-        schedule.CreatingGraceMs = (long)dynamic.CreatingTimeout.TotalMilliseconds;
         return DateTimeOffset.FromUnixTimeMilliseconds(schedule.PlanWake(latest.ToUnixTimeMilliseconds(), earliest.ToUnixTimeMilliseconds()));
     }
 
@@ -346,9 +346,7 @@ public sealed class LeaseLifecycle(
     internal void ScheduleStale() => leases.Schedule.Invalidate();
 
     /// <summary>When the reaper should look at this lease next (its record as stored).</summary>
-    private long CheckAt(LeaseRecord lease) => lease.State == LeaseStates.Creating
-        ? lease.IssuedAtUnixMs + (long)dynamic.CreatingTimeout.TotalMilliseconds
-        : LeaseSchedule.Earliest(lease);
+    private long CheckAt(LeaseRecord lease) => leases.Schedule.DueAt(lease);
 
     /// <summary>Why the reaper should end this lease now, or null.</summary>
     private string? DueReason(LeaseRecord lease) => DueReason(lease, tokens.IsLive);

@@ -48,7 +48,7 @@ internal sealed class LeaseSchedule
         }
     }
 
-    /// <summary>The earliest time a lease as saved may need the reaper (a creation's timeout is the reaper's to add).</summary>
+    /// <summary>The earliest time a lease as saved may need the reaper, a creation's grace aside (see <see cref="DueAt"/>).</summary>
     public static long Earliest(LeaseRecord lease) => lease.State switch
     {
         LeaseStates.Active => lease.ExpiresAtUnixMs,
@@ -76,9 +76,12 @@ internal sealed class LeaseSchedule
     /// </summary>
     public long CreatingGraceMs { get; set; }
 
+    /// <summary>When a lease as saved needs the reaper: <see cref="Earliest"/>, and a creation's grace added.</summary>
+    public long DueAt(LeaseRecord lease) =>
+        lease.State == LeaseStates.Creating ? lease.IssuedAtUnixMs + CreatingGraceMs : Earliest(lease);
+
     /// <summary>A save of <paramref name="lease"/>, not yet committed: looked at no later than its record needs.</summary>
-    public void Note(string id, LeaseRecord lease) =>
-        Note(id, lease.State == LeaseStates.Creating ? lease.IssuedAtUnixMs + CreatingGraceMs : Earliest(lease), lease.TokenAccessor);
+    public void Note(string id, LeaseRecord lease) => Note(id, DueAt(lease), lease.TokenAccessor);
 
     /// <summary>A delete, not yet committed: looked at now, and dropped once the reaper finds it gone.</summary>
     public void NoteGone(string id)
