@@ -31,6 +31,12 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
     // thousands of small ones).
     private const long ApplyThresholdBytes = 4L * 1024 * 1024;
     private const long MaxPendingBytes = 256L * 1024 * 1024;
+    /// <summary>
+    /// The most the write-ahead log may hold on disk before the writer waits for the applier to
+    /// move it into the data file (the changes above count each document once however often it
+    /// changed; the log holds every change). The applier is woken at a quarter of it.
+    /// </summary>
+    public const long DefaultMaxLogBytes = 512L * 1024 * 1024;
     private const int ReplayTransactionSize = 4096;
     private static readonly TimeSpan DefaultApplyInterval = TimeSpan.FromMilliseconds(200);
     // The one BSON mapping of the vault's records, shared by every store (PostgreSQL holds the same BSON).
@@ -60,6 +66,7 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
     private readonly string _path;
     private readonly DiskReserve _reserve;
     private readonly TimeSpan _applyInterval;
+    private readonly long _maxLogBytes;
     // LiteDB reads share this lock; changing the data file takes it alone (see ApplyPending).
     private readonly ReaderWriterLockSlim _storeLock = new();
     private volatile bool _stopping;
@@ -67,6 +74,7 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
     private long _commits;
     private long _writes;
     private long _applies;
+    private long _appliedChanges;
     // BSON bytes of the documents in _pending: added when a change is published, taken off when
     // it is replaced or applied.
     private long _pendingBytes;
@@ -101,10 +109,12 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
     }
 
     /// <param name="applyInterval">How long acknowledged changes may wait before the applier moves them into the data file (tests stretch it to hold them in the log).</param>
-    internal LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes, IEnumerable<string>? collections, long cacheBytes, TimeSpan applyInterval, DiskReserve? reserve = null)
+    /// <param name="maxLogBytes">The most the write-ahead log may hold on disk (<see cref="DefaultMaxLogBytes"/>; tests make it small).</param>
+    internal LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes, IEnumerable<string>? collections, long cacheBytes, TimeSpan applyInterval, DiskReserve? reserve = null, long maxLogBytes = DefaultMaxLogBytes)
     {
         _logger = logger;
         _applyInterval = applyInterval;
+        _maxLogBytes = maxLogBytes;
         _reserve = reserve ?? DiskReserve.None(dataDirectory);
         _reserve.FullChanged += _ => FailingChanged?.Invoke(Failure is not null);
         _cache = new DocumentCache(cacheBytes);
@@ -303,10 +313,17 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
     /// <summary>Documents held by the read cache and their approximate size.</summary>
     public (int Documents, long Bytes) CacheStatistics => (_cache.Count, _cache.Bytes);
 
+    /// <summary>Documents written into (or deleted from) the data file by the applier: a document changed many times between two passes counts once.</summary>
+    public long AppliedChanges => Interlocked.Read(ref _appliedChanges);
+
+    /// <summary>What the write-ahead log holds on disk now, in bytes (bounded by the store's log bound).</summary>
+    public long LogBytes => _wal.Bytes;
+
     /// <summary>
     /// Units of work acknowledged, the log appends (fsyncs) they took — fewer commits than
     /// writes is group commit at work — and the times pending changes were moved into the data file.
     /// </summary>
+
     public (long Writes, long Commits, long Applies) Statistics => (Interlocked.Read(ref _writes), Interlocked.Read(ref _commits), Interlocked.Read(ref _applies));
 
     /// <summary>
@@ -597,7 +614,7 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
             }
             CommitBatch(batch);
             // Back-pressure: while the applier is far behind, wait for it rather than grow.
-            while ((_pending.Count > MaxPending || PendingBytes > MaxPendingBytes) && _failure is null && !_reserve.IsFull)
+            while ((_pending.Count > MaxPending || PendingBytes > MaxPendingBytes || _wal.Bytes > _maxLogBytes) && _failure is null && !_reserve.IsFull)
             {
                 _wakeApplier.Set();
                 _applied.WaitOne(TimeSpan.FromMilliseconds(100));
@@ -684,7 +701,7 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
         {
             write.Complete();
         }
-        if (_pending.Count >= ApplyThreshold || PendingBytes >= ApplyThresholdBytes)
+        if (_pending.Count >= ApplyThreshold || PendingBytes >= ApplyThresholdBytes || _wal.Bytes >= _maxLogBytes / 4)
         {
             _wakeApplier.Set();
         }
@@ -858,6 +875,7 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
             return;
         }
         Interlocked.Increment(ref _applies);
+        Interlocked.Add(ref _appliedChanges, snapshot.Length);
         StoreLog.Applied(_logger, snapshot.Length, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 

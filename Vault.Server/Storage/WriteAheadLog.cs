@@ -30,6 +30,9 @@ internal sealed class WriteAheadLog : IDisposable
     private readonly string _directory;
     private FileStream _current;
     private int _index;
+    // Bytes of the segments not yet deleted: closed ones by number, and the current one.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, long> _closedBytes = new();
+    private long _currentBytes;
 
     private WriteAheadLog(string directory, int index)
     {
@@ -37,6 +40,12 @@ internal sealed class WriteAheadLog : IDisposable
         _index = index;
         _current = Open(index);
     }
+
+    /// <summary>
+    /// How many bytes the log holds on disk: every segment not yet deleted (what a restart would
+    /// replay). The store bounds it by moving changes into the data file.
+    /// </summary>
+    public long Bytes => Interlocked.Read(ref _currentBytes) + _closedBytes.Values.Sum();
 
     /// <summary>The segment being appended to.</summary>
     public int CurrentSegment => _index;
@@ -148,6 +157,7 @@ internal sealed class WriteAheadLog : IDisposable
             }
             Telemetry.ProcessMetrics.WalFsyncDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(fsyncStarted).TotalSeconds);
             Telemetry.ProcessMetrics.WalBytes.Add(HeaderSize + length);
+            Interlocked.Add(ref _currentBytes, HeaderSize + length);
         }
         finally
         {
@@ -177,6 +187,7 @@ internal sealed class WriteAheadLog : IDisposable
         _current.Dispose();
         _current = next;
         _index++;
+        _closedBytes[closed] = Interlocked.Exchange(ref _currentBytes, 0);
         return closed;
     }
 
@@ -193,7 +204,17 @@ internal sealed class WriteAheadLog : IDisposable
     }
 
     /// <summary>Deletes every segment up to and including <paramref name="index"/>: their changes are durable in the data file.</summary>
-    public void DeleteThrough(int index) => DeleteThrough(_directory, index);
+    public void DeleteThrough(int index)
+    {
+        DeleteThrough(_directory, index);
+        foreach (var closed in _closedBytes.Keys)
+        {
+            if (closed <= index)
+            {
+                _closedBytes.TryRemove(closed, out _);
+            }
+        }
+    }
 
     public static void DeleteThrough(string directory, int index)
     {

@@ -14,6 +14,8 @@ public sealed class WriteAheadLogTests
     private sealed class Item
     {
         public int Value { get; set; }
+
+        public string Text { get; set; } = "";
     }
 
     [Fact]
@@ -137,6 +139,52 @@ public sealed class WriteAheadLogTests
         Assert.True(store.Statistics.Applies > 0, "the applier never moved changes into the data file");
         Assert.Equal(19, store.Get<Item>("items", "same")!.Value);
     }
+
+    [Fact]
+    public async Task TheLogIsBoundedInBytes_ACheckpointIsForcedBeforeTheBound_AndEachPassWritesADocumentOnce()
+    {
+        const long Bound = 256 * 1024;
+        var dir = Directory.CreateTempSubdirectory("vault-wal-").FullName;
+        var crashed = Directory.CreateTempSubdirectory("vault-wal-crashed-").FullName;
+        long largestLog = 0;
+        const int Writes = 300;
+        // The applier's own interval is an hour: only the bound makes it run.
+        using (var store = new LiteDbStore(dir, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"], LiteDbStore.DefaultCacheBytes, TimeSpan.FromHours(1), maxLogBytes: Bound))
+        {
+            var text = new string('x', 4096);
+            for (var i = 0; i < Writes; i++)
+            {
+                await store.WriteAsync(tx =>
+                {
+                    tx.Put("items", "same", new Item { Value = i, Text = text });
+                    return true;
+                }, CancellationToken.None);
+                largestLog = Math.Max(largestLog, LogBytesOnDisk(dir));
+            }
+            // 300 changes of 4 KiB (1.2 MiB of log) to one document: moved into the data file
+            // when the log neared its bound, each pass writing the document once.
+            Assert.True(store.Statistics.Applies > 0, "no checkpoint was forced before the log's bound");
+            Assert.Equal(store.Statistics.Applies, store.AppliedChanges);
+            CopyFiles(dir, crashed);
+        }
+        // At most one group past the bound (the group that crossed it is acknowledged, then the writer waits).
+        Assert.InRange(largestLog, 1, Bound + 16 * 1024);
+        using var reopened = new LiteDbStore(crashed, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"]);
+        Assert.Equal(Writes - 1, reopened.Get<Item>("items", "same")!.Value);
+    }
+
+    /// <summary>The bytes of the write-ahead log's segments on disk (a segment deleted meanwhile counts nothing).</summary>
+    private static long LogBytesOnDisk(string dir) => Directory.GetFiles(dir, "wal-*.log").Sum(path =>
+    {
+        try
+        {
+            return new FileInfo(path).Length;
+        }
+        catch (FileNotFoundException)
+        {
+            return 0L;
+        }
+    });
 
     private static LiteDbStore HoldingChangesInTheLog(string dir) =>
         new(dir, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items"], LiteDbStore.DefaultCacheBytes, TimeSpan.FromHours(1));
