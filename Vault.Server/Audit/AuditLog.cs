@@ -54,6 +54,8 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     private bool _headLoaded;
     // The anchor as last written or loaded (its seal aside), and the entries found missing at start-up.
     private AuditAnchorRecord _anchor = new();
+    // The current file's handle, kept between groups (see OpenCurrent; under _chain).
+    private OpenFile? _open;
     private volatile MissingEntries? _missing;
     private volatile string? _failure;
     private Task _lastAnchorWrite = Task.CompletedTask;
@@ -300,6 +302,13 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         await Task.Run(_flusher.Join);
         _flushSignal.Dispose();
         _closing.Dispose();
+        lock (_chain)
+        {
+            if (_open is { } open)
+            {
+                CloseCurrent(open.Stream);
+            }
+        }
         try
         {
             await _lastAnchorWrite;
@@ -518,40 +527,55 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
             prev = hash;
         }
         var path = CurrentFile();
-        // Sealed before anything is written, so a seal cannot fall between the entries and their anchor.
         var anchor = _anchor.Copy();
         anchor.Seq = seq;
         anchor.Hash = prev;
         anchor.File = System.IO.Path.GetFileName(path);
-        anchor.Seal = RecordSeal.Compute(SealHmac, Collections.System, AuditAnchorRecord.Id, anchor.Canonical());
-        // Opened per group: a file that became unwritable (or was replaced) fails this group
-        // and the next one tries again, so the log recovers once the disk does.
+        // An anchor stored with the group is sealed before anything is written, so a seal of the
+        // vault cannot fall between the entries and their anchor. The flusher seals the others
+        // when it stores them (if the vault was sealed meanwhile, a later flush anchors past them).
+        anchor.Seal = sync ? RecordSeal.Compute(SealHmac, Collections.System, AuditAnchorRecord.Id, anchor.Canonical()) : null;
         var durable = sync;
-        using (var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1))
+        var bytes = text.GetBuffer().AsSpan(0, (int)text.Length);
+        var (stream, committedLength) = OpenCurrent(path);
+        var length = committedLength + bytes.Length;
+        try
         {
-            var committedLength = stream.Length;
+            stream.Write(bytes);
+            // A file is left only once everything in it is durable: the flusher fsyncs the current one.
+            durable |= length >= _maxFileBytes;
+            if (durable)
+            {
+                stream.Flush(flushToDisk: true);
+            }
+        }
+        catch
+        {
+            // Entries of a group that failed were never acknowledged: take them back, so the
+            // next group does not reuse their numbers over a fragment; and the next group opens
+            // the file anew, so the log recovers once the disk does.
             try
             {
-                stream.Write(text.GetBuffer().AsSpan(0, (int)text.Length));
-                // A file is left only once everything in it is durable: the flusher fsyncs the current one.
-                durable |= stream.Length >= _maxFileBytes;
-                if (durable)
-                {
-                    stream.Flush(flushToDisk: true);
-                }
-            }
-            catch
-            {
-                // Entries of a group that failed were never acknowledged: take them back, so
-                // the next group does not reuse their numbers over a fragment.
                 stream.SetLength(committedLength);
                 stream.Flush(flushToDisk: true);
-                throw;
             }
-            if (stream.Length >= _maxFileBytes)
+            finally
+            {
+                CloseCurrent(stream);
+            }
+            throw;
+        }
+        if (length >= _maxFileBytes || _open is null)
+        {
+            CloseCurrent(stream);
+            if (length >= _maxFileBytes)
             {
                 _fileIndex++;
             }
+        }
+        else
+        {
+            _open = _open.Value with { Identity = _open.Value.Identity with { Length = length } };
         }
         _seq = seq;
         _prevHash = prev;
@@ -561,6 +585,51 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
             _durableSeq = seq;
         }
         return anchor;
+    }
+
+    /// <summary>
+    /// The current file, open for appending. The handle is kept between groups while the path
+    /// still names the file it is open on, at the length this log left it (one <c>stat</c> per
+    /// group): a file replaced, moved away, cut or appended to by anyone else is opened anew, and
+    /// a file that cannot be opened fails the group, as when it was opened for every group.
+    /// Under <see cref="_chain"/>.
+    /// </summary>
+    private (FileStream Stream, long Length) OpenCurrent(string path)
+    {
+        if (_open is { } open)
+        {
+            if (open.Path == path && FileIdentity.Of(path) is { } now && now == open.Identity)
+            {
+                return (open.Stream, open.Identity.Length);
+            }
+            CloseCurrent(open.Stream);
+        }
+        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1);
+        try
+        {
+            var identity = FileIdentity.Of(stream.SafeFileHandle);
+            if (identity is not null)
+            {
+                _open = new OpenFile(path, stream, identity.Value);
+            }
+            // Where that is not knowable, the handle serves this group only.
+            return (stream, identity?.Length ?? stream.Length);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Closes <paramref name="stream"/>, and forgets it if it is the kept handle.</summary>
+    private void CloseCurrent(FileStream stream)
+    {
+        if (_open is { } open && ReferenceEquals(open.Stream, stream))
+        {
+            _open = null;
+        }
+        stream.Dispose();
     }
 
     private string CurrentFile() => System.IO.Path.Combine(_directory, AuditFiles.Name(_fileIndex));
@@ -574,6 +643,8 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
             FailingChanged?.Invoke(Failure is not null);
         }
     }
+
+    private readonly record struct OpenFile(string Path, FileStream Stream, FileIdentity Identity);
 
     /// <summary>An entry to write (null for a probe), and whether its reply waits for its fsync and anchor.</summary>
     private sealed record Pending(AuditEvent? Event, bool DurableBeforeReply)

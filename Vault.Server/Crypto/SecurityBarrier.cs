@@ -591,8 +591,16 @@ public sealed partial class SecurityBarrier(IVaultStore store, TimeProvider cloc
         try
         {
             var state = _state ?? throw new VaultSealedException();
-            var key = state.HmacKeys.GetOrAdd(purpose, state.Keyring.DeriveHmacKey);
-            return HMACSHA256.HashData(key, value);
+            if (!state.HmacKeys.TryGetValue(purpose, out var key))
+            {
+                var made = new HmacKey(state.Keyring.DeriveHmacKey(purpose));
+                key = state.HmacKeys.GetOrAdd(purpose, made);
+                if (!ReferenceEquals(key, made))
+                {
+                    made.Dispose();
+                }
+            }
+            return key.Compute(value);
         }
         finally
         {
@@ -668,7 +676,7 @@ public sealed partial class SecurityBarrier(IVaultStore store, TimeProvider cloc
     {
         public byte[] UnsealKey { get; } = unsealKey;
         public Keyring Keyring { get; } = keyring;
-        public System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> HmacKeys { get; } = new();
+        public System.Collections.Concurrent.ConcurrentDictionary<string, HmacKey> HmacKeys { get; } = new();
 
         public void Dispose()
         {
@@ -682,7 +690,7 @@ public sealed partial class SecurityBarrier(IVaultStore store, TimeProvider cloc
             CryptographicOperations.ZeroMemory(UnsealKey);
             foreach (var key in HmacKeys.Values)
             {
-                CryptographicOperations.ZeroMemory(key);
+                key.Dispose();
             }
         }
 
@@ -691,7 +699,7 @@ public sealed partial class SecurityBarrier(IVaultStore store, TimeProvider cloc
         {
             foreach (var key in HmacKeys.Values)
             {
-                CryptographicOperations.ZeroMemory(key);
+                key.Dispose();
             }
             Keyring.Dispose();
         }

@@ -100,6 +100,40 @@ public sealed class AuditTrailTests
         Assert.Equal((ulong)expectedLine, verdict.Line);
     }
 
+    /// <summary>
+    /// The log keeps its file open between groups: an entry must still land where the file's
+    /// name points, after the end of what that file holds — not in a file moved away, nor at the
+    /// old end of a file someone cut short.
+    /// </summary>
+    [Fact]
+    public async Task AnEntryIsWrittenToTheFileTheNameNamesNow_AfterItsEnd_WhenTheFileWasMovedOrCut()
+    {
+        await using var vault = await TestVault.StartInitializedAsync();
+        await vault.Kv.PutAsync(new PutSecretRequest { Path = "kept/s", Data = { ["v"] = "x" } }, vault.As());
+        var file = AuditFile(vault);
+        var moved = file + ".moved";
+        File.Move(file, moved);
+        var movedLength = new FileInfo(moved).Length;
+
+        await vault.Kv.GetAsync(new GetSecretRequest { Path = "kept/s" }, vault.As());
+
+        Assert.Equal(movedLength, new FileInfo(moved).Length);
+        var written = File.ReadAllLines(file);
+        Assert.Single(written);
+        Assert.Contains("\"path\":\"kv/kept/s\"", written[0], StringComparison.Ordinal);
+
+        // Cut short in place (the same file): the next entry follows what is left, with no gap.
+        using (var cut = new FileStream(file, FileMode.Open, FileAccess.Write))
+        {
+            cut.SetLength(0);
+        }
+        await vault.Kv.GetAsync(new GetSecretRequest { Path = "kept/s" }, vault.As());
+
+        var bytes = await File.ReadAllBytesAsync(file);
+        Assert.Equal((byte)'{', bytes[0]);
+        Assert.Single(File.ReadAllLines(file));
+    }
+
     [Fact]
     public async Task WhenTheAuditFileCannotBeWritten_RequestsFailClosed_AndRecoverOnceItCan()
     {

@@ -1,0 +1,57 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+
+namespace Vault.Server.Audit;
+
+/// <summary>
+/// Which file a path or an open handle is (device and inode) and how long it is, so a handle
+/// kept open can be checked against what its path names now. Linux on x64 and Arm64 (both lay
+/// out <c>struct stat</c> with <c>st_dev</c> and <c>st_ino</c> first and <c>st_size</c> at byte
+/// 48, 64 bits each); elsewhere unknown, and callers reopen.
+/// </summary>
+internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Length)
+{
+    private static readonly bool Supported = OperatingSystem.IsLinux()
+        && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
+
+    /// <summary>The file <paramref name="path"/> names now, or null (none, or not known here).</summary>
+    public static FileIdentity? Of(string path)
+    {
+        if (!Supported)
+        {
+            return null;
+        }
+        var buffer = new byte[StatBytes];
+        return stat(Encoding.UTF8.GetBytes(path + "\0"), buffer) == 0 ? Read(buffer) : null;
+    }
+
+    /// <summary>The file <paramref name="handle"/> is open on, or null (not known here).</summary>
+    public static FileIdentity? Of(SafeFileHandle handle)
+    {
+        if (!Supported)
+        {
+            return null;
+        }
+        var buffer = new byte[StatBytes];
+        return fstat(handle, buffer) == 0 ? Read(buffer) : null;
+    }
+
+    // sizeof(struct stat) is 144 on x64 and 128 on Arm64; room for either.
+    private const int StatBytes = 256;
+
+    private static FileIdentity Read(byte[] stat) => new(
+        BinaryPrimitives.ReadUInt64LittleEndian(stat),
+        BinaryPrimitives.ReadUInt64LittleEndian(stat.AsSpan(8)),
+        BinaryPrimitives.ReadInt64LittleEndian(stat.AsSpan(48)));
+
+    // DllImport, not LibraryImport (as in DirectorySync): no unsafe code in the assembly.
+    [DllImport("libc", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int stat(byte[] path, byte[] buffer);
+
+    [DllImport("libc", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int fstat(SafeFileHandle fd, byte[] buffer);
+}
