@@ -1,5 +1,4 @@
 using Vault.Clocks;
-using Vault.Server.Crypto;
 using Vault.Server.Storage;
 
 namespace Vault.Server.Audit;
@@ -88,12 +87,6 @@ public sealed partial class AuditLog
         {
             try
             {
-                if (head.Seal is null)
-                {
-                    var sealedHead = head.Copy();
-                    sealedHead.Seal = RecordSeal.Compute(SealHmac, Collections.System, AuditAnchorRecord.Id, sealedHead.Canonical());
-                    head = sealedHead;
-                }
                 StoreAnchorAsync(head).GetAwaiter().GetResult();
             }
             catch (Exception ex) when (ex is IOException or ObjectDisposedException or VaultException)

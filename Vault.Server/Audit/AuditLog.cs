@@ -56,6 +56,8 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     private AuditAnchorRecord _anchor = new();
     // The current file's handle, kept between groups (see OpenCurrent; under _chain).
     private OpenFile? _open;
+    // Set once the log is disposed: a late group (the store's writer) opens the file for itself only.
+    private bool _keepNoHandle;
     private volatile MissingEntries? _missing;
     private volatile string? _failure;
     private Task _lastAnchorWrite = Task.CompletedTask;
@@ -304,6 +306,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         _closing.Dispose();
         lock (_chain)
         {
+            _keepNoHandle = true;
             if (_open is { } open)
             {
                 CloseCurrent(open.Stream);
@@ -531,10 +534,9 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         anchor.Seq = seq;
         anchor.Hash = prev;
         anchor.File = System.IO.Path.GetFileName(path);
-        // An anchor stored with the group is sealed before anything is written, so a seal of the
-        // vault cannot fall between the entries and their anchor. The flusher seals the others
-        // when it stores them (if the vault was sealed meanwhile, a later flush anchors past them).
-        anchor.Seal = sync ? RecordSeal.Compute(SealHmac, Collections.System, AuditAnchorRecord.Id, anchor.Canonical()) : null;
+        // Sealed before anything is written, so a seal of the vault cannot fall between the
+        // entries and their anchor (the flusher stores it later, sealed or not by then).
+        anchor.Seal = RecordSeal.Compute(SealHmac, Collections.System, AuditAnchorRecord.Id, anchor.Canonical());
         var durable = sync;
         var bytes = text.GetBuffer().AsSpan(0, (int)text.Length);
         var (stream, committedLength) = OpenCurrent(path);
@@ -607,7 +609,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 1);
         try
         {
-            var identity = FileIdentity.Of(stream.SafeFileHandle);
+            var identity = _keepNoHandle ? null : FileIdentity.Of(stream.SafeFileHandle);
             if (identity is not null)
             {
                 _open = new OpenFile(path, stream, identity.Value);

@@ -13,7 +13,8 @@ namespace Vault.Server.Audit;
 /// </summary>
 internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Length)
 {
-    private static readonly bool Supported = OperatingSystem.IsLinux()
+    // Cleared for good if libc lacks the functions (glibc before 2.33 exports only __xstat).
+    private static volatile bool Supported = OperatingSystem.IsLinux()
         && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
 
     /// <summary>The file <paramref name="path"/> names now, or null (none, or not known here).</summary>
@@ -24,7 +25,7 @@ internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Len
             return null;
         }
         var buffer = new byte[StatBytes];
-        return stat(Encoding.UTF8.GetBytes(path + "\0"), buffer) == 0 ? Read(buffer) : null;
+        return Call(() => stat(Encoding.UTF8.GetBytes(path + "\0"), buffer)) == 0 ? Read(buffer) : null;
     }
 
     /// <summary>The file <paramref name="handle"/> is open on, or null (not known here).</summary>
@@ -35,7 +36,21 @@ internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Len
             return null;
         }
         var buffer = new byte[StatBytes];
-        return fstat(handle, buffer) == 0 ? Read(buffer) : null;
+        return Call(() => fstat(handle, buffer)) == 0 ? Read(buffer) : null;
+    }
+
+    /// <summary>The call's result, or -1 (and no more calls) where libc does not have the function.</summary>
+    private static int Call(Func<int> call)
+    {
+        try
+        {
+            return call();
+        }
+        catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
+        {
+            Supported = false;
+            return -1;
+        }
     }
 
     // sizeof(struct stat) is 144 on x64 and 128 on Arm64; room for either.

@@ -30,8 +30,10 @@ internal sealed class WriteAheadLog : IDisposable
     private readonly string _directory;
     private FileStream _current;
     private int _index;
-    // Bytes of the segments not yet deleted: closed ones by number, and the current one.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, long> _closedBytes = new();
+    // Bytes of the segments not yet deleted, in all; of the closed ones by number (applier only);
+    // of the current one (under the store's log lock).
+    private long _bytes;
+    private readonly Dictionary<int, long> _closedBytes = [];
     private long _currentBytes;
 
     private WriteAheadLog(string directory, int index)
@@ -45,7 +47,7 @@ internal sealed class WriteAheadLog : IDisposable
     /// How many bytes the log holds on disk: every segment not yet deleted (what a restart would
     /// replay). The store bounds it by moving changes into the data file.
     /// </summary>
-    public long Bytes => Interlocked.Read(ref _currentBytes) + _closedBytes.Values.Sum();
+    public long Bytes => Interlocked.Read(ref _bytes);
 
     /// <summary>The segment being appended to.</summary>
     public int CurrentSegment => _index;
@@ -157,7 +159,8 @@ internal sealed class WriteAheadLog : IDisposable
             }
             Telemetry.ProcessMetrics.WalFsyncDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(fsyncStarted).TotalSeconds);
             Telemetry.ProcessMetrics.WalBytes.Add(HeaderSize + length);
-            Interlocked.Add(ref _currentBytes, HeaderSize + length);
+            _currentBytes += HeaderSize + length;
+            Interlocked.Add(ref _bytes, HeaderSize + length);
         }
         finally
         {
@@ -187,7 +190,8 @@ internal sealed class WriteAheadLog : IDisposable
         _current.Dispose();
         _current = next;
         _index++;
-        _closedBytes[closed] = Interlocked.Exchange(ref _currentBytes, 0);
+        _closedBytes[closed] = _currentBytes;
+        _currentBytes = 0;
         return closed;
     }
 
@@ -207,12 +211,10 @@ internal sealed class WriteAheadLog : IDisposable
     public void DeleteThrough(int index)
     {
         DeleteThrough(_directory, index);
-        foreach (var closed in _closedBytes.Keys)
+        foreach (var closed in _closedBytes.Keys.Where(i => i <= index).ToList())
         {
-            if (closed <= index)
-            {
-                _closedBytes.TryRemove(closed, out _);
-            }
+            Interlocked.Add(ref _bytes, -_closedBytes[closed]);
+            _closedBytes.Remove(closed);
         }
     }
 
