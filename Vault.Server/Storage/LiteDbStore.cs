@@ -316,9 +316,6 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
     /// <summary>Documents written into (or deleted from) the data file by the applier: a document changed many times between two passes counts once.</summary>
     public long AppliedChanges => Interlocked.Read(ref _appliedChanges);
 
-    /// <summary>What the write-ahead log holds on disk now, in bytes (bounded by the store's log bound).</summary>
-    public long LogBytes => _wal.Bytes;
-
     /// <summary>
     /// Units of work acknowledged, the log appends (fsyncs) they took — fewer commits than
     /// writes is group commit at work — and the times pending changes were moved into the data file.
