@@ -24,7 +24,10 @@ internal sealed class CachedDocument
     /// <summary>A document to keep: serialised once, parsed on every read.</summary>
     public static CachedDocument Compact(BsonDocument document) => new(BsonSerializer.Serialize(document), null);
 
-    /// <summary>A pending change's document, kept parsed (it is applied to LiteDB as is); never handed to readers.</summary>
+    /// <summary>
+    /// A document kept parsed: a pending change's (applied to LiteDB as is), or one just read from
+    /// the data file and not kept. Readers only map it to new objects.
+    /// </summary>
     public static CachedDocument Parsed(BsonDocument document) => new(null, document);
 
     /// <summary>
@@ -58,12 +61,15 @@ internal sealed class CachedDocument
 /// 100,000 small ones, and a LiteDB lookup costs little beside reading and sending that much.
 /// </para>
 /// </summary>
-internal sealed class DocumentCache(long budgetBytes)
+/// <param name="budgetBytes">The memory the entries may take, roughly.</param>
+/// <param name="uncached">Collections whose documents are never kept (<see cref="Collections.WriteMostly"/>).</param>
+internal sealed class DocumentCache(long budgetBytes, IEnumerable<string>? uncached = null)
 {
     // Per entry beyond the document: the dictionary node, the key tuple and the key's strings.
     private const int EntryOverhead = 96;
     private readonly ConcurrentDictionary<(string Collection, string Id), CachedDocument> _entries = new();
     private readonly long _largestEntry = budgetBytes / 1024;
+    private readonly HashSet<string> _uncached = new(uncached ?? [], StringComparer.Ordinal);
     private long _bytes;
 
     public long Bytes => Interlocked.Read(ref _bytes);
@@ -75,6 +81,11 @@ internal sealed class DocumentCache(long budgetBytes)
     /// <summary>Caches a document as the data file holds it. Call only while holding the store's read lock.</summary>
     public CachedDocument Fill(string collection, string id, BsonDocument document)
     {
+        if (_uncached.Contains(collection))
+        {
+            // Just read from the data file, so nobody else holds this instance.
+            return CachedDocument.Parsed(document);
+        }
         var entry = CachedDocument.Compact(document);
         var size = Charge(collection, id, entry);
         if (size > _largestEntry || Interlocked.Read(ref _bytes) + size > budgetBytes)
@@ -97,7 +108,7 @@ internal sealed class DocumentCache(long budgetBytes)
     public void Replace(string collection, string id, BsonDocument? document, int bsonBytes)
     {
         Evict(collection, id);
-        if (document is null || bsonBytes > _largestEntry)
+        if (document is null || bsonBytes > _largestEntry || _uncached.Contains(collection))
         {
             // Not serialised just to be dropped.
             return;

@@ -113,5 +113,12 @@ public static class Collections
     public const string Usage = "usage";
     public const string Idempotency = "idempotency";
 
+    /// <summary>
+    /// Collections written in bulk and read rarely (the usage tracker's last uses, read by a
+    /// report): a store does not keep their documents in its read cache, where 100,000 of them
+    /// would take the memory of the secrets they describe.
+    /// </summary>
+    public static IReadOnlyList<string> WriteMostly { get; } = [Usage];
+
     public static IReadOnlyList<string> All { get; } = [System, SecretMetadata, SecretVersions, Tokens, TokenAccessors, TokenChildren, Policies, AppRoles, AppRoleIds, SecretIds, RotationTargets, RotationHistory, DynamicRoles, Leases, CheckoutSets, Entities, Groups, UserpassUsers, Mfa, Grants, AccessRequests, OpenAccessRequests, Usage, Idempotency];
 }

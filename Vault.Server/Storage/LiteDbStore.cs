@@ -100,24 +100,25 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
     /// LiteDB 5 corrupts a reader's snapshot ("page type must be collection page") when a
     /// collection is created by a commit while another thread reads it.</param>
     /// <param name="cacheBytes">Memory for documents kept to serve reads (0: none).</param>
+    /// <param name="uncached">Collections whose documents are not kept to serve reads (<see cref="Collections.WriteMostly"/>).</param>
     /// <param name="reserve">Space held back on the data directory's filesystem, set aside here
     /// before anything else is written (none if null). While it is given up, writes are refused.</param>
     /// <exception cref="DiskFullException">The filesystem cannot hold the reserve.</exception>
-    public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes = null, IEnumerable<string>? collections = null, long cacheBytes = DefaultCacheBytes, DiskReserve? reserve = null)
-        : this(dataDirectory, logger, documentTypes, collections, cacheBytes, DefaultApplyInterval, reserve)
+    public LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes = null, IEnumerable<string>? collections = null, long cacheBytes = DefaultCacheBytes, DiskReserve? reserve = null, IEnumerable<string>? uncached = null)
+        : this(dataDirectory, logger, documentTypes, collections, cacheBytes, DefaultApplyInterval, reserve, uncached: uncached)
     {
     }
 
     /// <param name="applyInterval">How long acknowledged changes may wait before the applier moves them into the data file (tests stretch it to hold them in the log).</param>
     /// <param name="maxLogBytes">The most the write-ahead log may hold on disk (<see cref="DefaultMaxLogBytes"/>; tests make it small).</param>
-    internal LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes, IEnumerable<string>? collections, long cacheBytes, TimeSpan applyInterval, DiskReserve? reserve = null, long maxLogBytes = DefaultMaxLogBytes)
+    internal LiteDbStore(string dataDirectory, ILogger<LiteDbStore> logger, IEnumerable<Type>? documentTypes, IEnumerable<string>? collections, long cacheBytes, TimeSpan applyInterval, DiskReserve? reserve = null, long maxLogBytes = DefaultMaxLogBytes, IEnumerable<string>? uncached = null)
     {
         _logger = logger;
         _applyInterval = applyInterval;
         _maxLogBytes = maxLogBytes;
         _reserve = reserve ?? DiskReserve.None(dataDirectory);
         _reserve.FullChanged += _ => FailingChanged?.Invoke(Failure is not null);
-        _cache = new DocumentCache(cacheBytes);
+        _cache = new DocumentCache(cacheBytes, uncached);
         Telemetry.ProcessMetrics.TrackCache(this, () => _cache.Bytes);
         _documentTypes = PrepareTypes(documentTypes);
         Directory.CreateDirectory(dataDirectory);

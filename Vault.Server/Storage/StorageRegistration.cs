@@ -74,7 +74,8 @@ public static class StorageRegistration
                 sp.GetServices<StoredDocumentType>().Select(t => t.Type),
                 Collections.All,
                 options.CacheBytes,
-                sp.GetRequiredService<DiskReserve>());
+                sp.GetRequiredService<DiskReserve>(),
+                Collections.WriteMostly);
         });
         return services;
     }

@@ -28,6 +28,12 @@ public enum UsageKind
 /// <see cref="UsageOptions.Precision"/> per item, and persisted in batches by the reaper's passes
 /// (and when the server stops). So the report knows a use within the precision plus a reaper
 /// interval; a crash loses at most that much, which can only make an item look older than it is.
+/// <para>
+/// A stored last use moves back by at most the precision: a use noted within the last precision
+/// is written as it is (it is at most that much older than any use stored meanwhile, by another
+/// node), and an older one (kept while sealed, or while writes failed) only over an older stored
+/// one. So a first pass over 100,000 items read does not look up 100,000 records that are not there.
+/// </para>
 /// </summary>
 public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, TimeProvider clock, IOptions<UsageOptions> options, ILogger<UsageTracker> logger)
     : IReaperPass, IHostedService
@@ -43,8 +49,8 @@ public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, Tim
 
     private long _lastSweepUnixMs;
 
-    private readonly ConcurrentDictionary<(UsageKind Kind, string Key), long> _recent = new();
-    private readonly ConcurrentDictionary<(UsageKind Kind, string Key), long> _unsaved = new();
+    // One entry per item used within the precision (the throttle) or whose use is not yet stored.
+    private readonly ConcurrentDictionary<(UsageKind Kind, string Key), Use> _uses = new();
     private readonly long _precisionMs = (long)options.Value.Precision.TotalMilliseconds;
 
     public TimeSpan Precision => options.Value.Precision;
@@ -54,19 +60,18 @@ public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, Tim
     {
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var id = (kind, key);
-        if (_recent.TryGetValue(id, out var last) && now - last < _precisionMs)
+        if (_uses.TryGetValue(id, out var last) && now - last.AtUnixMs < _precisionMs)
         {
             return;
         }
-        _recent[id] = now;
-        _unsaved[id] = now;
+        _uses[id] = new Use(now, Unsaved: true);
     }
 
     /// <summary>The last use known of <paramref name="key"/>, in memory or stored; null when none.</summary>
     /// <exception cref="DataIntegrityException">The stored record was altered outside the vault.</exception>
     public DateTimeOffset? LastUsed(UsageKind kind, string key)
     {
-        long? last = _recent.TryGetValue((kind, key), out var recent) ? recent : _unsaved.TryGetValue((kind, key), out var unsaved) ? unsaved : null;
+        long? last = _uses.TryGetValue((kind, key), out var use) ? use.AtUnixMs : null;
         if (RecordSeal.Read<UsageRecord>(store, Hmac, Collections.Usage, Id(kind, key), r => r.Canonical(), r => r.Seal) is { } stored
             && (last is null || stored.LastUsedAtUnixMs > last))
         {
@@ -86,8 +91,7 @@ public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, Tim
     {
         foreach (var item in items)
         {
-            _recent.TryRemove(item, out _);
-            _unsaved.TryRemove(item, out _);
+            _uses.TryRemove(item, out _);
         }
         return items.Count == 0 ? Task.CompletedTask : store.WriteAsync(tx =>
         {
@@ -120,31 +124,33 @@ public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, Tim
             }, cancellationToken);
         }
         ForgetOldRecent();
-        while (!_unsaved.IsEmpty)
+        // Those noted until now; later ones wait for the next pass.
+        var unsaved = _uses.Where(e => e.Value.Unsaved).ToList();
+        var fresh = clock.GetUtcNow().ToUnixTimeMilliseconds() - _precisionMs;
+        foreach (var batch in unsaved.Chunk(BatchSize))
         {
-            // A use leaves memory only once it is stored, so a report running meanwhile always sees
-            // it (taken out first, it was in neither place while the write ran: "never used").
-            var batch = _unsaved.Take(BatchSize).ToList();
+            // A use stays unsaved until it is stored, so a report running meanwhile always sees it.
             await store.WriteAsync(tx =>
             {
-                foreach (var ((kind, key), at) in batch)
+                foreach (var ((kind, key), use) in batch)
                 {
                     var id = Id(kind, key);
-                    var stored = RecordSeal.Read<UsageRecord>(tx, Hmac, Collections.Usage, id, r => r.Canonical(), r => r.Seal);
-                    if (stored is not null && stored.LastUsedAtUnixMs >= at)
+                    if (use.AtUnixMs < fresh
+                        && RecordSeal.Read<UsageRecord>(tx, Hmac, Collections.Usage, id, r => r.Canonical(), r => r.Seal) is { } stored
+                        && stored.LastUsedAtUnixMs >= use.AtUnixMs)
                     {
                         continue;
                     }
-                    var record = new UsageRecord { LastUsedAtUnixMs = at };
+                    var record = new UsageRecord { LastUsedAtUnixMs = use.AtUnixMs };
                     record.Seal = RecordSeal.Compute(Hmac, Collections.Usage, id, record.Canonical());
                     tx.Put(Collections.Usage, id, record);
                 }
                 return true;
             }, cancellationToken);
-            foreach (var entry in batch)
+            foreach (var (item, use) in batch)
             {
-                // Only if no newer use was noted meanwhile: that one waits for the next write.
-                _unsaved.TryRemove(entry);
+                // Only if no newer use was noted meanwhile: that one waits for the next pass.
+                _uses.TryUpdate(item, use with { Unsaved = false }, use);
             }
         }
     }
@@ -232,18 +238,22 @@ public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, Tim
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     } + key;
 
-    /// <summary>Memory for the throttle only: an item not used within the precision no longer needs it.</summary>
+    /// <summary>Memory for the throttle only: a stored use older than the precision no longer needs it.</summary>
     private void ForgetOldRecent()
     {
         var before = clock.GetUtcNow().ToUnixTimeMilliseconds() - _precisionMs;
-        foreach (var entry in _recent)
+        foreach (var entry in _uses)
         {
-            if (entry.Value < before)
+            if (!entry.Value.Unsaved && entry.Value.AtUnixMs < before)
             {
-                _recent.TryRemove(entry);
+                // Only as it was: a use noted meanwhile stays.
+                _uses.TryRemove(entry);
             }
         }
     }
+
+    /// <summary>An item's last use noted here, and whether it still has to be stored.</summary>
+    private readonly record struct Use(long AtUnixMs, bool Unsaved);
 
     private byte[] Hmac(string purpose, byte[] value) => barrier.Hmac(purpose, value);
 }

@@ -141,6 +141,40 @@ public sealed class WriteAheadLogTests
     }
 
     [Fact]
+    public async Task AWriteMostlyCollection_IsReadFromTheDataFile_NotKeptInTheReadCache()
+    {
+        const int Each = 100;
+        var dir = Directory.CreateTempSubdirectory("vault-wal-").FullName;
+        using var store = new LiteDbStore(dir, NullLogger<LiteDbStore>.Instance, [typeof(Item)], ["items", "uses"], LiteDbStore.DefaultCacheBytes, TimeSpan.FromMilliseconds(20), uncached: ["uses"]);
+        for (var round = 1; round <= 2; round++)
+        {
+            await store.WriteAsync(tx =>
+            {
+                for (var i = 0; i < Each; i++)
+                {
+                    tx.Put("items", $"i{i:D3}", new Item { Value = (round * 1000) + i });
+                    tx.Put("uses", $"u{i:D3}", new Item { Value = (round * 1000) + i });
+                }
+                return true;
+            }, CancellationToken.None);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (store.AppliedChanges < round * 2 * Each)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the applier never moved the changes into the data file");
+                await Task.Delay(10);
+            }
+            for (var i = 0; i < Each; i++)
+            {
+                // Read twice: a second read would be a cache hit if the first had kept it.
+                Assert.Equal((round * 1000) + i, store.Get<Item>("items", $"i{i:D3}")!.Value);
+                Assert.Equal((round * 1000) + i, store.Get<Item>("uses", $"u{i:D3}")!.Value);
+                Assert.Equal((round * 1000) + i, store.Get<Item>("uses", $"u{i:D3}")!.Value);
+            }
+            Assert.Equal(Each, store.CacheStatistics.Documents);
+        }
+    }
+
+    [Fact]
     public async Task TheLogIsBoundedInBytes_ACheckpointIsForcedBeforeTheBound()
     {
         const long Bound = 256 * 1024;

@@ -239,6 +239,45 @@ public sealed class CredentialReportTests
         Assert.Equal(0, await tracker.SweepAsync(CancellationToken.None));
     }
 
+    [Fact]
+    public async Task AUseAfterThePrecision_IsStoredAgain_AndAnOlderUseNeverReplacesANewerStoredOne()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var vault = await StartTrackedAsync(clock);
+        var tracker = vault.Services.GetRequiredService<UsageTracker>();
+        var store = vault.Services.GetRequiredService<Vault.Server.Storage.IVaultStore>();
+        var barrier = vault.Services.GetRequiredService<Vault.Server.Crypto.SecurityBarrier>();
+        long? Stored(string id) => store.Get<UsageRecord>(Vault.Server.Storage.Collections.Usage, id)?.LastUsedAtUnixMs;
+        long Now() => clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+        // Noted, stored; noted again past the precision (the throttle has let go of it): stored again.
+        tracker.Used(UsageKind.Secret, "app/again");
+        var first = Now();
+        await tracker.FlushAsync(CancellationToken.None);
+        Assert.Equal(first, Stored("kv/app/again"));
+        clock.Advance(tracker.Precision * 2);
+        await tracker.FlushAsync(CancellationToken.None);
+        tracker.Used(UsageKind.Secret, "app/again");
+        var second = Now();
+        await tracker.FlushAsync(CancellationToken.None);
+        Assert.Equal(second, Stored("kv/app/again"));
+
+        // A use noted here and kept past the precision (as while writes failed), while another node
+        // stored a later use of the same item: the later one stays.
+        tracker.Used(UsageKind.Secret, "app/elsewhere");
+        var noted = Now();
+        var later = new UsageRecord { LastUsedAtUnixMs = noted + 1000 };
+        later.Seal = Vault.Server.Crypto.RecordSeal.Compute((purpose, value) => barrier.Hmac(purpose, value), Vault.Server.Storage.Collections.Usage, "kv/app/elsewhere", later.Canonical());
+        await store.WriteAsync(tx =>
+        {
+            tx.Put(Vault.Server.Storage.Collections.Usage, "kv/app/elsewhere", later);
+            return true;
+        }, CancellationToken.None);
+        clock.Advance(tracker.Precision * 2);
+        await tracker.FlushAsync(CancellationToken.None);
+        Assert.Equal(noted + 1000, Stored("kv/app/elsewhere"));
+    }
+
     [Theory]
     [InlineData("unused_for", 30)]
     [InlineData("unused_for", 3650L * 24 * 3600 + 1)]
