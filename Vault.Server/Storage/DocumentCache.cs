@@ -78,7 +78,10 @@ internal sealed class DocumentCache(long budgetBytes, IEnumerable<string>? uncac
 
     public bool TryGet(string collection, string id, out CachedDocument document) => _entries.TryGetValue((collection, id), out document!);
 
-    /// <summary>Caches a document as the data file holds it. Call only while holding the store's read lock.</summary>
+    /// <summary>
+    /// Caches a document as the data file holds it (unless its collection is never kept: then it is
+    /// returned parsed, for this reader alone). Call only while holding the store's read lock.
+    /// </summary>
     public CachedDocument Fill(string collection, string id, BsonDocument document)
     {
         if (_uncached.Contains(collection))

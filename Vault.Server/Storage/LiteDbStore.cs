@@ -251,7 +251,8 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
     /// <summary>
     /// Like <see cref="Get{T}"/>, but keeps what <paramref name="derive"/> makes of the document
     /// (a verified record, a compiled policy) until the document changes, so it is derived once
-    /// per version rather than once per read. The result is shared between callers: never mutate
+    /// per version rather than once per read (per read in a write-mostly collection, whose documents
+    /// are not kept). The result is shared between callers: never mutate
     /// it. If <paramref name="derive"/> throws, nothing is kept and the exception propagates.
     /// </summary>
     public TDerived? GetDerived<T, TDerived>(string collection, string id, Func<T, TDerived> derive) where T : class where TDerived : class

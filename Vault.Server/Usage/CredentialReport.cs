@@ -37,13 +37,15 @@ public sealed class CredentialReports(
         // Before its first pass after an unseal records it, tracking starts now.
         var since = usage.TrackedSince() ?? now;
         var cutoff = now - unused;
+        // One scan of the stored last uses, not a lookup per item.
+        LastUse lastUse = usage.LastUses();
         var items = new List<ReportItem>();
-        items.AddRange(Tokens(since, cutoff));
-        items.AddRange(SecretIds(since, cutoff));
-        items.AddRange(Secrets(since, cutoff));
+        items.AddRange(Tokens(lastUse, since, cutoff));
+        items.AddRange(SecretIds(lastUse, since, cutoff));
+        items.AddRange(Secrets(lastUse, since, cutoff));
         items.AddRange(Targets(now, cutoff));
-        items.AddRange(Leases(now - checkedOut));
-        items.AddRange(People(since, cutoff));
+        items.AddRange(Leases(lastUse, now - checkedOut));
+        items.AddRange(People(lastUse, since, cutoff));
         return new CredentialReportResult(now, unused, checkedOut, since, usage.Precision,
             items.OrderBy(i => i.Kind, StringComparer.Ordinal).ThenBy(i => i.Id, StringComparer.Ordinal).ThenBy(i => i.Reason, StringComparer.Ordinal).ToList());
     }
@@ -62,13 +64,13 @@ public sealed class CredentialReports(
         return lastUsed is null ? never : lastUsed < cutoff ? stale : null;
     }
 
-    private List<ReportItem> Tokens(DateTimeOffset since, DateTimeOffset cutoff)
+    private List<ReportItem> Tokens(LastUse lastUse, DateTimeOffset since, DateTimeOffset cutoff)
     {
         var unused = new Dictionary<string, ReportItem>(StringComparer.Ordinal);
         foreach (var token in tokens.ListLive())
         {
             var created = DateTimeOffset.FromUnixTimeMilliseconds(token.CreatedAtUnixMs);
-            var lastUsed = usage.LastUsed(UsageKind.Token, token.Accessor);
+            var lastUsed = lastUse(UsageKind.Token, token.Accessor);
             if (Unused(created, lastUsed, since, cutoff) is { } reason)
             {
                 var detail = $"{token.DisplayName}; policies {string.Join(',', token.Policies)}"
@@ -107,13 +109,13 @@ public sealed class CredentialReports(
         return true;
     }
 
-    private IEnumerable<ReportItem> SecretIds(DateTimeOffset since, DateTimeOffset cutoff)
+    private IEnumerable<ReportItem> SecretIds(LastUse lastUse, DateTimeOffset since, DateTimeOffset cutoff)
     {
         foreach (var secretId in approles.ListSecretIds())
         {
             var id = $"{secretId.RoleName}/{secretId.Accessor}";
             var created = DateTimeOffset.FromUnixTimeMilliseconds(secretId.CreatedAtUnixMs);
-            var lastUsed = usage.LastUsed(UsageKind.SecretId, id);
+            var lastUsed = lastUse(UsageKind.SecretId, id);
             if (Unused(created, lastUsed, since, cutoff) is { } reason)
             {
                 var detail = $"role {secretId.RoleName}" + (secretId.UsesLeft is { } uses ? $"; {uses} uses left" : "")
@@ -123,13 +125,13 @@ public sealed class CredentialReports(
         }
     }
 
-    private IEnumerable<ReportItem> Secrets(DateTimeOffset since, DateTimeOffset cutoff)
+    private IEnumerable<ReportItem> Secrets(LastUse lastUse, DateTimeOffset since, DateTimeOffset cutoff)
     {
         foreach (var (path, metadata) in kv.ListReadable())
         {
             // Written within the period is not unused: it counts from its last write.
             var written = DateTimeOffset.FromUnixTimeMilliseconds(Math.Max(metadata.CreatedAtUnixMs, metadata.UpdatedAtUnixMs));
-            var lastRead = usage.LastUsed(UsageKind.Secret, path);
+            var lastRead = lastUse(UsageKind.Secret, path);
             if (Unused(written, lastRead, since, cutoff, never: "not_read", stale: "not_read") is { } reason)
             {
                 yield return new ReportItem("kv_secret", path, reason, DateTimeOffset.FromUnixTimeMilliseconds(metadata.CreatedAtUnixMs), lastRead,
@@ -170,7 +172,7 @@ public sealed class CredentialReports(
         }
     }
 
-    private IEnumerable<ReportItem> Leases(DateTimeOffset checkedOutBefore)
+    private IEnumerable<ReportItem> Leases(LastUse lastUse, DateTimeOffset checkedOutBefore)
     {
         foreach (var (id, lease) in leases.LoadAll(""))
         {
@@ -181,10 +183,10 @@ public sealed class CredentialReports(
             var issued = DateTimeOffset.FromUnixTimeMilliseconds(lease.IssuedAtUnixMs);
             if (id.StartsWith(CheckoutSets.Prefix, StringComparison.Ordinal) && issued <= checkedOutBefore)
             {
-                yield return new ReportItem("checkout", id, "checked_out_long", issued, usage.LastUsed(UsageKind.LeaseRenewal, id),
+                yield return new ReportItem("checkout", id, "checked_out_long", issued, lastUse(UsageKind.LeaseRenewal, id),
                     $"{lease.Target}/{lease.Username} held by token {lease.TokenAccessor}", Prunable: false);
             }
-            else if (lease.ExpiresAtUnixMs >= lease.MaxExpiresAtUnixMs && usage.LastUsed(UsageKind.LeaseRenewal, id) is { } renewed)
+            else if (lease.ExpiresAtUnixMs >= lease.MaxExpiresAtUnixMs && lastUse(UsageKind.LeaseRenewal, id) is { } renewed)
             {
                 yield return new ReportItem("lease", id, "renewed_to_max", issued, renewed,
                     $"{lease.Role}{(lease.Role.Length > 0 ? " " : "")}on {lease.Target}, ends {DateTimeOffset.FromUnixTimeMilliseconds(lease.MaxExpiresAtUnixMs):yyyy-MM-dd HH:mm} UTC", Prunable: false);
@@ -192,7 +194,7 @@ public sealed class CredentialReports(
         }
     }
 
-    private IEnumerable<ReportItem> People(DateTimeOffset since, DateTimeOffset cutoff)
+    private IEnumerable<ReportItem> People(LastUse lastUse, DateTimeOffset since, DateTimeOffset cutoff)
     {
         foreach (var name in identities.ListEntities())
         {
@@ -201,7 +203,7 @@ public sealed class CredentialReports(
                 continue;
             }
             var created = DateTimeOffset.FromUnixTimeMilliseconds(entity.CreatedAtUnixMs);
-            var lastLogin = usage.LastUsed(UsageKind.Person, entity.EntityId);
+            var lastLogin = lastUse(UsageKind.Person, entity.EntityId);
             if (Unused(created, lastLogin, since, cutoff, never: "never_logged_in", stale: "not_logged_in") is { } reason)
             {
                 yield return new ReportItem("person", name, reason, created, lastLogin,

@@ -7,6 +7,9 @@ using Vault.Server.Storage;
 
 namespace Vault.Server.Usage;
 
+/// <summary>The last use known of an item; null when none.</summary>
+public delegate DateTimeOffset? LastUse(UsageKind kind, string key);
+
 /// <summary>What a last use is recorded for.</summary>
 public enum UsageKind
 {
@@ -78,6 +81,30 @@ public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, Tim
             last = stored.LastUsedAtUnixMs;
         }
         return last is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+    }
+
+    /// <summary>
+    /// Every last use known, in memory or stored, for a report asking about many items: one scan
+    /// of the stored records (each seal verified) rather than a lookup per item.
+    /// </summary>
+    /// <exception cref="DataIntegrityException">A stored record was altered outside the vault.</exception>
+    public LastUse LastUses()
+    {
+        var stored = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (id, record) in store.Scan<UsageRecord>(Collections.Usage))
+        {
+            RecordSeal.Verify(Hmac, Collections.Usage, id, record.Canonical(), record.Seal);
+            stored[id] = record.LastUsedAtUnixMs;
+        }
+        return (kind, key) =>
+        {
+            long? last = _uses.TryGetValue((kind, key), out var use) ? use.AtUnixMs : null;
+            if (stored.TryGetValue(Id(kind, key), out var at) && (last is null || at > last))
+            {
+                last = at;
+            }
+            return last is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+        };
     }
 
     /// <summary>Since when uses are tracked; null before the first pass after an unseal has recorded it.</summary>
