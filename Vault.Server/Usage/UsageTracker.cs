@@ -70,19 +70,6 @@ public sealed class UsageTracker(IVaultStore store, SecurityBarrier barrier, Tim
         _uses[id] = new Use(now, Unsaved: true);
     }
 
-    /// <summary>The last use known of <paramref name="key"/>, in memory or stored; null when none.</summary>
-    /// <exception cref="DataIntegrityException">The stored record was altered outside the vault.</exception>
-    public DateTimeOffset? LastUsed(UsageKind kind, string key)
-    {
-        long? last = _uses.TryGetValue((kind, key), out var use) ? use.AtUnixMs : null;
-        if (RecordSeal.Read<UsageRecord>(store, Hmac, Collections.Usage, Id(kind, key), r => r.Canonical(), r => r.Seal) is { } stored
-            && (last is null || stored.LastUsedAtUnixMs > last))
-        {
-            last = stored.LastUsedAtUnixMs;
-        }
-        return last is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
-    }
-
     /// <summary>
     /// Every last use known, in memory or stored, for a report asking about many items: one scan
     /// of the stored records (each seal verified) rather than a lookup per item.
