@@ -600,7 +600,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
     {
         if (_open is { } open)
         {
-            if (open.Path == path && FileIdentity.Of(path) is { } now && now == open.Identity)
+            if (open.Path == path && FileIdentity.Of(open.NativePath) is { } now && now == open.Identity)
             {
                 return (open.Stream, open.Identity.Length);
             }
@@ -612,7 +612,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
             var identity = _keepNoHandle ? null : FileIdentity.Of(stream.SafeFileHandle);
             if (identity is not null)
             {
-                _open = new OpenFile(path, stream, identity.Value);
+                _open = new OpenFile(path, FileIdentity.NativePath(path), stream, identity.Value);
             }
             // Where that is not knowable, the handle serves this group only.
             return (stream, identity?.Length ?? stream.Length);
@@ -646,7 +646,7 @@ public sealed partial class AuditLog : ICommitParticipant, IAsyncDisposable
         }
     }
 
-    private readonly record struct OpenFile(string Path, FileStream Stream, FileIdentity Identity);
+    private readonly record struct OpenFile(string Path, byte[] NativePath, FileStream Stream, FileIdentity Identity);
 
     /// <summary>An entry to write (null for a probe), and whether its reply waits for its fsync and anchor.</summary>
     private sealed record Pending(AuditEvent? Event, bool DurableBeforeReply)

@@ -17,15 +17,26 @@ internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Len
     private static volatile bool Supported = OperatingSystem.IsLinux()
         && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
 
-    /// <summary>The file <paramref name="path"/> names now, or null (none, or not known here).</summary>
-    public static FileIdentity? Of(string path)
+    /// <summary>A path as <see cref="Of(byte[])"/> takes it: UTF-8, NUL-terminated (made once per file, not per check).</summary>
+    public static byte[] NativePath(string path) => Encoding.UTF8.GetBytes(path + "\0");
+
+    /// <summary>The file <paramref name="nativePath"/> (see <see cref="NativePath"/>) names now, or null (none, or not known here).</summary>
+    public static FileIdentity? Of(byte[] nativePath)
     {
         if (!Supported)
         {
             return null;
         }
-        var buffer = new byte[StatBytes];
-        return Call(() => stat(Encoding.UTF8.GetBytes(path + "\0"), buffer)) == 0 ? Read(buffer) : null;
+        var buffer = _buffer ??= new byte[StatBytes];
+        try
+        {
+            return stat(nativePath, buffer) == 0 ? Read(buffer) : null;
+        }
+        catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
+        {
+            Supported = false;
+            return null;
+        }
     }
 
     /// <summary>The file <paramref name="handle"/> is open on, or null (not known here).</summary>
@@ -35,23 +46,21 @@ internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Len
         {
             return null;
         }
-        var buffer = new byte[StatBytes];
-        return Call(() => fstat(handle, buffer)) == 0 ? Read(buffer) : null;
-    }
-
-    /// <summary>The call's result, or -1 (and no more calls) where libc does not have the function.</summary>
-    private static int Call(Func<int> call)
-    {
+        var buffer = _buffer ??= new byte[StatBytes];
         try
         {
-            return call();
+            return fstat(handle, buffer) == 0 ? Read(buffer) : null;
         }
         catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
         {
             Supported = false;
-            return -1;
+            return null;
         }
     }
+
+    // One per thread, read before the call returns: no allocation per check.
+    [ThreadStatic]
+    private static byte[]? _buffer;
 
     // sizeof(struct stat) is 144 on x64 and 128 on Arm64; room for either.
     private const int StatBytes = 256;

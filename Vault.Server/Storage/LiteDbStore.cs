@@ -322,7 +322,6 @@ public sealed partial class LiteDbStore : IVaultStore, IUnitBase
     /// Units of work acknowledged, the log appends (fsyncs) they took — fewer commits than
     /// writes is group commit at work — and the times pending changes were moved into the data file.
     /// </summary>
-
     public (long Writes, long Commits, long Applies) Statistics => (Interlocked.Read(ref _writes), Interlocked.Read(ref _commits), Interlocked.Read(ref _applies));
 
     /// <summary>
