@@ -21,26 +21,13 @@ internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Len
     public static byte[] NativePath(string path) => Encoding.UTF8.GetBytes(path + "\0");
 
     /// <summary>The file <paramref name="nativePath"/> (see <see cref="NativePath"/>) names now, or null (none, or not known here).</summary>
-    public static FileIdentity? Of(byte[] nativePath)
-    {
-        if (!Supported)
-        {
-            return null;
-        }
-        var buffer = _buffer ??= new byte[StatBytes];
-        try
-        {
-            return stat(nativePath, buffer) == 0 ? Read(buffer) : null;
-        }
-        catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
-        {
-            Supported = false;
-            return null;
-        }
-    }
+    public static FileIdentity? Of(byte[] nativePath) => Call(nativePath, static (path, buffer) => stat(path, buffer));
 
     /// <summary>The file <paramref name="handle"/> is open on, or null (not known here).</summary>
-    public static FileIdentity? Of(SafeFileHandle handle)
+    public static FileIdentity? Of(SafeFileHandle handle) => Call(handle, static (fd, buffer) => fstat(fd, buffer));
+
+    /// <summary>The identity <paramref name="call"/> reads (a static function: nothing allocated per check), or null; no more calls where libc lacks the function.</summary>
+    private static FileIdentity? Call<T>(T target, Func<T, byte[], int> call)
     {
         if (!Supported)
         {
@@ -49,7 +36,7 @@ internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Len
         var buffer = _buffer ??= new byte[StatBytes];
         try
         {
-            return fstat(handle, buffer) == 0 ? Read(buffer) : null;
+            return call(target, buffer) == 0 ? Read(buffer) : null;
         }
         catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
         {
